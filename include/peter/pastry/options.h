@@ -1,0 +1,57 @@
+// Tunables of the Pastry overlay. Defaults suit a data-centre cluster:
+// round trips of a millisecond or less, failures repaired within seconds.
+#ifndef PETER_PASTRY_OPTIONS_H_
+#define PETER_PASTRY_OPTIONS_H_
+
+#include <cstddef>
+
+#include "absl/time/time.h"
+
+namespace peter::pastry {
+
+struct Options {
+  // Bits per digit. 128 / b rows of 2^b columns in the routing table.
+  // Must be 1, 2, 4 or 8.
+  int b = 4;
+  // Leaf-set size L: L/2 nearest ids on each side. Must be even, >= 2.
+  int leaf_set_size = 16;
+
+  // Leaf-set members not heard from for this long are probed.
+  absl::Duration leaf_probe_interval = absl::Seconds(1);
+  // A probe unanswered for this long is retried; after `probe_retries`
+  // retries the peer is declared dead. Detection therefore takes at most
+  // about leaf_probe_interval + (probe_retries + 1) * probe_timeout.
+  absl::Duration probe_timeout = absl::Milliseconds(300);
+  int probe_retries = 2;
+
+  // A routed message not acknowledged by its next hop within this time is
+  // rerouted through another node; after `max_reroutes` it is dropped.
+  absl::Duration hop_ack_timeout = absl::Milliseconds(300);
+  int max_reroutes = 4;
+
+  // Every interval, ask a random entry of each row for its copy of that row
+  // (periodic routing-table maintenance, Pastry section 2.4 / MSPastry).
+  absl::Duration routing_maintenance_interval = absl::Seconds(30);
+
+  // A joining node retries its join if it is not active after this long.
+  absl::Duration join_timeout = absl::Seconds(3);
+  // Messages an inactive (joining) node holds until it may act as root.
+  size_t max_join_buffer = 1024;
+
+  // Nodes declared dead are ignored when heard of second-hand for this long
+  // (a message from the node itself always counts).
+  absl::Duration dead_node_memory = absl::Seconds(30);
+
+  // Candidates for an occupied routing-table slot probed per tick to compare
+  // round-trip times (proximity neighbour selection). 0 disables PNS probes.
+  int pns_probes_per_tick = 8;
+
+  // Upper bound on routed messages awaiting a per-hop acknowledgement. A peer
+  // must not make us hold unbounded state; beyond it, sends are not tracked
+  // (they are still sent) and the overflow is counted.
+  size_t max_pending_acks = 65536;
+};
+
+}  // namespace peter::pastry
+
+#endif  // PETER_PASTRY_OPTIONS_H_

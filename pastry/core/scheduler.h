@@ -1,0 +1,43 @@
+// Timers for a core that never sleeps: jobs run when the owner calls RunDue()
+// with a time at or past their deadline (OpenDHT's scheduler, KJ's Timer).
+#ifndef PETER_PASTRY_CORE_SCHEDULER_H_
+#define PETER_PASTRY_CORE_SCHEDULER_H_
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+
+namespace peter::pastry {
+
+class Scheduler {
+ public:
+  using JobId = uint64_t;
+
+  // Schedules `job` to run at `at`; jobs due at the same time run in the
+  // order they were scheduled.
+  JobId Schedule(absl::Time at, std::function<void()> job);
+  // Cancels a job that has not run yet; a no-op otherwise.
+  void Cancel(JobId id);
+  // Runs every job due at or before `now`, including jobs that those jobs
+  // schedule for no later than `now`.
+  void RunDue(absl::Time now);
+  absl::Time NextDeadline() const;
+  size_t size() const { return jobs_.size(); }
+
+ private:
+  struct Job {
+    absl::Time at;
+    std::function<void()> fn;
+  };
+  JobId next_id_ = 1;
+  std::set<std::pair<absl::Time, JobId>> order_;
+  absl::flat_hash_map<JobId, Job> jobs_;
+};
+
+}  // namespace peter::pastry
+
+#endif  // PETER_PASTRY_CORE_SCHEDULER_H_

@@ -1,0 +1,54 @@
+// Counters kept by the overlay core. Plain integers on the node's thread;
+// the runtime exports them (Prometheus /metrics) and the simulator sums them.
+#ifndef PETER_PASTRY_CORE_STATS_H_
+#define PETER_PASTRY_CORE_STATS_H_
+
+#include <array>
+#include <cstdint>
+
+#include "pastry/core/messages.h"
+
+namespace peter::pastry {
+
+struct NodeStats {
+  static constexpr int kMaxHops = 64;
+
+  std::array<uint64_t, kMessageTypeCount> messages_sent{};
+  std::array<uint64_t, kMessageTypeCount> messages_received{};
+
+  // Bad or unwanted input, dropped.
+  uint64_t dropped_bad_version = 0;    // protocol version not understood
+  uint64_t dropped_unknown_app = 0;    // no application registered for it
+  uint64_t dropped_malformed = 0;      // semantically invalid message
+  uint64_t dropped_after_leave = 0;    // arrived after Leave()
+
+  // Routing.
+  uint64_t routes_originated = 0;
+  uint64_t routes_forwarded = 0;
+  uint64_t routes_delivered = 0;
+  uint64_t routes_consumed = 0;        // an application's Forward stopped it
+  uint64_t hop_ack_timeouts = 0;
+  uint64_t reroutes = 0;
+  uint64_t routes_dropped = 0;         // no live next hop after max_reroutes
+  uint64_t pending_ack_overflows = 0;
+  std::array<uint64_t, kMaxHops + 1> delivered_hops{};  // last bucket: more
+
+  // Liveness and repair.
+  uint64_t probes_sent = 0;
+  uint64_t probe_timeouts = 0;
+  uint64_t failures_detected = 0;      // peers declared dead
+  uint64_t leaf_set_repairs = 0;       // leaf-set requests after a failure
+  uint64_t table_repairs = 0;          // row requests after a failure
+  uint64_t table_maintenance_rounds = 0;
+  uint64_t pns_probes = 0;
+  uint64_t leaves_received = 0;
+
+  // Joining.
+  uint64_t joins_completed = 0;
+  uint64_t join_retries = 0;
+  uint64_t join_buffer_overflows = 0;
+};
+
+}  // namespace peter::pastry
+
+#endif  // PETER_PASTRY_CORE_STATS_H_
