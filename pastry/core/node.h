@@ -59,8 +59,8 @@ class Node {
   absl::Time NextDeadline() const { return scheduler_.NextDeadline(); }
 
   // Registers an application; messages carrying `app` reach it. The returned
-  // Overlay must not outlive the node. REQUIRES: app not yet registered,
-  // app >= kFirstUserAppId or registered by Peter itself.
+  // Overlay must not outlive the node, and `application` must outlive both.
+  // REQUIRES: app not yet registered. Ids below kFirstUserAppId are Peter's.
   std::unique_ptr<Overlay> RegisterApplication(AppId app, Application* application);
 
   struct LookupResult {
@@ -86,16 +86,120 @@ class Node {
   class AppOverlay;
   enum class State { kIdle, kJoining, kActive, kLeft };
 
-  // PRIVATE-MEMBERS-BEGIN (owned by the core author; being filled in)
+  // What we know of a peer we probe or suspect.
+  struct Peer {
+    Endpoint endpoint;
+    absl::Time last_probe_reply = absl::InfinitePast();
+    int32_t rtt_us = -1;
+    uint64_t known_leaf_version = 0;  // of its leaf set, from its replies
+    uint64_t probe_nonce = 0;         // 0: no probe outstanding
+    absl::Time probe_sent;
+    bool probe_wants_leaf_set = false;
+    int probe_failures = 0;
+    Scheduler::JobId probe_timer = 0;
+    bool suspected = false;  // an ack timed out; avoided until it answers
+  };
+  // A routed message sent to `next` and not yet acknowledged.
+  struct PendingHop {
+    RouteMsg msg;
+    NodeHandle next;
+    std::vector<NodeId> tried;
+    int attempts = 0;
+    absl::Time sent;
+    Scheduler::JobId timer = 0;
+  };
+  struct PendingLookup {
+    LookupCallback done;
+    Scheduler::JobId timer = 0;
+  };
+  struct Buffered {
+    RouteMsg msg;
+    NodeHandle previous_hop;
+  };
+
+  // node.cc: plumbing, liveness bookkeeping, dispatch.
+  absl::Time Now() const { return env_.clock->Now(); }
+  void Send(const Endpoint& to, MessageBody body);
+  void NoteAlive(const NodeHandle& node);
+  void OfferCandidate(const NodeHandle& node);
+  void ConsiderForTable(const NodeHandle& node, int32_t rtt_us);
+  void ChangeLeafSet(const std::function<void()>& mutate);
+  void MarkDead(const NodeId& id, bool graceful);
+  bool Unusable(const NodeId& id) const;
+  void UpdateRtt(const NodeId& id, absl::Duration sample);
+  int32_t RttOf(const NodeId& id) const;
+  absl::Duration TimeoutFor(const NodeId& id, absl::Duration floor) const;
+  void ForgetPeerIfUnused(const NodeId& id);
+  void Dispatch(const NodeHandle& from, const MessageBody& body);
+  void OnLeave(const NodeHandle& from);
+  void SchedulePeriodic(absl::Duration interval, void (Node::*job)());
+  absl::Duration Jittered(absl::Duration d);
+
+  // node_route.cc: routing, per-hop acknowledgements, delivery, lookups.
+  void Originate(RouteMsg msg, std::optional<NodeHandle> hint);
+  void OnRoute(const NodeHandle& from, RouteMsg msg);
+  void ProcessRoute(RouteMsg msg, const NodeHandle& previous_hop);
+  void DeliverLocally(RouteMsg msg, const NodeHandle& previous_hop);
+  void DeliverToApp(RouteMsg msg, const NodeHandle& previous_hop);
+  bool ForwardUpcall(RouteMsg& msg, const NodeHandle& previous_hop, NodeHandle& next);
+  void SendHop(RouteMsg msg, const NodeHandle& next, std::vector<NodeId> tried,
+               int attempts);
+  void OnRouteAck(const NodeHandle& from, const RouteAck& ack);
+  void OnHopTimeout(uint64_t id);
+  void Reroute(PendingHop hop);
+  void OnLookupReply(const NodeHandle& from, const LookupReply& reply);
+  void CompleteLookup(uint64_t request_id, absl::StatusOr<LookupResult> result);
+  void AppRoute(AppId app, std::optional<NodeId> key, std::string payload,
+                std::optional<NodeHandle> hint);
+
+  // node_join.cc: joining, consistent activation, leaving.
+  void SendJoinRequest();
+  void OnJoinTimeout();
+  void OnJoinReply(const NodeHandle& from, const JoinReply& reply);
+  void AddJoinRows(RouteMsg& msg) const;
+  void MaybeBecomeActive();
+  void BecomeActive();
+  void BufferUntilActive(RouteMsg msg, const NodeHandle& previous_hop);
+
+  // node_maintenance.cc: probes, failure detection, repair.
+  void SendProbe(const NodeHandle& to, bool want_leaf_set);
+  void OnProbe(const NodeHandle& from, const Probe& probe);
+  void OnProbeReply(const NodeHandle& from, const ProbeReply& reply);
+  void OnProbeTimeout(const NodeId& id, uint64_t nonce);
+  void Suspect(const NodeHandle& node);
+  void LeafSetMaintenance();
+  void TableMaintenance();
+  void RepairLeafSet();
+  void RepairTableSlot(int row);
+  void OnRowRequest(const NodeHandle& from, const RowRequest& request);
+  void OnRowReply(const NodeHandle& from, const RowReply& reply);
+
   NodeHandle self_;
   Options options_;
   Environment env_;
+  std::mt19937_64 rng_;
   State state_ = State::kIdle;
   LeafSet leaf_set_;
   RoutingTable table_;
   Scheduler scheduler_;
   NodeStats stats_;
-  // PRIVATE-MEMBERS-END
+  uint64_t next_id_ = 1;
+
+  absl::flat_hash_map<AppId, Application*> apps_;
+  absl::flat_hash_map<NodeId, Peer> peers_;
+  absl::flat_hash_map<NodeId, absl::Time> dead_;  // id -> when declared dead
+  absl::flat_hash_map<uint64_t, PendingHop> pending_;
+  absl::flat_hash_map<uint64_t, PendingLookup> lookups_;
+  int pns_budget_ = 0;
+
+  // Joining.
+  std::vector<Endpoint> bootstraps_;
+  size_t bootstrap_index_ = 0;
+  uint64_t join_attempt_ = 0;
+  Scheduler::JobId join_timer_ = 0;
+  absl::flat_hash_set<NodeId> confirmed_;  // leaf members that know us
+  absl::flat_hash_set<NodeId> awaiting_;   // leaf candidates being probed
+  std::vector<Buffered> join_buffer_;
 };
 
 }  // namespace peter::pastry

@@ -21,6 +21,7 @@ namespace peter::pastry {
 // Identifies an application on a node; messages carry it so several
 // applications can share one node. Ids below 16 are reserved for Peter.
 using AppId = uint32_t;
+inline constexpr AppId kFirstUserAppId = 16;
 
 // A message as an application sees it at each hop.
 struct RouteMessage {

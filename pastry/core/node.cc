@@ -1,0 +1,223 @@
+// Node: construction, dispatch, and the bookkeeping of what we know about
+// other nodes (alive, suspected, dead, round-trip times).
+#include "pastry/core/node.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "spdlog/spdlog.h"
+
+namespace peter::pastry {
+namespace {
+
+std::shared_ptr<spdlog::logger> SilentLogger() {
+  static auto logger = std::make_shared<spdlog::logger>("peter-silent");
+  return logger;
+}
+
+template <typename... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+}  // namespace
+
+Node::Node(const NodeHandle& self, const Options& options, Environment env)
+    : self_(self),
+      options_(options),
+      env_(std::move(env)),
+      rng_(env_.seed),
+      leaf_set_(self.id, options.leaf_set_size),
+      table_(self.id, options.b) {
+  assert(env_.transport != nullptr && env_.clock != nullptr);
+  if (env_.logger == nullptr) env_.logger = SilentLogger();
+  leaf_set_.set_version(rng_() | 1);
+}
+
+Node::~Node() = default;
+
+void Node::Send(const Endpoint& to, MessageBody body) {
+  ++stats_.messages_sent[body.index()];
+  env_.transport->Send(to, Envelope{kProtocolVersion, self_, std::move(body)});
+}
+
+void Node::HandleMessage(const Envelope& envelope) {
+  if (state_ == State::kLeft || state_ == State::kIdle) {
+    ++stats_.dropped_after_leave;
+    return;
+  }
+  if (envelope.version < kMinProtocolVersion) {
+    ++stats_.dropped_bad_version;
+    return;
+  }
+  const NodeHandle& from = envelope.sender;
+  if (!from.valid() || from.id == self_.id) {
+    ++stats_.dropped_malformed;
+    return;
+  }
+  ++stats_.messages_received[envelope.body.index()];
+  if (std::holds_alternative<pastry::Leave>(envelope.body)) {
+    OnLeave(from);
+    return;
+  }
+  NoteAlive(from);
+  Dispatch(from, envelope.body);
+}
+
+void Node::Dispatch(const NodeHandle& from, const MessageBody& body) {
+  std::visit(
+      Overloaded{
+          [&](const RouteMsg& m) { OnRoute(from, m); },
+          [&](const RouteAck& m) { OnRouteAck(from, m); },
+          [&](const JoinReply& m) { OnJoinReply(from, m); },
+          [&](const Probe& m) { OnProbe(from, m); },
+          [&](const ProbeReply& m) { OnProbeReply(from, m); },
+          [&](const RowRequest& m) { OnRowRequest(from, m); },
+          [&](const RowReply& m) { OnRowReply(from, m); },
+          [&](const pastry::Leave&) { OnLeave(from); },
+          [&](const LookupReply& m) { OnLookupReply(from, m); },
+      },
+      body);
+}
+
+void Node::Tick() {
+  if (state_ == State::kLeft || state_ == State::kIdle) return;
+  scheduler_.RunDue(Now());
+}
+
+// A message from `node` itself proves it is alive: it may enter the leaf set
+// and the routing table, and whatever we believed about its death is void.
+void Node::NoteAlive(const NodeHandle& node) {
+  dead_.erase(node.id);
+  const NodeHandle* member = leaf_set_.Find(node.id);
+  if (leaf_set_.WouldAccept(node.id) ||
+      (member != nullptr && member->endpoint != node.endpoint)) {
+    ChangeLeafSet([&] {
+      std::vector<NodeHandle> evicted;
+      leaf_set_.Insert(node, &evicted);
+      for (const NodeHandle& e : evicted) ForgetPeerIfUnused(e.id);
+    });
+  }
+  ConsiderForTable(node, RttOf(node.id));
+}
+
+// Second-hand news of a node: probe it before it may enter the leaf set.
+void Node::OfferCandidate(const NodeHandle& node) {
+  if (node.id == self_.id || !node.valid() || dead_.contains(node.id)) return;
+  if (!leaf_set_.Contains(node.id) && leaf_set_.WouldAccept(node.id)) {
+    if (state_ == State::kJoining) awaiting_.insert(node.id);
+    SendProbe(node, /*want_leaf_set=*/true);
+  }
+  ConsiderForTable(node, RttOf(node.id));
+}
+
+void Node::ConsiderForTable(const NodeHandle& node, int32_t rtt_us) {
+  RoutingTable::Outcome outcome = table_.Consider(node, rtt_us);
+  bool measure = outcome == RoutingTable::Outcome::kNeedsProbe ||
+                 (outcome == RoutingTable::Outcome::kInserted && rtt_us < 0);
+  if (measure && pns_budget_ > 0 && !peers_.contains(node.id)) {
+    --pns_budget_;
+    ++stats_.pns_probes;
+    SendProbe(node, /*want_leaf_set=*/false);
+  }
+}
+
+void Node::ChangeLeafSet(const std::function<void()>& mutate) {
+  std::vector<NodeHandle> before = leaf_set_.Members();
+  mutate();
+  std::vector<NodeHandle> after = leaf_set_.Members();
+  auto missing_from = [](const std::vector<NodeHandle>& set, const NodeHandle& n) {
+    return std::none_of(set.begin(), set.end(),
+                        [&](const NodeHandle& m) { return m.id == n.id; });
+  };
+  bool changed = before.size() != after.size();
+  for (const NodeHandle& n : after) {
+    if (!missing_from(before, n)) continue;
+    changed = true;
+    for (auto& [id, app] : apps_) app->Update(n, true);
+  }
+  for (const NodeHandle& n : before) {
+    if (!missing_from(after, n)) continue;
+    changed = true;
+    for (auto& [id, app] : apps_) app->Update(n, false);
+  }
+  if (changed) leaf_set_.set_version(rng_() | 1);
+}
+
+void Node::MarkDead(const NodeId& id, bool graceful) {
+  if (auto it = peers_.find(id); it != peers_.end()) {
+    scheduler_.Cancel(it->second.probe_timer);
+    peers_.erase(it);
+  }
+  dead_[id] = Now();
+  awaiting_.erase(id);
+  confirmed_.erase(id);
+  bool in_leaf_set = false;
+  ChangeLeafSet([&] { in_leaf_set = leaf_set_.Remove(id); });
+  std::optional<std::pair<int, int>> slot = table_.Remove(id);
+  if (in_leaf_set || slot.has_value()) {
+    if (!graceful) ++stats_.failures_detected;
+    env_.logger->debug("{} declares {} {}", self_.id.ShortHex(), id.ShortHex(),
+                       graceful ? "departed" : "dead");
+  }
+  if (in_leaf_set) RepairLeafSet();
+  if (slot.has_value()) RepairTableSlot(slot->first);
+  if (state_ == State::kJoining) MaybeBecomeActive();
+}
+
+void Node::OnLeave(const NodeHandle& from) {
+  ++stats_.leaves_received;
+  MarkDead(from.id, /*graceful=*/true);
+}
+
+bool Node::Unusable(const NodeId& id) const {
+  if (dead_.contains(id)) return true;
+  auto it = peers_.find(id);
+  return it != peers_.end() && it->second.suspected;
+}
+
+void Node::UpdateRtt(const NodeId& id, absl::Duration sample) {
+  int32_t us = static_cast<int32_t>(
+      std::min<int64_t>(absl::ToInt64Microseconds(sample), INT32_MAX));
+  if (auto it = peers_.find(id); it != peers_.end()) {
+    Peer& p = it->second;
+    p.rtt_us = p.rtt_us < 0 ? us : (7 * static_cast<int64_t>(p.rtt_us) + us) / 8;
+    us = p.rtt_us;
+  }
+  table_.SetRtt(id, us);
+}
+
+int32_t Node::RttOf(const NodeId& id) const {
+  if (auto it = peers_.find(id); it != peers_.end() && it->second.rtt_us >= 0) {
+    return it->second.rtt_us;
+  }
+  const RoutingTable::Entry* e = table_.Find(id);
+  return e != nullptr ? e->rtt_us : -1;
+}
+
+// A timeout never below `floor`, and three round trips where one is known.
+absl::Duration Node::TimeoutFor(const NodeId& id, absl::Duration floor) const {
+  int32_t rtt = RttOf(id);
+  return rtt < 0 ? floor : std::max(floor, absl::Microseconds(3 * int64_t{rtt}));
+}
+
+void Node::ForgetPeerIfUnused(const NodeId& id) {
+  auto it = peers_.find(id);
+  if (it == peers_.end() || it->second.probe_nonce != 0) return;
+  if (leaf_set_.Contains(id) || table_.Find(id) != nullptr) return;
+  peers_.erase(it);
+}
+
+absl::Duration Node::Jittered(absl::Duration d) {
+  std::uniform_real_distribution<double> factor(0.9, 1.1);
+  return d * factor(rng_);
+}
+
+void Node::SchedulePeriodic(absl::Duration interval, void (Node::*job)()) {
+  scheduler_.Schedule(Now() + Jittered(interval), [this, interval, job] {
+    (this->*job)();
+    SchedulePeriodic(interval, job);
+  });
+}
+
+}  // namespace peter::pastry

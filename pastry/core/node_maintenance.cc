@@ -1,0 +1,164 @@
+// Node: probes, failure detection, leaf-set and routing-table repair, and
+// periodic maintenance.
+#include <algorithm>
+
+#include "pastry/core/node.h"
+#include "spdlog/spdlog.h"
+
+namespace peter::pastry {
+
+void Node::SendProbe(const NodeHandle& to, bool want_leaf_set) {
+  if (to.id == self_.id) return;
+  Peer& p = peers_[to.id];
+  p.endpoint = to.endpoint;
+  if (p.probe_nonce != 0) {
+    p.probe_wants_leaf_set |= want_leaf_set;
+    return;  // one probe at a time per peer
+  }
+  p.probe_nonce = next_id_++;
+  p.probe_sent = Now();
+  p.probe_wants_leaf_set = want_leaf_set;
+  const uint64_t nonce = p.probe_nonce;
+  const NodeId id = to.id;
+  p.probe_timer = scheduler_.Schedule(Now() + TimeoutFor(id, options_.probe_timeout),
+                                      [this, id, nonce] { OnProbeTimeout(id, nonce); });
+  ++stats_.probes_sent;
+  Send(to.endpoint, Probe{nonce, state_ == State::kJoining, want_leaf_set,
+                          p.known_leaf_version});
+}
+
+void Node::OnProbe(const NodeHandle& from, const Probe& probe) {
+  if (state_ == State::kJoining && leaf_set_.Contains(from.id)) {
+    confirmed_.insert(from.id);  // it knows us now
+  }
+  ProbeReply reply;
+  reply.nonce = probe.nonce;
+  reply.active = active();
+  reply.leaf_version = leaf_set_.version();
+  if (probe.want_leaf_set && probe.known_leaf_version != leaf_set_.version()) {
+    reply.has_leaf_set = true;
+    reply.leaf_set = leaf_set_.Members();
+  }
+  Send(from.endpoint, std::move(reply));
+  if (state_ == State::kJoining) MaybeBecomeActive();
+}
+
+void Node::OnProbeReply(const NodeHandle& from, const ProbeReply& reply) {
+  auto it = peers_.find(from.id);
+  if (it != peers_.end() && it->second.probe_nonce == reply.nonce) {
+    Peer& p = it->second;
+    scheduler_.Cancel(p.probe_timer);
+    p.probe_nonce = 0;
+    p.probe_failures = 0;
+    p.suspected = false;
+    p.last_probe_reply = Now();
+    UpdateRtt(from.id, Now() - p.probe_sent);
+    if (reply.has_leaf_set) p.known_leaf_version = reply.leaf_version;
+    ConsiderForTable(from, p.rtt_us);
+  }
+  if (state_ == State::kJoining) {
+    awaiting_.erase(from.id);
+    if (leaf_set_.Contains(from.id)) confirmed_.insert(from.id);
+  }
+  if (reply.has_leaf_set) {
+    for (const NodeHandle& n : reply.leaf_set) OfferCandidate(n);
+  }
+  ForgetPeerIfUnused(from.id);
+  if (state_ == State::kJoining) MaybeBecomeActive();
+}
+
+void Node::OnProbeTimeout(const NodeId& id, uint64_t nonce) {
+  auto it = peers_.find(id);
+  if (it == peers_.end() || it->second.probe_nonce != nonce) return;
+  Peer& p = it->second;
+  p.probe_nonce = 0;
+  ++stats_.probe_timeouts;
+  if (++p.probe_failures <= options_.probe_retries) {
+    SendProbe(NodeHandle{id, p.endpoint}, p.probe_wants_leaf_set);
+    return;
+  }
+  MarkDead(id, /*graceful=*/false);
+}
+
+void Node::Suspect(const NodeHandle& node) {
+  Peer& p = peers_[node.id];
+  p.endpoint = node.endpoint;
+  p.suspected = true;
+  SendProbe(node, /*want_leaf_set=*/false);
+}
+
+// Probes every leaf-set member whose last answer is older than the probe
+// interval; the answer carries its leaf set when that changed, which is how
+// leaf sets converge.
+void Node::LeafSetMaintenance() {
+  const absl::Time now = Now();
+  pns_budget_ = options_.pns_probes_per_tick;
+  for (auto it = dead_.begin(); it != dead_.end();) {
+    auto cur = it++;
+    if (now - cur->second > options_.dead_node_memory) dead_.erase(cur);
+  }
+  for (const NodeHandle& m : leaf_set_.Members()) {
+    auto it = peers_.find(m.id);
+    if (it != peers_.end() &&
+        now - it->second.last_probe_reply < options_.leaf_probe_interval) {
+      continue;
+    }
+    SendProbe(m, /*want_leaf_set=*/true);
+  }
+}
+
+// Asks a random entry of each row for its copy of that row (Pastry 2.4).
+void Node::TableMaintenance() {
+  if (state_ != State::kActive) return;
+  ++stats_.table_maintenance_rounds;
+  for (int row = 0; row < table_.UsedRows(); ++row) {
+    std::vector<NodeHandle> entries = table_.Row(row);
+    if (entries.empty()) continue;
+    std::uniform_int_distribution<size_t> pick(0, entries.size() - 1);
+    Send(entries[pick(rng_)].endpoint, RowRequest{static_cast<uint8_t>(row)});
+  }
+}
+
+// After losing a leaf, ask the farthest live leaf on each side for its leaf
+// set; the answer fills the gap (candidates are probed before admission).
+void Node::RepairLeafSet() {
+  ++stats_.leaf_set_repairs;
+  for (const auto* half : {&leaf_set_.left(), &leaf_set_.right()}) {
+    if (half->empty()) continue;
+    const NodeHandle& far = half->back();
+    peers_[far.id].known_leaf_version = 0;  // make it send the whole set
+    peers_[far.id].endpoint = far.endpoint;
+    SendProbe(far, /*want_leaf_set=*/true);
+  }
+}
+
+// Lazy repair of a routing-table slot (Pastry 2.4): ask other entries of the
+// same row, or failing that of the next row, for their copy of that row.
+void Node::RepairTableSlot(int row) {
+  ++stats_.table_repairs;
+  for (int r = row; r < table_.rows(); ++r) {
+    std::vector<NodeHandle> entries = table_.Row(r);
+    if (entries.empty()) continue;
+    std::shuffle(entries.begin(), entries.end(), rng_);
+    for (size_t i = 0; i < std::min<size_t>(2, entries.size()); ++i) {
+      Send(entries[i].endpoint, RowRequest{static_cast<uint8_t>(row)});
+    }
+    return;
+  }
+}
+
+void Node::OnRowRequest(const NodeHandle& from, const RowRequest& request) {
+  if (request.row >= table_.rows()) {
+    ++stats_.dropped_malformed;
+    return;
+  }
+  RowReply reply{request.row, table_.Row(request.row)};
+  reply.entries.push_back(self_);
+  Send(from.endpoint, std::move(reply));
+}
+
+void Node::OnRowReply(const NodeHandle& from, const RowReply& reply) {
+  for (const NodeHandle& n : reply.entries) OfferCandidate(n);
+}
+
+}  // namespace peter::pastry
