@@ -1,0 +1,22 @@
+// The subcommands of the `peter` program. Each lives in its own file,
+// tools/<name>_command.cc, and adds itself to the app through one Register
+// function; peter_main.cc calls the ones this build has (PETER_HAVE_<NAME>,
+// set by tools/CMakeLists.txt when the file exists).
+//
+// A subcommand does its work in a CLI11 callback. To fail, it prints its own
+// one-line message to stderr and throws CLI::RuntimeError(exit_code); main
+// turns that into the process exit code. Any other exception that escapes a
+// callback is caught in main, printed, and exits with status 1.
+#ifndef PETER_TOOLS_COMMANDS_H_
+#define PETER_TOOLS_COMMANDS_H_
+
+#include "CLI/CLI.hpp"
+
+namespace peter::tools {
+
+// `peter demo`: a small local cluster showing the overlay routing messages.
+void RegisterDemoCommand(CLI::App& app);
+
+}  // namespace peter::tools
+
+#endif  // PETER_TOOLS_COMMANDS_H_

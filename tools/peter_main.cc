@@ -1,0 +1,87 @@
+// `peter`: one program, many subcommands (tools/commands.h).
+#include <algorithm>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "spdlog/spdlog.h"
+#include "tools/commands.h"
+
+#ifndef PETER_VERSION
+#define PETER_VERSION "unknown"
+#endif
+
+namespace peter::tools {
+namespace {
+
+// One line per error, so scripts and people see what went wrong at once.
+std::string OneLineFailure(const CLI::App* app, const CLI::Error& e) {
+  return "peter: error: " + std::string(e.what()) +
+         " (run with --help for usage)\n";
+}
+
+// An "unexpected argument" error for what CLI11 left unparsed, in any parsed
+// subcommand too. ExtrasError joins its list back to front (so CLI11's own
+// message shows them reversed): hand it the leftovers reversed.
+CLI::ExtrasError UnexpectedArguments(const CLI::App& app) {
+  std::vector<std::string> left = app.remaining(/*recurse=*/true);
+  std::reverse(left.begin(), left.end());
+  return CLI::ExtrasError(left);
+}
+
+void AddGlobalOptions(CLI::App& app) {
+  app.set_version_flag("--version", std::string("peter ") + PETER_VERSION);
+  app.add_option_function<std::string>(
+         "--log-level",
+         [](const std::string& level) {
+           spdlog::set_level(spdlog::level::from_str(level));
+         },
+         "Log verbosity: trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember(
+          {"trace", "debug", "info", "warn", "error", "critical", "off"}));
+}
+
+void RegisterCommands(CLI::App& app) {
+#ifdef PETER_HAVE_DEMO
+  RegisterDemoCommand(app);
+#endif
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"Peter: broker-less publish/subscribe over a Pastry overlay",
+               "peter"};
+  app.failure_message(OneLineFailure);
+  app.require_subcommand(1);
+  AddGlobalOptions(app);
+  RegisterCommands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RequiredError& e) {
+    // CLI11 checks requirements before leftovers; an unknown flag is the
+    // more useful thing to report ("peter --bogus").
+    if (app.remaining(/*recurse=*/true).empty()) return app.exit(e);
+    return app.exit(UnexpectedArguments(app));
+  } catch (const CLI::ExtrasError&) {
+    return app.exit(UnexpectedArguments(app));
+  } catch (const CLI::ParseError& e) {
+    // Also covers --help, --version and CLI::RuntimeError from a command.
+    return app.exit(e);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace peter::tools
+
+int main(int argc, char** argv) {
+  try {
+    return peter::tools::Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "peter: error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "peter: error: unknown exception\n";
+  }
+  return 1;
+}
