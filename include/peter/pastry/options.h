@@ -31,7 +31,7 @@ struct Options {
 
   // Every interval, ask a random entry of each row for its copy of that row
   // (periodic routing-table maintenance, Pastry section 2.4 / MSPastry).
-  absl::Duration routing_maintenance_interval = absl::Seconds(30);
+  absl::Duration routing_maintenance_interval = absl::Seconds(20);
 
   // A joining node retries its join if it is not active after this long.
   absl::Duration join_timeout = absl::Seconds(3);
