@@ -1,0 +1,187 @@
+#include "pastry/wire/frame.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "pastry/core/messages.h"
+#include "pastry/wire/codec.h"
+
+namespace peter::pastry::wire {
+namespace {
+
+std::string Le32(uint32_t v) {
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
+  return out;
+}
+
+// A frame with the given segment sizes (in words) and arbitrary contents.
+std::string RawFrame(const std::vector<uint32_t>& segment_words, char fill) {
+  std::string out = Le32(static_cast<uint32_t>(segment_words.size() - 1));
+  for (uint32_t w : segment_words) out += Le32(w);
+  if (out.size() % 8 != 0) out += Le32(0);
+  for (uint32_t w : segment_words) out += std::string(w * 8, fill);
+  return out;
+}
+
+std::vector<std::string> SampleFrames() {
+  Envelope probe;
+  probe.body = Probe{1, true, true, 2};
+  Envelope route;
+  RouteMsg m;
+  m.payload = std::string(300, 'p');
+  route.body = m;
+  return {Encode(probe), RawFrame({1, 2}, 'a'), Encode(route),
+          RawFrame({0}, 'b'), RawFrame({3, 0, 1}, 'c'), Encode(Envelope{})};
+}
+
+// Feeds `chunks` and collects every frame; fails on an error.
+std::vector<std::string> Reassemble(const std::vector<std::string>& chunks) {
+  FrameAssembler assembler;
+  std::vector<std::string> frames;
+  for (const std::string& chunk : chunks) {
+    assembler.Append(chunk);
+    while (true) {
+      absl::StatusOr<std::optional<std::string>> next = assembler.Next();
+      EXPECT_TRUE(next.ok()) << next.status();
+      if (!next.ok() || !next->has_value()) break;
+      frames.push_back(std::move(**next));
+    }
+  }
+  EXPECT_EQ(assembler.buffered_bytes(), 0u);
+  return frames;
+}
+
+std::string Concat(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) out += p;
+  return out;
+}
+
+TEST(ExpectedFrameSizeTest, NeedsTheWholeSegmentTable) {
+  const std::string frame = RawFrame({1, 2}, 'x');  // table: 4 + 8 + pad 4
+  for (size_t n = 0; n < 16; ++n) {
+    absl::StatusOr<std::optional<size_t>> size =
+        ExpectedFrameSize(std::string_view(frame).substr(0, n));
+    ASSERT_TRUE(size.ok());
+    EXPECT_FALSE(size->has_value()) << n;
+  }
+  absl::StatusOr<std::optional<size_t>> size = ExpectedFrameSize(frame);
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(size->value(), 16u + 24u);
+  EXPECT_EQ(frame.size(), 40u);
+}
+
+TEST(ExpectedFrameSizeTest, MatchesEncodedFrames) {
+  for (const std::string& frame : SampleFrames()) {
+    absl::StatusOr<std::optional<size_t>> size = ExpectedFrameSize(frame);
+    ASSERT_TRUE(size.ok());
+    EXPECT_EQ(size->value(), frame.size());
+  }
+}
+
+TEST(ExpectedFrameSizeTest, RejectsOversizedAndTooManySegments) {
+  FrameLimits limits;
+  limits.max_frame_bytes = 1024;
+  EXPECT_TRUE(ExpectedFrameSize(RawFrame({127}, 0), limits).ok());  // 1024
+  EXPECT_FALSE(ExpectedFrameSize(RawFrame({128}, 0), limits).ok());
+  EXPECT_FALSE(ExpectedFrameSize(Le32(0) + Le32(0xffffffff)).ok());
+  EXPECT_FALSE(
+      ExpectedFrameSize(RawFrame(std::vector<uint32_t>(65, 0), 0)).ok());
+  EXPECT_TRUE(
+      ExpectedFrameSize(RawFrame(std::vector<uint32_t>(64, 0), 0)).ok());
+  // 2^32 segments: rejected from the first four bytes alone.
+  EXPECT_FALSE(ExpectedFrameSize(Le32(0xffffffff)).ok());
+}
+
+TEST(FrameAssemblerTest, SeveralFramesInOneAppend) {
+  const std::vector<std::string> frames = SampleFrames();
+  EXPECT_EQ(Reassemble({Concat(frames)}), frames);
+}
+
+TEST(FrameAssemblerTest, SplitAtEveryByteBoundary) {
+  const std::vector<std::string> frames = SampleFrames();
+  const std::string stream = Concat(frames);
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    EXPECT_EQ(Reassemble({stream.substr(0, cut), stream.substr(cut)}), frames)
+        << "cut at " << cut;
+  }
+}
+
+TEST(FrameAssemblerTest, OneByteAtATime) {
+  const std::vector<std::string> frames = SampleFrames();
+  std::vector<std::string> bytes;
+  for (char c : Concat(frames)) bytes.emplace_back(1, c);
+  EXPECT_EQ(Reassemble(bytes), frames);
+}
+
+TEST(FrameAssemblerTest, RandomChunksOfAManyFrameStream) {
+  std::mt19937_64 rng(99);
+  std::vector<std::string> frames;
+  for (int i = 0; i < 500; ++i) {
+    frames.push_back(RawFrame({static_cast<uint32_t>(rng() % 700)},
+                              static_cast<char>(i)));
+  }
+  const std::string stream = Concat(frames);
+  std::vector<std::string> chunks;
+  for (size_t at = 0; at < stream.size();) {
+    const size_t n = 1 + rng() % 9000;
+    chunks.push_back(stream.substr(at, n));
+    at += n;
+  }
+  EXPECT_EQ(Reassemble(chunks), frames);
+}
+
+TEST(FrameAssemblerTest, OversizedDeclaredFrameIsAStickyError) {
+  FrameLimits limits;
+  limits.max_frame_bytes = 4096;
+  FrameAssembler assembler(limits);
+  assembler.Append(RawFrame({8}, 'a'));
+  assembler.Append(Le32(0) + Le32(1000));  // declares 8008 bytes
+  absl::StatusOr<std::optional<std::string>> first = assembler.Next();
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ(first->value(), RawFrame({8}, 'a'));
+  EXPECT_EQ(assembler.Next().status().code(),
+            absl::StatusCode::kInvalidArgument);
+  assembler.Append(RawFrame({1}, 'b'));  // too late: the stream is dead
+  EXPECT_FALSE(assembler.Next().ok());
+  EXPECT_EQ(assembler.buffered_bytes(), 0u);
+}
+
+TEST(FrameAssemblerTest, TooManySegmentsIsAnError) {
+  FrameAssembler assembler;
+  assembler.Append(Le32(64));  // 65 segments
+  EXPECT_FALSE(assembler.Next().ok());
+}
+
+TEST(FrameAssemblerTest, DefaultLimitAcceptsTheLargestFrame) {
+  FrameAssembler assembler;
+  const std::string frame =
+      RawFrame({static_cast<uint32_t>(kDefaultMaxFrameBytes / 8 - 1)}, 'z');
+  ASSERT_EQ(frame.size(), kDefaultMaxFrameBytes);
+  assembler.Append(frame);
+  absl::StatusOr<std::optional<std::string>> next = assembler.Next();
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->value().size(), kDefaultMaxFrameBytes);
+}
+
+TEST(FrameAssemblerTest, FramesFeedDecode) {
+  Envelope probe;
+  probe.body = Probe{5, false, true, 6};
+  FrameAssembler assembler;
+  assembler.Append(Encode(probe) + Encode(probe));
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::optional<std::string>> next = assembler.Next();
+    ASSERT_TRUE(next.ok() && next->has_value());
+    absl::StatusOr<Envelope> decoded = Decode(**next);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(std::get<Probe>(decoded->body).nonce, 5u);
+  }
+  EXPECT_FALSE(assembler.Next()->has_value());
+}
+
+}  // namespace
+}  // namespace peter::pastry::wire
