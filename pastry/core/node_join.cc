@@ -120,7 +120,9 @@ void Node::BufferUntilActive(RouteMsg msg, const NodeHandle& previous_hop) {
 void Node::Leave() {
   if (state_ == State::kLeft) return;
   std::vector<NodeHandle> tell = leaf_set_.Members();
-  table_.ForEach([&](int, int, const RoutingTable::Entry& e) { tell.push_back(e.node); });
+  table_.ForEach([&](int, int, const RoutingTable::Entry& e) {
+    if (!leaf_set_.Contains(e.node.id)) tell.push_back(e.node);
+  });
   for (const NodeHandle& n : tell) Send(n.endpoint, pastry::Leave{});
   state_ = State::kLeft;
   scheduler_ = Scheduler();
