@@ -1,0 +1,267 @@
+#include "pastry/sim/network.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <utility>
+
+#include "pastry/wire/codec.h"
+
+namespace peter::pastry::sim {
+namespace {
+
+constexpr uint16_t kPort = 4000;
+constexpr uint32_t kLoopbackNet = 0x7F000000;
+constexpr int kMaxHosts = (1 << 24) - 2;
+
+uint64_t MixDigest(uint64_t digest, uint64_t v) {
+  digest ^= v + 0x9E3779B97F4A7C15ULL + (digest << 6) + (digest >> 2);
+  return digest * 0xBF58476D1CE4E5B9ULL;
+}
+
+}  // namespace
+
+Network::Network(NetworkConfig config, std::unique_ptr<Topology> topology)
+    : config_(std::move(config)),
+      endpoint_prefix_(EndpointOf(0)),
+      topology_(std::move(topology)),
+      clock_(config_.start),
+      rng_(Rng::Derive(config_.seed, 0)) {
+  if (topology_ == nullptr) {
+    topology_ = std::make_unique<PlaneTopology>(config_.plane,
+                                                Rng::Derive(config_.seed, 1));
+  }
+  assert(EndpointOf(0x123455).ip[13] == 0x12 &&
+         EndpointOf(0x123455).ip[15] == 0x56 && "unexpected endpoint layout");
+}
+
+Network::~Network() = default;
+
+Endpoint Network::EndpointOf(int i) {
+  return Endpoint::FromIpv4(kLoopbackNet | static_cast<uint32_t>(i + 1),
+                            kPort);
+}
+
+int Network::IndexOf(const Endpoint& endpoint) const {
+  // Our endpoints differ from EndpointOf(0) only in the last three bytes of
+  // the address, which hold index + 1 (checked in the constructor).
+  if (endpoint.port != kPort ||
+      std::memcmp(endpoint.ip.data(), endpoint_prefix_.ip.data(), 13) != 0) {
+    return -1;
+  }
+  int i = ((endpoint.ip[13] << 16) | (endpoint.ip[14] << 8) | endpoint.ip[15]) -
+          1;
+  return i >= 0 && i < size() ? i : -1;
+}
+
+HostContext Network::ContextFor(int i) {
+  HostContext ctx;
+  ctx.index = i;
+  ctx.endpoint = EndpointOf(i);
+  ctx.env.transport = &transports_[i];
+  ctx.env.clock = &clock_;
+  ctx.env.seed = Rng::Derive(config_.seed, (uint64_t{incarnation_[i]} << 32) |
+                                               static_cast<uint32_t>(i + 2));
+  ctx.env.logger = config_.logger;
+  return ctx;
+}
+
+int Network::AddHost(HostFactory make) {
+  int i = size();
+  if (i >= kMaxHosts) std::abort();  // the endpoint scheme's limit
+  topology_->AddNode(i);
+  transports_.emplace_back(this, i);
+  wake_at_.push_back(kNever);
+  incarnation_.push_back(0);
+  hosts_.push_back(nullptr);
+  hosts_[i] = make(ContextFor(i));
+  Reschedule(i);
+  return i;
+}
+
+void Network::Crash(int i) {
+  if (!alive(i)) return;
+  graveyard_.push_back(std::move(hosts_[i]));
+  wake_at_[i] = kNever;
+  ++incarnation_[i];
+}
+
+void Network::Restart(int i, HostFactory make) {
+  hosts_[i] = make(ContextFor(i));
+  Reschedule(i);
+}
+
+void Network::Reschedule(int i) {
+  if (!alive(i)) return;
+  SimTime at = clock_.ToSim(hosts_[i]->NextDeadline());
+  if (at == kNever) return;
+  ScheduleWake(i, std::max(at, clock_.now_ns()));
+}
+
+void Network::ScheduleWake(int i, SimTime at) {
+  if (at >= wake_at_[i]) return;  // an earlier wake-up is already queued
+  wake_at_[i] = at;
+  queue_.Push(at, EventKind::kWake, static_cast<uint32_t>(i), 0);
+}
+
+void Network::Schedule(absl::Time at, std::function<void()> fn) {
+  uint32_t slot;
+  if (free_callbacks_.empty()) {
+    slot = static_cast<uint32_t>(callbacks_.size());
+    callbacks_.emplace_back();
+  } else {
+    slot = free_callbacks_.back();
+    free_callbacks_.pop_back();
+  }
+  callbacks_[slot] = std::move(fn);
+  SimTime t = std::max(clock_.ToSim(at), clock_.now_ns());
+  queue_.Push(t, EventKind::kCallback, 0, slot);
+}
+
+void Network::Send(int from, const Endpoint& to, const Envelope& envelope) {
+  int type = static_cast<int>(envelope.body.index());
+  ++stats_.sent;
+  ++stats_.sent_by_type[type];
+  int dst = IndexOf(to);
+  if (dst < 0) {
+    ++stats_.dropped_unknown;
+    return;
+  }
+  if (!alive(dst)) {
+    ++stats_.dropped_dead;
+    return;
+  }
+  if (config_.loss_rate > 0 && rng_.Bernoulli(config_.loss_rate)) {
+    ++stats_.dropped_loss;
+    return;
+  }
+  SimTime at = clock_.now_ns() + SampleDelay(from, dst);
+  uint32_t slot = StoreMessage(from, dst, envelope);
+  queue_.Push(at, EventKind::kMessage, static_cast<uint32_t>(dst), slot);
+}
+
+SimTime Network::SampleDelay(int from, int to) {
+  SimTime d = absl::ToInt64Nanoseconds(topology_->Delay(from, to));
+  if (config_.jitter > absl::ZeroDuration()) {
+    uint64_t j = static_cast<uint64_t>(absl::ToInt64Nanoseconds(config_.jitter));
+    d += static_cast<SimTime>(rng_.Below(j + 1));
+  }
+  return d;
+}
+
+uint32_t Network::StoreMessage(int from, int to, const Envelope& envelope) {
+  uint32_t slot;
+  if (free_messages_.empty()) {
+    slot = static_cast<uint32_t>(messages_.size());
+    messages_.emplace_back();
+  } else {
+    slot = free_messages_.back();
+    free_messages_.pop_back();
+  }
+  InFlight& in = messages_[slot];
+  in.from = from;
+  in.incarnation = incarnation_[to];
+  if (config_.through_wire) {
+    in.frame = wire::Encode(envelope);
+    stats_.bytes_sent += in.frame.size();
+    stats_.bytes_by_type[envelope.body.index()] += in.frame.size();
+  } else {
+    in.envelope = envelope;
+  }
+  return slot;
+}
+
+bool Network::Step(SimTime limit) {
+  if (queue_.NextTime() > limit) return false;
+  Event e = queue_.Pop();
+  ++stats_.events;
+  clock_.Set(e.at);
+  switch (e.kind()) {
+    case EventKind::kMessage:
+      Deliver(e);
+      break;
+    case EventKind::kWake:
+      Wake(e);
+      break;
+    case EventKind::kCallback:
+      RunCallback(e);
+      break;
+  }
+  graveyard_.clear();
+  return true;
+}
+
+void Network::Deliver(const Event& e) {
+  int to = static_cast<int>(e.target);
+  InFlight& in = messages_[e.slot];  // stable while the host sends more
+  if (!alive(to) || in.incarnation != incarnation_[to]) {
+    ++stats_.dropped_dead;
+  } else if (!config_.through_wire) {
+    HandTo(to, in.from, in.envelope);
+  } else {
+    absl::StatusOr<Envelope> decoded = wire::Decode(in.frame);
+    if (decoded.ok()) {
+      HandTo(to, in.from, *decoded);
+    } else {
+      ++stats_.dropped_decode;
+    }
+  }
+  free_messages_.push_back(e.slot);
+}
+
+void Network::HandTo(int to, int from, const Envelope& envelope) {
+  int type = static_cast<int>(envelope.body.index());
+  ++stats_.delivered;
+  ++stats_.delivered_by_type[type];
+  trace_digest_ = MixDigest(trace_digest_, static_cast<uint64_t>(clock_.now_ns()));
+  trace_digest_ =
+      MixDigest(trace_digest_, (uint64_t(from) << 32) | uint32_t(to));
+  trace_digest_ = MixDigest(trace_digest_, static_cast<uint64_t>(type));
+  if (observer_) observer_(Delivery{clock_.Now(), from, to, envelope});
+  hosts_[to]->HandleMessage(envelope);
+  Reschedule(to);
+}
+
+void Network::Wake(const Event& e) {
+  int i = static_cast<int>(e.target);
+  if (!alive(i) || wake_at_[i] != e.at) return;  // stale
+  wake_at_[i] = kNever;
+  ++stats_.ticks;
+  hosts_[i]->Tick();
+  if (!alive(i)) return;
+  // After a Tick nothing should be due at this instant; if the host says
+  // otherwise, wake it a nanosecond later rather than spin at one time.
+  SimTime at = clock_.ToSim(hosts_[i]->NextDeadline());
+  if (at != kNever) ScheduleWake(i, std::max(at, e.at + 1));
+}
+
+void Network::RunCallback(const Event& e) {
+  std::function<void()> fn = std::move(callbacks_[e.slot]);
+  callbacks_[e.slot] = nullptr;
+  free_callbacks_.push_back(e.slot);
+  fn();
+}
+
+void Network::RunUntil(absl::Time t) {
+  SimTime limit = clock_.ToSim(t);
+  while (Step(limit)) {
+  }
+  if (limit != kNever && limit > clock_.now_ns()) clock_.Set(limit);
+}
+
+bool Network::RunUntil(const std::function<bool()>& pred, absl::Duration max,
+                       absl::Duration check_every) {
+  if (pred()) return true;
+  SimTime end = clock_.ToSim(Now() + max);
+  SimTime every = std::max<SimTime>(0, absl::ToInt64Nanoseconds(check_every));
+  SimTime last_check = clock_.now_ns();
+  while (Step(end)) {
+    if (clock_.now_ns() - last_check < every) continue;
+    last_check = clock_.now_ns();
+    if (pred()) return true;
+  }
+  if (end != kNever && end > clock_.now_ns()) clock_.Set(end);
+  return pred();
+}
+
+}  // namespace peter::pastry::sim
