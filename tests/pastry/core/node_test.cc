@@ -1,0 +1,736 @@
+// Tests of the Node core (pastry/core/node.h) driven by hand, as
+// libtorrent's test_dht does: a FakeTransport records every send, a
+// ManualClock only moves when told, and a tiny deterministic loop hands the
+// recorded messages to their destination nodes and calls Tick() at
+// NextDeadline(). No sockets, no sleeps, no threads.
+#include "pastry/core/node.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace peter::pastry {
+namespace {
+
+NodeId Top(uint64_t hi) { return NodeId(hi, 0); }
+
+class ManualClock : public Clock {
+ public:
+  absl::Time Now() const override { return now_; }
+  void Set(absl::Time t) { now_ = std::max(now_, t); }
+  void Advance(absl::Duration d) { now_ += d; }
+
+ private:
+  absl::Time now_ = absl::FromUnixSeconds(1'000'000);
+};
+
+struct Sent {
+  Endpoint to;
+  Envelope envelope;
+};
+
+// Records every send; the test loop delivers them.
+class FakeTransport : public Transport {
+ public:
+  void Send(const Endpoint& to, const Envelope& envelope) override {
+    queue.push_back(Sent{to, envelope});
+    log.push_back(Sent{to, envelope});
+  }
+  std::deque<Sent> queue;  // not yet delivered
+  std::vector<Sent> log;   // everything ever sent
+};
+
+template <typename T>
+bool Is(const Sent& s) {
+  return std::holds_alternative<T>(s.envelope.body);
+}
+
+// What applications saw, across all nodes, in order.
+struct AppLog {
+  struct Forwarded {
+    NodeId at;
+    NodeId next;
+    int hops;
+    NodeId previous;
+    std::string payload;
+  };
+  struct Delivered {
+    NodeId at;
+    std::optional<NodeId> key;
+    NodeId source;
+    NodeId previous;
+    int hops;
+    std::string payload;
+  };
+  struct Updated {
+    NodeId at;
+    NodeId node;
+    bool joined;
+  };
+  std::vector<Forwarded> forwards;
+  std::vector<Delivered> delivers;
+  std::vector<Updated> updates;
+};
+
+class RecordingApp : public Application {
+ public:
+  RecordingApp(NodeId at, AppLog* log) : at_(at), log_(log) {}
+  bool Forward(RouteMessage& msg, NodeHandle& next_hop) override {
+    log_->forwards.push_back({at_, next_hop.id, msg.hops, msg.previous_hop.id, msg.payload});
+    return on_forward ? on_forward(msg, next_hop) : true;
+  }
+  void Deliver(const RouteMessage& msg) override {
+    log_->delivers.push_back(
+        {at_, msg.key, msg.source.id, msg.previous_hop.id, msg.hops, msg.payload});
+  }
+  void Update(const NodeHandle& node, bool joined) override {
+    log_->updates.push_back({at_, node.id, joined});
+  }
+  std::function<bool(RouteMessage&, NodeHandle&)> on_forward;
+
+ private:
+  NodeId at_;
+  AppLog* log_;
+};
+
+constexpr AppId kApp = kFirstUserAppId;
+
+// A handful of nodes, a manual clock and the delivery loop.
+class Net {
+ public:
+  explicit Net(Options options = Options()) : options_(options) {}
+
+  Node& Add(const NodeId& id) {
+    const uint32_t i = static_cast<uint32_t>(nodes_.size());
+    NodeHandle h{id, Endpoint::FromIpv4(0x7F000001 + i, 4000)};
+    Environment env;
+    env.transport = &transport;
+    env.clock = &clock;
+    env.seed = 1000 + i;
+    nodes_.push_back(std::make_unique<Node>(h, options_, env));
+    by_endpoint_[h.endpoint] = nodes_.back().get();
+    return *nodes_.back();
+  }
+
+  // Registers a RecordingApp on `node`.
+  RecordingApp& App(Node& node) {
+    apps_.push_back(std::make_unique<RecordingApp>(node.self().id, &log));
+    overlays_[node.self().id] = node.RegisterApplication(kApp, apps_.back().get());
+    return *apps_.back();
+  }
+  Overlay& OverlayOf(const Node& node) { return *overlays_.at(node.self().id); }
+
+  // Crashed nodes neither receive nor tick; what they had queued is lost.
+  void Crash(const Node& node) { crashed_.insert(node.self().endpoint); }
+
+  // Delivers queued messages (FIFO, no latency) until none is left.
+  void Flush() {
+    for (int n = 0; !transport.queue.empty(); ++n) {
+      ASSERT_LT(n, 1'000'000) << "message storm";
+      Sent s = std::move(transport.queue.front());
+      transport.queue.pop_front();
+      if (crashed_.contains(s.envelope.sender.endpoint) || crashed_.contains(s.to)) continue;
+      if (drop && drop(s)) continue;
+      auto it = by_endpoint_.find(s.to);
+      if (it == by_endpoint_.end()) continue;
+      it->second->HandleMessage(s.envelope);
+    }
+  }
+
+  // Runs deliveries and timers until `until`; time jumps to each deadline.
+  void RunUntil(absl::Time until) {
+    while (true) {
+      Flush();
+      absl::Time next = absl::InfiniteFuture();
+      for (const auto& n : nodes_) {
+        if (!crashed_.contains(n->self().endpoint)) next = std::min(next, n->NextDeadline());
+      }
+      if (next > until) break;
+      clock.Set(next);
+      for (const auto& n : nodes_) {
+        if (!crashed_.contains(n->self().endpoint) && n->NextDeadline() <= clock.Now()) n->Tick();
+      }
+    }
+    clock.Set(until);
+  }
+  void RunFor(absl::Duration d) { RunUntil(clock.Now() + d); }
+  // Runs until `pred` holds or `limit` passes; returns whether it held.
+  bool RunUntilTrue(const std::function<bool()>& pred, absl::Duration limit) {
+    const absl::Time end = clock.Now() + limit;
+    while (!pred() && clock.Now() < end) RunUntil(std::min(end, clock.Now() + absl::Milliseconds(10)));
+    return pred();
+  }
+
+  std::vector<NodeId> LiveIds() const {
+    std::vector<NodeId> out;
+    for (const auto& n : nodes_) {
+      if (!crashed_.contains(n->self().endpoint) && !n->departed()) out.push_back(n->self().id);
+    }
+    return out;
+  }
+
+  ManualClock clock;
+  FakeTransport transport;
+  AppLog log;
+  std::function<bool(const Sent&)> drop;  // true: lose this message
+
+ private:
+  Options options_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::map<Endpoint, Node*> by_endpoint_;
+  std::set<Endpoint> crashed_;
+  std::vector<std::unique_ptr<RecordingApp>> apps_;
+  std::map<NodeId, std::unique_ptr<Overlay>> overlays_;
+};
+
+NodeId Closest(const std::vector<NodeId>& ids, const NodeId& key) {
+  NodeId best = ids.front();
+  for (const NodeId& id : ids) {
+    if (NodeId::CloserTo(key, id, best)) best = id;
+  }
+  return best;
+}
+
+std::set<NodeId> LeafIds(const Node& n) {
+  std::set<NodeId> out;
+  for (const NodeHandle& h : n.leaf_set().Members()) out.insert(h.id);
+  return out;
+}
+
+// Runs a lookup to completion and returns its result.
+absl::StatusOr<Node::LookupResult> LookupNow(Net& net, Node& from, const NodeId& key) {
+  std::optional<absl::StatusOr<Node::LookupResult>> result;
+  from.Lookup(key, absl::Seconds(5), [&](absl::StatusOr<Node::LookupResult> r) { result = r; });
+  net.RunUntilTrue([&] { return result.has_value(); }, absl::Seconds(10));
+  if (!result.has_value()) return absl::InternalError("lookup callback never ran");
+  return *result;
+}
+
+const NodeId kA = Top(0x1000000000000000ULL);
+const NodeId kB = Top(0x5000000000000000ULL);
+const NodeId kC = Top(0x9000000000000000ULL);
+
+// -------------------------------------------------------------- one node
+
+TEST(NodeTest, IdleNodeIgnoresMessages) {
+  Net net;
+  Node& a = net.Add(kA);
+  EXPECT_FALSE(a.active());
+  a.HandleMessage(Envelope{kProtocolVersion, NodeHandle{kB, Endpoint::FromIpv4(0x7F000009, 4000)},
+                           Probe{1}});
+  EXPECT_TRUE(net.transport.log.empty());
+  EXPECT_TRUE(a.leaf_set().empty());
+}
+
+TEST(NodeTest, StartRingMakesNodeActiveAndItsOwnRoot) {
+  Net net;
+  Node& a = net.Add(kA);
+  a.StartRing();
+  EXPECT_TRUE(a.active());
+  EXPECT_FALSE(a.departed());
+  EXPECT_LT(a.NextDeadline(), absl::InfiniteFuture());  // maintenance is scheduled
+  for (const NodeId& key : {kA, kB, NodeId(), NodeId::Max()}) {
+    absl::StatusOr<Node::LookupResult> r = LookupNow(net, a, key);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->root, a.self());
+    EXPECT_EQ(r->hops, 0);
+    EXPECT_EQ(r->path, std::vector<NodeId>{kA});
+  }
+}
+
+TEST(NodeTest, LookupBeforeStartFails) {
+  Net net;
+  Node& a = net.Add(kA);
+  std::optional<absl::Status> status;
+  a.Lookup(kB, absl::Seconds(1), [&](absl::StatusOr<Node::LookupResult> r) { status = r.status(); });
+  ASSERT_TRUE(status.has_value());
+  EXPECT_FALSE(status->ok());
+}
+
+TEST(NodeTest, AppMessageInRingOfOneIsDeliveredLocally) {
+  Net net;
+  Node& a = net.Add(kA);
+  net.App(a);
+  a.StartRing();
+  net.OverlayOf(a).Route(kC, "hello");
+  net.Flush();
+  ASSERT_EQ(net.log.delivers.size(), 1u);
+  EXPECT_EQ(net.log.delivers[0].at, kA);
+  EXPECT_EQ(net.log.delivers[0].payload, "hello");
+  EXPECT_EQ(net.log.delivers[0].hops, 0);
+  EXPECT_TRUE(net.log.forwards.empty());  // not called where it is delivered
+  EXPECT_TRUE(net.OverlayOf(a).IsActive());
+  EXPECT_EQ(net.OverlayOf(a).LocalHandle(), a.self());
+}
+
+// ----------------------------------------------------------------- joins
+
+TEST(NodeTest, SecondNodeJoinsThroughFirst) {
+  Net net;
+  Node& a = net.Add(kA);
+  Node& b = net.Add(kB);
+  net.App(a);
+  net.App(b);
+  a.StartRing();
+  b.Join({a.self().endpoint});
+  EXPECT_FALSE(b.active());  // not before its neighbours confirm it
+  net.RunFor(absl::Seconds(2));
+  EXPECT_TRUE(a.active());
+  EXPECT_TRUE(b.active());
+  EXPECT_EQ(LeafIds(a), std::set<NodeId>{kB});
+  EXPECT_EQ(LeafIds(b), std::set<NodeId>{kA});
+  EXPECT_NE(a.routing_table().Find(kB), nullptr);
+  EXPECT_NE(b.routing_table().Find(kA), nullptr);
+  EXPECT_EQ(b.stats().joins_completed, 1u);
+  // Update upcalls: each learned of the other exactly once, as joined.
+  int a_saw_b = 0, b_saw_a = 0;
+  for (const auto& u : net.log.updates) {
+    EXPECT_TRUE(u.joined);
+    if (u.at == kA && u.node == kB) ++a_saw_b;
+    if (u.at == kB && u.node == kA) ++b_saw_a;
+  }
+  EXPECT_EQ(a_saw_b, 1);
+  EXPECT_EQ(b_saw_a, 1);
+  EXPECT_EQ(net.OverlayOf(b).LeafSet().size(), 1u);
+}
+
+class ThreeNodes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_ = &net_.Add(kA);
+    b_ = &net_.Add(kB);
+    c_ = &net_.Add(kC);
+    for (Node* n : {a_, b_, c_}) net_.App(*n);
+    a_->StartRing();
+    b_->Join({a_->self().endpoint});
+    net_.RunFor(absl::Seconds(2));
+    c_->Join({a_->self().endpoint});
+    net_.RunFor(absl::Seconds(2));
+    ASSERT_TRUE(a_->active() && b_->active() && c_->active());
+  }
+  Node* NodeById(const NodeId& id) {
+    for (Node* n : {a_, b_, c_}) {
+      if (n->self().id == id) return n;
+    }
+    return nullptr;
+  }
+  Net net_;
+  Node* a_ = nullptr;
+  Node* b_ = nullptr;
+  Node* c_ = nullptr;
+};
+
+TEST_F(ThreeNodes, EveryLeafSetHoldsTheOtherTwo) {
+  EXPECT_EQ(LeafIds(*a_), (std::set<NodeId>{kB, kC}));
+  EXPECT_EQ(LeafIds(*b_), (std::set<NodeId>{kA, kC}));
+  EXPECT_EQ(LeafIds(*c_), (std::set<NodeId>{kA, kB}));
+  EXPECT_EQ(c_->stats().joins_completed, 1u);
+}
+
+TEST_F(ThreeNodes, LookupFromEveryNodeFindsNumericallyClosest) {
+  std::mt19937_64 rng(4);
+  std::vector<NodeId> keys = {kA, kB, kC, NodeId(), NodeId::Max(),
+                              Top(0x3000000000000000ULL),   // tie A/B: A
+                              Top(0x7000000000000000ULL),   // tie B/C: B
+                              Top(0xD000000000000000ULL)};  // tie C/A (across 0): A
+  for (int i = 0; i < 30; ++i) keys.emplace_back(rng(), rng());
+  const std::vector<NodeId> ids = {kA, kB, kC};
+  for (Node* from : {a_, b_, c_}) {
+    for (const NodeId& key : keys) {
+      absl::StatusOr<Node::LookupResult> r = LookupNow(net_, *from, key);
+      ASSERT_TRUE(r.ok()) << r.status();
+      const NodeId root = Closest(ids, key);
+      EXPECT_EQ(r->root.id, root) << "from " << from->self().id.ShortHex() << " key "
+                                  << key.ToHex();
+      EXPECT_EQ(r->root, NodeById(root)->self());
+      ASSERT_FALSE(r->path.empty());
+      EXPECT_EQ(r->path.front(), from->self().id);
+      EXPECT_EQ(r->path.back(), root);
+      EXPECT_EQ(r->hops + 1, static_cast<int>(r->path.size()));
+    }
+  }
+}
+
+TEST_F(ThreeNodes, RoutedMessageReachesDeliverAtRoot) {
+  net_.OverlayOf(*a_).Route(kC + NodeId(0, 5), "payload");
+  net_.Flush();
+  ASSERT_EQ(net_.log.delivers.size(), 1u);
+  const auto& d = net_.log.delivers[0];
+  EXPECT_EQ(d.at, kC);
+  EXPECT_EQ(d.source, kA);
+  EXPECT_EQ(d.previous, kA);
+  EXPECT_EQ(d.hops, 1);
+  EXPECT_EQ(d.key, kC + NodeId(0, 5));
+  EXPECT_EQ(d.payload, "payload");
+  // Forward ran at the source (hop 0) with next hop C, and nowhere else.
+  ASSERT_EQ(net_.log.forwards.size(), 1u);
+  EXPECT_EQ(net_.log.forwards[0].at, kA);
+  EXPECT_EQ(net_.log.forwards[0].next, kC);
+  EXPECT_EQ(net_.log.forwards[0].hops, 0);
+  EXPECT_EQ(c_->stats().routes_delivered, 1u);
+}
+
+TEST_F(ThreeNodes, ForwardIsCalledAtIntermediateHopsAndMayRedirect) {
+  // A's application sends the message via B instead of straight to C.
+  // (A second application id, so its recorders can be given behaviour.)
+  AppLog log2;
+  RecordingApp ra(kA, &log2), rb(kB, &log2), rc(kC, &log2);
+  const AppId app2 = kApp + 1;
+  auto oa = a_->RegisterApplication(app2, &ra);
+  auto ob = b_->RegisterApplication(app2, &rb);
+  auto oc = c_->RegisterApplication(app2, &rc);
+  ra.on_forward = [&](RouteMessage& msg, NodeHandle& next) {
+    next = b_->self();
+    msg.payload += "+a";
+    return true;
+  };
+  rb.on_forward = [&](RouteMessage& msg, NodeHandle&) {
+    msg.payload += "+b";
+    return true;
+  };
+  oa->Route(kC, "m");
+  net_.Flush();
+  ASSERT_EQ(log2.delivers.size(), 1u);
+  EXPECT_EQ(log2.delivers[0].at, kC);
+  EXPECT_EQ(log2.delivers[0].payload, "m+a+b");  // Forward may rewrite
+  EXPECT_EQ(log2.delivers[0].hops, 2);
+  EXPECT_EQ(log2.delivers[0].previous, kB);
+  EXPECT_EQ(log2.delivers[0].source, kA);
+  ASSERT_EQ(log2.forwards.size(), 2u);
+  EXPECT_EQ(log2.forwards[0].at, kA);
+  EXPECT_EQ(log2.forwards[1].at, kB);
+  EXPECT_EQ(log2.forwards[1].next, kC);
+  EXPECT_EQ(log2.forwards[1].hops, 1);
+  EXPECT_EQ(log2.forwards[1].previous, kA);
+  EXPECT_EQ(log2.forwards[1].payload, "m+a");
+  EXPECT_EQ(b_->stats().routes_forwarded, 1u);
+}
+
+TEST_F(ThreeNodes, ForwardReturningFalseConsumesMessage) {
+  AppLog log2;
+  RecordingApp ra(kA, &log2), rc(kC, &log2);
+  auto oa = a_->RegisterApplication(kApp + 2, &ra);
+  auto oc = c_->RegisterApplication(kApp + 2, &rc);
+  ra.on_forward = [](RouteMessage&, NodeHandle&) { return false; };
+  oa->Route(kC, "m");
+  net_.Flush();
+  EXPECT_TRUE(log2.delivers.empty());
+  EXPECT_EQ(a_->stats().routes_consumed, 1u);
+}
+
+TEST_F(ThreeNodes, RouteWithHintGoesThroughHint) {
+  net_.OverlayOf(*a_).Route(kC, "h", b_->self());
+  net_.Flush();
+  ASSERT_EQ(net_.log.delivers.size(), 1u);
+  EXPECT_EQ(net_.log.delivers[0].at, kC);
+  EXPECT_EQ(net_.log.delivers[0].previous, kB);
+  EXPECT_EQ(net_.log.delivers[0].hops, 2);
+  // Forward at the intermediate hop B, toward C.
+  bool forwarded_at_b = false;
+  for (const auto& f : net_.log.forwards) {
+    if (f.at == kB) {
+      forwarded_at_b = true;
+      EXPECT_EQ(f.next, kC);
+    }
+  }
+  EXPECT_TRUE(forwarded_at_b);
+}
+
+// CONTRACT MISMATCH (pastry/core/node_route.cc, Node::Originate): with a
+// first-hop hint the message is sent straight to the hint without the
+// Forward upcall at the source, although application.h says Forward is
+// called "at every node a routed message passes through, the source
+// included". Suggested fix: call ForwardUpcall(msg, self_, *hint) in
+// Originate before SendHop (and honour a consumed message).
+TEST_F(ThreeNodes, DISABLED_ForwardIsCalledAtSourceEvenWithHint) {
+  net_.OverlayOf(*a_).Route(kC, "h", b_->self());
+  net_.Flush();
+  bool at_source = false;
+  for (const auto& f : net_.log.forwards) {
+    if (f.at == kA) {
+      at_source = true;
+      EXPECT_EQ(f.next, kB);
+    }
+  }
+  EXPECT_TRUE(at_source);
+}
+
+TEST_F(ThreeNodes, DirectMessageWithoutKeyIsDeliveredAtHint) {
+  net_.OverlayOf(*a_).Route(std::nullopt, "direct", b_->self());
+  net_.Flush();
+  ASSERT_EQ(net_.log.delivers.size(), 1u);
+  EXPECT_EQ(net_.log.delivers[0].at, kB);
+  EXPECT_FALSE(net_.log.delivers[0].key.has_value());
+  EXPECT_EQ(net_.log.delivers[0].payload, "direct");
+}
+
+TEST_F(ThreeNodes, ReplicaSetComesFromLeafSet) {
+  std::vector<NodeHandle> r = net_.OverlayOf(*a_).ReplicaSet(kB + NodeId(0, 1), 2);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0], b_->self());
+  EXPECT_EQ(r[1], c_->self());  // C is 0x3FFF..F away, A 0x4000..1
+  EXPECT_EQ(net_.OverlayOf(*a_).ReplicaSet(kB + NodeId(0, 1), 3).back(), a_->self());
+}
+
+// ------------------------------------------------------ rerouting on loss
+
+TEST_F(ThreeNodes, UnacknowledgedHopIsReroutedAndStillDelivered) {
+  // A's routed messages to C are lost (its probes still get through).
+  net_.drop = [&](const Sent& s) {
+    return Is<RouteMsg>(s) && s.envelope.sender.id == kA && s.to == c_->self().endpoint;
+  };
+  const uint64_t timeouts0 = a_->stats().hop_ack_timeouts;
+  const uint64_t reroutes0 = a_->stats().reroutes;
+  net_.OverlayOf(*a_).Route(kC, "persist");
+  net_.RunFor(absl::Seconds(2));
+  EXPECT_GT(a_->stats().hop_ack_timeouts, timeouts0);
+  EXPECT_GT(a_->stats().reroutes, reroutes0);
+  ASSERT_EQ(net_.log.delivers.size(), 1u);  // exactly once
+  EXPECT_EQ(net_.log.delivers[0].at, kC);   // via B, which C acknowledges
+  EXPECT_EQ(net_.log.delivers[0].previous, kB);
+  EXPECT_EQ(net_.log.delivers[0].payload, "persist");
+}
+
+// ------------------------------------------------------ failure detection
+
+TEST(NodeTest, SilentPeerIsDeclaredDeadAfterRetriesAndRemoved) {
+  Options options;
+  Net net(options);
+  Node& a = net.Add(kA);
+  Node& b = net.Add(kB);
+  net.App(a);
+  a.StartRing();
+  b.Join({a.self().endpoint});
+  net.RunFor(absl::Seconds(5));
+  ASSERT_TRUE(b.active());
+  ASSERT_TRUE(a.leaf_set().Contains(kB));
+  const size_t log_mark = net.transport.log.size();
+  const uint64_t timeouts0 = a.stats().probe_timeouts;
+  net.Crash(b);
+  const absl::Time crash = net.clock.Now();
+
+  // Step until A gives up on B, checking B stays a member until the last
+  // retry has timed out.
+  while (a.leaf_set().Contains(kB) && net.clock.Now() - crash < absl::Seconds(30)) {
+    EXPECT_LE(a.stats().probe_timeouts - timeouts0, static_cast<uint64_t>(options.probe_retries) + 1);
+    net.RunFor(absl::Milliseconds(1));
+  }
+  const absl::Duration took = net.clock.Now() - crash;
+  EXPECT_FALSE(a.leaf_set().Contains(kB));
+  EXPECT_EQ(a.routing_table().Find(kB), nullptr);
+  EXPECT_EQ(a.stats().failures_detected, 1u);
+  EXPECT_EQ(a.stats().probe_timeouts - timeouts0, static_cast<uint64_t>(options.probe_retries) + 1);
+  int probes = 0;
+  for (size_t i = log_mark; i < net.transport.log.size(); ++i) {
+    const Sent& s = net.transport.log[i];
+    if (Is<Probe>(s) && s.envelope.sender.id == kA && s.to == b.self().endpoint) ++probes;
+  }
+  EXPECT_EQ(probes, options.probe_retries + 1);  // the probe and its retries
+  bool update = false;
+  for (const auto& u : net.log.updates) {
+    if (u.at == kA && u.node == kB && !u.joined) update = true;
+  }
+  EXPECT_TRUE(update);
+  EXPECT_FALSE(net.OverlayOf(a).LeafSet().size() > 0);
+  EXPECT_LE(took, absl::Seconds(5)) << took;
+}
+
+// options.h: "Detection therefore takes at most about leaf_probe_interval +
+// (probe_retries + 1) * probe_timeout" (1 s + 3 * 300 ms = 1.9 s).
+//
+// BUG (pastry/core/node_maintenance.cc:84-97, LeafSetMaintenance): a member
+// is probed only if its last probe reply is at least leaf_probe_interval
+// old, but the maintenance job itself runs every Jittered(interval) =
+// 0.9-1.1 x interval. When the previous round's reply is younger than
+// interval (jitter < 1) the member is skipped for a whole round, so a crash
+// is noticed up to ~2 intervals later: 2.85 s observed here against the
+// documented ~1.9 s (bound used: 1.1 s + 3 x 300 ms + 50 ms). Suggested fix: probe when
+// now - last_probe_reply >= interval - jitter (e.g. 0.8 x interval), or
+// schedule per-peer probe timers from the last reply.
+TEST(NodeTest, DISABLED_FailureDetectedWithinDocumentedTime) {
+  Options options;
+  const absl::Duration bound = options.leaf_probe_interval * 1.1 +
+                               (options.probe_retries + 1) * options.probe_timeout +
+                               absl::Milliseconds(50);
+  absl::Duration worst;
+  for (int phase_ms = 0; phase_ms < 2200; phase_ms += 37) {
+    Net net(options);
+    Node& a = net.Add(kA);
+    Node& b = net.Add(kB);
+    a.StartRing();
+    b.Join({a.self().endpoint});
+    net.RunFor(absl::Seconds(5) + absl::Milliseconds(phase_ms));
+    ASSERT_TRUE(b.active());
+    net.Crash(b);
+    const absl::Time crash = net.clock.Now();
+    ASSERT_TRUE(net.RunUntilTrue([&] { return !a.leaf_set().Contains(kB); }, absl::Seconds(30)));
+    worst = std::max(worst, net.clock.Now() - crash);
+  }
+  EXPECT_LE(worst, bound) << "worst detection time " << worst;
+}
+
+// -------------------------------------------------------------- leaving
+
+TEST_F(ThreeNodes, LeaveIsSentToLeafSetAndReceiversDropAtOnce) {
+  const size_t mark = net_.transport.log.size();
+  const uint64_t fa = a_->stats().failures_detected, fb = b_->stats().failures_detected;
+  c_->Leave();
+  EXPECT_TRUE(c_->departed());
+  EXPECT_FALSE(c_->active());
+  std::set<NodeId> told;
+  for (size_t i = mark; i < net_.transport.log.size(); ++i) {
+    const Sent& s = net_.transport.log[i];
+    if (Is<Leave>(s) && s.envelope.sender.id == kC) {
+      if (s.to == a_->self().endpoint) told.insert(kA);
+      if (s.to == b_->self().endpoint) told.insert(kB);
+    }
+  }
+  EXPECT_EQ(told, (std::set<NodeId>{kA, kB}));
+  net_.Flush();  // one delivery each, no timers
+  EXPECT_EQ(LeafIds(*a_), std::set<NodeId>{kB});
+  EXPECT_EQ(LeafIds(*b_), std::set<NodeId>{kA});
+  EXPECT_EQ(a_->routing_table().Find(kC), nullptr);
+  EXPECT_GE(a_->stats().leaves_received, 1u);
+  EXPECT_EQ(a_->stats().failures_detected, fa);  // a departure is not a failure
+  EXPECT_EQ(b_->stats().failures_detected, fb);
+  int downs = 0;
+  for (const auto& u : net_.log.updates) {
+    if (u.node == kC && !u.joined) ++downs;
+  }
+  EXPECT_EQ(downs, 2);  // once at A, once at B
+  // The departed node ignores what still arrives.
+  const size_t sent = net_.transport.log.size();
+  c_->HandleMessage(Envelope{kProtocolVersion, a_->self(), Probe{77}});
+  c_->Tick();
+  EXPECT_EQ(net_.transport.log.size(), sent);
+  EXPECT_GE(c_->stats().dropped_after_leave, 1u);
+  // And lookups now resolve without C.
+  absl::StatusOr<Node::LookupResult> r = LookupNow(net_, *a_, kC);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->root.id, Closest({kA, kB}, kC));
+}
+
+// Leave goes to every leaf-set member once; in a small ring the members are
+// also routing-table entries. Each receiver should count one leave.
+TEST_F(ThreeNodes, LeaveReachesEachReceiverOnce) {
+  c_->Leave();
+  net_.Flush();
+  EXPECT_EQ(a_->stats().leaves_received, 1u);
+  EXPECT_EQ(b_->stats().leaves_received, 1u);
+}
+
+// ------------------------------------------------------ malformed input
+
+TEST_F(ThreeNodes, VersionZeroIsDroppedAndCounted) {
+  net_.Flush();
+  const size_t sent = net_.transport.log.size();
+  const auto received = a_->stats().messages_received;
+  NodeHandle stranger{Top(0x1100000000000000ULL), Endpoint::FromIpv4(0x7F0000F0, 4000)};
+  a_->HandleMessage(Envelope{0, stranger, Probe{5, false, true, 0}});
+  EXPECT_EQ(a_->stats().dropped_bad_version, 1u);
+  EXPECT_EQ(net_.transport.log.size(), sent);  // no reply
+  EXPECT_EQ(a_->stats().messages_received, received);
+  EXPECT_FALSE(a_->leaf_set().Contains(stranger.id));  // not even noted alive
+  EXPECT_EQ(a_->routing_table().Find(stranger.id), nullptr);
+  // The same message with the current version is answered.
+  a_->HandleMessage(Envelope{kProtocolVersion, stranger, Probe{5, false, true, 0}});
+  EXPECT_EQ(a_->stats().dropped_bad_version, 1u);
+  EXPECT_GT(net_.transport.log.size(), sent);
+}
+
+TEST_F(ThreeNodes, MessageClaimingOurOwnIdIsDropped) {
+  net_.Flush();
+  const size_t sent = net_.transport.log.size();
+  const uint64_t malformed = a_->stats().dropped_malformed;
+  NodeHandle impostor{kA, Endpoint::FromIpv4(0x7F0000F1, 4000)};
+  a_->HandleMessage(Envelope{kProtocolVersion, impostor, Probe{9, false, true, 0}});
+  RouteMsg route;
+  route.id = 3;
+  route.key = kB;
+  route.source = impostor;
+  a_->HandleMessage(Envelope{kProtocolVersion, impostor, route});
+  EXPECT_EQ(a_->stats().dropped_malformed, malformed + 2);
+  EXPECT_EQ(net_.transport.log.size(), sent);
+  EXPECT_TRUE(net_.log.delivers.empty());
+}
+
+TEST_F(ThreeNodes, SenderWithoutEndpointIsDropped) {
+  net_.Flush();
+  const size_t sent = net_.transport.log.size();
+  const uint64_t malformed = a_->stats().dropped_malformed;
+  a_->HandleMessage(Envelope{kProtocolVersion, NodeHandle{Top(0x2200000000000000ULL), Endpoint{}},
+                             Probe{9}});
+  EXPECT_EQ(a_->stats().dropped_malformed, malformed + 1);
+  EXPECT_EQ(net_.transport.log.size(), sent);
+}
+
+TEST_F(ThreeNodes, RowRequestBeyondTableIsMalformed) {
+  net_.Flush();
+  const uint64_t malformed = a_->stats().dropped_malformed;
+  a_->HandleMessage(Envelope{kProtocolVersion, b_->self(), RowRequest{200}});
+  EXPECT_EQ(a_->stats().dropped_malformed, malformed + 1);
+}
+
+// --------------------------------------------- rings of up to L nodes
+
+// Nodes join one after another; every lookup from every node must end at
+// the numerically closest node.
+void JoinAndLookUp(int n, int leaf_set_size, uint64_t seed) {
+  Options options;
+  options.leaf_set_size = leaf_set_size;
+  Net net(options);
+  std::mt19937_64 rng(seed);
+  std::vector<Node*> nodes;
+  for (int i = 0; i < n; ++i) nodes.push_back(&net.Add(NodeId(rng(), rng())));
+  nodes[0]->StartRing();
+  for (int i = 1; i < n; ++i) {
+    nodes[i]->Join({nodes[rng() % i]->self().endpoint});
+    net.RunFor(absl::Seconds(2));
+  }
+  net.RunFor(absl::Seconds(5));
+  const std::vector<NodeId> ids = net.LiveIds();
+  for (Node* node : nodes) ASSERT_TRUE(node->active()) << node->self().id.ShortHex();
+  int wrong = 0, failed = 0;
+  for (int k = 0; k < 100; ++k) {
+    Node* from = nodes[rng() % n];
+    NodeId key(rng(), rng());
+    absl::StatusOr<Node::LookupResult> r = LookupNow(net, *from, key);
+    if (!r.ok()) {
+      ++failed;
+      continue;
+    }
+    if (r->root.id != Closest(ids, key)) {
+      ++wrong;
+      ADD_FAILURE() << "lookup ended at " << r->root.id.ShortHex() << ", root is "
+                    << Closest(ids, key).ShortHex();
+    }
+  }
+  EXPECT_EQ(failed, 0) << "n=" << n << " L=" << leaf_set_size;
+  EXPECT_EQ(wrong, 0) << "n=" << n << " L=" << leaf_set_size;
+}
+
+TEST(NodeTest, SmallRingsLookUpCorrectly) {
+  JoinAndLookUp(5, 16, 1);
+  JoinAndLookUp(8, 16, 2);
+  JoinAndLookUp(30, 16, 3);
+}
+
+// BUG (LeafSet::InRange + router fallback, see router_test.cc): in a ring of
+// L/2+1..L nodes routes loop between nodes until kMaxRouteHops, and the
+// lookup is dropped (times out): 2 of 100 lookups with n=12, 8 with n=16.
+TEST(NodeTest, DISABLED_RingsOfLessThanLeafSetSizeLookUpCorrectly) {
+  JoinAndLookUp(12, 16, 4);
+  JoinAndLookUp(16, 16, 5);
+  JoinAndLookUp(4, 4, 6);
+}
+
+}  // namespace
+}  // namespace peter::pastry
