@@ -102,9 +102,15 @@ bool LeafSet::Full() const {
 
 bool LeafSet::InRange(const NodeId& key) const {
   if (!Full()) return true;
-  // If a node sits in both halves the leaf set spans the whole ring.
   const NodeId& leftmost = left_.back().id;
   const NodeId& rightmost = right_.back().id;
+  // Halves that meet or overlap (going clockwise from self, the far end of
+  // the left half comes no later than the far end of the right half) span
+  // the whole ring: e.g. a ring of exactly L nodes.
+  if (NodeId::ClockwiseDistance(self_, leftmost) <=
+      NodeId::ClockwiseDistance(self_, rightmost)) {
+    return true;
+  }
   return NodeId::ClockwiseDistance(leftmost, key) <=
          NodeId::ClockwiseDistance(leftmost, rightmost);
 }

@@ -139,3 +139,66 @@ TEST(OverlayThroughWireTest, JoinsAndRoutesWithEveryMessageEncoded) {
 
 }  // namespace
 }  // namespace peter::pastry::sim
+
+namespace peter::pastry::sim {
+namespace {
+
+// Rings of 1, 2, fewer than L and just over L nodes, where the leaf set's
+// halves overlap or only just stop overlapping.
+class SmallRingTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(SmallRingTest, LeafSetsExactAndEveryKeyReachesItsRoot) {
+  const int n = GetParam();
+  for (uint64_t seed : {21, 22, 23}) {
+    SimNetwork net(NetConfig(seed));
+    Rng rng(seed);
+    AddNodes(net, rng, n);
+    for (int i = 1; i < n; ++i) {
+      net.Schedule(net.Now() + absl::Milliseconds(3 * i),
+                   [&net, i, b = static_cast<int>(rng.Below(i))] { net.Join(i, b); });
+    }
+    net.RunFor(absl::Milliseconds(3 * n));
+    ASSERT_TRUE(RunUntilAllActive(net, absl::Seconds(30))) << "seed " << seed;
+    net.RunFor(kRepairTime);
+    std::string first;
+    EXPECT_EQ(CountWrongLeafSets(net, &first), 0) << "seed " << seed << ": " << first;
+    LookupReport r = RunLookups(net, rng, 500, absl::Seconds(1), absl::Seconds(10));
+    EXPECT_EQ(r.correct, 500) << "seed " << seed;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, SmallRingTest, ::testing::Values(1, 2, 3, 5, 16, 17, 18));
+
+// A node that leaves gracefully is dropped at once by those it told: no
+// failure is detected, and the ring is exact well within one probe interval.
+TEST(GracefulLeaveTest, NeighboursDropTheLeaverAtOnce) {
+  SimNetwork net(NetConfig(31));
+  Rng rng(31);
+  constexpr int kCount = 200;
+  AddNodes(net, rng, kCount);
+  for (int i = 1; i < kCount; ++i) {
+    net.Schedule(net.Now() + absl::Milliseconds(5 * i),
+                 [&net, i, b = static_cast<int>(rng.Below(i))] { net.Join(i, b); });
+  }
+  net.RunFor(absl::Seconds(1));
+  ASSERT_TRUE(RunUntilAllActive(net, absl::Seconds(30)));
+  net.RunFor(kSettleTime);
+  ASSERT_EQ(CountWrongLeafSets(net), 0);
+
+  uint64_t failures_before = 0;
+  for (int i : net.LiveIndices()) failures_before += net.node(i).stats().failures_detected;
+  for (int victim : {3, 50, 120}) net.Leave(victim);
+  // Leave messages take at most one one-way delay (< 150 ms here); repair
+  // needs one more round trip.
+  net.RunFor(absl::Milliseconds(600));
+  std::string first;
+  EXPECT_EQ(CountWrongLeafSets(net, &first), 0) << first;
+  uint64_t failures_after = 0;
+  for (int i : net.LiveIndices()) failures_after += net.node(i).stats().failures_detected;
+  EXPECT_EQ(failures_after, failures_before);
+  LookupReport r = RunLookups(net, rng, 1000, absl::Seconds(1), absl::Seconds(10));
+  EXPECT_EQ(r.correct, 1000);
+}
+
+}  // namespace
+}  // namespace peter::pastry::sim
