@@ -85,6 +85,7 @@ bool LeafSet::Insert(const NodeHandle& node, std::vector<NodeHandle>* evicted) {
   if (node.id == self_) return false;
   bool changed = InsertHalf(left_, node, false, evicted);
   changed |= InsertHalf(right_, node, true, evicted);
+  if (changed) BumpVersion();
   return changed;
 }
 
@@ -93,24 +94,24 @@ bool LeafSet::Remove(const NodeId& id) {
   size_t before = left_.size() + right_.size();
   std::erase_if(left_, pred);
   std::erase_if(right_, pred);
-  return left_.size() + right_.size() != before;
+  if (left_.size() + right_.size() == before) return false;
+  BumpVersion();
+  return true;
 }
 
 bool LeafSet::Full() const {
-  return left_.size() == half_ && right_.size() == half_;
+  if (left_.size() < half_ || right_.size() < half_) return false;
+  // Halves that meet or overlap (going clockwise from self, the far end of
+  // the left half comes no later than the far end of the right half) hold
+  // the whole ring: e.g. a ring of at most L nodes.
+  return NodeId::ClockwiseDistance(self_, left_.back().id) >
+         NodeId::ClockwiseDistance(self_, right_.back().id);
 }
 
 bool LeafSet::InRange(const NodeId& key) const {
   if (!Full()) return true;
   const NodeId& leftmost = left_.back().id;
   const NodeId& rightmost = right_.back().id;
-  // Halves that meet or overlap (going clockwise from self, the far end of
-  // the left half comes no later than the far end of the right half) span
-  // the whole ring: e.g. a ring of exactly L nodes.
-  if (NodeId::ClockwiseDistance(self_, leftmost) <=
-      NodeId::ClockwiseDistance(self_, rightmost)) {
-    return true;
-  }
   return NodeId::ClockwiseDistance(leftmost, key) <=
          NodeId::ClockwiseDistance(leftmost, rightmost);
 }

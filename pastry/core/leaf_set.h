@@ -44,11 +44,12 @@ class LeafSet {
   // Removes `id` from both halves; returns true if it was a member.
   bool Remove(const NodeId& id);
 
-  // True when both halves are full, i.e. this node does not know the whole
-  // ring and keys outside [leftmost, rightmost] are routed elsewhere.
+  // True when both halves are full and do not meet, i.e. this node does not
+  // know the whole ring and keys outside [leftmost, rightmost] are routed
+  // elsewhere. False in a ring of at most L nodes, whose halves overlap.
   bool Full() const;
   // True if `key` is within the range covered by the leaf set (always true
-  // when a half is not full).
+  // when the set is not Full()).
   bool InRange(const NodeId& key) const;
 
   // The member (or self, whose handle is not stored: nullopt) numerically
@@ -62,12 +63,19 @@ class LeafSet {
   std::vector<NodeHandle> ReplicaSet(const NodeId& key, int k,
                                      const NodeHandle& self_handle) const;
 
-  // Changes whenever membership changes; peers compare it to skip resending
-  // an unchanged leaf set.
+  // Changes whenever a member is added or removed or changes endpoint;
+  // peers compare it to skip resending an unchanged leaf set. The owner sets
+  // a random starting value so that a restarted node's versions do not
+  // repeat its previous life's.
   uint64_t version() const { return version_; }
   void set_version(uint64_t v) { version_ = v; }
 
  private:
+  // Steps the version through a full-period LCG: no repeats for 2^64 steps.
+  void BumpVersion() {
+    version_ = version_ * 6364136223846793005ULL + 1442695040888963407ULL;
+  }
+
   // Inserts into one half kept sorted by `dist` (nearest first).
   bool InsertHalf(std::vector<NodeHandle>& half, const NodeHandle& node,
                   bool clockwise, std::vector<NodeHandle>* evicted);

@@ -130,18 +130,14 @@ void Node::ChangeLeafSet(const std::function<void()>& mutate) {
     return std::none_of(set.begin(), set.end(),
                         [&](const NodeHandle& m) { return m.id == n.id; });
   };
-  bool changed = before.size() != after.size();
   for (const NodeHandle& n : after) {
     if (!missing_from(before, n)) continue;
-    changed = true;
     for (auto& [id, app] : apps_) app->Update(n, true);
   }
   for (const NodeHandle& n : before) {
     if (!missing_from(after, n)) continue;
-    changed = true;
     for (auto& [id, app] : apps_) app->Update(n, false);
   }
-  if (changed) leaf_set_.set_version(rng_() | 1);
 }
 
 void Node::MarkDead(const NodeId& id, bool graceful) {

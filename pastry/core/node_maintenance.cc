@@ -99,8 +99,10 @@ void Node::LeafSetMaintenance() {
   }
   for (const NodeHandle& m : leaf_set_.Members()) {
     auto it = peers_.find(m.id);
+    // Half an interval: a reply from the previous round (which ran 0.9 to 1.1
+    // intervals ago) never makes us skip this one.
     if (it != peers_.end() &&
-        now - it->second.last_probe_reply < options_.leaf_probe_interval) {
+        now - it->second.last_probe_reply < options_.leaf_probe_interval / 2) {
       continue;
     }
     SendProbe(m, /*want_leaf_set=*/true);

@@ -75,7 +75,12 @@ void Node::Originate(RouteMsg msg, std::optional<NodeHandle> hint) {
   msg.hops = 0;
   if (hint.has_value() && hint->id != self_.id) {
     if (msg.trace) msg.path.push_back(self_.id);
-    SendHop(std::move(msg), *hint, {}, 0);
+    NodeHandle next = *hint;
+    if (!ForwardUpcall(msg, self_, next)) {
+      ++stats_.routes_consumed;
+      return;
+    }
+    SendHop(std::move(msg), next, {}, 0);
     return;
   }
   ProcessRoute(std::move(msg), self_);

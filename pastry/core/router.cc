@@ -46,10 +46,9 @@ std::optional<NodeHandle> NextHop(const LeafSet& leaf_set, const RoutingTable& t
   const RoutingTable::Entry* entry = table.Get(prefix, key.Digit(prefix, table.b()));
   if (entry != nullptr && !Skipped(skip, entry->node.id)) return entry->node;
 
-  if (auto hop = RareCase(leaf_set, table, key, prefix, skip)) return hop;
-  // Nothing with as long a prefix is closer: fall back to any closer node,
-  // so that progress (numeric distance) is still made.
-  return RareCase(leaf_set, table, key, 0, skip);
+  // Nothing with as long a prefix is closer: as far as we know, we are the
+  // root (Pastry's rare case ends here too).
+  return RareCase(leaf_set, table, key, prefix, skip);
 }
 
 }  // namespace peter::pastry

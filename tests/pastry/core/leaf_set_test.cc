@@ -248,14 +248,14 @@ TEST(LeafSetTest, InRangeWrapsAroundZero) {
   EXPECT_FALSE(ls.InRange(NodeId(1ull << 63, 0)));
 }
 
-// BUG (pastry/core/leaf_set.cc, LeafSet::InRange): in a ring of L/2+1..L
+// Regression (fixed; was a bug in pastry/core/leaf_set.cc, LeafSet::InRange): in a ring of L/2+1..L
 // nodes both halves are full AND overlap, so the leaf set holds the whole
 // ring, but InRange measures [left_.back(), right_.back()] clockwise, which
 // is only the overlap (here a single point). Keys right next to self are then
 // reported out of range and routed through the routing table instead of to
 // the numerically closest leaf. The header says the halves overlap in small
 // rings and the leaf set covers the whole ring then.
-TEST(LeafSetTest, DISABLED_InRangeCoversWholeRingWhenFullHalvesOverlap) {
+TEST(LeafSetTest, InRangeCoversWholeRingWhenFullHalvesOverlap) {
   // Ring of 4 nodes, L = 4: both halves hold 2 of the 3 others.
   LeafSet ls(Id(1000), 4);
   for (uint64_t v : {2000, 3000, 4000}) ls.Insert(H(v));
@@ -279,7 +279,7 @@ TEST(LeafSetTest, DISABLED_InRangeCoversWholeRingWhenFullHalvesOverlap) {
 
 // Same root cause: Full() is documented as "this node does not know the whole
 // ring", yet it is true for overlapping halves that hold every node.
-TEST(LeafSetTest, DISABLED_NotFullWhenHalvesOverlap) {
+TEST(LeafSetTest, NotFullWhenHalvesOverlap) {
   LeafSet ls(Id(1000), 4);
   for (uint64_t v : {2000, 3000, 4000}) ls.Insert(H(v));
   EXPECT_FALSE(ls.Full());
@@ -369,11 +369,11 @@ TEST(LeafSetTest, VersionIsWhatWasSet) {
   EXPECT_EQ(ls.version(), 42u);
 }
 
-// CONTRACT MISMATCH (pastry/core/leaf_set.h, version()): the header says the
+// Regression (fixed; was a contract mismatch in pastry/core/leaf_set.h, version()): the header says the
 // version "changes whenever membership changes", but LeafSet::Insert/Remove
 // never touch version_; only Node::ChangeLeafSet bumps it. Either the class
 // should bump it itself or the comment should say the owner must.
-TEST(LeafSetTest, DISABLED_VersionChangesWithMembership) {
+TEST(LeafSetTest, VersionChangesWithMembership) {
   LeafSet ls(Id(1000), 4);
   uint64_t v0 = ls.version();
   ASSERT_TRUE(ls.Insert(H(1001)));

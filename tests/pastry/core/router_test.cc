@@ -190,13 +190,13 @@ TEST(RouterTest, RingSmallerThanHalfLeafSetRoutesInOneHop) {
   }
 }
 
-// BUG (pastry/core/leaf_set.cc, LeafSet::InRange; see leaf_set_test.cc): in
+// Regression (fixed; was a bug in pastry/core/leaf_set.cc, LeafSet::InRange; see leaf_set_test.cc): in
 // a ring of L/2+1..L nodes both halves are full and overlap, so every node
 // knows the whole ring and every key is within the leaf set's range; the
 // first hop must be the root. InRange reports most keys out of range, and
 // NextHop then takes a routing-table entry (longer prefix) that is not the
 // numerically closest node.
-TEST(RouterTest, DISABLED_RingSmallerThanLeafSetRoutesInOneHop) {
+TEST(RouterTest, RingSmallerThanLeafSetRoutesInOneHop) {
   std::mt19937_64 rng(6);
   for (int n : {9, 10, 12, 16}) {
     Ring ring(RandomIds(rng, n), 16, n);
@@ -303,7 +303,7 @@ TEST(RouterTest, RareCaseFindsNodeWithAsLongPrefixAndCloser) {
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->id, near);
   // Skipping `near` must not pick a node with a shorter prefix...
-  // (see DISABLED_HopsAlwaysMakeProgress for what it does instead).
+  // (see HopsAlwaysMakeProgress for what it does instead).
 }
 
 TEST(RouterTest, RoutingTableEntrySkippedFallsBackToRareCase) {
@@ -330,14 +330,14 @@ TEST(RouterTest, RoutingTableEntrySkippedFallsBackToRareCase) {
 // (for a key in the leaf set's range: the closest leaf, numerically closer).
 // Checked over random partial states with random skip sets.
 //
-// BUG (pastry/core/router.cc:51-53, the final RareCase(..., 0, skip)): when no
+// Regression (fixed; was a bug in pastry/core/router.cc:51-53, the final RareCase(..., 0, skip)): when no
 // known node has as long a prefix and is closer, NextHop falls back to ANY
 // numerically closer node, which may have a SHORTER prefix. That breaks the
 // header's progress guarantee and lets routes loop (see
-// DISABLED_NoLoopWhenALeafIsSkipped). Suggested fix: drop the fallback and
+// NoLoopWhenALeafIsSkipped). Fixed by: drop the fallback and
 // return nullopt (this node is the root as far as it can tell, as in the
 // paper), or restrict the fallback to leaf-set members within range.
-TEST(RouterTest, DISABLED_HopsAlwaysMakeProgress) {
+TEST(RouterTest, HopsAlwaysMakeProgress) {
   std::mt19937_64 rng(77);
   int violations = 0;
   for (int trial = 0; trial < 200; ++trial) {
@@ -379,7 +379,7 @@ TEST(RouterTest, DISABLED_HopsAlwaysMakeProgress) {
 // and the fallback sends the message to B, whose routing table sends it back
 // to A (longer prefix). Node::ProcessRoute keeps bouncing it until
 // kMaxRouteHops and drops it. Same bug as above (router.cc:51-53).
-TEST(RouterTest, DISABLED_NoLoopWhenALeafIsSkipped) {
+TEST(RouterTest, NoLoopWhenALeafIsSkipped) {
   const NodeId key = Top(0x5000000000000000ULL);
   const NodeId a = Top(0x5F00000000000000ULL);
   const NodeId l1 = Top(0x5E00000000000000ULL);
@@ -469,7 +469,7 @@ TEST(RouterTest, RingsSmallerThanHalfLeafSetReachRoot) {
   for (int n : {1, 2}) CheckRandomRing(RingCase{n, 4, 4}, 60 + n, 500);
 }
 
-// BUG (the two above together: LeafSet::InRange in leaf_set.cc and the
+// Regression (fixed; was a bug in the two above together: LeafSet::InRange in leaf_set.cc and the
 // shorter-prefix fallback in router.cc:51-53). In rings of L/2+1..L nodes
 // (both halves full and overlapping), InRange rejects keys next to self, the
 // routing table sends them to a node with a longer prefix, which sends them
@@ -477,7 +477,7 @@ TEST(RouterTest, RingsSmallerThanHalfLeafSetReachRoot) {
 // L=16; 2 of ~520 with n=3, L=4). In a node these messages bounce until
 // kMaxRouteHops and are dropped. Every ring of 9..16 nodes with the default
 // L=16 is affected. Fixing InRange alone makes this pass.
-TEST(RouterTest, DISABLED_RingsSmallerThanLeafSetReachRootWithoutLoops) {
+TEST(RouterTest, RingsSmallerThanLeafSetReachRootWithoutLoops) {
   for (int n : {9, 10, 12, 16}) CheckRandomRing(RingCase{n, 16, 4}, 50 + n, 500);
   for (int n : {3, 4}) CheckRandomRing(RingCase{n, 4, 4}, 60 + n, 500);
 }
