@@ -1,0 +1,113 @@
+// A Pastry node on real sockets: the overlay core (pastry/core Node) driven by
+// an Asio event loop on its own thread, with TCP connections to its peers.
+//
+// The only code besides the daemon's that sees Asio is pastry/net/*.cc; this
+// header does not include it.
+//
+// Threading: the node and every connection live on one io_context thread.
+// All public methods are thread-safe: they post to that thread (and wait,
+// where they return a result). Callbacks given to Post() run on it. Do not
+// call blocking methods from the node's own thread.
+#ifndef PETER_PASTRY_NET_NODE_RUNTIME_H_
+#define PETER_PASTRY_NET_NODE_RUNTIME_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pastry/core/node.h"
+#include "pastry/net/transport_stats.h"
+#include "peter/pastry/node_handle.h"
+#include "peter/pastry/options.h"
+#include "spdlog/logger.h"
+
+namespace peter::pastry::net {
+
+struct RuntimeOptions {
+  // Address to listen on; port 0 picks a free port (see listen_endpoint()).
+  std::string listen = "127.0.0.1:0";
+  // Nodes to join through, "host:port" each; empty starts a new ring.
+  std::vector<std::string> bootstrap;
+  // This node's id; random if absent.
+  std::optional<NodeId> id;
+  Options pastry;
+
+  // Frames larger than this are refused (the connection is closed, counted).
+  size_t max_frame_bytes = 4 << 20;
+  // Bytes queued for one peer beyond which new messages to it are dropped
+  // (counted in TransportStats::queue_overflows): a slow or stuck peer must
+  // not make us buffer without bound. The core's acknowledgements and probes
+  // recover from the loss.
+  size_t max_send_queue_bytes = 8 << 20;
+  absl::Duration connect_timeout = absl::Seconds(2);
+  // Reconnect backoff after a failed connect: doubles from min to max. While
+  // backing off, messages to that peer are dropped (counted).
+  absl::Duration reconnect_backoff_min = absl::Milliseconds(100);
+  absl::Duration reconnect_backoff_max = absl::Seconds(5);
+  // Connections idle (nothing sent or received) this long are closed.
+  absl::Duration idle_timeout = absl::Minutes(5);
+  // How long Start() keeps retrying unreachable bootstrap nodes before it
+  // fails with Unavailable.
+  absl::Duration bootstrap_retry_for = absl::Seconds(30);
+
+  std::shared_ptr<spdlog::logger> logger;  // null: spdlog's default logger
+};
+
+// A copy of the node's state for status pages and tests.
+struct NodeSnapshot {
+  NodeHandle self;
+  bool active = false;
+  std::vector<NodeHandle> leaf_set;  // left (nearest first), then right
+  struct TableEntry {
+    int row = 0;
+    int col = 0;
+    NodeHandle node;
+    int32_t rtt_us = -1;
+  };
+  std::vector<TableEntry> routing_table;
+  NodeStats stats;
+  TransportStats transport;
+  absl::Duration uptime;
+};
+
+class NodeRuntime {
+ public:
+  // Binds the listener, starts the event-loop thread, and starts a ring (no
+  // bootstrap) or begins joining. Returns once the node is listening; it
+  // becomes active asynchronously (see WaitUntilActive). Fails with a clear
+  // status if the address is bad or in use.
+  static absl::StatusOr<std::unique_ptr<NodeRuntime>> Start(RuntimeOptions options);
+
+  // Stops the thread and closes every connection, without telling peers
+  // (use Leave() first for a graceful exit).
+  virtual ~NodeRuntime() = default;
+
+  // Sends Leave to the leaf set and routing table, and waits (up to
+  // `timeout`) for those messages to be written to the sockets.
+  virtual void Leave(absl::Duration timeout) = 0;
+
+  // Blocks until the node is active, the join has failed (Unavailable: no
+  // bootstrap reachable within bootstrap_retry_for), or `timeout` passes.
+  virtual absl::Status WaitUntilActive(absl::Duration timeout) = 0;
+
+  virtual NodeHandle self() const = 0;
+  virtual Endpoint listen_endpoint() const = 0;
+
+  // Runs `fn` on the node's thread. Returns at once.
+  virtual void Post(std::function<void(Node&)> fn) = 0;
+
+  // Routes a real lookup through the overlay and waits for the root's answer.
+  virtual absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key,
+                                                    absl::Duration timeout) = 0;
+
+  virtual NodeSnapshot Snapshot() = 0;
+};
+
+}  // namespace peter::pastry::net
+
+#endif  // PETER_PASTRY_NET_NODE_RUNTIME_H_
