@@ -29,6 +29,11 @@ class Node::AppOverlay : public Overlay {
     return node_->leaf_set_.Members();
   }
   bool IsActive() const override { return node_->active(); }
+  absl::Time Now() const override { return node_->Now(); }
+  TimerId ScheduleTimer(absl::Duration delay, std::function<void()> fn) override {
+    return node_->scheduler_.Schedule(node_->Now() + delay, std::move(fn));
+  }
+  void CancelTimer(TimerId id) override { node_->scheduler_.Cancel(id); }
 
  private:
   Node* node_;

@@ -9,10 +9,12 @@
 #define PETER_PASTRY_APPLICATION_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "peter/pastry/node_handle.h"
 #include "peter/pastry/node_id.h"
 
@@ -74,6 +76,15 @@ class Overlay {
 
   // True once this node may act as a root (its leaf set has been confirmed).
   virtual bool IsActive() const = 0;
+
+  // The node's clock and timers, so an application needs no I/O of its own
+  // (FreePastry's Endpoint.scheduleMessage). `fn` runs on the node's thread
+  // at or after `delay` from now, unless cancelled first; a node that has
+  // left runs no more timers.
+  using TimerId = uint64_t;
+  virtual absl::Time Now() const = 0;
+  virtual TimerId ScheduleTimer(absl::Duration delay, std::function<void()> fn) = 0;
+  virtual void CancelTimer(TimerId id) = 0;
 };
 
 }  // namespace peter::pastry
