@@ -33,6 +33,17 @@ bool RunUntilAllActive(SimNetwork& net, absl::Duration max) {
   return net.RunUntil(all_active, max, absl::Milliseconds(100));
 }
 
+bool JoinConcurrently(SimNetwork& net, Rng& rng, int first, int last,
+                      absl::Duration spacing, absl::Duration max) {
+  const absl::Time start = net.Now();
+  for (int i = first; i < last; ++i) {
+    int bootstrap = static_cast<int>(rng.Below(i));
+    net.Schedule(start + spacing * (i - first), [&net, i, bootstrap] { net.Join(i, bootstrap); });
+  }
+  net.RunUntil(start + spacing * (last - first));
+  return RunUntilAllActive(net, max);
+}
+
 int CountWrongLeafSets(const SimNetwork& net, std::string* first) {
   int wrong = 0;
   for (int i : net.LiveIndices()) {

@@ -15,6 +15,12 @@ namespace peter::pastry::sim {
 // Runs until every live node is active, or for at most `max` simulated time.
 bool RunUntilAllActive(SimNetwork& net, absl::Duration max);
 
+// Nodes first..last-1 join one every `spacing`, each through a random node
+// with a smaller index (which may still be joining); then runs until every
+// live node is active or `max` has passed. Returns whether all are active.
+bool JoinConcurrently(SimNetwork& net, Rng& rng, int first, int last,
+                      absl::Duration spacing, absl::Duration max);
+
 // The number of live nodes whose leaf set differs from the ground truth; the
 // first difference is described in `first` when given.
 int CountWrongLeafSets(const SimNetwork& net, std::string* first = nullptr);

@@ -66,13 +66,7 @@ TEST_P(OverlaySimTest, ConcurrentJoinsGiveExactLeafSetsAndCorrectRoutes) {
   AddNodes(net, rng, kNodes);
   // Every node joins within the same two seconds, through any node that
   // started before it (which may itself still be joining).
-  for (int i = 1; i < kNodes; ++i) {
-    int bootstrap = static_cast<int>(rng.Below(i));
-    absl::Time at = net.Now() + absl::Milliseconds(2 * i);
-    net.Schedule(at, [&net, i, bootstrap] { net.Join(i, bootstrap); });
-  }
-  net.RunFor(absl::Seconds(2));
-  ASSERT_TRUE(RunUntilAllActive(net, absl::Seconds(60)));
+  ASSERT_TRUE(JoinConcurrently(net, rng, 1, kNodes, absl::Milliseconds(2), absl::Seconds(60)));
   net.RunFor(kSettleTime);
   ExpectCorrectRing(net, rng, std::log(kNodes) / std::log(16.0));
 }
@@ -81,12 +75,7 @@ TEST_P(OverlaySimTest, SilentFailureOfTenPercentIsRepairedWithoutLoss) {
   SimNetwork net(NetConfig(GetParam()));
   Rng rng(GetParam());
   AddNodes(net, rng, kNodes);
-  for (int i = 1; i < kNodes; ++i) {
-    net.Schedule(net.Now() + absl::Milliseconds(2 * i),
-                 [&net, i, b = static_cast<int>(rng.Below(i))] { net.Join(i, b); });
-  }
-  net.RunFor(absl::Seconds(2));
-  ASSERT_TRUE(RunUntilAllActive(net, absl::Seconds(60)));
+  ASSERT_TRUE(JoinConcurrently(net, rng, 1, kNodes, absl::Milliseconds(2), absl::Seconds(60)));
   net.RunFor(kSettleTime);
 
   int crashed = 0;
@@ -122,12 +111,8 @@ TEST(OverlayThroughWireTest, JoinsAndRoutesWithEveryMessageEncoded) {
   constexpr int kWireNodes = 300;
   for (int i = 0; i < kWireNodes; ++i) net.AddNode(rng.RandomId(), Options{});
   net.StartRing(0);
-  for (int i = 1; i < kWireNodes; ++i) {
-    net.Schedule(net.Now() + absl::Milliseconds(5 * i),
-                 [&net, i, b = static_cast<int>(rng.Below(i))] { net.Join(i, b); });
-  }
-  net.RunFor(absl::Seconds(2));
-  ASSERT_TRUE(RunUntilAllActive(net, absl::Seconds(60)));
+  ASSERT_TRUE(
+      JoinConcurrently(net, rng, 1, kWireNodes, absl::Milliseconds(5), absl::Seconds(60)));
   net.RunFor(kSettleTime);
   std::string first;
   EXPECT_EQ(CountWrongLeafSets(net, &first), 0) << first;
@@ -153,12 +138,8 @@ TEST_P(SmallRingTest, LeafSetsExactAndEveryKeyReachesItsRoot) {
     SimNetwork net(NetConfig(seed));
     Rng rng(seed);
     AddNodes(net, rng, n);
-    for (int i = 1; i < n; ++i) {
-      net.Schedule(net.Now() + absl::Milliseconds(3 * i),
-                   [&net, i, b = static_cast<int>(rng.Below(i))] { net.Join(i, b); });
-    }
-    net.RunFor(absl::Milliseconds(3 * n));
-    ASSERT_TRUE(RunUntilAllActive(net, absl::Seconds(30))) << "seed " << seed;
+    ASSERT_TRUE(JoinConcurrently(net, rng, 1, n, absl::Milliseconds(3), absl::Seconds(30)))
+        << "seed " << seed;
     net.RunFor(kRepairTime);
     std::string first;
     EXPECT_EQ(CountWrongLeafSets(net, &first), 0) << "seed " << seed << ": " << first;
@@ -176,12 +157,7 @@ TEST(GracefulLeaveTest, NeighboursDropTheLeaverAtOnce) {
   Rng rng(31);
   constexpr int kCount = 200;
   AddNodes(net, rng, kCount);
-  for (int i = 1; i < kCount; ++i) {
-    net.Schedule(net.Now() + absl::Milliseconds(5 * i),
-                 [&net, i, b = static_cast<int>(rng.Below(i))] { net.Join(i, b); });
-  }
-  net.RunFor(absl::Seconds(1));
-  ASSERT_TRUE(RunUntilAllActive(net, absl::Seconds(30)));
+  ASSERT_TRUE(JoinConcurrently(net, rng, 1, kCount, absl::Milliseconds(5), absl::Seconds(30)));
   net.RunFor(kSettleTime);
   ASSERT_EQ(CountWrongLeafSets(net), 0);
 
