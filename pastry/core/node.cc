@@ -112,6 +112,9 @@ void Node::OfferCandidate(const NodeHandle& node) {
 }
 
 void Node::ConsiderForTable(const NodeHandle& node, int32_t rtt_us) {
+  // Without PNS the table never learns a round trip from an offer, so an
+  // occupied slot is never replaced (round trips still reach it by SetRtt).
+  if (!options_.proximity_neighbour_selection) rtt_us = -1;
   RoutingTable::Outcome outcome = table_.Consider(node, rtt_us);
   bool measure = outcome == RoutingTable::Outcome::kNeedsProbe ||
                  (outcome == RoutingTable::Outcome::kInserted && rtt_us < 0);

@@ -81,6 +81,8 @@ class Node {
   const RoutingTable& routing_table() const { return table_; }
   const NodeStats& stats() const { return stats_; }
   const Options& options() const { return options_; }
+  // Turns routing-table repair on or off from now on (see Options).
+  void set_routing_table_repair(bool on) { options_.routing_table_repair = on; }
 
  private:
   class AppOverlay;

@@ -111,7 +111,7 @@ void Node::LeafSetMaintenance() {
 
 // Asks a random entry of each row for its copy of that row (Pastry 2.4).
 void Node::TableMaintenance() {
-  if (state_ != State::kActive) return;
+  if (state_ != State::kActive || !options_.routing_table_repair) return;
   ++stats_.table_maintenance_rounds;
   for (int row = 0; row < table_.UsedRows(); ++row) {
     std::vector<NodeHandle> entries = table_.Row(row);
@@ -137,6 +137,7 @@ void Node::RepairLeafSet() {
 // Lazy repair of a routing-table slot (Pastry 2.4): ask other entries of the
 // same row, or failing that of the next row, for their copy of that row.
 void Node::RepairTableSlot(int row) {
+  if (!options_.routing_table_repair) return;
   ++stats_.table_repairs;
   for (int r = row; r < table_.rows(); ++r) {
     std::vector<NodeHandle> entries = table_.Row(r);

@@ -45,6 +45,18 @@ struct Options {
   // Candidates for an occupied routing-table slot probed per tick to compare
   // round-trip times (proximity neighbour selection). 0 disables PNS probes.
   int pns_probes_per_tick = 8;
+  // Proximity neighbour selection: a routing-table slot keeps the candidate
+  // with the smallest measured round trip. When false, a slot keeps the
+  // first candidate it received until that node is removed (used by
+  // `peter sim route --pns off` to measure what PNS buys).
+  bool proximity_neighbour_selection = true;
+
+  // Routing-table repair: lazy repair of a slot whose node died, and the
+  // periodic maintenance above. False freezes the routing table except for
+  // removing dead nodes and admitting nodes that contact us (the "without
+  // repair" phase of the Pastry paper's failure experiment). Leaf-set
+  // maintenance is unaffected.
+  bool routing_table_repair = true;
 
   // Upper bound on routed messages awaiting a per-hop acknowledgement. A peer
   // must not make us hold unbounded state; beyond it, sends are not tracked
