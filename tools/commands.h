@@ -16,6 +16,8 @@ namespace peter::tools {
 
 // `peter demo`: a small local cluster showing the overlay routing messages.
 void RegisterDemoCommand(CLI::App& app);
+// `peter sim`: route, failure and churn experiments (tools/sim_*.cc).
+void RegisterSimCommand(CLI::App& app);
 
 }  // namespace peter::tools
 

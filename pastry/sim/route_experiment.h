@@ -1,0 +1,102 @@
+// The building blocks of `peter sim route` and of the experiments in
+// docs/results.md: an overlay of N Pastry nodes joined through the real join
+// protocol in concurrent waves, and lookups measured hop by hop (hops,
+// correctness, delay relative to the direct path).
+//
+// Everything is seeded; the same setup gives the same numbers, byte for byte.
+#ifndef PETER_PASTRY_SIM_ROUTE_EXPERIMENT_H_
+#define PETER_PASTRY_SIM_ROUTE_EXPERIMENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pastry/sim/rng.h"
+#include "pastry/sim/sim_network.h"
+#include "peter/pastry/options.h"
+
+namespace peter::pastry::sim {
+
+struct OverlaySetup {
+  int nodes = 1000;
+  uint64_t seed = 1;
+  int b = 4;
+  int leaf_set_size = 16;
+  bool pns = true;
+  std::string topology = "plane";  // "plane" or "transit-stub"
+  double loss_rate = 0.0;
+  absl::Duration jitter = absl::ZeroDuration();
+  // Departure from the product's default (1 s) to keep 100,000 nodes
+  // tractable: leaf-set probes are sent every this often.
+  absl::Duration leaf_probe_interval = absl::Seconds(10);
+  // Simulated time after the last join, before measuring: lets routing-table
+  // maintenance teach old nodes about newer ones.
+  absl::Duration settle = absl::Seconds(40);
+  // Disables lazy routing-table repair and periodic table maintenance (the
+  // "without repair" phase of the failure experiment) from the start.
+  bool table_repair = true;
+  // Every message through the Cap'n Proto codec, counting bytes.
+  bool through_wire = false;
+};
+
+// The node options an experiment runs with.
+Options ExperimentOptions(const OverlaySetup& setup);
+
+// A topology by name; nullopt-like error for an unknown name.
+absl::StatusOr<std::unique_ptr<Topology>> MakeTopology(const std::string& name,
+                                                       uint64_t seed);
+
+struct JoinReport {
+  int waves = 0;
+  bool all_active = false;
+  // Every message sent during the join phase (join requests, replies,
+  // probes, and the maintenance that runs meanwhile) per joining node.
+  double messages_per_join = 0;
+  absl::Duration sim_time;
+};
+
+// Creates `setup.nodes` nodes, starts a ring at node 0 and joins the rest in
+// waves: each wave joins as many nodes as are already active (spread over one
+// second), each through a random active node, and runs until all of them are
+// active. Then runs for `setup.settle`.
+absl::StatusOr<std::unique_ptr<SimNetwork>> BuildOverlay(const OverlaySetup& setup,
+                                                         JoinReport* report);
+
+struct LookupStats {
+  int64_t sent = 0;
+  int64_t answered = 0;
+  int64_t correct = 0;  // answered by the numerically closest live node
+  int64_t lost = 0;
+  int max_hops = 0;
+  double avg_hops = 0;
+  std::vector<int64_t> hops_histogram;  // index: hops
+  // Mean over answered lookups with source != root of: the sum of the
+  // one-way delays along the path / the direct delay source -> root.
+  double relative_distance = 0;
+  // Histogram of that ratio in bins of kRelativeDistanceBin; the last bin
+  // holds everything beyond.
+  static constexpr double kRelativeDistanceBin = 0.1;
+  static constexpr int kRelativeDistanceBins = 50;
+  std::vector<int64_t> relative_distance_histogram;
+  double avg_path_delay_ms = 0;
+  double avg_direct_delay_ms = 0;
+};
+
+// Sends `count` lookups for random keys from random live nodes at `rate` per
+// simulated second, and runs until every one is answered or timed out.
+LookupStats MeasureLookups(SimNetwork& net, Rng& rng, int64_t count, double rate,
+                           absl::Duration timeout = absl::Seconds(30));
+
+struct StateStats {
+  double routing_table_entries_avg = 0;
+  double leaf_set_size_avg = 0;
+  int wrong_leaf_sets = 0;
+};
+StateStats MeasureState(const SimNetwork& net);
+
+}  // namespace peter::pastry::sim
+
+#endif  // PETER_PASTRY_SIM_ROUTE_EXPERIMENT_H_
