@@ -55,6 +55,16 @@ struct RuntimeOptions {
   // fails with Unavailable.
   absl::Duration bootstrap_retry_for = absl::Seconds(30);
 
+  // The endpoint other nodes reach this one at (its NodeHandle), "host:port";
+  // port 0 means the bound port. Empty: the bound address, except that a
+  // node listening on every interface (0.0.0.0 or [::]) then advertises
+  // loopback (127.0.0.1 or [::1]), which only nodes on this host can reach;
+  // set it for a cluster across hosts.
+  std::string advertise;
+  // Incoming connections beyond this many open connections are closed at
+  // once (counted in TransportStats::connections_rejected).
+  size_t max_connections = 4096;
+
   std::shared_ptr<spdlog::logger> logger;  // null: spdlog's default logger
 };
 
@@ -62,7 +72,9 @@ struct RuntimeOptions {
 struct NodeSnapshot {
   NodeHandle self;
   bool active = false;
-  std::vector<NodeHandle> leaf_set;  // left (nearest first), then right
+  // Left (nearest first), then right; each member once (in a small ring a
+  // node is on both sides and is listed with the left half).
+  std::vector<NodeHandle> leaf_set;
   struct TableEntry {
     int row = 0;
     int col = 0;
@@ -80,11 +92,16 @@ class NodeRuntime {
   // Binds the listener, starts the event-loop thread, and starts a ring (no
   // bootstrap) or begins joining. Returns once the node is listening; it
   // becomes active asynchronously (see WaitUntilActive). Fails with a clear
-  // status if the address is bad or in use.
+  // status: InvalidArgument for a bad listen, advertise or bootstrap address
+  // or bad options; FailedPrecondition when the address cannot be bound (in
+  // use, not local). Host names are resolved once, here ("localhost" is
+  // 127.0.0.1). Bootstraps equal to this node's own address are ignored; if
+  // none is left the node starts a new ring.
   static absl::StatusOr<std::unique_ptr<NodeRuntime>> Start(RuntimeOptions options);
 
   // Stops the thread and closes every connection, without telling peers
-  // (use Leave() first for a graceful exit).
+  // (use Leave() first for a graceful exit). REQUIRES: not called on the
+  // node's thread, and no other thread is inside a blocking call.
   virtual ~NodeRuntime() = default;
 
   // Sends Leave to the leaf set and routing table, and waits (up to

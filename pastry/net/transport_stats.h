@@ -15,16 +15,26 @@ struct TransportStats {
   uint64_t connections_closed = 0;
   uint64_t connect_failures = 0;
   uint64_t connections_open = 0;      // gauge
+  // Sent: queued on a connection (refused frames are counted as drops).
   std::array<uint64_t, kMessageTypeCount> frames_sent{};
   std::array<uint64_t, kMessageTypeCount> bytes_sent{};
   std::array<uint64_t, kMessageTypeCount> frames_received{};
   std::array<uint64_t, kMessageTypeCount> bytes_received{};
-  uint64_t frames_dropped_decode = 0;     // failed to decode: dropped
-  uint64_t frames_dropped_oversize = 0;   // over max_frame_bytes: conn closed
+  // Failed to decode (malformed), or cut short by the peer closing the
+  // connection in the middle of a frame: dropped.
+  uint64_t frames_dropped_decode = 0;
+  // Over max_frame_bytes, or a bad segment table (framing lost): the
+  // connection is closed.
+  uint64_t frames_dropped_oversize = 0;
   uint64_t frames_dropped_unknown_type = 0;  // a newer peer's message type
   uint64_t frames_dropped_old_version = 0;
   uint64_t queue_overflows = 0;       // messages dropped: send queue full
-  uint64_t dropped_backoff = 0;       // messages dropped: peer backing off
+  // Messages dropped because the peer is unreachable: sent while its
+  // endpoint is backing off after a failed connect, or queued on the connect
+  // attempt that failed.
+  uint64_t dropped_backoff = 0;
+  uint64_t connections_rejected = 0;  // incoming beyond max_connections
+  uint64_t send_queue_bytes = 0;      // gauge: bytes queued on all connections
 };
 
 }  // namespace peter::pastry::net

@@ -1,0 +1,93 @@
+// NodeRuntime's thread-safe API: each call posts to the loop thread.
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "pastry/net/runtime_impl.h"
+
+namespace peter::pastry::net {
+
+void RuntimeImpl::Post(std::function<void(Node&)> fn) {
+  asio::post(io_, [this, fn = std::move(fn)] {
+    if (stopping_) return;
+    fn(*node_);
+    AfterNodeCall();
+  });
+}
+
+absl::Status RuntimeImpl::WaitUntilActive(absl::Duration timeout) {
+  if (OnLoopThread()) return absl::FailedPreconditionError("WaitUntilActive on the node's thread");
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool done = cv_.wait_for(lock, ToChrono(timeout),
+                                 [&] { return active_ || !join_failure_.ok(); });
+  if (active_) return absl::OkStatus();
+  if (!join_failure_.ok()) return join_failure_;
+  (void)done;
+  return absl::DeadlineExceededError(
+      absl::StrCat("node not active after ", absl::FormatDuration(timeout)));
+}
+
+absl::StatusOr<Node::LookupResult> RuntimeImpl::Lookup(const NodeId& key,
+                                                       absl::Duration timeout) {
+  if (OnLoopThread()) return absl::FailedPreconditionError("Lookup on the node's thread");
+  using Result = absl::StatusOr<Node::LookupResult>;
+  auto promise = std::make_shared<std::promise<Result>>();
+  std::future<Result> result = promise->get_future();
+  asio::post(io_, [this, key, timeout, promise] {
+    if (stopping_ || node_->departed()) {
+      promise->set_value(absl::CancelledError("node stopped or left"));
+      return;
+    }
+    node_->Lookup(key, timeout, [promise](Result r) { promise->set_value(std::move(r)); });
+    AfterNodeCall();
+  });
+  // The node answers within `timeout` (DeadlineExceeded); the margin covers
+  // a busy loop.
+  if (result.wait_for(ToChrono(timeout + absl::Seconds(1))) != std::future_status::ready) {
+    return absl::DeadlineExceededError("lookup: no answer from the node's thread");
+  }
+  try {
+    return result.get();
+  } catch (const std::future_error&) {  // the node was destroyed meanwhile
+    return absl::CancelledError("node stopped");
+  }
+}
+
+NodeSnapshot RuntimeImpl::TakeSnapshot() const {
+  NodeSnapshot s;
+  s.self = self_;
+  s.active = node_->active();
+  const LeafSet& leaves = node_->leaf_set();
+  for (const auto* half : {&leaves.left(), &leaves.right()}) {
+    for (const NodeHandle& n : *half) {
+      bool seen = false;
+      for (const NodeHandle& m : s.leaf_set) seen = seen || m.id == n.id;
+      if (!seen) s.leaf_set.push_back(n);
+    }
+  }
+  node_->routing_table().ForEach([&](int row, int col, const RoutingTable::Entry& e) {
+    s.routing_table.push_back(NodeSnapshot::TableEntry{row, col, e.node, e.rtt_us});
+  });
+  s.stats = node_->stats();
+  s.transport = transport_.stats();
+  s.uptime = clock_.Now() - started_;
+  return s;
+}
+
+NodeSnapshot RuntimeImpl::Snapshot() {
+  if (OnLoopThread()) return TakeSnapshot();  // already on the thread: no need to post
+  return Call([this] { return TakeSnapshot(); });
+}
+
+void RuntimeImpl::Leave(absl::Duration timeout) {
+  Post([](Node& node) { node.Leave(); });
+  if (OnLoopThread()) return;
+  // Wait until what Leave() queued has been written to the sockets.
+  const auto deadline = std::chrono::steady_clock::now() + ToChrono(timeout);
+  while (Call([this] { return transport_.queued_bytes(); }) > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+}  // namespace peter::pastry::net

@@ -1,0 +1,115 @@
+// Private to pastry/net: the NodeRuntime implementation.
+//
+// Everything below the public API runs on one thread, which runs io_: the
+// node, the transport and its connections, the tick timer. Public methods
+// post to it; the blocking ones wait on a future. The only state shared with
+// other threads is the activation status (mu_) and members fixed before the
+// thread starts (self_, listen_).
+#ifndef PETER_PASTRY_NET_RUNTIME_IMPL_H_
+#define PETER_PASTRY_NET_RUNTIME_IMPL_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pastry/net/asio_util.h"
+#include "pastry/net/node_runtime.h"
+#include "pastry/net/transport.h"
+
+namespace peter::pastry::net {
+
+// The core's clock: absl::Time advancing with the steady clock from the
+// runtime's start (immune to wall-clock steps), starting at the wall-clock
+// time then.
+class SteadyClock : public Clock {
+ public:
+  SteadyClock();
+  absl::Time Now() const override { return ToAbsl(std::chrono::steady_clock::now()); }
+  absl::Time ToAbsl(SteadyTime t) const;
+  // Clamped to at most an hour from now (deadlines may be InfiniteFuture).
+  SteadyTime ToSteady(absl::Time t) const;
+
+ private:
+  absl::Time wall_start_;
+  SteadyTime steady_start_;
+};
+
+class RuntimeImpl final : public NodeRuntime {
+ public:
+  RuntimeImpl(RuntimeOptions options, std::shared_ptr<spdlog::logger> logger);
+  ~RuntimeImpl() override;
+
+  // Binds, creates the node and starts the thread. Called once, by Start().
+  absl::Status Init(const Endpoint& listen, std::optional<Endpoint> advertise,
+                    std::vector<Endpoint> bootstraps);
+
+  void Leave(absl::Duration timeout) override;
+  absl::Status WaitUntilActive(absl::Duration timeout) override;
+  NodeHandle self() const override { return self_; }
+  Endpoint listen_endpoint() const override { return listen_; }
+  void Post(std::function<void(Node&)> fn) override;
+  absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key, absl::Duration timeout) override;
+  NodeSnapshot Snapshot() override;
+
+ private:
+  bool OnLoopThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // Runs `fn` on the loop thread and returns its result.
+  template <typename F>
+  auto Call(F fn) -> decltype(fn());
+
+  // On the loop thread.
+  void Begin();
+  void Shutdown();
+  void AfterNodeCall();
+  void ArmTimer();
+  void OnConnectResult(const Endpoint& endpoint, bool ok, const std::string& error);
+  void OnBootstrapDeadline();
+  NodeSnapshot TakeSnapshot() const;
+
+  RuntimeOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  SteadyClock clock_;
+  TcpTransport transport_;
+  asio::steady_timer tick_timer_;
+  asio::steady_timer bootstrap_timer_;
+  std::unique_ptr<Node> node_;  // after transport_: destroyed before it
+  NodeHandle self_;
+  Endpoint listen_;
+  absl::Time started_;
+
+  // Loop thread only.
+  std::vector<Endpoint> bootstraps_;
+  bool bootstrap_reached_ = false;
+  std::string last_bootstrap_error_;
+  bool timer_armed_ = false;
+  SteadyTime armed_at_{};
+  bool stopping_ = false;
+  bool was_active_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool active_ = false;       // guarded by mu_
+  absl::Status join_failure_; // guarded by mu_
+
+  std::thread thread_;
+};
+
+template <typename F>
+auto RuntimeImpl::Call(F fn) -> decltype(fn()) {
+  std::promise<decltype(fn())> promise;
+  std::future<decltype(fn())> result = promise.get_future();
+  asio::post(io_, [&] { promise.set_value(fn()); });
+  return result.get();
+}
+
+}  // namespace peter::pastry::net
+
+#endif  // PETER_PASTRY_NET_RUNTIME_IMPL_H_

@@ -1,0 +1,303 @@
+#include "pastry/net/transport.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace peter::pastry::net {
+namespace {
+
+using std::chrono::steady_clock;
+
+std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
+
+}  // namespace
+
+bool TcpTransport::WarnLimit::Allow() {
+  const SteadyTime now = steady_clock::now();
+  if (now < next) {
+    ++suppressed;
+    return false;
+  }
+  next = now + std::chrono::seconds(1);
+  return true;
+}
+
+TcpTransport::TcpTransport(asio::io_context& io, const TransportConfig& config,
+                           std::shared_ptr<spdlog::logger> logger)
+    : io_(io),
+      config_(config),
+      log_(std::move(logger)),
+      acceptor_(io),
+      accept_retry_timer_(io),
+      sweep_timer_(io) {
+  decode_limits_.max_frame_bytes = config_.max_frame_bytes;
+  decode_limits_.max_payload_bytes = config_.max_frame_bytes;
+}
+
+TcpTransport::~TcpTransport() = default;
+
+absl::Status TcpTransport::Listen(const Endpoint& endpoint) {
+  const asio::ip::tcp::endpoint ep = ToAsio(endpoint);
+  std::error_code ec;
+  auto fail = [&](const char* step) {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", endpoint.ToString(), ": ", step, ": ", ec.message()));
+  };
+  acceptor_.open(ep.protocol(), ec);
+  if (ec) return fail("socket");
+  acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return fail("SO_REUSEADDR");
+  acceptor_.bind(ep, ec);
+  if (ec) return fail("bind");
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  const asio::ip::tcp::endpoint local = acceptor_.local_endpoint(ec);
+  if (ec) return fail("local address");
+  listen_endpoint_ = FromAsio(local);
+  return absl::OkStatus();
+}
+
+void TcpTransport::Start() {
+  Accept();
+  Sweep();
+}
+
+void TcpTransport::Shutdown() {
+  stopped_ = true;
+  std::error_code ignored;
+  acceptor_.close(ignored);
+  accept_retry_timer_.cancel();
+  sweep_timer_.cancel();
+  std::vector<std::shared_ptr<Connection>> conns;
+  for (auto& [id, conn] : all_) conns.push_back(conn);
+  for (auto& conn : conns) conn->Close("shutting down");
+  by_peer_.clear();
+  all_.clear();
+}
+
+void TcpTransport::Accept() {
+  if (stopped_ || !acceptor_.is_open()) return;
+  acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+    OnAccept(ec, std::move(socket));
+  });
+}
+
+void TcpTransport::OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket) {
+  if (stopped_ || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // E.g. out of file descriptors: try again shortly rather than spin.
+    log_->warn("accept failed: {}", ec.message());
+    accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
+    accept_retry_timer_.async_wait([this](const std::error_code& e) {
+      if (!e) Accept();
+    });
+    return;
+  }
+  if (all_.size() >= config_.max_connections) {
+    ++stats_.connections_rejected;
+    std::error_code ignored;
+    socket.close(ignored);
+  } else {
+    ++stats_.connections_accepted;
+    ++stats_.connections_open;
+    std::shared_ptr<Connection> conn = NewConnection();
+    conn->Accept(std::move(socket));
+    log_->debug("accepted connection from {}", conn->remote());
+  }
+  Accept();
+}
+
+// Closes connections idle for idle_timeout and forgets stale backoff state.
+void TcpTransport::Sweep() {
+  if (stopped_) return;
+  const SteadyTime now = steady_clock::now();
+  const auto idle = ToChrono(config_.idle_timeout);
+  std::vector<std::shared_ptr<Connection>> expired;
+  for (auto& [id, conn] : all_) {
+    if (conn->state() == Connection::State::kOpen && conn->queued_bytes() == 0 &&
+        now - conn->last_activity() >= idle) {
+      expired.push_back(conn);
+    }
+  }
+  for (auto& conn : expired) conn->Close("idle");
+  const auto forget = 2 * ToChrono(config_.reconnect_backoff_max);
+  absl::erase_if(backoff_, [&](const auto& entry) { return now > entry.second.retry_at + forget; });
+  const absl::Duration period =
+      std::clamp(config_.idle_timeout / 4, absl::Milliseconds(50), absl::Seconds(5));
+  sweep_timer_.expires_after(ToChrono(period));
+  sweep_timer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) Sweep();
+  });
+}
+
+void TcpTransport::Send(const Endpoint& to, const Envelope& envelope) {
+  if (stopped_ || to == self_) return;
+  const size_t type = envelope.body.index();
+  std::shared_ptr<Connection> conn = ConnectionFor(to);
+  if (conn == nullptr) {
+    ++stats_.dropped_backoff;
+    return;
+  }
+  // Encoded once per destination; the frame is shared by the queue.
+  auto frame = std::make_shared<const std::string>(wire::Encode(envelope));
+  if (!conn->Enqueue(frame, config_.max_send_queue_bytes)) {
+    ++stats_.queue_overflows;
+    if (overflow_warn_.Allow()) {
+      log_->warn("send queue to {} full ({} bytes): dropping messages ({} warnings suppressed)",
+                 to.ToString(), conn->queued_bytes(), overflow_warn_.suppressed);
+    }
+    return;
+  }
+  ++stats_.frames_sent[type];
+  stats_.bytes_sent[type] += frame->size();
+}
+
+// The connection to send to `to` on, opening one if needed; null while the
+// endpoint is backing off.
+std::shared_ptr<Connection> TcpTransport::ConnectionFor(const Endpoint& to) {
+  auto it = by_peer_.find(to);
+  if (it != by_peer_.end()) return it->second;
+  auto backoff = backoff_.find(to);
+  if (backoff != backoff_.end() && steady_clock::now() < backoff->second.retry_at) return nullptr;
+  std::shared_ptr<Connection> conn = NewConnection();
+  by_peer_[to] = conn;
+  log_->debug("connecting to {}", to.ToString());
+  conn->Connect(to, ToChrono(config_.connect_timeout));
+  return conn;
+}
+
+std::shared_ptr<Connection> TcpTransport::NewConnection() {
+  auto conn = std::make_shared<Connection>(
+      io_, static_cast<ConnectionOwner&>(*this), next_connection_id_++,
+      wire::FrameLimits{config_.max_frame_bytes, wire::kDefaultMaxSegments});
+  all_[conn->id()] = conn;
+  return conn;
+}
+
+void TcpTransport::OnConnected(Connection& conn) {
+  ++stats_.connections_opened;
+  ++stats_.connections_open;
+  backoff_.erase(*conn.peer());
+  log_->debug("connected to {}", conn.remote());
+  if (observer_) observer_(*conn.peer(), true, "");
+}
+
+void TcpTransport::OnConnectFailed(Connection& conn, const std::error_code& ec) {
+  ++stats_.connect_failures;
+  stats_.dropped_backoff += conn.queued_frames();
+  const Endpoint peer = *conn.peer();
+  Backoff& b = backoff_[peer];
+  b.delay = b.delay == absl::ZeroDuration()
+                ? config_.reconnect_backoff_min
+                : std::min(b.delay * 2, config_.reconnect_backoff_max);
+  b.retry_at = steady_clock::now() + ToChrono(b.delay);
+  log_->debug("connect to {} failed: {}; no retry for {}", peer.ToString(), ec.message(),
+              DurationText(b.delay));
+  if (observer_) observer_(peer, false, ec.message());
+}
+
+void TcpTransport::OnFrame(Connection& conn, std::string_view frame) {
+  absl::StatusOr<Envelope> envelope = wire::Decode(frame, decode_limits_);
+  if (!envelope.ok()) {
+    switch (envelope.status().code()) {
+      case absl::StatusCode::kUnimplemented: ++stats_.frames_dropped_unknown_type; break;
+      case absl::StatusCode::kFailedPrecondition: ++stats_.frames_dropped_old_version; break;
+      default: ++stats_.frames_dropped_decode; break;
+    }
+    if (decode_warn_.Allow()) {
+      log_->warn("dropped a frame from {}: {} ({} warnings suppressed)", conn.remote(),
+                 envelope.status().ToString(), decode_warn_.suppressed);
+    }
+    return;
+  }
+  const size_t type = envelope->body.index();
+  ++stats_.frames_received[type];
+  stats_.bytes_received[type] += frame.size();
+  const NodeHandle& sender = envelope->sender;
+  if (!conn.outgoing() && !conn.peer().has_value() && sender.valid() &&
+      sender.endpoint != self_) {
+    Adopt(conn, sender.endpoint);
+  }
+  if (handler_) handler_(*envelope);
+}
+
+// An accepted connection has told us its peer's listen endpoint.
+void TcpTransport::Adopt(Connection& conn, const Endpoint& peer) {
+  conn.set_peer(peer);
+  std::shared_ptr<Connection> self = all_[conn.id()];
+  auto it = by_peer_.find(peer);
+  if (it == by_peer_.end()) {
+    by_peer_[peer] = self;
+    return;
+  }
+  std::shared_ptr<Connection> existing = it->second;
+  // Our own connection wins when we are the smaller endpoint (see header);
+  // an older incoming one is replaced (the peer reconnected).
+  if (existing->outgoing() && self_ < peer) return;
+  log_->debug("{} now reached over the connection it opened", peer.ToString());
+  it->second = self;
+  existing->Retire();
+}
+
+void TcpTransport::OnFramingError(Connection& conn, const absl::Status& status) {
+  ++stats_.frames_dropped_oversize;
+  if (decode_warn_.Allow()) {
+    log_->warn("closing connection from {}: {} ({} warnings suppressed)", conn.remote(),
+               status.ToString(), decode_warn_.suppressed);
+  }
+}
+
+void TcpTransport::OnTruncated(Connection& conn, size_t buffered_bytes) {
+  ++stats_.frames_dropped_decode;
+  if (decode_warn_.Allow()) {
+    log_->warn("{} closed the connection in the middle of a frame ({} bytes dropped)",
+               conn.remote(), buffered_bytes);
+  }
+}
+
+void TcpTransport::OnClosed(Connection& conn, bool was_open, const std::string& why) {
+  if (was_open) {
+    ++stats_.connections_closed;
+    --stats_.connections_open;
+    log_->debug("connection {} {}: {}", conn.outgoing() ? "to" : "from", conn.remote(), why);
+  }
+  all_.erase(conn.id());
+  if (!conn.peer().has_value()) return;
+  auto it = by_peer_.find(*conn.peer());
+  if (it != by_peer_.end() && it->second.get() == &conn) {
+    by_peer_.erase(it);
+    UseAnotherConnection(*conn.peer());
+  }
+}
+
+// After the sending connection to `peer` closed: keep talking over another
+// live one to the same peer, if there is one (e.g. the one it opened to us).
+void TcpTransport::UseAnotherConnection(const Endpoint& peer) {
+  if (stopped_) return;
+  for (auto& [id, conn] : all_) {
+    if (conn->state() == Connection::State::kOpen && !conn->retiring() &&
+        conn->peer() == peer) {
+      by_peer_[peer] = conn;
+      return;
+    }
+  }
+}
+
+size_t TcpTransport::queued_bytes() const {
+  size_t total = 0;
+  for (const auto& [id, conn] : all_) total += conn->queued_bytes();
+  return total;
+}
+
+TransportStats TcpTransport::stats() const {
+  TransportStats s = stats_;
+  s.send_queue_bytes = queued_bytes();
+  return s;
+}
+
+}  // namespace peter::pastry::net

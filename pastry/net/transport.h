@@ -1,0 +1,148 @@
+// Private to pastry/net: the TCP transport behind pastry::Transport.
+//
+// Connections. One connection per peer endpoint is used for sending
+// (by_peer_), opened lazily on the first Send() and reused. An accepted
+// connection learns the peer's listen endpoint from the `sender` of its first
+// decoded frame and is then used for sending to that endpoint too, so two
+// nodes normally share one TCP connection.
+//
+// Duplicates. If both nodes connect to each other at once, each ends up with
+// its own outgoing connection plus the one it accepted. Rule: the connection
+// initiated by the smaller endpoint (Endpoint's ordering) wins. A node that
+// accepts a connection from a smaller endpoint while it has its own outgoing
+// one sends on the accepted one from then on and retires its own (writes
+// what is queued, then shuts down its sending side; the peer closes on end of
+// stream). A node that accepts from a larger endpoint keeps sending on its
+// own connection and only reads from the accepted one until the peer retires
+// it. Both sides converge on the same connection without a handshake, and no
+// queued message is lost. Messages may be reordered across the switch; the
+// core does not depend on order.
+//
+// Failures. A failed connect (refused, unreachable, or no answer within
+// connect_timeout) puts the endpoint in backoff: no new connect before
+// reconnect_backoff_min, doubling per consecutive failure up to
+// reconnect_backoff_max; messages to it meanwhile are dropped and counted
+// (dropped_backoff), as are those queued on the failed attempt. A successful
+// connect resets the backoff. The core's probes and per-hop acks recover.
+//
+// Queues. Each connection's send queue is bounded in bytes
+// (max_send_queue_bytes); see Connection::Enqueue for the policy (drop the
+// newest, count queue_overflows).
+//
+// Hostile input. Frames that fail to decode are dropped and counted by cause;
+// a frame over max_frame_bytes (or a bad segment table) loses the stream's
+// framing, so that connection is closed and counted. Incoming connections
+// beyond max_connections are closed at once (connections_rejected).
+//
+// Not thread-safe: everything runs on the io_context's thread, except
+// Listen(), which runs before the loop starts.
+#ifndef PETER_PASTRY_NET_TRANSPORT_H_
+#define PETER_PASTRY_NET_TRANSPORT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "pastry/core/environment.h"
+#include "pastry/net/connection.h"
+#include "pastry/net/transport_stats.h"
+#include "pastry/wire/codec.h"
+#include "spdlog/logger.h"
+
+namespace peter::pastry::net {
+
+struct TransportConfig {
+  size_t max_frame_bytes = 4 << 20;
+  size_t max_send_queue_bytes = 8 << 20;
+  size_t max_connections = 4096;
+  absl::Duration connect_timeout = absl::Seconds(2);
+  absl::Duration reconnect_backoff_min = absl::Milliseconds(100);
+  absl::Duration reconnect_backoff_max = absl::Seconds(5);
+  absl::Duration idle_timeout = absl::Minutes(5);
+};
+
+class TcpTransport : public Transport, private ConnectionOwner {
+ public:
+  using EnvelopeHandler = std::function<void(const Envelope&)>;
+  // Told of every connect attempt's outcome: (endpoint, ok, error text).
+  using ConnectObserver = std::function<void(const Endpoint&, bool, const std::string&)>;
+
+  TcpTransport(asio::io_context& io, const TransportConfig& config,
+               std::shared_ptr<spdlog::logger> logger);
+  ~TcpTransport() override;
+
+  // Binds (SO_REUSEADDR) and listens. Call before Start().
+  absl::Status Listen(const Endpoint& endpoint);
+  Endpoint listen_endpoint() const { return listen_endpoint_; }
+  // Our own advertised endpoint: messages to it are dropped, and peers
+  // claiming it are not adopted.
+  void set_self(const Endpoint& self) { self_ = self; }
+  void set_handler(EnvelopeHandler handler) { handler_ = std::move(handler); }
+  void set_connect_observer(ConnectObserver observer) { observer_ = std::move(observer); }
+
+  // Starts accepting and the idle sweep. On the io thread.
+  void Start();
+  // Closes the listener and every connection; later Sends are ignored.
+  void Shutdown();
+
+  void Send(const Endpoint& to, const Envelope& envelope) override;
+
+  size_t queued_bytes() const;
+  TransportStats stats() const;
+
+ private:
+  struct Backoff {
+    absl::Duration delay;
+    SteadyTime retry_at;
+  };
+  // Rate limit for warnings that peers can trigger: one per second.
+  struct WarnLimit {
+    SteadyTime next{};
+    uint64_t suppressed = 0;
+    bool Allow();
+  };
+
+  void Accept();
+  void OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket);
+  void Sweep();
+  std::shared_ptr<Connection> NewConnection();
+  std::shared_ptr<Connection> ConnectionFor(const Endpoint& to);
+  void Adopt(Connection& conn, const Endpoint& peer);
+  void UseAnotherConnection(const Endpoint& peer);
+
+  // ConnectionOwner.
+  void OnConnected(Connection& conn) override;
+  void OnConnectFailed(Connection& conn, const std::error_code& ec) override;
+  void OnFrame(Connection& conn, std::string_view frame) override;
+  void OnFramingError(Connection& conn, const absl::Status& status) override;
+  void OnTruncated(Connection& conn, size_t buffered_bytes) override;
+  void OnClosed(Connection& conn, bool was_open, const std::string& why) override;
+
+  asio::io_context& io_;
+  const TransportConfig config_;
+  std::shared_ptr<spdlog::logger> log_;
+  wire::DecodeLimits decode_limits_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_timer_;
+  asio::steady_timer sweep_timer_;
+  Endpoint listen_endpoint_;
+  Endpoint self_;
+  bool stopped_ = false;
+  uint64_t next_connection_id_ = 1;
+  EnvelopeHandler handler_;
+  ConnectObserver observer_;
+
+  absl::flat_hash_map<uint64_t, std::shared_ptr<Connection>> all_;
+  absl::flat_hash_map<Endpoint, std::shared_ptr<Connection>> by_peer_;
+  absl::flat_hash_map<Endpoint, Backoff> backoff_;
+  TransportStats stats_;
+  WarnLimit decode_warn_, overflow_warn_;
+};
+
+}  // namespace peter::pastry::net
+
+#endif  // PETER_PASTRY_NET_TRANSPORT_H_

@@ -1,0 +1,181 @@
+// Failures: a crashed peer, a graceful leave, a peer that stops reading, an
+// endpoint that refuses connections.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <random>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "net_test_util.h"
+
+namespace peter::pastry::net::testing {
+namespace {
+
+constexpr int kLeafSetSize = 16;
+
+uint64_t SumOver(const std::vector<std::unique_ptr<NodeRuntime>>& nodes,
+                 uint64_t (*field)(const NodeSnapshot&)) {
+  uint64_t total = 0;
+  for (const auto& n : nodes) {
+    if (n != nullptr) total += field(n->Snapshot());
+  }
+  return total;
+}
+
+uint64_t ConnectFailures(const NodeSnapshot& s) { return s.transport.connect_failures; }
+
+void ExpectLookupsReachLiveRoots(const std::vector<std::unique_ptr<NodeRuntime>>& nodes,
+                                 std::mt19937_64& rng) {
+  std::vector<NodeId> ids;
+  for (const auto& n : nodes) {
+    if (n != nullptr) ids.push_back(n->self().id);
+  }
+  for (const auto& n : nodes) {
+    if (n == nullptr) continue;
+    for (int i = 0; i < 50; ++i) {
+      const NodeId key = RandomKey(rng);
+      absl::StatusOr<Node::LookupResult> r = n->Lookup(key, absl::Seconds(5));
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->root.id, ClosestId(ids, key));
+    }
+  }
+}
+
+TEST(FailureTest, DestroyedPeerIsDetectedAndReconnectsAreBounded) {
+  std::mt19937_64 rng(21);
+  auto nodes = StartRing(5, rng);
+  ASSERT_EQ(nodes.size(), 5u);
+  std::string mismatch;
+  ASSERT_TRUE(Eventually([&] { return (mismatch = LeafSetMismatch(nodes, kLeafSetSize)).empty(); },
+                         absl::Seconds(10)))
+      << mismatch;
+  const uint64_t failures_before = SumOver(nodes, ConnectFailures);
+  const absl::Time crash = absl::Now();
+  nodes[2].reset();  // no Leave: the survivors must notice on their own
+  EXPECT_TRUE(Eventually([&] { return (mismatch = LeafSetMismatch(nodes, kLeafSetSize)).empty(); },
+                         absl::Seconds(10)))
+      << mismatch;
+  const absl::Duration repair = absl::Now() - crash;
+  EXPECT_LT(repair, absl::Seconds(6));
+  ExpectLookupsReachLiveRoots(nodes, rng);
+  // Reconnects to the dead endpoint are spaced by backoff, then stop once
+  // the core has declared the node dead: a handful per survivor.
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // an observation window
+  const uint64_t failures = SumOver(nodes, ConnectFailures) - failures_before;
+  EXPECT_GE(failures, 1u);
+  EXPECT_LT(failures, 4u * 12u) << "connect failures after the crash: " << failures;
+  std::cerr << "repair took " << repair << ", " << failures << " connect failures\n";
+}
+
+TEST(FailureTest, GracefulLeaveIsSeenAtOnce) {
+  std::mt19937_64 rng(22);
+  auto nodes = StartRing(5, rng);
+  ASSERT_EQ(nodes.size(), 5u);
+  std::string mismatch;
+  ASSERT_TRUE(Eventually([&] { return (mismatch = LeafSetMismatch(nodes, kLeafSetSize)).empty(); },
+                         absl::Seconds(10)))
+      << mismatch;
+  const absl::Time start = absl::Now();
+  nodes[1]->Leave(absl::Seconds(2));
+  nodes[1].reset();
+  // Failure detection would take about 2 s; a Leave is acted on at once.
+  EXPECT_TRUE(Eventually([&] { return (mismatch = LeafSetMismatch(nodes, kLeafSetSize)).empty(); },
+                         absl::Milliseconds(900)))
+      << mismatch;
+  std::cerr << "leave seen by all after " << absl::Now() - start << "\n";
+  for (const auto& n : nodes) {
+    if (n == nullptr) continue;
+    EXPECT_GE(n->Snapshot().stats.leaves_received, 1u);
+  }
+  ExpectLookupsReachLiveRoots(nodes, rng);
+}
+
+class SinkApp : public Application {
+ public:
+  void Deliver(const RouteMessage&) override {}
+};
+
+// Sends `count` messages of `bytes` bytes straight to `to`, on the node's
+// thread.
+void SendDirect(NodeRuntime& node, Overlay* overlay, const NodeHandle& to, int count, size_t bytes) {
+  node.Post([overlay, to, count, bytes](Node&) {
+    for (int i = 0; i < count; ++i) overlay->Route(std::nullopt, std::string(bytes, 'x'), to);
+  });
+}
+
+TEST(FailureTest, SendQueueToAPeerThatDoesNotReadIsBounded) {
+  RuntimeOptions o = LoopbackOptions();
+  o.max_send_queue_bytes = 256 << 10;
+  o.logger->set_level(spdlog::level::err);  // overflow warnings expected
+  auto node = StartNode(std::move(o));
+  ASSERT_NE(node, nullptr);
+  SinkApp app;
+  std::unique_ptr<Overlay> overlay;
+  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  (void)node->Snapshot();  // waits for the post above
+  uint16_t port = 0;
+  const int listener = ListenRaw(&port, 4096);
+  ASSERT_GE(listener, 0);
+  const NodeHandle stuck{NodeId(1, 1), Endpoint::FromIpv4(0x7f000001, port)};
+  constexpr size_t kPayload = 64 << 10;
+  SendDirect(*node, overlay.get(), stuck, 4, kPayload);
+  pollfd p{listener, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  const int peer = ::accept(listener, nullptr, nullptr);  // never read
+  ASSERT_GE(peer, 0);
+  uint64_t max_queued = 0;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        SendDirect(*node, overlay.get(), stuck, 8, kPayload);
+        const TransportStats t = node->Snapshot().transport;
+        max_queued = std::max(max_queued, t.send_queue_bytes);
+        return t.queue_overflows >= 50;
+      },
+      absl::Seconds(20)));
+  const TransportStats t = node->Snapshot().transport;
+  // Bounded by the limit plus one frame.
+  EXPECT_LE(max_queued, (256u << 10) + kPayload + 1024);
+  EXPECT_LE(t.send_queue_bytes, (256u << 10) + kPayload + 1024);
+  std::cerr << "queue_overflows " << t.queue_overflows << ", max queued " << max_queued << "\n";
+  node->Post([&](Node&) { overlay.reset(); });
+  (void)node->Snapshot();
+  ::close(peer);
+  ::close(listener);
+}
+
+TEST(FailureTest, ConnectsToARefusingEndpointBackOff) {
+  RuntimeOptions o = LoopbackOptions();
+  o.reconnect_backoff_min = absl::Milliseconds(100);
+  o.reconnect_backoff_max = absl::Seconds(5);
+  auto node = StartNode(std::move(o));
+  ASSERT_NE(node, nullptr);
+  SinkApp app;
+  std::unique_ptr<Overlay> overlay;
+  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  (void)node->Snapshot();  // waits for the post above
+  const NodeHandle nobody{NodeId(2, 2), Endpoint::FromIpv4(0x7f000001, UnusedPort())};
+  const absl::Time start = absl::Now();
+  int rounds = 0;
+  // Keep sending for 2 s: 100 + 200 + 400 + 800 ms of backoff allow at most
+  // five attempts.
+  Eventually(
+      [&] {
+        SendDirect(*node, overlay.get(), nobody, 1, 10);
+        ++rounds;
+        return absl::Now() - start > absl::Seconds(2);
+      },
+      absl::Seconds(3));
+  const TransportStats t = node->Snapshot().transport;
+  EXPECT_GE(t.connect_failures, 2u);
+  EXPECT_LE(t.connect_failures, 6u);
+  EXPECT_GT(t.dropped_backoff, 10u);
+  std::cerr << rounds << " sends, " << t.connect_failures << " connect failures, "
+            << t.dropped_backoff << " dropped in backoff\n";
+  node->Post([&](Node&) { overlay.reset(); });
+  (void)node->Snapshot();
+}
+
+}  // namespace
+}  // namespace peter::pastry::net::testing

@@ -1,0 +1,140 @@
+// Rings of real nodes on loopback: start, join, exact leaf sets, lookups.
+#include <future>
+#include <random>
+
+#include "gtest/gtest.h"
+#include "net_test_util.h"
+
+namespace peter::pastry::net::testing {
+namespace {
+
+std::vector<NodeId> Ids(const std::vector<std::unique_ptr<NodeRuntime>>& nodes) {
+  std::vector<NodeId> ids;
+  for (const auto& n : nodes) ids.push_back(n->self().id);
+  return ids;
+}
+
+// Every node looks up `keys` random keys; each must end at the numerically
+// closest node.
+void ExpectLookupsReachRoots(const std::vector<std::unique_ptr<NodeRuntime>>& nodes, int keys,
+                             std::mt19937_64& rng) {
+  const std::vector<NodeId> ids = Ids(nodes);
+  int wrong = 0;
+  for (const auto& node : nodes) {
+    for (int i = 0; i < keys; ++i) {
+      const NodeId key = RandomKey(rng);
+      absl::StatusOr<Node::LookupResult> r = node->Lookup(key, absl::Seconds(5));
+      ASSERT_TRUE(r.ok()) << r.status();
+      if (r->root.id != ClosestId(ids, key)) ++wrong;
+      EXPECT_EQ(r->path.front(), node->self().id);
+      EXPECT_EQ(r->path.back(), r->root.id);
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST(RingTest, SingleNodeStartsARingAndIsActive) {
+  auto node = StartNode(LoopbackOptions());
+  ASSERT_NE(node, nullptr);
+  EXPECT_TRUE(node->WaitUntilActive(absl::Seconds(5)).ok());
+  EXPECT_NE(node->listen_endpoint().port, 0);
+  EXPECT_EQ(node->self().endpoint, node->listen_endpoint());
+  const NodeSnapshot snap = node->Snapshot();
+  EXPECT_TRUE(snap.active);
+  EXPECT_TRUE(snap.leaf_set.empty());
+  // Alone, every key is ours.
+  absl::StatusOr<Node::LookupResult> r = node->Lookup(NodeId(1, 2), absl::Seconds(2));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->root.id, node->self().id);
+  EXPECT_EQ(r->hops, 0);
+}
+
+TEST(RingTest, SixNodesJoinWithExactLeafSetsAndLookupsReachTheClosestNode) {
+  std::mt19937_64 rng(42);
+  auto nodes = StartRing(6, rng);
+  ASSERT_EQ(nodes.size(), 6u);
+  const int L = Options().leaf_set_size;
+  std::string mismatch;
+  EXPECT_TRUE(Eventually([&] { return (mismatch = LeafSetMismatch(nodes, L)).empty(); },
+                         absl::Seconds(10)))
+      << mismatch;
+  ExpectLookupsReachRoots(nodes, 200, rng);
+  for (const auto& node : nodes) {
+    const NodeSnapshot snap = node->Snapshot();
+    EXPECT_EQ(snap.leaf_set.size(), 5u);
+    EXPECT_EQ(snap.transport.frames_dropped_decode, 0u);
+    EXPECT_EQ(snap.transport.queue_overflows, 0u);
+    EXPECT_GT(snap.uptime, absl::ZeroDuration());
+  }
+}
+
+// One TCP connection per pair once things settle: duplicates from
+// simultaneous connects are retired.
+TEST(RingTest, PeersShareOneConnectionPerPair) {
+  std::mt19937_64 rng(7);
+  auto nodes = StartRing(5, rng);
+  ASSERT_EQ(nodes.size(), 5u);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (const auto& node : nodes) {
+          if (node->Snapshot().transport.connections_open > nodes.size() - 1) return false;
+        }
+        return true;
+      },
+      absl::Seconds(10)));
+}
+
+TEST(RingTest, RoutingTableEntriesHaveMeasuredRoundTrips) {
+  std::mt19937_64 rng(3);
+  auto nodes = StartRing(4, rng);
+  ASSERT_EQ(nodes.size(), 4u);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (const auto& node : nodes) {
+          const NodeSnapshot snap = node->Snapshot();
+          if (snap.routing_table.empty()) return false;
+          for (const auto& e : snap.routing_table) {
+            if (e.rtt_us < 0) return false;
+          }
+        }
+        return true;
+      },
+      absl::Seconds(10)));
+}
+
+TEST(RingTest, Ipv6Loopback) {
+  std::mt19937_64 rng(6);
+  auto nodes = StartRing(3, rng, "[::1]:0");
+  ASSERT_EQ(nodes.size(), 3u);
+  for (const auto& node : nodes) {
+    EXPECT_FALSE(node->self().endpoint.is_v4());
+    EXPECT_EQ(node->self().endpoint.HostString(), "::1");
+    EXPECT_NE(node->self().endpoint.port, 0);
+  }
+  std::string mismatch;
+  EXPECT_TRUE(Eventually([&] { return (mismatch = LeafSetMismatch(nodes, 16)).empty(); },
+                         absl::Seconds(10)))
+      << mismatch;
+  ExpectLookupsReachRoots(nodes, 20, rng);
+}
+
+TEST(RingTest, JoinsThroughLocalhostByName) {
+  auto first = StartNode(LoopbackOptions());
+  ASSERT_NE(first, nullptr);
+  RuntimeOptions o = LoopbackOptions();
+  o.bootstrap.push_back("localhost:" + std::to_string(first->listen_endpoint().port));
+  auto second = StartNode(std::move(o));
+  ASSERT_NE(second, nullptr);
+  EXPECT_TRUE(second->WaitUntilActive(absl::Seconds(10)).ok());
+}
+
+TEST(RingTest, ApplicationCallsPostedToTheNodeThread) {
+  auto node = StartNode(LoopbackOptions());
+  ASSERT_NE(node, nullptr);
+  std::promise<NodeId> id;
+  node->Post([&](Node& n) { id.set_value(n.self().id); });
+  EXPECT_EQ(id.get_future().get(), node->self().id);
+}
+
+}  // namespace
+}  // namespace peter::pastry::net::testing
