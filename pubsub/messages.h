@@ -1,0 +1,123 @@
+// Scribe's messages as plain C++ values. They travel as the overlay's
+// application payload, encoded by pubsub/wire/codec.h (the only code that
+// sees Cap'n Proto). Routed messages (Join, Publish) go toward a topic id;
+// the others are sent straight to one node with Overlay::Route(nullopt, ...).
+#ifndef PETER_PUBSUB_MESSAGES_H_
+#define PETER_PUBSUB_MESSAGES_H_
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "peter/pastry/node_handle.h"
+#include "peter/pastry/node_id.h"
+
+namespace peter::pubsub {
+
+using TopicId = pastry::NodeId;
+using pastry::NodeHandle;
+using pastry::NodeId;
+
+// Raised when the meaning of existing fields changes; frames below
+// kMinScribeVersion are dropped.
+inline constexpr uint16_t kScribeVersion = 1;
+inline constexpr uint16_t kMinScribeVersion = 1;
+
+// Routed toward `topic`: `joiner` asks to become a child of the first node
+// on the way that is on the topic's tree (or of the root).
+struct JoinMsg {
+  TopicId topic;
+  NodeHandle joiner;
+  bool reliable = false;
+};
+
+// Parent -> child: "you are on the tree". `path` runs from the parent to the
+// root, both included; `next_seq` is the first sequence number the parent
+// will forward to the child.
+struct JoinAckMsg {
+  TopicId topic;
+  std::vector<NodeId> path;
+  uint64_t next_seq = 0;
+};
+
+// Parent -> child: adoption refused (the child is on the parent's path to
+// the root, or the parent gave the topic up); the child joins again.
+struct JoinNackMsg {
+  TopicId topic;
+};
+
+// Child -> parent: drop me from the topic's children.
+struct LeaveMsg {
+  TopicId topic;
+};
+
+// Child -> parent, periodically: the topics for which the child believes
+// the receiver is its parent.
+struct HeartbeatMsg {
+  std::vector<TopicId> topics;
+};
+
+struct TopicStatus {
+  TopicId topic;
+  bool accepted = false;       // still my child
+  std::vector<NodeId> path;    // from the parent to the root
+  uint64_t next_seq = 0;       // the parent's delivery frontier
+};
+
+// Parent -> child: the answer to a heartbeat, one status per topic asked.
+struct HeartbeatReplyMsg {
+  std::vector<TopicStatus> topics;
+};
+
+// Routed toward `topic`: a message for the root to stamp and multicast.
+struct PublishMsg {
+  TopicId topic;
+  std::string payload;
+};
+
+// Down the tree (parent -> child), or a repair answer to a requester.
+struct DataMsg {
+  TopicId topic;
+  uint64_t seq = 0;
+  std::string payload;
+};
+
+// Requester -> parent (and upward): resend [from, to) of `topic` straight to
+// `requester`.
+struct RepairRequestMsg {
+  TopicId topic;
+  uint64_t from = 0;
+  uint64_t to = 0;
+  NodeHandle requester;
+};
+
+// Root -> requester: sequence numbers below `up_to` are no longer kept
+// anywhere; skip them.
+struct SkipMsg {
+  TopicId topic;
+  uint64_t up_to = 0;
+};
+
+struct StoredMessage {
+  uint64_t seq = 0;
+  std::string payload;
+};
+
+// Root -> replica (or -> the new root on hand-over): the topic's next
+// sequence number and recent messages.
+struct ReplicateMsg {
+  TopicId topic;
+  uint64_t next_seq = 0;
+  bool handover = false;  // the receiver is now the topic's root
+  std::vector<StoredMessage> messages;
+};
+
+using ScribeMessage =
+    std::variant<JoinMsg, JoinAckMsg, JoinNackMsg, LeaveMsg, HeartbeatMsg,
+                 HeartbeatReplyMsg, PublishMsg, DataMsg, RepairRequestMsg,
+                 SkipMsg, ReplicateMsg>;
+
+}  // namespace peter::pubsub
+
+#endif  // PETER_PUBSUB_MESSAGES_H_

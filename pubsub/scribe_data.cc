@@ -1,0 +1,322 @@
+// Scribe: publishing through the root, multicast down the tree, in-order
+// delivery without duplicates, gap repair from replay buffers, and the
+// replication of the root's sequencing state.
+#include <algorithm>
+#include <utility>
+
+#include "pubsub/scribe.h"
+#include "pubsub/wire/codec.h"
+
+namespace peter::pubsub {
+
+void Scribe::OnDeliverPublish(PublishMsg publish) {
+  TopicState* t = Find(publish.topic);
+  if (t == nullptr) t = Create(publish.topic);
+  if (t == nullptr) return;
+  if (!t->root) BecomeRoot(*t);
+  DataMsg data{t->id, t->next_stamp++, std::move(publish.payload)};
+  ++stats_.published;
+  Replicate(*t, &data);
+  Accept(*t, data, /*forward=*/true);
+}
+
+void Scribe::OnData(const NodeHandle& from, DataMsg data) {
+  TopicState* t = Find(data.topic);
+  if (t == nullptr) {
+    SendTo(from, LeaveMsg{data.topic});  // it still counts us as a child
+    return;
+  }
+  if (t->parent.has_value() && t->parent->id == from.id) {
+    t->last_parent_contact = Now();
+  }
+  Accept(*t, data, /*forward=*/true);
+}
+
+// New data is stored, passed to every child and delivered in order; data
+// seen before is dropped. Returns whether `data` was new.
+bool Scribe::Accept(TopicState& t, const DataMsg& data, bool forward) {
+  if (t.next == 0 || data.seq < t.next || t.held.contains(data.seq)) {
+    ++stats_.duplicates;
+    return false;
+  }
+  Store(t, data.seq, data.payload);
+  if (forward) Multicast(t, data);
+  if (data.seq == t.next) {
+    t.next = data.seq + 1;
+    DeliverLocal(t, data.seq, data.payload);
+    Drain(t);
+  } else {
+    t.held.emplace(data.seq, data.payload);
+    if (t.held.size() > options_.max_reorder) {
+      SetFrontier(t, t.held.begin()->first);
+    }
+  }
+  NoteKnownEnd(t, data.seq + 1);
+  return true;
+}
+
+// Encodes once; every child gets the same bytes.
+void Scribe::Multicast(TopicState& t, const DataMsg& data) {
+  std::vector<NodeHandle> to;
+  for (const auto& [id, child] : t.children) {
+    if (child.acked) to.push_back(child.handle);
+  }
+  if (to.empty()) return;
+  std::string bytes = wire::Encode(data);
+  for (size_t i = 0; i + 1 < to.size(); ++i) SendBytes(to[i], bytes);
+  SendBytes(to.back(), std::move(bytes));
+  stats_.data_forwarded += to.size();
+}
+
+void Scribe::DeliverLocal(TopicState& t, uint64_t seq,
+                          const std::string& payload) {
+  for (size_t i = 0; i < t.subs.size(); ++i) {
+    std::shared_ptr<const SubscribeOptions> s = t.subs[i].options;
+    ++stats_.delivered;
+    s->on_message(Delivery{t.name, seq, payload});
+  }
+}
+
+void Scribe::Drain(TopicState& t) {
+  while (!t.held.empty() && t.held.begin()->first <= t.next) {
+    auto node = t.held.extract(t.held.begin());
+    if (node.key() < t.next) continue;
+    t.next = node.key() + 1;
+    DeliverLocal(t, node.key(), node.mapped());
+  }
+  UpdateGap(t);
+}
+
+// Gives up every number below `next`: delivers what is held below it, in
+// order, and counts the rest as skipped.
+void Scribe::SetFrontier(TopicState& t, uint64_t next) {
+  while (!t.held.empty() && t.held.begin()->first < next) {
+    auto node = t.held.extract(t.held.begin());
+    if (node.key() < t.next) continue;
+    stats_.skipped += node.key() - t.next;
+    t.next = node.key() + 1;
+    DeliverLocal(t, node.key(), node.mapped());
+  }
+  if (t.next < next) {
+    stats_.skipped += next - t.next;
+    t.next = next;
+  }
+  Drain(t);
+}
+
+// On (re)attaching under a parent whose frontier is `parent_next`.
+void Scribe::StartFrom(TopicState& t, uint64_t parent_next) {
+  parent_next = std::max<uint64_t>(parent_next, 1);
+  if (t.next == 0) {
+    uint64_t start = parent_next;
+    for (const LocalSubscription& s : t.subs) {
+      if (s.options->reliable && s.options->since_seq.has_value()) {
+        start = std::max<uint64_t>(*s.options->since_seq, 1);
+      }
+    }
+    t.next = start;
+    NoteKnownEnd(t, parent_next);
+    return;
+  }
+  if (parent_next <= t.next) return;
+  if (t.Reliable()) {
+    NoteKnownEnd(t, parent_next);
+  } else {
+    SetFrontier(t, parent_next);  // best effort: from the repair on
+  }
+}
+
+void Scribe::NoteKnownEnd(TopicState& t, uint64_t end) {
+  t.known_end = std::max(t.known_end, end);
+  UpdateGap(t);
+}
+
+void Scribe::UpdateGap(TopicState& t) {
+  if (t.HasGap() || !t.held.empty()) {
+    if (t.gap_since == absl::InfiniteFuture()) {
+      t.gap_since = Now();
+      gapped_.insert(t.id);
+    }
+  } else {
+    t.gap_since = absl::InfiniteFuture();
+  }
+}
+
+void Scribe::Store(TopicState& t, uint64_t seq, const std::string& payload) {
+  t.replay.emplace(seq, ReplayEntry{payload, Now()});
+  while (t.replay.size() > options_.replay_capacity) {
+    t.replay.erase(t.replay.begin());
+  }
+}
+
+void Scribe::TrimReplay(TopicState& t) {
+  while (!t.replay.empty() &&
+         Now() - t.replay.begin()->second.stored > options_.replay_max_age) {
+    t.replay.erase(t.replay.begin());
+  }
+}
+
+void Scribe::CheckGaps() {
+  std::vector<TopicId> ids(gapped_.begin(), gapped_.end());
+  for (const TopicId& id : ids) {
+    TopicState* t = Find(id);
+    if (t == nullptr || t->gap_since == absl::InfiniteFuture()) {
+      gapped_.erase(id);
+      continue;
+    }
+    if (Now() - t->gap_since < options_.reorder_timeout) continue;
+    if (t->Reliable() && !t->root) {
+      const bool progress = t->repair_from != t->next;
+      if (t->attached &&
+          (progress || Now() - t->repair_sent >= options_.repair_retry)) {
+        RequestRepair(*t);
+      }
+    } else {
+      SetFrontier(*t, t->held.empty() ? t->known_end : t->held.begin()->first);
+    }
+  }
+}
+
+// Asks the parent for the first missing run, [next, first held).
+void Scribe::RequestRepair(TopicState& t) {
+  if (!t.parent.has_value()) return;
+  uint64_t to = t.held.empty() ? t.known_end : t.held.begin()->first;
+  to = std::min<uint64_t>(to, t.next + options_.replay_capacity);
+  if (to <= t.next) return;
+  t.repair_sent = Now();
+  t.repair_from = t.next;
+  ++stats_.repairs_requested;
+  SendTo(*t.parent, RepairRequestMsg{t.id, t.next, to, Self()});
+}
+
+// Sends the requester what the replay buffer holds of the range; asks the
+// parent for the rest, or (at the root) tells the requester to skip it.
+void Scribe::OnRepairRequest(const RepairRequestMsg& r) {
+  TopicState* t = Find(r.topic);
+  if (t == nullptr || r.to <= r.from) return;
+  const uint64_t to = std::min<uint64_t>(r.to, r.from + options_.replay_capacity);
+  uint64_t expect = r.from;
+  std::optional<uint64_t> missing;
+  for (auto it = t->replay.lower_bound(r.from);
+       it != t->replay.end() && it->first < to; ++it) {
+    if (it->first != expect && !missing.has_value()) missing = expect;
+    SendTo(r.requester, DataMsg{t->id, it->first, it->second.payload});
+    ++stats_.repairs_served;
+    expect = it->first + 1;
+  }
+  if (!missing.has_value() && expect < to) missing = expect;
+  if (!missing.has_value()) return;
+  if (t->root) {
+    if (*missing >= t->next_stamp) return;  // not published yet
+    auto it = t->replay.lower_bound(*missing);
+    const uint64_t up_to = it == t->replay.end() ? t->next_stamp : it->first;
+    SendTo(r.requester, SkipMsg{t->id, up_to});
+  } else if (t->attached && t->parent.has_value()) {
+    SendTo(*t->parent, RepairRequestMsg{t->id, *missing, to, r.requester});
+  }
+}
+
+void Scribe::OnSkip(const SkipMsg& skip) {
+  TopicState* t = Find(skip.topic);
+  if (t != nullptr && t->next != 0 && skip.up_to > t->next) {
+    SetFrontier(*t, skip.up_to);
+  }
+}
+
+ReplicateMsg Scribe::FullState(const TopicState& t) const {
+  ReplicateMsg msg{t.id, t.next_stamp, false, {}};
+  msg.messages.reserve(t.replay.size());
+  for (const auto& [seq, entry] : t.replay) {
+    msg.messages.push_back(StoredMessage{seq, entry.payload});
+  }
+  return msg;
+}
+
+// With `latest`: that message to every replica. Without: the full state to
+// replicas new since the last time, the next sequence number to the others.
+void Scribe::Replicate(TopicState& t, const DataMsg* latest) {
+  if (!t.root || options_.replicas <= 0) return;
+  std::vector<NodeHandle> set =
+      overlay_->ReplicaSet(t.id, options_.replicas + 1);
+  std::erase_if(set, [this](const NodeHandle& h) { return h.id == Self().id; });
+  if (latest != nullptr) {
+    ReplicateMsg msg{t.id, t.next_stamp, false,
+                     {StoredMessage{latest->seq, latest->payload}}};
+    std::string bytes = wire::Encode(msg);
+    for (const NodeHandle& h : set) SendBytes(h, bytes);
+    return;
+  }
+  std::string light = wire::Encode(ReplicateMsg{t.id, t.next_stamp, false, {}});
+  std::string full;
+  std::vector<NodeId> ids;
+  for (const NodeHandle& h : set) {
+    ids.push_back(h.id);
+    if (std::find(t.replicated_to.begin(), t.replicated_to.end(), h.id) !=
+        t.replicated_to.end()) {
+      SendBytes(h, light);
+      continue;
+    }
+    if (full.empty()) full = wire::Encode(FullState(t));
+    SendBytes(h, full);
+  }
+  t.replicated_to = std::move(ids);
+}
+
+void Scribe::ReplicateAll() {
+  for (auto& [id, t] : topics_) {
+    if (t->root) Replicate(*t, nullptr);
+  }
+}
+
+void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
+  TopicState* t = Find(r.topic);
+  if (t != nullptr && t->root) {
+    // Two nodes believe they are root: the closer one keeps the role.
+    if (NodeId::CloserTo(r.topic, from.id, Self().id)) HandOver(*t, from);
+    return;
+  }
+  auto it = replicas_.find(r.topic);
+  if (it == replicas_.end()) {
+    if (replicas_.size() >= options_.max_topics) return;
+    it = replicas_.emplace(r.topic, ReplicaState{}).first;
+  }
+  ReplicaState& replica = it->second;
+  replica.next_stamp = std::max(replica.next_stamp, r.next_seq);
+  replica.refreshed = Now();
+  for (StoredMessage& m : r.messages) {
+    replica.messages.emplace(m.seq, std::move(m.payload));
+  }
+  while (replica.messages.size() > options_.replay_capacity) {
+    replica.messages.erase(replica.messages.begin());
+  }
+}
+
+// On becoming root: continue the numbering from the replicated state, and
+// deliver and pass down what it holds that this node had not seen.
+void Scribe::TakeReplica(TopicState& t) {
+  uint64_t stamp = std::max(t.next_stamp, t.SeenEnd());
+  auto it = replicas_.find(t.id);
+  if (it != replicas_.end()) {
+    stamp = std::max(stamp, it->second.next_stamp);
+    for (const auto& [seq, payload] : it->second.messages) {
+      if (!t.replay.contains(seq)) Store(t, seq, payload);
+    }
+    replicas_.erase(it);
+  }
+  t.next_stamp = std::max<uint64_t>(stamp, 1);
+  if (t.next == 0) {
+    t.next = t.next_stamp;
+    return;
+  }
+  std::vector<uint64_t> seqs;
+  for (auto r = t.replay.lower_bound(t.next); r != t.replay.end(); ++r) {
+    seqs.push_back(r->first);
+  }
+  for (uint64_t seq : seqs) {
+    auto r = t.replay.find(seq);
+    if (r != t.replay.end()) Accept(t, DataMsg{t.id, seq, r->second.payload}, true);
+  }
+  SetFrontier(t, t.next_stamp);  // what nobody kept is lost
+}
+
+}  // namespace peter::pubsub

@@ -1,0 +1,62 @@
+// Tunables of Scribe. Defaults suit a data-centre cluster (round trips of a
+// millisecond or less) and the overlay's defaults (failures detected in
+// about 2 s): a dead parent is noticed within about 3 s and the tree is
+// repaired a join round trip later.
+#ifndef PETER_PUBSUB_SCRIBE_OPTIONS_H_
+#define PETER_PUBSUB_SCRIBE_OPTIONS_H_
+
+#include <cstddef>
+
+#include "absl/time/time.h"
+
+namespace peter::pubsub {
+
+struct ScribeOptions {
+  // Largest topic name and message payload accepted by Subscribe/Publish.
+  size_t max_topic_name_bytes = 1024;
+  size_t max_payload_bytes = size_t{1} << 20;
+
+  // A join not acknowledged within this time is sent again.
+  absl::Duration join_timeout = absl::Seconds(1);
+  // Children send their parent a heartbeat this often (FreePastry: 180 s).
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  // A child that has heard nothing from its parent for this long joins
+  // again; at least a few heartbeat intervals.
+  absl::Duration parent_timeout = absl::Seconds(3);
+  // A parent drops a child it has not heard from for this long.
+  absl::Duration child_timeout = absl::Seconds(5);
+
+  // Messages kept per topic on every tree node for gap repair, by count and
+  // by age (whichever bound bites first).
+  size_t replay_capacity = 1024;
+  absl::Duration replay_max_age = absl::Seconds(60);
+  // Out-of-order messages held per topic while waiting for a missing one;
+  // beyond it a best-effort node skips the gap.
+  size_t max_reorder = 256;
+  // A gap is repaired (reliable) or skipped (best effort) after this long.
+  absl::Duration reorder_timeout = absl::Milliseconds(200);
+  // An unanswered repair request is sent again after this long.
+  absl::Duration repair_retry = absl::Milliseconds(500);
+
+  // The root copies each topic's next sequence number and recent messages to
+  // this many nodes of its replica set (the nodes that become root if it
+  // fails), at each publish and every replicate_interval in full.
+  int replicas = 3;
+  absl::Duration replicate_interval = absl::Seconds(2);
+  // Replicated state not refreshed for this long is dropped.
+  absl::Duration replica_ttl = absl::Seconds(30);
+
+  // Most topics a node holds tree state for, and most replicas it keeps; a
+  // peer must not make us allocate without bound.
+  size_t max_topics = 100000;
+  // Most children per topic; further joins are refused (NACK).
+  size_t max_children = 1024;
+
+  // How often pending joins and gaps are checked; bounds the precision of
+  // join_timeout, reorder_timeout and repair_retry.
+  absl::Duration tick_interval = absl::Milliseconds(100);
+};
+
+}  // namespace peter::pubsub
+
+#endif  // PETER_PUBSUB_SCRIBE_OPTIONS_H_

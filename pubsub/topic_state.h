@@ -1,0 +1,89 @@
+// Per-topic state a Scribe node keeps: its place in the tree (parent,
+// children, path to the root), its local subscriptions, and the sequencing
+// state (delivery frontier, out-of-order messages, replay buffer).
+// Private to pubsub/.
+#ifndef PETER_PUBSUB_TOPIC_STATE_H_
+#define PETER_PUBSUB_TOPIC_STATE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "pubsub/messages.h"
+#include "pubsub/subscription.h"
+
+namespace peter::pubsub {
+
+struct ChildState {
+  NodeHandle handle;
+  absl::Time last_heard;
+  bool acked = false;     // told it is on the tree
+  bool reliable = false;  // its subtree repairs gaps
+};
+
+// Handlers are shared so a handler may subscribe or unsubscribe while it
+// runs without invalidating the one being called.
+struct LocalSubscription {
+  SubscriptionId id = 0;
+  std::shared_ptr<const SubscribeOptions> options;
+};
+
+struct ReplayEntry {
+  std::string payload;
+  absl::Time stored;
+};
+
+struct TopicState {
+  TopicId id;
+  std::string name;  // known where subscribed locally; else empty
+
+  // Tree.
+  std::optional<NodeHandle> parent;
+  bool root = false;
+  bool attached = false;       // root, or acknowledged by the parent
+  std::vector<NodeId> path;    // this node first, the root last
+  absl::Time last_parent_contact = absl::InfinitePast();
+  absl::Time join_sent = absl::InfinitePast();
+  absl::flat_hash_map<NodeId, ChildState> children;
+  std::vector<LocalSubscription> subs;
+
+  // Sequencing. `next` is the first sequence number not yet delivered
+  // locally (0: unknown until attached); `held` are later ones received
+  // early; `replay` the recent messages kept for repair.
+  uint64_t next_stamp = 1;  // root only: the number the next publish gets
+  uint64_t next = 0;
+  uint64_t known_end = 0;  // one past the highest number known to exist
+  std::map<uint64_t, std::string> held;
+  absl::Time gap_since = absl::InfiniteFuture();
+  absl::Time repair_sent = absl::InfinitePast();
+  uint64_t repair_from = 0;  // `next` when the last repair was requested
+  std::map<uint64_t, ReplayEntry> replay;
+
+  // Root only: the replica set last sent the full state.
+  std::vector<NodeId> replicated_to;
+
+  bool Wanted() const { return !subs.empty() || !children.empty() || root; }
+  bool Reliable() const;
+  bool OnPath(const NodeId& id) const;
+  // One past the highest sequence number seen here, 0 if none.
+  uint64_t SeenEnd() const;
+  // True while messages between `next` and `known_end` are missing.
+  bool HasGap() const { return next != 0 && next < known_end; }
+};
+
+// What a replica keeps for a topic whose root is a neighbour.
+struct ReplicaState {
+  uint64_t next_stamp = 1;
+  std::map<uint64_t, std::string> messages;
+  absl::Time refreshed;
+};
+
+}  // namespace peter::pubsub
+
+#endif  // PETER_PUBSUB_TOPIC_STATE_H_

@@ -1,0 +1,338 @@
+#include "pubsub/wire/codec.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "pubsub/wire/scribe.capnp.h"
+
+namespace peter::pubsub::wire {
+namespace {
+
+namespace s = ::peter::pubsub::wire::schema;
+using Body = s::ScribeMsg::Body;
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+kj::ArrayPtr<const kj::byte> Bytes(const std::string& str) {
+  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(str.data()),
+                      str.size());
+}
+
+void SetId(s::Id128::Builder b, const NodeId& id) {
+  b.setHi(id.hi());
+  b.setLo(id.lo());
+}
+
+void SetHandle(s::Handle::Builder b, const NodeHandle& h) {
+  SetId(b.initId(), h.id);
+  b.setIp(kj::arrayPtr(h.endpoint.ip.data(), h.endpoint.ip.size()));
+  b.setPort(h.endpoint.port);
+}
+
+void SetIds(capnp::List<s::Id128>::Builder list,
+            const std::vector<NodeId>& ids) {
+  for (size_t i = 0; i < ids.size(); ++i) SetId(list[i], ids[i]);
+}
+
+void SetBody(Body::Builder b, const JoinMsg& m) {
+  s::Join::Builder r = b.initJoin();
+  SetId(r.initTopic(), m.topic);
+  SetHandle(r.initJoiner(), m.joiner);
+  r.setReliable(m.reliable);
+}
+
+void SetBody(Body::Builder b, const JoinAckMsg& m) {
+  s::JoinAck::Builder r = b.initJoinAck();
+  SetId(r.initTopic(), m.topic);
+  SetIds(r.initPath(m.path.size()), m.path);
+  r.setNextSeq(m.next_seq);
+}
+
+void SetBody(Body::Builder b, const JoinNackMsg& m) {
+  SetId(b.initJoinNack().initTopic(), m.topic);
+}
+
+void SetBody(Body::Builder b, const LeaveMsg& m) {
+  SetId(b.initLeave().initTopic(), m.topic);
+}
+
+void SetBody(Body::Builder b, const HeartbeatMsg& m) {
+  SetIds(b.initHeartbeat().initTopics(m.topics.size()), m.topics);
+}
+
+void SetBody(Body::Builder b, const HeartbeatReplyMsg& m) {
+  auto list = b.initHeartbeatReply().initTopics(m.topics.size());
+  for (size_t i = 0; i < m.topics.size(); ++i) {
+    const TopicStatus& t = m.topics[i];
+    SetId(list[i].initTopic(), t.topic);
+    list[i].setAccepted(t.accepted);
+    SetIds(list[i].initPath(t.path.size()), t.path);
+    list[i].setNextSeq(t.next_seq);
+  }
+}
+
+void SetBody(Body::Builder b, const PublishMsg& m) {
+  s::Publish::Builder r = b.initPublish();
+  SetId(r.initTopic(), m.topic);
+  r.setPayload(Bytes(m.payload));
+}
+
+void SetBody(Body::Builder b, const DataMsg& m) {
+  s::Multicast::Builder r = b.initData();
+  SetId(r.initTopic(), m.topic);
+  r.setSeq(m.seq);
+  r.setPayload(Bytes(m.payload));
+}
+
+void SetBody(Body::Builder b, const RepairRequestMsg& m) {
+  s::RepairRequest::Builder r = b.initRepairRequest();
+  SetId(r.initTopic(), m.topic);
+  r.setFrom(m.from);
+  r.setTo(m.to);
+  SetHandle(r.initRequester(), m.requester);
+}
+
+void SetBody(Body::Builder b, const SkipMsg& m) {
+  s::Skip::Builder r = b.initSkip();
+  SetId(r.initTopic(), m.topic);
+  r.setUpTo(m.up_to);
+}
+
+void SetBody(Body::Builder b, const ReplicateMsg& m) {
+  s::Replicate::Builder r = b.initReplicate();
+  SetId(r.initTopic(), m.topic);
+  r.setNextSeq(m.next_seq);
+  r.setHandover(m.handover);
+  auto list = r.initMessages(m.messages.size());
+  for (size_t i = 0; i < m.messages.size(); ++i) {
+    list[i].setSeq(m.messages[i].seq);
+    list[i].setPayload(Bytes(m.messages[i].payload));
+  }
+}
+
+// Payload bytes dominate; the rest is a few words per id.
+size_t EstimateWords(const ScribeMessage& msg) {
+  size_t bytes = 256;
+  std::visit(
+      [&bytes](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, PublishMsg> ||
+                      std::is_same_v<T, DataMsg>) {
+          bytes += m.payload.size();
+        } else if constexpr (std::is_same_v<T, ReplicateMsg>) {
+          for (const auto& s : m.messages) bytes += s.payload.size() + 32;
+        } else if constexpr (std::is_same_v<T, HeartbeatReplyMsg>) {
+          for (const auto& t : m.topics) bytes += 64 + 24 * t.path.size();
+        } else if constexpr (std::is_same_v<T, HeartbeatMsg>) {
+          bytes += 24 * m.topics.size();
+        }
+      },
+      msg);
+  return bytes / 8 + 1;
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+
+absl::Status Invalid(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("malformed scribe message: ",
+                                                 what));
+}
+
+NodeId ReadId(s::Id128::Reader r) { return NodeId(r.getHi(), r.getLo()); }
+
+class Reader {
+ public:
+  explicit Reader(const DecodeLimits& limits) : limits_(limits) {}
+
+  absl::Status Handle(s::Handle::Reader r, NodeHandle& out) const {
+    out.id = ReadId(r.getId());
+    capnp::Data::Reader ip = r.getIp();
+    if (ip.size() != out.endpoint.ip.size()) return Invalid("ip not 16 bytes");
+    std::memcpy(out.endpoint.ip.data(), ip.begin(), ip.size());
+    out.endpoint.port = r.getPort();
+    return absl::OkStatus();
+  }
+
+  absl::Status Ids(capnp::List<s::Id128>::Reader list, size_t max,
+                   std::vector<NodeId>& out) const {
+    if (list.size() > max) return Invalid("id list too long");
+    out.reserve(list.size());
+    for (s::Id128::Reader id : list) out.push_back(ReadId(id));
+    return absl::OkStatus();
+  }
+
+  absl::Status Payload(capnp::Data::Reader data, std::string& out) const {
+    if (data.size() > limits_.max_payload_bytes) return Invalid("payload");
+    out.assign(reinterpret_cast<const char*>(data.begin()), data.size());
+    return absl::OkStatus();
+  }
+
+  absl::Status Read(s::Join::Reader r, JoinMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.reliable = r.getReliable();
+    return Handle(r.getJoiner(), m.joiner);
+  }
+  absl::Status Read(s::JoinAck::Reader r, JoinAckMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.next_seq = r.getNextSeq();
+    return Ids(r.getPath(), limits_.max_path, m.path);
+  }
+  absl::Status Read(s::TopicOnly::Reader r, JoinNackMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    return absl::OkStatus();
+  }
+  absl::Status Read(s::TopicOnly::Reader r, LeaveMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    return absl::OkStatus();
+  }
+  absl::Status Read(s::Heartbeat::Reader r, HeartbeatMsg& m) const {
+    return Ids(r.getTopics(), limits_.max_list, m.topics);
+  }
+  absl::Status Read(s::HeartbeatReply::Reader r, HeartbeatReplyMsg& m) const {
+    auto list = r.getTopics();
+    if (list.size() > limits_.max_list) return Invalid("too many topics");
+    m.topics.resize(list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      TopicStatus& t = m.topics[i];
+      t.topic = ReadId(list[i].getTopic());
+      t.accepted = list[i].getAccepted();
+      t.next_seq = list[i].getNextSeq();
+      absl::Status status = Ids(list[i].getPath(), limits_.max_path, t.path);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Read(s::Publish::Reader r, PublishMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    return Payload(r.getPayload(), m.payload);
+  }
+  absl::Status Read(s::Multicast::Reader r, DataMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.seq = r.getSeq();
+    return Payload(r.getPayload(), m.payload);
+  }
+  absl::Status Read(s::RepairRequest::Reader r, RepairRequestMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.from = r.getFrom();
+    m.to = r.getTo();
+    return Handle(r.getRequester(), m.requester);
+  }
+  absl::Status Read(s::Skip::Reader r, SkipMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.up_to = r.getUpTo();
+    return absl::OkStatus();
+  }
+  absl::Status Read(s::Replicate::Reader r, ReplicateMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.next_seq = r.getNextSeq();
+    m.handover = r.getHandover();
+    auto list = r.getMessages();
+    if (list.size() > limits_.max_list) return Invalid("too many messages");
+    m.messages.resize(list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      m.messages[i].seq = list[i].getSeq();
+      absl::Status status = Payload(list[i].getPayload(), m.messages[i].payload);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+  template <typename T, typename R>
+  absl::StatusOr<ScribeMessage> As(R r) const {
+    T m;
+    absl::Status status = Read(r, m);
+    if (!status.ok()) return status;
+    return ScribeMessage(std::move(m));
+  }
+
+  absl::StatusOr<ScribeMessage> Message(s::ScribeMsg::Reader r) const {
+    if (r.getVersion() < kMinScribeVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("scribe version ", r.getVersion(), " too old"));
+    }
+    Body::Reader b = r.getBody();
+    switch (b.which()) {
+      case Body::JOIN: return As<JoinMsg>(b.getJoin());
+      case Body::JOIN_ACK: return As<JoinAckMsg>(b.getJoinAck());
+      case Body::JOIN_NACK: return As<JoinNackMsg>(b.getJoinNack());
+      case Body::LEAVE: return As<LeaveMsg>(b.getLeave());
+      case Body::HEARTBEAT: return As<HeartbeatMsg>(b.getHeartbeat());
+      case Body::HEARTBEAT_REPLY:
+        return As<HeartbeatReplyMsg>(b.getHeartbeatReply());
+      case Body::PUBLISH: return As<PublishMsg>(b.getPublish());
+      case Body::DATA: return As<DataMsg>(b.getData());
+      case Body::REPAIR_REQUEST:
+        return As<RepairRequestMsg>(b.getRepairRequest());
+      case Body::SKIP: return As<SkipMsg>(b.getSkip());
+      case Body::REPLICATE: return As<ReplicateMsg>(b.getReplicate());
+    }
+    return absl::UnimplementedError(absl::StrCat(
+        "unknown scribe message type ", static_cast<int>(b.which())));
+  }
+
+ private:
+  const DecodeLimits& limits_;
+};
+
+absl::StatusOr<ScribeMessage> DecodeWords(kj::ArrayPtr<const capnp::word> words,
+                                          const DecodeLimits& limits) {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = 2 * words.size() + 64;
+  options.nestingLimit = limits.nesting_limit;
+  try {
+    capnp::FlatArrayMessageReader message(words, options);
+    if (message.getEnd() != words.end()) return Invalid("trailing bytes");
+    return Reader(limits).Message(message.getRoot<s::ScribeMsg>());
+  } catch (const kj::Exception& e) {
+    return Invalid(e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    return Invalid(e.what());
+  } catch (...) {
+    return Invalid("unknown error");
+  }
+}
+
+}  // namespace
+
+std::string Encode(const ScribeMessage& msg) {
+  capnp::MallocMessageBuilder builder(
+      static_cast<unsigned>(EstimateWords(msg)));
+  s::ScribeMsg::Builder root = builder.initRoot<s::ScribeMsg>();
+  root.setVersion(kScribeVersion);
+  Body::Builder body = root.initBody();
+  std::visit([&body](const auto& m) { SetBody(body, m); }, msg);
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
+  kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()),
+                     bytes.size());
+}
+
+absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
+                                     const DecodeLimits& limits) {
+  if (bytes.size() > limits.max_bytes) return Invalid("too large");
+  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty()) {
+    return Invalid("not a whole number of words");
+  }
+  const size_t count = bytes.size() / sizeof(capnp::word);
+  // capnp reads words in place; an unaligned buffer is copied first.
+  std::unique_ptr<capnp::word[]> aligned;
+  const auto* words = reinterpret_cast<const capnp::word*>(bytes.data());
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
+    aligned.reset(new capnp::word[count]);
+    std::memcpy(aligned.get(), bytes.data(), bytes.size());
+    words = aligned.get();
+  }
+  return DecodeWords(kj::arrayPtr(words, count), limits);
+}
+
+}  // namespace peter::pubsub::wire

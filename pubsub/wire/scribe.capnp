@@ -1,0 +1,107 @@
+# Scribe's wire format: the payload of an overlay RouteMsg whose app is
+# Scribe's (kScribeAppId). One payload is one Cap'n Proto message in standard
+# stream framing whose root is a ScribeMsg. Only pubsub/wire/codec.cc reads
+# or writes these types; Scribe sees the plain structs of pubsub/messages.h.
+#
+# Evolution rules are those of pastry/wire/pastry.capnp: fields and union
+# members are only appended; `version` is raised when a meaning changes, and
+# frames below kMinScribeVersion are dropped.
+@0x82fbbe2ed815b906;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("peter::pubsub::wire::schema");
+
+struct Id128 {
+  hi @0 :UInt64;
+  lo @1 :UInt64;
+}
+
+struct Handle {
+  id @0 :Id128;
+  ip @1 :Data;      # exactly 16 bytes
+  port @2 :UInt16;
+}
+
+struct Join {
+  topic @0 :Id128;
+  joiner @1 :Handle;
+  reliable @2 :Bool;
+}
+
+struct JoinAck {
+  topic @0 :Id128;
+  path @1 :List(Id128);
+  nextSeq @2 :UInt64;
+}
+
+struct TopicOnly {
+  topic @0 :Id128;
+}
+
+struct Heartbeat {
+  topics @0 :List(Id128);
+}
+
+struct TopicStatus {
+  topic @0 :Id128;
+  accepted @1 :Bool;
+  path @2 :List(Id128);
+  nextSeq @3 :UInt64;
+}
+
+struct HeartbeatReply {
+  topics @0 :List(TopicStatus);
+}
+
+struct Publish {
+  topic @0 :Id128;
+  payload @1 :Data;
+}
+
+struct Multicast {
+  topic @0 :Id128;
+  seq @1 :UInt64;
+  payload @2 :Data;
+}
+
+struct RepairRequest {
+  topic @0 :Id128;
+  from @1 :UInt64;
+  to @2 :UInt64;
+  requester @3 :Handle;
+}
+
+struct Skip {
+  topic @0 :Id128;
+  upTo @1 :UInt64;
+}
+
+struct Stored {
+  seq @0 :UInt64;
+  payload @1 :Data;
+}
+
+struct Replicate {
+  topic @0 :Id128;
+  nextSeq @1 :UInt64;
+  handover @2 :Bool;
+  messages @3 :List(Stored);
+}
+
+struct ScribeMsg {
+  version @0 :UInt16;
+  body :union {
+    join @1 :Join;
+    joinAck @2 :JoinAck;
+    joinNack @3 :TopicOnly;
+    leave @4 :TopicOnly;
+    heartbeat @5 :Heartbeat;
+    heartbeatReply @6 :HeartbeatReply;
+    publish @7 :Publish;
+    data @8 :Multicast;
+    repairRequest @9 :RepairRequest;
+    skip @10 :Skip;
+    replicate @11 :Replicate;
+    # Append new message types here (@12, ...).
+  }
+}

@@ -1,0 +1,143 @@
+// A Pastry ring on the simulated network with one Scribe per node, and
+// recording subscribers: the fixture of the Scribe tests.
+#ifndef PETER_TESTS_PUBSUB_SCRIBE_HARNESS_H_
+#define PETER_TESTS_PUBSUB_SCRIBE_HARNESS_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "pastry/sim/rng.h"
+#include "pastry/sim/scenario.h"
+#include "pastry/sim/sim_network.h"
+#include "pubsub/scribe.h"
+
+namespace peter::pubsub::testing {
+
+struct Received {
+  uint64_t seq = 0;
+  std::string payload;
+};
+
+class ScribeRing {
+ public:
+  using SimNetwork = pastry::sim::SimNetwork;
+
+  // `n` nodes with random ids joining concurrently; returns once all are
+  // active and `settle` has passed.
+  ScribeRing(uint64_t seed, int n, ScribeOptions options = {},
+             absl::Duration settle = absl::Seconds(5))
+      : net_(Config(seed)), rng_(seed), options_(options) {
+    for (int i = 0; i < n; ++i) {
+      net_.AddNode(rng_.RandomId(), pastry::Options{});
+      Attach(i);
+    }
+    net_.StartRing(0);
+    for (int i = 1; i < n; ++i) {
+      int bootstrap = static_cast<int>(rng_.Below(i));
+      net_.Schedule(net_.Now() + absl::Milliseconds(2 * i),
+                    [this, i, bootstrap] { net_.Join(i, bootstrap); });
+    }
+    net_.RunFor(absl::Milliseconds(2 * n));
+    all_active_ = pastry::sim::RunUntilAllActive(net_, absl::Seconds(60));
+    net_.RunFor(settle);
+  }
+
+  bool all_active() const { return all_active_; }
+  SimNetwork& net() { return net_; }
+  pastry::sim::Rng& rng() { return rng_; }
+  int size() const { return net_.size(); }
+  bool alive(int i) const { return scribes_[i] != nullptr; }
+  Scribe& scribe(int i) { return *scribes_[i]; }
+
+  // Calls into node i's Scribe from outside the event loop.
+  void Call(int i, absl::FunctionRef<void(Scribe&)> fn) {
+    fn(*scribes_[i]);
+    net_.Reschedule(i);
+  }
+
+  // Subscribes node i to `topic`, recording what it receives.
+  SubscriptionId Subscribe(int i, const std::string& topic, bool reliable = false) {
+    SubscribeOptions options;
+    options.reliable = reliable;
+    auto* log = &log_[{i, topic}];
+    options.on_message = [log](const Delivery& d) {
+      log->push_back(Received{d.seq, std::string(d.payload)});
+    };
+    SubscriptionId id = 0;
+    Call(i, [&](Scribe& s) { id = s.Subscribe(topic, std::move(options)).value(); });
+    return id;
+  }
+
+  void Publish(int i, const std::string& topic, std::string payload) {
+    Call(i, [&](Scribe& s) { (void)s.Publish(topic, std::move(payload)); });
+  }
+
+  const std::vector<Received>& log(int i, const std::string& topic) {
+    return log_[{i, topic}];
+  }
+
+  // Silent failure of node i; its Scribe goes with it.
+  void Crash(int i) {
+    net_.Crash(i);
+    scribes_[i].reset();
+  }
+
+  // The live node that roots `topic`, per the Scribes' own state; -1 if none.
+  int RootOf(const std::string& topic) {
+    for (int i = 0; i < size(); ++i) {
+      if (alive(i) && scribes_[i]->IsRoot(topic)) return i;
+    }
+    return -1;
+  }
+
+  ScribeStats TotalStats() {
+    ScribeStats total;
+    for (int i = 0; i < size(); ++i) {
+      if (!alive(i)) continue;
+      const ScribeStats& s = scribes_[i]->stats();
+      total.joins_sent += s.joins_sent;
+      total.duplicates += s.duplicates;
+      total.delivered += s.delivered;
+      total.skipped += s.skipped;
+      total.malformed += s.malformed;
+      total.loops_refused += s.loops_refused;
+      total.repairs_requested += s.repairs_requested;
+      total.repairs_served += s.repairs_served;
+      total.parent_failures += s.parent_failures;
+      total.handovers += s.handovers;
+      total.roots_taken += s.roots_taken;
+      total.published += s.published;
+    }
+    return total;
+  }
+
+ private:
+  static SimNetwork::Config Config(uint64_t seed) {
+    SimNetwork::Config config;
+    config.seed = seed;
+    return config;
+  }
+
+  void Attach(int i) {
+    scribes_.push_back(std::make_unique<Scribe>(
+        [this, i](pastry::Application* app) {
+          return net_.node(i).RegisterApplication(kScribeAppId, app);
+        },
+        options_));
+    net_.Reschedule(i);
+  }
+
+  SimNetwork net_;
+  pastry::sim::Rng rng_;
+  ScribeOptions options_;
+  bool all_active_ = false;
+  std::vector<std::unique_ptr<Scribe>> scribes_;
+  std::map<std::pair<int, std::string>, std::vector<Received>> log_;
+};
+
+}  // namespace peter::pubsub::testing
+
+#endif  // PETER_TESTS_PUBSUB_SCRIBE_HARNESS_H_

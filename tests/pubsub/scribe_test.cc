@@ -1,0 +1,115 @@
+// Scribe over real Pastry nodes on the simulated network: a handful of
+// nodes, driven by hand.
+#include "pubsub/scribe.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "pubsub/topic_id.h"
+#include "tests/pubsub/scribe_harness.h"
+
+namespace peter::pubsub::testing {
+namespace {
+
+constexpr absl::Duration kTenthSecond = absl::Milliseconds(100);
+
+bool RunUntilAttached(ScribeRing& ring, const std::vector<int>& nodes,
+                      const std::string& topic) {
+  return ring.net().RunUntil(
+      [&] {
+        for (int i : nodes) {
+          if (!ring.scribe(i).IsAttached(topic)) return false;
+        }
+        return true;
+      },
+      absl::Seconds(10), absl::Milliseconds(10));
+}
+
+void ExpectExactly(const std::vector<Received>& log, uint64_t first, uint64_t last) {
+  ASSERT_EQ(log.size(), last - first + 1);
+  for (size_t k = 0; k < log.size(); ++k) EXPECT_EQ(log[k].seq, first + k);
+}
+
+TEST(ScribeTest, SubscribersGetEveryMessageOnceInOrder) {
+  ScribeRing ring(1, 5);
+  ASSERT_TRUE(ring.all_active());
+  for (int i : {1, 2, 3}) ring.Subscribe(i, "news");
+  ASSERT_TRUE(RunUntilAttached(ring, {1, 2, 3}, "news"));
+  for (int k = 0; k < 20; ++k) {
+    ring.Publish(k % 2 == 0 ? 4 : 0, "news", "m" + std::to_string(k));
+    ring.net().RunFor(absl::Milliseconds(1));
+  }
+  ring.net().RunFor(absl::Seconds(2));
+  for (int i : {1, 2, 3}) {
+    ExpectExactly(ring.log(i, "news"), 1, 20);
+    // Every subscriber sees the same message under the same number.
+    for (size_t k = 0; k < 20; ++k) {
+      EXPECT_EQ(ring.log(i, "news")[k].payload, ring.log(1, "news")[k].payload);
+    }
+  }
+  EXPECT_TRUE(ring.log(4, "news").empty());
+  EXPECT_EQ(ring.TotalStats().published, 20u);
+  EXPECT_EQ(ring.TotalStats().malformed, 0u);
+}
+
+TEST(ScribeTest, SubscriptionReportsActiveAndRejectsBadInput) {
+  ScribeRing ring(2, 4);
+  ASSERT_TRUE(ring.all_active());
+  bool active = false;
+  SubscribeOptions options;
+  options.on_message = [](const Delivery&) {};
+  options.on_active = [&active](bool a) { active = a; };
+  ring.Call(2, [&](Scribe& s) { ASSERT_TRUE(s.Subscribe("t", options).ok()); });
+  ring.net().RunFor(absl::Seconds(1));
+  EXPECT_TRUE(active);
+  EXPECT_TRUE(ring.scribe(2).IsAttached("t"));
+  EXPECT_EQ(ring.RootOf("t"), ring.net().ClosestLiveNode(TopicIdOf("t")));
+
+  Scribe& s = ring.scribe(1);
+  EXPECT_FALSE(s.Subscribe("", options).ok());
+  EXPECT_FALSE(s.Subscribe(std::string(2000, 'x'), options).ok());
+  EXPECT_FALSE(s.Subscribe("t", SubscribeOptions{}).ok());  // no handler
+  EXPECT_FALSE(s.Publish("t", std::string((1 << 20) + 1, 'x')).ok());
+  EXPECT_EQ(s.Unsubscribe(12345).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ScribeTest, UnsubscribePrunesTheTree) {
+  ScribeRing ring(3, 5);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("u"));
+  std::vector<int> subs;
+  for (int i = 0; i < 5; ++i) {
+    if (i != root) subs.push_back(i);
+  }
+  std::vector<SubscriptionId> ids;
+  for (int i : subs) ids.push_back(ring.Subscribe(i, "u"));
+  ASSERT_TRUE(RunUntilAttached(ring, subs, "u"));
+  ring.Publish(root, "u", "before");
+  ring.net().RunFor(kTenthSecond);
+  for (size_t k = 0; k < subs.size(); ++k) {
+    ring.Call(subs[k], [&](Scribe& s) { ASSERT_TRUE(s.Unsubscribe(ids[k]).ok()); });
+  }
+  ring.net().RunFor(absl::Seconds(1));
+  for (int i : subs) EXPECT_EQ(ring.scribe(i).topic_count(), 0u) << i;
+  EXPECT_EQ(ring.scribe(root).ChildCount("u"), 0u);
+  ring.Publish(root, "u", "after");
+  ring.net().RunFor(kTenthSecond);
+  for (int i : subs) EXPECT_EQ(ring.log(i, "u").size(), 1u);
+}
+
+TEST(ScribeTest, TreeSurvivesHeartbeatsWithoutChurn) {
+  ScribeRing ring(4, 5);
+  ASSERT_TRUE(ring.all_active());
+  for (int i = 0; i < 5; ++i) ring.Subscribe(i, "quiet");
+  ASSERT_TRUE(RunUntilAttached(ring, {0, 1, 2, 3, 4}, "quiet"));
+  const uint64_t joins = ring.TotalStats().joins_sent;
+  ring.net().RunFor(absl::Seconds(30));
+  EXPECT_EQ(ring.TotalStats().joins_sent, joins);  // no spurious re-joins
+  EXPECT_EQ(ring.TotalStats().parent_failures, 0u);
+  ring.Publish(2, "quiet", "x");
+  ring.net().RunFor(kTenthSecond);
+  for (int i = 0; i < 5; ++i) ExpectExactly(ring.log(i, "quiet"), 1, 1);
+}
+
+}  // namespace
+}  // namespace peter::pubsub::testing
