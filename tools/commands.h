@@ -16,6 +16,9 @@ namespace peter::tools {
 
 // `peter demo`: a small local cluster showing the overlay routing messages.
 void RegisterDemoCommand(CLI::App& app);
+
+// `peter node`: one overlay node on TCP with an HTTP admin endpoint.
+void RegisterNodeCommand(CLI::App& app);
 // `peter sim`: route, failure and churn experiments (tools/sim_*.cc).
 void RegisterSimCommand(CLI::App& app);
 

@@ -47,6 +47,9 @@ void RegisterCommands(CLI::App& app) {
 #ifdef PETER_HAVE_DEMO
   RegisterDemoCommand(app);
 #endif
+#ifdef PETER_HAVE_NODE
+  RegisterNodeCommand(app);
+#endif
 #ifdef PETER_HAVE_SIM
   RegisterSimCommand(app);
 #endif

@@ -1,0 +1,304 @@
+// Unit tests of the admin endpoint's pieces (tools/admin/): JSON and
+// Prometheus rendering from hand-made snapshots, `peter node`'s flag checks,
+// and the HTTP server over a fake node.
+#include <httplib.h>
+
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tools/admin/admin_server.h"
+#include "tools/admin/metrics_text.h"
+#include "tools/admin/node_config.h"
+#include "tools/admin/status_json.h"
+
+namespace peter::tools::admin {
+namespace {
+
+using nlohmann::json;
+using pastry::Endpoint;
+using pastry::NodeHandle;
+using pastry::NodeId;
+using pastry::net::NodeSnapshot;
+
+NodeHandle Handle(uint64_t hi, uint32_t ip, uint16_t port) {
+  return NodeHandle{NodeId(hi, 7), Endpoint::FromIpv4(ip, port)};
+}
+
+NodeSnapshot SampleSnapshot() {
+  NodeSnapshot s;
+  s.self = Handle(0x1000000000000000, 0x7f000001, 4000);
+  s.active = true;
+  s.leaf_set = {Handle(0x0f00000000000000, 0x7f000001, 4001),
+                Handle(0x1100000000000000, 0x0a000002, 4002)};
+  s.routing_table.push_back({0, 2, Handle(0x2000000000000000, 0x7f000001, 4003), 1500});
+  s.routing_table.push_back({1, 5, Handle(0x1500000000000000, 0x7f000001, 4004), -1});
+  s.uptime = absl::Seconds(42) + absl::Milliseconds(700);
+  s.stats.messages_sent[0] = 11;
+  s.stats.delivered_hops[0] = 1;
+  s.stats.delivered_hops[2] = 3;
+  s.stats.delivered_hops[7] = 2;
+  s.stats.probes_sent = 99;
+  s.transport.bytes_sent[3] = 1234;
+  s.transport.connections_open = 5;
+  return s;
+}
+
+TEST(StatusJsonTest, HasEveryDocumentedField) {
+  json j = StatusJson(SampleSnapshot());
+  EXPECT_EQ(j["id"], "10000000000000000000000000000007");
+  EXPECT_EQ(j["listen"], "127.0.0.1:4000");
+  EXPECT_EQ(j["active"], true);
+  EXPECT_EQ(j["uptime_s"], 42);
+  ASSERT_EQ(j["leaf_set"].size(), 2u);
+  EXPECT_EQ(j["leaf_set"][0]["id"], "0f000000000000000000000000000007");
+  EXPECT_EQ(j["leaf_set"][1]["addr"], "10.0.0.2:4002");
+  ASSERT_EQ(j["routing_table"].size(), 2u);
+  EXPECT_EQ(j["routing_table"][0]["row"], 0);
+  EXPECT_EQ(j["routing_table"][0]["col"], 2);
+  EXPECT_EQ(j["routing_table"][0]["addr"], "127.0.0.1:4003");
+  EXPECT_DOUBLE_EQ(j["routing_table"][0]["rtt_ms"].get<double>(), 1.5);
+  EXPECT_TRUE(j["routing_table"][1]["rtt_ms"].is_null());
+}
+
+TEST(StatusJsonTest, RouteAnswer) {
+  pastry::Node::LookupResult r;
+  r.root = Handle(0x2000000000000000, 0x7f000001, 4003);
+  r.hops = 1;
+  r.path = {NodeId(0x1000000000000000, 7), r.root.id};
+  json j = RouteJson(NodeId(0x2100000000000000, 0), r);
+  EXPECT_EQ(j["key"], "21000000000000000000000000000000");
+  EXPECT_EQ(j["root"]["id"], "20000000000000000000000000000007");
+  EXPECT_EQ(j["root"]["addr"], "127.0.0.1:4003");
+  EXPECT_EQ(j["hops"], 1);
+  EXPECT_EQ(j["path"].size(), 2u);
+  EXPECT_EQ(ErrorJson("x")["error"], "x");
+}
+
+// Parses exposition text into {series -> value}, checking that every sample
+// belongs to a family announced by # HELP and # TYPE just before.
+std::map<std::string, double> ParseExposition(const std::string& text) {
+  std::map<std::string, double> samples;
+  std::istringstream in(text);
+  std::string line, help_family, type_family, type;
+  static const std::regex kSample(
+      R"(^([a-z_]+)(\{[a-z_]+="[^"]*"\})? (-?[0-9.e+]+)$)");
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (line.rfind("# HELP ", 0) == 0) {
+      help_family = line.substr(7, line.find(' ', 7) - 7);
+    } else if (line.rfind("# TYPE ", 0) == 0) {
+      std::istringstream t(line.substr(7));
+      t >> type_family >> type;
+      EXPECT_EQ(type_family, help_family) << line;
+      EXPECT_TRUE(type == "counter" || type == "gauge" || type == "histogram") << line;
+    } else if (std::regex_match(line, m, kSample)) {
+      std::string name = m[1];
+      EXPECT_EQ(name.rfind("peter_", 0), 0u) << line;
+      EXPECT_EQ(name.rfind(type_family, 0), 0u) << "sample outside its family: " << line;
+      if (type == "counter" && name == type_family) {
+        EXPECT_TRUE(name.size() > 6 && name.substr(name.size() - 6) == "_total") << line;
+      }
+      samples[name + std::string(m[2])] = std::stod(m[3]);
+    } else {
+      ADD_FAILURE() << "not exposition format: \"" << line << "\"";
+    }
+  }
+  return samples;
+}
+
+TEST(MetricsTextTest, IsValidExpositionWithTheCounters) {
+  std::map<std::string, double> m = ParseExposition(MetricsText(SampleSnapshot()));
+  EXPECT_EQ(m["peter_messages_sent_total{type=\"route\"}"], 11);
+  EXPECT_EQ(m["peter_bytes_sent_total{type=\"probe\"}"], 1234);
+  EXPECT_EQ(m["peter_probes_sent_total"], 99);
+  EXPECT_EQ(m["peter_connections_open"], 5);
+  EXPECT_EQ(m["peter_active"], 1);
+  EXPECT_EQ(m["peter_routing_table_entries"], 2);
+  EXPECT_TRUE(m.contains("peter_frames_dropped_total{reason=\"oversize\"}"));
+  EXPECT_TRUE(m.contains("peter_send_queue_overflows_total"));
+  EXPECT_TRUE(m.contains("peter_reroutes_total"));
+  EXPECT_TRUE(m.contains("peter_joins_completed_total"));
+  EXPECT_TRUE(m.contains("peter_failures_detected_total"));
+  EXPECT_NEAR(m["peter_uptime_seconds"], 42.7, 1e-9);
+}
+
+TEST(MetricsTextTest, HopsHistogramIsCumulative) {
+  std::map<std::string, double> m = ParseExposition(MetricsText(SampleSnapshot()));
+  auto bucket = [&](const std::string& le) {
+    return m.at("peter_route_hops_bucket{le=\"" + le + "\"}");
+  };
+  EXPECT_EQ(bucket("0"), 1);
+  EXPECT_EQ(bucket("1"), 1);
+  EXPECT_EQ(bucket("2"), 4);
+  EXPECT_EQ(bucket("6"), 4);
+  EXPECT_EQ(bucket("8"), 6);
+  EXPECT_EQ(bucket("32"), 6);
+  EXPECT_EQ(bucket("+Inf"), 6);
+  EXPECT_EQ(m["peter_route_hops_count"], 6);
+  EXPECT_EQ(m["peter_route_hops_sum"], 2 * 3 + 7 * 2);
+}
+
+TEST(NodeConfigTest, AcceptsTheDocumentedFlags) {
+  NodeFlags f;
+  f.listen = "127.0.0.1:0";
+  f.join = {"127.0.0.1:4000,127.0.0.1:4001", "[::1]:4002"};
+  f.id = "0123456789abcdef0123456789ABCDEF";
+  f.admin = "127.0.0.1:0";
+  f.leaf_set = 24;
+  absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->runtime.listen, "127.0.0.1:0");
+  EXPECT_EQ(c->runtime.bootstrap,
+            (std::vector<std::string>{"127.0.0.1:4000", "127.0.0.1:4001", "[::1]:4002"}));
+  ASSERT_TRUE(c->runtime.id.has_value());
+  EXPECT_EQ(c->runtime.id->ToHex(), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(c->runtime.pastry.leaf_set_size, 24);
+  ASSERT_TRUE(c->admin.has_value());
+  EXPECT_EQ(c->admin->host, "127.0.0.1");
+  EXPECT_EQ(c->admin->port, 0);
+}
+
+TEST(NodeConfigTest, ResolvesNames) {
+  NodeFlags f;
+  f.listen = "localhost:5000";
+  absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->runtime.listen, "127.0.0.1:5000");
+  EXPECT_FALSE(c->admin.has_value());
+  EXPECT_TRUE(c->runtime.bootstrap.empty());
+}
+
+// The error MakeNodeConfig gives for flags changed by `edit` from a valid
+// set; empty if it accepted them.
+template <typename Edit>
+std::string ConfigError(Edit edit) {
+  NodeFlags f;
+  f.listen = "127.0.0.1:0";
+  edit(f);
+  absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+  if (c.ok()) return "";
+  std::string message(c.status().message());
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+  return message;
+}
+
+TEST(NodeConfigTest, RejectsBadFlagsWithOneLine) {
+  auto has = [](const std::string& error, const char* word) {
+    return error.find(word) != std::string::npos;
+  };
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.listen = "127.0.0.1"; }), "--listen"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.listen = "127.0.0.1:99999"; }), "port"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.listen = "0.0.0.0:4000"; }), "--advertise"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) {
+                    f.listen = "0.0.0.0:4000";
+                    f.advertise = "[::]:4000";
+                  }),
+                  "wildcard"));
+  EXPECT_EQ(ConfigError([](NodeFlags& f) {
+              f.listen = "[::]:4000";
+              f.advertise = "10.1.2.3:4000";
+            }),
+            "");
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.listen = "::1:4000"; }), "brackets"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.listen = "no-such-host.invalid:1"; }),
+                  "resolve"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.join = {"127.0.0.1:0"}; }), "--join"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.join = {"127.0.0.1:1,x"}; }), "--join"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.id = "abc"; }), "--id"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.leaf_set = 7; }), "--leaf-set"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.leaf_set = 0; }), "--leaf-set"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.admin = "nope"; }), "--admin"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.join_timeout_s = 0; }), "--join-timeout"));
+}
+
+// A node that answers lookups from a table and times out on the rest.
+class FakeNode : public NodeSource {
+ public:
+  NodeSnapshot Snapshot() override { return SampleSnapshot(); }
+  absl::StatusOr<pastry::Node::LookupResult> Lookup(const NodeId& key,
+                                                    absl::Duration timeout) override {
+    if (key == NodeId(0, 0)) return absl::DeadlineExceededError("lookup timed out");
+    if (key == NodeId(0, 1)) return absl::UnavailableError("not active yet");
+    pastry::Node::LookupResult r;
+    r.root = Handle(0x2000000000000000, 0x7f000001, 4003);
+    r.hops = 1;
+    r.path = {SampleSnapshot().self.id, r.root.id};
+    return r;
+  }
+};
+
+class AdminServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start("127.0.0.1", 0).ok());
+    ASSERT_GT(server_.port(), 0);
+  }
+  httplib::Result Get(const std::string& path) {
+    httplib::Client client("127.0.0.1", server_.port());
+    client.set_read_timeout(5, 0);
+    return client.Get(path.c_str());
+  }
+
+  FakeNode node_;
+  AdminServer server_{&node_, absl::Seconds(1)};
+};
+
+TEST_F(AdminServerTest, Status) {
+  httplib::Result r = Get("/status");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(json::parse(r->body)["listen"], "127.0.0.1:4000");
+}
+
+TEST_F(AdminServerTest, Route) {
+  httplib::Result r = Get("/route?key=21000000000000000000000000000000");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["key"], "21000000000000000000000000000000");
+  EXPECT_EQ(j["hops"], 1);
+}
+
+TEST_F(AdminServerTest, RouteErrors) {
+  for (const char* path : {"/route", "/route?key=xyz", "/route?key=0123"}) {
+    httplib::Result r = Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path;
+    EXPECT_TRUE(json::parse(r->body).contains("error")) << path;
+  }
+  httplib::Result timeout = Get("/route?key=00000000000000000000000000000000");
+  ASSERT_TRUE(timeout);
+  EXPECT_EQ(timeout->status, 504);
+  httplib::Result inactive = Get("/route?key=00000000000000000000000000000001");
+  ASSERT_TRUE(inactive);
+  EXPECT_EQ(inactive->status, 503);
+}
+
+TEST_F(AdminServerTest, MetricsAndNotFound) {
+  httplib::Result m = Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  EXPECT_EQ(m->get_header_value("Content-Type"), kMetricsContentType);
+  EXPECT_NE(m->body.find("# TYPE peter_route_hops histogram"), std::string::npos);
+  httplib::Result missing = Get("/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_TRUE(json::parse(missing->body).contains("error"));
+}
+
+TEST_F(AdminServerTest, SecondBindOfTheSamePortFails) {
+  AdminServer other(&node_, absl::Seconds(1));
+  absl::Status s = other.Start("127.0.0.1", server_.port());
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.message()).find("cannot bind"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace peter::tools::admin

@@ -1,0 +1,70 @@
+// The admin endpoint: a small HTTP server (cpp-httplib) answering
+//   GET /status        JSON state of the node (status_json.h)
+//   GET /route?key=K   a lookup routed through the overlay (400 for a bad
+//                      key, 503 if the node cannot route yet, 504 on timeout)
+//   GET /metrics       Prometheus text (metrics_text.h)
+// and 404 for anything else. It reads the node only through NodeSource, so
+// tests can serve a hand-made snapshot.
+//
+// Thread safety: Start() and Stop() from one thread; requests are served on
+// the server's own threads, which call NodeSource concurrently.
+#ifndef PETER_TOOLS_ADMIN_ADMIN_SERVER_H_
+#define PETER_TOOLS_ADMIN_ADMIN_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pastry/core/node.h"
+#include "pastry/net/node_runtime.h"
+#include "peter/pastry/node_id.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace peter::tools::admin {
+
+// What the admin endpoint needs from a node. Implementations must be
+// thread-safe. NodeRuntime provides both methods.
+class NodeSource {
+ public:
+  virtual ~NodeSource() = default;
+  virtual pastry::net::NodeSnapshot Snapshot() = 0;
+  virtual absl::StatusOr<pastry::Node::LookupResult> Lookup(
+      const pastry::NodeId& key, absl::Duration timeout) = 0;
+};
+
+class AdminServer {
+ public:
+  // `source` must outlive the server.
+  AdminServer(NodeSource* source, absl::Duration lookup_timeout);
+  ~AdminServer();  // Stops the server.
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds `host:port` (port 0 picks a free one) and starts serving on a
+  // background thread. Fails with a one-line status if the address cannot
+  // be bound.
+  absl::Status Start(const std::string& host, int port);
+  // The bound port; valid after Start() succeeded.
+  int port() const { return port_; }
+  // Stops serving and joins the server's threads. Idempotent.
+  void Stop();
+
+ private:
+  void Routes();
+
+  NodeSource* source_;
+  absl::Duration lookup_timeout_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace peter::tools::admin
+
+#endif  // PETER_TOOLS_ADMIN_ADMIN_SERVER_H_

@@ -1,0 +1,248 @@
+#include "tools/admin/metrics_text.h"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "pastry/core/messages.h"
+#include "pastry/core/stats.h"
+
+namespace peter::tools::admin {
+namespace {
+
+using pastry::kMessageTypeCount;
+using pastry::NodeStats;
+
+// Appends metric families to a string. Debian's Abseil has its own
+// string_view, so names go through std::string before StrAppend.
+class Writer {
+ public:
+  void Family(const std::string& name, const std::string& type,
+              const std::string& help) {
+    absl::StrAppend(&out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
+                    type, "\n");
+  }
+  void Sample(const std::string& name, const std::string& labels, double value) {
+    absl::StrAppend(&out_, name, labels.empty() ? "" : "{", labels,
+                    labels.empty() ? "" : "}", " ", value, "\n");
+  }
+  void Sample(const std::string& name, const std::string& labels, uint64_t value) {
+    absl::StrAppend(&out_, name, labels.empty() ? "" : "{", labels,
+                    labels.empty() ? "" : "}", " ", value, "\n");
+  }
+  // A family with one unlabelled sample.
+  void Single(const std::string& name, const std::string& type,
+              const std::string& help, uint64_t value) {
+    Family(name, type, help);
+    Sample(name, "", value);
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string Label(std::string_view key, std::string_view value) {
+  return absl::StrCat(std::string(key), "=\"", std::string(value), "\"");
+}
+
+// The name of message type `index`, as pastry::MessageTypeName gives it.
+template <size_t... I>
+std::array<std::string, kMessageTypeCount> TypeNames(std::index_sequence<I...>) {
+  return {std::string(pastry::MessageTypeName(
+      pastry::MessageBody(std::in_place_index<I>)))...};
+}
+const std::array<std::string, kMessageTypeCount>& MessageTypes() {
+  static const auto* names = new std::array<std::string, kMessageTypeCount>(
+      TypeNames(std::make_index_sequence<kMessageTypeCount>()));
+  return *names;
+}
+
+void ByType(Writer& w, const std::string& name, const std::string& help,
+            const std::array<uint64_t, kMessageTypeCount>& counts) {
+  w.Family(name, "counter", help);
+  for (int t = 0; t < kMessageTypeCount; ++t) {
+    w.Sample(name, Label("type", MessageTypes()[t]), counts[t]);
+  }
+}
+
+void ByReason(Writer& w, const std::string& name, const std::string& help,
+              std::initializer_list<std::pair<std::string_view, uint64_t>> counts) {
+  w.Family(name, "counter", help);
+  for (const auto& [reason, count] : counts) {
+    w.Sample(name, Label("reason", reason), count);
+  }
+}
+
+// delivered_hops[h] counts routes delivered after h hops; the last entry
+// counts kMaxHops or more (taken as kMaxHops in the sum).
+void HopsHistogram(Writer& w, const NodeStats& stats) {
+  const std::string name = "peter_route_hops";
+  w.Family(name, "histogram",
+           "Hops taken by routed messages delivered at this node (it was the "
+           "key's root).");
+  uint64_t count = 0;
+  uint64_t sum = 0;
+  size_t bucket = 0;
+  for (int h = 0; h <= NodeStats::kMaxHops; ++h) {
+    while (bucket < std::size(kHopBuckets) && kHopBuckets[bucket] < h) {
+      w.Sample(name + "_bucket", Label("le", std::to_string(kHopBuckets[bucket])), count);
+      ++bucket;
+    }
+    count += stats.delivered_hops[h];
+    sum += stats.delivered_hops[h] * static_cast<uint64_t>(h);
+  }
+  for (; bucket < std::size(kHopBuckets); ++bucket) {
+    w.Sample(name + "_bucket", Label("le", std::to_string(kHopBuckets[bucket])), count);
+  }
+  w.Sample(name + "_bucket", Label("le", "+Inf"), count);
+  w.Sample(name + "_sum", "", sum);
+  w.Sample(name + "_count", "", count);
+}
+
+void Messages(Writer& w, const pastry::net::NodeSnapshot& s) {
+  ByType(w, "peter_messages_sent_total",
+         "Messages the overlay core sent, by type.", s.stats.messages_sent);
+  ByType(w, "peter_messages_received_total",
+         "Messages the overlay core received and handled, by type.",
+         s.stats.messages_received);
+  ByType(w, "peter_frames_sent_total",
+         "Frames written to TCP connections, by message type.",
+         s.transport.frames_sent);
+  ByType(w, "peter_bytes_sent_total",
+         "Bytes written to TCP connections (framing included), by message type.",
+         s.transport.bytes_sent);
+  ByType(w, "peter_frames_received_total",
+         "Frames read from TCP connections and decoded, by message type.",
+         s.transport.frames_received);
+  ByType(w, "peter_bytes_received_total",
+         "Bytes read from TCP connections (framing included), by message type.",
+         s.transport.bytes_received);
+  ByReason(w, "peter_frames_dropped_total",
+           "Frames from peers dropped by the transport, by reason.",
+           {{"decode", s.transport.frames_dropped_decode},
+            {"oversize", s.transport.frames_dropped_oversize},
+            {"unknown_type", s.transport.frames_dropped_unknown_type},
+            {"old_version", s.transport.frames_dropped_old_version}});
+  ByReason(w, "peter_messages_dropped_total",
+           "Decoded messages the overlay core dropped, by reason.",
+           {{"bad_version", s.stats.dropped_bad_version},
+            {"unknown_app", s.stats.dropped_unknown_app},
+            {"malformed", s.stats.dropped_malformed},
+            {"after_leave", s.stats.dropped_after_leave}});
+  w.Single("peter_send_queue_overflows_total", "counter",
+           "Outgoing messages dropped because the peer's send queue was full.",
+           s.transport.queue_overflows);
+  w.Single("peter_send_backoff_drops_total", "counter",
+           "Outgoing messages dropped because the peer was unreachable and in "
+           "reconnect backoff.",
+           s.transport.dropped_backoff);
+}
+
+void Routing(Writer& w, const NodeStats& st) {
+  HopsHistogram(w, st);
+  w.Single("peter_routes_originated_total", "counter",
+           "Routed messages (lookups, joins, application messages) started here.",
+           st.routes_originated);
+  w.Single("peter_routes_forwarded_total", "counter",
+           "Routed messages forwarded to a next hop.", st.routes_forwarded);
+  w.Single("peter_routes_delivered_total", "counter",
+           "Routed messages delivered here as the key's root.", st.routes_delivered);
+  w.Single("peter_routes_consumed_total", "counter",
+           "Routed messages an application stopped while forwarding.",
+           st.routes_consumed);
+  w.Single("peter_hop_ack_timeouts_total", "counter",
+           "Hops not acknowledged by the next node in time.", st.hop_ack_timeouts);
+  w.Single("peter_reroutes_total", "counter",
+           "Messages resent through another node after a hop timed out.",
+           st.reroutes);
+  w.Single("peter_routes_dropped_total", "counter",
+           "Routed messages given up: no live next hop after the reroute limit, "
+           "or a looping route cut.",
+           st.routes_dropped);
+  w.Single("peter_pending_ack_overflows_total", "counter",
+           "Hops sent untracked because too many awaited acknowledgement.",
+           st.pending_ack_overflows);
+}
+
+void Maintenance(Writer& w, const NodeStats& st) {
+  w.Single("peter_probes_sent_total", "counter",
+           "Liveness probes sent to leaf-set members and candidates.",
+           st.probes_sent);
+  w.Single("peter_probe_timeouts_total", "counter",
+           "Probes that got no reply in time.", st.probe_timeouts);
+  w.Single("peter_failures_detected_total", "counter",
+           "Peers declared dead after unanswered probes.", st.failures_detected);
+  w.Single("peter_leaf_set_repairs_total", "counter",
+           "Leaf-set repair requests sent after a member failed.",
+           st.leaf_set_repairs);
+  w.Single("peter_table_repairs_total", "counter",
+           "Routing-table row requests sent after an entry failed.",
+           st.table_repairs);
+  w.Single("peter_table_maintenance_rounds_total", "counter",
+           "Periodic routing-table maintenance rounds.",
+           st.table_maintenance_rounds);
+  w.Single("peter_pns_probes_total", "counter",
+           "Probes measuring round trips for proximity neighbour selection.",
+           st.pns_probes);
+  w.Single("peter_leaves_received_total", "counter",
+           "Graceful departures announced by peers.", st.leaves_received);
+  w.Single("peter_joins_completed_total", "counter",
+           "Joins of this node that completed (0 or 1 per process).",
+           st.joins_completed);
+  w.Single("peter_join_retries_total", "counter",
+           "Join requests resent after a timeout.", st.join_retries);
+  w.Single("peter_join_buffer_overflows_total", "counter",
+           "Messages dropped while joining because the hold buffer was full.",
+           st.join_buffer_overflows);
+}
+
+void Connections(Writer& w, const pastry::net::TransportStats& t) {
+  w.Single("peter_connections_opened_total", "counter",
+           "Outgoing TCP connections established.", t.connections_opened);
+  w.Single("peter_connections_accepted_total", "counter",
+           "Incoming TCP connections accepted.", t.connections_accepted);
+  w.Single("peter_connections_closed_total", "counter",
+           "TCP connections closed, for any reason.", t.connections_closed);
+  w.Single("peter_connect_failures_total", "counter",
+           "Outgoing connection attempts that failed or timed out.",
+           t.connect_failures);
+  w.Single("peter_connections_rejected_total", "counter",
+           "Incoming TCP connections closed at once: too many open.",
+           t.connections_rejected);
+  w.Single("peter_connections_open", "gauge", "TCP connections open now.",
+           t.connections_open);
+  w.Single("peter_send_queue_bytes", "gauge",
+           "Bytes queued for sending on all connections now.", t.send_queue_bytes);
+}
+
+void State(Writer& w, const pastry::net::NodeSnapshot& s) {
+  w.Single("peter_active", "gauge",
+           "1 once the node has joined and may act as a key's root.",
+           s.active ? 1 : 0);
+  w.Single("peter_leaf_set_entries", "gauge",
+           "Entries in the leaf set (a node in both halves counts twice).",
+           s.leaf_set.size());
+  w.Single("peter_routing_table_entries", "gauge",
+           "Occupied routing-table slots.", s.routing_table.size());
+  w.Family("peter_uptime_seconds", "gauge", "Seconds since the node started.");
+  w.Sample("peter_uptime_seconds", "", absl::ToDoubleSeconds(s.uptime));
+}
+
+}  // namespace
+
+std::string MetricsText(const pastry::net::NodeSnapshot& snapshot) {
+  Writer w;
+  Messages(w, snapshot);
+  Routing(w, snapshot.stats);
+  Maintenance(w, snapshot.stats);
+  Connections(w, snapshot.transport);
+  State(w, snapshot);
+  return w.Take();
+}
+
+}  // namespace peter::tools::admin

@@ -1,0 +1,25 @@
+// The Prometheus text exposition (format 0.0.4) of a node's counters, for
+// GET /metrics. Every name starts with `peter_`; docs/operations.md says
+// what each one means.
+#ifndef PETER_TOOLS_ADMIN_METRICS_TEXT_H_
+#define PETER_TOOLS_ADMIN_METRICS_TEXT_H_
+
+#include <string>
+
+#include "pastry/net/node_runtime.h"
+
+namespace peter::tools::admin {
+
+// The Content-Type of MetricsText's output.
+inline constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
+
+// Renders every metric family with its # HELP and # TYPE lines.
+std::string MetricsText(const pastry::net::NodeSnapshot& snapshot);
+
+// The upper bounds (le) of the routing-hops histogram's finite buckets.
+// Hop counts are integers, so bucket le=k counts routes of at most k hops.
+inline constexpr int kHopBuckets[] = {0, 1, 2, 3, 4, 5, 6, 8, 10, 16, 32};
+
+}  // namespace peter::tools::admin
+
+#endif  // PETER_TOOLS_ADMIN_METRICS_TEXT_H_

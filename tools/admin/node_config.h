@@ -1,0 +1,57 @@
+// The flags of `peter node`, checked and turned into the runtime's options.
+// Kept apart from the command so the checks can be unit-tested.
+#ifndef PETER_TOOLS_ADMIN_NODE_CONFIG_H_
+#define PETER_TOOLS_ADMIN_NODE_CONFIG_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pastry/net/node_runtime.h"
+#include "peter/pastry/node_handle.h"
+
+namespace peter::tools::admin {
+
+// The flags as given on the command line.
+struct NodeFlags {
+  std::string listen;
+  std::string advertise;          // empty: the listen address
+  std::vector<std::string> join;  // each "host:port", or several comma-separated
+  std::string id;                 // empty: random
+  std::string admin;              // empty: no admin endpoint
+  int leaf_set = 16;
+  double join_timeout_s = 30;     // how long to retry unreachable bootstraps
+};
+
+// Where the admin endpoint binds.
+struct AdminAddress {
+  std::string host;  // as given, for the server to resolve and bind
+  int port = 0;
+};
+
+struct NodeConfig {
+  pastry::net::RuntimeOptions runtime;
+  std::optional<AdminAddress> admin;
+};
+
+// Splits "host:port" or "[v6]:port" into host and port (0-65535). Any other
+// shape is InvalidArgument with a message naming `flag`.
+absl::StatusOr<AdminAddress> SplitHostPort(std::string_view flag, std::string_view text);
+
+// Resolves "host:port" to a numeric endpoint: an IP literal is taken as is, a
+// name is looked up (getaddrinfo; an IPv4 answer is preferred).
+absl::StatusOr<pastry::Endpoint> ResolveEndpoint(std::string_view flag,
+                                                 std::string_view text);
+
+// Checks every flag and builds the runtime options. The node advertises its
+// listen address to peers unless --advertise is given; a wildcard listen
+// address (0.0.0.0, [::]) therefore needs --advertise, and an advertised
+// address must not be a wildcard. Bootstrap ports must be non-zero. Errors
+// are one line each.
+absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags);
+
+}  // namespace peter::tools::admin
+
+#endif  // PETER_TOOLS_ADMIN_NODE_CONFIG_H_

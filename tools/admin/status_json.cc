@@ -1,0 +1,56 @@
+#include "tools/admin/status_json.h"
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace peter::tools::admin {
+namespace {
+
+using nlohmann::json;
+
+json HandleJson(const pastry::NodeHandle& node) {
+  return json{{"id", node.id.ToHex()}, {"addr", node.endpoint.ToString()}};
+}
+
+}  // namespace
+
+json StatusJson(const pastry::net::NodeSnapshot& snapshot) {
+  json leaves = json::array();
+  for (const pastry::NodeHandle& leaf : snapshot.leaf_set) {
+    leaves.push_back(HandleJson(leaf));
+  }
+  json table = json::array();
+  for (const auto& entry : snapshot.routing_table) {
+    json row = HandleJson(entry.node);
+    row["row"] = entry.row;
+    row["col"] = entry.col;
+    row["rtt_ms"] = entry.rtt_us < 0 ? json(nullptr) : json(entry.rtt_us / 1000.0);
+    table.push_back(std::move(row));
+  }
+  return json{
+      {"id", snapshot.self.id.ToHex()},
+      {"listen", snapshot.self.endpoint.ToString()},
+      {"active", snapshot.active},
+      {"leaf_set", std::move(leaves)},
+      {"routing_table", std::move(table)},
+      {"uptime_s", absl::ToInt64Seconds(snapshot.uptime)},
+  };
+}
+
+json RouteJson(const pastry::NodeId& key, const pastry::Node::LookupResult& result) {
+  json path = json::array();
+  for (const pastry::NodeId& id : result.path) path.push_back(id.ToHex());
+  return json{
+      {"key", key.ToHex()},
+      {"root", HandleJson(result.root)},
+      {"hops", result.hops},
+      {"path", std::move(path)},
+  };
+}
+
+json ErrorJson(std::string_view message) {
+  return json{{"error", std::string(message)}};
+}
+
+}  // namespace peter::tools::admin

@@ -1,0 +1,195 @@
+// `peter node`: one Pastry node on real sockets (pastry/net NodeRuntime),
+// with an optional HTTP admin endpoint (tools/admin/), until SIGINT or
+// SIGTERM; then it leaves the ring gracefully and exits 0.
+//
+// Once listening it prints one line on stdout, for scripts and tests:
+//   listening <host:port> id <32 hex> admin <host:port or ->
+// and, once the node has joined, a second line: `active`. Logs go to stderr.
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "pastry/net/node_runtime.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+#include "tools/admin/admin_server.h"
+#include "tools/admin/node_config.h"
+#include "tools/commands.h"
+
+namespace peter::tools {
+namespace {
+
+using pastry::net::NodeRuntime;
+
+constexpr absl::Duration kLeaveTimeout = absl::Seconds(2);
+constexpr absl::Duration kLookupTimeout = absl::Seconds(5);
+
+[[noreturn]] void Fail(const std::string& message, int code = 1) {
+  std::cerr << "peter node: error: " << message << "\n";
+  throw CLI::RuntimeError(code);
+}
+
+// Waits for SIGINT or SIGTERM on a thread of its own (sigwait). Construct it
+// before any other thread starts: it blocks both signals in the calling
+// thread, and threads created afterwards inherit the mask, so the signals
+// reach only sigwait.
+class SignalWaiter {
+ public:
+  SignalWaiter() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] {
+      int signal = 0;
+      sigwait(&set_, &signal);
+      std::lock_guard lock(mu_);
+      signal_ = signal;
+      cv_.notify_all();
+    });
+  }
+  ~SignalWaiter() {
+    {
+      std::lock_guard lock(mu_);
+      if (signal_ == 0) pthread_kill(thread_.native_handle(), SIGTERM);
+    }
+    thread_.join();
+    // The signals stay blocked: a second SIGTERM during shutdown (a process
+    // group's, say) must not kill the process after a graceful leave.
+  }
+
+  // The signal received, or 0 if none arrived within `timeout`.
+  int WaitFor(absl::Duration timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [this] { return signal_ != 0; });
+    return signal_;
+  }
+
+ private:
+  sigset_t set_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int signal_ = 0;
+  std::thread thread_;
+};
+
+class RuntimeSource : public admin::NodeSource {
+ public:
+  explicit RuntimeSource(NodeRuntime* runtime) : runtime_(runtime) {}
+  pastry::net::NodeSnapshot Snapshot() override { return runtime_->Snapshot(); }
+  absl::StatusOr<pastry::Node::LookupResult> Lookup(const pastry::NodeId& key,
+                                                    absl::Duration timeout) override {
+    return runtime_->Lookup(key, timeout);
+  }
+
+ private:
+  NodeRuntime* runtime_;
+};
+
+// All logs go to stderr: stdout carries the machine-readable lines. The
+// level is the one --log-level set (spdlog's global level).
+std::shared_ptr<spdlog::logger> StderrLogger() {
+  std::shared_ptr<spdlog::logger> logger = spdlog::get("peter");
+  if (logger == nullptr) logger = spdlog::stderr_color_mt("peter");
+  spdlog::set_default_logger(logger);
+  return logger;
+}
+
+// Waits for a signal; fails if the join fails first. Returns the signal.
+int RunUntilSignal(NodeRuntime& runtime, SignalWaiter& signals,
+                   spdlog::logger& log) {
+  bool active = false;
+  while (true) {
+    if (int signal = signals.WaitFor(active ? absl::Seconds(1) : absl::ZeroDuration())) {
+      return signal;
+    }
+    if (active) continue;
+    absl::Status status = runtime.WaitUntilActive(absl::Milliseconds(200));
+    if (status.ok()) {
+      active = true;
+      log.info("node {} is active", runtime.self().id.ToHex());
+      std::printf("active\n");
+      std::fflush(stdout);
+    } else if (status.code() != absl::StatusCode::kDeadlineExceeded) {
+      Fail(absl::StrCat("cannot join the ring: ", status.message()));
+    }
+  }
+}
+
+void RunNode(const admin::NodeFlags& flags) {
+  absl::StatusOr<admin::NodeConfig> config = admin::MakeNodeConfig(flags);
+  if (!config.ok()) Fail(std::string(config.status().message()), 2);
+  std::shared_ptr<spdlog::logger> log = StderrLogger();
+  config->runtime.logger = log;
+
+  SignalWaiter signals;
+  absl::StatusOr<std::unique_ptr<NodeRuntime>> runtime =
+      NodeRuntime::Start(config->runtime);
+  if (!runtime.ok()) Fail(std::string(runtime.status().message()));
+  const pastry::NodeHandle self = (*runtime)->self();
+  const std::string listen = (*runtime)->listen_endpoint().ToString();
+
+  RuntimeSource source(runtime->get());
+  admin::AdminServer server(&source, kLookupTimeout);
+  std::string admin_address = "-";
+  if (config->admin) {
+    absl::Status started = server.Start(config->admin->host, config->admin->port);
+    if (!started.ok()) Fail(std::string(started.message()));
+    admin_address = config->admin->host.find(':') != std::string::npos
+                        ? absl::StrCat("[", config->admin->host, "]:", server.port())
+                        : absl::StrCat(config->admin->host, ":", server.port());
+  }
+  if (config->admin) log->info("admin endpoint on http://{}", admin_address);
+  std::printf("listening %s id %s admin %s\n", listen.c_str(),
+              self.id.ToHex().c_str(), admin_address.c_str());
+  std::fflush(stdout);
+
+  int signal = RunUntilSignal(**runtime, signals, *log);
+  log->info("{}: leaving the ring", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  (*runtime)->Leave(kLeaveTimeout);
+  server.Stop();  // waits for idle keep-alive connections (up to 1 s)
+  runtime->reset();
+  log->info("left; bye");
+}
+
+}  // namespace
+
+void RegisterNodeCommand(CLI::App& app) {
+  auto flags = std::make_shared<admin::NodeFlags>();
+  CLI::App* node = app.add_subcommand(
+      "node", "Run one overlay node until SIGINT or SIGTERM, then leave gracefully");
+  node->fallthrough();  // global options (--log-level) may follow `node`
+  node->add_option("--listen", flags->listen,
+                   "HOST:PORT to listen on and advertise to peers (port 0: any "
+                   "free port)")
+      ->required();
+  node->add_option("--advertise", flags->advertise,
+                   "HOST:PORT peers reach this node at, if not the listen "
+                   "address (NAT, or --listen 0.0.0.0:PORT); port 0: the bound port");
+  node->add_option("--join", flags->join,
+                   "HOST:PORT[,HOST:PORT...] of nodes to join through (none: "
+                   "start a new ring); may be repeated")
+      ->expected(1);
+  node->add_option("--id", flags->id, "This node's id, 32 hex digits (default: random)");
+  node->add_option("--admin", flags->admin,
+                   "HOST:PORT for the HTTP admin endpoint: /status, /route, "
+                   "/metrics (default: none)");
+  node->add_option("--leaf-set", flags->leaf_set, "Leaf-set size L (even)")
+      ->capture_default_str();
+  node->add_option("--join-timeout", flags->join_timeout_s,
+                   "Seconds to keep retrying unreachable bootstrap nodes")
+      ->capture_default_str();
+  node->callback([flags] { RunNode(*flags); });
+}
+
+}  // namespace peter::tools
