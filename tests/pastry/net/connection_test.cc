@@ -1,0 +1,159 @@
+// Connection management seen from raw sockets: which connection carries the
+// traffic when both sides connect at once, and idle connections closing.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <optional>
+
+#include "gtest/gtest.h"
+#include "net_test_util.h"
+#include "pastry/wire/codec.h"
+#include "pastry/wire/frame.h"
+
+namespace peter::pastry::net::testing {
+namespace {
+
+// A raw socket from which whole envelopes are read.
+class RawStream {
+ public:
+  explicit RawStream(int fd) : fd_(fd) {}
+  ~RawStream() { ::close(fd_); }
+  int fd() const { return fd_; }
+
+  std::optional<Envelope> Next(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (true) {
+      absl::StatusOr<std::optional<std::string>> frame = assembler_.Next();
+      if (!frame.ok()) return std::nullopt;
+      if (frame->has_value()) {
+        absl::StatusOr<Envelope> e = wire::Decode(**frame);
+        if (e.ok()) return *e;
+        continue;
+      }
+      if (absl::Now() > deadline) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      char buf[8192];
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) return std::nullopt;
+      assembler_.Append(std::string_view(buf, static_cast<size_t>(n)));
+    }
+  }
+
+  // Reads until a ProbeReply with `nonce` arrives.
+  bool AwaitProbeReply(uint64_t nonce, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      std::optional<Envelope> e = Next(deadline - absl::Now());
+      if (!e.has_value()) return false;
+      const auto* reply = std::get_if<ProbeReply>(&e->body);
+      if (reply != nullptr && reply->nonce == nonce) return true;
+    }
+    return false;
+  }
+
+ private:
+  int fd_;
+  wire::FrameAssembler assembler_;
+};
+
+class SinkApp : public Application {
+ public:
+  void Deliver(const RouteMessage&) override {}
+};
+
+// Listens on a port smaller (or larger) than `than`; -1 if none found.
+int ListenOrdered(uint16_t than, bool smaller, uint16_t* port) {
+  std::vector<int> rejected;
+  int found = -1;
+  for (int i = 0; i < 200 && found < 0; ++i) {
+    const int fd = ListenRaw(port);
+    if (fd < 0) break;
+    if ((*port < than) == smaller) {
+      found = fd;
+    } else {
+      rejected.push_back(fd);
+    }
+  }
+  for (int fd : rejected) ::close(fd);
+  return found;
+}
+
+// The node N sends to a raw peer P (N's outgoing connection X), then P
+// connects to N (connection Y) and introduces itself. The connection opened
+// by the smaller endpoint must carry N's traffic from then on.
+void RunSimultaneousConnect(bool peer_is_smaller) {
+  auto node = StartNode(LoopbackOptions());
+  ASSERT_NE(node, nullptr);
+  SinkApp app;
+  std::unique_ptr<Overlay> overlay;
+  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  (void)node->Snapshot();
+  uint16_t port = 0;
+  const int listener = ListenOrdered(node->listen_endpoint().port, peer_is_smaller, &port);
+  if (listener < 0) GTEST_SKIP() << "no suitable port found";
+  const NodeHandle peer{NodeId(3, 3), Endpoint::FromIpv4(0x7f000001, port)};
+
+  Overlay* o = overlay.get();
+  node->Post([o, peer](Node&) { o->Route(std::nullopt, "hello", peer); });
+  pollfd p{listener, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  RawStream x(::accept(listener, nullptr, nullptr));
+  ASSERT_TRUE(x.Next(absl::Seconds(5)).has_value());  // "hello" on X
+
+  RawStream y(ConnectRaw(node->listen_endpoint()));
+  ASSERT_GE(y.fd(), 0);
+  Envelope intro;
+  intro.sender = peer;
+  intro.body = Probe{7, false, false, 0};
+  ASSERT_TRUE(SendAll(y.fd(), wire::Encode(intro)));
+
+  if (peer_is_smaller) {
+    EXPECT_TRUE(y.AwaitProbeReply(7, absl::Seconds(5)));  // Y adopted
+    EXPECT_TRUE(PeerClosed(x.fd(), absl::Seconds(5)));    // X retired
+  } else {
+    EXPECT_TRUE(x.AwaitProbeReply(7, absl::Seconds(5)));  // X kept
+  }
+  node->Post([&](Node&) { overlay.reset(); });
+  (void)node->Snapshot();
+  ::close(listener);
+}
+
+TEST(ConnectionTest, SimultaneousConnectUsesTheSmallerEndpointsConnection) {
+  RunSimultaneousConnect(/*peer_is_smaller=*/true);
+}
+
+TEST(ConnectionTest, SimultaneousConnectKeepsOwnConnectionWhenSmaller) {
+  RunSimultaneousConnect(/*peer_is_smaller=*/false);
+}
+
+TEST(ConnectionTest, IdleConnectionsAreClosed) {
+  RuntimeOptions o = LoopbackOptions();
+  o.idle_timeout = absl::Milliseconds(200);
+  auto node = StartNode(std::move(o));
+  ASSERT_NE(node, nullptr);
+  const int fd = ConnectRaw(node->listen_endpoint());
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(PeerClosed(fd, absl::Seconds(5)));
+  ::close(fd);
+  EXPECT_TRUE(Eventually([&] { return node->Snapshot().transport.connections_closed == 1; },
+                         absl::Seconds(5)));
+  EXPECT_EQ(node->Snapshot().transport.connections_open, 0u);
+}
+
+TEST(ConnectionTest, IncomingConnectionsBeyondTheLimitAreRejected) {
+  RuntimeOptions o = LoopbackOptions();
+  o.max_connections = 2;
+  auto node = StartNode(std::move(o));
+  ASSERT_NE(node, nullptr);
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) fds.push_back(ConnectRaw(node->listen_endpoint()));
+  EXPECT_TRUE(Eventually([&] { return node->Snapshot().transport.connections_rejected == 2; },
+                         absl::Seconds(5)));
+  EXPECT_EQ(node->Snapshot().transport.connections_open, 2u);
+  for (int fd : fds) ::close(fd);
+}
+
+}  // namespace
+}  // namespace peter::pastry::net::testing
