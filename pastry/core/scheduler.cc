@@ -1,34 +1,42 @@
 #include "pastry/core/scheduler.h"
 
+#include <algorithm>
+
 namespace peter::pastry {
 
 Scheduler::JobId Scheduler::Schedule(absl::Time at, std::function<void()> job) {
   JobId id = next_id_++;
-  order_.emplace(at, id);
-  jobs_.emplace(id, Job{at, std::move(job)});
+  heap_.emplace_back(at, id);
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+  jobs_.emplace(id, std::move(job));
   return id;
 }
 
-void Scheduler::Cancel(JobId id) {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return;
-  order_.erase({it->second.at, id});
-  jobs_.erase(it);
+void Scheduler::Cancel(JobId id) { jobs_.erase(id); }
+
+void Scheduler::DropCancelledTop() const {
+  while (!heap_.empty() && !jobs_.contains(heap_.front().second)) {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    heap_.pop_back();
+  }
 }
 
 void Scheduler::RunDue(absl::Time now) {
-  while (!order_.empty() && order_.begin()->first <= now) {
-    JobId id = order_.begin()->second;
-    order_.erase(order_.begin());
+  for (DropCancelledTop(); !heap_.empty() && heap_.front().first <= now;
+       DropCancelledTop()) {
+    JobId id = heap_.front().second;
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    heap_.pop_back();
     auto it = jobs_.find(id);
-    std::function<void()> fn = std::move(it->second.fn);
+    std::function<void()> fn = std::move(it->second);
     jobs_.erase(it);
     fn();
   }
 }
 
 absl::Time Scheduler::NextDeadline() const {
-  return order_.empty() ? absl::InfiniteFuture() : order_.begin()->first;
+  DropCancelledTop();
+  return heap_.empty() ? absl::InfiniteFuture() : heap_.front().first;
 }
 
 }  // namespace peter::pastry

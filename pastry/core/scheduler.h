@@ -5,8 +5,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <set>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
@@ -29,13 +29,16 @@ class Scheduler {
   size_t size() const { return jobs_.size(); }
 
  private:
-  struct Job {
-    absl::Time at;
-    std::function<void()> fn;
-  };
+  // A binary min-heap of (deadline, id): the same order as before. Cancel
+  // only forgets the job; its heap entry is dropped when it reaches the top.
+  // (With a std::set, erasing by key cost about 30% of the CPU of a
+  // 100,000-node simulation in tree searches; see docs/results.md.)
+  using Entry = std::pair<absl::Time, JobId>;
+  void DropCancelledTop() const;
+
   JobId next_id_ = 1;
-  std::set<std::pair<absl::Time, JobId>> order_;
-  absl::flat_hash_map<JobId, Job> jobs_;
+  mutable std::vector<Entry> heap_;  // std::greater order: earliest on top
+  absl::flat_hash_map<JobId, std::function<void()>> jobs_;
 };
 
 }  // namespace peter::pastry
