@@ -108,7 +108,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<Frame> queue_;
   size_t queued_bytes_ = 0;
   SteadyTime last_activity_;
-  std::array<char, 64 * 1024> read_buffer_;
+  // 16 KiB per connection: at max_connections (4096) that is 64 MiB.
+  std::array<char, 16 * 1024> read_buffer_;
 };
 
 }  // namespace peter::pastry::net

@@ -178,10 +178,13 @@ void RuntimeImpl::AfterNodeCall() {
   if (stopping_) return;
   ArmTimer();
   const bool active = node_->active();
-  if (active == was_active_) return;
+  const bool departed = node_->departed();
+  if (active == was_active_ && departed == was_departed_) return;
   was_active_ = active;
+  was_departed_ = departed;
   std::lock_guard<std::mutex> lock(mu_);
   active_ = active;
+  departed_ = departed;
   cv_.notify_all();
 }
 

@@ -108,8 +108,9 @@ class NodeRuntime {
   // `timeout`) for those messages to be written to the sockets.
   virtual void Leave(absl::Duration timeout) = 0;
 
-  // Blocks until the node is active, the join has failed (Unavailable: no
-  // bootstrap reachable within bootstrap_retry_for), or `timeout` passes.
+  // Blocks until the node is active (OK), the join has failed (Unavailable:
+  // no bootstrap reachable within bootstrap_retry_for), the node has left
+  // (FailedPrecondition), or `timeout` passes (DeadlineExceeded).
   virtual absl::Status WaitUntilActive(absl::Duration timeout) = 0;
 
   virtual NodeHandle self() const = 0;

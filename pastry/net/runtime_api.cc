@@ -18,11 +18,10 @@ void RuntimeImpl::Post(std::function<void(Node&)> fn) {
 absl::Status RuntimeImpl::WaitUntilActive(absl::Duration timeout) {
   if (OnLoopThread()) return absl::FailedPreconditionError("WaitUntilActive on the node's thread");
   std::unique_lock<std::mutex> lock(mu_);
-  const bool done = cv_.wait_for(lock, ToChrono(timeout),
-                                 [&] { return active_ || !join_failure_.ok(); });
+  cv_.wait_for(lock, ToChrono(timeout), [&] { return active_ || departed_ || !join_failure_.ok(); });
   if (active_) return absl::OkStatus();
+  if (departed_) return absl::FailedPreconditionError("the node has left the ring");
   if (!join_failure_.ok()) return join_failure_;
-  (void)done;
   return absl::DeadlineExceededError(
       absl::StrCat("node not active after ", absl::FormatDuration(timeout)));
 }

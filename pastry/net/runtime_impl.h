@@ -93,11 +93,13 @@ class RuntimeImpl final : public NodeRuntime {
   SteadyTime armed_at_{};
   bool stopping_ = false;
   bool was_active_ = false;
+  bool was_departed_ = false;
 
   std::mutex mu_;
   std::condition_variable cv_;
   bool active_ = false;       // guarded by mu_
   absl::Status join_failure_; // guarded by mu_
+  bool departed_ = false;     // guarded by mu_
 
   std::thread thread_;
 };

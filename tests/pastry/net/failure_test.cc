@@ -79,6 +79,10 @@ TEST(FailureTest, GracefulLeaveIsSeenAtOnce) {
       << mismatch;
   const absl::Time start = absl::Now();
   nodes[1]->Leave(absl::Seconds(2));
+  EXPECT_EQ(nodes[1]->WaitUntilActive(absl::Seconds(1)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(nodes[1]->Lookup(NodeId(1, 1), absl::Seconds(1)).status().code(),
+            absl::StatusCode::kCancelled);
   nodes[1].reset();
   // Failure detection would take about 2 s; a Leave is acted on at once.
   EXPECT_TRUE(Eventually([&] { return (mismatch = LeafSetMismatch(nodes, kLeafSetSize)).empty(); },
