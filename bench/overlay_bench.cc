@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <map>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -67,23 +68,24 @@ struct Member {
   std::unique_ptr<tools::admin::AdminServer> admin;
 };
 
-// Sums the samples of `family` (all label sets) in exposition text.
-double SumFamily(const std::string& text, const std::string& family) {
+// Adds the samples of `family` in exposition text to `by_type`, keyed by
+// their `type` label.
+void AddFamily(const std::string& text, const std::string& family,
+               std::map<std::string, double>& by_type) {
   std::istringstream in(text);
   std::string line;
-  double sum = 0;
+  const std::string prefix = family + "{type=\"";
   while (std::getline(in, line)) {
-    if (line.rfind(family, 0) != 0) continue;
-    char next = line.size() > family.size() ? line[family.size()] : '\0';
-    if (next != '{' && next != ' ') continue;
-    sum += std::stod(line.substr(line.rfind(' ') + 1));
+    if (line.rfind(prefix, 0) != 0) continue;
+    std::string type = line.substr(prefix.size(), line.find('"', prefix.size()) - prefix.size());
+    by_type[type] += std::stod(line.substr(line.rfind(' ') + 1));
   }
-  return sum;
 }
 
+// Frames and bytes sent, by message type, summed over the cluster.
 struct Traffic {
-  double frames = 0;
-  double bytes = 0;
+  std::map<std::string, double> frames;
+  std::map<std::string, double> bytes;
 };
 
 Traffic Scrape(const std::vector<Member>& members) {
@@ -95,8 +97,8 @@ Traffic Scrape(const std::vector<Member>& members) {
       std::fprintf(stderr, "overlay_bench: cannot scrape /metrics\n");
       std::exit(1);
     }
-    t.frames += SumFamily(r->body, "peter_frames_sent_total");
-    t.bytes += SumFamily(r->body, "peter_bytes_sent_total");
+    AddFamily(r->body, "peter_frames_sent_total", t.frames);
+    AddFamily(r->body, "peter_bytes_sent_total", t.bytes);
   }
   return t;
 }
@@ -189,10 +191,16 @@ void MeasureIdle(const Flags& flags, std::vector<Member>& members) {
   double per = seconds * members.size();
   // Scraping itself is HTTP, not overlay traffic: it does not show here.
   std::printf("idle window        %.1f s\n", seconds);
-  std::printf("idle messages      %.1f per node per second\n",
-              (after.frames - before.frames) / per);
-  std::printf("idle bytes         %.0f per node per second\n",
-              (after.bytes - before.bytes) / per);
+  double frames = 0, bytes = 0;
+  for (const auto& [type, n] : after.frames) {
+    double df = (n - before.frames[type]) / per;
+    double db = (after.bytes[type] - before.bytes[type]) / per;
+    frames += df;
+    bytes += db;
+    if (df > 0) std::printf("  %-16s %6.2f msg/s %7.0f B/s per node\n", type.c_str(), df, db);
+  }
+  std::printf("idle messages      %.1f per node per second\n", frames);
+  std::printf("idle bytes         %.0f per node per second\n", bytes);
 }
 
 }  // namespace

@@ -71,9 +71,9 @@ void Cluster::Kill(int i) {
   ring_.Erase(*ids_[i]);
 }
 
-std::optional<int> Cluster::Terminate(int i, absl::Duration timeout) {
+std::optional<int> Cluster::Stop(int i, int signal, absl::Duration timeout) {
   if (!alive(i)) return std::nullopt;
-  std::optional<int> status = nodes_[i]->SignalAndWait(SIGTERM, timeout);
+  std::optional<int> status = nodes_[i]->SignalAndWait(signal, timeout);
   nodes_[i].reset();
   clients_[i].reset();
   ring_.Erase(*ids_[i]);

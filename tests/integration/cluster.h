@@ -40,8 +40,9 @@ class Cluster {
   absl::Status Start(int i, std::optional<int> via);
   // kill -9 node i.
   void Kill(int i);
-  // SIGTERM node i; returns its exit status, nullopt if it did not exit.
-  std::optional<int> Terminate(int i, absl::Duration timeout);
+  // Sends `signal` to node i and waits for it to exit; returns its exit
+  // status (waitpid form), nullopt if it did not exit (it is then killed).
+  std::optional<int> Stop(int i, int signal, absl::Duration timeout);
 
   int size() const { return static_cast<int>(nodes_.size()); }
   bool alive(int i) const { return i < size() && nodes_[i] != nullptr; }
