@@ -26,10 +26,13 @@ inline constexpr uint16_t kMinScribeVersion = 1;
 
 // Routed toward `topic`: `joiner` asks to become a child of the first node
 // on the way that is on the topic's tree (or of the root).
+// `frontier` is one past the highest sequence number the joiner has seen
+// (0 if none): a root that lost the numbering continues above it.
 struct JoinMsg {
   TopicId topic;
   NodeHandle joiner;
   bool reliable = false;
+  uint64_t frontier = 0;
 };
 
 // Parent -> child: "you are on the tree". `path` runs from the parent to the

@@ -36,7 +36,6 @@ uint64_t TopicState::SeenEnd() const {
 Scribe::Scribe(Registrar register_app, ScribeOptions options)
     : options_(std::move(options)) {
   overlay_ = register_app(this);
-  ScheduleTick();
 }
 
 // Deliberately does not call into the overlay: the node may be gone.
@@ -57,6 +56,7 @@ absl::Status Scribe::CheckTopic(std::string_view topic) const {
 
 absl::StatusOr<SubscriptionId> Scribe::Subscribe(std::string_view topic,
                                                  SubscribeOptions options) {
+  EnsureTicking();
   absl::Status status = CheckTopic(topic);
   if (!status.ok()) return status;
   if (!options.on_message) {
@@ -103,6 +103,7 @@ absl::Status Scribe::Unsubscribe(SubscriptionId sid) {
 }
 
 absl::Status Scribe::Publish(std::string_view topic, std::string payload) {
+  EnsureTicking();
   absl::Status status = CheckTopic(topic);
   if (!status.ok()) return status;
   if (payload.size() > options_.max_payload_bytes) {
@@ -140,6 +141,7 @@ size_t Scribe::ChildCount(std::string_view topic) const {
 // Upcalls
 
 bool Scribe::Forward(pastry::RouteMessage& msg, NodeHandle& next_hop) {
+  EnsureTicking();
   if (!msg.key.has_value()) return true;  // straight to a node
   absl::StatusOr<ScribeMessage> decoded = wire::Decode(msg.payload);
   if (!decoded.ok()) {
@@ -153,6 +155,7 @@ bool Scribe::Forward(pastry::RouteMessage& msg, NodeHandle& next_hop) {
 }
 
 void Scribe::Deliver(const pastry::RouteMessage& msg) {
+  EnsureTicking();
   absl::StatusOr<ScribeMessage> decoded = wire::Decode(msg.payload);
   if (!decoded.ok()) {
     ++stats_.malformed;
@@ -172,6 +175,7 @@ void Scribe::Deliver(const pastry::RouteMessage& msg) {
 }
 
 void Scribe::Update(const NodeHandle& node, bool joined) {
+  EnsureTicking();
   // The replica sets may have changed: replicate at the next tick.
   next_replication_ = Now();
   if (!joined) return;
@@ -240,9 +244,19 @@ void Scribe::ScheduleTick() {
   overlay_->ScheduleTimer(options_.tick_interval, [this] { Tick(); });
 }
 
+// The tick starts with the first call or upcall, not at construction: a
+// node that has not started yet runs no timers, and a timer pending on it
+// would keep its owner waking it (see docs/scribe.md, overlay gaps).
+void Scribe::EnsureTicking() {
+  if (ticking_) return;
+  ticking_ = true;
+  ScheduleTick();
+}
+
 void Scribe::Tick() {
   RetryJoins();
   CheckGaps();
+  ReleaseHolds();
   if (Now() >= next_maintenance_) {
     next_maintenance_ = Now() + options_.heartbeat_interval;
     Maintenance();
@@ -287,6 +301,7 @@ void Scribe::Erase(const TopicId& id) {
   topics_.erase(id);
   joining_.erase(id);
   gapped_.erase(id);
+  holding_.erase(id);
 }
 
 void Scribe::NotifyActive(TopicState& t, bool active) {

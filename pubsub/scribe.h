@@ -78,7 +78,11 @@ class Scribe final : public pastry::Application {
   Scribe(const Scribe&) = delete;
   Scribe& operator=(const Scribe&) = delete;
 
-  // Subscribes to `topic`. InvalidArgument if the name is empty or too long,
+  // REQUIRES for Subscribe and Publish: the node has started (StartRing or
+  // Join called); before that the overlay drops routes and runs no timers.
+  //
+  // Subscribes to `topic`. on_active may run before this returns (when this
+  // node is the topic's root). InvalidArgument if the name is empty or too long,
   // or on_message is empty.
   absl::StatusOr<SubscriptionId> Subscribe(std::string_view topic,
                                            SubscribeOptions options);
@@ -112,6 +116,7 @@ class Scribe final : public pastry::Application {
   void RouteToTopic(const TopicId& topic, const ScribeMessage& msg);
   void Dispatch(const NodeHandle& from, ScribeMessage msg);
   void ScheduleTick();
+  void EnsureTicking();
   void Tick();
   void Maintenance();
   absl::Status CheckTopic(std::string_view topic) const;
@@ -146,6 +151,9 @@ class Scribe final : public pastry::Application {
 
   // scribe_data.cc: publish, multicast, ordering, repair, replication.
   void OnDeliverPublish(PublishMsg publish);
+  void Stamp(TopicState& t, std::string payload);
+  void ReleaseHolds();
+  void RaiseStamp(TopicState& t, uint64_t frontier);
   void OnData(const NodeHandle& from, DataMsg data);
   bool Accept(TopicState& t, const DataMsg& data, bool forward);
   void Multicast(TopicState& t, const DataMsg& data);
@@ -174,7 +182,9 @@ class Scribe final : public pastry::Application {
   absl::flat_hash_map<TopicId, ReplicaState> replicas_;
   absl::flat_hash_set<TopicId> joining_;  // waiting for an ack
   absl::flat_hash_set<TopicId> gapped_;   // waiting for a missing seq
+  absl::flat_hash_set<TopicId> holding_;  // roots holding publishes
   SubscriptionId next_subscription_ = 1;
+  bool ticking_ = false;
   absl::Time next_maintenance_ = absl::InfinitePast();
   absl::Time next_replication_ = absl::InfinitePast();
   ScribeStats stats_;

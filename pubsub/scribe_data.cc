@@ -13,11 +13,48 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   TopicState* t = Find(publish.topic);
   if (t == nullptr) t = Create(publish.topic);
   if (t == nullptr) return;
-  if (!t->root) BecomeRoot(*t);
-  DataMsg data{t->id, t->next_stamp++, std::move(publish.payload)};
+  if (!t->root) {
+    const bool fresh = t->next == 0 && !replicas_.contains(t->id);
+    BecomeRoot(*t);
+    if (fresh) {
+      t->hold_until = Now() + options_.fresh_root_grace;
+      holding_.insert(t->id);
+    }
+  }
+  if (Now() < t->hold_until) {
+    if (t->held_publishes.size() < options_.max_reorder) {
+      t->held_publishes.push_back(std::move(publish.payload));
+    }
+    return;
+  }
+  Stamp(*t, std::move(publish.payload));
+}
+
+void Scribe::Stamp(TopicState& t, std::string payload) {
+  DataMsg data{t.id, t.next_stamp++, std::move(payload)};
   ++stats_.published;
-  Replicate(*t, &data);
-  Accept(*t, data, /*forward=*/true);
+  Replicate(t, &data);
+  Accept(t, data, /*forward=*/true);
+}
+
+void Scribe::ReleaseHolds() {
+  std::vector<TopicId> ids(holding_.begin(), holding_.end());
+  for (const TopicId& id : ids) {
+    TopicState* t = Find(id);
+    if (t != nullptr && Now() < t->hold_until) continue;
+    holding_.erase(id);
+    if (t == nullptr || !t->root) continue;
+    std::vector<std::string> held = std::move(t->held_publishes);
+    t->held_publishes.clear();
+    for (std::string& payload : held) Stamp(*t, std::move(payload));
+  }
+}
+
+// The root learns that numbers below `frontier` were used before it.
+void Scribe::RaiseStamp(TopicState& t, uint64_t frontier) {
+  if (!t.root || frontier <= t.next_stamp) return;
+  t.next_stamp = frontier;
+  SetFrontier(t, frontier);
 }
 
 void Scribe::OnData(const NodeHandle& from, DataMsg data) {

@@ -40,9 +40,18 @@ struct ScribeOptions {
 
   // The root copies each topic's next sequence number and recent messages to
   // this many nodes of its replica set (the nodes that become root if it
-  // fails), at each publish and every replicate_interval in full.
-  int replicas = 3;
+  // fails), at each publish and every replicate_interval in full. Numbering
+  // survives unless the root and all of them fail together. At most the
+  // overlay's leaf-set size.
+  int replicas = 4;
   absl::Duration replicate_interval = absl::Seconds(2);
+  // A node that becomes a topic's root through a publish, with neither a
+  // replica nor any state of its own for the topic, holds publishes this
+  // long before numbering them, while the old tree's members re-join and
+  // report how far the numbering had gone (the root and all its replicas
+  // failed together). At least parent_timeout + heartbeat_interval +
+  // join_timeout.
+  absl::Duration fresh_root_grace = absl::Seconds(5);
   // Replicated state not refreshed for this long is dropped.
   absl::Duration replica_ttl = absl::Seconds(30);
 

@@ -47,11 +47,12 @@ void Scribe::OnDeliverJoin(const JoinMsg& join) {
   if (t == nullptr) t = Create(join.topic);
   if (t == nullptr) return;
   if (!t->root) BecomeRoot(*t);
+  RaiseStamp(*t, join.frontier);
   if (join.joiner.id != Self().id) Adopt(*t, join.joiner, join.reliable);
 }
 
 JoinMsg Scribe::OwnJoin(const TopicState& t) const {
-  return JoinMsg{t.id, Self(), t.Reliable()};
+  return JoinMsg{t.id, Self(), t.Reliable(), t.SeenEnd()};
 }
 
 void Scribe::SendJoin(TopicState& t) {

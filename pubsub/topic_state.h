@@ -65,6 +65,9 @@ struct TopicState {
   uint64_t repair_from = 0;  // `next` when the last repair was requested
   std::map<uint64_t, ReplayEntry> replay;
 
+  // Root only: publishes held until `hold_until` (see fresh_root_grace).
+  absl::Time hold_until = absl::InfinitePast();
+  std::vector<std::string> held_publishes;
   // Root only: the replica set last sent the full state.
   std::vector<NodeId> replicated_to;
 

@@ -48,6 +48,7 @@ void SetBody(Body::Builder b, const JoinMsg& m) {
   SetId(r.initTopic(), m.topic);
   SetHandle(r.initJoiner(), m.joiner);
   r.setReliable(m.reliable);
+  r.setFrontier(m.frontier);
 }
 
 void SetBody(Body::Builder b, const JoinAckMsg& m) {
@@ -180,6 +181,7 @@ class Reader {
   absl::Status Read(s::Join::Reader r, JoinMsg& m) const {
     m.topic = ReadId(r.getTopic());
     m.reliable = r.getReliable();
+    m.frontier = r.getFrontier();
     return Handle(r.getJoiner(), m.joiner);
   }
   absl::Status Read(s::JoinAck::Reader r, JoinAckMsg& m) const {

@@ -26,6 +26,7 @@ struct Join {
   topic @0 :Id128;
   joiner @1 :Handle;
   reliable @2 :Bool;
+  frontier @3 :UInt64;
 }
 
 struct JoinAck {

@@ -23,8 +23,9 @@ T RoundTrip(const T& msg) {
 }
 
 TEST(ScribeCodecTest, JoinRoundTrips) {
-  JoinMsg m{NodeId(1, 2), Handle(7), true};
+  JoinMsg m{NodeId(1, 2), Handle(7), true, 99};
   JoinMsg r = RoundTrip(m);
+  EXPECT_EQ(r.frontier, 99u);
   EXPECT_EQ(r.topic, m.topic);
   EXPECT_EQ(r.joiner, m.joiner);
   EXPECT_TRUE(r.reliable);

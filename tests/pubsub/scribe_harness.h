@@ -45,6 +45,14 @@ class ScribeRing {
     net_.RunFor(settle);
   }
 
+  // Adds a node with `id` that joins through `bootstrap`; returns its index.
+  int AddNode(const pastry::NodeId& id, int bootstrap) {
+    const int i = net_.AddNode(id, pastry::Options{});
+    Attach(i);
+    net_.Join(i, bootstrap);
+    return i;
+  }
+
   bool all_active() const { return all_active_; }
   SimNetwork& net() { return net_; }
   pastry::sim::Rng& rng() { return rng_; }

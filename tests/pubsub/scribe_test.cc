@@ -111,5 +111,62 @@ TEST(ScribeTest, TreeSurvivesHeartbeatsWithoutChurn) {
   for (int i = 0; i < 5; ++i) ExpectExactly(ring.log(i, "quiet"), 1, 1);
 }
 
+// A node that joins closer to the topic id than the root takes the root
+// role over; the numbering continues and nobody misses a message.
+TEST(ScribeTest, CloserNodeTakesOverTheRootAndNumberingContinues) {
+  ScribeRing ring(5, 6);
+  ASSERT_TRUE(ring.all_active());
+  std::vector<int> subs = {1, 2, 3, 4};
+  for (int i : subs) ring.Subscribe(i, "handover", /*reliable=*/i % 2 == 0);
+  ASSERT_TRUE(RunUntilAttached(ring, subs, "handover"));
+  for (int k = 0; k < 5; ++k) ring.Publish(5, "handover", "a" + std::to_string(k));
+  ring.net().RunFor(kTenthSecond);
+  const int old_root = ring.RootOf("handover");
+  ASSERT_GE(old_root, 0);
+
+  const int newcomer = ring.AddNode(TopicIdOf("handover"), 0);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return ring.net().node(newcomer).active(); },
+                                  absl::Seconds(10), absl::Milliseconds(10)));
+  ring.net().RunFor(absl::Seconds(1));
+  EXPECT_EQ(ring.RootOf("handover"), newcomer);
+  EXPECT_GE(ring.scribe(old_root).stats().handovers, 1u);
+  for (int k = 0; k < 5; ++k) ring.Publish(5, "handover", "b" + std::to_string(k));
+  ring.net().RunFor(absl::Seconds(2));
+  for (int i : subs) {
+    ExpectExactly(ring.log(i, "handover"), 1, 10);
+    EXPECT_EQ(ring.log(i, "handover").back().payload, "b4");
+  }
+}
+
+// The root fails: its children re-join the next-closest node, which
+// continues the numbering from its replica; reliable subscribers miss
+// nothing published meanwhile.
+TEST(ScribeTest, RootFailureKeepsNumberingAndReliableSubscribersMissNothing) {
+  ScribeRing ring(6, 8);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("fail"));
+  std::vector<int> subs;
+  for (int i = 0; i < 8; ++i) {
+    if (i != root) subs.push_back(i);
+  }
+  for (int i : subs) ring.Subscribe(i, "fail", /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, subs, "fail"));
+  const int publisher = subs.back();
+  subs.pop_back();
+  for (int k = 0; k < 5; ++k) ring.Publish(publisher, "fail", "a" + std::to_string(k));
+  ring.net().RunFor(absl::Seconds(3));  // replicated
+  ring.Crash(root);
+  for (int k = 0; k < 10; ++k) {
+    ring.Publish(publisher, "fail", "b" + std::to_string(k));
+    ring.net().RunFor(absl::Milliseconds(500));
+  }
+  ring.net().RunFor(absl::Seconds(10));
+  EXPECT_EQ(ring.RootOf("fail"), ring.net().ClosestLiveNode(TopicIdOf("fail")));
+  for (int i : subs) {
+    ExpectExactly(ring.log(i, "fail"), 1, 15);
+    EXPECT_EQ(ring.log(i, "fail").back().payload, "b9");
+  }
+}
+
 }  // namespace
 }  // namespace peter::pubsub::testing
