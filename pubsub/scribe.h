@@ -169,7 +169,7 @@ class Scribe final : public pastry::Application {
   void RequestRepair(TopicState& t);
   void OnRepairRequest(const RepairRequestMsg& request);
   void OnSkip(const SkipMsg& skip);
-  ReplicateMsg FullState(const TopicState& t) const;
+  std::vector<std::string> FullState(const TopicState& t, bool handover) const;
   void Replicate(TopicState& t, const DataMsg* latest);
   void ReplicateAll();
   void OnReplicate(const NodeHandle& from, ReplicateMsg r);

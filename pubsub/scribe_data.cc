@@ -260,13 +260,27 @@ void Scribe::OnSkip(const SkipMsg& skip) {
   }
 }
 
-ReplicateMsg Scribe::FullState(const TopicState& t) const {
-  ReplicateMsg msg{t.id, t.next_stamp, false, {}};
-  msg.messages.reserve(t.replay.size());
+// The next number and the replay buffer, encoded in as many messages as it
+// takes to keep each under kMaxReplicateBytes of payload (a receiver's
+// decode limit is 4 MiB).
+std::vector<std::string> Scribe::FullState(const TopicState& t,
+                                           bool handover) const {
+  constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
+  std::vector<std::string> out;
+  ReplicateMsg msg{t.id, t.next_stamp, handover, {}};
+  size_t bytes = 0;
   for (const auto& [seq, entry] : t.replay) {
+    if (!msg.messages.empty() &&
+        bytes + entry.payload.size() > kMaxReplicateBytes) {
+      out.push_back(wire::Encode(msg));
+      msg.messages.clear();
+      bytes = 0;
+    }
     msg.messages.push_back(StoredMessage{seq, entry.payload});
+    bytes += entry.payload.size();
   }
-  return msg;
+  out.push_back(wire::Encode(msg));
+  return out;
 }
 
 // With `latest`: that message to every replica. Without: the full state to
@@ -284,7 +298,7 @@ void Scribe::Replicate(TopicState& t, const DataMsg* latest) {
     return;
   }
   std::string light = wire::Encode(ReplicateMsg{t.id, t.next_stamp, false, {}});
-  std::string full;
+  std::vector<std::string> full;
   std::vector<NodeId> ids;
   for (const NodeHandle& h : set) {
     ids.push_back(h.id);
@@ -293,8 +307,8 @@ void Scribe::Replicate(TopicState& t, const DataMsg* latest) {
       SendBytes(h, light);
       continue;
     }
-    if (full.empty()) full = wire::Encode(FullState(t));
-    SendBytes(h, full);
+    if (full.empty()) full = FullState(t, /*handover=*/false);
+    for (const std::string& part : full) SendBytes(h, part);
   }
   t.replicated_to = std::move(ids);
 }

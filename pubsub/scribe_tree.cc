@@ -242,7 +242,15 @@ void Scribe::SendHeartbeats() {
     entry.first = *t->parent;
     entry.second.topics.push_back(id);
   }
-  for (auto& [id, entry] : by_parent) SendTo(entry.first, entry.second);
+  // Chunked: a receiver decodes at most 4096 topics per message.
+  constexpr size_t kMaxTopicsPerHeartbeat = 1024;
+  for (auto& [id, entry] : by_parent) {
+    const std::vector<TopicId>& all = entry.second.topics;
+    for (size_t i = 0; i < all.size(); i += kMaxTopicsPerHeartbeat) {
+      const size_t end = std::min(all.size(), i + kMaxTopicsPerHeartbeat);
+      SendTo(entry.first, HeartbeatMsg{{all.begin() + i, all.begin() + end}});
+    }
+  }
 }
 
 void Scribe::CheckParents() {
@@ -292,9 +300,9 @@ void Scribe::RetryJoins() {
 
 void Scribe::HandOver(TopicState& t, const NodeHandle& new_root) {
   ++stats_.handovers;
-  ReplicateMsg state = FullState(t);
-  state.handover = true;
-  SendTo(new_root, state);
+  for (std::string& part : FullState(t, /*handover=*/true)) {
+    SendBytes(new_root, std::move(part));
+  }
   t.root = false;
   t.replicated_to.clear();
   Detach(t);  // our own join now goes to the new root

@@ -138,6 +138,26 @@ TEST(ScribeTest, CloserNodeTakesOverTheRootAndNumberingContinues) {
   }
 }
 
+// Hand-over of a replay buffer larger than one message may carry (5 MiB of
+// payloads; a receiver decodes at most 4 MiB): the state goes in parts.
+TEST(ScribeTest, HandOverOfLargeStateIsSentInParts) {
+  ScribeRing ring(7, 4);
+  ASSERT_TRUE(ring.all_active());
+  ring.Subscribe(1, "big", /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, {1}, "big"));
+  for (int k = 0; k < 5; ++k) ring.Publish(2, "big", std::string(1 << 20, 'a' + k));
+  ring.net().RunFor(absl::Seconds(1));
+  const int newcomer = ring.AddNode(TopicIdOf("big"), 0);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return ring.net().node(newcomer).active(); },
+                                  absl::Seconds(10), absl::Milliseconds(10)));
+  ring.net().RunFor(absl::Seconds(1));
+  ASSERT_EQ(ring.RootOf("big"), newcomer);
+  ring.Publish(2, "big", "after");
+  ring.net().RunFor(absl::Seconds(1));
+  ExpectExactly(ring.log(1, "big"), 1, 6);
+  EXPECT_EQ(ring.TotalStats().malformed, 0u);
+}
+
 // The root fails: its children re-join the next-closest node, which
 // continues the numbering from its replica; reliable subscribers miss
 // nothing published meanwhile.
