@@ -169,12 +169,12 @@ absl::Status Cluster::WaitLeafSetsCorrect(absl::Duration timeout) {
   }
 }
 
-Cluster::LookupReport Cluster::Lookups(int count) {
+Cluster::LookupReport Cluster::Lookups(int count, absl::Duration max_duration) {
   LookupReport report;
   std::vector<int> live = Alive();
   long hops = 0;
   absl::Time start = absl::Now();
-  for (int n = 0; n < count; ++n) {
+  for (int n = 0; n < count && absl::Now() - start < max_duration; ++n) {
     int source = live[rng_() % live.size()];
     NodeId key = RandomId(rng_);
     std::string expected = ids_[*ring_.Closest(key)]->ToHex();

@@ -71,8 +71,9 @@ class Cluster {
     double seconds = 0;  // wall time of the whole batch
     std::string first_problem;
   };
-  // `count` /route lookups from random live nodes to random keys.
-  LookupReport Lookups(int count);
+  // `count` /route lookups from random live nodes to random keys, one at a
+  // time; stops early once `max_duration` has passed.
+  LookupReport Lookups(int count, absl::Duration max_duration = absl::InfiniteDuration());
 
  private:
   std::string binary_;

@@ -107,7 +107,8 @@ std::vector<int> KillQuarter(Cluster& cluster) {
   for (int i : killed) cluster.Kill(i);
   // Sent at once, while the survivors are still detecting the failures:
   // per-hop acknowledgements must reroute them to the right live roots.
-  ExpectAllRight(cluster.Lookups(kLookupsDuringRepair), "during repair");
+  // At most 3 s of them, so that the leaf sets are checked well within 10 s.
+  ExpectAllRight(cluster.Lookups(kLookupsDuringRepair, absl::Seconds(3)), "during repair");
   absl::Status s =
       cluster.WaitLeafSetsCorrect(absl::Seconds(10) - (absl::Now() - killed_at));
   EXPECT_TRUE(s.ok()) << s;
@@ -242,6 +243,26 @@ TEST(NodeCommandTest, UnreachableBootstrapFailsAfterRetrying) {
                           absl::StrCat("127.0.0.1:", UnusedPort()), "--join-timeout", "1"},
                          "join");
   EXPECT_GE(absl::Now() - start, absl::Seconds(1));
+}
+
+// --log-level works after `node` (and before it): warn hides info logs.
+TEST(NodeCommandTest, LogLevelApplies) {
+  const std::string join = absl::StrCat("127.0.0.1:", UnusedPort());
+  for (bool quiet : {false, true}) {
+    std::vector<std::string> args = {"node", "--listen", "127.0.0.1:0", "--join", join,
+                                     "--join-timeout", "0.2"};
+    if (quiet) args.insert(args.begin(), {"--log-level", "warn"});
+    absl::StatusOr<Completed> done = RunToCompletion(PETER_BINARY, args, absl::Seconds(10));
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->stderr_text.find("[info]") == std::string::npos, quiet)
+        << done->stderr_text;
+    EXPECT_NE(done->stderr_text.find("peter node: error:"), std::string::npos);
+  }
+  std::vector<std::string> after = {"node", "--listen", "127.0.0.1:0", "--join", join,
+                                    "--join-timeout", "0.2", "--log-level", "error"};
+  absl::StatusOr<Completed> done = RunToCompletion(PETER_BINARY, after, absl::Seconds(10));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->stderr_text.find("[info]"), std::string::npos) << done->stderr_text;
 }
 
 // SIGTERM and SIGINT: the node leaves (its peer hears it at once) and exits 0.

@@ -1,8 +1,15 @@
 #include "tests/integration/netns_lab.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sched.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -39,11 +46,27 @@ absl::Status NetnsLab::Run(const std::vector<std::string>& args) {
   return absl::OkStatus();
 }
 
+// Deletes namespaces left by test processes that died without cleaning up
+// (named peter-test-<pid>-..., with no such process any more).
+void RemoveStale(const std::function<absl::Status(std::vector<std::string>)>& run) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/run/netns", ec)) {
+    const std::string name = entry.path().filename().string();
+    constexpr std::string_view kPrefix = "peter-test-";
+    if (name.rfind(kPrefix, 0) != 0) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + kPrefix.size()));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+      run({"netns", "del", name}).IgnoreError();
+    }
+  }
+}
+
 absl::StatusOr<std::unique_ptr<NetnsLab>> NetnsLab::Create(int hosts) {
   std::unique_ptr<NetnsLab> lab(new NetnsLab());
   const std::string tag = absl::StrCat("peter-test-", getpid());
   lab->hub_ = tag + "-hub";
   auto run = [&](std::vector<std::string> args) { return lab->Run(args); };
+  RemoveStale(run);
   absl::Status s = run({"netns", "add", lab->hub_});
   if (!s.ok()) return s;
   for (auto args : std::vector<std::vector<std::string>>{
