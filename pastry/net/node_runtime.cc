@@ -149,6 +149,9 @@ void RuntimeImpl::Begin() {
     std::vector<std::string> names;
     for (const Endpoint& b : bootstraps_) names.push_back(b.ToString());
     log_->info("joining through {}", absl::StrJoin(names, ", "));
+    // The core retries its join every join_timeout; keep the backoff shorter
+    // so that no retry falls into it (until the node is active).
+    for (const Endpoint& b : bootstraps_) transport_.CapBackoff(b, options_.pastry.join_timeout / 2);
     node_->Join(bootstraps_);
     bootstrap_timer_.expires_after(ToChrono(options_.bootstrap_retry_for));
     bootstrap_timer_.async_wait([this](const std::error_code& ec) {
@@ -180,6 +183,9 @@ void RuntimeImpl::AfterNodeCall() {
   const bool active = node_->active();
   const bool departed = node_->departed();
   if (active == was_active_ && departed == was_departed_) return;
+  if (active && !was_active_) {
+    for (const Endpoint& b : bootstraps_) transport_.CapBackoff(b, absl::ZeroDuration());
+  }
   was_active_ = active;
   was_departed_ = departed;
   std::lock_guard<std::mutex> lock(mu_);

@@ -195,6 +195,9 @@ void TcpTransport::OnConnectFailed(Connection& conn, const std::error_code& ec) 
   b.delay = b.delay == absl::ZeroDuration()
                 ? config_.reconnect_backoff_min
                 : std::min(b.delay * 2, config_.reconnect_backoff_max);
+  if (auto cap = backoff_cap_.find(peer); cap != backoff_cap_.end()) {
+    b.delay = std::min(b.delay, cap->second);
+  }
   b.retry_at = steady_clock::now() + ToChrono(b.delay);
   log_->debug("connect to {} failed: {}; no retry for {}", peer.ToString(), ec.message(),
               DurationText(b.delay));

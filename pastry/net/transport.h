@@ -83,6 +83,16 @@ class TcpTransport : public Transport, private ConnectionOwner {
   void set_self(const Endpoint& self) { self_ = self; }
   void set_handler(EnvelopeHandler handler) { handler_ = std::move(handler); }
   void set_connect_observer(ConnectObserver observer) { observer_ = std::move(observer); }
+  // Keeps the reconnect backoff to `endpoint` at most `cap` (0: no cap
+  // beyond reconnect_backoff_max). Used for bootstrap nodes while joining, so
+  // that each of the core's join retries gets a real connect attempt.
+  void CapBackoff(const Endpoint& endpoint, absl::Duration cap) {
+    if (cap > absl::ZeroDuration()) {
+      backoff_cap_[endpoint] = cap;
+    } else {
+      backoff_cap_.erase(endpoint);
+    }
+  }
 
   // Starts accepting and the idle sweep. On the io thread.
   void Start();
@@ -139,6 +149,7 @@ class TcpTransport : public Transport, private ConnectionOwner {
   absl::flat_hash_map<uint64_t, std::shared_ptr<Connection>> all_;
   absl::flat_hash_map<Endpoint, std::shared_ptr<Connection>> by_peer_;
   absl::flat_hash_map<Endpoint, Backoff> backoff_;
+  absl::flat_hash_map<Endpoint, absl::Duration> backoff_cap_;
   TransportStats stats_;
   WarnLimit decode_warn_, overflow_warn_;
 };

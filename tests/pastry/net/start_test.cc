@@ -55,6 +55,25 @@ TEST(StartTest, UnreachableBootstrapGivesUnavailablePromptly) {
   EXPECT_GE(node->Snapshot().transport.connect_failures, 1u);
 }
 
+// A bootstrap that comes up late (e.g. started at the same time) is joined
+// through by one of the core's join retries.
+TEST(StartTest, BootstrapThatComesUpLaterIsJoined) {
+  const uint16_t port = UnusedPort();
+  RuntimeOptions o = LoopbackOptions();
+  o.bootstrap = {"127.0.0.1:" + std::to_string(port)};
+  o.pastry.join_timeout = absl::Milliseconds(500);
+  auto joiner = StartNode(std::move(o));
+  ASSERT_NE(joiner, nullptr);
+  // Let several connects fail: the backoff would grow past join_timeout.
+  ASSERT_TRUE(Eventually([&] { return joiner->Snapshot().transport.connect_failures >= 6; },
+                         absl::Seconds(10)));
+  auto bootstrap = StartNode(LoopbackOptions("127.0.0.1:" + std::to_string(port)));
+  ASSERT_NE(bootstrap, nullptr);
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(joiner->WaitUntilActive(absl::Seconds(10)).ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
 TEST(StartTest, OwnAddressAsOnlyBootstrapStartsARing) {
   const uint16_t port = UnusedPort();
   RuntimeOptions o = LoopbackOptions("127.0.0.1:" + std::to_string(port));
