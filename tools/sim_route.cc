@@ -24,6 +24,7 @@ struct RouteFlags {
   double probe_interval_s = 10;
   double settle_s = 40;
   double rate = 0;  // lookups per simulated second; 0: max(N, 1000)
+  double timeout_ms = 0;
 };
 
 // Fields of an OverlaySetup from the flags.
@@ -39,6 +40,7 @@ OverlaySetup SetupFrom(const RouteFlags& f) {
   s.jitter = absl::Milliseconds(f.common.jitter_ms);
   s.leaf_probe_interval = absl::Seconds(f.probe_interval_s);
   s.settle = absl::Seconds(f.settle_s);
+  s.timeout = absl::Milliseconds(f.timeout_ms);
   return s;
 }
 
@@ -114,6 +116,9 @@ void RegisterSimRoute(CLI::App* sim) {
   cmd->add_option("--settle", f->settle_s, "Simulated seconds between last join and lookups")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--rate", f->rate, "Lookups per simulated second (0: max(N, 1000))")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--timeout", f->timeout_ms,
+                  "Probe and hop-ack timeout floor in ms (0: the defaults, 300)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   AddCommonSimFlags(cmd, f->common);
   cmd->callback([f] {

@@ -42,6 +42,10 @@ Options ExperimentOptions(const OverlaySetup& setup) {
       std::max(1.0, absl::ToDoubleSeconds(setup.leaf_probe_interval)));
   if (!setup.pns) o.pns_probes_per_tick = 0;
   o.routing_table_repair = setup.table_repair;
+  if (setup.timeout > absl::ZeroDuration()) {
+    o.probe_timeout = setup.timeout;
+    o.hop_ack_timeout = setup.timeout;
+  }
   return o;
 }
 

@@ -38,6 +38,9 @@ struct OverlaySetup {
   // Disables lazy routing-table repair and periodic table maintenance (the
   // "without repair" phase of the failure experiment) from the start.
   bool table_repair = true;
+  // If non-zero: Options::probe_timeout and hop_ack_timeout (the floors of
+  // the adaptive timeouts); zero keeps the product defaults (300 ms).
+  absl::Duration timeout = absl::ZeroDuration();
   // Every message through the Cap'n Proto codec, counting bytes.
   bool through_wire = false;
 };
