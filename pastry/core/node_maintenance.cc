@@ -20,7 +20,13 @@ void Node::SendProbe(const NodeHandle& to, bool want_leaf_set) {
   p.probe_wants_leaf_set = want_leaf_set;
   const uint64_t nonce = p.probe_nonce;
   const NodeId id = to.id;
-  p.probe_timer = scheduler_.Schedule(Now() + TimeoutFor(id, options_.probe_timeout),
+  // While a peer's round trip is unknown, each retry waits twice as long as
+  // the last (300 ms, 600 ms, 1.2 s by default), so a live peer on a slow
+  // path is measured rather than declared dead; a measured peer gets three
+  // round trips each time.
+  absl::Duration timeout = TimeoutFor(id, options_.probe_timeout);
+  if (RttOf(id) < 0) timeout *= 1 << std::min(p.probe_failures, 4);
+  p.probe_timer = scheduler_.Schedule(Now() + timeout,
                                       [this, id, nonce] { OnProbeTimeout(id, nonce); });
   ++stats_.probes_sent;
   Send(to.endpoint, Probe{nonce, state_ == State::kJoining, want_leaf_set,

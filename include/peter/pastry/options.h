@@ -18,9 +18,12 @@ struct Options {
 
   // Leaf-set members not heard from for this long are probed.
   absl::Duration leaf_probe_interval = absl::Seconds(1);
-  // A probe unanswered for this long is retried; after `probe_retries`
-  // retries the peer is declared dead. Detection therefore takes at most
-  // about leaf_probe_interval + (probe_retries + 1) * probe_timeout.
+  // A probe unanswered for max(probe_timeout, 3 x measured round trip) is
+  // retried; after `probe_retries` retries the peer is declared dead. For a
+  // leaf-set member (whose round trip is known) detection therefore takes at
+  // most about leaf_probe_interval + (probe_retries + 1) * probe_timeout. A
+  // peer never measured gets doubling timeouts (300 ms, 600 ms, 1.2 s), so
+  // round trips of up to about a second are not mistaken for death.
   absl::Duration probe_timeout = absl::Milliseconds(300);
   int probe_retries = 2;
 
