@@ -89,6 +89,17 @@ void Node::Tick() {
 // and the routing table, and whatever we believed about its death is void.
 void Node::NoteAlive(const NodeHandle& node) {
   dead_.erase(node.id);
+  if (auto it = peers_.find(node.id); it != peers_.end()) {
+    Peer& p = it->second;
+    p.suspected = false;
+    if (p.endpoint != node.endpoint) {
+      // A new incarnation (restarted with the same id, new address): what we
+      // were probing was the old one.
+      scheduler_.Cancel(p.probe_timer);
+      p = Peer{};
+      p.endpoint = node.endpoint;
+    }
+  }
   const NodeHandle* member = leaf_set_.Find(node.id);
   if (leaf_set_.WouldAccept(node.id) ||
       (member != nullptr && member->endpoint != node.endpoint)) {

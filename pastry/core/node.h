@@ -159,7 +159,7 @@ class Node {
   void OnJoinTimeout();
   void OnJoinReply(const NodeHandle& from, const JoinReply& reply);
   void AddJoinRows(RouteMsg& msg) const;
-  void MaybeBecomeActive();
+  void MaybeBecomeActive(bool without_reply = false);
   void BecomeActive();
   void BufferUntilActive(RouteMsg msg, const NodeHandle& previous_hop);
 
@@ -198,6 +198,7 @@ class Node {
   std::vector<Endpoint> bootstraps_;
   size_t bootstrap_index_ = 0;
   uint64_t join_attempt_ = 0;
+  bool join_reply_received_ = false;  // a root has answered our join
   Scheduler::JobId join_timer_ = 0;
   absl::flat_hash_set<NodeId> confirmed_;  // leaf members that know us
   absl::flat_hash_set<NodeId> awaiting_;   // leaf candidates being probed

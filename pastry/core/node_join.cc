@@ -42,6 +42,11 @@ void Node::SendJoinRequest() {
 
 void Node::OnJoinTimeout() {
   if (state_ != State::kJoining) return;
+  // Two joiners can each hold the other's join request (each would be its
+  // root and is not active yet). After a timeout, a node whose leaf set has
+  // confirmed it activates without the reply, which breaks the cycle.
+  MaybeBecomeActive(/*without_reply=*/true);
+  if (state_ != State::kJoining) return;
   ++stats_.join_retries;
   ++bootstrap_index_;
   SendJoinRequest();
@@ -62,6 +67,7 @@ void Node::AddJoinRows(RouteMsg& msg) const {
 
 void Node::OnJoinReply(const NodeHandle& from, const JoinReply& reply) {
   if (state_ != State::kJoining) return;
+  join_reply_received_ = true;
   for (const NodeHandle& n : reply.rows) OfferCandidate(n);
   for (const NodeHandle& n : reply.leaf_set) OfferCandidate(n);
   // The root answered us directly, but may not have heard of us: only a
@@ -70,11 +76,15 @@ void Node::OnJoinReply(const NodeHandle& from, const JoinReply& reply) {
   MaybeBecomeActive();
 }
 
-// Consistent join: active once every leaf-set member has confirmed us (has
-// answered our probe or probed us) and no probed candidate that would enter
-// the leaf set is still unanswered.
-void Node::MaybeBecomeActive() {
+// Consistent join: active once a root has answered our join (see
+// OnJoinTimeout for the exception), every leaf-set member has confirmed us
+// (has answered our probe or probed us) and no probed candidate that would
+// enter the leaf set is still unanswered. Without the first condition, a probe
+// from the bootstrap arriving before the join reply would make us active with
+// a leaf set of one.
+void Node::MaybeBecomeActive(bool without_reply) {
   if (state_ != State::kJoining || leaf_set_.empty()) return;
+  if (!join_reply_received_ && !without_reply) return;
   for (auto it = awaiting_.begin(); it != awaiting_.end();) {
     auto cur = it++;
     if (!leaf_set_.WouldAccept(*cur) && !leaf_set_.Contains(*cur)) awaiting_.erase(cur);
