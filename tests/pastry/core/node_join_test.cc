@@ -47,3 +47,54 @@ TEST(NodeJoinTest, ProbeFromBootstrapBeforeJoinReplyDoesNotActivate) {
 
 }  // namespace
 }  // namespace peter::pastry
+
+namespace peter::pastry {
+namespace {
+
+class ManualClock : public Clock {
+ public:
+  absl::Time Now() const override { return now; }
+  absl::Time now = absl::UnixEpoch() + absl::Seconds(100);
+};
+
+// Regression: a node suspected (its hop acknowledgement timed out) that
+// restarts with the same id at a new address must be usable again as soon as
+// it contacts us, not skipped until the old incarnation's probes run out.
+TEST(NodeRestartTest, DirectContactFromNewIncarnationClearsSuspicion) {
+  RecordingTransport transport;
+  ManualClock clock;
+  const NodeHandle self{NodeId(0x10, 0), Endpoint::FromIpv4(0x7F000001, 4000)};
+  const NodeHandle old_x{NodeId(0x20, 0), Endpoint::FromIpv4(0x7F000002, 4000)};
+  const NodeHandle new_x{NodeId(0x20, 0), Endpoint::FromIpv4(0x7F000002, 4001)};
+  Node node(self, Options{}, Environment{&transport, &clock, 1, nullptr});
+  node.StartRing();
+  node.HandleMessage(Envelope{kProtocolVersion, old_x, Probe{1, false, false, 0}});
+  ASSERT_TRUE(node.leaf_set().Contains(old_x.id));
+
+  // A lookup for x's own id goes to x, which never acknowledges: x becomes
+  // suspected and the lookup is answered here instead.
+  int answered = 0;
+  node.Lookup(old_x.id, absl::Seconds(5), [&](absl::StatusOr<Node::LookupResult> r) {
+    ASSERT_TRUE(r.ok());
+    ++answered;
+  });
+  clock.now += absl::Milliseconds(400);
+  node.Tick();
+  ASSERT_EQ(answered, 1);
+  ASSERT_EQ(node.stats().hop_ack_timeouts, 1u);
+
+  // x restarts at a new port and probes us.
+  node.HandleMessage(Envelope{kProtocolVersion, new_x, Probe{2, false, false, 0}});
+  transport.sent.clear();
+  node.Lookup(new_x.id, absl::Seconds(5), [](absl::StatusOr<Node::LookupResult>) {});
+  bool routed_to_new_x = false;
+  for (const Sent& s : transport.sent) {
+    if (std::holds_alternative<RouteMsg>(s.envelope.body) && s.to == new_x.endpoint) {
+      routed_to_new_x = true;
+    }
+  }
+  EXPECT_TRUE(routed_to_new_x);
+}
+
+}  // namespace
+}  // namespace peter::pastry
