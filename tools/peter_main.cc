@@ -62,18 +62,24 @@ int Run(int argc, char** argv) {
   app.require_subcommand(1);
   AddGlobalOptions(app);
   RegisterCommands(app);
+  // A usage error (bad or missing flags) exits with status 2, like a
+  // command's own refusal of bad input; CLI11's codes are 105 to 109.
+  auto usage = [&app](const CLI::Error& e) { return app.exit(e) == 0 ? 0 : 2; };
   try {
     app.parse(argc, argv);
   } catch (const CLI::RequiredError& e) {
     // CLI11 checks requirements before leftovers; an unknown flag is the
     // more useful thing to report ("peter --bogus").
-    if (app.remaining(/*recurse=*/true).empty()) return app.exit(e);
-    return app.exit(UnexpectedArguments(app));
+    if (app.remaining(/*recurse=*/true).empty()) return usage(e);
+    return usage(UnexpectedArguments(app));
   } catch (const CLI::ExtrasError&) {
-    return app.exit(UnexpectedArguments(app));
-  } catch (const CLI::ParseError& e) {
-    // Also covers --help, --version and CLI::RuntimeError from a command.
+    return usage(UnexpectedArguments(app));
+  } catch (const CLI::RuntimeError& e) {
+    // A command's failure: its own exit code.
     return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Also covers --help and --version (exit 0).
+    return usage(e);
   }
   return 0;
 }

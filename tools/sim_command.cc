@@ -1,10 +1,15 @@
 // `peter sim`: experiments over the simulated network with the real protocol
-// code (route, failure, churn); see docs/results.md for what they measure.
+// code (route, failure, churn, scribe); see docs/results.md for what they measure.
+#include <sys/personality.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "tools/commands.h"
@@ -25,6 +30,27 @@ void AddCommonSimFlags(CLI::App* cmd, SimCommonFlags& flags) {
   cmd->add_flag("--json", flags.json, "Print one JSON object");
   cmd->add_flag("--no-timing", flags.no_timing,
                 "Omit wall_s and peak_rss_mb (for byte-for-byte comparisons)");
+}
+
+void ReexecWithFixedLayout() {
+  const int current = personality(0xffffffff);
+  if (current == -1 || (current & ADDR_NO_RANDOMIZE) != 0) return;
+  if (personality(current | ADDR_NO_RANDOMIZE) == -1) return;
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  for (size_t at = 0; at < all.size();) {
+    const size_t end = all.find('\0', at);
+    args.push_back(all.substr(at, end == std::string::npos ? std::string::npos : end - at));
+    at = end == std::string::npos ? all.size() : end + 1;
+  }
+  if (args.empty()) return;
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  execv("/proc/self/exe", argv.data());
+  personality(current);  // execv failed: carry on as we were
 }
 
 double PeakRssMb() {
@@ -68,6 +94,9 @@ void RegisterSimCommand(CLI::App& app) {
 #endif
 #ifdef PETER_HAVE_SIM_CHURN
   RegisterSimChurn(sim);
+#endif
+#ifdef PETER_HAVE_SIM_SCRIBE
+  RegisterSimScribe(sim);
 #endif
 }
 

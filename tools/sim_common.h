@@ -21,6 +21,14 @@ struct SimCommonFlags {
 };
 void AddCommonSimFlags(CLI::App* cmd, SimCommonFlags& flags);
 
+// absl's hash tables seed their hashes with an address, so their iteration
+// order (and whatever a protocol sends in that order) changes from run to
+// run under address-space layout randomisation. Re-executes this process
+// once with randomisation off (personality(ADDR_NO_RANDOMIZE)), so the same
+// seed gives the same run; returns (and the run goes on, only less
+// reproducible) if that is not possible.
+void ReexecWithFixedLayout();
+
 // Peak resident set size of this process so far, in MB (getrusage).
 double PeakRssMb();
 
@@ -31,6 +39,7 @@ void PrintResult(nlohmann::ordered_json out, const SimCommonFlags& flags, double
 void RegisterSimRoute(CLI::App* sim);
 void RegisterSimFailure(CLI::App* sim);
 void RegisterSimChurn(CLI::App* sim);
+void RegisterSimScribe(CLI::App* sim);
 
 }  // namespace peter::tools
 

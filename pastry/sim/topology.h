@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "pastry/sim/rng.h"
 
@@ -23,6 +24,14 @@ class Topology {
   virtual int size() const = 0;
   // One-way delay from `from` to `to`. REQUIRES: both < size().
   virtual absl::Duration Delay(int from, int to) const = 0;
+  // Calls `link` once for each physical link on the path whose delay Delay()
+  // returns, from `from` to `to`, with an id unique to that link within this
+  // topology (the same in both directions). Returns false, and calls nothing,
+  // for a topology without links (the plane). REQUIRES: both < size().
+  virtual bool ForEachLink(int from, int to,
+                           absl::FunctionRef<void(uint64_t link)> link) const {
+    return false;
+  }
 };
 
 // Nodes placed uniformly at random in a square (the Pastry paper's set-up);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <limits>
+#include <utility>
 
 namespace peter::pastry::sim {
 namespace {
@@ -21,14 +22,32 @@ void RandomConnectedGraph(Rng& rng, int n, AddEdge add) {
   }
 }
 
-void FloydWarshall(std::vector<int64_t>& d, int n) {
+// All-pairs shortest paths over the direct links in `d`; `next` receives the
+// first hop of a shortest path from i to j (i itself when i == j).
+void FloydWarshall(std::vector<int64_t>& d, std::vector<int32_t>& next, int n) {
+  next.assign(static_cast<size_t>(n) * n, -1);
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < n; ++j) {
+      if (d[i * n + j] < kInf) next[i * n + j] = j;
+    }
+  }
   for (int k = 0; k < n; ++k) {
     for (int i = 0; i < n; ++i) {
       const int64_t ik = d[i * n + k];
       if (ik >= kInf) continue;
-      for (int j = 0; j < n; ++j) d[i * n + j] = std::min(d[i * n + j], ik + d[k * n + j]);
+      for (int j = 0; j < n; ++j) {
+        if (ik + d[k * n + j] < d[i * n + j]) {
+          d[i * n + j] = ik + d[k * n + j];
+          next[i * n + j] = next[i * n + k];
+        }
+      }
     }
   }
+}
+
+uint64_t LinkId(int a, int b) {
+  if (a > b) std::swap(a, b);
+  return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b);
 }
 
 void AddUndirected(std::vector<int64_t>& d, int n, int a, int b, int64_t w) {
@@ -73,7 +92,7 @@ void TransitStubTopology::BuildTransit(Rng& rng) {
     int rb = b * per + static_cast<int>(rng.Below(per));
     AddUndirected(transit_, transit_routers_, ra, rb, LinkUs(rng, options_.inter_transit_ms));
   });
-  FloydWarshall(transit_, transit_routers_);
+  FloydWarshall(transit_, transit_next_, transit_routers_);
 }
 
 void TransitStubTopology::BuildStubs(Rng& rng) {
@@ -84,8 +103,10 @@ void TransitStubTopology::BuildStubs(Rng& rng) {
     RandomConnectedGraph(rng, stub_size_, [&](int a, int b) {
       AddUndirected(d, stub_size_, a, b, LinkUs(rng, options_.intra_stub_ms));
     });
-    FloydWarshall(d, stub_size_);
+    std::vector<int32_t> next;
+    FloydWarshall(d, next, stub_size_);
     stub_.push_back(std::move(d));
+    stub_next_.push_back(std::move(next));
     stub_transit_.push_back(s / options_.stub_domains_per_transit_router);
     stub_gateway_.push_back(static_cast<int>(rng.Below(stub_size_)));
     stub_uplink_us_.push_back(LinkUs(rng, options_.transit_stub_ms));
@@ -114,6 +135,49 @@ absl::Duration TransitStubTopology::Delay(int from, int to) const {
   if (from == to) return absl::ZeroDuration();
   const int64_t access = static_cast<int64_t>(options_.access_ms * 1000.0);
   return absl::Microseconds(2 * access + StubDistanceUs(attach_[from], attach_[to]));
+}
+
+int TransitStubTopology::StubVertex(int domain, int local) const {
+  return transit_routers_ + domain * stub_size_ + local;
+}
+
+void TransitStubTopology::StubPath(int domain, int a, int b,
+                                   absl::FunctionRef<void(uint64_t)> link) const {
+  const std::vector<int32_t>& next = stub_next_[domain];
+  while (a != b) {
+    const int hop = next[a * stub_size_ + b];
+    link(LinkId(StubVertex(domain, a), StubVertex(domain, hop)));
+    a = hop;
+  }
+}
+
+void TransitStubTopology::TransitPath(int a, int b,
+                                      absl::FunctionRef<void(uint64_t)> link) const {
+  while (a != b) {
+    const int hop = transit_next_[a * transit_routers_ + b];
+    link(LinkId(a, hop));
+    a = hop;
+  }
+}
+
+bool TransitStubTopology::ForEachLink(int from, int to,
+                                      absl::FunctionRef<void(uint64_t)> link) const {
+  if (from == to) return true;
+  const int a = attach_[from], b = attach_[to];
+  const int da = a / stub_size_, ra = a % stub_size_;
+  const int db = b / stub_size_, rb = b % stub_size_;
+  link(LinkId(StubVertex(da, ra), routers() + from));
+  if (da == db) {
+    StubPath(da, ra, rb, link);
+  } else {
+    StubPath(da, ra, stub_gateway_[da], link);
+    link(LinkId(StubVertex(da, stub_gateway_[da]), stub_transit_[da]));
+    TransitPath(stub_transit_[da], stub_transit_[db], link);
+    link(LinkId(stub_transit_[db], StubVertex(db, stub_gateway_[db])));
+    StubPath(db, stub_gateway_[db], rb, link);
+  }
+  link(LinkId(StubVertex(db, rb), routers() + to));
+  return true;
 }
 
 }  // namespace peter::pastry::sim

@@ -45,6 +45,10 @@ class TransitStubTopology final : public Topology {
   void AddNode(int index) override;
   int size() const override { return static_cast<int>(attach_.size()); }
   absl::Duration Delay(int from, int to) const override;
+  // Links: each node's access link, then the router links of the shortest
+  // path (stub domain, gateway uplink, transit, uplink, stub domain).
+  bool ForEachLink(int from, int to,
+                   absl::FunctionRef<void(uint64_t link)> link) const override;
 
   int routers() const;
   // The shortest-path delay between two stub routers, in microseconds.
@@ -56,6 +60,11 @@ class TransitStubTopology final : public Topology {
   void BuildTransit(Rng& rng);
   void BuildStubs(Rng& rng);
   int64_t LinkUs(Rng& rng, double mean_ms) const;
+  // Router vertices: transit routers 0..T-1, then stub routers; nodes after.
+  int StubVertex(int domain, int local) const;
+  // Calls `link` for each hop from local router a to b in a stub domain.
+  void StubPath(int domain, int a, int b, absl::FunctionRef<void(uint64_t)> link) const;
+  void TransitPath(int a, int b, absl::FunctionRef<void(uint64_t)> link) const;
 
   Options options_;
   Rng rng_;  // node placement
@@ -63,7 +72,9 @@ class TransitStubTopology final : public Topology {
   int stub_domains_ = 0;
   int stub_size_ = 0;
   Matrix transit_;                      // transit x transit
+  std::vector<int32_t> transit_next_;   // next hop on a shortest path
   std::vector<Matrix> stub_;            // per stub domain: stub_size^2
+  std::vector<std::vector<int32_t>> stub_next_;  // per stub domain
   std::vector<int> stub_transit_;       // per stub domain: its transit router
   std::vector<int> stub_gateway_;       // per stub domain: gateway router (local)
   std::vector<int64_t> stub_uplink_us_; // per stub domain: gateway <-> transit
