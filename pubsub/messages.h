@@ -56,9 +56,12 @@ struct LeaveMsg {
 };
 
 // Child -> parent, periodically: the topics for which the child believes
-// the receiver is its parent.
+// the receiver is its parent. `rtt_micros` is the round trip the child
+// measured on its previous heartbeat to this parent (0: not known yet); the
+// parent uses it to order children by distance (anycast, bottleneck remover).
 struct HeartbeatMsg {
   std::vector<TopicId> topics;
+  uint64_t rtt_micros = 0;
 };
 
 struct TopicStatus {
@@ -73,10 +76,59 @@ struct HeartbeatReplyMsg {
   std::vector<TopicStatus> topics;
 };
 
-// Routed toward `topic`: a message for the root to stamp and multicast.
+// Routed toward `topic`, or sent straight to a cached root: a message for
+// the root to stamp and multicast. With `request` != 0 the root answers
+// `publisher` with a PublishAck, and recognises a resend of the same
+// (publisher, request) so it is numbered once.
 struct PublishMsg {
   TopicId topic;
   std::string payload;
+  NodeHandle publisher;  // meaningful only with request != 0
+  uint64_t request = 0;
+};
+
+// Root -> publisher: the publish `request` was numbered `seq`. Its sender is
+// the root the publisher caches for the topic.
+struct PublishAckMsg {
+  TopicId topic;
+  uint64_t request = 0;
+  uint64_t seq = 0;
+};
+
+// Routed toward `topic` until it reaches a node on the tree, then passed
+// from tree node to tree node (depth first) until a local subscriber
+// accepts it. `visited` lists the tree nodes already asked; `hops` counts
+// tree-walk steps (a bound against trees changing under the walk).
+struct AnycastMsg {
+  TopicId topic;
+  uint64_t request = 0;
+  NodeHandle requester;
+  std::string payload;
+  std::vector<NodeId> visited;
+  uint32_t hops = 0;
+};
+
+enum class AnycastOutcome : uint8_t {
+  kAccepted = 0,
+  kNoneAccepted = 1,  // the whole tree was asked
+  kLost = 2,          // the tree changed under the walk, or no tree at all
+  kTooFar = 3,        // visit or hop bound reached
+};
+
+// Tree node -> requester: how the anycast `request` ended.
+struct AnycastReplyMsg {
+  TopicId topic;
+  uint64_t request = 0;
+  AnycastOutcome outcome = AnycastOutcome::kLost;
+  NodeHandle accepted_by;  // meaningful for kAccepted
+};
+
+// Parent -> child (or -> a refused joiner): the parent is at max_children;
+// join through `new_parent` (one of its other children) instead. The
+// Scribe paper's bottleneck remover.
+struct PushDownMsg {
+  TopicId topic;
+  NodeHandle new_parent;
 };
 
 // Down the tree (parent -> child), or a repair answer to a requester.
@@ -102,9 +154,13 @@ struct SkipMsg {
   uint64_t up_to = 0;
 };
 
+// `publisher`/`request` identify an acknowledged publish (request 0: none)
+// so a root that takes over still recognises its resend.
 struct StoredMessage {
   uint64_t seq = 0;
   std::string payload;
+  NodeId publisher;
+  uint64_t request = 0;
 };
 
 // Root -> replica (or -> the new root on hand-over): the topic's next
@@ -119,7 +175,8 @@ struct ReplicateMsg {
 using ScribeMessage =
     std::variant<JoinMsg, JoinAckMsg, JoinNackMsg, LeaveMsg, HeartbeatMsg,
                  HeartbeatReplyMsg, PublishMsg, DataMsg, RepairRequestMsg,
-                 SkipMsg, ReplicateMsg>;
+                 SkipMsg, ReplicateMsg, PublishAckMsg, AnycastMsg,
+                 AnycastReplyMsg, PushDownMsg>;
 
 }  // namespace peter::pubsub
 

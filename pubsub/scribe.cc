@@ -26,6 +26,12 @@ bool TopicState::OnPath(const NodeId& node) const {
   return std::find(path.begin(), path.end(), node) != path.end();
 }
 
+size_t TopicState::SettledChildren() const {
+  size_t n = 0;
+  for (const auto& [id, child] : children) n += child.moving ? 0 : 1;
+  return n;
+}
+
 uint64_t TopicState::SeenEnd() const {
   uint64_t end = next;
   if (!held.empty()) end = std::max(end, held.rbegin()->first + 1);
@@ -102,8 +108,8 @@ absl::Status Scribe::Unsubscribe(SubscriptionId sid) {
   return absl::OkStatus();
 }
 
-absl::Status Scribe::Publish(std::string_view topic, std::string payload) {
-  EnsureTicking();
+absl::Status Scribe::CheckMessage(std::string_view topic,
+                                  const std::string& payload) const {
   absl::Status status = CheckTopic(topic);
   if (!status.ok()) return status;
   if (payload.size() > options_.max_payload_bytes) {
@@ -111,9 +117,46 @@ absl::Status Scribe::Publish(std::string_view topic, std::string payload) {
         absl::StrCat("payload has ", payload.size(), " bytes; at most ",
                      options_.max_payload_bytes, " allowed"));
   }
-  const TopicId id = TopicIdOf(topic);
-  RouteToTopic(id, PublishMsg{id, std::move(payload)});
   return absl::OkStatus();
+}
+
+absl::Status Scribe::Publish(std::string_view topic, std::string payload) {
+  EnsureTicking();
+  absl::Status status = CheckMessage(topic, payload);
+  if (!status.ok()) return status;
+  const TopicId id = TopicIdOf(topic);
+  RouteToTopic(id, PublishMsg{id, std::move(payload), {}, 0});
+  return absl::OkStatus();
+}
+
+absl::Status Scribe::Publish(std::string_view topic, std::string payload,
+                             PublishCallback done) {
+  EnsureTicking();
+  absl::Status status = CheckMessage(topic, payload);
+  if (!status.ok()) return status;
+  if (!done) return absl::InvalidArgumentError("no completion callback");
+  if (pending_publishes_.size() >= options_.max_pending_publishes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(pending_publishes_.size(), " publishes in flight"));
+  }
+  const uint64_t request = NextRequest();
+  PendingPublish& p = pending_publishes_[request];
+  p.topic = TopicIdOf(topic);
+  p.payload = std::move(payload);
+  p.done = std::move(done);
+  p.deadline = Now() + options_.publish_timeout;
+  SendPublish(request);
+  return absl::OkStatus();
+}
+
+// Request ids start from the clock so a restarted node (same node id) does
+// not reuse the ids of its previous incarnation, which roots may remember.
+uint64_t Scribe::NextRequest() {
+  if (next_request_ == 0) {
+    next_request_ =
+        (static_cast<uint64_t>(absl::ToUnixMicros(Now())) << 12) | 1;
+  }
+  return next_request_++;
 }
 
 bool Scribe::IsAttached(std::string_view topic) const {
@@ -137,6 +180,43 @@ size_t Scribe::ChildCount(std::string_view topic) const {
   return t == nullptr ? 0 : t->children.size();
 }
 
+size_t Scribe::children_total() const {
+  size_t n = 0;
+  for (const auto& [id, t] : topics_) n += t->children.size();
+  return n;
+}
+
+std::vector<TopicInfo> Scribe::Topics() const {
+  std::vector<const TopicState*> states;
+  states.reserve(topics_.size());
+  for (const auto& [id, t] : topics_) states.push_back(t.get());
+  std::sort(states.begin(), states.end(),
+            [](const TopicState* a, const TopicState* b) { return a->id < b->id; });
+  std::vector<TopicInfo> out;
+  out.reserve(states.size());
+  for (const TopicState* t : states) {
+    TopicInfo info;
+    info.id_hex = t->id.ToHex();
+    info.name = t->name;
+    info.is_root = t->root;
+    info.attached = t->attached;
+    if (t->parent.has_value()) info.parent_id_hex = t->parent->id.ToHex();
+    info.child_count = t->children.size();
+    info.next_seq = t->next;
+    const uint64_t end = t->root ? std::max(t->next_stamp, t->SeenEnd()) : t->SeenEnd();
+    info.last_seq = end == 0 ? 0 : end - 1;
+    info.local_subscribers = t->subs.size();
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::optional<NodeHandle> Scribe::CachedRoot(std::string_view topic) const {
+  auto it = root_cache_.find(TopicIdOf(topic));
+  if (it == root_cache_.end()) return std::nullopt;
+  return it->second.handle;
+}
+
 // ---------------------------------------------------------------------------
 // Upcalls
 
@@ -149,7 +229,11 @@ bool Scribe::Forward(pastry::RouteMessage& msg, NodeHandle& next_hop) {
     return false;
   }
   if (auto* join = std::get_if<JoinMsg>(&*decoded)) {
+    if (join->joiner.id != Self().id) ++stats_.messages_in;
     return OnForwardJoin(msg, *join);
+  }
+  if (auto* anycast = std::get_if<AnycastMsg>(&*decoded)) {
+    return OnForwardAnycast(*anycast);
   }
   return true;  // a publish goes on to the root
 }
@@ -161,11 +245,14 @@ void Scribe::Deliver(const pastry::RouteMessage& msg) {
     ++stats_.malformed;
     return;
   }
+  ++stats_.messages_in;
   if (msg.key.has_value()) {
     if (auto* join = std::get_if<JoinMsg>(&*decoded)) {
       OnDeliverJoin(*join);
     } else if (auto* publish = std::get_if<PublishMsg>(&*decoded)) {
       OnDeliverPublish(std::move(*publish));
+    } else if (auto* anycast = std::get_if<AnycastMsg>(&*decoded)) {
+      OnDeliverAnycast(std::move(*anycast));
     } else {
       ++stats_.malformed;
     }
@@ -209,8 +296,18 @@ void Scribe::Dispatch(const NodeHandle& from, ScribeMessage msg) {
           OnSkip(m);
         } else if constexpr (std::is_same_v<T, ReplicateMsg>) {
           OnReplicate(from, std::move(m));
-        } else {
-          ++stats_.malformed;  // joins and publishes are routed by key
+        } else if constexpr (std::is_same_v<T, PublishMsg>) {
+          OnDirectPublish(std::move(m));  // to a cached root
+        } else if constexpr (std::is_same_v<T, PublishAckMsg>) {
+          OnPublishAck(from, m);
+        } else if constexpr (std::is_same_v<T, JoinMsg>) {
+          OnDirectJoin(m);  // after a push-down
+        } else if constexpr (std::is_same_v<T, PushDownMsg>) {
+          OnPushDown(from, m);
+        } else if constexpr (std::is_same_v<T, AnycastMsg>) {
+          AnycastStep(std::move(m));
+        } else if constexpr (std::is_same_v<T, AnycastReplyMsg>) {
+          OnAnycastReply(m);
         }
       },
       msg);
@@ -224,6 +321,7 @@ void Scribe::SendTo(const NodeHandle& to, const ScribeMessage& msg) {
 }
 
 void Scribe::SendBytes(const NodeHandle& to, std::string bytes) {
+  ++stats_.messages_out;
   if (to.id == Self().id) {
     // To ourselves: delivered from the event loop, never re-entrantly.
     overlay_->ScheduleTimer(absl::ZeroDuration(),
@@ -237,6 +335,7 @@ void Scribe::SendBytes(const NodeHandle& to, std::string bytes) {
 }
 
 void Scribe::RouteToTopic(const TopicId& topic, const ScribeMessage& msg) {
+  ++stats_.messages_out;
   overlay_->Route(topic, wire::Encode(msg));
 }
 
@@ -257,6 +356,8 @@ void Scribe::Tick() {
   RetryJoins();
   CheckGaps();
   ReleaseHolds();
+  CheckPendingPublishes();
+  CheckPendingAnycasts();
   if (Now() >= next_maintenance_) {
     next_maintenance_ = Now() + options_.heartbeat_interval;
     Maintenance();
@@ -271,6 +372,7 @@ void Scribe::Tick() {
 void Scribe::Maintenance() {
   CheckParents();
   ExpireChildren();
+  ExpireMoves();
   SendHeartbeats();
   for (auto& [id, t] : topics_) TrimReplay(*t);
   absl::erase_if(replicas_, [this](const auto& entry) {

@@ -15,7 +15,7 @@
 // I/O, no threads, no clock of its own.
 //
 // Threading: not thread-safe. Every method, upcall and handler runs on the
-// node's thread. Handlers may call Subscribe/Unsubscribe/Publish.
+// node's thread. Handlers and completion callbacks may call any method.
 //
 // Lifetime: the Scribe must not outlive its node's Overlay. Its destructor
 // does not call into the overlay, so a simulated crash may destroy the node
@@ -63,7 +63,52 @@ struct ScribeStats {
   uint64_t handovers = 0;           // root role handed to a closer node
   uint64_t roots_taken = 0;         // topics this node became root of
   uint64_t malformed = 0;           // payloads that failed to decode
+  uint64_t messages_in = 0;         // Scribe messages delivered here or caught in Forward
+  uint64_t messages_out = 0;        // Scribe messages sent or routed from here
+  uint64_t dropped = 0;             // well-formed messages dropped (no state, full, stale)
+  uint64_t gaps_filled = 0;         // missing numbers that arrived later (repair, reorder)
+  // Publish with completion and the root cache.
+  uint64_t publish_acks_sent = 0;       // as root
+  uint64_t publish_acks_received = 0;   // as publisher, matched to a pending publish
+  uint64_t publish_resends = 0;         // unacknowledged publishes sent again
+  uint64_t publish_timeouts = 0;        // completions with DeadlineExceeded
+  uint64_t publishes_deduplicated = 0;  // resends recognised by the root
+  uint64_t publishes_rerouted = 0;      // direct publishes to a node no longer root
+  uint64_t root_cache_hits = 0;         // publishes sent straight to a cached root
+  uint64_t root_cache_misses = 0;       // publishes routed (no cached root)
+  // Anycast.
+  uint64_t anycasts_sent = 0;       // requested here
+  uint64_t anycasts_visited = 0;    // tree-walk visits of this node
+  uint64_t anycasts_accepted = 0;   // accepted by a local subscriber here
+  uint64_t anycasts_failed = 0;     // requested here, completed with an error
+  // Bottleneck remover.
+  uint64_t pushdowns = 0;           // children told to join through a sibling
+  uint64_t moves = 0;               // re-parented here after a push-down
+  uint64_t joins_refused = 0;       // NACKed for lack of room
 };
+
+// One topic as this node holds it; a snapshot for status pages.
+struct TopicInfo {
+  std::string id_hex;
+  std::string name;  // empty unless a local subscription knows it
+  bool is_root = false;
+  bool attached = false;
+  std::string parent_id_hex;  // empty at the root or while detached
+  size_t child_count = 0;
+  uint64_t next_seq = 0;  // next number to deliver here (0: not started)
+  uint64_t last_seq = 0;  // highest number seen here (root: stamped), 0 none
+  size_t local_subscribers = 0;
+};
+
+// Completion of Publish: the sequence number the root gave the message, or
+// an error (DeadlineExceeded: no acknowledgement within publish_timeout;
+// the message may still have been published).
+using PublishCallback = std::function<void(absl::StatusOr<uint64_t> seq)>;
+// Completion of Anycast: the node whose subscriber accepted, or NotFound (no
+// subscriber accepted), DeadlineExceeded, ResourceExhausted (the walk hit
+// max_anycast_visits) or Unavailable (no tree, or it changed under the walk).
+using AnycastCallback =
+    std::function<void(absl::StatusOr<pastry::NodeHandle> accepted_by)>;
 
 class Scribe final : public pastry::Application {
  public:
@@ -91,6 +136,21 @@ class Scribe final : public pastry::Application {
   // Sends `payload` to the topic's subscribers through its root.
   // InvalidArgument for an empty or long name or a payload over the limit.
   absl::Status Publish(std::string_view topic, std::string payload);
+  // As above, and asks the root to acknowledge: `done` runs once, on this
+  // node's thread, with the message's sequence number or an error (see
+  // PublishCallback). Sent straight to the topic's root when its address is
+  // cached from an earlier acknowledgement, else routed; resent (routed)
+  // every publish_retry until acknowledged. Errors returned here are local
+  // (as above, or ResourceExhausted: too many publishes in flight); `done`
+  // does not run then.
+  absl::Status Publish(std::string_view topic, std::string payload,
+                       PublishCallback done);
+  // Offers `payload` to one subscriber of `topic` whose on_anycast accepts
+  // it: routed toward the topic until it meets the tree, then a depth-first
+  // walk of the tree (Scribe's anycast). `done` runs once with the node that
+  // accepted, or an error (see AnycastCallback). Local errors as Publish.
+  absl::Status Anycast(std::string_view topic, std::string payload,
+                       AnycastCallback done);
 
   // True if this node is on the topic's tree (root, or acknowledged).
   bool IsAttached(std::string_view topic) const;
@@ -100,6 +160,12 @@ class Scribe final : public pastry::Application {
   size_t root_count() const;
   // Children of `topic` here (0 if no state).
   size_t ChildCount(std::string_view topic) const;
+  // Children over all topics.
+  size_t children_total() const;
+  // Every topic with tree state here, ordered by id.
+  std::vector<TopicInfo> Topics() const;
+  // The root address cached for `topic`, if any.
+  std::optional<NodeHandle> CachedRoot(std::string_view topic) const;
   const ScribeStats& stats() const { return stats_; }
 
   // pastry::Application.
@@ -120,6 +186,8 @@ class Scribe final : public pastry::Application {
   void Tick();
   void Maintenance();
   absl::Status CheckTopic(std::string_view topic) const;
+  absl::Status CheckMessage(std::string_view topic,
+                            const std::string& payload) const;
   TopicState* Find(const TopicId& id);
   const TopicState* Find(const TopicId& id) const;
   TopicState* Create(const TopicId& id);
@@ -148,10 +216,22 @@ class Scribe final : public pastry::Application {
   void CheckParents();
   void RetryJoins();
   void HandOver(TopicState& t, const NodeHandle& new_root);
+  void OnDirectJoin(const JoinMsg& join);
+  bool PushDown(TopicState& t, const NodeHandle& newcomer, bool reliable);
+  void OnPushDown(const NodeHandle& from, const PushDownMsg& m);
+  void ExpireMoves();
 
   // scribe_data.cc: publish, multicast, ordering, repair, replication.
   void OnDeliverPublish(PublishMsg publish);
-  void Stamp(TopicState& t, std::string payload);
+  void OnDirectPublish(PublishMsg publish);
+  bool IsClosestTo(const TopicId& id) const;
+  uint64_t Stamp(TopicState& t, PublishMsg publish);
+  void AckPublish(const PublishMsg& publish, uint64_t seq);
+  void OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack);
+  void SendPublish(uint64_t request);
+  void CheckPendingPublishes();
+  void CacheRoot(const TopicId& topic, const NodeHandle& root);
+  void EraseReplay(TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it);
   void ReleaseHolds();
   void RaiseStamp(TopicState& t, uint64_t frontier);
   void OnData(const NodeHandle& from, DataMsg data);
@@ -170,10 +250,37 @@ class Scribe final : public pastry::Application {
   void OnRepairRequest(const RepairRequestMsg& request);
   void OnSkip(const SkipMsg& skip);
   std::vector<std::string> FullState(const TopicState& t, bool handover) const;
-  void Replicate(TopicState& t, const DataMsg* latest);
+  void Replicate(TopicState& t, const StoredMessage* latest);
   void ReplicateAll();
   void OnReplicate(const NodeHandle& from, ReplicateMsg r);
   void TakeReplica(TopicState& t);
+
+  // scribe_anycast.cc: anycast by depth-first search of the tree.
+  bool OnForwardAnycast(const AnycastMsg& m);
+  void OnDeliverAnycast(AnycastMsg m);
+  void AnycastStep(AnycastMsg m);
+  void ReplyAnycast(const AnycastMsg& m, AnycastOutcome outcome);
+  void OnAnycastReply(const AnycastReplyMsg& reply);
+  void CheckPendingAnycasts();
+  uint64_t NextRequest();
+
+  struct PendingPublish {
+    TopicId topic;
+    std::string payload;
+    PublishCallback done;
+    absl::Time deadline;
+    absl::Time resend_at;
+    int sends = 0;
+    std::optional<NodeHandle> via_cache;  // the cached root it went to
+  };
+  struct PendingAnycast {
+    AnycastCallback done;
+    absl::Time deadline;
+  };
+  struct CachedRootEntry {
+    NodeHandle handle;
+    absl::Time used;
+  };
 
   ScribeOptions options_;
   std::unique_ptr<pastry::Overlay> overlay_;
@@ -183,6 +290,13 @@ class Scribe final : public pastry::Application {
   absl::flat_hash_set<TopicId> joining_;  // waiting for an ack
   absl::flat_hash_set<TopicId> gapped_;   // waiting for a missing seq
   absl::flat_hash_set<TopicId> holding_;  // roots holding publishes
+  absl::flat_hash_map<uint64_t, PendingPublish> pending_publishes_;
+  absl::flat_hash_map<uint64_t, PendingAnycast> pending_anycasts_;
+  absl::flat_hash_map<TopicId, CachedRootEntry> root_cache_;
+  // Round trips measured on heartbeats to each parent node.
+  absl::flat_hash_map<NodeId, absl::Time> heartbeat_sent_;
+  absl::flat_hash_map<NodeId, absl::Duration> parent_rtt_;
+  uint64_t next_request_ = 0;  // set on first use from the clock
   SubscriptionId next_subscription_ = 1;
   bool ticking_ = false;
   absl::Time next_maintenance_ = absl::InfinitePast();

@@ -12,7 +12,10 @@ namespace peter::pubsub {
 void Scribe::OnDeliverPublish(PublishMsg publish) {
   TopicState* t = Find(publish.topic);
   if (t == nullptr) t = Create(publish.topic);
-  if (t == nullptr) return;
+  if (t == nullptr) {
+    ++stats_.dropped;
+    return;
+  }
   if (!t->root) {
     const bool fresh = t->next == 0 && !replicas_.contains(t->id);
     BecomeRoot(*t);
@@ -21,20 +24,77 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
       holding_.insert(t->id);
     }
   }
+  if (publish.request != 0) {
+    // A resend of a publish numbered before: acknowledge it again.
+    auto it = t->origins.find(PublishOrigin{publish.publisher.id, publish.request});
+    if (it != t->origins.end()) {
+      ++stats_.publishes_deduplicated;
+      AckPublish(publish, it->second);
+      return;
+    }
+  }
   if (Now() < t->hold_until) {
-    if (t->held_publishes.size() < options_.max_reorder) {
-      t->held_publishes.push_back(std::move(publish.payload));
+    const bool resent =
+        publish.request != 0 &&
+        std::any_of(t->held_publishes.begin(), t->held_publishes.end(),
+                    [&](const PublishMsg& p) {
+                      return p.request == publish.request &&
+                             p.publisher.id == publish.publisher.id;
+                    });
+    if (resent) {
+      ++stats_.publishes_deduplicated;
+    } else if (t->held_publishes.size() < options_.max_reorder) {
+      t->held_publishes.push_back(std::move(publish));
+    } else {
+      ++stats_.dropped;
     }
     return;
   }
-  Stamp(*t, std::move(publish.payload));
+  Stamp(*t, std::move(publish));
 }
 
-void Scribe::Stamp(TopicState& t, std::string payload) {
-  DataMsg data{t.id, t.next_stamp++, std::move(payload)};
+// A publish sent straight to this node as the topic's cached root. If the
+// overlay no longer makes this node the topic's root, it goes on, routed.
+void Scribe::OnDirectPublish(PublishMsg publish) {
+  if (IsClosestTo(publish.topic)) {
+    OnDeliverPublish(std::move(publish));
+    return;
+  }
+  ++stats_.publishes_rerouted;
+  const TopicId id = publish.topic;
+  RouteToTopic(id, publish);
+}
+
+// True if this node is the live node numerically closest to `id` as far as
+// its leaf set knows: the node the overlay delivers `id` to.
+bool Scribe::IsClosestTo(const TopicId& id) const {
+  if (!overlay_->IsActive()) return false;
+  std::vector<NodeHandle> closest = overlay_->ReplicaSet(id, 1);
+  return !closest.empty() && closest.front().id == Self().id;
+}
+
+uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
+  const uint64_t seq = t.next_stamp++;
+  DataMsg data{t.id, seq, std::move(publish.payload)};
   ++stats_.published;
-  Replicate(t, &data);
+  StoredMessage stored{seq, data.payload, publish.publisher.id, publish.request};
+  Replicate(t, &stored);
   Accept(t, data, /*forward=*/true);
+  if (publish.request != 0) {
+    auto it = t.replay.find(seq);
+    if (it != t.replay.end()) {
+      it->second.publisher = publish.publisher.id;
+      it->second.request = publish.request;
+      t.origins[PublishOrigin{publish.publisher.id, publish.request}] = seq;
+    }
+    AckPublish(publish, seq);
+  }
+  return seq;
+}
+
+void Scribe::AckPublish(const PublishMsg& publish, uint64_t seq) {
+  ++stats_.publish_acks_sent;
+  SendTo(publish.publisher, PublishAckMsg{publish.topic, publish.request, seq});
 }
 
 void Scribe::ReleaseHolds() {
@@ -44,10 +104,89 @@ void Scribe::ReleaseHolds() {
     if (t != nullptr && Now() < t->hold_until) continue;
     holding_.erase(id);
     if (t == nullptr || !t->root) continue;
-    std::vector<std::string> held = std::move(t->held_publishes);
+    std::vector<PublishMsg> held = std::move(t->held_publishes);
     t->held_publishes.clear();
-    for (std::string& payload : held) Stamp(*t, std::move(payload));
+    for (PublishMsg& publish : held) Stamp(*t, std::move(publish));
   }
+}
+
+// ---------------------------------------------------------------------------
+// The publisher's side: pending acknowledgements and the root cache.
+
+// Straight to the cached root on the first try, routed on resends.
+void Scribe::SendPublish(uint64_t request) {
+  PendingPublish& p = pending_publishes_.at(request);
+  PublishMsg msg{p.topic, p.payload, Self(), request};
+  auto cached = root_cache_.find(p.topic);
+  if (p.sends++ == 0 && cached != root_cache_.end()) {
+    ++stats_.root_cache_hits;
+    cached->second.used = Now();
+    p.via_cache = cached->second.handle;
+    SendTo(cached->second.handle, msg);
+  } else {
+    ++stats_.root_cache_misses;
+    RouteToTopic(p.topic, msg);
+  }
+  p.resend_at = Now() + options_.publish_retry;
+}
+
+void Scribe::OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack) {
+  auto it = pending_publishes_.find(ack.request);
+  if (it == pending_publishes_.end() || it->second.topic != ack.topic) {
+    ++stats_.dropped;  // late, or a second answer to a resend
+    return;
+  }
+  CacheRoot(ack.topic, from);
+  ++stats_.publish_acks_received;
+  PublishCallback done = std::move(it->second.done);
+  pending_publishes_.erase(it);
+  done(ack.seq);
+}
+
+void Scribe::CacheRoot(const TopicId& topic, const NodeHandle& root) {
+  if (options_.root_cache_size == 0) return;
+  if (!root_cache_.contains(topic) &&
+      root_cache_.size() >= options_.root_cache_size) {
+    auto oldest = root_cache_.begin();
+    for (auto it = root_cache_.begin(); it != root_cache_.end(); ++it) {
+      if (it->second.used < oldest->second.used) oldest = it;
+    }
+    root_cache_.erase(oldest);
+  }
+  root_cache_[topic] = CachedRootEntry{root, Now()};
+}
+
+// Resends what is unacknowledged after publish_retry (forgetting a cached
+// root that did not answer), and fails what is over publish_timeout.
+void Scribe::CheckPendingPublishes() {
+  std::vector<uint64_t> resend;
+  std::vector<std::pair<PublishCallback, absl::Status>> failed;
+  for (auto it = pending_publishes_.begin(); it != pending_publishes_.end();) {
+    PendingPublish& p = it->second;
+    if (Now() >= p.deadline) {
+      ++stats_.publish_timeouts;
+      failed.emplace_back(std::move(p.done),
+                          absl::DeadlineExceededError(
+                              "publish not acknowledged in time; it may still "
+                              "have been published"));
+      pending_publishes_.erase(it++);
+      continue;
+    }
+    if (Now() >= p.resend_at) resend.push_back(it->first);
+    ++it;
+  }
+  for (uint64_t request : resend) {
+    PendingPublish& p = pending_publishes_.at(request);
+    if (p.via_cache.has_value()) {
+      auto cached = root_cache_.find(p.topic);
+      if (cached != root_cache_.end() && cached->second.handle == *p.via_cache) {
+        root_cache_.erase(cached);
+      }
+    }
+    ++stats_.publish_resends;
+    SendPublish(request);
+  }
+  for (auto& [done, status] : failed) done(status);
 }
 
 // The root learns that numbers below `frontier` were used before it.
@@ -76,6 +215,7 @@ bool Scribe::Accept(TopicState& t, const DataMsg& data, bool forward) {
     ++stats_.duplicates;
     return false;
   }
+  if (data.seq < t.known_end) ++stats_.gaps_filled;  // it was missing
   Store(t, data.seq, data.payload);
   if (forward) Multicast(t, data);
   if (data.seq == t.next) {
@@ -180,16 +320,24 @@ void Scribe::UpdateGap(TopicState& t) {
 }
 
 void Scribe::Store(TopicState& t, uint64_t seq, const std::string& payload) {
-  t.replay.emplace(seq, ReplayEntry{payload, Now()});
+  t.replay.emplace(seq, ReplayEntry{payload, Now(), {}, 0});
   while (t.replay.size() > options_.replay_capacity) {
-    t.replay.erase(t.replay.begin());
+    EraseReplay(t, t.replay.begin());
   }
+}
+
+void Scribe::EraseReplay(TopicState& t,
+                         std::map<uint64_t, ReplayEntry>::iterator it) {
+  if (it->second.request != 0) {
+    t.origins.erase(PublishOrigin{it->second.publisher, it->second.request});
+  }
+  t.replay.erase(it);
 }
 
 void Scribe::TrimReplay(TopicState& t) {
   while (!t.replay.empty() &&
          Now() - t.replay.begin()->second.stored > options_.replay_max_age) {
-    t.replay.erase(t.replay.begin());
+    EraseReplay(t, t.replay.begin());
   }
 }
 
@@ -276,7 +424,8 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
       msg.messages.clear();
       bytes = 0;
     }
-    msg.messages.push_back(StoredMessage{seq, entry.payload});
+    msg.messages.push_back(
+        StoredMessage{seq, entry.payload, entry.publisher, entry.request});
     bytes += entry.payload.size();
   }
   out.push_back(wire::Encode(msg));
@@ -285,14 +434,13 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
 
 // With `latest`: that message to every replica. Without: the full state to
 // replicas new since the last time, the next sequence number to the others.
-void Scribe::Replicate(TopicState& t, const DataMsg* latest) {
+void Scribe::Replicate(TopicState& t, const StoredMessage* latest) {
   if (!t.root || options_.replicas <= 0) return;
   std::vector<NodeHandle> set =
       overlay_->ReplicaSet(t.id, options_.replicas + 1);
   std::erase_if(set, [this](const NodeHandle& h) { return h.id == Self().id; });
   if (latest != nullptr) {
-    ReplicateMsg msg{t.id, t.next_stamp, false,
-                     {StoredMessage{latest->seq, latest->payload}}};
+    ReplicateMsg msg{t.id, t.next_stamp, false, {*latest}};
     std::string bytes = wire::Encode(msg);
     for (const NodeHandle& h : set) SendBytes(h, bytes);
     return;
@@ -335,7 +483,8 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   replica.next_stamp = std::max(replica.next_stamp, r.next_seq);
   replica.refreshed = Now();
   for (StoredMessage& m : r.messages) {
-    replica.messages.emplace(m.seq, std::move(m.payload));
+    const uint64_t seq = m.seq;
+    replica.messages.emplace(seq, std::move(m));
   }
   while (replica.messages.size() > options_.replay_capacity) {
     replica.messages.erase(replica.messages.begin());
@@ -349,8 +498,13 @@ void Scribe::TakeReplica(TopicState& t) {
   auto it = replicas_.find(t.id);
   if (it != replicas_.end()) {
     stamp = std::max(stamp, it->second.next_stamp);
-    for (const auto& [seq, payload] : it->second.messages) {
-      if (!t.replay.contains(seq)) Store(t, seq, payload);
+    for (const auto& [seq, m] : it->second.messages) {
+      if (!t.replay.contains(seq)) Store(t, seq, m.payload);
+      auto entry = t.replay.find(seq);
+      if (m.request == 0 || entry == t.replay.end()) continue;
+      entry->second.publisher = m.publisher;
+      entry->second.request = m.request;
+      t.origins[PublishOrigin{m.publisher, m.request}] = seq;
     }
     replicas_.erase(it);
   }

@@ -58,8 +58,30 @@ struct ScribeOptions {
   // Most topics a node holds tree state for, and most replicas it keeps; a
   // peer must not make us allocate without bound.
   size_t max_topics = 100000;
-  // Most children per topic; further joins are refused (NACK).
+  // Most children per topic. A join beyond it is not refused: the
+  // bottleneck remover pushes the farthest child (or the newcomer) down to
+  // join through one of the other children. Refused (NACK) only when there
+  // is no other child to push it to (max_children 0, or every other child
+  // is itself being moved).
   size_t max_children = 1024;
+
+  // Publish with completion: the callback gets DeadlineExceeded when no
+  // acknowledgement arrived within publish_timeout (the message may still
+  // have been published). An unacknowledged publish is sent again, routed,
+  // every publish_retry; the root numbers a resend only once.
+  absl::Duration publish_timeout = absl::Seconds(5);
+  absl::Duration publish_retry = absl::Seconds(1);
+  // Most acknowledged publishes in flight per node (their payloads are kept
+  // for resending); Publish returns ResourceExhausted beyond it.
+  size_t max_pending_publishes = 10000;
+  // Topics whose root address is remembered (least recently used evicted).
+  size_t root_cache_size = 1024;
+
+  // Anycast: the callback gets DeadlineExceeded after anycast_timeout; the
+  // tree walk gives up (ResourceExhausted) after visiting this many nodes.
+  absl::Duration anycast_timeout = absl::Seconds(5);
+  size_t max_anycast_visits = 1024;
+  size_t max_pending_anycasts = 10000;
 
   // How often pending joins and gaps are checked; bounds the precision of
   // join_timeout, reorder_timeout and repair_retry.

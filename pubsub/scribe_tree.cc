@@ -3,6 +3,7 @@
 // are on the tree themselves, with their path to the root; children send
 // heartbeats and join again when their parent falls silent.
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "pubsub/scribe.h"
@@ -70,8 +71,11 @@ void Scribe::Adopt(TopicState& t, const NodeHandle& child, bool reliable) {
   }
   auto it = t.children.find(child.id);
   if (it == t.children.end()) {
-    if (t.children.size() >= options_.max_children) {
-      SendTo(child, JoinNackMsg{t.id});
+    if (t.SettledChildren() >= options_.max_children) {
+      if (!PushDown(t, child, reliable)) {
+        ++stats_.joins_refused;
+        SendTo(child, JoinNackMsg{t.id});
+      }
       return;
     }
     it = t.children.emplace(child.id, ChildState{child, Now()}).first;
@@ -131,6 +135,7 @@ void Scribe::BecomeRoot(TopicState& t) {
 void Scribe::Detach(TopicState& t) {
   const bool was_attached = t.attached;
   t.parent.reset();
+  t.moving_to.reset();
   t.attached = false;
   t.path.clear();
   if (was_attached) NotifyActive(t, false);
@@ -141,15 +146,30 @@ void Scribe::OnJoinAck(const NodeHandle& from, const JoinAckMsg& ack) {
   TopicState* t = Find(ack.topic);
   const bool other_parent = t != nullptr && t->attached &&
                             t->parent.has_value() && t->parent->id != from.id;
-  if (t == nullptr || t->root || other_parent) {
+  const bool moving = other_parent && t->moving_to == from.id;
+  if (t == nullptr || t->root || (other_parent && !moving)) {
     SendTo(from, LeaveMsg{ack.topic});  // not (or no longer) wanted
     return;
   }
   if (Contains(ack.path, Self().id)) {
     ++stats_.loops_refused;
     SendTo(from, LeaveMsg{ack.topic});
+    if (moving) t->moving_to.reset();  // stay with the old parent
     return;  // the join is retried after join_timeout
   }
+  if (moving) {
+    // Pushed down: re-parent without falling off the tree. Data the old
+    // parent sent is still arriving; a gap waits reorder_timeout for it.
+    ++stats_.moves;
+    SendTo(*t->parent, LeaveMsg{t->id});
+    t->moving_to.reset();
+    t->parent = from;
+    t->last_parent_contact = Now();
+    AdoptPath(*t, ack.path);
+    NoteKnownEnd(*t, ack.next_seq);
+    return;
+  }
+  t->moving_to.reset();
   t->parent = from;
   t->last_parent_contact = Now();
   joining_.erase(t->id);
@@ -167,6 +187,7 @@ void Scribe::OnJoinAck(const NodeHandle& from, const JoinAckMsg& ack) {
 void Scribe::OnJoinNack(const NodeHandle& from, const JoinNackMsg& nack) {
   TopicState* t = Find(nack.topic);
   if (t == nullptr || t->root) return;
+  if (t->moving_to == from.id) t->moving_to.reset();  // stay where we are
   if (t->parent.has_value() && t->parent->id == from.id) Detach(*t);
   // A refused pending join is retried by RetryJoins after join_timeout.
 }
@@ -192,6 +213,9 @@ void Scribe::AdoptPath(TopicState& t, const std::vector<NodeId>& parent_path) {
 }
 
 void Scribe::OnHeartbeat(const NodeHandle& from, const HeartbeatMsg& hb) {
+  const absl::Duration rtt = hb.rtt_micros == 0
+                                 ? absl::InfiniteDuration()
+                                 : absl::Microseconds(hb.rtt_micros);
   HeartbeatReplyMsg reply;
   reply.topics.reserve(hb.topics.size());
   for (const TopicId& id : hb.topics) {
@@ -202,6 +226,7 @@ void Scribe::OnHeartbeat(const NodeHandle& from, const HeartbeatMsg& hb) {
                            : t->children.find(from.id);
     if (t != nullptr && it != t->children.end() && it->second.acked) {
       it->second.last_heard = Now();
+      if (rtt != absl::InfiniteDuration()) it->second.rtt = rtt;
       status.accepted = true;
       if (t->attached) status.path = t->path;
       status.next_seq = t->next;
@@ -213,6 +238,12 @@ void Scribe::OnHeartbeat(const NodeHandle& from, const HeartbeatMsg& hb) {
 
 void Scribe::OnHeartbeatReply(const NodeHandle& from,
                               const HeartbeatReplyMsg& reply) {
+  // The round trip to this parent, told to it with the next heartbeat.
+  auto sent = heartbeat_sent_.find(from.id);
+  if (sent != heartbeat_sent_.end()) {
+    parent_rtt_[from.id] = Now() - sent->second;
+    heartbeat_sent_.erase(sent);
+  }
   for (const TopicStatus& status : reply.topics) {
     TopicState* t = Find(status.topic);
     if (t == nullptr || !t->parent.has_value() || t->parent->id != from.id) {
@@ -242,13 +273,23 @@ void Scribe::SendHeartbeats() {
     entry.first = *t->parent;
     entry.second.topics.push_back(id);
   }
+  // Round trips are kept for current parents only.
+  absl::erase_if(parent_rtt_, [&](const auto& e) { return !by_parent.contains(e.first); });
+  heartbeat_sent_.clear();
   // Chunked: a receiver decodes at most 4096 topics per message.
   constexpr size_t kMaxTopicsPerHeartbeat = 1024;
   for (auto& [id, entry] : by_parent) {
+    auto rtt = parent_rtt_.find(id);
+    const uint64_t rtt_micros =
+        rtt == parent_rtt_.end()
+            ? 0
+            : std::max<int64_t>(1, absl::ToInt64Microseconds(rtt->second));
+    heartbeat_sent_[id] = Now();
     const std::vector<TopicId>& all = entry.second.topics;
     for (size_t i = 0; i < all.size(); i += kMaxTopicsPerHeartbeat) {
       const size_t end = std::min(all.size(), i + kMaxTopicsPerHeartbeat);
-      SendTo(entry.first, HeartbeatMsg{{all.begin() + i, all.begin() + end}});
+      SendTo(entry.first,
+             HeartbeatMsg{{all.begin() + i, all.begin() + end}, rtt_micros});
     }
   }
 }
@@ -274,6 +315,17 @@ void Scribe::ExpireChildren() {
     absl::erase_if(t->children, [this](const auto& entry) {
       return Now() - entry.second.last_heard > options_.child_timeout;
     });
+    // Pushed down but never gone: refuse it, so it joins again.
+    std::vector<NodeId> stuck;
+    for (const auto& [child, c] : t->children) {
+      if (c.moving && Now() - c.moving_since > options_.child_timeout) {
+        stuck.push_back(child);
+      }
+    }
+    for (const NodeId& child : stuck) {
+      SendTo(t->children.at(child).handle, JoinNackMsg{id});
+      t->children.erase(child);
+    }
     stats_.children_expired += before - t->children.size();
     if (before != t->children.size()) emptied.push_back(id);
   }
@@ -295,6 +347,125 @@ void Scribe::RetryJoins() {
     joining_.erase(id);
     TopicState* t = Find(id);
     if (t != nullptr && !t->attached && !t->root) SendJoin(*t);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The bottleneck remover (Scribe paper, section 3.3): a node at max_children
+// for a topic does not refuse a joiner. It picks the farthest of its
+// children and the joiner (by the round trips children report; unknown
+// counts as farthest, then the id farthest from ours breaks ties) and tells
+// it to join through the sibling that has had the fewest children pushed
+// to it (then the nearest). A pushed existing child stays served until its
+// new parent has acknowledged it, so it misses nothing.
+
+namespace {
+
+// Larger is farther: unknown round trips beyond every known one.
+struct Farness {
+  absl::Duration rtt;
+  NodeId distance;
+  friend bool operator<(const Farness& a, const Farness& b) {
+    if (a.rtt != b.rtt) return a.rtt < b.rtt;
+    return a.distance < b.distance;
+  }
+};
+
+}  // namespace
+
+bool Scribe::PushDown(TopicState& t, const NodeHandle& newcomer,
+                      bool reliable) {
+  const NodeId self = Self().id;
+  // The victim: the newcomer (null) or a settled child.
+  ChildState* victim = nullptr;
+  Farness victim_far{absl::InfiniteDuration(), NodeId::Distance(self, newcomer.id)};
+  for (auto& [id, c] : t.children) {
+    if (c.moving) continue;
+    Farness far{c.rtt, NodeId::Distance(self, id)};
+    if (victim_far < far) {
+      victim = &c;
+      victim_far = far;
+    }
+  }
+  const NodeId victim_id = victim == nullptr ? newcomer.id : victim->handle.id;
+  // Its new parent: a settled sibling, fewest pushed to it, then nearest.
+  ChildState* target = nullptr;
+  for (auto& [id, c] : t.children) {
+    if (c.moving || id == victim_id) continue;
+    if (target == nullptr ||
+        std::tie(c.pushed_to, c.rtt, id) <
+            std::tie(target->pushed_to, target->rtt, target->handle.id)) {
+      target = &c;
+    }
+  }
+  if (target == nullptr) return false;
+  ++target->pushed_to;
+  ++stats_.pushdowns;
+  const NodeHandle new_parent = target->handle;
+  if (victim == nullptr) {
+    SendTo(newcomer, PushDownMsg{t.id, new_parent});
+    return true;
+  }
+  victim->moving = true;
+  victim->moving_since = Now();
+  const NodeHandle moved = victim->handle;
+  auto it = t.children.emplace(newcomer.id, ChildState{newcomer, Now()}).first;
+  ++stats_.children_adopted;
+  it->second.reliable = reliable;
+  if (t.attached) AckChild(t, it->second);
+  SendTo(moved, PushDownMsg{t.id, new_parent});
+  return true;
+}
+
+// Told by our parent (or, while joining, by the node that would have
+// adopted us) to join through `new_parent`.
+void Scribe::OnPushDown(const NodeHandle& from, const PushDownMsg& m) {
+  TopicState* t = Find(m.topic);
+  if (t == nullptr || t->root || m.new_parent.id == Self().id) {
+    ++stats_.dropped;
+    return;
+  }
+  if (t->attached) {
+    if (!t->parent.has_value() || t->parent->id != from.id) {
+      ++stats_.dropped;  // stale
+      return;
+    }
+    t->moving_to = m.new_parent.id;
+    t->moving_since = Now();
+  } else {
+    t->join_sent = Now();  // RetryJoins routes a join if this fails
+    joining_.insert(t->id);
+  }
+  ++stats_.joins_sent;
+  SendTo(m.new_parent, OwnJoin(*t));
+}
+
+// A join sent straight to us after a push-down: adopt the joiner as if its
+// join had been routed through us; without state for the topic, route it
+// on (our own Forward then adopts it and joins in its place).
+void Scribe::OnDirectJoin(const JoinMsg& join) {
+  TopicState* t = Find(join.topic);
+  if (t == nullptr) {
+    RouteToTopic(join.topic, join);
+    return;
+  }
+  if (t->OnPath(join.joiner.id) ||
+      (t->parent.has_value() && t->parent->id == join.joiner.id)) {
+    ++stats_.loops_refused;
+    SendTo(join.joiner, JoinNackMsg{t->id});
+    return;
+  }
+  Adopt(*t, join.joiner, join.reliable);
+  if (!t->attached && !t->root && !joining_.contains(t->id)) SendJoin(*t);
+}
+
+// A move whose new parent never answered: stay with the old parent.
+void Scribe::ExpireMoves() {
+  for (auto& [id, t] : topics_) {
+    if (t->moving_to.has_value() &&
+        Now() - t->moving_since > 2 * options_.join_timeout) {
+      t->moving_to.reset();
+    }
   }
 }
 

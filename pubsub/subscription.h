@@ -29,6 +29,10 @@ struct SubscribeOptions {
   // Reliable only: start from this sequence number if still kept, instead
   // of from the first message published after the subscription.
   std::optional<uint64_t> since_seq;
+  // Anycast: offered a message sent with Scribe::Anycast (seq is 0);
+  // returns true to accept it, which ends the search. Empty: this
+  // subscription takes no anycasts.
+  std::function<bool(const Delivery&)> on_anycast;
 };
 
 using SubscriptionId = uint64_t;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -25,6 +26,14 @@ struct ChildState {
   absl::Time last_heard;
   bool acked = false;     // told it is on the tree
   bool reliable = false;  // its subtree repairs gaps
+  // Round trip the child measured to us (heartbeats); Infinite if unknown.
+  absl::Duration rtt = absl::InfiniteDuration();
+  // Pushed down (told to join through another child): still served until
+  // it leaves, not counted against max_children, dropped (NACK) if it is
+  // still here after child_timeout.
+  bool moving = false;
+  absl::Time moving_since = absl::InfinitePast();
+  uint64_t pushed_to = 0;  // children pushed down to join through this one
 };
 
 // Handlers are shared so a handler may subscribe or unsubscribe while it
@@ -37,7 +46,12 @@ struct LocalSubscription {
 struct ReplayEntry {
   std::string payload;
   absl::Time stored;
+  NodeId publisher;      // of an acknowledged publish (root side)
+  uint64_t request = 0;  // 0: unknown / not acknowledged
 };
+
+// An acknowledged publish, as the root recognises a resend of it.
+using PublishOrigin = std::pair<NodeId, uint64_t>;
 
 struct TopicState {
   TopicId id;
@@ -50,6 +64,10 @@ struct TopicState {
   std::vector<NodeId> path;    // this node first, the root last
   absl::Time last_parent_contact = absl::InfinitePast();
   absl::Time join_sent = absl::InfinitePast();
+  // Pushed down by our parent: joining through `moving_to` while still
+  // attached to the parent.
+  std::optional<NodeId> moving_to;
+  absl::Time moving_since = absl::InfinitePast();
   absl::flat_hash_map<NodeId, ChildState> children;
   std::vector<LocalSubscription> subs;
 
@@ -64,14 +82,18 @@ struct TopicState {
   absl::Time repair_sent = absl::InfinitePast();
   uint64_t repair_from = 0;  // `next` when the last repair was requested
   std::map<uint64_t, ReplayEntry> replay;
+  // Acknowledged publishes in `replay`, by origin (root side).
+  absl::flat_hash_map<PublishOrigin, uint64_t> origins;
 
   // Root only: publishes held until `hold_until` (see fresh_root_grace).
   absl::Time hold_until = absl::InfinitePast();
-  std::vector<std::string> held_publishes;
+  std::vector<PublishMsg> held_publishes;
   // Root only: the replica set last sent the full state.
   std::vector<NodeId> replicated_to;
 
   bool Wanted() const { return !subs.empty() || !children.empty() || root; }
+  // Children counted against max_children (not being pushed down).
+  size_t SettledChildren() const;
   bool Reliable() const;
   bool OnPath(const NodeId& id) const;
   // One past the highest sequence number seen here, 0 if none.
@@ -83,7 +105,7 @@ struct TopicState {
 // What a replica keeps for a topic whose root is a neighbour.
 struct ReplicaState {
   uint64_t next_stamp = 1;
-  std::map<uint64_t, std::string> messages;
+  std::map<uint64_t, StoredMessage> messages;
   absl::Time refreshed;
 };
 

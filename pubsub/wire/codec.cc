@@ -67,7 +67,9 @@ void SetBody(Body::Builder b, const LeaveMsg& m) {
 }
 
 void SetBody(Body::Builder b, const HeartbeatMsg& m) {
-  SetIds(b.initHeartbeat().initTopics(m.topics.size()), m.topics);
+  s::Heartbeat::Builder r = b.initHeartbeat();
+  SetIds(r.initTopics(m.topics.size()), m.topics);
+  r.setRttMicros(m.rtt_micros);
 }
 
 void SetBody(Body::Builder b, const HeartbeatReplyMsg& m) {
@@ -85,6 +87,41 @@ void SetBody(Body::Builder b, const PublishMsg& m) {
   s::Publish::Builder r = b.initPublish();
   SetId(r.initTopic(), m.topic);
   r.setPayload(Bytes(m.payload));
+  r.setRequest(m.request);
+  if (m.request != 0) SetHandle(r.initPublisher(), m.publisher);
+}
+
+void SetBody(Body::Builder b, const PublishAckMsg& m) {
+  s::PublishAck::Builder r = b.initPublishAck();
+  SetId(r.initTopic(), m.topic);
+  r.setRequest(m.request);
+  r.setSeq(m.seq);
+}
+
+void SetBody(Body::Builder b, const AnycastMsg& m) {
+  s::Anycast::Builder r = b.initAnycast();
+  SetId(r.initTopic(), m.topic);
+  r.setRequest(m.request);
+  SetHandle(r.initRequester(), m.requester);
+  r.setPayload(Bytes(m.payload));
+  SetIds(r.initVisited(m.visited.size()), m.visited);
+  r.setHops(m.hops);
+}
+
+void SetBody(Body::Builder b, const AnycastReplyMsg& m) {
+  s::AnycastReply::Builder r = b.initAnycastReply();
+  SetId(r.initTopic(), m.topic);
+  r.setRequest(m.request);
+  r.setOutcome(static_cast<uint8_t>(m.outcome));
+  if (m.outcome == AnycastOutcome::kAccepted) {
+    SetHandle(r.initAcceptedBy(), m.accepted_by);
+  }
+}
+
+void SetBody(Body::Builder b, const PushDownMsg& m) {
+  s::PushDown::Builder r = b.initPushDown();
+  SetId(r.initTopic(), m.topic);
+  SetHandle(r.initNewParent(), m.new_parent);
 }
 
 void SetBody(Body::Builder b, const DataMsg& m) {
@@ -117,6 +154,10 @@ void SetBody(Body::Builder b, const ReplicateMsg& m) {
   for (size_t i = 0; i < m.messages.size(); ++i) {
     list[i].setSeq(m.messages[i].seq);
     list[i].setPayload(Bytes(m.messages[i].payload));
+    if (m.messages[i].request != 0) {
+      SetId(list[i].initPublisher(), m.messages[i].publisher);
+      list[i].setRequest(m.messages[i].request);
+    }
   }
 }
 
@@ -129,8 +170,11 @@ size_t EstimateWords(const ScribeMessage& msg) {
         if constexpr (std::is_same_v<T, PublishMsg> ||
                       std::is_same_v<T, DataMsg>) {
           bytes += m.payload.size();
+        } else if constexpr (std::is_same_v<T, AnycastMsg>) {
+          bytes += 24 * m.visited.size();
+          bytes += m.payload.size();
         } else if constexpr (std::is_same_v<T, ReplicateMsg>) {
-          for (const auto& s : m.messages) bytes += s.payload.size() + 32;
+          for (const auto& s : m.messages) bytes += s.payload.size() + 56;
         } else if constexpr (std::is_same_v<T, HeartbeatReplyMsg>) {
           for (const auto& t : m.topics) bytes += 64 + 24 * t.path.size();
         } else if constexpr (std::is_same_v<T, HeartbeatMsg>) {
@@ -198,6 +242,7 @@ class Reader {
     return absl::OkStatus();
   }
   absl::Status Read(s::Heartbeat::Reader r, HeartbeatMsg& m) const {
+    m.rtt_micros = r.getRttMicros();
     return Ids(r.getTopics(), limits_.max_list, m.topics);
   }
   absl::Status Read(s::HeartbeatReply::Reader r, HeartbeatReplyMsg& m) const {
@@ -216,7 +261,45 @@ class Reader {
   }
   absl::Status Read(s::Publish::Reader r, PublishMsg& m) const {
     m.topic = ReadId(r.getTopic());
+    m.request = r.getRequest();
+    if (m.request != 0) {
+      if (!r.hasPublisher()) return Invalid("acknowledged publish without publisher");
+      absl::Status status = Handle(r.getPublisher(), m.publisher);
+      if (!status.ok()) return status;
+    }
     return Payload(r.getPayload(), m.payload);
+  }
+  absl::Status Read(s::PublishAck::Reader r, PublishAckMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.request = r.getRequest();
+    m.seq = r.getSeq();
+    return absl::OkStatus();
+  }
+  absl::Status Read(s::Anycast::Reader r, AnycastMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.request = r.getRequest();
+    m.hops = r.getHops();
+    absl::Status status = Handle(r.getRequester(), m.requester);
+    if (!status.ok()) return status;
+    status = Ids(r.getVisited(), limits_.max_list, m.visited);
+    if (!status.ok()) return status;
+    return Payload(r.getPayload(), m.payload);
+  }
+  absl::Status Read(s::AnycastReply::Reader r, AnycastReplyMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.request = r.getRequest();
+    const uint8_t outcome = r.getOutcome();
+    if (outcome > static_cast<uint8_t>(AnycastOutcome::kTooFar)) {
+      return Invalid("unknown anycast outcome");
+    }
+    m.outcome = static_cast<AnycastOutcome>(outcome);
+    if (m.outcome != AnycastOutcome::kAccepted) return absl::OkStatus();
+    if (!r.hasAcceptedBy()) return Invalid("accepted anycast without acceptor");
+    return Handle(r.getAcceptedBy(), m.accepted_by);
+  }
+  absl::Status Read(s::PushDown::Reader r, PushDownMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    return Handle(r.getNewParent(), m.new_parent);
   }
   absl::Status Read(s::Multicast::Reader r, DataMsg& m) const {
     m.topic = ReadId(r.getTopic());
@@ -243,6 +326,10 @@ class Reader {
     m.messages.resize(list.size());
     for (size_t i = 0; i < list.size(); ++i) {
       m.messages[i].seq = list[i].getSeq();
+      m.messages[i].request = list[i].getRequest();
+      if (m.messages[i].request != 0) {
+        m.messages[i].publisher = ReadId(list[i].getPublisher());
+      }
       absl::Status status = Payload(list[i].getPayload(), m.messages[i].payload);
       if (!status.ok()) return status;
     }
@@ -277,6 +364,11 @@ class Reader {
         return As<RepairRequestMsg>(b.getRepairRequest());
       case Body::SKIP: return As<SkipMsg>(b.getSkip());
       case Body::REPLICATE: return As<ReplicateMsg>(b.getReplicate());
+      case Body::PUBLISH_ACK: return As<PublishAckMsg>(b.getPublishAck());
+      case Body::ANYCAST: return As<AnycastMsg>(b.getAnycast());
+      case Body::ANYCAST_REPLY:
+        return As<AnycastReplyMsg>(b.getAnycastReply());
+      case Body::PUSH_DOWN: return As<PushDownMsg>(b.getPushDown());
     }
     return absl::UnimplementedError(absl::StrCat(
         "unknown scribe message type ", static_cast<int>(b.which())));

@@ -41,6 +41,7 @@ struct TopicOnly {
 
 struct Heartbeat {
   topics @0 :List(Id128);
+  rttMicros @1 :UInt64;   # the child's last measured round trip; 0 unknown
 }
 
 struct TopicStatus {
@@ -57,6 +58,35 @@ struct HeartbeatReply {
 struct Publish {
   topic @0 :Id128;
   payload @1 :Data;
+  publisher @2 :Handle;   # set only with request != 0
+  request @3 :UInt64;     # 0: no acknowledgement wanted
+}
+
+struct PublishAck {
+  topic @0 :Id128;
+  request @1 :UInt64;
+  seq @2 :UInt64;
+}
+
+struct Anycast {
+  topic @0 :Id128;
+  request @1 :UInt64;
+  requester @2 :Handle;
+  payload @3 :Data;
+  visited @4 :List(Id128);
+  hops @5 :UInt32;
+}
+
+struct AnycastReply {
+  topic @0 :Id128;
+  request @1 :UInt64;
+  outcome @2 :UInt8;      # 0 accepted, 1 none accepted, 2 lost, 3 too far
+  acceptedBy @3 :Handle;  # set only when accepted
+}
+
+struct PushDown {
+  topic @0 :Id128;
+  newParent @1 :Handle;
 }
 
 struct Multicast {
@@ -80,6 +110,8 @@ struct Skip {
 struct Stored {
   seq @0 :UInt64;
   payload @1 :Data;
+  publisher @2 :Id128;    # of an acknowledged publish; absent otherwise
+  request @3 :UInt64;     # 0: not an acknowledged publish
 }
 
 struct Replicate {
@@ -103,6 +135,10 @@ struct ScribeMsg {
     repairRequest @9 :RepairRequest;
     skip @10 :Skip;
     replicate @11 :Replicate;
-    # Append new message types here (@12, ...).
+    publishAck @12 :PublishAck;
+    anycast @13 :Anycast;
+    anycastReply @14 :AnycastReply;
+    pushDown @15 :PushDown;
+    # Append new message types here (@16, ...).
   }
 }

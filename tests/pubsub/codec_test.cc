@@ -52,7 +52,7 @@ TEST(ScribeCodecTest, AckHeartbeatAndReplyRoundTrip) {
 
 TEST(ScribeCodecTest, DataPathMessagesRoundTrip) {
   std::string payload("hello\0world", 11);
-  EXPECT_EQ(RoundTrip(PublishMsg{NodeId(1, 2), payload}).payload, payload);
+  EXPECT_EQ(RoundTrip(PublishMsg{NodeId(1, 2), payload, {}, 0}).payload, payload);
   DataMsg d = RoundTrip(DataMsg{NodeId(1, 2), 77, payload});
   EXPECT_EQ(d.seq, 77u);
   EXPECT_EQ(d.payload, payload);
@@ -61,13 +61,54 @@ TEST(ScribeCodecTest, DataPathMessagesRoundTrip) {
   EXPECT_EQ(rr.to, 9u);
   EXPECT_EQ(rr.requester, Handle(4));
   EXPECT_EQ(RoundTrip(SkipMsg{NodeId(1, 2), 12}).up_to, 12u);
-  ReplicateMsg rep{NodeId(1, 2), 10, true, {{8, "a"}, {9, "bb"}}};
+  ReplicateMsg rep{NodeId(1, 2), 10, true,
+                   {{8, "a", {}, 0}, {9, "bb", NodeId(5, 5), 31}}};
   ReplicateMsg r = RoundTrip(rep);
   EXPECT_EQ(r.next_seq, 10u);
   EXPECT_TRUE(r.handover);
   ASSERT_EQ(r.messages.size(), 2u);
   EXPECT_EQ(r.messages[1].seq, 9u);
   EXPECT_EQ(r.messages[1].payload, "bb");
+  EXPECT_EQ(r.messages[0].request, 0u);
+  EXPECT_EQ(r.messages[1].publisher, NodeId(5, 5));
+  EXPECT_EQ(r.messages[1].request, 31u);
+}
+
+TEST(ScribeCodecTest, AcknowledgedPublishAnycastAndPushDownRoundTrip) {
+  PublishMsg p = RoundTrip(PublishMsg{NodeId(1, 2), "x", Handle(3), 17});
+  EXPECT_EQ(p.publisher, Handle(3));
+  EXPECT_EQ(p.request, 17u);
+  PublishAckMsg ack = RoundTrip(PublishAckMsg{NodeId(1, 2), 17, 99});
+  EXPECT_EQ(ack.topic, NodeId(1, 2));
+  EXPECT_EQ(ack.request, 17u);
+  EXPECT_EQ(ack.seq, 99u);
+  HeartbeatMsg hb = RoundTrip(HeartbeatMsg{{NodeId(1, 0)}, 1234});
+  EXPECT_EQ(hb.rtt_micros, 1234u);
+
+  AnycastMsg any{NodeId(4, 4), 5, Handle(6), "job", {NodeId(1, 1), NodeId(2, 2)}, 3};
+  AnycastMsg a = RoundTrip(any);
+  EXPECT_EQ(a.request, 5u);
+  EXPECT_EQ(a.requester, Handle(6));
+  EXPECT_EQ(a.payload, "job");
+  EXPECT_EQ(a.visited, any.visited);
+  EXPECT_EQ(a.hops, 3u);
+  AnycastReplyMsg yes =
+      RoundTrip(AnycastReplyMsg{NodeId(4, 4), 5, AnycastOutcome::kAccepted, Handle(8)});
+  EXPECT_EQ(yes.outcome, AnycastOutcome::kAccepted);
+  EXPECT_EQ(yes.accepted_by, Handle(8));
+  AnycastReplyMsg no =
+      RoundTrip(AnycastReplyMsg{NodeId(4, 4), 5, AnycastOutcome::kNoneAccepted, {}});
+  EXPECT_EQ(no.outcome, AnycastOutcome::kNoneAccepted);
+  PushDownMsg push = RoundTrip(PushDownMsg{NodeId(4, 4), Handle(9)});
+  EXPECT_EQ(push.new_parent, Handle(9));
+}
+
+TEST(ScribeCodecTest, AnycastVisitedListIsLimited) {
+  DecodeLimits limits;
+  limits.max_list = 1;
+  EXPECT_FALSE(Decode(Encode(AnycastMsg{NodeId(), 1, Handle(1), "", {NodeId(), NodeId()}, 0}),
+                      limits)
+                   .ok());
 }
 
 TEST(ScribeCodecTest, GarbageIsAnErrorNotACrash) {
