@@ -353,11 +353,14 @@ void Scribe::RetryJoins() {
 // ---------------------------------------------------------------------------
 // The bottleneck remover (Scribe paper, section 3.3): a node at max_children
 // for a topic does not refuse a joiner. It picks the farthest of its
-// children and the joiner (by the round trips children report; unknown
-// counts as farthest, then the id farthest from ours breaks ties) and tells
-// it to join through the sibling that has had the fewest children pushed
-// to it (then the nearest). A pushed existing child stays served until its
-// new parent has acknowledged it, so it misses nothing.
+// children and the joiner and tells it to join through a sibling (the one
+// that has had the fewest children pushed to it, then the nearest). Distance
+// is the round trip children report on heartbeats. The joiner's is not
+// known yet: it is taken as twice the children's median, so an existing
+// child is pushed only when it is more than twice as far as the median
+// (keeping moves rare); a child that has not reported counts as farthest;
+// the id farthest from ours breaks ties. A pushed existing child stays
+// served until its new parent has acknowledged it, so it misses nothing.
 
 namespace {
 
@@ -371,6 +374,18 @@ struct Farness {
   }
 };
 
+// Twice the lower median of the settled children's known round trips;
+// Infinite if none is known.
+absl::Duration NewcomerEstimate(const TopicState& t) {
+  std::vector<absl::Duration> known;
+  for (const auto& [id, c] : t.children) {
+    if (!c.moving && c.rtt != absl::InfiniteDuration()) known.push_back(c.rtt);
+  }
+  if (known.empty()) return absl::InfiniteDuration();
+  std::sort(known.begin(), known.end());
+  return 2 * known[(known.size() - 1) / 2];
+}
+
 }  // namespace
 
 bool Scribe::PushDown(TopicState& t, const NodeHandle& newcomer,
@@ -378,7 +393,7 @@ bool Scribe::PushDown(TopicState& t, const NodeHandle& newcomer,
   const NodeId self = Self().id;
   // The victim: the newcomer (null) or a settled child.
   ChildState* victim = nullptr;
-  Farness victim_far{absl::InfiniteDuration(), NodeId::Distance(self, newcomer.id)};
+  Farness victim_far{NewcomerEstimate(t), NodeId::Distance(self, newcomer.id)};
   for (auto& [id, c] : t.children) {
     if (c.moving) continue;
     Farness far{c.rtt, NodeId::Distance(self, id)};
@@ -406,9 +421,13 @@ bool Scribe::PushDown(TopicState& t, const NodeHandle& newcomer,
     SendTo(newcomer, PushDownMsg{t.id, new_parent});
     return true;
   }
-  victim->moving = true;
-  victim->moving_since = Now();
   const NodeHandle moved = victim->handle;
+  if (victim->acked) {
+    victim->moving = true;
+    victim->moving_since = Now();
+  } else {
+    t.children.erase(moved.id);  // not served yet: nothing to lose
+  }
   auto it = t.children.emplace(newcomer.id, ChildState{newcomer, Now()}).first;
   ++stats_.children_adopted;
   it->second.reliable = reliable;
@@ -426,7 +445,9 @@ void Scribe::OnPushDown(const NodeHandle& from, const PushDownMsg& m) {
     return;
   }
   if (t->attached) {
-    if (!t->parent.has_value() || t->parent->id != from.id) {
+    // From our parent, or from the node it sent us to (pushed on again).
+    const bool from_parent = t->parent.has_value() && t->parent->id == from.id;
+    if (!from_parent && t->moving_to != from.id) {
       ++stats_.dropped;  // stale
       return;
     }

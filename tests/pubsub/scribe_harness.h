@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,19 @@ class ScribeRing {
     Call(i, [&](Scribe& s) { (void)s.Publish(topic, std::move(payload)); });
   }
 
+  // Publishes with completion; the outcome lands in *out when it comes.
+  // REQUIRES: *out outlives the run.
+  void PublishAcked(int i, const std::string& topic, std::string payload,
+                    std::optional<absl::StatusOr<uint64_t>>* out) {
+    Call(i, [&](Scribe& s) {
+      absl::Status status = s.Publish(topic, std::move(payload),
+                                      [out](absl::StatusOr<uint64_t> seq) {
+                                        *out = std::move(seq);
+                                      });
+      if (!status.ok()) *out = status;
+    });
+  }
+
   const std::vector<Received>& log(int i, const std::string& topic) {
     return log_[{i, topic}];
   }
@@ -118,6 +132,28 @@ class ScribeRing {
       total.handovers += s.handovers;
       total.roots_taken += s.roots_taken;
       total.published += s.published;
+      total.messages_in += s.messages_in;
+      total.messages_out += s.messages_out;
+      total.dropped += s.dropped;
+      total.gaps_filled += s.gaps_filled;
+      total.publish_acks_sent += s.publish_acks_sent;
+      total.publish_acks_received += s.publish_acks_received;
+      total.publish_resends += s.publish_resends;
+      total.publish_timeouts += s.publish_timeouts;
+      total.publishes_deduplicated += s.publishes_deduplicated;
+      total.publishes_rerouted += s.publishes_rerouted;
+      total.root_cache_hits += s.root_cache_hits;
+      total.root_cache_misses += s.root_cache_misses;
+      total.anycasts_sent += s.anycasts_sent;
+      total.anycasts_visited += s.anycasts_visited;
+      total.anycasts_accepted += s.anycasts_accepted;
+      total.anycasts_failed += s.anycasts_failed;
+      total.pushdowns += s.pushdowns;
+      total.moves += s.moves;
+      total.joins_refused += s.joins_refused;
+      total.children_adopted += s.children_adopted;
+      total.children_expired += s.children_expired;
+      total.data_forwarded += s.data_forwarded;
     }
     return total;
   }

@@ -1,5 +1,7 @@
 // Scribe driven by hand through a fake overlay: joins caught in Forward,
-// acks only once attached, and the path-to-root check that refuses loops.
+// acks only once attached, the path-to-root check that refuses loops; the
+// root recognising resent publishes, a former root passing a publish on,
+// and the bottleneck remover's choices.
 #include <string>
 #include <vector>
 
@@ -7,51 +9,25 @@
 #include "pubsub/scribe.h"
 #include "pubsub/topic_id.h"
 #include "pubsub/wire/codec.h"
+#include "tests/pubsub/fake_overlay.h"
 
 namespace peter::pubsub {
 namespace {
 
-NodeHandle Handle(uint64_t n) {
-  return NodeHandle{NodeId(n, n), pastry::Endpoint::FromIpv4(0x0a000000 + n, 4000)};
-}
-
-struct Sent {
-  std::optional<NodeId> key;
-  ScribeMessage msg;
-  std::optional<NodeHandle> hint;
-};
-
-// Records what Scribe routes; time stands still; timers never fire.
-class FakeOverlay final : public pastry::Overlay {
- public:
-  explicit FakeOverlay(std::vector<Sent>* sent) : sent_(sent) {}
-  void Route(std::optional<NodeId> key, std::string payload,
-             std::optional<NodeHandle> hint) override {
-    sent_->push_back(Sent{key, wire::Decode(payload).value(), hint});
-  }
-  std::vector<NodeHandle> ReplicaSet(const NodeId&, int) const override {
-    return {LocalHandle()};
-  }
-  NodeHandle LocalHandle() const override { return Handle(1); }
-  std::vector<NodeHandle> LeafSet() const override { return {}; }
-  bool IsActive() const override { return true; }
-  absl::Time Now() const override { return absl::UnixEpoch(); }
-  TimerId ScheduleTimer(absl::Duration, std::function<void()>) override {
-    return ++timers_;
-  }
-  void CancelTimer(TimerId) override {}
-
- private:
-  std::vector<Sent>* sent_;
-  TimerId timers_ = 0;
-};
+using testing::FakeOverlay;
+using testing::Handle;
+using testing::Sent;
 
 class ScribeLoopTest : public ::testing::Test {
  protected:
-  ScribeLoopTest()
-      : scribe_([this](pastry::Application*) {
-          return std::make_unique<FakeOverlay>(&sent_);
-        }) {}
+  explicit ScribeLoopTest(ScribeOptions options = {})
+      : scribe_(
+            [this](pastry::Application*) {
+              auto overlay = std::make_unique<FakeOverlay>(&sent_);
+              overlay_ = overlay.get();
+              return overlay;
+            },
+            options) {}
 
   // A message from `from` straight to us.
   void Receive(const NodeHandle& from, const ScribeMessage& msg) {
@@ -76,8 +52,26 @@ class ScribeLoopTest : public ::testing::Test {
     return out;
   }
 
+  // Subscribes locally and becomes the topic's root (own join delivered).
+  void BecomeRoot() {
+    SubscribeOptions options;
+    options.on_message = [](const Delivery&) {};
+    ASSERT_TRUE(scribe_.Subscribe("loops", options).ok());
+    pastry::RouteMessage m{topic_, Handle(1), Handle(1), 0,
+                           wire::Encode(JoinMsg{topic_, Handle(1), false, 0})};
+    scribe_.Deliver(m);
+    ASSERT_TRUE(scribe_.IsRoot("loops"));
+  }
+  // A publish routed to us as the key's root.
+  void DeliverPublish(const PublishMsg& publish) {
+    pastry::RouteMessage m{topic_, publish.publisher, publish.publisher, 2,
+                           wire::Encode(publish)};
+    scribe_.Deliver(m);
+  }
+
   const TopicId topic_ = TopicIdOf("loops");
   std::vector<Sent> sent_;
+  FakeOverlay* overlay_ = nullptr;
   Scribe scribe_;
 };
 
@@ -132,6 +126,167 @@ TEST_F(ScribeLoopTest, JoinFromANodeOnOurPathPassesThrough) {
   Receive(parent, HeartbeatReplyMsg{{TopicStatus{topic_, true, {parent.id, Handle(1).id}, 1}}});
   EXPECT_FALSE(scribe_.IsAttached("loops"));
   EXPECT_EQ(SentOf<JoinMsg>().size(), 2u);
+}
+
+// A publish resent after a lost acknowledgement is numbered once and
+// acknowledged again with the same number.
+TEST_F(ScribeLoopTest, RootNumbersAResentPublishOnce) {
+  overlay_->replicas = {Handle(9)};
+  BecomeRoot();
+  const NodeHandle publisher = Handle(2);
+  DeliverPublish(PublishMsg{topic_, "x", publisher, 7});
+  DeliverPublish(PublishMsg{topic_, "x", publisher, 7});
+  DeliverPublish(PublishMsg{topic_, "y", publisher, 8});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_EQ(acks[0].second, publisher);
+  EXPECT_EQ(acks[0].first.request, 7u);
+  EXPECT_EQ(acks[0].first.seq, 1u);
+  EXPECT_EQ(acks[1].first.seq, 1u);  // the resend
+  EXPECT_EQ(acks[2].first.seq, 2u);
+  EXPECT_EQ(scribe_.stats().published, 2u);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 1u);
+  // A plain publish asks for nothing.
+  DeliverPublish(PublishMsg{topic_, "z", {}, 0});
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), 3u);
+  EXPECT_EQ(scribe_.stats().published, 3u);
+  // The replicas learn who published what, so a new root recognises it too.
+  bool carried = false;
+  for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
+    for (const StoredMessage& m : r.messages) {
+      if (m.seq == 2) carried = m.publisher == publisher.id && m.request == 8;
+    }
+  }
+  EXPECT_TRUE(carried);
+}
+
+// A new root recognises a resend of a publish its predecessor numbered,
+// from the replicated state.
+TEST_F(ScribeLoopTest, NewRootRecognisesAPublishItsPredecessorNumbered) {
+  const NodeHandle old_root = Handle(3), publisher = Handle(2);
+  Receive(old_root, ReplicateMsg{topic_, 6, false, {StoredMessage{5, "x", publisher.id, 9}}});
+  DeliverPublish(PublishMsg{topic_, "x", publisher, 9});
+  ASSERT_TRUE(scribe_.IsRoot("loops"));
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.seq, 5u);
+  EXPECT_EQ(scribe_.stats().published, 0u);
+}
+
+// A publish sent straight to us as a cached root, when the overlay no longer
+// makes us the root: it goes on, routed toward the topic.
+TEST_F(ScribeLoopTest, FormerRootPassesADirectPublishOn) {
+  BecomeRoot();
+  overlay_->closest = Handle(9);
+  sent_.clear();
+  Receive(Handle(2), PublishMsg{topic_, "x", Handle(2), 4});
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].key, topic_);
+  EXPECT_EQ(std::get<PublishMsg>(sent_[0].msg).request, 4u);
+  EXPECT_EQ(scribe_.stats().publishes_rerouted, 1u);
+  EXPECT_EQ(scribe_.stats().published, 0u);
+  // Still the closest: numbered and acknowledged here.
+  overlay_->closest = Handle(1);
+  Receive(Handle(2), PublishMsg{topic_, "x", Handle(2), 5});
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), 1u);
+}
+
+class ScribeBottleneckTest : public ScribeLoopTest {
+ protected:
+  static ScribeOptions Small() {
+    ScribeOptions options;
+    options.max_children = 3;
+    return options;
+  }
+  ScribeBottleneckTest() : ScribeLoopTest(Small()) {}
+  void Heartbeat(const NodeHandle& child, uint64_t rtt_micros) {
+    Receive(child, HeartbeatMsg{{topic_}, rtt_micros});
+  }
+};
+
+// At max_children a joiner is not refused: the child more than twice as far
+// as the median is pushed down to the nearest sibling; a child that has not
+// reported its round trip yet counts as farthest; push-downs spread over
+// the siblings.
+TEST_F(ScribeBottleneckTest, PushesTheFarthestChildToTheNearestSibling) {
+  BecomeRoot();
+  const NodeHandle a = Handle(2), b = Handle(3), c = Handle(4), d = Handle(5),
+                   e = Handle(6);
+  std::string payload;
+  for (const NodeHandle& h : {a, b, c}) EXPECT_FALSE(PassJoin(h, payload));
+  Heartbeat(a, 1000);
+  Heartbeat(b, 2000);
+  Heartbeat(c, 90000);
+  sent_.clear();
+  EXPECT_FALSE(PassJoin(d, payload));
+  auto pushes = SentOf<PushDownMsg>();
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].second, c);
+  EXPECT_EQ(pushes[0].first.new_parent, a);
+  EXPECT_EQ(SentOf<JoinAckMsg>().size(), 1u);  // d is in
+  EXPECT_TRUE(SentOf<JoinNackMsg>().empty());
+  EXPECT_EQ(scribe_.ChildCount("loops"), 4u);  // c served until it leaves
+  Receive(c, LeaveMsg{topic_});
+  EXPECT_EQ(scribe_.ChildCount("loops"), 3u);
+
+  // d has not reported: it is the one pushed now, to b (a has had one).
+  sent_.clear();
+  EXPECT_FALSE(PassJoin(e, payload));
+  pushes = SentOf<PushDownMsg>();
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].second, d);
+  EXPECT_EQ(pushes[0].first.new_parent, b);
+  EXPECT_EQ(scribe_.stats().pushdowns, 2u);
+  EXPECT_EQ(scribe_.stats().joins_refused, 0u);
+}
+
+// With every child near, the joiner itself is pushed down and never
+// counted here.
+TEST_F(ScribeBottleneckTest, PushesTheJoinerWhenTheChildrenAreNear) {
+  BecomeRoot();
+  std::string payload;
+  for (uint64_t n : {2, 3, 4}) EXPECT_FALSE(PassJoin(Handle(n), payload));
+  for (uint64_t n : {2, 3, 4}) Heartbeat(Handle(n), 1000 * n);
+  sent_.clear();
+  EXPECT_FALSE(PassJoin(Handle(7), payload));
+  auto pushes = SentOf<PushDownMsg>();
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].second, Handle(7));
+  EXPECT_EQ(pushes[0].first.new_parent, Handle(2));
+  EXPECT_TRUE(SentOf<JoinAckMsg>().empty());
+  EXPECT_EQ(scribe_.ChildCount("loops"), 3u);
+}
+
+// The pushed child joins through its new parent while still attached, and
+// switches without falling off the tree.
+TEST_F(ScribeLoopTest, PushedChildMovesWithoutFallingOffTheTree) {
+  int active_calls = 0;
+  SubscribeOptions options;
+  options.on_message = [](const Delivery&) {};
+  options.on_active = [&](bool) { ++active_calls; };
+  ASSERT_TRUE(scribe_.Subscribe("loops", options).ok());
+  const NodeHandle parent = Handle(3), sibling = Handle(5), root = Handle(4);
+  Receive(parent, JoinAckMsg{topic_, {parent.id, root.id}, 1});
+  ASSERT_EQ(active_calls, 1);
+  sent_.clear();
+  Receive(parent, PushDownMsg{topic_, sibling});
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].hint, sibling);
+  EXPECT_FALSE(sent_[0].key.has_value());
+  EXPECT_EQ(std::get<JoinMsg>(sent_[0].msg).joiner, Handle(1));
+  EXPECT_TRUE(scribe_.IsAttached("loops"));
+  Receive(sibling, JoinAckMsg{topic_, {sibling.id, parent.id, root.id}, 1});
+  auto leaves = SentOf<LeaveMsg>();
+  ASSERT_EQ(leaves.size(), 1u);
+  EXPECT_EQ(leaves[0].second, parent);
+  EXPECT_TRUE(scribe_.IsAttached("loops"));
+  EXPECT_EQ(active_calls, 1);
+  EXPECT_EQ(scribe_.stats().moves, 1u);
+  std::vector<TopicInfo> topics = scribe_.Topics();
+  ASSERT_EQ(topics.size(), 1u);
+  EXPECT_EQ(topics[0].parent_id_hex, sibling.id.ToHex());
+  EXPECT_EQ(topics[0].name, "loops");
+  EXPECT_EQ(topics[0].local_subscribers, 1u);
 }
 
 }  // namespace

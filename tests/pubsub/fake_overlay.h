@@ -1,0 +1,61 @@
+// A hand-driven pastry::Overlay for Scribe unit tests: records what Scribe
+// routes or sends, time stands still, timers never fire, and the node that
+// the overlay makes a key's root is whatever the test says.
+#ifndef PETER_TESTS_PUBSUB_FAKE_OVERLAY_H_
+#define PETER_TESTS_PUBSUB_FAKE_OVERLAY_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "peter/pastry/application.h"
+#include "pubsub/messages.h"
+#include "pubsub/wire/codec.h"
+
+namespace peter::pubsub::testing {
+
+inline NodeHandle Handle(uint64_t n) {
+  return NodeHandle{NodeId(n, n), pastry::Endpoint::FromIpv4(0x0a000000 + n, 4000)};
+}
+
+struct Sent {
+  std::optional<NodeId> key;
+  ScribeMessage msg;
+  std::optional<NodeHandle> hint;
+};
+
+class FakeOverlay final : public pastry::Overlay {
+ public:
+  explicit FakeOverlay(std::vector<Sent>* sent) : sent_(sent) {}
+  void Route(std::optional<NodeId> key, std::string payload,
+             std::optional<NodeHandle> hint) override {
+    sent_->push_back(Sent{key, wire::Decode(payload).value(), hint});
+  }
+  // Every key's closest node is `closest` (this node unless changed),
+  // followed by `replicas`.
+  std::vector<NodeHandle> ReplicaSet(const NodeId&, int k) const override {
+    std::vector<NodeHandle> set = {closest};
+    set.insert(set.end(), replicas.begin(), replicas.end());
+    if (static_cast<int>(set.size()) > k) set.resize(k);
+    return set;
+  }
+  NodeHandle LocalHandle() const override { return Handle(1); }
+  std::vector<NodeHandle> LeafSet() const override { return {}; }
+  bool IsActive() const override { return true; }
+  absl::Time Now() const override { return absl::UnixEpoch(); }
+  TimerId ScheduleTimer(absl::Duration, std::function<void()>) override {
+    return ++timers_;
+  }
+  void CancelTimer(TimerId) override {}
+
+  NodeHandle closest = Handle(1);
+  std::vector<NodeHandle> replicas;
+
+ private:
+  std::vector<Sent>* sent_;
+  TimerId timers_ = 0;
+};
+
+}  // namespace peter::pubsub::testing
+
+#endif  // PETER_TESTS_PUBSUB_FAKE_OVERLAY_H_

@@ -1,0 +1,381 @@
+// Scribe's publish acknowledgements, cached roots, anycast, bottleneck
+// remover and status snapshot over real Pastry nodes on the simulated
+// network: a handful of nodes, driven by hand.
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "pubsub/scribe.h"
+#include "pubsub/topic_id.h"
+#include "tests/pubsub/scribe_harness.h"
+
+namespace peter::pubsub::testing {
+namespace {
+
+using Outcome = std::optional<absl::StatusOr<uint64_t>>;
+using AnycastOutcome = std::optional<absl::StatusOr<pastry::NodeHandle>>;
+
+bool RunUntilAttached(ScribeRing& ring, const std::vector<int>& nodes,
+                      const std::string& topic) {
+  return ring.net().RunUntil(
+      [&] {
+        for (int i : nodes) {
+          if (!ring.scribe(i).IsAttached(topic)) return false;
+        }
+        return true;
+      },
+      absl::Seconds(10), absl::Milliseconds(10));
+}
+
+void ExpectExactly(const std::vector<Received>& log, uint64_t first, uint64_t last) {
+  ASSERT_EQ(log.size(), last - first + 1);
+  for (size_t k = 0; k < log.size(); ++k) EXPECT_EQ(log[k].seq, first + k);
+}
+
+// Nodes of the ring other than `except`, up to `count`.
+std::vector<int> Others(ScribeRing& ring, std::set<int> except, int count) {
+  std::vector<int> out;
+  for (int i = 0; i < ring.size() && static_cast<int>(out.size()) < count; ++i) {
+    if (!except.contains(i)) out.push_back(i);
+  }
+  return out;
+}
+
+const pastry::NodeHandle& HandleOf(ScribeRing& ring, int i) {
+  return ring.net().node(i).self();
+}
+
+TEST(PublishAckTest, AcksCarryTheSequenceNumberAndTheRootIsCached) {
+  ScribeRing ring(11, 8);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("acks"));
+  std::vector<int> subs = Others(ring, {root}, 4);
+  const int publisher = subs.back();
+  subs.pop_back();
+  for (int i : subs) ring.Subscribe(i, "acks");
+  ASSERT_TRUE(RunUntilAttached(ring, subs, "acks"));
+
+  std::vector<Outcome> outcomes(5);
+  for (int k = 0; k < 5; ++k) {
+    ring.PublishAcked(publisher, "acks", "m" + std::to_string(k), &outcomes[k]);
+    ASSERT_TRUE(ring.net().RunUntil([&] { return outcomes[k].has_value(); },
+                                    absl::Seconds(6), absl::Milliseconds(1)));
+    ASSERT_TRUE(outcomes[k]->ok()) << outcomes[k]->status();
+    EXPECT_EQ(**outcomes[k], k + 1u);
+  }
+  ASSERT_TRUE(ring.scribe(publisher).CachedRoot("acks").has_value());
+  EXPECT_EQ(*ring.scribe(publisher).CachedRoot("acks"), HandleOf(ring, root));
+  const ScribeStats& stats = ring.scribe(publisher).stats();
+  EXPECT_EQ(stats.root_cache_misses, 1u);  // the first one was routed
+  EXPECT_EQ(stats.root_cache_hits, 4u);
+  EXPECT_EQ(stats.publish_acks_received, 5u);
+  EXPECT_EQ(stats.publish_resends, 0u);
+  EXPECT_EQ(ring.scribe(root).stats().publish_acks_sent, 5u);
+
+  ring.Publish(publisher, "acks", "plain");  // the cheap publish still works
+  ring.net().RunFor(absl::Seconds(1));
+  for (int i : subs) {
+    ExpectExactly(ring.log(i, "acks"), 1, 6);
+    for (int k = 0; k < 5; ++k) {
+      EXPECT_EQ(ring.log(i, "acks")[k].payload, "m" + std::to_string(k));
+    }
+  }
+}
+
+// The cached root is no longer the root (a closer node took over): it
+// passes the publish on, and the next acknowledgement updates the cache.
+TEST(PublishAckTest, AFormerRootPassesThePublishOnAndTheCacheFollows) {
+  ScribeRing ring(12, 6);
+  ASSERT_TRUE(ring.all_active());
+  const int old_root = ring.net().ClosestLiveNode(TopicIdOf("moved"));
+  std::vector<int> subs = Others(ring, {old_root}, 3);
+  const int publisher = subs.back();
+  subs.pop_back();
+  for (int i : subs) ring.Subscribe(i, "moved", /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, subs, "moved"));
+  Outcome first, second;
+  ring.PublishAcked(publisher, "moved", "a", &first);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return first.has_value(); }, absl::Seconds(6),
+                                  absl::Milliseconds(1)));
+  ASSERT_EQ(*ring.scribe(publisher).CachedRoot("moved"), HandleOf(ring, old_root));
+
+  const int newcomer = ring.AddNode(TopicIdOf("moved"), 0);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return ring.RootOf("moved") == newcomer; },
+                                  absl::Seconds(10), absl::Milliseconds(10)));
+  ring.net().RunFor(absl::Seconds(1));
+  ring.PublishAcked(publisher, "moved", "b", &second);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return second.has_value(); }, absl::Seconds(6),
+                                  absl::Milliseconds(1)));
+  ASSERT_TRUE(second->ok()) << second->status();
+  EXPECT_EQ(**second, 2u);
+  EXPECT_EQ(ring.scribe(old_root).stats().publishes_rerouted, 1u);
+  EXPECT_EQ(ring.scribe(publisher).stats().root_cache_hits, 1u);
+  EXPECT_EQ(*ring.scribe(publisher).CachedRoot("moved"), HandleOf(ring, newcomer));
+  ring.net().RunFor(absl::Seconds(1));
+  for (int i : subs) ExpectExactly(ring.log(i, "moved"), 1, 2);
+}
+
+// The cached root crashes: publishes sent straight to it are lost, resent
+// (routed) after publish_retry, and numbered once by the new root, which
+// continues the numbering; reliable subscribers get each message once.
+TEST(PublishAckTest, CachedRootCrashesAndResendsReachTheNewRoot) {
+  ScribeRing ring(13, 8);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("crash"));
+  std::vector<int> subs = Others(ring, {root}, 5);
+  const int publisher = subs.back();
+  subs.pop_back();
+  for (int i : subs) ring.Subscribe(i, "crash", /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, subs, "crash"));
+  std::vector<Outcome> outcomes(8);
+  for (int k = 0; k < 3; ++k) {
+    ring.PublishAcked(publisher, "crash", "a" + std::to_string(k), &outcomes[k]);
+    ring.net().RunFor(absl::Milliseconds(200));
+  }
+  ring.net().RunFor(absl::Seconds(3));  // replicated
+  ASSERT_EQ(*ring.scribe(publisher).CachedRoot("crash"), HandleOf(ring, root));
+  ring.Crash(root);
+  for (int k = 3; k < 8; ++k) {
+    ring.PublishAcked(publisher, "crash", "b" + std::to_string(k), &outcomes[k]);
+    ring.net().RunFor(absl::Milliseconds(300));
+  }
+  ring.net().RunFor(absl::Seconds(10));
+  std::set<uint64_t> seqs;
+  for (int k = 0; k < 8; ++k) {
+    ASSERT_TRUE(outcomes[k].has_value()) << k;
+    ASSERT_TRUE(outcomes[k]->ok()) << k << " " << outcomes[k]->status();
+    seqs.insert(**outcomes[k]);
+  }
+  EXPECT_EQ(seqs, (std::set<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_GE(ring.scribe(publisher).stats().publish_resends, 1u);
+  const int new_root = ring.RootOf("crash");
+  ASSERT_GE(new_root, 0);
+  EXPECT_EQ(*ring.scribe(publisher).CachedRoot("crash"), HandleOf(ring, new_root));
+  for (int i : subs) {
+    ExpectExactly(ring.log(i, "crash"), 1, 8);
+    // The number each publish was acknowledged with is the one delivered.
+    for (int k = 0; k < 8; ++k) {
+      EXPECT_EQ(ring.log(i, "crash")[**outcomes[k] - 1].payload,
+                (k < 3 ? "a" : "b") + std::to_string(k));
+    }
+  }
+}
+
+// No acknowledgement in time: DeadlineExceeded, although the message is
+// published later (here a root that lost all state holds publishes for
+// fresh_root_grace).
+TEST(PublishAckTest, TimeoutIsDeadlineExceededAndTheMessageMayStillArrive) {
+  ScribeOptions options;
+  options.publish_timeout = absl::Milliseconds(300);
+  ScribeRing ring(14, 6, options);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("late"));
+  const std::vector<int> others = Others(ring, {root}, 2);
+  Outcome outcome;
+  ring.PublishAcked(others[0], "late", "x", &outcome);
+  ring.Subscribe(others[1], "late");
+  ASSERT_TRUE(ring.net().RunUntil([&] { return outcome.has_value(); }, absl::Seconds(2),
+                                  absl::Milliseconds(10)));
+  EXPECT_EQ(outcome->status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ring.scribe(others[0]).stats().publish_timeouts, 1u);
+  EXPECT_FALSE(ring.scribe(others[0]).CachedRoot("late").has_value());
+  ring.net().RunFor(absl::Seconds(6));
+  ExpectExactly(ring.log(others[1], "late"), 1, 1);
+}
+
+TEST(PublishAckTest, LocalErrorsAreReturnedAndTheCallbackDoesNotRun) {
+  ScribeRing ring(15, 3);
+  ASSERT_TRUE(ring.all_active());
+  int calls = 0;
+  auto count = [&calls](absl::StatusOr<uint64_t>) { ++calls; };
+  auto count_any = [&calls](absl::StatusOr<pastry::NodeHandle>) { ++calls; };
+  Scribe& s = ring.scribe(1);
+  EXPECT_EQ(s.Publish("t", std::string((1 << 20) + 1, 'x'), count).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.Publish("", "x", count).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.Publish("t", "x", PublishCallback()).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.Anycast("", "x", count_any).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.Anycast("t", "x", AnycastCallback()).code(),
+            absl::StatusCode::kInvalidArgument);
+  ring.net().RunFor(absl::Seconds(6));
+  EXPECT_EQ(calls, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Anycast
+
+struct AnycastMember {
+  int node;
+  bool accepts;
+  int offered = 0;
+  int accepted = 0;
+};
+
+void SubscribeForAnycast(ScribeRing& ring, const std::string& topic, AnycastMember& m) {
+  SubscribeOptions options;
+  options.on_message = [](const Delivery&) {};
+  options.on_anycast = [&m](const Delivery& d) {
+    EXPECT_EQ(d.payload, "job");
+    ++m.offered;
+    if (m.accepts) ++m.accepted;
+    return m.accepts;
+  };
+  ring.Call(m.node, [&](Scribe& s) { ASSERT_TRUE(s.Subscribe(topic, options).ok()); });
+}
+
+AnycastOutcome RunAnycast(ScribeRing& ring, int from, const std::string& topic) {
+  AnycastOutcome outcome;
+  ring.Call(from, [&](Scribe& s) {
+    ASSERT_TRUE(s.Anycast(topic, "job", [&outcome](absl::StatusOr<pastry::NodeHandle> h) {
+                   outcome = std::move(h);
+                 }).ok());
+  });
+  EXPECT_TRUE(ring.net().RunUntil([&] { return outcome.has_value(); }, absl::Seconds(6),
+                                  absl::Milliseconds(1)));
+  return outcome;
+}
+
+TEST(AnycastTest, ExactlyOneAcceptingSubscriberTakesEachAnycast) {
+  ScribeRing ring(21, 12);
+  ASSERT_TRUE(ring.all_active());
+  std::vector<AnycastMember> members = {{1, false}, {3, true}, {5, false}, {7, true}, {9, false}};
+  std::vector<int> nodes;
+  for (AnycastMember& m : members) {
+    SubscribeForAnycast(ring, "work", m);
+    nodes.push_back(m.node);
+  }
+  ASSERT_TRUE(RunUntilAttached(ring, nodes, "work"));
+  for (int k = 0; k < 10; ++k) {
+    const int from = k % 2 == 0 ? 11 : 5;  // an outsider, and a member that declines
+    std::vector<int> before;
+    for (const AnycastMember& m : members) before.push_back(m.accepted);
+    AnycastOutcome outcome = RunAnycast(ring, from, "work");
+    ASSERT_TRUE(outcome.has_value());
+    ASSERT_TRUE(outcome->ok()) << outcome->status();
+    int acceptors = 0;
+    for (size_t j = 0; j < members.size(); ++j) {
+      if (members[j].accepted == before[j]) continue;
+      ++acceptors;
+      EXPECT_EQ(**outcome, HandleOf(ring, members[j].node));
+    }
+    EXPECT_EQ(acceptors, 1) << "anycast " << k;
+  }
+  EXPECT_EQ(ring.TotalStats().anycasts_accepted, 10u);
+  EXPECT_EQ(ring.TotalStats().anycasts_sent, 10u);
+  EXPECT_EQ(ring.TotalStats().anycasts_failed, 0u);
+}
+
+// Nobody accepts: every subscriber is offered the anycast exactly once
+// (the walk visits each tree node once), then NotFound.
+TEST(AnycastTest, NoneAcceptsAskEveryMemberOnceThenNotFound) {
+  ScribeRing ring(22, 12);
+  ASSERT_TRUE(ring.all_active());
+  std::vector<AnycastMember> members = {{0, false}, {2, false}, {4, false}, {6, false},
+                                        {8, false}, {10, false}};
+  std::vector<int> nodes;
+  for (AnycastMember& m : members) {
+    SubscribeForAnycast(ring, "idle", m);
+    nodes.push_back(m.node);
+  }
+  // A subscription without on_anycast takes none.
+  ring.Subscribe(11, "idle");
+  nodes.push_back(11);
+  ASSERT_TRUE(RunUntilAttached(ring, nodes, "idle"));
+  AnycastOutcome outcome = RunAnycast(ring, 3, "idle");
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(outcome->status().message(), "no subscriber accepted");
+  for (const AnycastMember& m : members) EXPECT_EQ(m.offered, 1) << m.node;
+  EXPECT_EQ(ring.scribe(3).stats().anycasts_failed, 1u);
+
+  // A topic nobody subscribed to has no tree: Unavailable.
+  outcome = RunAnycast(ring, 3, "no-such-topic");
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->status().code(), absl::StatusCode::kUnavailable);
+}
+
+// ---------------------------------------------------------------------------
+// Bottleneck remover
+
+TEST(BottleneckTest, SmallMaxChildrenEveryoneStillGetsEverything) {
+  ScribeOptions options;
+  options.max_children = 2;
+  ScribeRing ring(31, 40, options);
+  ASSERT_TRUE(ring.all_active());
+  std::vector<int> all;
+  for (int i = 0; i < 40; ++i) {
+    all.push_back(i);
+    ring.Subscribe(i, "crowd", /*reliable=*/i % 2 == 0);
+  }
+  ASSERT_TRUE(RunUntilAttached(ring, all, "crowd"));
+  ring.net().RunFor(absl::Seconds(3));  // moves settle; round trips measured
+  for (int k = 0; k < 20; ++k) {
+    ring.Publish(k % 40, "crowd", "m" + std::to_string(k));
+    ring.net().RunFor(absl::Milliseconds(5));
+  }
+  ring.net().RunFor(absl::Seconds(3));
+  for (int i : all) {
+    EXPECT_LE(ring.scribe(i).ChildCount("crowd"), 2u) << i;
+    ExpectExactly(ring.log(i, "crowd"), 1, 20);
+  }
+  const ScribeStats stats = ring.TotalStats();
+  EXPECT_GT(stats.pushdowns, 0u);
+  EXPECT_EQ(stats.joins_refused, 0u);
+  EXPECT_EQ(stats.skipped, 0u);
+  EXPECT_EQ(stats.parent_failures, 0u);
+  // Everyone but the root is someone's child: 39 children in all.
+  size_t children = 0;
+  for (int i : all) children += ring.scribe(i).ChildCount("crowd");
+  EXPECT_EQ(children, 39u);
+  std::printf("max_children 2, 40 subscribers: %llu push-downs, %llu moves, "
+              "%llu messages in\n",
+              (unsigned long long)stats.pushdowns, (unsigned long long)stats.moves,
+              (unsigned long long)stats.messages_in);
+}
+
+// ---------------------------------------------------------------------------
+// Status snapshot
+
+TEST(TopicsSnapshotTest, ReportsRootSubscribersAndNumbers) {
+  ScribeRing ring(41, 6);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("status"));
+  std::vector<int> subs = Others(ring, {root}, 2);
+  subs.push_back(root);
+  for (int i : subs) ring.Subscribe(i, "status");
+  ASSERT_TRUE(RunUntilAttached(ring, subs, "status"));
+  for (int k = 0; k < 3; ++k) ring.Publish(subs[0], "status", "x");
+  ring.net().RunFor(absl::Seconds(1));
+
+  std::vector<TopicInfo> topics = ring.scribe(root).Topics();
+  ASSERT_EQ(topics.size(), 1u);
+  const TopicInfo& r = topics[0];
+  EXPECT_EQ(r.id_hex, TopicIdOf("status").ToHex());
+  EXPECT_EQ(r.name, "status");
+  EXPECT_TRUE(r.is_root);
+  EXPECT_TRUE(r.attached);
+  EXPECT_TRUE(r.parent_id_hex.empty());
+  EXPECT_EQ(r.child_count, ring.scribe(root).ChildCount("status"));
+  EXPECT_EQ(r.next_seq, 4u);
+  EXPECT_EQ(r.last_seq, 3u);
+  EXPECT_EQ(r.local_subscribers, 1u);
+  EXPECT_EQ(ring.scribe(root).root_count(), 1u);
+  EXPECT_EQ(ring.scribe(root).children_total(), r.child_count);
+
+  const TopicInfo s = ring.scribe(subs[0]).Topics().at(0);
+  EXPECT_FALSE(s.is_root);
+  EXPECT_TRUE(s.attached);
+  EXPECT_FALSE(s.parent_id_hex.empty());
+  EXPECT_EQ(s.last_seq, 3u);
+  const ScribeStats stats = ring.TotalStats();
+  EXPECT_GT(stats.messages_in, 0u);
+  EXPECT_GT(stats.messages_out, 0u);
+}
+
+}  // namespace
+}  // namespace peter::pubsub::testing
