@@ -1,0 +1,139 @@
+#include "pubsub/resp/client.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace peter::resp {
+namespace {
+
+std::string EndpointText(const asio::ip::tcp::endpoint& e) {
+  if (e.address().is_v6()) return absl::StrCat("[", e.address().to_string(), "]:", e.port());
+  return absl::StrCat(e.address().to_string(), ":", e.port());
+}
+
+}  // namespace
+
+Client::Client(Server& server, asio::ip::tcp::socket socket, uint64_t id)
+    : pending_timer_(server.io()),
+      server_(server),
+      socket_(std::move(socket)),
+      id_(id),
+      parser_(server.options().parser),
+      created_(absl::Now()) {
+  std::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  if (!ec) peer_ = EndpointText(remote);
+  auto local = socket_.local_endpoint(ec);
+  if (!ec) local_ = EndpointText(local);
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  set_authenticated(server.options().requirepass.empty());
+  last_command_ = created_;
+}
+
+void Client::Start() { Read(); }
+
+void Client::Read() {
+  if (reading_ || closed_ || closing_ || blocked_) return;
+  if (output_bytes() >= server_.options().output_pause_bytes) return;
+  reading_ = true;
+  socket_.async_read_some(
+      asio::buffer(read_buffer_),
+      [self = shared_from_this()](const std::error_code& ec, size_t n) {
+        self->reading_ = false;
+        if (self->closed_) return;
+        if (ec) return self->Close(ec == asio::error::eof ? "closed by client" : ec.message());
+        self->parser_.Feed(std::string_view(self->read_buffer_.data(), n));
+        self->ProcessInput();
+      });
+}
+
+void Client::ProcessInput() {
+  while (!closed_ && !closing_ && !blocked_ &&
+         output_bytes() < server_.options().output_pause_bytes) {
+    RequestParser::Result r = parser_.Next(&args_);
+    if (r == RequestParser::Result::kNeedMore) break;
+    if (r == RequestParser::Result::kError) {
+      server_.counters().protocol_errors++;
+      writer().Error(absl::StrCat("ERR ", parser_.error()));
+      CloseAfterReply();
+      return;
+    }
+    last_command_ = absl::Now();
+    server_.Execute(*this, args_);
+  }
+  Flush();
+  Read();
+}
+
+void Client::Resume() {
+  blocked_ = false;
+  if (closed_) return;
+  // Deferred: Resume may be called from inside a command's completion.
+  asio::post(server_.io(), [self = shared_from_this()] { self->ProcessInput(); });
+}
+
+void Client::Send(std::string_view bytes) {
+  if (closed_) return;
+  out_.append(bytes);
+  Flush();
+}
+
+void Client::Flush() {
+  if (closed_) return;
+  CheckOutputLimits();
+  if (!closed_) Write();
+}
+
+void Client::CheckOutputLimits() {
+  const GatewayOptions& o = server_.options();
+  size_t bytes = output_bytes();
+  bool over = bytes > o.output_hard_limit;
+  if (bytes > o.output_soft_limit) {
+    auto now = std::chrono::steady_clock::now();
+    if (!soft_since_) soft_since_ = now;
+    if (now - *soft_since_ >= absl::ToChronoNanoseconds(o.output_soft_limit_time)) over = true;
+  } else {
+    soft_since_.reset();
+  }
+  if (over) {
+    server_.counters().slow_client_disconnects++;
+    Close(absl::StrCat("output buffer over its limit (", bytes, " bytes)"));
+  }
+}
+
+void Client::Write() {
+  if (closed_ || !writing_.empty()) return;
+  if (out_.empty()) {
+    if (closing_) Close("closed after reply");
+    return;
+  }
+  writing_.swap(out_);
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this()](const std::error_code& ec, size_t) {
+                      if (self->closed_) return;
+                      self->writing_.clear();
+                      if (ec) return self->Close(ec.message());
+                      self->Write();
+                      if (self->output_bytes() < self->server_.options().output_soft_limit) {
+                        self->soft_since_.reset();
+                      }
+                      self->ProcessInput();
+                    });
+}
+
+void Client::CloseAfterReply() {
+  closing_ = true;
+  Flush();
+}
+
+void Client::Close(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  pending_timer_.cancel();
+  out_.clear();
+  server_.OnClientClosed(*this);
+}
+
+}  // namespace peter::resp

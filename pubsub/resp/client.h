@@ -1,0 +1,104 @@
+// Private to pubsub/resp: one Redis client connection. Reads and parses
+// requests, runs them through the Server in order, and writes replies and
+// pushes from a bounded output buffer (GatewayOptions' output limits).
+//
+// A command that waits for the cluster (SUBSCRIBE until the topics are
+// active, PUBLISH until the root accepted it) leaves the client `blocked`:
+// later requests stay unread until Resume(), so replies keep request order.
+//
+// Lifetime: owned by the Server's client map; asynchronous handlers hold a
+// shared_ptr. Close() is idempotent and tells the Server once.
+// Not thread-safe: loop thread only.
+#ifndef PETER_PUBSUB_RESP_CLIENT_H_
+#define PETER_PUBSUB_RESP_CLIENT_H_
+
+#include <array>
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pubsub/resp/request_parser.h"
+#include "pubsub/resp/server.h"
+
+namespace peter::resp {
+
+// A SUBSCRIBE/PSUBSCRIBE/SSUBSCRIBE waiting for its topics.
+struct PendingSubscribe {
+  Kind kind = Kind::kChannel;
+  std::vector<std::string> names;
+};
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  Client(Server& server, asio::ip::tcp::socket socket, uint64_t id);
+
+  void Start();
+  // Appends output; may disconnect the client under the output limits.
+  void Send(std::string_view bytes);
+  ReplyWriter writer() { return ReplyWriter(&out_, protocol_); }
+  // Call after writing through writer(): applies limits and starts writing.
+  void Flush();
+  void CloseAfterReply();
+  void Close(const std::string& why);
+  // Unblocks after an asynchronous command completed.
+  void Resume();
+  void Block() { blocked_ = true; }
+
+  uint64_t id() const { return id_; }
+  bool closed() const { return closed_; }
+  size_t output_bytes() const { return out_.size() + writing_.size(); }
+  std::string peer() const { return peer_; }
+  std::string local() const { return local_; }
+  absl::Time created() const { return created_; }
+  size_t query_buffered() const { return parser_.buffered(); }
+
+  // Connection state, changed by the Server's commands.
+  int protocol_ = 2;
+  bool authenticated_ = true;
+  std::optional<std::string> name_;
+  std::set<std::string> channels_, patterns_, shard_channels_;
+  std::optional<PendingSubscribe> pending_subscribe_;
+  asio::steady_timer pending_timer_;
+  absl::Time last_command_;
+
+  std::set<std::string>& set_for(Kind kind) {
+    return kind == Kind::kChannel ? channels_ : kind == Kind::kPattern ? patterns_ : shard_channels_;
+  }
+  // In RESP2, a client subscribed to anything may run only the pub/sub
+  // commands, PING, QUIT and RESET.
+  bool in_pubsub_mode() const {
+    return !channels_.empty() || !patterns_.empty() || !shard_channels_.empty();
+  }
+  void set_authenticated(bool a) {
+    authenticated_ = a;
+    parser_.set_authenticated(a);
+  }
+
+ private:
+  void Read();
+  void ProcessInput();
+  void Write();
+  void CheckOutputLimits();
+
+  Server& server_;
+  asio::ip::tcp::socket socket_;
+  uint64_t id_;
+  RequestParser parser_;
+  std::array<char, 16384> read_buffer_;
+  bool reading_ = false;
+  bool blocked_ = false;
+  bool closing_ = false;  // reply then close
+  bool closed_ = false;
+  std::string out_;      // not yet handed to the socket
+  std::string writing_;  // being written
+  std::optional<std::chrono::steady_clock::time_point> soft_since_;
+  std::string peer_, local_;
+  absl::Time created_;
+  Args args_;
+};
+
+}  // namespace peter::resp
+
+#endif  // PETER_PUBSUB_RESP_CLIENT_H_

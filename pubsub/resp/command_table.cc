@@ -1,0 +1,66 @@
+#include "pubsub/resp/command_table.h"
+
+namespace peter::resp {
+
+const std::vector<CommandSpec>& AllCommands() {
+  static const auto* const kCommands = new std::vector<CommandSpec>{
+      {"ping", CommandId::kPing, -1, kPubSubContext, {"fast"}, {"@fast", "@connection"},
+       "connection", "Ping the server", "1.0.0"},
+      {"echo", CommandId::kEcho, 2, 0, {"fast"}, {"@fast", "@connection"}, "connection",
+       "Echo the given string", "1.0.0"},
+      {"quit", CommandId::kQuit, -1, kNoAuth | kPubSubContext,
+       {"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"},
+       {"@fast", "@connection"}, "connection", "Close the connection", "1.0.0"},
+      {"reset", CommandId::kReset, 1, kNoAuth | kPubSubContext,
+       {"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"},
+       {"@fast", "@connection"}, "connection", "Reset the connection", "6.2.0"},
+      {"auth", CommandId::kAuth, -2, kNoAuth,
+       {"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"},
+       {"@fast", "@connection"}, "connection", "Authenticate to the server", "1.0.0"},
+      {"hello", CommandId::kHello, -1, kNoAuth,
+       {"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"},
+       {"@fast", "@connection"}, "connection", "Handshake with Redis", "6.0.0"},
+      {"client", CommandId::kClient, -2, 0, {}, {"@slow"}, "connection",
+       "A container for client connection commands", "2.4.0"},
+      {"select", CommandId::kSelect, 2, 0, {"loading", "stale", "fast"},
+       {"@fast", "@connection"}, "connection", "Change the selected database", "1.0.0"},
+      {"command", CommandId::kCommand, -1, 0, {"loading", "stale"}, {"@slow", "@connection"},
+       "server", "Get array of Redis command details", "2.8.13"},
+      {"info", CommandId::kInfo, -1, 0, {"loading", "stale"}, {"@slow", "@dangerous"},
+       "server", "Get information and statistics about the server", "1.0.0"},
+      {"subscribe", CommandId::kSubscribe, -2, kPubSubContext,
+       {"pubsub", "noscript", "loading", "stale"}, {"@pubsub", "@slow"}, "pubsub",
+       "Listen for messages published to the given channels", "2.0.0"},
+      {"psubscribe", CommandId::kPsubscribe, -2, kPubSubContext,
+       {"pubsub", "noscript", "loading", "stale"}, {"@pubsub", "@slow"}, "pubsub",
+       "Listen for messages published to channels matching the given patterns", "2.0.0"},
+      {"ssubscribe", CommandId::kSsubscribe, -2, kPubSubContext,
+       {"pubsub", "noscript", "loading", "stale"}, {"@pubsub", "@slow"}, "pubsub",
+       "Listen for messages published to the given shard channels", "7.0.0"},
+      {"unsubscribe", CommandId::kUnsubscribe, -1, kPubSubContext,
+       {"pubsub", "noscript", "loading", "stale"}, {"@pubsub", "@slow"}, "pubsub",
+       "Stop listening for messages posted to the given channels", "2.0.0"},
+      {"punsubscribe", CommandId::kPunsubscribe, -1, kPubSubContext,
+       {"pubsub", "noscript", "loading", "stale"}, {"@pubsub", "@slow"}, "pubsub",
+       "Stop listening for messages posted to channels matching the given patterns", "2.0.0"},
+      {"sunsubscribe", CommandId::kSunsubscribe, -1, kPubSubContext,
+       {"pubsub", "noscript", "loading", "stale"}, {"@pubsub", "@slow"}, "pubsub",
+       "Stop listening for messages posted to the given shard channels", "7.0.0"},
+      {"publish", CommandId::kPublish, 3, 0, {"pubsub", "loading", "stale", "fast"},
+       {"@pubsub", "@fast"}, "pubsub", "Post a message to a channel", "2.0.0"},
+      {"spublish", CommandId::kSpublish, 3, 0, {"pubsub", "loading", "stale", "fast"},
+       {"@pubsub", "@fast"}, "pubsub", "Post a message to a shard channel", "7.0.0"},
+      {"pubsub", CommandId::kPubsub, -2, 0, {}, {"@slow"}, "pubsub",
+       "A container for Pub/Sub commands", "2.8.0"},
+  };
+  return *kCommands;
+}
+
+const CommandSpec* FindCommand(std::string_view name) {
+  for (const CommandSpec& spec : AllCommands()) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+}  // namespace peter::resp

@@ -1,0 +1,41 @@
+// Private to pubsub/resp: the commands the gateway serves, with Redis 7.0's
+// arities (negative: at least that many arguments, the name included) and
+// the metadata COMMAND reports.
+#ifndef PETER_PUBSUB_RESP_COMMAND_TABLE_H_
+#define PETER_PUBSUB_RESP_COMMAND_TABLE_H_
+
+#include <string_view>
+#include <vector>
+
+namespace peter::resp {
+
+enum class CommandId {
+  kPing, kEcho, kQuit, kReset, kAuth, kHello, kClient, kSelect, kCommand, kInfo,
+  kSubscribe, kPsubscribe, kSsubscribe, kUnsubscribe, kPunsubscribe, kSunsubscribe,
+  kPublish, kSpublish, kPubsub,
+};
+
+enum CommandFlags : unsigned {
+  kNoAuth = 1,         // allowed before AUTH
+  kPubSubContext = 2,  // allowed to a RESP2 client in subscribed state
+};
+
+struct CommandSpec {
+  std::string_view name;  // lower case
+  CommandId id;
+  int arity;
+  unsigned flags;
+  std::vector<std::string_view> redis_flags;  // as COMMAND INFO shows them
+  std::vector<std::string_view> categories;   // ACL categories
+  std::string_view group;
+  std::string_view summary;
+  std::string_view since;
+};
+
+// nullptr if unknown. `name` must be lower case.
+const CommandSpec* FindCommand(std::string_view name);
+const std::vector<CommandSpec>& AllCommands();
+
+}  // namespace peter::resp
+
+#endif  // PETER_PUBSUB_RESP_COMMAND_TABLE_H_

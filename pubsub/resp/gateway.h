@@ -1,0 +1,89 @@
+// A Redis pub/sub server (RESP2 and RESP3 over TCP) in front of a Backend:
+// every Peter node can serve Redis clients, and a message published through
+// any node's gateway reaches the subscribers of every gateway in the cluster.
+// docs/resp.md lists the commands and where the gateway departs from Redis.
+//
+// Threading: the gateway runs its own event-loop thread (Asio); Backend
+// callbacks may come from any thread and are handed to that loop. Start,
+// Stop, port and stats may be called from any one thread.
+//
+// Lifetime: the Backend must outlive the gateway. Stop (also run by the
+// destructor) closes every client, destroys every backend subscription and
+// joins the thread; backend callbacks still in flight are then ignored.
+#ifndef PETER_PUBSUB_RESP_GATEWAY_H_
+#define PETER_PUBSUB_RESP_GATEWAY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pubsub/resp/backend.h"
+#include "pubsub/resp/request_parser.h"
+
+namespace peter::resp {
+
+struct GatewayOptions {
+  std::string listen_host = "127.0.0.1";  // numeric address or "localhost"
+  uint16_t listen_port = 0;               // 0: any free port (see port())
+  std::string requirepass;                // empty: no AUTH needed (Redis default)
+  std::string redis_version = "7.0.15";   // reported by HELLO and INFO
+  ParserLimits parser;
+  size_t max_clients = 10000;             // more are refused with Redis's error
+  // Redis's `client-output-buffer-limit pubsub 32mb 8mb 60`: a client whose
+  // unsent output exceeds the hard limit, or stays above the soft limit for
+  // soft_limit_time, is disconnected (and counted).
+  size_t output_hard_limit = 32 << 20;
+  size_t output_soft_limit = 8 << 20;
+  absl::Duration output_soft_limit_time = absl::Seconds(60);
+  // A client's commands are not read while this much output is unsent, so
+  // replies alone cannot grow the buffer without bound.
+  size_t output_pause_bytes = 1 << 20;
+  // A SUBSCRIBE the cluster has not confirmed by then fails with an error.
+  absl::Duration subscribe_timeout = absl::Seconds(10);
+  // Pattern directory (docs/resp.md): how often this node re-announces its
+  // patterns, and how long an announcement is believed without a refresh.
+  absl::Duration pattern_refresh = absl::Seconds(5);
+  absl::Duration pattern_ttl = absl::Seconds(16);
+};
+
+// Counters, each only ever growing (except the gauges marked so).
+struct GatewayStats {
+  uint64_t clients_accepted = 0;
+  uint64_t clients_refused = 0;          // over max_clients
+  uint64_t clients_connected = 0;        // gauge
+  uint64_t commands = 0;
+  uint64_t protocol_errors = 0;          // each closes its client
+  uint64_t unknown_commands = 0;
+  uint64_t wrong_arity = 0;
+  uint64_t auth_failures = 0;            // wrong passwords
+  uint64_t noauth_rejections = 0;        // commands before AUTH
+  uint64_t context_rejections = 0;       // RESP2 subscribed-state refusals
+  uint64_t slow_client_disconnects = 0;  // output buffer limits
+  uint64_t subscribe_timeouts = 0;
+  uint64_t backend_errors = 0;           // failed backend Subscribe/Publish
+  uint64_t published = 0;                // PUBLISH/SPUBLISH commands taken
+  uint64_t pattern_publishes = 0;        // extra publishes on pattern topics
+  uint64_t messages_delivered = 0;       // pushes queued to clients
+  uint64_t bad_announcements = 0;        // undecodable pattern-topic payloads
+  uint64_t known_patterns = 0;           // gauge: cluster patterns believed
+};
+
+class Gateway {
+ public:
+  // Binds the listening socket and starts the event loop.
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(Backend& backend,
+                                                        GatewayOptions options);
+  virtual ~Gateway() = default;
+
+  virtual uint16_t port() const = 0;  // the bound port
+  virtual GatewayStats stats() const = 0;
+  // Idempotent; see the class comment.
+  virtual void Stop() = 0;
+};
+
+}  // namespace peter::resp
+
+#endif  // PETER_PUBSUB_RESP_GATEWAY_H_

@@ -1,0 +1,229 @@
+// SUBSCRIBE PSUBSCRIBE SSUBSCRIBE, their UNSUBSCRIBEs, PUBLISH SPUBLISH and
+// PUBSUB. Subscriptions are confirmed only once the cluster has the node on
+// the topic's tree; PUBLISH answers once the topic's root accepted it, with
+// the number of this node's clients that receive it (as Redis Cluster).
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "pubsub/resp/client.h"
+#include "pubsub/resp/glob.h"
+#include "pubsub/resp/server.h"
+
+namespace peter::resp {
+namespace {
+
+std::string_view Verb(Kind kind, bool subscribe) {
+  switch (kind) {
+    case Kind::kChannel: return subscribe ? "subscribe" : "unsubscribe";
+    case Kind::kPattern: return subscribe ? "psubscribe" : "punsubscribe";
+    case Kind::kShard: return subscribe ? "ssubscribe" : "sunsubscribe";
+  }
+  return "";
+}
+
+}  // namespace
+
+void Server::WriteSubscriptionReply(Client& c, std::string_view verb, Kind kind,
+                                    const std::string* name) {
+  ReplyWriter w = c.writer();
+  w.Push(3);
+  w.Bulk(verb);
+  if (name != nullptr) {
+    w.Bulk(*name);
+  } else {
+    w.Null();
+  }
+  size_t count = kind == Kind::kShard ? c.shard_channels_.size()
+                                      : c.channels_.size() + c.patterns_.size();
+  w.Integer(static_cast<long long>(count));
+}
+
+void Server::Subscribe(Client& c, Args& a, Kind kind) {
+  PendingSubscribe pending{kind, std::vector<std::string>(a.begin() + 1, a.end())};
+  for (const std::string& name : pending.names) {
+    std::shared_ptr<Topic> topic = AcquireTopic(kind, name);
+    if (topic == nullptr) {
+      c.pending_subscribe_ = std::move(pending);
+      return FailPendingSubscribe(
+          c, absl::StrCat("ERR cannot subscribe to '", name, "': the node refused it"));
+    }
+    topic->waiters.insert(c.id());
+  }
+  c.pending_subscribe_ = std::move(pending);
+  TryCompleteSubscribe(c);
+  if (!c.pending_subscribe_) return;
+  c.Block();
+  c.pending_timer_.expires_after(absl::ToChronoNanoseconds(options_.subscribe_timeout));
+  c.pending_timer_.async_wait([this, weak = c.weak_from_this()](const std::error_code& ec) {
+    auto client = weak.lock();
+    if (ec || !client || client->closed() || !client->pending_subscribe_) return;
+    counters_.subscribe_timeouts++;
+    FailPendingSubscribe(
+        *client, absl::StrCat("ERR subscription not confirmed by the cluster within ",
+                              absl::ToInt64Milliseconds(options_.subscribe_timeout), " ms"));
+  });
+}
+
+void Server::TryCompleteSubscribe(Client& c) {
+  if (!c.pending_subscribe_) return;
+  const PendingSubscribe& p = *c.pending_subscribe_;
+  for (const std::string& name : p.names) {
+    auto it = topics_.find(BackendTopic(p.kind, name));
+    if (it == topics_.end() || !it->second->ready()) return;
+  }
+  PendingSubscribe done = std::move(*c.pending_subscribe_);
+  c.pending_subscribe_.reset();
+  c.pending_timer_.cancel();
+  for (const std::string& name : done.names) {
+    Topic& topic = *topics_[BackendTopic(done.kind, name)];
+    topic.waiters.erase(c.id());
+    topic.members.insert(c.id());
+    c.set_for(done.kind).insert(name);
+    WriteSubscriptionReply(c, Verb(done.kind, true), done.kind, &name);
+  }
+  c.Flush();
+  c.Resume();
+}
+
+void Server::FailPendingSubscribe(Client& c, std::string error) {
+  if (!c.pending_subscribe_) return;
+  PendingSubscribe failed = std::move(*c.pending_subscribe_);
+  c.pending_subscribe_.reset();
+  c.pending_timer_.cancel();
+  for (const std::string& name : failed.names) {
+    std::string key = BackendTopic(failed.kind, name);
+    auto it = topics_.find(key);
+    if (it == topics_.end()) continue;
+    it->second->waiters.erase(c.id());
+    MaybeDropTopic(key);
+  }
+  if (!error.empty() && !c.closed()) {
+    c.writer().Error(error);
+    c.Flush();
+  }
+  c.Resume();
+}
+
+void Server::Unsubscribe(Client& c, Args& a, Kind kind) {
+  if (a.size() == 1) return UnsubscribeAll(c, kind, true);
+  for (size_t i = 1; i < a.size(); ++i) UnsubscribeOne(c, kind, a[i], true);
+}
+
+void Server::UnsubscribeAll(Client& c, Kind kind, bool reply) {
+  std::set<std::string> names = c.set_for(kind);
+  if (names.empty() && reply) WriteSubscriptionReply(c, Verb(kind, false), kind, nullptr);
+  for (const std::string& name : names) UnsubscribeOne(c, kind, name, reply);
+}
+
+void Server::UnsubscribeOne(Client& c, Kind kind, const std::string& name, bool reply) {
+  if (c.set_for(kind).erase(name) > 0) {
+    std::string key = BackendTopic(kind, name);
+    auto it = topics_.find(key);
+    if (it != topics_.end()) {
+      it->second->members.erase(c.id());
+      MaybeDropTopic(key);
+    }
+  }
+  if (reply) WriteSubscriptionReply(c, Verb(kind, false), kind, &name);
+}
+
+void Server::Publish(Client& c, Args& a, Kind kind) {
+  counters_.published++;
+  struct State {
+    size_t outstanding = 0;
+    absl::Status primary;
+  };
+  auto state = std::make_shared<State>();
+  std::vector<std::pair<std::string, std::string>> sends;
+  sends.emplace_back(BackendTopic(kind, a[1]), a[2]);
+  if (kind == Kind::kChannel) {
+    for (const std::string& pattern : MatchingPatterns(a[1])) {
+      counters_.pattern_publishes++;
+      sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], a[2]));
+    }
+  }
+  state->outstanding = sends.size();
+  c.Block();
+  std::string channel = a[1];
+  for (size_t i = 0; i < sends.size(); ++i) {
+    auto done = [this, poster = poster_, state, i, kind, channel,
+                 weak = c.weak_from_this()](absl::Status status) {
+      poster->Post([this, state, i, kind, channel, weak, status] {
+        if (!status.ok()) counters_.backend_errors++;
+        if (i == 0) state->primary = status;
+        if (--state->outstanding > 0) return;
+        auto client = weak.lock();
+        if (!client || client->closed()) return;
+        ReplyWriter w = client->writer();
+        if (!state->primary.ok()) {
+          w.Error(absl::StrCat("ERR publish failed: ", state->primary.message()));
+        } else {
+          size_t receivers = LocalMembers(kind, channel);
+          if (kind == Kind::kChannel) receivers += LocalPatternReceivers(channel);
+          w.Integer(static_cast<long long>(receivers));
+        }
+        client->Flush();
+        client->Resume();
+      });
+    };
+    backend_.Publish(std::move(sends[i].first), std::move(sends[i].second), std::move(done));
+  }
+}
+
+void Server::PubsubCmd(Client& c, Args& a) {
+  ReplyWriter w = c.writer();
+  std::string sub = absl::AsciiStrToLower(a[1]);
+  if (sub == "channels" || sub == "shardchannels") {
+    if (a.size() > 3) {
+      return w.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
+                                  a[1], "'. Try PUBSUB HELP."));
+    }
+    Kind kind = sub == "channels" ? Kind::kChannel : Kind::kShard;
+    std::vector<const std::string*> names;
+    for (const auto& [key, topic] : topics_) {
+      if (topic->kind != kind || topic->members.empty()) continue;
+      if (a.size() == 3 && !GlobMatch(a[2], topic->name)) continue;
+      names.push_back(&topic->name);
+    }
+    w.Array(names.size());
+    for (const std::string* name : names) w.Bulk(*name);
+  } else if (sub == "numsub" || sub == "shardnumsub") {
+    Kind kind = sub == "numsub" ? Kind::kChannel : Kind::kShard;
+    w.Array(2 * (a.size() - 2));
+    for (size_t i = 2; i < a.size(); ++i) {
+      w.Bulk(a[i]);
+      w.Integer(static_cast<long long>(LocalMembers(kind, a[i])));
+    }
+  } else if (sub == "numpat") {
+    if (a.size() != 2) {
+      counters_.wrong_arity++;
+      return w.Error("ERR wrong number of arguments for 'pubsub|numpat' command");
+    }
+    long long n = 0;
+    for (const auto& [key, topic] : topics_) {
+      if (topic->kind == Kind::kPattern && !topic->members.empty()) ++n;
+    }
+    w.Integer(n);
+  } else {
+    w.Error(absl::StrCat("ERR unknown subcommand '", a[1].substr(0, 128),
+                         "'. Try PUBSUB HELP."));
+  }
+}
+
+size_t Server::LocalMembers(Kind kind, std::string_view name) const {
+  auto it = topics_.find(BackendTopic(kind, name));
+  return it == topics_.end() ? 0 : it->second->members.size();
+}
+
+size_t Server::LocalPatternReceivers(std::string_view channel) const {
+  size_t n = 0;
+  for (const auto& [key, topic] : topics_) {
+    if (topic->kind == Kind::kPattern && GlobMatch(topic->name, channel)) {
+      n += topic->members.size();
+    }
+  }
+  return n;
+}
+
+}  // namespace peter::resp

@@ -1,0 +1,69 @@
+#include "pubsub/resp/reply_writer.h"
+
+#include <charconv>
+
+namespace peter::resp {
+
+void ReplyWriter::Header(char type, long long n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), n);
+  out_->push_back(type);
+  out_->append(digits, end);
+  out_->append("\r\n");
+}
+
+void ReplyWriter::Simple(std::string_view s) { Line('+', s); }
+
+void ReplyWriter::Error(std::string_view s) { Line('-', s); }
+
+void ReplyWriter::Line(char type, std::string_view s) {
+  out_->push_back(type);
+  out_->append(s);
+  out_->append("\r\n");
+}
+
+void ReplyWriter::Bulk(std::string_view s) {
+  Header('$', static_cast<long long>(s.size()));
+  out_->append(s);
+  out_->append("\r\n");
+}
+
+void ReplyWriter::Verbatim(std::string_view format, std::string_view s) {
+  if (protocol_ < 3) return Bulk(s);
+  Header('=', static_cast<long long>(s.size() + format.size() + 1));
+  out_->append(format);
+  out_->push_back(':');
+  out_->append(s);
+  out_->append("\r\n");
+}
+
+void ReplyWriter::Integer(long long v) { Header(':', v); }
+
+void ReplyWriter::Null() {
+  out_->append(protocol_ >= 3 ? "_\r\n" : "$-1\r\n");
+}
+
+void ReplyWriter::NullArray() {
+  out_->append(protocol_ >= 3 ? "_\r\n" : "*-1\r\n");
+}
+
+void ReplyWriter::Bool(bool v) {
+  if (protocol_ >= 3) {
+    out_->append(v ? "#t\r\n" : "#f\r\n");
+  } else {
+    Integer(v ? 1 : 0);
+  }
+}
+
+void ReplyWriter::Array(size_t n) { Header('*', static_cast<long long>(n)); }
+
+void ReplyWriter::Map(size_t n) {
+  if (protocol_ >= 3) return Header('%', static_cast<long long>(n));
+  Header('*', static_cast<long long>(2 * n));
+}
+
+void ReplyWriter::Set(size_t n) { Header(protocol_ >= 3 ? '~' : '*', static_cast<long long>(n)); }
+
+void ReplyWriter::Push(size_t n) { Header(protocol_ >= 3 ? '>' : '*', static_cast<long long>(n)); }
+
+}  // namespace peter::resp

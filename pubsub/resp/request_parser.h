@@ -1,0 +1,85 @@
+// Cuts a client's byte stream into commands, as Redis 7.0 does: multibulk
+// requests ("*<n>\r\n$<len>\r\n<bytes>\r\n...") and inline ones (a text line
+// split like redis-cli/sdssplitargs: blanks, "double quotes" with \n \r \t \b
+// \a \xHH escapes, 'single quotes' with \' only).
+//
+// Limits are strict: a request beyond them is a protocol error with Redis's
+// wording ("Protocol error: invalid bulk length" and so on). After an error
+// the parser is dead: the caller replies "-ERR <error>" and closes.
+//
+// Departures from Redis: the two bytes after a bulk must be "\r\n" (Redis
+// skips them unchecked) — otherwise "Protocol error: expected CRLF after
+// bulk"; the bulk and argument limits are options (Redis: 512 MiB, 2^31).
+//
+// Not thread-safe; one per connection.
+#ifndef PETER_PUBSUB_RESP_REQUEST_PARSER_H_
+#define PETER_PUBSUB_RESP_REQUEST_PARSER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace peter::resp {
+
+struct ParserLimits {
+  size_t max_bulk_len = 8 << 20;      // one argument, bytes
+  size_t max_args = 1 << 16;          // arguments of one command
+  size_t max_inline_len = 64 << 10;   // an inline line or a count line (Redis's)
+  // Before authentication (when a password is required), as Redis.
+  size_t unauth_max_args = 10;
+  size_t unauth_max_bulk_len = 16384;
+};
+
+class RequestParser {
+ public:
+  enum class Result { kNeedMore, kCommand, kError };
+
+  explicit RequestParser(ParserLimits limits = {}) : limits_(limits) {}
+
+  // Appends received bytes.
+  void Feed(std::string_view bytes);
+  // Takes the next complete command into `*args` (replacing its content).
+  // kError: `error()` says why ("Protocol error: ..."); every later call
+  // returns kError too. Empty requests (an empty line, "*0") are skipped.
+  Result Next(std::vector<std::string>* args);
+
+  // Whether the tighter pre-authentication limits apply.
+  void set_authenticated(bool authenticated) { authenticated_ = authenticated; }
+  const std::string& error() const { return error_; }
+  // Bytes received and not yet consumed by a returned command.
+  size_t buffered() const { return buffer_.size() - pos_; }
+
+ private:
+  Result ParseInline(std::vector<std::string>* args);
+  Result ParseMultibulk(std::vector<std::string>* args);
+  // Reads "<prefix><integer>\r\n" at pos_; false if the line is incomplete.
+  // On a malformed or over-long line sets error_ and returns false.
+  bool ReadCountLine(const char* too_big_error, long long* value, bool* ok);
+  Result Fail(std::string error);
+  void Compact();
+
+  ParserLimits limits_;
+  bool authenticated_ = true;
+  std::string buffer_;
+  size_t pos_ = 0;
+  std::string error_;
+  // Multibulk in progress: arguments still expected (-1: none started) and
+  // the length of the bulk being read (-1: its header not read yet).
+  long long pending_args_ = -1;
+  long long bulk_len_ = -1;
+  std::vector<std::string> partial_;
+};
+
+// Redis's string2ll: an optional '-', decimal digits without leading zeros,
+// no blanks, within long long.
+bool ParseRedisInteger(std::string_view s, long long* out);
+
+// Splits an inline request like Redis's sdssplitargs. False on unbalanced
+// quotes (or a closing quote not followed by a blank).
+bool SplitInlineArgs(std::string_view line, std::vector<std::string>* args);
+
+}  // namespace peter::resp
+
+#endif  // PETER_PUBSUB_RESP_REQUEST_PARSER_H_

@@ -1,0 +1,233 @@
+#include "pubsub/resp/server.h"
+
+#include <random>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "pubsub/resp/client.h"
+#include "pubsub/resp/command_table.h"
+
+namespace peter::resp {
+
+void Poster::Post(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (io_ != nullptr) asio::post(*io_, std::move(fn));
+}
+
+void Poster::Disable() {
+  std::lock_guard<std::mutex> lock(mu_);
+  io_ = nullptr;
+}
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(Backend& backend,
+                                                        GatewayOptions options) {
+  auto server = std::make_unique<Server>(backend, std::move(options));
+  if (absl::Status s = server->Listen(); !s.ok()) return s;
+  server->Run();
+  return std::unique_ptr<Gateway>(std::move(server));
+}
+
+Server::Server(Backend& backend, GatewayOptions options)
+    : backend_(backend),
+      options_(std::move(options)),
+      acceptor_(io_),
+      housekeeping_(io_),
+      poster_(std::make_shared<Poster>(&io_)),
+      started_(absl::Now()) {
+  std::random_device rd;
+  node_nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+Server::~Server() { Stop(); }
+
+absl::Status Server::Listen() {
+  std::string host = options_.listen_host == "localhost" ? "127.0.0.1" : options_.listen_host;
+  std::error_code ec;
+  asio::ip::address address = asio::ip::make_address(host, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address '", host, "'"));
+  asio::ip::tcp::endpoint endpoint(address, options_.listen_port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", host, ":", options_.listen_port, ": ", ec.message()));
+  }
+  port_ = acceptor_.local_endpoint().port();
+  return absl::OkStatus();
+}
+
+void Server::Run() {
+  asio::post(io_, [this] {
+    StartPatternDirectory();
+    Accept();
+    Housekeeping();
+  });
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void Server::Stop() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  if (thread_.joinable()) {
+    asio::post(io_, [this] {
+      std::error_code ec;
+      acceptor_.close(ec);
+      housekeeping_.cancel();
+      auto clients = clients_;
+      for (auto& [id, client] : clients) client->Close("gateway stopping");
+      clients_.clear();
+      topics_.clear();  // destroys the backend subscriptions
+      patterns_subscription_.reset();
+      io_.stop();
+    });
+    thread_.join();
+  }
+  poster_->Disable();
+}
+
+GatewayStats Server::stats() const {
+  GatewayStats s;
+#define PETER_RESP_COPY(name) s.name = counters_.name.load();
+  PETER_RESP_COPY(clients_accepted)
+  PETER_RESP_COPY(clients_refused)
+  PETER_RESP_COPY(clients_connected)
+  PETER_RESP_COPY(commands)
+  PETER_RESP_COPY(protocol_errors)
+  PETER_RESP_COPY(unknown_commands)
+  PETER_RESP_COPY(wrong_arity)
+  PETER_RESP_COPY(auth_failures)
+  PETER_RESP_COPY(noauth_rejections)
+  PETER_RESP_COPY(context_rejections)
+  PETER_RESP_COPY(slow_client_disconnects)
+  PETER_RESP_COPY(subscribe_timeouts)
+  PETER_RESP_COPY(backend_errors)
+  PETER_RESP_COPY(published)
+  PETER_RESP_COPY(pattern_publishes)
+  PETER_RESP_COPY(messages_delivered)
+  PETER_RESP_COPY(bad_announcements)
+  PETER_RESP_COPY(known_patterns)
+#undef PETER_RESP_COPY
+  return s;
+}
+
+void Server::Accept() {
+  acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      if (clients_.size() >= options_.max_clients) {
+        counters_.clients_refused++;
+        std::error_code ignored;
+        static constexpr std::string_view kFull = "-ERR max number of clients reached\r\n";
+        asio::write(socket, asio::buffer(kFull.data(), kFull.size()), ignored);
+        socket.close(ignored);
+      } else {
+        counters_.clients_accepted++;
+        counters_.clients_connected++;
+        auto client = std::make_shared<Client>(*this, std::move(socket), next_client_id_++);
+        clients_[client->id()] = client;
+        client->Start();
+      }
+    }
+    Accept();
+  });
+}
+
+void Server::Housekeeping() {
+  absl::Time now = absl::Now();
+  directory_.Expire(now);
+  counters_.known_patterns = directory_.size();
+  if (now - last_announce_ >= options_.pattern_refresh) Announce();
+  absl::Duration tick = std::min(options_.pattern_refresh / 2, absl::Seconds(1));
+  housekeeping_.expires_after(absl::ToChronoNanoseconds(tick));
+  housekeeping_.async_wait([this](const std::error_code& ec) {
+    if (!ec) Housekeeping();
+  });
+}
+
+std::shared_ptr<Client> Server::FindClient(uint64_t id) {
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : it->second;
+}
+
+void Server::OnClientClosed(Client& client) {
+  auto self = FindClient(client.id());  // keeps it alive while we clean up
+  if (!self) return;
+  counters_.clients_connected--;
+  if (client.pending_subscribe_) FailPendingSubscribe(client, "");
+  UnsubscribeAll(client, Kind::kChannel, false);
+  UnsubscribeAll(client, Kind::kPattern, false);
+  UnsubscribeAll(client, Kind::kShard, false);
+  clients_.erase(client.id());
+}
+
+namespace {
+
+// Redis's wording, including its truncation of long names and arguments
+// and its replacement of CR/LF by blanks.
+std::string UnknownCommandError(const Args& args) {
+  std::string list;
+  for (size_t i = 1; i < args.size() && list.size() < 128; ++i) {
+    absl::StrAppend(&list, "'", args[i].substr(0, 128 - list.size()), "' ");
+  }
+  std::string error = absl::StrCat("ERR unknown command '", args[0].substr(0, 128),
+                                   "', with args beginning with: ", list);
+  for (char& c : error) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return error;
+}
+
+}  // namespace
+
+void Server::Execute(Client& c, Args& args) {
+  counters_.commands++;
+  ReplyWriter w = c.writer();
+  std::string name = absl::AsciiStrToLower(args[0]);
+  const CommandSpec* spec = FindCommand(name);
+  if (spec == nullptr) {
+    counters_.unknown_commands++;
+    return w.Error(UnknownCommandError(args));
+  }
+  int n = static_cast<int>(args.size());
+  if ((spec->arity > 0 && n != spec->arity) || (spec->arity < 0 && n < -spec->arity)) {
+    counters_.wrong_arity++;
+    return w.Error(absl::StrCat("ERR wrong number of arguments for '", name, "' command"));
+  }
+  if (!c.authenticated_ && !(spec->flags & kNoAuth)) {
+    counters_.noauth_rejections++;
+    return w.Error("NOAUTH Authentication required.");
+  }
+  if (c.protocol_ == 2 && c.in_pubsub_mode() && !(spec->flags & kPubSubContext)) {
+    counters_.context_rejections++;
+    return w.Error(absl::StrCat(
+        "ERR Can't execute '", name,
+        "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+        "context"));
+  }
+  switch (spec->id) {
+    case CommandId::kPing: return Ping(c, args);
+    case CommandId::kEcho: return Echo(c, args);
+    case CommandId::kQuit: return Quit(c, args);
+    case CommandId::kReset: return Reset(c, args);
+    case CommandId::kAuth: return Auth(c, args);
+    case CommandId::kHello: return Hello(c, args);
+    case CommandId::kClient: return ClientCmd(c, args);
+    case CommandId::kSelect: return Select(c, args);
+    case CommandId::kCommand: return CommandCmd(c, args);
+    case CommandId::kInfo: return Info(c, args);
+    case CommandId::kSubscribe: return Subscribe(c, args, Kind::kChannel);
+    case CommandId::kPsubscribe: return Subscribe(c, args, Kind::kPattern);
+    case CommandId::kSsubscribe: return Subscribe(c, args, Kind::kShard);
+    case CommandId::kUnsubscribe: return Unsubscribe(c, args, Kind::kChannel);
+    case CommandId::kPunsubscribe: return Unsubscribe(c, args, Kind::kPattern);
+    case CommandId::kSunsubscribe: return Unsubscribe(c, args, Kind::kShard);
+    case CommandId::kPublish: return Publish(c, args, Kind::kChannel);
+    case CommandId::kSpublish: return Publish(c, args, Kind::kShard);
+    case CommandId::kPubsub: return PubsubCmd(c, args);
+  }
+}
+
+}  // namespace peter::resp

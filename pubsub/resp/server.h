@@ -1,0 +1,185 @@
+// Private to pubsub/resp: the gateway's implementation. Everything here runs
+// on the gateway's event-loop thread, except Start/Stop/stats and the
+// Poster, which hands backend callbacks over to that thread.
+#ifndef PETER_PUBSUB_RESP_SERVER_H_
+#define PETER_PUBSUB_RESP_SERVER_H_
+
+#ifndef ASIO_STANDALONE
+#define ASIO_STANDALONE
+#endif
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "pubsub/resp/backend.h"
+#include "pubsub/resp/gateway.h"
+#include "pubsub/resp/pattern_directory.h"
+#include "pubsub/resp/reply_writer.h"
+
+namespace peter::resp {
+
+class Client;
+
+// Runs functions on the loop while it is alive; drops them after Disable().
+class Poster {
+ public:
+  explicit Poster(asio::io_context* io) : io_(io) {}
+  void Post(std::function<void()> fn);
+  void Disable();
+
+ private:
+  std::mutex mu_;
+  asio::io_context* io_;
+};
+
+enum class Kind { kChannel, kShard, kPattern };
+
+// One backend subscription of this node, shared by its local clients.
+struct Topic {
+  Kind kind = Kind::kChannel;
+  std::string name;  // channel, shard channel or pattern, as clients gave it
+  std::unique_ptr<BackendSubscription> subscription;
+  bool active = false;     // the backend reported on_active(true)
+  bool announced = false;  // patterns: an announcement holding it was accepted
+  std::set<uint64_t> members;  // confirmed clients
+  std::set<uint64_t> waiters;  // clients whose SUBSCRIBE waits for it
+  bool ready() const { return active && (kind != Kind::kPattern || announced); }
+};
+
+struct Counters {
+#define PETER_RESP_COUNTER(name) std::atomic<uint64_t> name{0};
+  PETER_RESP_COUNTER(clients_accepted)
+  PETER_RESP_COUNTER(clients_refused)
+  PETER_RESP_COUNTER(clients_connected)
+  PETER_RESP_COUNTER(commands)
+  PETER_RESP_COUNTER(protocol_errors)
+  PETER_RESP_COUNTER(unknown_commands)
+  PETER_RESP_COUNTER(wrong_arity)
+  PETER_RESP_COUNTER(auth_failures)
+  PETER_RESP_COUNTER(noauth_rejections)
+  PETER_RESP_COUNTER(context_rejections)
+  PETER_RESP_COUNTER(slow_client_disconnects)
+  PETER_RESP_COUNTER(subscribe_timeouts)
+  PETER_RESP_COUNTER(backend_errors)
+  PETER_RESP_COUNTER(published)
+  PETER_RESP_COUNTER(pattern_publishes)
+  PETER_RESP_COUNTER(messages_delivered)
+  PETER_RESP_COUNTER(bad_announcements)
+  PETER_RESP_COUNTER(known_patterns)
+#undef PETER_RESP_COUNTER
+};
+
+using Args = std::vector<std::string>;
+
+class Server : public Gateway {
+ public:
+  Server(Backend& backend, GatewayOptions options);
+  ~Server() override;
+
+  absl::Status Listen();  // before the thread starts
+  void Run();             // starts the loop thread
+
+  uint16_t port() const override { return port_; }
+  GatewayStats stats() const override;
+  void Stop() override;
+
+  // --- Used by Client, on the loop thread. ---
+  const GatewayOptions& options() const { return options_; }
+  Counters& counters() { return counters_; }
+  asio::io_context& io() { return io_; }
+  // Runs one parsed command for `client`.
+  void Execute(Client& client, Args& args);
+  // The client is gone: drop its subscriptions and forget it.
+  void OnClientClosed(Client& client);
+
+ private:
+  struct Command;
+  friend struct CommandTable;
+
+  void Accept();
+  void Housekeeping();
+  std::shared_ptr<Client> FindClient(uint64_t id);
+
+  // Connection commands (commands.cc).
+  void Ping(Client& c, Args& a);
+  void Echo(Client& c, Args& a);
+  void Quit(Client& c, Args& a);
+  void Reset(Client& c, Args& a);
+  void Auth(Client& c, Args& a);
+  void Hello(Client& c, Args& a);
+  void ClientCmd(Client& c, Args& a);
+  void Select(Client& c, Args& a);
+  void CommandCmd(Client& c, Args& a);
+  void Info(Client& c, Args& a);
+  bool CheckPassword(std::string_view user, std::string_view password);
+  void WriteHello(Client& c);
+  std::string ClientInfoLine(Client& c);
+
+  // Pub/sub commands (pubsub_commands.cc).
+  void Subscribe(Client& c, Args& a, Kind kind);
+  void Unsubscribe(Client& c, Args& a, Kind kind);
+  void Publish(Client& c, Args& a, Kind kind);
+  void PubsubCmd(Client& c, Args& a);
+  void UnsubscribeAll(Client& c, Kind kind, bool reply);
+  void UnsubscribeOne(Client& c, Kind kind, const std::string& name, bool reply);
+  void WriteSubscriptionReply(Client& c, std::string_view verb, Kind kind,
+                              const std::string* name);
+
+  // Topics (topics.cc).
+  std::string BackendTopic(Kind kind, std::string_view name) const;
+  // The topic, subscribing the backend first if needed (nullptr on error).
+  std::shared_ptr<Topic> AcquireTopic(Kind kind, const std::string& name);
+  // Drops the topic if no client is a member or waiter.
+  void MaybeDropTopic(const std::string& key);
+  void OnTopicActive(std::weak_ptr<Topic> topic, bool active);
+  void OnTopicMessage(std::weak_ptr<Topic> topic, std::string_view payload);
+  void Deliver(const Topic& topic, std::string_view channel, std::string_view payload);
+  // A waiting SUBSCRIBE whose topics may all be ready now.
+  void TryCompleteSubscribe(Client& c);
+  void FailPendingSubscribe(Client& c, std::string error);
+  size_t LocalMembers(Kind kind, std::string_view name) const;
+  size_t LocalPatternReceivers(std::string_view channel) const;
+
+  // Pattern directory (topics.cc).
+  void StartPatternDirectory();
+  void OnAnnouncement(std::string_view payload);
+  void Announce();
+  std::vector<std::string> MatchingPatterns(std::string_view channel) const;
+
+  Backend& backend_;
+  GatewayOptions options_;
+  Counters counters_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer housekeeping_;
+  std::shared_ptr<Poster> poster_;
+  std::thread thread_;
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+  uint16_t port_ = 0;
+  absl::Time started_;
+
+  uint64_t next_client_id_ = 1;
+  std::map<uint64_t, std::shared_ptr<Client>> clients_;
+  std::map<std::string, std::shared_ptr<Topic>> topics_;  // by backend topic
+
+  // Patterns.
+  uint64_t node_nonce_ = 0;
+  uint64_t announce_sequence_ = 0;
+  absl::Time last_announce_;
+  bool announced_empty_ = true;
+  PatternDirectory directory_;
+  std::unique_ptr<BackendSubscription> patterns_subscription_;
+};
+
+}  // namespace peter::resp
+
+#endif  // PETER_PUBSUB_RESP_SERVER_H_

@@ -1,0 +1,167 @@
+// The node's backend subscriptions (one per channel, shard channel or
+// pattern with local clients) and the cluster pattern directory.
+#include "absl/strings/str_cat.h"
+#include "pubsub/resp/client.h"
+#include "pubsub/resp/glob.h"
+#include "pubsub/resp/server.h"
+
+namespace peter::resp {
+
+std::string Server::BackendTopic(Kind kind, std::string_view name) const {
+  switch (kind) {
+    case Kind::kChannel: return std::string(name);
+    case Kind::kShard: return ShardTopic(name);
+    case Kind::kPattern: return PatternTopic(name);
+  }
+  return std::string(name);
+}
+
+std::shared_ptr<Topic> Server::AcquireTopic(Kind kind, const std::string& name) {
+  std::string key = BackendTopic(kind, name);
+  if (auto it = topics_.find(key); it != topics_.end()) return it->second;
+  auto topic = std::make_shared<Topic>();
+  topic->kind = kind;
+  topic->name = name;
+  std::weak_ptr<Topic> weak = topic;
+  auto on_message = [this, poster = poster_, weak](std::string_view, std::string_view payload) {
+    poster->Post([this, weak, data = std::string(payload)] { OnTopicMessage(weak, data); });
+  };
+  auto on_active = [this, poster = poster_, weak](bool active) {
+    poster->Post([this, weak, active] { OnTopicActive(weak, active); });
+  };
+  auto subscription = backend_.Subscribe(key, std::move(on_message), std::move(on_active));
+  if (!subscription.ok()) {
+    counters_.backend_errors++;
+    return nullptr;
+  }
+  topic->subscription = std::move(*subscription);
+  topics_[key] = topic;
+  if (kind == Kind::kPattern) Announce();
+  return topic;
+}
+
+void Server::MaybeDropTopic(const std::string& key) {
+  auto it = topics_.find(key);
+  if (it == topics_.end()) return;
+  if (!it->second->members.empty() || !it->second->waiters.empty()) return;
+  bool pattern = it->second->kind == Kind::kPattern;
+  topics_.erase(it);  // destroys the backend subscription
+  if (pattern) Announce();
+}
+
+void Server::OnTopicActive(std::weak_ptr<Topic> weak, bool active) {
+  auto topic = weak.lock();
+  if (!topic) return;
+  topic->active = active;
+  if (!topic->ready()) return;
+  std::set<uint64_t> waiters = topic->waiters;
+  for (uint64_t id : waiters) {
+    if (auto client = FindClient(id)) TryCompleteSubscribe(*client);
+  }
+}
+
+void Server::OnTopicMessage(std::weak_ptr<Topic> weak, std::string_view payload) {
+  auto topic = weak.lock();
+  if (!topic) return;
+  if (topic->kind != Kind::kPattern) return Deliver(*topic, topic->name, payload);
+  auto decoded = DecodePatternMessage(payload);
+  if (!decoded.ok()) {
+    counters_.bad_announcements++;
+    return;
+  }
+  Deliver(*topic, decoded->first, decoded->second);
+}
+
+void Server::Deliver(const Topic& topic, std::string_view channel, std::string_view payload) {
+  std::set<uint64_t> members = topic.members;  // a slow client may be dropped below
+  for (uint64_t id : members) {
+    auto client = FindClient(id);
+    if (!client || client->closed()) continue;
+    ReplyWriter w = client->writer();
+    switch (topic.kind) {
+      case Kind::kChannel:
+        w.Push(3);
+        w.Bulk("message");
+        break;
+      case Kind::kShard:
+        w.Push(3);
+        w.Bulk("smessage");
+        break;
+      case Kind::kPattern:
+        w.Push(4);
+        w.Bulk("pmessage");
+        w.Bulk(topic.name);
+        break;
+    }
+    w.Bulk(channel);
+    w.Bulk(payload);
+    counters_.messages_delivered++;
+    client->Flush();
+  }
+}
+
+void Server::StartPatternDirectory() {
+  auto on_message = [this, poster = poster_](std::string_view, std::string_view payload) {
+    poster->Post([this, data = std::string(payload)] { OnAnnouncement(data); });
+  };
+  auto subscription =
+      backend_.Subscribe(std::string(kPatternsTopic), std::move(on_message), [](bool) {});
+  if (!subscription.ok()) {
+    counters_.backend_errors++;
+    return;
+  }
+  patterns_subscription_ = std::move(*subscription);
+}
+
+void Server::OnAnnouncement(std::string_view payload) {
+  auto announcement = DecodeAnnouncement(payload);
+  if (!announcement.ok()) {
+    counters_.bad_announcements++;
+    return;
+  }
+  directory_.Apply(*announcement, absl::Now());
+  counters_.known_patterns = directory_.size();
+}
+
+void Server::Announce() {
+  last_announce_ = absl::Now();
+  Announcement a;
+  for (const auto& [key, topic] : topics_) {
+    if (topic->kind == Kind::kPattern) a.patterns.push_back(topic->name);
+  }
+  if (a.patterns.empty() && announced_empty_) return;
+  announced_empty_ = a.patterns.empty();
+  a.node = node_nonce_;
+  a.sequence = ++announce_sequence_;
+  a.ttl = options_.pattern_ttl;
+  std::string payload = EncodeAnnouncement(a);
+  auto done = [this, poster = poster_, names = std::move(a.patterns)](absl::Status status) {
+    poster->Post([this, names, status] {
+      if (!status.ok()) {
+        counters_.backend_errors++;
+        return;
+      }
+      for (const std::string& name : names) {
+        auto it = topics_.find(PatternTopic(name));
+        if (it == topics_.end() || it->second->announced) continue;
+        it->second->announced = true;
+        OnTopicActive(it->second, it->second->active);
+      }
+    });
+  };
+  backend_.Publish(std::string(kPatternsTopic), std::move(payload), std::move(done));
+}
+
+std::vector<std::string> Server::MatchingPatterns(std::string_view channel) const {
+  std::vector<std::string> matching = directory_.Matching(channel);
+  std::set<std::string> seen(matching.begin(), matching.end());
+  for (const auto& [key, topic] : topics_) {
+    if (topic->kind == Kind::kPattern && !seen.count(topic->name) &&
+        GlobMatch(topic->name, channel)) {
+      matching.push_back(topic->name);
+    }
+  }
+  return matching;
+}
+
+}  // namespace peter::resp

@@ -1,0 +1,198 @@
+#include "tests/pubsub/resp/fake_cluster.h"
+
+#include <atomic>
+
+namespace peter::resp::testing {
+
+struct FakeCluster::Entry {
+  std::string topic;
+  Backend::MessageFn on_message;
+  Backend::ActiveFn on_active;
+  bool active = false;
+  std::atomic<bool> dead{false};
+};
+
+class FakeCluster::Sub : public BackendSubscription {
+ public:
+  Sub(FakeCluster& cluster, std::shared_ptr<Entry> entry)
+      : cluster_(cluster), entry_(std::move(entry)) {}
+  ~Sub() override { cluster_.Unregister(entry_.get()); }
+
+ private:
+  FakeCluster& cluster_;
+  std::shared_ptr<Entry> entry_;
+};
+
+class FakeCluster::NodeBackend : public Backend {
+ public:
+  explicit NodeBackend(FakeCluster& cluster) : cluster_(cluster) {}
+
+  absl::StatusOr<std::unique_ptr<BackendSubscription>> Subscribe(
+      std::string topic, MessageFn on_message, ActiveFn on_active) override {
+    auto entry = std::make_shared<Entry>();
+    entry->topic = topic;
+    entry->on_message = std::move(on_message);
+    entry->on_active = std::move(on_active);
+    Duration delay;
+    {
+      std::lock_guard<std::mutex> lock(cluster_.mu_);
+      cluster_.entries_.emplace(topic, entry);
+      cluster_.subscribe_calls_[topic]++;
+      delay = cluster_.active_delay_;
+    }
+    cluster_.Schedule(delay, [this, entry] { cluster_.Activate(entry); });
+    return std::unique_ptr<BackendSubscription>(new Sub(cluster_, entry));
+  }
+
+  void Publish(std::string topic, std::string payload,
+               std::function<void(absl::Status)> done) override {
+    cluster_.Schedule(Duration(0), [this, topic = std::move(topic),
+                                    payload = std::move(payload), done = std::move(done)] {
+      absl::Status status;
+      std::vector<std::shared_ptr<Entry>> targets;
+      {
+        std::lock_guard<std::mutex> lock(cluster_.mu_);
+        cluster_.publishes_[topic]++;
+        cluster_.total_publishes_++;
+        status = cluster_.publish_status_;
+        if (status.ok()) {
+          auto [begin, end] = cluster_.entries_.equal_range(topic);
+          for (auto it = begin; it != end; ++it) {
+            if (it->second->active) targets.push_back(it->second);
+          }
+        }
+      }
+      std::lock_guard<std::mutex> callbacks(cluster_.callback_mu_);
+      for (auto& entry : targets) {
+        if (!entry->dead) entry->on_message(topic, payload);
+      }
+      done(status);
+    });
+  }
+
+ private:
+  FakeCluster& cluster_;
+};
+
+FakeCluster::FakeCluster() : thread_([this] { Loop(); }) {}
+
+FakeCluster::~FakeCluster() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Backend& FakeCluster::AddNode() {
+  std::lock_guard<std::mutex> lock(mu_);
+  nodes_.push_back(std::make_unique<NodeBackend>(*this));
+  return *nodes_.back();
+}
+
+void FakeCluster::set_active_delay(Duration d) {
+  std::lock_guard<std::mutex> lock(mu_);
+  active_delay_ = d;
+}
+
+void FakeCluster::HoldActivations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  hold_ = true;
+}
+
+void FakeCluster::ReleaseActivations() {
+  std::vector<std::shared_ptr<Entry>> held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = false;
+    held.swap(held_);
+  }
+  for (auto& entry : held) Schedule(Duration(0), [this, entry] { Activate(entry); });
+}
+
+void FakeCluster::FailPublishes(absl::Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  publish_status_ = std::move(status);
+}
+
+int FakeCluster::subscriptions(const std::string& topic) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(entries_.count(topic));
+}
+
+int FakeCluster::subscribe_calls(const std::string& topic) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return subscribe_calls_[topic];
+}
+
+int FakeCluster::publishes(const std::string& topic) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return publishes_[topic];
+}
+
+int FakeCluster::total_publishes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return total_publishes_;
+}
+
+void FakeCluster::Activate(std::shared_ptr<Entry> entry) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entry->dead) return;
+    if (hold_) {
+      held_.push_back(entry);
+      return;
+    }
+    entry->active = true;
+  }
+  std::lock_guard<std::mutex> callbacks(callback_mu_);
+  if (!entry->dead) entry->on_active(true);
+}
+
+void FakeCluster::Unregister(Entry* entry) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    entry->dead = true;
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->second.get() == entry) {
+        entries_.erase(it);
+        break;
+      }
+    }
+  }
+  // No callback of this subscription runs after we return.
+  if (std::this_thread::get_id() != thread_.get_id()) {
+    std::lock_guard<std::mutex> callbacks(callback_mu_);
+  }
+}
+
+void FakeCluster::Schedule(Duration delay, std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push(Task{std::chrono::steady_clock::now() + delay, seq_++, std::move(fn)});
+  }
+  cv_.notify_all();
+}
+
+void FakeCluster::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (tasks_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    auto when = tasks_.top().when;
+    if (when > std::chrono::steady_clock::now()) {
+      cv_.wait_until(lock, when);
+      continue;
+    }
+    std::function<void()> fn = tasks_.top().fn;
+    tasks_.pop();
+    lock.unlock();
+    fn();
+    lock.lock();
+  }
+}
+
+}  // namespace peter::resp::testing

@@ -1,0 +1,183 @@
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "pubsub/resp/reply_writer.h"
+#include "pubsub/resp/request_parser.h"
+
+namespace peter::resp {
+namespace {
+
+using Commands = std::vector<std::vector<std::string>>;
+
+// Feeds `input` in chunks of the given sizes (cycled); returns the commands
+// and the error, if any.
+std::pair<Commands, std::string> ParseChunked(std::string_view input, std::vector<size_t> chunks,
+                                              ParserLimits limits = {}, bool auth = true) {
+  RequestParser parser(limits);
+  parser.set_authenticated(auth);
+  Commands out;
+  std::vector<std::string> args;
+  size_t i = 0, c = 0;
+  while (true) {
+    auto r = parser.Next(&args);
+    if (r == RequestParser::Result::kCommand) {
+      out.push_back(args);
+      continue;
+    }
+    if (r == RequestParser::Result::kError) return {out, parser.error()};
+    if (i >= input.size()) return {out, ""};
+    size_t n = std::min(input.size() - i, std::max<size_t>(1, chunks[c++ % chunks.size()]));
+    parser.Feed(input.substr(i, n));
+    i += n;
+  }
+}
+
+std::pair<Commands, std::string> Parse(std::string_view input, ParserLimits limits = {},
+                                       bool auth = true) {
+  return ParseChunked(input, {input.size() + 1}, limits, auth);
+}
+
+TEST(RequestParserTest, MultibulkAndPipelining) {
+  auto [cmds, err] = Parse("*2\r\n$4\r\nECHO\r\n$3\r\na\r\n\r\n*1\r\n$4\r\nPING\r\n");
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(cmds, (Commands{{"ECHO", std::string("a\r\n")}, {"PING"}}));
+}
+
+TEST(RequestParserTest, BinarySafeBulk) {
+  std::string payload("a\0b\r\n", 5);
+  auto [cmds, err] = Parse("*1\r\n$5\r\n" + payload + "\r\n");
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0][0], payload);
+}
+
+TEST(RequestParserTest, InlineLikeRedis) {
+  auto [cmds, err] = Parse(
+      "PING\r\n  set  \"a b\" 'c\\'d' \"\\x41\\n\"\n\r\n   \r\nx\"y\"\nSUBSCRIBE a\n");
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(cmds, (Commands{{"PING"}, {"set", "a b", "c'd", "A\n"}, {"xy"}, {"SUBSCRIBE", "a"}}));
+}
+
+TEST(RequestParserTest, EmptyRequestsAreSkipped) {
+  auto [cmds, err] = Parse("*0\r\n*-1\r\n\r\n*1\r\n$4\r\nping\r\n");
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(cmds, (Commands{{"ping"}}));
+}
+
+TEST(RequestParserTest, RedisProtocolErrors) {
+  EXPECT_EQ(Parse("*x\r\n").second, "Protocol error: invalid multibulk length");
+  EXPECT_EQ(Parse("*99999999999\r\n").second, "Protocol error: invalid multibulk length");
+  EXPECT_EQ(Parse("*1\r\nx").second, "Protocol error: expected '$', got 'x'");
+  EXPECT_EQ(Parse("*1\r\n$-3\r\n").second, "Protocol error: invalid bulk length");
+  EXPECT_EQ(Parse("*1\r\n$01\r\n").second, "Protocol error: invalid bulk length");
+  EXPECT_EQ(Parse("\"abc\r\n").second, "Protocol error: unbalanced quotes in request");
+  EXPECT_EQ(Parse("\"a\"b\r\n").second, "Protocol error: unbalanced quotes in request");
+  EXPECT_EQ(Parse(std::string(70000, 'a')).second, "Protocol error: too big inline request");
+  EXPECT_EQ(Parse("*" + std::string(70000, '1')).second,
+            "Protocol error: too big mbulk count string");
+  EXPECT_EQ(Parse("*1\r\n$" + std::string(70000, '1')).second,
+            "Protocol error: too big bulk count string");
+  EXPECT_EQ(Parse("*1\r\n$1\r\naXY").second, "Protocol error: expected CRLF after bulk");
+}
+
+TEST(RequestParserTest, Limits) {
+  ParserLimits limits;
+  limits.max_bulk_len = 10;
+  limits.max_args = 3;
+  EXPECT_EQ(Parse("*1\r\n$11\r\n", limits).second, "Protocol error: invalid bulk length");
+  EXPECT_EQ(Parse("*1\r\n$10\r\n0123456789\r\n", limits).second, "");
+  EXPECT_EQ(Parse("*4\r\n", limits).second, "Protocol error: invalid multibulk length");
+  EXPECT_EQ(Parse("a b c d\r\n", limits).second,
+            "Protocol error: too many arguments in inline request");
+  // Before authentication, Redis's tighter limits.
+  EXPECT_EQ(Parse("*11\r\n", {}, false).second, "Protocol error: unauthenticated multibulk length");
+  EXPECT_EQ(Parse("*1\r\n$16385\r\n", {}, false).second,
+            "Protocol error: unauthenticated bulk length");
+}
+
+TEST(RequestParserTest, ErrorIsFinal) {
+  RequestParser parser;
+  parser.Feed("*x\r\n*1\r\n$4\r\nping\r\n");
+  std::vector<std::string> args;
+  EXPECT_EQ(parser.Next(&args), RequestParser::Result::kError);
+  parser.Feed("*1\r\n$4\r\nping\r\n");
+  EXPECT_EQ(parser.Next(&args), RequestParser::Result::kError);
+}
+
+std::string ValidStream(std::mt19937& rng) {
+  std::string s;
+  int commands = 1 + rng() % 5;
+  for (int c = 0; c < commands; ++c) {
+    int n = 1 + rng() % 4;
+    if (rng() % 3 == 0) {  // inline
+      for (int i = 0; i < n; ++i) s += (i ? " " : "") + std::string(1 + rng() % 5, 'a' + rng() % 26);
+      s += rng() % 2 ? "\r\n" : "\n";
+      continue;
+    }
+    s += "*" + std::to_string(n) + "\r\n";
+    for (int i = 0; i < n; ++i) {
+      std::string arg(rng() % 20, '\0');
+      for (char& ch : arg) ch = static_cast<char>(rng());
+      s += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
+    }
+  }
+  return s;
+}
+
+// Random and mutated inputs: never a crash, and chunking never changes
+// what is parsed (commands and error alike).
+TEST(RequestParserTest, FuzzChunkingInvariant) {
+  std::mt19937 rng(20261125);
+  ParserLimits limits;
+  limits.max_bulk_len = 1 << 16;
+  limits.max_inline_len = 256;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string input = ValidStream(rng);
+    int mutations = iter % 4;
+    for (int m = 0; m < mutations && !input.empty(); ++m) {
+      size_t at = rng() % input.size();
+      switch (rng() % 4) {
+        case 0: input[at] = static_cast<char>(rng()); break;
+        case 1: input.erase(at, 1 + rng() % 3); break;
+        case 2: input.insert(at, 1, "*$\r\n-0123456789\"'\\"[rng() % 17]); break;
+        case 3: input.resize(at); break;
+      }
+    }
+    if (iter % 10 == 0) {  // pure noise
+      input.resize(rng() % 300);
+      for (char& ch : input) ch = static_cast<char>(rng());
+    }
+    auto whole = Parse(input, limits);
+    std::vector<size_t> chunks = {1 + rng() % 7, 1 + rng() % 50, 1};
+    auto chunked = ParseChunked(input, chunks, limits);
+    ASSERT_EQ(whole, chunked) << "iteration " << iter;
+    if (mutations == 0 && iter % 10 != 0) {
+      ASSERT_EQ(whole.second, "") << "iteration " << iter;
+    }
+  }
+}
+
+TEST(ReplyWriterTest, Resp2AndResp3) {
+  std::string two, three;
+  ReplyWriter w2(&two, 2), w3(&three, 3);
+  for (ReplyWriter* w : {&w2, &w3}) {
+    w->Simple("OK");
+    w->Error("ERR x");
+    w->Bulk("ab");
+    w->Integer(-5);
+    w->Null();
+    w->NullArray();
+    w->Bool(true);
+    w->Map(1);
+    w->Set(0);
+    w->Push(2);
+    w->Verbatim("txt", "hi");
+  }
+  EXPECT_EQ(two, "+OK\r\n-ERR x\r\n$2\r\nab\r\n:-5\r\n$-1\r\n*-1\r\n:1\r\n*2\r\n*0\r\n*2\r\n$2\r\nhi\r\n");
+  EXPECT_EQ(three,
+            "+OK\r\n-ERR x\r\n$2\r\nab\r\n:-5\r\n_\r\n_\r\n#t\r\n%1\r\n~0\r\n>2\r\n=6\r\ntxt:hi\r\n");
+}
+
+}  // namespace
+}  // namespace peter::resp
