@@ -6,7 +6,9 @@
 //    whose clients hold P;
 //  - a node taking PUBLISH ch msg publishes on ch and, for every pattern P it
 //    knows that matches ch, (ch, msg) on PatternTopic(P): 1 + matching
-//    patterns publishes, whatever the size of the cluster.
+//    patterns publishes, whatever the size of the cluster;
+//  - a node that joins kPatternsTopic asks for fresh announcements
+//    (kAnnounceQuery), so it need not wait a refresh period.
 // This file holds the pure parts: topic names, encodings and the directory.
 #ifndef PETER_PUBSUB_RESP_PATTERN_DIRECTORY_H_
 #define PETER_PUBSUB_RESP_PATTERN_DIRECTORY_H_
@@ -23,6 +25,9 @@
 namespace peter::resp {
 
 inline constexpr std::string_view kPatternsTopic = "__peter.patterns";
+// Published on kPatternsTopic by a node that just joined it: every node
+// holding patterns re-announces them at once.
+inline constexpr std::string_view kAnnounceQuery = "PQ1";
 inline constexpr std::string_view kPatternTopicPrefix = "__peter.p:";
 inline constexpr std::string_view kShardTopicPrefix = "__peter.s:";
 

@@ -104,8 +104,17 @@ void Server::StartPatternDirectory() {
   auto on_message = [this, poster = poster_](std::string_view, std::string_view payload) {
     poster->Post([this, data = std::string(payload)] { OnAnnouncement(data); });
   };
-  auto subscription =
-      backend_.Subscribe(std::string(kPatternsTopic), std::move(on_message), [](bool) {});
+  // Once on the tree, ask every node to re-announce now: a node joining the
+  // cluster (or restarting) learns the patterns without waiting a refresh.
+  auto on_active = [this, poster = poster_](bool active) {
+    if (!active) return;
+    poster->Post([this] {
+      backend_.Publish(std::string(kPatternsTopic), std::string(kAnnounceQuery),
+                       [](absl::Status) {});
+    });
+  };
+  auto subscription = backend_.Subscribe(std::string(kPatternsTopic), std::move(on_message),
+                                         std::move(on_active));
   if (!subscription.ok()) {
     counters_.backend_errors++;
     return;
@@ -114,6 +123,10 @@ void Server::StartPatternDirectory() {
 }
 
 void Server::OnAnnouncement(std::string_view payload) {
+  if (payload == kAnnounceQuery) {
+    if (!announced_empty_) Announce();
+    return;
+  }
   auto announcement = DecodeAnnouncement(payload);
   if (!announcement.ok()) {
     counters_.bad_announcements++;
