@@ -4,6 +4,7 @@
 #ifndef PETER_PUBSUB_RESP_COMMAND_TABLE_H_
 #define PETER_PUBSUB_RESP_COMMAND_TABLE_H_
 
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -35,6 +36,10 @@ struct CommandSpec {
 // nullptr if unknown. `name` must be lower case.
 const CommandSpec* FindCommand(std::string_view name);
 const std::vector<CommandSpec>& AllCommands();
+
+// The arity of any Redis 7.0 command (served here or not); nullopt if Redis
+// has no such command. `name` must be lower case.
+std::optional<int> RedisCommandArity(std::string_view name);
 
 }  // namespace peter::resp
 

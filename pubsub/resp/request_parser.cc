@@ -207,6 +207,14 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
   while (pending_args_ > 0) {
     if (bulk_len_ < 0) {
       if (pos_ >= buffer_.size()) return Result::kNeedMore;
+      // As Redis, the header is judged once its line is complete.
+      size_t cr = buffer_.find('\r', pos_);
+      if (cr == std::string::npos || cr + 1 >= buffer_.size()) {
+        if (buffered() > limits_.max_inline_len) {
+          return Fail("Protocol error: too big bulk count string");
+        }
+        return Result::kNeedMore;
+      }
       if (buffer_[pos_] != '$') {
         return Fail(std::string("Protocol error: expected '$', got '") + buffer_[pos_] + "'");
       }

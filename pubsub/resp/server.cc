@@ -187,25 +187,38 @@ void Server::Execute(Client& c, Args& args) {
   ReplyWriter w = c.writer();
   std::string name = absl::AsciiStrToLower(args[0]);
   const CommandSpec* spec = FindCommand(name);
-  if (spec == nullptr) {
+  // Redis commands the gateway does not serve pass Redis's own checks
+  // (arity, authentication, subscribed state) before "unknown command".
+  std::optional<int> arity = spec ? std::optional<int>(spec->arity) : RedisCommandArity(name);
+  if (!arity) {
     counters_.unknown_commands++;
     return w.Error(UnknownCommandError(args));
   }
   int n = static_cast<int>(args.size());
-  if ((spec->arity > 0 && n != spec->arity) || (spec->arity < 0 && n < -spec->arity)) {
+  if ((*arity > 0 && n != *arity) || (*arity < 0 && n < -*arity)) {
     counters_.wrong_arity++;
     return w.Error(absl::StrCat("ERR wrong number of arguments for '", name, "' command"));
   }
-  if (!c.authenticated_ && !(spec->flags & kNoAuth)) {
+  unsigned flags = spec ? spec->flags : 0;
+  if (!c.authenticated_ && !(flags & kNoAuth)) {
     counters_.noauth_rejections++;
     return w.Error("NOAUTH Authentication required.");
   }
-  if (c.protocol_ == 2 && c.in_pubsub_mode() && !(spec->flags & kPubSubContext)) {
+  if (c.protocol_ == 2 && c.in_pubsub_mode() && !(flags & kPubSubContext)) {
     counters_.context_rejections++;
+    std::string full = name;
+    if (spec && (spec->id == CommandId::kClient || spec->id == CommandId::kPubsub ||
+                 spec->id == CommandId::kCommand) && n >= 2) {
+      absl::StrAppend(&full, "|", absl::AsciiStrToLower(args[1]));
+    }
     return w.Error(absl::StrCat(
-        "ERR Can't execute '", name,
+        "ERR Can't execute '", full,
         "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
         "context"));
+  }
+  if (spec == nullptr) {
+    counters_.unknown_commands++;
+    return w.Error(UnknownCommandError(args));
   }
   switch (spec->id) {
     case CommandId::kPing: return Ping(c, args);

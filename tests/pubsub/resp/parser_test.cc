@@ -68,7 +68,8 @@ TEST(RequestParserTest, EmptyRequestsAreSkipped) {
 TEST(RequestParserTest, RedisProtocolErrors) {
   EXPECT_EQ(Parse("*x\r\n").second, "Protocol error: invalid multibulk length");
   EXPECT_EQ(Parse("*99999999999\r\n").second, "Protocol error: invalid multibulk length");
-  EXPECT_EQ(Parse("*1\r\nx").second, "Protocol error: expected '$', got 'x'");
+  EXPECT_EQ(Parse("*1\r\nx").second, "");  // as Redis: judged once the line is complete
+  EXPECT_EQ(Parse("*1\r\nx\r\n").second, "Protocol error: expected '$', got 'x'");
   EXPECT_EQ(Parse("*1\r\n$-3\r\n").second, "Protocol error: invalid bulk length");
   EXPECT_EQ(Parse("*1\r\n$01\r\n").second, "Protocol error: invalid bulk length");
   EXPECT_EQ(Parse("\"abc\r\n").second, "Protocol error: unbalanced quotes in request");

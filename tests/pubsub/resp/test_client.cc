@@ -153,6 +153,20 @@ std::string FindRedisServer() {
   return "";
 }
 
+std::string RedisServerVersion() {
+  std::string binary = FindRedisServer();
+  if (binary.empty()) return "";
+  FILE* f = ::popen((binary + " --version").c_str(), "r");
+  if (f == nullptr) return "";
+  char line[256] = {0};
+  size_t n = ::fread(line, 1, sizeof(line) - 1, f);
+  ::pclose(f);
+  std::string text(line, n);
+  size_t at = text.find("v=");
+  if (at == std::string::npos) return "";
+  return text.substr(at + 2, text.find(' ', at) - at - 2);
+}
+
 RedisServer::RedisServer(const std::vector<std::string>& extra_args) {
   std::string binary = FindRedisServer();
   if (binary.empty()) return;

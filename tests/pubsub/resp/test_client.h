@@ -71,6 +71,8 @@ class RedisServer {
 
 // Path of redis-server, or empty.
 std::string FindRedisServer();
+// Its version ("7.0.15"), or empty.
+std::string RedisServerVersion();
 uint16_t FreeLoopbackPort();
 
 }  // namespace peter::resp::testing
