@@ -142,6 +142,7 @@ absl::Status RuntimeImpl::Init(const Endpoint& listen, std::optional<Endpoint> a
 }
 
 void RuntimeImpl::Begin() {
+  if (options_.on_start) options_.on_start(*node_);
   transport_.Start();
   if (bootstraps_.empty()) {
     node_->StartRing();

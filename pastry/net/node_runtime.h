@@ -66,6 +66,10 @@ struct RuntimeOptions {
   size_t max_connections = 4096;
 
   std::shared_ptr<spdlog::logger> logger;  // null: spdlog's default logger
+
+  // Runs on the node's thread before the node starts its ring or joins:
+  // the place to register applications, so that none misses a message.
+  std::function<void(Node&)> on_start;
 };
 
 // A copy of the node's state for status pages and tests.

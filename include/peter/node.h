@@ -1,0 +1,221 @@
+// Peter's embedded node: a Pastry overlay node on real sockets with Scribe
+// topic publish/subscribe, in one object.
+//
+//   absl::StatusOr<std::unique_ptr<peter::Node>> node =
+//       peter::Node::Start({.listen = "127.0.0.1:0", .bootstrap = {"10.0.0.5:7000"}});
+//   (*node)->WaitUntilActive(absl::Seconds(10));
+//   absl::StatusOr<peter::Subscription> sub = (*node)->Subscribe(
+//       "user.42", [](const peter::Message& m) { Push(m.payload); });
+//   (*node)->Publish("user.42", "hello", [](absl::StatusOr<uint64_t> seq) {});
+//
+// Threads. A node runs two threads of its own:
+//   - the network thread runs the overlay and Scribe (no user code runs on it);
+//   - the delivery thread runs every user callback: message handlers,
+//     activation callbacks and publish completions, one at a time. A slow
+//     handler delays the node's other callbacks, never the overlay.
+// Every method of Node and Subscription is thread-safe. Blocking methods
+// (Subscribe, WaitUntilActive, Publish's synchronous form) may be called from
+// any thread, callbacks included.
+//
+// Slow consumers. Messages wait for their handler in a queue per
+// subscription bounded by NodeOptions::max_pending_messages. When it is
+// full, a newly arriving message for that subscription is dropped and
+// counted (Subscription::dropped(), PubSubStats::slow_consumer_drops); the
+// handler then sees a gap in Message::seq. The overlay and other
+// subscriptions are unaffected.
+#ifndef PETER_NODE_H_
+#define PETER_NODE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "peter/pastry/node_handle.h"
+#include "peter/pastry/node_id.h"
+#include "peter/pastry/options.h"
+#include "pubsub/scribe_options.h"  // moves to include/peter/pubsub/ at integration
+
+namespace spdlog {
+class logger;
+}
+
+namespace peter {
+
+class Node;
+namespace node_internal {
+class NodeImpl;
+NodeImpl& ImplOf(Node& node);
+}  // namespace node_internal
+
+struct NodeOptions {
+  // Address to listen on, "host:port" (IPv6 as "[addr]:port"); port 0 picks
+  // a free port (see Node::listen_address()).
+  std::string listen = "127.0.0.1:0";
+  // Nodes to join through; empty starts a new ring.
+  std::vector<std::string> bootstrap;
+  // The address other nodes reach this one at, if not the listen address.
+  std::string advertise;
+  // This node's id; random if absent.
+  std::optional<pastry::NodeId> id;
+  // How long Start()'s join keeps retrying unreachable bootstrap nodes.
+  absl::Duration bootstrap_retry_for = absl::Seconds(30);
+
+  pastry::Options overlay;
+  pubsub::ScribeOptions pubsub;
+
+  // Limits of the network layer: largest frame from a peer, bytes queued for
+  // one peer before messages to it are dropped, open connections.
+  size_t max_frame_bytes = 4 << 20;
+  size_t max_send_queue_bytes = 8 << 20;
+  size_t max_connections = 4096;
+
+  // Messages waiting for one subscription's handler; see "Slow consumers".
+  size_t max_pending_messages = 10000;
+
+  std::shared_ptr<spdlog::logger> logger;  // null: spdlog's default logger
+};
+
+// One message as a subscriber receives it.
+struct Message {
+  std::string_view topic;
+  // The topic's sequence number, stamped by its root: consecutive for a
+  // reliable subscription; a best-effort one may see gaps.
+  uint64_t seq = 0;
+  std::string_view payload;
+};
+
+using MessageHandler = std::function<void(const Message&)>;
+
+struct SubscribeOptions {
+  // Reliable: gaps (after a tree repair) are filled from the replay buffers
+  // kept along the tree, so the handler sees every message published after
+  // the subscription became active, in order, once. Best effort (default,
+  // like Redis): gaps are skipped.
+  bool reliable = false;
+  // Reliable only: start from this sequence number, if the tree still keeps
+  // it (NodeOptions::pubsub.replay_capacity / replay_max_age).
+  std::optional<uint64_t> since_seq;
+  // Called with true once this node is on the topic's tree (a message
+  // published afterwards is delivered), with false when it falls off (its
+  // parent failed) until it is back. May be empty.
+  std::function<void(bool active)> on_active;
+  // Takes anycasts to the topic (queue-group style work distribution): an
+  // anycast goes to exactly one subscription with this handler set, nearest
+  // first. A subscription whose queue is full declines, so work flows to
+  // members that keep up. Empty: this subscription takes no anycasts.
+  MessageHandler on_anycast;
+};
+
+// A live subscription; destroying it (or Cancel()) unsubscribes. Move-only.
+// After Cancel() or the destructor returns, the handler is not called again
+// (unless they run inside the handler itself, which then finishes).
+class Subscription {
+ public:
+  Subscription() = default;
+  Subscription(Subscription&&) noexcept;
+  Subscription& operator=(Subscription&&) noexcept;
+  ~Subscription();
+
+  void Cancel();
+  bool valid() const { return state_ != nullptr; }
+  const std::string& topic() const;
+  // True while this node is on the topic's tree.
+  bool active() const;
+  // Blocks until active (OK), the timeout (DeadlineExceeded), or the node
+  // stopping (Cancelled).
+  absl::Status WaitUntilActive(absl::Duration timeout) const;
+  // Messages dropped because the handler fell behind.
+  uint64_t dropped() const;
+
+  struct State;  // private to the implementation
+  explicit Subscription(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Pub/sub counters of one node (monotonic unless noted).
+struct PubSubStats {
+  uint64_t topics = 0;          // topics with tree state here (gauge)
+  uint64_t roots = 0;           // topics this node is the root of (gauge)
+  uint64_t children = 0;        // children over all topics (gauge)
+  uint64_t subscriptions = 0;   // live local subscriptions (gauge)
+  uint64_t published = 0;       // messages stamped here as root
+  uint64_t forwarded = 0;       // copies sent to children
+  uint64_t delivered = 0;       // messages handed to local handlers
+  uint64_t duplicates = 0;      // copies dropped as already seen
+  uint64_t gaps_repaired = 0;   // messages resent to fill a gap
+  uint64_t gaps_skipped = 0;    // sequence numbers given up
+  uint64_t slow_consumer_drops = 0;
+  uint64_t malformed = 0;       // peer messages that failed to decode
+};
+
+using PublishCallback = std::function<void(absl::StatusOr<uint64_t> seq)>;
+using AnycastCallback = std::function<void(absl::StatusOr<pastry::NodeHandle> taken_by)>;
+
+class Node {
+ public:
+  // Binds the listener, starts the node's threads, and starts a new ring (no
+  // bootstrap) or begins joining. The node becomes active asynchronously
+  // (WaitUntilActive). InvalidArgument for bad addresses or options,
+  // FailedPrecondition when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Node>> Start(NodeOptions options);
+
+  // Stops both threads and closes every connection without telling peers
+  // (call Leave() first for a graceful exit). Outstanding callbacks are not
+  // called. REQUIRES: not called from a callback of this node.
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // OK once active; Unavailable if no bootstrap node could be reached;
+  // DeadlineExceeded after `timeout`.
+  absl::Status WaitUntilActive(absl::Duration timeout);
+  // Tells the leaf set and routing table that this node leaves, and waits
+  // up to `timeout` for that to be sent. The node is unusable afterwards.
+  void Leave(absl::Duration timeout = absl::Seconds(2));
+
+  pastry::NodeHandle self() const;
+  // The bound "host:port".
+  std::string listen_address() const;
+
+  // Subscribes `handler` to `topic`. Several subscriptions to one topic on
+  // one node share its tree membership. InvalidArgument for an empty or
+  // over-long topic or an empty handler; FailedPrecondition once the node
+  // has stopped or left.
+  absl::StatusOr<Subscription> Subscribe(std::string topic, MessageHandler handler,
+                                         SubscribeOptions options = {});
+
+  // Publishes `payload` to every subscriber of `topic` on every node.
+  // `done` (may be empty) runs on the delivery thread with the sequence
+  // number the root gave the message, or an error: InvalidArgument (name or
+  // payload too long), DeadlineExceeded (no confirmation from the root within
+  // pubsub.publish_timeout; the message may still have been published),
+  // Cancelled (the node stopped).
+  void Publish(std::string topic, std::string payload, PublishCallback done = {});
+  // Publish and wait for its completion.
+  absl::StatusOr<uint64_t> PublishAndWait(std::string topic, std::string payload);
+
+  // Offers `payload` to the topic's subscribers with an anycast handler,
+  // nearest first, until one takes it; `done` gets the node that took it,
+  // or NotFound if none did.
+  void Anycast(std::string topic, std::string payload, AnycastCallback done);
+
+  PubSubStats pubsub_stats();
+
+ private:
+  friend node_internal::NodeImpl& node_internal::ImplOf(Node& node);
+  explicit Node(std::unique_ptr<node_internal::NodeImpl> impl);
+  std::unique_ptr<node_internal::NodeImpl> impl_;
+};
+
+}  // namespace peter
+
+#endif  // PETER_NODE_H_

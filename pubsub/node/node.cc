@@ -1,0 +1,289 @@
+// The embedded node: NodeRuntime (overlay on sockets) + Scribe on its
+// network thread + a delivery thread for user callbacks. See node_impl.h.
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "pubsub/node/node_impl.h"
+
+namespace peter {
+namespace node_internal {
+
+NodeImpl& ImplOf(Node& node) { return *node.impl_; }
+
+NodeImpl::NodeImpl(NodeOptions options) : options_(std::move(options)) {
+  control_->impl = this;
+}
+
+NodeImpl::~NodeImpl() {
+  {
+    std::unique_lock lock(control_->mu);
+    control_->cv.wait(lock, [&] { return control_->users == 0; });
+    control_->impl = nullptr;
+  }
+  delivery_.Stop();
+  runtime_.reset();  // joins the network thread: subs_ and scribe_ are ours now
+  for (auto& [id, state] : subs_) {
+    std::lock_guard lock(state->mu);
+    state->closed = true;
+    state->cv.notify_all();
+  }
+  subs_.clear();
+  scribe_.reset();
+}
+
+absl::Status NodeImpl::Start() {
+  pastry::net::RuntimeOptions r;
+  r.listen = options_.listen;
+  r.bootstrap = options_.bootstrap;
+  r.advertise = options_.advertise;
+  r.id = options_.id;
+  r.pastry = options_.overlay;
+  r.max_frame_bytes = options_.max_frame_bytes;
+  r.max_send_queue_bytes = options_.max_send_queue_bytes;
+  r.max_connections = options_.max_connections;
+  r.bootstrap_retry_for = options_.bootstrap_retry_for;
+  r.logger = options_.logger;
+  r.on_start = [this](pastry::Node& node) {
+    scribe_ = std::make_unique<pubsub::Scribe>(
+        [&](pastry::Application* app) {
+          return node.RegisterApplication(pubsub::kScribeAppId, app);
+        },
+        options_.pubsub);
+  };
+  absl::StatusOr<std::unique_ptr<pastry::net::NodeRuntime>> runtime =
+      pastry::net::NodeRuntime::Start(std::move(r));
+  if (!runtime.ok()) return runtime.status();
+  runtime_ = std::move(*runtime);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Subscription> NodeImpl::Subscribe(std::string topic, MessageHandler handler,
+                                                 SubscribeOptions options) {
+  if (!handler) return absl::InvalidArgumentError("Subscribe: the message handler is empty");
+  auto state = std::make_shared<State>();
+  state->control = control_;
+  state->topic = std::move(topic);
+  state->handler = std::move(handler);
+  state->on_active = std::move(options.on_active);
+  state->on_anycast = std::move(options.on_anycast);
+  absl::Status status = Call<absl::Status>(
+      [&] { return SubscribeOnLoop(state, options); },
+      absl::FailedPreconditionError("the node has stopped"));
+  if (!status.ok()) return status;
+  return Subscription(std::move(state));
+}
+
+absl::Status NodeImpl::SubscribeOnLoop(const std::shared_ptr<State>& state,
+                                       const SubscribeOptions& options) {
+  pubsub::SubscribeOptions s;
+  s.reliable = options.reliable;
+  s.since_seq = options.since_seq;
+  s.on_message = [this, state](const pubsub::Delivery& d) { Enqueue(state, d, false); };
+  s.on_active = [this, state](bool active) { SetActive(state, active); };
+  absl::StatusOr<pubsub::SubscriptionId> id = scribe_->Subscribe(state->topic, std::move(s));
+  if (!id.ok()) return id.status();
+  state->scribe_id = *id;
+  subs_[*id] = state;
+  return absl::OkStatus();
+}
+
+void NodeImpl::Enqueue(const std::shared_ptr<State>& state, const pubsub::Delivery& d,
+                       bool anycast) {
+  if (state->pending.load(std::memory_order_relaxed) >= options_.max_pending_messages) {
+    state->dropped.fetch_add(1, std::memory_order_relaxed);
+    slow_consumer_drops_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  state->pending.fetch_add(1, std::memory_order_relaxed);
+  delivery_.Post(
+      [state, anycast, topic = std::string(d.topic), seq = d.seq,
+       payload = std::string(d.payload)] {
+        state->pending.fetch_sub(1, std::memory_order_relaxed);
+        const MessageHandler& handler = anycast ? state->on_anycast : state->handler;
+        handler(Message{topic, seq, payload});
+      },
+      state.get());
+}
+
+void NodeImpl::SetActive(const std::shared_ptr<State>& state, bool active) {
+  {
+    std::lock_guard lock(state->mu);
+    if (state->active == active) return;
+    state->active = active;
+    state->cv.notify_all();
+  }
+  if (state->on_active) {
+    delivery_.Post([state, active] { state->on_active(active); }, state.get());
+  }
+}
+
+void NodeImpl::Unsubscribe(const std::shared_ptr<State>& state) {
+  delivery_.Cancel(state.get());
+  runtime_->Post([this, state](pastry::Node&) {
+    if (subs_.erase(state->scribe_id) > 0) scribe_->Unsubscribe(state->scribe_id).IgnoreError();
+  });
+}
+
+void NodeImpl::PublishOnLoop(std::string topic, std::string payload,
+                             std::function<void(absl::StatusOr<uint64_t>)> done) {
+  // TODO(api): use Scribe's confirmed publish once it lands.
+  absl::Status status = scribe_->Publish(topic, std::move(payload));
+  if (!status.ok()) {
+    done(status);
+    return;
+  }
+  done(uint64_t{0});
+}
+
+void NodeImpl::Publish(std::string topic, std::string payload, PublishCallback done) {
+  runtime_->Post([this, topic = std::move(topic), payload = std::move(payload),
+                  done = std::move(done)](pastry::Node&) mutable {
+    PublishOnLoop(std::move(topic), std::move(payload),
+                  [this, done = std::move(done)](absl::StatusOr<uint64_t> result) {
+                    if (done) Deliver([done, result] { done(result); });
+                  });
+  });
+}
+
+absl::StatusOr<uint64_t> NodeImpl::PublishAndWait(std::string topic, std::string payload) {
+  // Completed on the network thread, so a handler on the delivery thread
+  // may wait for it.
+  auto promise = std::make_shared<std::promise<absl::StatusOr<uint64_t>>>();
+  std::future<absl::StatusOr<uint64_t>> result = promise->get_future();
+  runtime_->Post([this, promise, topic = std::move(topic),
+                  payload = std::move(payload)](pastry::Node&) mutable {
+    PublishOnLoop(std::move(topic), std::move(payload),
+                  [promise](absl::StatusOr<uint64_t> r) { promise->set_value(std::move(r)); });
+  });
+  try {
+    return result.get();
+  } catch (const std::future_error&) {
+    return absl::CancelledError("the node has stopped");
+  }
+}
+
+void NodeImpl::Anycast(std::string topic, std::string payload, AnycastCallback done) {
+  // TODO(api): Scribe anycast once it lands.
+  Deliver([done] {
+    if (done) done(absl::UnimplementedError("anycast is not available yet"));
+  });
+}
+
+PubSubStats NodeImpl::Stats() {
+  PubSubStats s = Call<PubSubStats>(
+      [this] {
+        PubSubStats out;
+        const pubsub::ScribeStats& st = scribe_->stats();
+        out.topics = scribe_->topic_count();
+        out.roots = scribe_->root_count();
+        out.subscriptions = subs_.size();
+        out.published = st.published;
+        out.forwarded = st.data_forwarded;
+        out.delivered = st.delivered;
+        out.duplicates = st.duplicates;
+        out.gaps_repaired = st.repairs_served;
+        out.gaps_skipped = st.skipped;
+        out.malformed = st.malformed;
+        return out;
+      },
+      PubSubStats{});
+  s.slow_consumer_drops = slow_consumer_drops_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace node_internal
+
+// ---- Node -------------------------------------------------------------------
+
+Node::Node(std::unique_ptr<node_internal::NodeImpl> impl) : impl_(std::move(impl)) {}
+Node::~Node() = default;
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
+  auto impl = std::make_unique<node_internal::NodeImpl>(std::move(options));
+  if (absl::Status s = impl->Start(); !s.ok()) return s;
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+absl::Status Node::WaitUntilActive(absl::Duration timeout) {
+  return impl_->runtime().WaitUntilActive(timeout);
+}
+void Node::Leave(absl::Duration timeout) { impl_->runtime().Leave(timeout); }
+pastry::NodeHandle Node::self() const { return impl_->runtime().self(); }
+std::string Node::listen_address() const {
+  return impl_->runtime().listen_endpoint().ToString();
+}
+absl::StatusOr<Subscription> Node::Subscribe(std::string topic, MessageHandler handler,
+                                             SubscribeOptions options) {
+  return impl_->Subscribe(std::move(topic), std::move(handler), std::move(options));
+}
+void Node::Publish(std::string topic, std::string payload, PublishCallback done) {
+  impl_->Publish(std::move(topic), std::move(payload), std::move(done));
+}
+absl::StatusOr<uint64_t> Node::PublishAndWait(std::string topic, std::string payload) {
+  return impl_->PublishAndWait(std::move(topic), std::move(payload));
+}
+void Node::Anycast(std::string topic, std::string payload, AnycastCallback done) {
+  impl_->Anycast(std::move(topic), std::move(payload), std::move(done));
+}
+PubSubStats Node::pubsub_stats() { return impl_->Stats(); }
+
+// ---- Subscription -----------------------------------------------------------
+
+Subscription::Subscription(Subscription&& other) noexcept = default;
+Subscription& Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    Cancel();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+Subscription::~Subscription() { Cancel(); }
+
+void Subscription::Cancel() {
+  if (state_ == nullptr) return;
+  std::shared_ptr<State> state = std::move(state_);
+  node_internal::Control& control = *state->control;
+  node_internal::NodeImpl* impl = nullptr;
+  {
+    std::lock_guard lock(control.mu);
+    impl = control.impl;
+    if (impl != nullptr) ++control.users;
+  }
+  if (impl != nullptr) {
+    impl->Unsubscribe(state);
+    std::lock_guard lock(control.mu);
+    --control.users;
+    control.cv.notify_all();
+  }
+  std::lock_guard lock(state->mu);
+  state->closed = true;
+  state->cv.notify_all();
+}
+
+const std::string& Subscription::topic() const {
+  static const std::string kNone;
+  return state_ == nullptr ? kNone : state_->topic;
+}
+
+bool Subscription::active() const {
+  if (state_ == nullptr) return false;
+  std::lock_guard lock(state_->mu);
+  return state_->active && !state_->closed;
+}
+
+absl::Status Subscription::WaitUntilActive(absl::Duration timeout) const {
+  if (state_ == nullptr) return absl::FailedPreconditionError("no subscription");
+  std::unique_lock lock(state_->mu);
+  state_->cv.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                      [&] { return state_->active || state_->closed; });
+  if (state_->closed) return absl::CancelledError("the subscription or its node has stopped");
+  if (state_->active) return absl::OkStatus();
+  return absl::DeadlineExceededError(absl::StrCat(
+      "subscription to '", state_->topic, "' not active after ", absl::FormatDuration(timeout)));
+}
+
+uint64_t Subscription::dropped() const {
+  return state_ == nullptr ? 0 : state_->dropped.load(std::memory_order_relaxed);
+}
+
+}  // namespace peter

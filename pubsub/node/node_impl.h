@@ -1,0 +1,125 @@
+// Private to the embedded node (include/peter/node.h): its implementation,
+// shared with the daemon's admin endpoint, which reads the overlay and Scribe
+// state through it.
+//
+// Threads: the runtime's network thread owns the overlay and the Scribe
+// (scribe_ and subs_ are touched only there, or after that thread has been
+// joined); the delivery thread runs user callbacks. Subscriptions reach the
+// node through a Control block, which outlives the node.
+#ifndef PETER_PUBSUB_NODE_NODE_IMPL_H_
+#define PETER_PUBSUB_NODE_NODE_IMPL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "pastry/net/node_runtime.h"
+#include "peter/node.h"
+#include "pubsub/node/delivery_thread.h"
+#include "pubsub/scribe.h"
+
+namespace peter {
+
+namespace node_internal {
+
+// Lets a subscription call into its node if it still exists.
+struct Control {
+  std::mutex mu;
+  std::condition_variable cv;
+  NodeImpl* impl = nullptr;  // guarded by mu; null once the node stops
+  int users = 0;             // guarded by mu: calls in progress through impl
+};
+
+}  // namespace node_internal
+
+struct Subscription::State : node_internal::DeliveryThread::Owner {
+  std::shared_ptr<node_internal::Control> control;
+  std::string topic;
+  MessageHandler handler;
+  std::function<void(bool)> on_active;
+  MessageHandler on_anycast;
+
+  pubsub::SubscriptionId scribe_id = 0;  // network thread
+  std::atomic<size_t> pending{0};        // queued for the handlers
+  std::atomic<uint64_t> dropped{0};
+
+  mutable std::mutex mu;
+  mutable std::condition_variable cv;
+  bool active = false;  // guarded by mu
+  bool closed = false;  // guarded by mu: cancelled, or the node stopped
+};
+
+namespace node_internal {
+
+class NodeImpl {
+ public:
+  using State = Subscription::State;
+
+  explicit NodeImpl(NodeOptions options);
+  // Stops the delivery thread, then the network thread.
+  ~NodeImpl();
+
+  absl::Status Start();
+
+  pastry::net::NodeRuntime& runtime() { return *runtime_; }
+  // REQUIRES: on the network thread (inside runtime().Post or Call).
+  pubsub::Scribe& scribe() { return *scribe_; }
+
+  // Runs `fn` on the network thread and returns its result; `on_stop` if
+  // the node stopped first.
+  template <typename T, typename F>
+  T Call(F fn, T on_stop);
+
+  absl::StatusOr<Subscription> Subscribe(std::string topic, MessageHandler handler,
+                                         SubscribeOptions options);
+  void Unsubscribe(const std::shared_ptr<State>& state);
+  // `done` runs on the network thread.
+  void PublishOnLoop(std::string topic, std::string payload,
+                     std::function<void(absl::StatusOr<uint64_t>)> done);
+  void Publish(std::string topic, std::string payload, PublishCallback done);
+  absl::StatusOr<uint64_t> PublishAndWait(std::string topic, std::string payload);
+  void Anycast(std::string topic, std::string payload, AnycastCallback done);
+  PubSubStats Stats();
+
+ private:
+  // Network thread.
+  absl::Status SubscribeOnLoop(const std::shared_ptr<State>& state,
+                               const SubscribeOptions& options);
+  void Enqueue(const std::shared_ptr<State>& state, const pubsub::Delivery& d,
+               bool anycast);
+  void SetActive(const std::shared_ptr<State>& state, bool active);
+  // Posts `fn` to run on the delivery thread (not for any subscription).
+  void Deliver(std::function<void()> fn) { delivery_.Post(std::move(fn)); }
+
+  NodeOptions options_;
+  std::shared_ptr<Control> control_ = std::make_shared<Control>();
+  std::unique_ptr<pubsub::Scribe> scribe_;
+  std::unique_ptr<pastry::net::NodeRuntime> runtime_;
+  DeliveryThread delivery_;
+  std::atomic<uint64_t> slow_consumer_drops_{0};
+  // Network thread: live subscriptions, keyed by their Scribe id.
+  absl::flat_hash_map<pubsub::SubscriptionId, std::shared_ptr<State>> subs_;
+};
+
+template <typename T, typename F>
+T NodeImpl::Call(F fn, T on_stop) {
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> result = promise->get_future();
+  runtime_->Post([promise, fn = std::move(fn)](pastry::Node&) mutable {
+    promise->set_value(fn());
+  });
+  try {
+    return result.get();
+  } catch (const std::future_error&) {  // dropped: the runtime stopped
+    return on_stop;
+  }
+}
+
+}  // namespace node_internal
+}  // namespace peter
+
+#endif  // PETER_PUBSUB_NODE_NODE_IMPL_H_
