@@ -1,6 +1,7 @@
-// `peter node`: one Pastry node on real sockets (pastry/net NodeRuntime),
-// with an optional HTTP admin endpoint (tools/admin/), until SIGINT or
-// SIGTERM; then it leaves the ring gracefully and exits 0.
+// `peter node`: one Peter node on real sockets (the embedded node of
+// include/peter/node.h: the overlay with Scribe pub/sub), with an optional
+// HTTP admin endpoint (tools/admin/), until SIGINT or SIGTERM; then it
+// leaves the ring gracefully and exits 0.
 //
 // Once listening it prints one line on stdout, for scripts and tests:
 //   listening <host:port> id <32 hex> admin <host:port or ->
@@ -20,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "pastry/net/node_runtime.h"
+#include "peter/node.h"
+#include "pubsub/node/node_impl.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "tools/admin/admin_server.h"
@@ -30,6 +33,7 @@ namespace peter::tools {
 namespace {
 
 using pastry::net::NodeRuntime;
+using node_internal::ImplOf;
 
 constexpr absl::Duration kLeaveTimeout = absl::Seconds(2);
 constexpr absl::Duration kLookupTimeout = absl::Seconds(5);
@@ -83,18 +87,35 @@ class SignalWaiter {
   std::thread thread_;
 };
 
-class RuntimeSource : public admin::NodeSource {
+class NodeStateSource : public admin::NodeSource {
  public:
-  explicit RuntimeSource(NodeRuntime* runtime) : runtime_(runtime) {}
+  explicit NodeStateSource(Node* node) : node_(node), runtime_(&ImplOf(*node).runtime()) {}
   pastry::net::NodeSnapshot Snapshot() override { return runtime_->Snapshot(); }
   absl::StatusOr<pastry::Node::LookupResult> Lookup(const pastry::NodeId& key,
                                                     absl::Duration timeout) override {
     return runtime_->Lookup(key, timeout);
   }
+  std::optional<PubSubStats> PubSub() override { return node_->pubsub_stats(); }
 
  private:
+  Node* node_;
   NodeRuntime* runtime_;
 };
+
+NodeOptions ToNodeOptions(const pastry::net::RuntimeOptions& r) {
+  NodeOptions o;
+  o.listen = r.listen;
+  o.bootstrap = r.bootstrap;
+  o.advertise = r.advertise;
+  o.id = r.id;
+  o.overlay = r.pastry;
+  o.bootstrap_retry_for = r.bootstrap_retry_for;
+  o.max_frame_bytes = r.max_frame_bytes;
+  o.max_send_queue_bytes = r.max_send_queue_bytes;
+  o.max_connections = r.max_connections;
+  o.logger = r.logger;
+  return o;
+}
 
 // All logs go to stderr: stdout carries the machine-readable lines. The
 // level is the one --log-level set (spdlog's global level).
@@ -106,7 +127,7 @@ std::shared_ptr<spdlog::logger> StderrLogger() {
 }
 
 // Waits for a signal; fails if the join fails first. Returns the signal.
-int RunUntilSignal(NodeRuntime& runtime, SignalWaiter& signals,
+int RunUntilSignal(Node& runtime, SignalWaiter& signals,
                    spdlog::logger& log) {
   bool active = false;
   while (true) {
@@ -133,13 +154,12 @@ void RunNode(const admin::NodeFlags& flags) {
   config->runtime.logger = log;
 
   SignalWaiter signals;
-  absl::StatusOr<std::unique_ptr<NodeRuntime>> runtime =
-      NodeRuntime::Start(config->runtime);
+  absl::StatusOr<std::unique_ptr<Node>> runtime = Node::Start(ToNodeOptions(config->runtime));
   if (!runtime.ok()) Fail(std::string(runtime.status().message()));
   const pastry::NodeHandle self = (*runtime)->self();
-  const std::string listen = (*runtime)->listen_endpoint().ToString();
+  const std::string listen = (*runtime)->listen_address();
 
-  RuntimeSource source(runtime->get());
+  NodeStateSource source(runtime->get());
   admin::AdminServer server(&source, kLookupTimeout);
   std::string admin_address = "-";
   if (config->admin) {

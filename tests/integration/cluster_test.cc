@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/integration/log_dir.h"
 #include "tests/integration/netns_lab.h"
 #include "tests/integration/node_process.h"
 
@@ -46,26 +47,6 @@ uint64_t Seed() {
   const char* env = getenv("PETER_TEST_SEED");
   return env != nullptr ? std::strtoull(env, nullptr, 10) : 20261125;
 }
-
-// A temporary directory for node logs, removed unless the test failed.
-class LogDir {
- public:
-  LogDir() {
-    char path[] = "/tmp/peter-cluster-XXXXXX";
-    path_ = mkdtemp(path);
-  }
-  ~LogDir() {
-    if (::testing::Test::HasFailure()) {
-      std::printf("node logs kept in %s\n", path_.c_str());
-    } else {
-      std::filesystem::remove_all(path_);
-    }
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Seconds since `start`, for the phase timings printed by the scenario.
 double Since(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }

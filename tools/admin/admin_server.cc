@@ -57,10 +57,10 @@ AdminServer::~AdminServer() { Stop(); }
 
 void AdminServer::Routes() {
   server_->Get("/status", [this](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, StatusJson(source_->Snapshot()));
+    SendJson(res, 200, StatusJson(source_->Snapshot(), source_->PubSub()));
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(MetricsText(source_->Snapshot()), kMetricsContentType);
+    res.set_content(MetricsText(source_->Snapshot(), source_->PubSub()), kMetricsContentType);
   });
   server_->Get("/route", [this](const httplib::Request& req, httplib::Response& res) {
     if (!req.has_param("key")) {

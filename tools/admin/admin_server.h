@@ -12,6 +12,7 @@
 #define PETER_TOOLS_ADMIN_ADMIN_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "absl/time/time.h"
 #include "pastry/core/node.h"
 #include "pastry/net/node_runtime.h"
+#include "peter/node.h"
 #include "peter/pastry/node_id.h"
 
 namespace httplib {
@@ -36,6 +38,8 @@ class NodeSource {
   virtual pastry::net::NodeSnapshot Snapshot() = 0;
   virtual absl::StatusOr<pastry::Node::LookupResult> Lookup(
       const pastry::NodeId& key, absl::Duration timeout) = 0;
+  // The node's pub/sub counters; absent for a node without pub/sub.
+  virtual std::optional<PubSubStats> PubSub() { return std::nullopt; }
 };
 
 class AdminServer {

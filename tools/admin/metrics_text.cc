@@ -233,15 +233,42 @@ void State(Writer& w, const pastry::net::NodeSnapshot& s) {
   w.Sample("peter_uptime_seconds", "", absl::ToDoubleSeconds(s.uptime));
 }
 
+void PubSub(Writer& w, const PubSubStats& p) {
+  w.Single("peter_pubsub_topics", "gauge", "Topics with multicast-tree state here.", p.topics);
+  w.Single("peter_pubsub_roots", "gauge", "Topics this node is the root of.", p.roots);
+  w.Single("peter_pubsub_children", "gauge", "Children over all topics' trees.", p.children);
+  w.Single("peter_pubsub_subscriptions", "gauge", "Live local subscriptions.",
+           p.subscriptions);
+  w.Single("peter_pubsub_published_total", "counter",
+           "Messages stamped with a sequence number here as a topic's root.", p.published);
+  w.Single("peter_pubsub_forwarded_total", "counter",
+           "Message copies sent to children.", p.forwarded);
+  w.Single("peter_pubsub_delivered_total", "counter",
+           "Messages handed to local subscriptions.", p.delivered);
+  w.Single("peter_pubsub_duplicates_total", "counter",
+           "Message copies dropped as already seen.", p.duplicates);
+  w.Single("peter_pubsub_gaps_repaired_total", "counter",
+           "Messages resent from a replay buffer to fill a gap.", p.gaps_repaired);
+  w.Single("peter_pubsub_gaps_skipped_total", "counter",
+           "Sequence numbers given up (best-effort subscribers).", p.gaps_skipped);
+  w.Single("peter_pubsub_slow_consumer_drops_total", "counter",
+           "Messages dropped because a subscription's handler fell behind.",
+           p.slow_consumer_drops);
+  w.Single("peter_pubsub_malformed_total", "counter",
+           "Pub/sub messages from peers that failed to decode.", p.malformed);
+}
+
 }  // namespace
 
-std::string MetricsText(const pastry::net::NodeSnapshot& snapshot) {
+std::string MetricsText(const pastry::net::NodeSnapshot& snapshot,
+                        const std::optional<PubSubStats>& pubsub) {
   Writer w;
   Messages(w, snapshot);
   Routing(w, snapshot.stats);
   Maintenance(w, snapshot.stats);
   Connections(w, snapshot.transport);
   State(w, snapshot);
+  if (pubsub.has_value()) PubSub(w, *pubsub);
   return w.Take();
 }
 

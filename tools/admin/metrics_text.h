@@ -4,9 +4,11 @@
 #ifndef PETER_TOOLS_ADMIN_METRICS_TEXT_H_
 #define PETER_TOOLS_ADMIN_METRICS_TEXT_H_
 
+#include <optional>
 #include <string>
 
 #include "pastry/net/node_runtime.h"
+#include "peter/node.h"
 
 namespace peter::tools::admin {
 
@@ -14,7 +16,9 @@ namespace peter::tools::admin {
 inline constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 // Renders every metric family with its # HELP and # TYPE lines.
-std::string MetricsText(const pastry::net::NodeSnapshot& snapshot);
+// With `pubsub`, the peter_pubsub_* families too.
+std::string MetricsText(const pastry::net::NodeSnapshot& snapshot,
+                        const std::optional<PubSubStats>& pubsub = std::nullopt);
 
 // The upper bounds (le) of the routing-hops histogram's finite buckets.
 // Hop counts are integers, so bucket le=k counts routes of at most k hops.

@@ -15,7 +15,25 @@ json HandleJson(const pastry::NodeHandle& node) {
 
 }  // namespace
 
-json StatusJson(const pastry::net::NodeSnapshot& snapshot) {
+json PubSubJson(const PubSubStats& s) {
+  return json{
+      {"topics", s.topics},
+      {"roots", s.roots},
+      {"children", s.children},
+      {"subscriptions", s.subscriptions},
+      {"published", s.published},
+      {"forwarded", s.forwarded},
+      {"delivered", s.delivered},
+      {"duplicates", s.duplicates},
+      {"gaps_repaired", s.gaps_repaired},
+      {"gaps_skipped", s.gaps_skipped},
+      {"slow_consumer_drops", s.slow_consumer_drops},
+      {"malformed", s.malformed},
+  };
+}
+
+json StatusJson(const pastry::net::NodeSnapshot& snapshot,
+                const std::optional<PubSubStats>& pubsub) {
   json leaves = json::array();
   for (const pastry::NodeHandle& leaf : snapshot.leaf_set) {
     leaves.push_back(HandleJson(leaf));
@@ -28,7 +46,7 @@ json StatusJson(const pastry::net::NodeSnapshot& snapshot) {
     row["rtt_ms"] = entry.rtt_us < 0 ? json(nullptr) : json(entry.rtt_us / 1000.0);
     table.push_back(std::move(row));
   }
-  return json{
+  json status{
       {"id", snapshot.self.id.ToHex()},
       {"listen", snapshot.self.endpoint.ToString()},
       {"active", snapshot.active},
@@ -36,6 +54,8 @@ json StatusJson(const pastry::net::NodeSnapshot& snapshot) {
       {"routing_table", std::move(table)},
       {"uptime_s", absl::ToInt64Seconds(snapshot.uptime)},
   };
+  if (pubsub.has_value()) status["pubsub"] = PubSubJson(*pubsub);
+  return status;
 }
 
 json RouteJson(const pastry::NodeId& key, const pastry::Node::LookupResult& result) {

@@ -5,7 +5,10 @@
 
 #include <string_view>
 
+#include <optional>
+
 #include "nlohmann/json.hpp"
+#include "peter/node.h"
 #include "pastry/core/node.h"
 #include "pastry/net/node_runtime.h"
 #include "peter/pastry/node_id.h"
@@ -17,7 +20,8 @@ namespace peter::tools::admin {
 // at most L nodes a node can appear in both), "routing_table": [{"row",
 // "col", "id", "addr", "rtt_ms"}...] (rtt_ms null when not measured),
 // "uptime_s"}.
-nlohmann::json StatusJson(const pastry::net::NodeSnapshot& snapshot);
+nlohmann::json StatusJson(const pastry::net::NodeSnapshot& snapshot,
+                          const std::optional<PubSubStats>& pubsub = std::nullopt);
 
 // {"key", "root": {"id", "addr"}, "hops", "path": [ids...]}.
 nlohmann::json RouteJson(const pastry::NodeId& key,
