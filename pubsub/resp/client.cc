@@ -86,6 +86,7 @@ void Client::Flush() {
 void Client::CheckOutputLimits() {
   const GatewayOptions& o = server_.options();
   size_t bytes = output_bytes();
+  if (bytes > server_.counters().output_high_water) server_.counters().output_high_water = bytes;
   bool over = bytes > o.output_hard_limit;
   if (bytes > o.output_soft_limit) {
     auto now = std::chrono::steady_clock::now();

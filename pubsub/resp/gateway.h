@@ -69,6 +69,7 @@ struct GatewayStats {
   uint64_t messages_delivered = 0;       // pushes queued to clients
   uint64_t bad_announcements = 0;        // undecodable pattern-topic payloads
   uint64_t known_patterns = 0;           // gauge: cluster patterns believed
+  uint64_t output_high_water = 0;        // most unsent output one client had, bytes
 };
 
 class Gateway {

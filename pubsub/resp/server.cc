@@ -109,6 +109,7 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(messages_delivered)
   PETER_RESP_COPY(bad_announcements)
   PETER_RESP_COPY(known_patterns)
+  PETER_RESP_COPY(output_high_water)
 #undef PETER_RESP_COPY
   return s;
 }

@@ -74,6 +74,7 @@ struct Counters {
   PETER_RESP_COUNTER(messages_delivered)
   PETER_RESP_COUNTER(bad_announcements)
   PETER_RESP_COUNTER(known_patterns)
+  PETER_RESP_COUNTER(output_high_water)
 #undef PETER_RESP_COUNTER
 };
 

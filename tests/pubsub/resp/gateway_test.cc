@@ -1,6 +1,7 @@
 // The gateway over loopback TCP on the in-process fake cluster.
 #include "pubsub/resp/gateway.h"
 
+#include <random>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -269,6 +270,54 @@ TEST_F(GatewayTest, ManyClientsManyChannels) {
   }
   EXPECT_EQ(pub.Call({"PUBSUB", "NUMSUB", "ch0", "nope"}),
             "*4\r\n$3\r\nch0\r\n:2\r\n$4\r\nnope\r\n:0\r\n");
+}
+
+TEST_F(GatewayTest, HostileInputNeverCrashes) {
+  StartNodes(1);
+  std::mt19937 rng(99);
+  for (int i = 0; i < 200; ++i) {
+    TestClient c(port(0));
+    std::string junk(1 + rng() % 2000, '\0');
+    for (char& ch : junk) ch = "*$\r\n0123456789-\"' abcSUBSCRIBE"[rng() % 27];
+    if (i % 3 == 0) junk = "*3\r\n$9\r\nSUBSCRIBE\r\n" + junk;
+    c.Send(junk);
+    if (i % 2 == 0) c.Read(std::chrono::milliseconds(20));
+  }
+  TestClient ok(port(0));
+  EXPECT_EQ(ok.Call({"PING"}), "+PONG\r\n");
+  EXPECT_GT(gateways_[0]->stats().protocol_errors, 0u);
+  EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().clients_connected == 1; }));
+}
+
+TEST_F(GatewayTest, MaxClientsRefusesWithRedisError) {
+  GatewayOptions options;
+  options.max_clients = 2;
+  StartNodes(1, options);
+  TestClient a(port(0)), b(port(0));
+  EXPECT_EQ(a.Call({"PING"}), "+PONG\r\n");
+  EXPECT_EQ(b.Call({"PING"}), "+PONG\r\n");
+  TestClient c(port(0));
+  EXPECT_EQ(c.Read(), "-ERR max number of clients reached\r\n");
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(gateways_[0]->stats().clients_refused, 1u);
+}
+
+// A client that pipelines requests without reading replies is not read from
+// while its unsent output is over output_pause_bytes: the output stays
+// bounded, and every reply still comes, in order.
+TEST_F(GatewayTest, UnreadPipelineIsThrottledNotBuffered) {
+  GatewayOptions options;
+  options.output_pause_bytes = 4096;
+  StartNodes(1, options);
+  TestClient a(port(0), /*rcvbuf=*/4096);
+  std::string pipeline;
+  for (int i = 0; i < 20000; ++i) pipeline += "*2\r\n$4\r\nECHO\r\n$10\r\n0123456789\r\n";
+  std::thread writer([&] { a.Send(pipeline); });  // blocks while the gateway throttles us
+  for (int i = 0; i < 20000; ++i) ASSERT_EQ(a.Read(), "$10\r\n0123456789\r\n") << i;
+  writer.join();
+  EXPECT_EQ(gateways_[0]->stats().slow_client_disconnects, 0u);
+  EXPECT_LT(gateways_[0]->stats().output_high_water, 4096u + 17);  // pause + one reply
+  EXPECT_GT(gateways_[0]->stats().output_high_water, 0u);
 }
 
 }  // namespace
