@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -70,7 +71,12 @@ struct GatewayStats {
   uint64_t bad_announcements = 0;        // undecodable pattern-topic payloads
   uint64_t known_patterns = 0;           // gauge: cluster patterns believed
   uint64_t output_high_water = 0;        // most unsent output one client had, bytes
+  uint64_t reserved_rejections = 0;      // channels named "__peter.*" refused
 };
+
+// Sets options->listen_host/listen_port from "host:port", "[v6addr]:port" or
+// ":port" (127.0.0.1). The host must be a numeric address or "localhost".
+absl::Status SetListenAddress(std::string_view host_port, GatewayOptions* options);
 
 class Gateway {
  public:

@@ -24,6 +24,9 @@
 
 namespace peter::resp {
 
+// Every topic of the gateway's own starts with this; clients may not use
+// channels with this prefix.
+inline constexpr std::string_view kReservedPrefix = "__peter.";
 inline constexpr std::string_view kPatternsTopic = "__peter.patterns";
 // Published on kPatternsTopic by a node that just joined it: every node
 // holding patterns re-announces them at once.

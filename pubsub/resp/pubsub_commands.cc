@@ -39,7 +39,18 @@ void Server::WriteSubscriptionReply(Client& c, std::string_view verb, Kind kind,
   w.Integer(static_cast<long long>(count));
 }
 
+bool Server::RefuseReserved(Client& c, Kind kind, const std::string& channel) {
+  if (kind != Kind::kChannel || channel.rfind(kReservedPrefix, 0) != 0) return false;
+  counters_.reserved_rejections++;
+  c.writer().Error(absl::StrCat("ERR channel names starting with '", std::string(kReservedPrefix),
+                                "' are reserved by Peter"));
+  return true;
+}
+
 void Server::Subscribe(Client& c, Args& a, Kind kind) {
+  for (size_t i = 1; i < a.size(); ++i) {
+    if (RefuseReserved(c, kind, a[i])) return;
+  }
   PendingSubscribe pending{kind, std::vector<std::string>(a.begin() + 1, a.end())};
   for (const std::string& name : pending.names) {
     std::shared_ptr<Topic> topic = AcquireTopic(kind, name);
@@ -129,6 +140,7 @@ void Server::UnsubscribeOne(Client& c, Kind kind, const std::string& name, bool 
 }
 
 void Server::Publish(Client& c, Args& a, Kind kind) {
+  if (RefuseReserved(c, kind, a[1])) return;
   counters_.published++;
   struct State {
     size_t outstanding = 0;

@@ -19,6 +19,33 @@ void Poster::Disable() {
   io_ = nullptr;
 }
 
+absl::Status SetListenAddress(std::string_view host_port, GatewayOptions* options) {
+  size_t colon = host_port.rfind(':');
+  if (colon == std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected HOST:PORT, got '", std::string(host_port), "'"));
+  }
+  std::string host(host_port.substr(0, colon));
+  std::string port(host_port.substr(colon + 1));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "127.0.0.1";
+  long long value = 0;
+  if (!ParseRedisInteger(port, &value) || value < 0 || value > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("bad port '", port, "'"));
+  }
+  std::error_code ec;
+  if (host != "localhost") asio::ip::make_address(host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad listen address '", host, "' (a numeric address or localhost)"));
+  }
+  options->listen_host = host;
+  options->listen_port = static_cast<uint16_t>(value);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(Backend& backend,
                                                         GatewayOptions options) {
   auto server = std::make_unique<Server>(backend, std::move(options));
@@ -110,6 +137,7 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(bad_announcements)
   PETER_RESP_COPY(known_patterns)
   PETER_RESP_COPY(output_high_water)
+  PETER_RESP_COPY(reserved_rejections)
 #undef PETER_RESP_COPY
   return s;
 }

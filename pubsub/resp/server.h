@@ -75,6 +75,7 @@ struct Counters {
   PETER_RESP_COUNTER(bad_announcements)
   PETER_RESP_COUNTER(known_patterns)
   PETER_RESP_COUNTER(output_high_water)
+  PETER_RESP_COUNTER(reserved_rejections)
 #undef PETER_RESP_COUNTER
 };
 
@@ -129,6 +130,9 @@ class Server : public Gateway {
   void Unsubscribe(Client& c, Args& a, Kind kind);
   void Publish(Client& c, Args& a, Kind kind);
   void PubsubCmd(Client& c, Args& a);
+  // Channels named "__peter.*" are the gateway's own topics: refused with
+  // an error (true) so no client can read or forge the pattern directory.
+  bool RefuseReserved(Client& c, Kind kind, const std::string& channel);
   void UnsubscribeAll(Client& c, Kind kind, bool reply);
   void UnsubscribeOne(Client& c, Kind kind, const std::string& name, bool reply);
   void WriteSubscriptionReply(Client& c, std::string_view verb, Kind kind,

@@ -272,6 +272,34 @@ TEST_F(GatewayTest, ManyClientsManyChannels) {
             "*4\r\n$3\r\nch0\r\n:2\r\n$4\r\nnope\r\n:0\r\n");
 }
 
+TEST_F(GatewayTest, ReservedChannelsAreRefused) {
+  StartNodes(1);
+  TestClient a(port(0));
+  const std::string error = "-ERR channel names starting with '__peter.' are reserved by Peter\r\n";
+  EXPECT_EQ(a.Call({"SUBSCRIBE", "ok", "__peter.patterns"}), error);
+  EXPECT_EQ(a.Call({"PUBLISH", "__peter.patterns", "PA1forged"}), error);
+  EXPECT_EQ(a.Call({"PING"}), "+PONG\r\n");  // nothing was subscribed
+  EXPECT_EQ(a.Call({"SSUBSCRIBE", "__peter.x"}), Sub("ssubscribe", "__peter.x", 1));
+  EXPECT_EQ(gateways_[0]->stats().reserved_rejections, 2u);
+  EXPECT_EQ(cluster_.subscribe_calls("ok"), 0);
+}
+
+TEST(SetListenAddressTest, Forms) {
+  GatewayOptions o;
+  ASSERT_TRUE(SetListenAddress("0.0.0.0:6379", &o).ok());
+  EXPECT_EQ(o.listen_host, "0.0.0.0");
+  EXPECT_EQ(o.listen_port, 6379);
+  ASSERT_TRUE(SetListenAddress("[::1]:7000", &o).ok());
+  EXPECT_EQ(o.listen_host, "::1");
+  ASSERT_TRUE(SetListenAddress(":0", &o).ok());
+  EXPECT_EQ(o.listen_host, "127.0.0.1");
+  ASSERT_TRUE(SetListenAddress("localhost:1", &o).ok());
+  EXPECT_FALSE(SetListenAddress("6379", &o).ok());
+  EXPECT_FALSE(SetListenAddress("host.example:6379", &o).ok());
+  EXPECT_FALSE(SetListenAddress("1.2.3.4:65536", &o).ok());
+  EXPECT_FALSE(SetListenAddress("1.2.3.4:x", &o).ok());
+}
+
 TEST_F(GatewayTest, HostileInputNeverCrashes) {
   StartNodes(1);
   std::mt19937 rng(99);
