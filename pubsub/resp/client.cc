@@ -32,8 +32,12 @@ Client::Client(Server& server, asio::ip::tcp::socket socket, uint64_t id)
 void Client::Start() { Read(); }
 
 void Client::Read() {
-  if (reading_ || closed_ || closing_ || blocked_) return;
-  if (output_bytes() >= server_.options().output_pause_bytes) return;
+  if (reading_ || closed_ || closing_) return;
+  // While a command waits or output is backed up, requests are not run, but
+  // a little more is read, so a client that goes away is noticed (and its
+  // subscriptions dropped) at once.
+  bool throttled = blocked_ || output_bytes() >= server_.options().output_pause_bytes;
+  if (throttled && parser_.buffered() >= kThrottledReadLimit) return;
   reading_ = true;
   socket_.async_read_some(
       asio::buffer(read_buffer_),

@@ -4,7 +4,8 @@
 //
 // A command that waits for the cluster (SUBSCRIBE until the topics are
 // active, PUBLISH until the root accepted it) leaves the client `blocked`:
-// later requests stay unread until Resume(), so replies keep request order.
+// later requests wait (at most kThrottledReadLimit bytes of them are read
+// ahead) until Resume(), so replies keep request order.
 //
 // Lifetime: owned by the Server's client map; asynchronous handlers hold a
 // shared_ptr. Close() is idempotent and tells the Server once.
@@ -32,6 +33,9 @@ struct PendingSubscribe {
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
+  // Request bytes read ahead while the client's commands are held back.
+  static constexpr size_t kThrottledReadLimit = 64 << 10;
+
   Client(Server& server, asio::ip::tcp::socket socket, uint64_t id);
 
   void Start();

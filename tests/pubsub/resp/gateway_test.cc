@@ -95,6 +95,20 @@ TEST_F(GatewayTest, SubscribeIsConfirmedOnlyOnceTheTopicIsActive) {
   EXPECT_EQ(a.Read(), Push({"message", "late", "m"}));
 }
 
+TEST_F(GatewayTest, ClientLeavingWhileItsSubscribeWaitsIsDroppedAtOnce) {
+  StartNodes(1);
+  cluster_.HoldActivations();
+  {
+    TestClient a(port(0));
+    a.Command({"SUBSCRIBE", "pending"});
+    ASSERT_TRUE(WaitFor([&] { return cluster_.subscribe_calls("pending") == 1; }));
+  }
+  // No timeout or activation needed: the close is seen while it waits.
+  EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().clients_connected == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return cluster_.subscriptions("pending") == 0; }));
+  cluster_.ReleaseActivations();
+}
+
 TEST_F(GatewayTest, SubscribeTimesOutWithAnError) {
   GatewayOptions options;
   options.subscribe_timeout = absl::Milliseconds(50);
