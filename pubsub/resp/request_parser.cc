@@ -232,10 +232,9 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
       bulk_len_ = len;
     }
     size_t need = static_cast<size_t>(bulk_len_) + 2;
-    if (buffered() < need) {
-      buffer_.reserve(pos_ + need);  // one allocation for a big bulk
-      return Result::kNeedMore;
-    }
+    // No reservation ahead of the data: a header alone must not make us
+    // allocate max_bulk_len.
+    if (buffered() < need) return Result::kNeedMore;
     if (buffer_[pos_ + bulk_len_] != '\r' || buffer_[pos_ + bulk_len_ + 1] != '\n') {
       return Fail("Protocol error: expected CRLF after bulk");
     }
