@@ -319,7 +319,7 @@ void Experiment::OnMessage(int m, const pubsub::Delivery& d) {
   if (seq == kNoSeq) {
     seq = d.seq;
   } else if (seq != d.seq) {
-    ++r_.order_violations;  // numbered differently for another member
+    ++r_.numbering_conflicts;
   }
   if (index == 0) member.first_delay_ns = absl::ToInt64Nanoseconds(net_.Now() - t.published[0]);
 }
@@ -390,6 +390,16 @@ void Experiment::TallyDelay() {
   }
 }
 
+// Histogram of link stress, index: copies, trimmed after the last non-zero.
+std::vector<int64_t> StressHistogram(const absl::flat_hash_map<uint64_t, int64_t>& copies) {
+  std::vector<int64_t> h(ScribeResult::kLinkStressBins, 0);
+  for (const auto& [link, count] : copies) {
+    ++h[std::min<int64_t>(count, ScribeResult::kLinkStressBins - 1)];
+  }
+  while (!h.empty() && h.back() == 0) h.pop_back();
+  return h;
+}
+
 void Experiment::TallyLinks() {
   if (!topology_.ForEachLink(0, 0, [](uint64_t) {})) return;
   int64_t copies = 0, max = 0, per_message_max = 0;
@@ -417,6 +427,8 @@ void Experiment::TallyLinks() {
   }
   r_.ip_link_stress_mean = ip.empty() ? 0.0 : static_cast<double>(ip_copies) / ip.size();
   r_.ip_link_stress_max = ip_max;
+  r_.link_stress_histogram = StressHistogram(link_copies_);
+  r_.ip_link_stress_histogram = StressHistogram(ip);
 }
 
 void Experiment::Tally() {

@@ -57,9 +57,12 @@ struct ScribeResult {
   int64_t expected = 0;
   int64_t delivered = 0;  // expected and delivered
   int64_t delivered_unpromised = 0;  // delivered but not expected
-  int64_t duplicates = 0;       // a message handed to a member again
-  int64_t order_violations = 0;  // seq not increasing, or numbered unlike
-                                 // other members of the topic saw it
+  int64_t duplicates = 0;        // a message handed to a member again
+  int64_t order_violations = 0;  // a member's seq not increasing
+  // A message delivered under another sequence number than it had at the
+  // topic's first member to get it: one publish stamped twice, seen by a
+  // member that missed the first copy.
+  int64_t numbering_conflicts = 0;
 
   // Delay penalty of the first message of each topic (published at the
   // root), per topic over members other than the root; means over topics.
@@ -93,6 +96,10 @@ struct ScribeResult {
   std::optional<int64_t> links_used;
   std::optional<double> ip_link_stress_mean;
   std::optional<int64_t> ip_link_stress_max;
+  // Links by stress (index: copies; the last bin holds the rest).
+  static constexpr int kLinkStressBins = 4096;
+  std::vector<int64_t> link_stress_histogram;
+  std::vector<int64_t> ip_link_stress_histogram;
 
   // Scribe control messages (everything but data and publishes), and the
   // overlay's own messages, per live node per simulated second of the stream.

@@ -81,6 +81,7 @@ void RunScribe(const ScribeFlags& f) {
   out["delivered_unpromised"] = r.delivered_unpromised;
   out["duplicates"] = r.duplicates;
   out["order_violations"] = r.order_violations;
+  out["numbering_conflicts"] = r.numbering_conflicts;
   out["rad_mean"] = r.rad_mean;
   out["rmd_mean"] = r.rmd_mean;
   out["tree_delay_ms_mean"] = r.tree_delay_ms_mean;
@@ -102,6 +103,8 @@ void RunScribe(const ScribeFlags& f) {
   out["links_used"] = OrNull(r.links_used);
   out["ip_multicast_link_stress_mean"] = OrNull(r.ip_link_stress_mean);
   out["ip_multicast_link_stress_max"] = OrNull(r.ip_link_stress_max);
+  out["link_stress_histogram"] = r.link_stress_histogram;
+  out["ip_multicast_link_stress_histogram"] = r.ip_link_stress_histogram;
   out["control_msgs_per_node_s"] = r.control_msgs_per_node_s;
   out["overlay_msgs_per_node_s"] = r.overlay_msgs_per_node_s;
   out["parent_failures"] = r.parent_failures;
