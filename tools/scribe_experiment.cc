@@ -75,6 +75,7 @@ class Experiment {
     }
   }
   int RootOf(const Topic& t) const;
+  void Publish(int from, const Topic& t, std::string payload);
 
   void AttachScribes();
   void ChooseGroups();
@@ -106,7 +107,25 @@ class Experiment {
   absl::flat_hash_map<uint64_t, int64_t> link_copies_;
   absl::flat_hash_map<std::pair<int, uint64_t>, int64_t> message_link_copies_;
   absl::Time repaired_at_ = absl::InfinitePast();
+  int64_t publishes_ = 0;
+  // Shared with completions, which a crashed publisher never runs.
+  std::shared_ptr<int64_t> confirmed_ = std::make_shared<int64_t>(0);
 };
+
+void Experiment::Publish(int from, const Topic& t, std::string payload) {
+  ++publishes_;
+  CallScribe(from, [&](Scribe& s) {
+    if (!setup_.acked_publish) {
+      (void)s.Publish(t.name, std::move(payload));
+      return;
+    }
+    std::weak_ptr<int64_t> confirmed = confirmed_;
+    absl::Status sent = s.Publish(t.name, std::move(payload), [confirmed](absl::StatusOr<uint64_t> seq) {
+      if (auto c = confirmed.lock(); c && seq.ok()) ++*c;
+    });
+    (void)sent;
+  });
+}
 
 int Experiment::RootOf(const Topic& t) const {
   const int closest = net_.ClosestLiveNode(t.id);
@@ -237,7 +256,7 @@ void Experiment::PublishFirstAtRoots() {
       Topic& t = topics_[k];
       if (t.root < 0 || !scribes_[t.root]) return;
       t.published[0] = net_.Now();
-      CallScribe(t.root, [&](Scribe& s) { (void)s.Publish(t.name, "0"); });
+      Publish(t.root, t, "0");
     });
   }
   net_.RunFor(absl::Seconds(10));
@@ -257,9 +276,7 @@ void Experiment::Stream() {
                     const int from = RandomLiveNode(*publishers);
                     Topic& t = topics_[k];
                     t.published[index] = net_.Now();
-                    CallScribe(from, [&](Scribe& s) {
-                      (void)s.Publish(t.name, absl::StrCat(index));
-                    });
+                    Publish(from, t, absl::StrCat(index));
                   });
   }
   const int victims = static_cast<int>(setup_.fail_fraction * net_.size());
@@ -453,7 +470,11 @@ void Experiment::Tally() {
     r_.repairs_served += s->stats().repairs_served;
     r_.skipped += s->stats().skipped;
     r_.roots_taken += s->stats().roots_taken;
+    r_.publish_resends += s->stats().publish_resends;
+    r_.publishes_deduplicated += s->stats().publishes_deduplicated;
+    r_.pushdowns += s->stats().pushdowns;
   }
+  if (setup_.acked_publish) r_.publishes_unconfirmed = publishes_ - *confirmed_;
   TallyDelay();
   TallyLinks();
 }

@@ -31,6 +31,10 @@ struct ScribeSetup {
   int group_size = 20;
   bool zipf = false;
   bool reliable = false;
+  // Publish with completion (Scribe::Publish with a callback: the root
+  // acknowledges, the publisher resends until it does, the root numbers a
+  // resend once); false: fire and forget.
+  bool acked_publish = true;
   // Share of the nodes that fail (roots of the largest topics first), a
   // quarter of the way into the stream.
   double fail_fraction = 0;
@@ -111,6 +115,11 @@ struct ScribeResult {
   uint64_t repairs_served = 0;
   uint64_t skipped = 0;
   uint64_t roots_taken = 0;
+  uint64_t publish_resends = 0;
+  uint64_t publishes_deduplicated = 0;
+  uint64_t pushdowns = 0;  // bottleneck remover
+  // Acknowledged publishes whose completion reported an error, or never ran.
+  int64_t publishes_unconfirmed = 0;
   double sim_time_s = 0;
 };
 

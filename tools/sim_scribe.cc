@@ -22,6 +22,7 @@ struct ScribeFlags {
   bool zipf = false;
   double fail_fraction = 0;
   bool reliable = false;
+  std::string publish = "acked";
   std::string topology = "transit-stub";
   double probe_interval_s = 1;
   double stream_s = 20;
@@ -47,6 +48,7 @@ void RunScribe(const ScribeFlags& f) {
   setup.group_size = f.group_size;
   setup.zipf = f.zipf;
   setup.reliable = f.reliable;
+  setup.acked_publish = f.publish == "acked";
   setup.fail_fraction = f.fail_fraction;
   setup.stream = absl::Seconds(f.stream_s);
   setup.repair_window = absl::Seconds(f.repair_s);
@@ -70,6 +72,7 @@ void RunScribe(const ScribeFlags& f) {
   out["seed"] = f.common.seed;
   out["topology"] = f.topology;
   out["reliable"] = f.reliable;
+  out["publish"] = f.publish;
   out["loss"] = f.common.loss;
   out["probe_interval_s"] = f.probe_interval_s;
   out["fail_fraction"] = f.fail_fraction;
@@ -111,6 +114,10 @@ void RunScribe(const ScribeFlags& f) {
   out["repairs_served"] = r.repairs_served;
   out["skipped"] = r.skipped;
   out["roots_taken"] = r.roots_taken;
+  out["publish_resends"] = r.publish_resends;
+  out["publishes_deduplicated"] = r.publishes_deduplicated;
+  out["publishes_unconfirmed"] = r.publishes_unconfirmed;
+  out["pushdowns"] = r.pushdowns;
   out["sim_time_s"] = r.sim_time_s;
   PrintResult(std::move(out), f.common, wall_s);
 }
@@ -136,6 +143,10 @@ void RegisterSimScribe(CLI::App* sim) {
                   "Share of nodes (roots of the largest topics first) that fail mid-stream")
       ->check(CLI::Range(0.0, 0.9))->capture_default_str();
   cmd->add_flag("--reliable", f->reliable, "Reliable subscriptions (gap repair)");
+  cmd->add_option("--publish", f->publish,
+                  "acked: the root acknowledges, the publisher resends until it does; "
+                  "plain: fire and forget")
+      ->check(CLI::IsMember({"acked", "plain"}))->capture_default_str();
   cmd->add_option("--topology", f->topology, "plane or transit-stub")
       ->check(CLI::IsMember({"plane", "transit-stub"}))->capture_default_str();
   cmd->add_option("--probe-interval", f->probe_interval_s, "Leaf-set probe interval, s")

@@ -3,8 +3,9 @@
 #     output; every promised message delivered, in order; RAD/RMD >= 1 (a
 #     tree path is never shorter than the shortest path); node and link
 #     stress consistent;
-#  2. plane, 10% of the nodes failing mid-stream, reliable subscribers:
-#     delivered == expected, no duplicates, no order violations;
+#  2. 10% of the nodes failing mid-stream, reliable subscribers,
+#     acknowledged publishes: delivered == expected, no duplicates, no order
+#     violations;
 #  3. bad flags: exit status 2 and a one-line error.
 # Usage: cmake -DPETER=<path to peter> -P sim_scribe_check.cmake
 
@@ -36,7 +37,10 @@ expect("${out1}" memberships EQUAL 450)
 expect("${out1}" expected EQUAL 2250)
 string(JSON expected GET "${out1}" expected)
 expect("${out1}" delivered EQUAL ${expected})
+expect("${out1}" duplicates EQUAL 0)
 expect("${out1}" order_violations EQUAL 0)
+expect("${out1}" numbering_conflicts EQUAL 0)
+expect("${out1}" publishes_unconfirmed EQUAL 0)
 expect("${out1}" attached_fraction EQUAL 1)
 expect("${out1}" rad_mean GREATER_EQUAL 1)
 expect("${out1}" rad_mean LESS 5)
@@ -63,7 +67,7 @@ endforeach()
 
 # 2. Failures with reliable subscribers.
 run_peter(fail sim scribe --nodes 300 --topics 30 --group-size 15 --messages 20
-          --fail-fraction 0.1 --reliable --topology plane --seed 4 --json)
+          --fail-fraction 0.1 --reliable --seed 4 --json)
 expect("${fail}" failed EQUAL 30)
 string(JSON expected GET "${fail}" expected)
 expect("${fail}" expected GREATER 5000)
