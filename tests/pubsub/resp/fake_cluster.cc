@@ -23,12 +23,20 @@ class FakeCluster::Sub : public BackendSubscription {
   std::shared_ptr<Entry> entry_;
 };
 
+// Scribe's rules for topic names (pubsub/scribe.cc).
+absl::Status CheckTopic(const std::string& topic) {
+  if (topic.empty()) return absl::InvalidArgumentError("empty topic name");
+  if (topic.size() > 1024) return absl::InvalidArgumentError("topic name too long");
+  return absl::OkStatus();
+}
+
 class FakeCluster::NodeBackend : public Backend {
  public:
   explicit NodeBackend(FakeCluster& cluster) : cluster_(cluster) {}
 
   absl::StatusOr<std::unique_ptr<BackendSubscription>> Subscribe(
       std::string topic, MessageFn on_message, ActiveFn on_active) override {
+    if (absl::Status s = CheckTopic(topic); !s.ok()) return s;
     auto entry = std::make_shared<Entry>();
     entry->topic = topic;
     entry->on_message = std::move(on_message);
@@ -48,13 +56,13 @@ class FakeCluster::NodeBackend : public Backend {
                std::function<void(absl::Status)> done) override {
     cluster_.Schedule(Duration(0), [this, topic = std::move(topic),
                                     payload = std::move(payload), done = std::move(done)] {
-      absl::Status status;
+      absl::Status status = CheckTopic(topic);
       std::vector<std::shared_ptr<Entry>> targets;
       {
         std::lock_guard<std::mutex> lock(cluster_.mu_);
         cluster_.publishes_[topic]++;
         cluster_.total_publishes_++;
-        status = cluster_.publish_status_;
+        if (status.ok()) status = cluster_.publish_status_;
         if (status.ok()) {
           auto [begin, end] = cluster_.entries_.equal_range(topic);
           for (auto it = begin; it != end; ++it) {

@@ -1,7 +1,8 @@
 // An in-process "cluster" for the gateway's tests: FakeCluster is a bus, and
 // each Node() is one node's Backend on it. Subscriptions become active after
 // a controllable delay (or only when released); a publish reaches every
-// active subscription of its topic on every node, then reports done. All
+// active subscription of its topic on every node, then reports done. Topic
+// names follow Scribe's rules (not empty, at most 1024 bytes). All
 // callbacks run on the bus's own thread, as a real node's would on its own.
 #ifndef PETER_TESTS_PUBSUB_RESP_FAKE_CLUSTER_H_
 #define PETER_TESTS_PUBSUB_RESP_FAKE_CLUSTER_H_

@@ -314,6 +314,18 @@ TEST(SetListenAddressTest, Forms) {
   EXPECT_FALSE(SetListenAddress("1.2.3.4:x", &o).ok());
 }
 
+TEST_F(GatewayTest, TopicsTheBackendRefusesAreErrors) {
+  StartNodes(1);
+  TestClient a(port(0));
+  EXPECT_EQ(a.Call({"SUBSCRIBE", "ok", ""}), "-ERR cannot subscribe to '': the node refused it\r\n");
+  EXPECT_EQ(a.Call({"PUBLISH", "", "x"}), "-ERR publish failed: empty topic name\r\n");
+  EXPECT_EQ(a.Call({"PSUBSCRIBE", std::string(2000, '*')}),
+            "-ERR cannot subscribe to '" + std::string(2000, '*') + "': the node refused it\r\n");
+  EXPECT_EQ(a.Call({"PING"}), "+PONG\r\n");  // subscribed to nothing
+  EXPECT_EQ(cluster_.subscriptions("ok"), 0);
+  EXPECT_EQ(gateways_[0]->stats().backend_errors, 3u);
+}
+
 TEST_F(GatewayTest, HostileInputNeverCrashes) {
   StartNodes(1);
   std::mt19937 rng(99);
