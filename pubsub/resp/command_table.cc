@@ -21,11 +21,13 @@ const std::vector<CommandSpec>& AllCommands() {
        {"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"},
        {"@fast", "@connection"}, "connection", "Handshake with Redis", "6.0.0"},
       {"client", CommandId::kClient, -2, 0, {}, {"@slow"}, "connection",
-       "A container for client connection commands", "2.4.0"},
+       "A container for client connection commands", "2.4.0",
+       {{"getname", 2}, {"id", 2}, {"info", 2}, {"setname", 3}}},
       {"select", CommandId::kSelect, 2, 0, {"loading", "stale", "fast"},
        {"@fast", "@connection"}, "connection", "Change the selected database", "1.0.0"},
       {"command", CommandId::kCommand, -1, 0, {"loading", "stale"}, {"@slow", "@connection"},
-       "server", "Get array of Redis command details", "2.8.13"},
+       "server", "Get array of Redis command details", "2.8.13",
+       {{"count", 2}, {"docs", -2}, {"info", -2}, {"list", -2}}},
       {"info", CommandId::kInfo, -1, 0, {"loading", "stale"}, {"@slow", "@dangerous"},
        "server", "Get information and statistics about the server", "1.0.0"},
       {"subscribe", CommandId::kSubscribe, -2, kPubSubContext,
@@ -51,7 +53,9 @@ const std::vector<CommandSpec>& AllCommands() {
       {"spublish", CommandId::kSpublish, 3, 0, {"pubsub", "loading", "stale", "fast"},
        {"@pubsub", "@fast"}, "pubsub", "Post a message to a shard channel", "7.0.0"},
       {"pubsub", CommandId::kPubsub, -2, 0, {}, {"@slow"}, "pubsub",
-       "A container for Pub/Sub commands", "2.8.0"},
+       "A container for Pub/Sub commands", "2.8.0",
+       {{"channels", -2}, {"numpat", 2}, {"numsub", -2}, {"shardchannels", -2},
+        {"shardnumsub", -2}}},
   };
   return *kCommands;
 }

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace peter::resp {
@@ -31,6 +32,9 @@ struct CommandSpec {
   std::string_view group;
   std::string_view summary;
   std::string_view since;
+  // Container commands (CLIENT, COMMAND, PUBSUB): the subcommands served,
+  // with their Redis arities (counting the command and subcommand names).
+  std::vector<std::pair<std::string_view, int>> subcommands = {};
 };
 
 // nullptr if unknown. `name` must be lower case.

@@ -216,9 +216,25 @@ void Server::Execute(Client& c, Args& args) {
   ReplyWriter w = c.writer();
   std::string name = absl::AsciiStrToLower(args[0]);
   const CommandSpec* spec = FindCommand(name);
-  // Redis commands the gateway does not serve pass Redis's own checks
-  // (arity, authentication, subscribed state) before "unknown command".
-  std::optional<int> arity = spec ? std::optional<int>(spec->arity) : RedisCommandArity(name);
+  // As Redis: the (sub)command is looked up, then its arity checked, then
+  // authentication, then the RESP2 subscribed state. Redis commands the
+  // gateway does not serve pass the same checks before "unknown command".
+  std::string full = name;
+  std::optional<int> arity;
+  if (spec != nullptr && !spec->subcommands.empty() && args.size() >= 2) {
+    std::string sub = absl::AsciiStrToLower(args[1]);
+    for (const auto& [sub_name, sub_arity] : spec->subcommands) {
+      if (sub_name == sub) arity = sub_arity;
+    }
+    if (!arity) {
+      counters_.unknown_commands++;
+      return w.Error(absl::StrCat("ERR unknown subcommand '", args[1].substr(0, 128), "'. Try ",
+                                  absl::AsciiStrToUpper(name), " HELP."));
+    }
+    absl::StrAppend(&full, "|", sub);
+  } else {
+    arity = spec ? std::optional<int>(spec->arity) : RedisCommandArity(name);
+  }
   if (!arity) {
     counters_.unknown_commands++;
     return w.Error(UnknownCommandError(args));
@@ -226,7 +242,7 @@ void Server::Execute(Client& c, Args& args) {
   int n = static_cast<int>(args.size());
   if ((*arity > 0 && n != *arity) || (*arity < 0 && n < -*arity)) {
     counters_.wrong_arity++;
-    return w.Error(absl::StrCat("ERR wrong number of arguments for '", name, "' command"));
+    return w.Error(absl::StrCat("ERR wrong number of arguments for '", full, "' command"));
   }
   unsigned flags = spec ? spec->flags : 0;
   if (!c.authenticated_ && !(flags & kNoAuth)) {
@@ -235,11 +251,6 @@ void Server::Execute(Client& c, Args& args) {
   }
   if (c.protocol_ == 2 && c.in_pubsub_mode() && !(flags & kPubSubContext)) {
     counters_.context_rejections++;
-    std::string full = name;
-    if (spec && (spec->id == CommandId::kClient || spec->id == CommandId::kPubsub ||
-                 spec->id == CommandId::kCommand) && n >= 2) {
-      absl::StrAppend(&full, "|", absl::AsciiStrToLower(args[1]));
-    }
     return w.Error(absl::StrCat(
         "ERR Can't execute '", full,
         "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
