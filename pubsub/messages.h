@@ -6,6 +6,7 @@
 #define PETER_PUBSUB_MESSAGES_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -96,9 +97,12 @@ struct PublishAckMsg {
 };
 
 // Routed toward `topic` until it reaches a node on the tree, then passed
-// from tree node to tree node (depth first) until a local subscriber
-// accepts it. `visited` lists the tree nodes already asked; `hops` counts
-// tree-walk steps (a bound against trees changing under the walk).
+// from tree node to tree node, depth first, until a local subscriber
+// accepts it. `visited` lists the tree nodes already asked; `pending` is the
+// walk's stack of children still to visit (the next one last); `up` is the
+// ancestor to climb to once the stack is empty, `top_reached` set once the
+// walk has passed the root. `hops` bounds the walk against trees changing
+// under it.
 struct AnycastMsg {
   TopicId topic;
   uint64_t request = 0;
@@ -106,6 +110,9 @@ struct AnycastMsg {
   std::string payload;
   std::vector<NodeId> visited;
   uint32_t hops = 0;
+  std::vector<NodeHandle> pending;
+  std::optional<NodeHandle> up;
+  bool top_reached = false;
 };
 
 enum class AnycastOutcome : uint8_t {

@@ -259,6 +259,7 @@ class Scribe final : public pastry::Application {
   bool OnForwardAnycast(const AnycastMsg& m);
   void OnDeliverAnycast(AnycastMsg m);
   void AnycastStep(AnycastMsg m);
+  bool VisitForAnycast(AnycastMsg& m, bool climbing);
   void ReplyAnycast(const AnycastMsg& m, AnycastOutcome outcome);
   void OnAnycastReply(const AnycastReplyMsg& reply);
   void CheckPendingAnycasts();

@@ -3,10 +3,13 @@
 // on the tree that sees it (in Forward, or the root in Deliver) starts the
 // walk: its local subscribers first, then each child's subtree, nearest
 // child first, then up to its parent, which goes on with its other
-// children. The message carries the nodes visited, so none is asked twice,
-// and one message walks the tree at a time, so at most one subscriber
-// accepts. The node that accepts (or the root, having asked everyone)
-// answers the requester directly.
+// children, and so on up to the root. The message carries the nodes visited
+// (none is asked twice) and the walk's stack of children still to visit, so
+// it goes from a finished subtree straight to the next sibling instead of
+// back through the parent: each tree node is visited once, about n hops
+// for n tree nodes. One message walks the tree at a time, so at most one
+// subscriber accepts. The node that accepts (or the last one, having asked
+// everyone) answers the requester directly.
 #include <algorithm>
 #include <tuple>
 #include <utility>
@@ -54,7 +57,12 @@ absl::Status Scribe::Anycast(std::string_view topic, std::string payload,
       PendingAnycast{std::move(done), Now() + options_.anycast_timeout};
   ++stats_.anycasts_sent;
   const TopicId id = TopicIdOf(topic);
-  RouteToTopic(id, AnycastMsg{id, request, Self(), std::move(payload), {}, 0});
+  AnycastMsg m;
+  m.topic = id;
+  m.request = request;
+  m.requester = Self();
+  m.payload = std::move(payload);
+  RouteToTopic(id, m);
   return absl::OkStatus();
 }
 
@@ -78,12 +86,6 @@ void Scribe::OnDeliverAnycast(AnycastMsg m) {
 }
 
 void Scribe::AnycastStep(AnycastMsg m) {
-  TopicState* t = Find(m.topic);
-  if (t == nullptr) {
-    ++stats_.dropped;
-    ReplyAnycast(m, AnycastOutcome::kLost);
-    return;
-  }
   const NodeId self = Self().id;
   if (++m.hops > 2 * options_.max_anycast_visits + 64) {
     ReplyAnycast(m, AnycastOutcome::kTooFar);  // the tree kept changing
@@ -94,42 +96,65 @@ void Scribe::AnycastStep(AnycastMsg m) {
       ReplyAnycast(m, AnycastOutcome::kTooFar);
       return;
     }
+    const bool climbing = m.visited.empty() || (m.up.has_value() && m.up->id == self);
     m.visited.push_back(self);
     ++stats_.anycasts_visited;
-    for (size_t i = 0; i < t->subs.size(); ++i) {
-      std::shared_ptr<const SubscribeOptions> s = t->subs[i].options;
-      if (s->on_anycast && s->on_anycast(Delivery{t->name, 0, m.payload})) {
-        ++stats_.anycasts_accepted;
-        ReplyAnycast(m, AnycastOutcome::kAccepted);
-        return;
-      }
-      t = Find(m.topic);  // the handler may have unsubscribed
-      if (t == nullptr) {
-        ReplyAnycast(m, AnycastOutcome::kLost);
-        return;
-      }
-    }
+    if (VisitForAnycast(m, climbing)) return;  // accepted here
   }
-  // The nearest child not yet asked.
-  const ChildState* next = nullptr;
-  for (const auto& [id, c] : t->children) {
-    if (!c.acked || Contains(m.visited, id)) continue;
-    if (next == nullptr ||
-        std::tie(c.rtt, id) < std::tie(next->rtt, next->handle.id)) {
-      next = &c;
-    }
-  }
-  if (next != nullptr) {
-    SendTo(next->handle, m);
+  // The next child still to visit, else up, else done.
+  while (!m.pending.empty()) {
+    NodeHandle next = m.pending.back();
+    m.pending.pop_back();
+    if (Contains(m.visited, next.id)) continue;
+    SendTo(next, m);
     return;
   }
-  if (t->root) {
-    ReplyAnycast(m, AnycastOutcome::kNoneAccepted);
-  } else if (t->attached && t->parent.has_value()) {
-    SendTo(*t->parent, m);  // back up, or on up
-  } else {
-    ReplyAnycast(m, AnycastOutcome::kLost);
+  if (m.up.has_value() && !Contains(m.visited, m.up->id)) {
+    SendTo(*m.up, m);
+    return;
   }
+  ReplyAnycast(m, m.top_reached ? AnycastOutcome::kNoneAccepted
+                                : AnycastOutcome::kLost);
+}
+
+// Offers the anycast to the local subscribers; then stacks the children
+// not yet visited (nearest on top) and, when the walk is climbing through
+// this node, sets the next ancestor. Returns true if it was accepted.
+bool Scribe::VisitForAnycast(AnycastMsg& m, bool climbing) {
+  TopicState* t = Find(m.topic);
+  if (t == nullptr) {
+    ++stats_.dropped;  // left the tree meanwhile: the walk goes on
+    return false;
+  }
+  for (size_t i = 0; i < t->subs.size(); ++i) {
+    std::shared_ptr<const SubscribeOptions> s = t->subs[i].options;
+    if (s->on_anycast && s->on_anycast(Delivery{t->name, 0, m.payload})) {
+      ++stats_.anycasts_accepted;
+      ReplyAnycast(m, AnycastOutcome::kAccepted);
+      return true;
+    }
+    t = Find(m.topic);  // the handler may have unsubscribed
+    if (t == nullptr) return false;
+  }
+  std::vector<const ChildState*> children;
+  for (const auto& [id, c] : t->children) {
+    if (c.acked && !Contains(m.visited, id)) children.push_back(&c);
+  }
+  // Farthest first onto the stack, so the nearest is visited first.
+  std::sort(children.begin(), children.end(),
+            [](const ChildState* a, const ChildState* b) {
+              return std::tie(b->rtt, b->handle.id) < std::tie(a->rtt, a->handle.id);
+            });
+  for (const ChildState* c : children) m.pending.push_back(c->handle);
+  if (climbing) {
+    m.up.reset();
+    if (t->root) {
+      m.top_reached = true;
+    } else if (t->parent.has_value()) {
+      m.up = *t->parent;
+    }
+  }
+  return false;
 }
 
 void Scribe::ReplyAnycast(const AnycastMsg& m, AnycastOutcome outcome) {

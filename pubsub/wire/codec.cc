@@ -106,6 +106,10 @@ void SetBody(Body::Builder b, const AnycastMsg& m) {
   r.setPayload(Bytes(m.payload));
   SetIds(r.initVisited(m.visited.size()), m.visited);
   r.setHops(m.hops);
+  auto pending = r.initPending(m.pending.size());
+  for (size_t i = 0; i < m.pending.size(); ++i) SetHandle(pending[i], m.pending[i]);
+  if (m.up.has_value()) SetHandle(r.initUp(), *m.up);
+  r.setTopReached(m.top_reached);
 }
 
 void SetBody(Body::Builder b, const AnycastReplyMsg& m) {
@@ -171,7 +175,7 @@ size_t EstimateWords(const ScribeMessage& msg) {
                       std::is_same_v<T, DataMsg>) {
           bytes += m.payload.size();
         } else if constexpr (std::is_same_v<T, AnycastMsg>) {
-          bytes += 24 * m.visited.size();
+          bytes += 24 * m.visited.size() + 48 * m.pending.size();
           bytes += m.payload.size();
         } else if constexpr (std::is_same_v<T, ReplicateMsg>) {
           for (const auto& s : m.messages) bytes += s.payload.size() + 56;
@@ -283,6 +287,19 @@ class Reader {
     if (!status.ok()) return status;
     status = Ids(r.getVisited(), limits_.max_list, m.visited);
     if (!status.ok()) return status;
+    auto pending = r.getPending();
+    if (pending.size() > limits_.max_list) return Invalid("anycast stack too deep");
+    m.pending.resize(pending.size());
+    for (size_t i = 0; i < pending.size(); ++i) {
+      status = Handle(pending[i], m.pending[i]);
+      if (!status.ok()) return status;
+    }
+    if (r.hasUp()) {
+      m.up.emplace();
+      status = Handle(r.getUp(), *m.up);
+      if (!status.ok()) return status;
+    }
+    m.top_reached = r.getTopReached();
     return Payload(r.getPayload(), m.payload);
   }
   absl::Status Read(s::AnycastReply::Reader r, AnycastReplyMsg& m) const {

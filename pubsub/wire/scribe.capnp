@@ -75,6 +75,9 @@ struct Anycast {
   payload @3 :Data;
   visited @4 :List(Id128);
   hops @5 :UInt32;
+  pending @6 :List(Handle);  # children still to visit, the next one last
+  up @7 :Handle;             # the ancestor to climb to; absent: none
+  topReached @8 :Bool;
 }
 
 struct AnycastReply {

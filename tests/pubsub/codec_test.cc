@@ -85,8 +85,15 @@ TEST(ScribeCodecTest, AcknowledgedPublishAnycastAndPushDownRoundTrip) {
   HeartbeatMsg hb = RoundTrip(HeartbeatMsg{{NodeId(1, 0)}, 1234});
   EXPECT_EQ(hb.rtt_micros, 1234u);
 
-  AnycastMsg any{NodeId(4, 4), 5, Handle(6), "job", {NodeId(1, 1), NodeId(2, 2)}, 3};
+  AnycastMsg any{NodeId(4, 4), 5, Handle(6), "job", {NodeId(1, 1), NodeId(2, 2)}, 3,
+                 {Handle(10), Handle(11)}, Handle(12), true};
   AnycastMsg a = RoundTrip(any);
+  EXPECT_EQ(a.pending, any.pending);
+  EXPECT_EQ(a.up, Handle(12));
+  EXPECT_TRUE(a.top_reached);
+  AnycastMsg bare = RoundTrip(AnycastMsg{NodeId(4, 4), 5, Handle(6), "", {}, 0, {}, {}, false});
+  EXPECT_FALSE(bare.up.has_value());
+  EXPECT_TRUE(bare.pending.empty());
   EXPECT_EQ(a.request, 5u);
   EXPECT_EQ(a.requester, Handle(6));
   EXPECT_EQ(a.payload, "job");
@@ -106,7 +113,7 @@ TEST(ScribeCodecTest, AcknowledgedPublishAnycastAndPushDownRoundTrip) {
 TEST(ScribeCodecTest, AnycastVisitedListIsLimited) {
   DecodeLimits limits;
   limits.max_list = 1;
-  EXPECT_FALSE(Decode(Encode(AnycastMsg{NodeId(), 1, Handle(1), "", {NodeId(), NodeId()}, 0}),
+  EXPECT_FALSE(Decode(Encode(AnycastMsg{NodeId(), 1, Handle(1), "", {NodeId(), NodeId()}, 0, {}, {}, false}),
                       limits)
                    .ok());
 }

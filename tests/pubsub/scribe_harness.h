@@ -71,6 +71,11 @@ class ScribeRing {
   SubscriptionId Subscribe(int i, const std::string& topic, bool reliable = false) {
     SubscribeOptions options;
     options.reliable = reliable;
+    return Subscribe(i, topic, std::move(options));
+  }
+  // As above with the caller's options (on_anycast, since_seq ...); any
+  // on_message is replaced by the recorder.
+  SubscriptionId Subscribe(int i, const std::string& topic, SubscribeOptions options) {
     auto* log = &log_[{i, topic}];
     options.on_message = [log](const Delivery& d) {
       log->push_back(Received{d.seq, std::string(d.payload)});
