@@ -76,14 +76,17 @@ TEST_P(ScribeAnycastSimTest, ExactlyOneAcceptorOrNotFound) {
 
   constexpr int kAnycasts = 1000;
   std::vector<std::optional<absl::StatusOr<pastry::NodeHandle>>> outcomes(kAnycasts);
+  std::vector<absl::Duration> took(kAnycasts);
   for (int n = 0; n < kAnycasts; ++n) {
     const int from = static_cast<int>(ring.rng().Below(kNodes));
     ring.net().Schedule(ring.net().Now() + absl::Milliseconds(2 * n), [&, n, from] {
+      const absl::Time sent = ring.net().Now();
       ring.Call(from, [&](Scribe& s) {
         ASSERT_TRUE(s.Anycast(TopicName(n % kTopics), absl::StrCat("a", n),
-                              [&outcomes, n](absl::StatusOr<pastry::NodeHandle> h) {
+                              [&, n, sent](absl::StatusOr<pastry::NodeHandle> h) {
                                 ASSERT_FALSE(outcomes[n].has_value()) << "twice: " << n;
                                 outcomes[n] = std::move(h);
+                                took[n] = ring.net().Now() - sent;
                               })
                         .ok());
       });
@@ -92,7 +95,9 @@ TEST_P(ScribeAnycastSimTest, ExactlyOneAcceptorOrNotFound) {
   ring.net().RunFor(absl::Milliseconds(2 * kAnycasts) + absl::Seconds(6));
 
   int accepted = 0, not_found = 0;
+  std::vector<absl::Duration> accept_times, not_found_times;
   for (int n = 0; n < kAnycasts; ++n) {
+    (n % kTopics % 10 == 0 ? not_found_times : accept_times).push_back(took[n]);
     const int k = n % kTopics;
     ASSERT_TRUE(outcomes[n].has_value()) << n;
     const auto& got = accepted_by[absl::StrCat("a", n)];
@@ -110,9 +115,17 @@ TEST_P(ScribeAnycastSimTest, ExactlyOneAcceptorOrNotFound) {
   const ScribeStats stats = ring.TotalStats();
   EXPECT_EQ(stats.anycasts_accepted, static_cast<uint64_t>(accepted));
   EXPECT_EQ(stats.malformed, 0u);
-  std::printf("%d accepted, %d not found; %.1f tree nodes visited per anycast\n",
+  std::sort(accept_times.begin(), accept_times.end());
+  std::sort(not_found_times.begin(), not_found_times.end());
+  std::printf("%d accepted, %d not found; %.1f tree nodes visited per anycast; "
+              "accepted in median %.0f ms (max %.0f), not found in median %.0f ms "
+              "(max %.0f)\n",
               accepted, not_found,
-              static_cast<double>(stats.anycasts_visited) / kAnycasts);
+              static_cast<double>(stats.anycasts_visited) / kAnycasts,
+              absl::ToDoubleMilliseconds(accept_times[accept_times.size() / 2]),
+              absl::ToDoubleMilliseconds(accept_times.back()),
+              absl::ToDoubleMilliseconds(not_found_times[not_found_times.size() / 2]),
+              absl::ToDoubleMilliseconds(not_found_times.back()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ScribeAnycastSimTest, ::testing::Values(1, 2));
