@@ -19,7 +19,9 @@
 //
 // Lifetime: the Scribe must not outlive its node's Overlay. Its destructor
 // does not call into the overlay, so a simulated crash may destroy the node
-// and its Scribe together, in either order.
+// and its Scribe together, in either order. Completion callbacks of
+// publishes and anycasts still pending are destroyed without running (a
+// wrapper that needs every one answered fails its own on shutdown).
 #ifndef PETER_PUBSUB_SCRIBE_H_
 #define PETER_PUBSUB_SCRIBE_H_
 
