@@ -70,6 +70,10 @@ void Scribe::Adopt(TopicState& t, const NodeHandle& child, bool reliable) {
     return;
   }
   auto it = t.children.find(child.id);
+  if (it != t.children.end() && it->second.moving) {
+    t.children.erase(it);  // a pushed child joining again: placed anew
+    it = t.children.end();
+  }
   if (it == t.children.end()) {
     if (t.SettledChildren() >= options_.max_children) {
       if (!PushDown(t, child, reliable)) {
