@@ -206,6 +206,23 @@ TEST(PublishAckTest, LocalErrorsAreReturnedAndTheCallbackDoesNotRun) {
   EXPECT_EQ(calls, 0);
 }
 
+TEST(PublishAckTest, TooManyInFlightIsResourceExhausted) {
+  ScribeOptions options;
+  options.max_pending_publishes = 2;
+  ScribeRing ring(16, 4, options);
+  ASSERT_TRUE(ring.all_active());
+  std::vector<Outcome> outcomes(3);
+  for (int k = 0; k < 3; ++k) ring.PublishAcked(1, "full", "x", &outcomes[k]);
+  ASSERT_TRUE(outcomes[2].has_value());  // at once, from Publish itself
+  EXPECT_EQ(outcomes[2]->status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(outcomes[0].has_value());
+  ring.net().RunFor(absl::Seconds(7));  // a fresh root holds them 5 s
+  for (int k = 0; k < 2; ++k) {
+    ASSERT_TRUE(outcomes[k].has_value());
+    EXPECT_EQ(outcomes[k]->status().code(), absl::StatusCode::kDeadlineExceeded);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Anycast
 
@@ -297,6 +314,31 @@ TEST(AnycastTest, NoneAcceptsAskEveryMemberOnceThenNotFound) {
   outcome = RunAnycast(ring, 3, "no-such-topic");
   ASSERT_TRUE(outcome.has_value());
   EXPECT_EQ(outcome->status().code(), absl::StatusCode::kUnavailable);
+}
+
+// A member crashed and its parent has not noticed yet: a walk that must
+// visit it is lost, and the requester gets DeadlineExceeded.
+TEST(AnycastTest, AWalkLostOnACrashedMemberTimesOut) {
+  ScribeRing ring(23, 10);
+  ASSERT_TRUE(ring.all_active());
+  std::vector<AnycastMember> members = {{1, false}, {2, false}, {4, false},
+                                        {6, false}, {8, false}};
+  std::vector<int> nodes;
+  for (AnycastMember& m : members) {
+    SubscribeForAnycast(ring, "lost", m);
+    nodes.push_back(m.node);
+  }
+  ASSERT_TRUE(RunUntilAttached(ring, nodes, "lost"));
+  int leaf = -1;  // a member without children, not the root
+  for (int i : nodes) {
+    if (ring.scribe(i).ChildCount("lost") == 0 && !ring.scribe(i).IsRoot("lost")) leaf = i;
+  }
+  ASSERT_GE(leaf, 0);
+  ring.Crash(leaf);
+  AnycastOutcome outcome = RunAnycast(ring, 9, "lost");
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ring.scribe(9).stats().anycasts_failed, 1u);
 }
 
 // ---------------------------------------------------------------------------
