@@ -143,10 +143,8 @@ struct Sent {
   std::optional<absl::StatusOr<uint64_t>> outcome;
 };
 
-class ScribeAckedFailureTest : public ::testing::TestWithParam<uint64_t> {};
-
-TEST_P(ScribeAckedFailureTest, CachedRootsSurviveTenPercentFailing) {
-  ScribeRing ring(GetParam(), kNodes);
+void AckedPublishesThroughFailures(uint64_t seed, ScribeOptions options) {
+  ScribeRing ring(seed, kNodes, options);
   ASSERT_TRUE(ring.all_active());
   auto members = RandomMembers(ring);
   std::map<std::pair<int, int>, bool> reliable;  // (topic, node)
@@ -242,9 +240,29 @@ TEST_P(ScribeAckedFailureTest, CachedRootsSurviveTenPercentFailing) {
               (unsigned long long)stats.publish_resends,
               (unsigned long long)stats.publishes_deduplicated,
               (unsigned long long)stats.publishes_rerouted);
+  std::printf("push-downs %llu, moves %llu, refused %llu; parent failures %llu, "
+              "numbers skipped by best-effort subscribers %llu\n",
+              (unsigned long long)stats.pushdowns, (unsigned long long)stats.moves,
+              (unsigned long long)stats.joins_refused,
+              (unsigned long long)stats.parent_failures,
+              (unsigned long long)stats.skipped);
+}
+
+class ScribeAckedFailureTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(ScribeAckedFailureTest, CachedRootsSurviveTenPercentFailing) {
+  AckedPublishesThroughFailures(GetParam(), ScribeOptions{});
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ScribeAckedFailureTest, ::testing::Values(1, 2));
+
+// The same with max_children 4: trees rebuilt through the bottleneck
+// remover while nodes fail.
+TEST(ScribeAckedFailureTest, WithMaxChildrenFour) {
+  ScribeOptions options;
+  options.max_children = 4;
+  AckedPublishesThroughFailures(1, options);
+}
 
 // ---------------------------------------------------------------------------
 // max_children 4: the bottleneck remover keeps every node within it, and
