@@ -96,6 +96,7 @@ class NodeStateSource : public admin::NodeSource {
     return runtime_->Lookup(key, timeout);
   }
   std::optional<PubSubStats> PubSub() override { return node_->pubsub_stats(); }
+  std::vector<TopicStatus> Topics() override { return node_->topics(); }
 
  private:
   Node* node_;

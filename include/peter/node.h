@@ -151,10 +151,27 @@ struct PubSubStats {
   uint64_t forwarded = 0;       // copies sent to children
   uint64_t delivered = 0;       // messages handed to local handlers
   uint64_t duplicates = 0;      // copies dropped as already seen
-  uint64_t gaps_repaired = 0;   // messages resent to fill a gap
+  uint64_t gaps_repaired = 0;   // missing numbers that arrived later (repair)
   uint64_t gaps_skipped = 0;    // sequence numbers given up
   uint64_t slow_consumer_drops = 0;
   uint64_t malformed = 0;       // peer messages that failed to decode
+  uint64_t publish_timeouts = 0;    // publishes never confirmed by a root
+  uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
+  uint64_t anycasts_failed = 0;     // anycasts from here no one took
+  uint64_t pushdowns = 0;           // children moved under a sibling (full node)
+};
+
+// One topic as this node holds it (a snapshot for status pages).
+struct TopicStatus {
+  std::string id_hex;          // the topic id: SHA-256 of the name, 128 bits
+  std::string name;            // empty unless a local subscription knows it
+  bool is_root = false;
+  bool attached = false;       // on the tree (root, or acknowledged by a parent)
+  std::string parent_id_hex;   // empty at the root or while detached
+  size_t children = 0;
+  uint64_t next_seq = 0;       // next sequence number to deliver here
+  uint64_t last_seq = 0;       // highest seen here (at the root: stamped)
+  size_t local_subscriptions = 0;
 };
 
 using PublishCallback = std::function<void(absl::StatusOr<uint64_t> seq)>;
@@ -209,6 +226,7 @@ class Node {
   void Anycast(std::string topic, std::string payload, AnycastCallback done);
 
   PubSubStats pubsub_stats();
+  std::vector<TopicStatus> topics();
 
  private:
   friend node_internal::NodeImpl& node_internal::ImplOf(Node& node);

@@ -80,6 +80,16 @@ absl::Status NodeImpl::SubscribeOnLoop(const std::shared_ptr<State>& state,
   s.since_seq = options.since_seq;
   s.on_message = [this, state](const pubsub::Delivery& d) { Enqueue(state, d, false); };
   s.on_active = [this, state](bool active) { SetActive(state, active); };
+  if (state->on_anycast) {
+    // Declines while the handler is behind, so the work goes elsewhere.
+    s.on_anycast = [this, state](const pubsub::Delivery& d) {
+      if (state->pending.load(std::memory_order_relaxed) >= options_.max_pending_messages) {
+        return false;
+      }
+      Enqueue(state, d, true);
+      return true;
+    };
+  }
   absl::StatusOr<pubsub::SubscriptionId> id = scribe_->Subscribe(state->topic, std::move(s));
   if (!id.ok()) return id.status();
   state->scribe_id = *id;
@@ -126,13 +136,9 @@ void NodeImpl::Unsubscribe(const std::shared_ptr<State>& state) {
 
 void NodeImpl::PublishOnLoop(std::string topic, std::string payload,
                              std::function<void(absl::StatusOr<uint64_t>)> done) {
-  // TODO(api): use Scribe's confirmed publish once it lands.
-  absl::Status status = scribe_->Publish(topic, std::move(payload));
-  if (!status.ok()) {
-    done(status);
-    return;
-  }
-  done(uint64_t{0});
+  // Scribe calls `done` itself, later, unless the publish fails at once.
+  absl::Status status = scribe_->Publish(topic, std::move(payload), done);
+  if (!status.ok()) done(status);
 }
 
 void NodeImpl::Publish(std::string topic, std::string payload, PublishCallback done) {
@@ -163,9 +169,13 @@ absl::StatusOr<uint64_t> NodeImpl::PublishAndWait(std::string topic, std::string
 }
 
 void NodeImpl::Anycast(std::string topic, std::string payload, AnycastCallback done) {
-  // TODO(api): Scribe anycast once it lands.
-  Deliver([done] {
-    if (done) done(absl::UnimplementedError("anycast is not available yet"));
+  runtime_->Post([this, topic = std::move(topic), payload = std::move(payload),
+                  done = std::move(done)](pastry::Node&) mutable {
+    auto complete = [this, done](absl::StatusOr<pastry::NodeHandle> result) {
+      if (done) Deliver([done, result] { done(result); });
+    };
+    absl::Status status = scribe_->Anycast(topic, std::move(payload), complete);
+    if (!status.ok()) complete(status);
   });
 }
 
@@ -181,14 +191,33 @@ PubSubStats NodeImpl::Stats() {
         out.forwarded = st.data_forwarded;
         out.delivered = st.delivered;
         out.duplicates = st.duplicates;
-        out.gaps_repaired = st.repairs_served;
+        out.gaps_repaired = st.gaps_filled;
         out.gaps_skipped = st.skipped;
         out.malformed = st.malformed;
+        out.publish_timeouts = st.publish_timeouts;
+        out.anycasts_accepted = st.anycasts_accepted;
+        out.anycasts_failed = st.anycasts_failed;
+        out.pushdowns = st.pushdowns;
+        for (const pubsub::TopicInfo& t : scribe_->Topics()) out.children += t.child_count;
         return out;
       },
       PubSubStats{});
   s.slow_consumer_drops = slow_consumer_drops_.load(std::memory_order_relaxed);
   return s;
+}
+
+std::vector<TopicStatus> NodeImpl::Topics() {
+  return Call<std::vector<TopicStatus>>(
+      [this] {
+        std::vector<TopicStatus> out;
+        for (const pubsub::TopicInfo& t : scribe_->Topics()) {
+          out.push_back(TopicStatus{t.id_hex, t.name, t.is_root, t.attached, t.parent_id_hex,
+                                    t.child_count, t.next_seq, t.last_seq,
+                                    t.local_subscribers});
+        }
+        return out;
+      },
+      {});
 }
 
 }  // namespace node_internal
@@ -226,6 +255,7 @@ void Node::Anycast(std::string topic, std::string payload, AnycastCallback done)
   impl_->Anycast(std::move(topic), std::move(payload), std::move(done));
 }
 PubSubStats Node::pubsub_stats() { return impl_->Stats(); }
+std::vector<TopicStatus> Node::topics() { return impl_->Topics(); }
 
 // ---- Subscription -----------------------------------------------------------
 

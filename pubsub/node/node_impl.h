@@ -84,6 +84,7 @@ class NodeImpl {
   absl::StatusOr<uint64_t> PublishAndWait(std::string topic, std::string payload);
   void Anycast(std::string topic, std::string payload, AnycastCallback done);
   PubSubStats Stats();
+  std::vector<TopicStatus> Topics();
 
  private:
   // Network thread.

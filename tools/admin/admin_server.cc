@@ -57,7 +57,7 @@ AdminServer::~AdminServer() { Stop(); }
 
 void AdminServer::Routes() {
   server_->Get("/status", [this](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, StatusJson(source_->Snapshot(), source_->PubSub()));
+    SendJson(res, 200, StatusJson(source_->Snapshot(), source_->PubSub(), source_->Topics()));
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(MetricsText(source_->Snapshot(), source_->PubSub()), kMetricsContentType);

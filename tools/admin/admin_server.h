@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,6 +41,7 @@ class NodeSource {
       const pastry::NodeId& key, absl::Duration timeout) = 0;
   // The node's pub/sub counters; absent for a node without pub/sub.
   virtual std::optional<PubSubStats> PubSub() { return std::nullopt; }
+  virtual std::vector<TopicStatus> Topics() { return {}; }
 };
 
 class AdminServer {

@@ -248,7 +248,8 @@ void PubSub(Writer& w, const PubSubStats& p) {
   w.Single("peter_pubsub_duplicates_total", "counter",
            "Message copies dropped as already seen.", p.duplicates);
   w.Single("peter_pubsub_gaps_repaired_total", "counter",
-           "Messages resent from a replay buffer to fill a gap.", p.gaps_repaired);
+           "Missing sequence numbers that arrived later (gap repair or reordering).",
+           p.gaps_repaired);
   w.Single("peter_pubsub_gaps_skipped_total", "counter",
            "Sequence numbers given up (best-effort subscribers).", p.gaps_skipped);
   w.Single("peter_pubsub_slow_consumer_drops_total", "counter",
@@ -256,6 +257,14 @@ void PubSub(Writer& w, const PubSubStats& p) {
            p.slow_consumer_drops);
   w.Single("peter_pubsub_malformed_total", "counter",
            "Pub/sub messages from peers that failed to decode.", p.malformed);
+  w.Single("peter_pubsub_publish_timeouts_total", "counter",
+           "Publishes from here that no root confirmed in time.", p.publish_timeouts);
+  w.Single("peter_pubsub_anycasts_accepted_total", "counter",
+           "Anycasts taken by a local subscription.", p.anycasts_accepted);
+  w.Single("peter_pubsub_anycasts_failed_total", "counter",
+           "Anycasts from here that no subscriber took.", p.anycasts_failed);
+  w.Single("peter_pubsub_pushdowns_total", "counter",
+           "Children moved under a sibling because this node was full.", p.pushdowns);
 }
 
 }  // namespace

@@ -29,11 +29,30 @@ json PubSubJson(const PubSubStats& s) {
       {"gaps_skipped", s.gaps_skipped},
       {"slow_consumer_drops", s.slow_consumer_drops},
       {"malformed", s.malformed},
+      {"publish_timeouts", s.publish_timeouts},
+      {"anycasts_accepted", s.anycasts_accepted},
+      {"anycasts_failed", s.anycasts_failed},
+      {"pushdowns", s.pushdowns},
+  };
+}
+
+json TopicJson(const TopicStatus& t) {
+  return json{
+      {"id", t.id_hex},
+      {"name", t.name},
+      {"root", t.is_root},
+      {"attached", t.attached},
+      {"parent", t.parent_id_hex.empty() ? json(nullptr) : json(t.parent_id_hex)},
+      {"children", t.children},
+      {"next_seq", t.next_seq},
+      {"last_seq", t.last_seq},
+      {"local_subscriptions", t.local_subscriptions},
   };
 }
 
 json StatusJson(const pastry::net::NodeSnapshot& snapshot,
-                const std::optional<PubSubStats>& pubsub) {
+                const std::optional<PubSubStats>& pubsub,
+                const std::vector<TopicStatus>& topics) {
   json leaves = json::array();
   for (const pastry::NodeHandle& leaf : snapshot.leaf_set) {
     leaves.push_back(HandleJson(leaf));
@@ -54,7 +73,13 @@ json StatusJson(const pastry::net::NodeSnapshot& snapshot,
       {"routing_table", std::move(table)},
       {"uptime_s", absl::ToInt64Seconds(snapshot.uptime)},
   };
-  if (pubsub.has_value()) status["pubsub"] = PubSubJson(*pubsub);
+  if (pubsub.has_value()) {
+    json p = PubSubJson(*pubsub);
+    json list = json::array();
+    for (const TopicStatus& t : topics) list.push_back(TopicJson(t));
+    p["topic_list"] = std::move(list);
+    status["pubsub"] = std::move(p);
+  }
   return status;
 }
 

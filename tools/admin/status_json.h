@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include <optional>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 #include "peter/node.h"
@@ -20,8 +21,10 @@ namespace peter::tools::admin {
 // at most L nodes a node can appear in both), "routing_table": [{"row",
 // "col", "id", "addr", "rtt_ms"}...] (rtt_ms null when not measured),
 // "uptime_s"}.
+// With `pubsub`, a "pubsub" object: the counters and "topic_list" (`topics`).
 nlohmann::json StatusJson(const pastry::net::NodeSnapshot& snapshot,
-                          const std::optional<PubSubStats>& pubsub = std::nullopt);
+                          const std::optional<PubSubStats>& pubsub = std::nullopt,
+                          const std::vector<TopicStatus>& topics = {});
 
 // {"key", "root": {"id", "addr"}, "hops", "path": [ids...]}.
 nlohmann::json RouteJson(const pastry::NodeId& key,

@@ -65,6 +65,10 @@ TEST(DeliveryThread, CancelDropsQueuedTasksAndWaitsForTheRunningOne) {
     // Cancel returned: the running task has finished, no other starts.
     EXPECT_TRUE(finished.load());
   });
+  // Posting for the owner fails once Cancel() has marked it; only then
+  // let the running task finish.
+  while (thread.Post([] {}, &owner)) {
+  }
   release.Open();
   canceller.join();
   Gate flushed;

@@ -2,10 +2,12 @@
 // sockets, real threads, in one process.
 #include "peter/node.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -215,6 +217,113 @@ TEST(Node, ASubscriptionMayOutliveItsNodeAndCancelItselfInItsHandler) {
   outliving->Cancel();  // no node: nothing to do, no crash
   std::lock_guard lock(mu);
   EXPECT_EQ(calls, 1);
+}
+
+}  // namespace
+}  // namespace peter
+
+namespace peter {
+namespace {
+
+TEST(Node, PublishCompletesWithTheRootsSequenceNumber) {
+  std::unique_ptr<Node> a = StartNode();
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<Node> b = StartNode({a->listen_address()});
+  ASSERT_NE(b, nullptr);
+  Inbox inbox;
+  absl::StatusOr<Subscription> sub = a->Subscribe("seq", inbox.Handler());
+  ASSERT_TRUE(sub.ok());
+  ASSERT_TRUE(sub->WaitUntilActive(kWait).ok());
+  std::vector<uint64_t> confirmed;
+  for (int i = 0; i < 10; ++i) {
+    absl::StatusOr<uint64_t> seq = b->PublishAndWait("seq", absl::StrCat(i));
+    ASSERT_TRUE(seq.ok()) << seq.status();
+    confirmed.push_back(*seq);
+  }
+  ASSERT_TRUE(inbox.WaitFor(10));
+  EXPECT_EQ(inbox.seqs(), confirmed);  // the numbers the subscriber saw
+  for (size_t i = 1; i < confirmed.size(); ++i) EXPECT_EQ(confirmed[i], confirmed[i - 1] + 1);
+}
+
+TEST(Node, AnycastGoesToExactlyOneTaker) {
+  std::unique_ptr<Node> a = StartNode();
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<Node> b = StartNode({a->listen_address()});
+  std::unique_ptr<Node> c = StartNode({a->listen_address()});
+  ASSERT_NE(b, nullptr);
+  ASSERT_NE(c, nullptr);
+  Inbox plain, taker_a, taker_b;
+  // A subscription without an anycast handler never takes one.
+  absl::StatusOr<Subscription> p = c->Subscribe("jobs", plain.Handler());
+  absl::StatusOr<Subscription> sa =
+      a->Subscribe("jobs", [](const Message&) {}, {.on_anycast = taker_a.Handler()});
+  absl::StatusOr<Subscription> sb =
+      b->Subscribe("jobs", [](const Message&) {}, {.on_anycast = taker_b.Handler()});
+  ASSERT_TRUE(p.ok() && sa.ok() && sb.ok());
+  for (Subscription* s : {&*p, &*sa, &*sb}) ASSERT_TRUE(s->WaitUntilActive(kWait).ok());
+
+  constexpr int kJobs = 20;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, ok = 0;
+  for (int i = 0; i < kJobs; ++i) {
+    c->Anycast("jobs", absl::StrCat("job-", i), [&](absl::StatusOr<pastry::NodeHandle> by) {
+      std::lock_guard lock(mu);
+      ++done;
+      if (by.ok() && (by->id == a->self().id || by->id == b->self().id)) ++ok;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == kJobs; }));
+  }
+  EXPECT_EQ(ok, kJobs);
+  ASSERT_TRUE(taker_a.WaitFor(0));
+  // Every job was taken exactly once, by a or b, and c's plain handler saw none.
+  std::vector<std::string> taken = taker_a.payloads();
+  for (const std::string& s : taker_b.payloads()) taken.push_back(s);
+  std::sort(taken.begin(), taken.end());
+  EXPECT_EQ(taken.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(std::unique(taken.begin(), taken.end()), taken.end());
+  EXPECT_TRUE(plain.payloads().empty());
+}
+
+TEST(Node, AnycastWithNoTakerFailsWithNotFound) {
+  std::unique_ptr<Node> a = StartNode();
+  ASSERT_NE(a, nullptr);
+  Inbox plain;
+  absl::StatusOr<Subscription> p = a->Subscribe("nobody", plain.Handler());
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p->WaitUntilActive(kWait).ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::Status> result;
+  a->Anycast("nobody", "x", [&](absl::StatusOr<pastry::NodeHandle> by) {
+    std::lock_guard lock(mu);
+    result = by.status();
+    cv.notify_all();
+  });
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return result.has_value(); }));
+  EXPECT_EQ(result->code(), absl::StatusCode::kNotFound) << *result;
+}
+
+TEST(Node, TopicsDescribeTheTree) {
+  std::unique_ptr<Node> a = StartNode();
+  ASSERT_NE(a, nullptr);
+  absl::StatusOr<Subscription> s = a->Subscribe("described", [](const Message&) {});
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(s->WaitUntilActive(kWait).ok());
+  ASSERT_TRUE(a->PublishAndWait("described", "x").ok());
+  std::vector<TopicStatus> topics = a->topics();
+  ASSERT_EQ(topics.size(), 1u);
+  EXPECT_EQ(topics[0].name, "described");
+  EXPECT_TRUE(topics[0].is_root);
+  EXPECT_TRUE(topics[0].attached);
+  EXPECT_EQ(topics[0].local_subscriptions, 1u);
+  EXPECT_EQ(topics[0].id_hex.size(), 32u);
+  EXPECT_GE(topics[0].last_seq, 1u);
 }
 
 }  // namespace
