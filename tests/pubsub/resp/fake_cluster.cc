@@ -129,6 +129,14 @@ int FakeCluster::subscriptions(const std::string& topic) {
   return static_cast<int>(entries_.count(topic));
 }
 
+int FakeCluster::active_subscriptions(const std::string& topic) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [begin, end] = entries_.equal_range(topic);
+  int n = 0;
+  for (auto it = begin; it != end; ++it) n += it->second->active;
+  return n;
+}
+
 int FakeCluster::subscribe_calls(const std::string& topic) {
   std::lock_guard<std::mutex> lock(mu_);
   return subscribe_calls_[topic];

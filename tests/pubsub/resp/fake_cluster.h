@@ -43,6 +43,7 @@ class FakeCluster {
 
   // Observations (any thread).
   int subscriptions(const std::string& topic);       // live, all nodes
+  int active_subscriptions(const std::string& topic);
   int subscribe_calls(const std::string& topic);     // ever
   int publishes(const std::string& topic);           // ever
   int total_publishes();

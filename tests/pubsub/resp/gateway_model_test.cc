@@ -6,10 +6,12 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "pubsub/resp/gateway.h"
 #include "pubsub/resp/glob.h"
+#include "pubsub/resp/pattern_directory.h"
 #include "tests/pubsub/resp/fake_cluster.h"
 #include "tests/pubsub/resp/test_client.h"
 
@@ -74,6 +76,14 @@ TEST(GatewayModelTest, RandomWalkMatchesModel) {
     auto g = Gateway::Start(cluster.AddNode(), {});
     ASSERT_TRUE(g.ok());
     gateways.push_back(std::move(*g));
+  }
+  // Every node on the patterns topic first: then a confirmed PSUBSCRIBE is
+  // known to every node before its client can act (the fake cluster delivers
+  // an announcement everywhere before reporting it accepted).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (cluster.active_subscriptions(std::string(kPatternsTopic)) < 3) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::yield();
   }
   std::mt19937 rng(424242);
   std::vector<ModelClient> subs(6);
