@@ -156,6 +156,9 @@ class Server : public Gateway {
   // Pattern directory (topics.cc).
   void StartPatternDirectory();
   void OnAnnouncement(std::string_view payload);
+  // Announces the node's pattern set once the current command is done: one
+  // announcement for a PSUBSCRIBE of many patterns.
+  void ScheduleAnnounce();
   void Announce();
   std::vector<std::string> MatchingPatterns(std::string_view channel) const;
 
@@ -181,6 +184,7 @@ class Server : public Gateway {
   uint64_t announce_sequence_ = 0;
   absl::Time last_announce_;
   bool announced_empty_ = true;
+  bool announce_scheduled_ = false;
   PatternDirectory directory_;
   std::unique_ptr<BackendSubscription> patterns_subscription_;
 };

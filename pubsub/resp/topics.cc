@@ -36,7 +36,7 @@ std::shared_ptr<Topic> Server::AcquireTopic(Kind kind, const std::string& name) 
   }
   topic->subscription = std::move(*subscription);
   topics_[key] = topic;
-  if (kind == Kind::kPattern) Announce();
+  if (kind == Kind::kPattern) ScheduleAnnounce();
   return topic;
 }
 
@@ -46,7 +46,7 @@ void Server::MaybeDropTopic(const std::string& key) {
   if (!it->second->members.empty() || !it->second->waiters.empty()) return;
   bool pattern = it->second->kind == Kind::kPattern;
   topics_.erase(it);  // destroys the backend subscription
-  if (pattern) Announce();
+  if (pattern) ScheduleAnnounce();
 }
 
 void Server::OnTopicActive(std::weak_ptr<Topic> weak, bool active) {
@@ -124,7 +124,7 @@ void Server::StartPatternDirectory() {
 
 void Server::OnAnnouncement(std::string_view payload) {
   if (payload == kAnnounceQuery) {
-    if (!announced_empty_) Announce();
+    if (!announced_empty_) ScheduleAnnounce();
     return;
   }
   auto announcement = DecodeAnnouncement(payload);
@@ -134,6 +134,15 @@ void Server::OnAnnouncement(std::string_view payload) {
   }
   directory_.Apply(*announcement, absl::Now());
   counters_.known_patterns = directory_.size();
+}
+
+void Server::ScheduleAnnounce() {
+  if (announce_scheduled_) return;
+  announce_scheduled_ = true;
+  asio::post(io_, [this] {
+    announce_scheduled_ = false;
+    Announce();
+  });
 }
 
 void Server::Announce() {

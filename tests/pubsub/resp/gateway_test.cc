@@ -154,6 +154,23 @@ TEST_F(GatewayTest, PatternsWorkAcrossNodes) {
   EXPECT_EQ(c.Read(), Push({"pmessage", "n[a-f]ws.?", "news.q", "w"}));
 }
 
+TEST_F(GatewayTest, OnePsubscribeOfManyPatternsIsOneAnnouncement) {
+  StartNodes(1);
+  TestClient a(port(0));
+  ASSERT_TRUE(WaitFor([&] {
+    return cluster_.active_subscriptions(std::string(kPatternsTopic)) == 1 &&
+           cluster_.publishes(std::string(kPatternsTopic)) == 1;  // its query
+  }));
+  int before = cluster_.publishes(std::string(kPatternsTopic));
+  std::vector<std::string> cmd = {"PSUBSCRIBE"};
+  for (int i = 0; i < 100; ++i) cmd.push_back("p" + std::to_string(i) + "*");
+  a.Command(cmd);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(a.Read(), Sub("psubscribe", cmd[i + 1], i + 1));
+  }
+  EXPECT_EQ(cluster_.publishes(std::string(kPatternsTopic)) - before, 1);
+}
+
 TEST_F(GatewayTest, PatternsExpireWithoutRefresh) {
   GatewayOptions options;
   options.pattern_refresh = absl::Milliseconds(50);
