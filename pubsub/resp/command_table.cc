@@ -22,7 +22,7 @@ const std::vector<CommandSpec>& AllCommands() {
        {"@fast", "@connection"}, "connection", "Handshake with Redis", "6.0.0"},
       {"client", CommandId::kClient, -2, 0, {}, {"@slow"}, "connection",
        "A container for client connection commands", "2.4.0",
-       {{"getname", 2}, {"id", 2}, {"info", 2}, {"setname", 3}}},
+       {{"getname", 2}, {"id", 2}, {"info", 2}, {"list", -2}, {"setname", 3}}},
       {"select", CommandId::kSelect, 2, 0, {"loading", "stale", "fast"},
        {"@fast", "@connection"}, "connection", "Change the selected database", "1.0.0"},
       {"command", CommandId::kCommand, -1, 0, {"loading", "stale"}, {"@slow", "@connection"},

@@ -1,5 +1,8 @@
 // Connection and server commands: PING ECHO QUIT RESET AUTH HELLO CLIENT
 // SELECT COMMAND INFO, with Redis 7.0's replies and errors.
+#include <optional>
+#include <set>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "pubsub/resp/client.h"
@@ -197,9 +200,47 @@ void Server::ClientCmd(Client& c, Args& a) {
     w.Simple("OK");
   } else if (sub == "info") {
     if (arity(2)) w.Verbatim("txt", ClientInfoLine(c));
+  } else if (sub == "list") {
+    ClientList(c, a);
   } else {
     w.Error(UnknownSubcommandError(a[1], "CLIENT"));
   }
+}
+
+// CLIENT LIST [TYPE normal|pubsub|master|replica] | [ID id ...], with
+// Redis's errors.
+void Server::ClientList(Client& c, Args& a) {
+  ReplyWriter w = c.writer();
+  std::optional<bool> pubsub_type;
+  std::set<uint64_t> ids;
+  bool by_id = false, none = false;
+  std::string option = a.size() >= 3 ? absl::AsciiStrToLower(a[2]) : "";
+  if (a.size() == 4 && option == "type") {
+    std::string type = absl::AsciiStrToLower(a[3]);
+    if (type == "normal" || type == "pubsub") {
+      pubsub_type = type == "pubsub";
+    } else if (type == "master" || type == "replica" || type == "slave") {
+      none = true;
+    } else {
+      return w.Error(absl::StrCat("ERR Unknown client type '", a[3], "'"));
+    }
+  } else if (a.size() >= 4 && option == "id") {
+    by_id = true;
+    for (size_t j = 3; j < a.size(); ++j) {
+      long long id = 0;
+      if (!ParseRedisInteger(a[j], &id) || id <= 0) return w.Error("ERR Invalid client ID");
+      ids.insert(static_cast<uint64_t>(id));
+    }
+  } else if (a.size() != 2) {
+    return w.Error("ERR syntax error");
+  }
+  std::string text;
+  for (const auto& [id, client] : clients_) {
+    if (none || (by_id && !ids.count(id))) continue;
+    if (pubsub_type && client->in_pubsub_mode() != *pubsub_type) continue;
+    text += ClientInfoLine(*client);
+  }
+  w.Verbatim("txt", text);
 }
 
 void Server::Select(Client& c, Args& a) {

@@ -118,6 +118,7 @@ class Server : public Gateway {
   void Auth(Client& c, Args& a);
   void Hello(Client& c, Args& a);
   void ClientCmd(Client& c, Args& a);
+  void ClientList(Client& c, Args& a);
   void Select(Client& c, Args& a);
   void CommandCmd(Client& c, Args& a);
   void Info(Client& c, Args& a);

@@ -303,6 +303,30 @@ TEST_F(GatewayTest, ManyClientsManyChannels) {
             "*4\r\n$3\r\nch0\r\n:2\r\n$4\r\nnope\r\n:0\r\n");
 }
 
+TEST_F(GatewayTest, ClientList) {
+  StartNodes(1);
+  TestClient a(port(0)), b(port(0));
+  EXPECT_EQ(a.Call({"CLIENT", "SETNAME", "alpha"}), "+OK\r\n");
+  EXPECT_EQ(b.Call({"SUBSCRIBE", "x"}), Sub("subscribe", "x", 1));
+  std::string all = a.Call({"CLIENT", "LIST"});
+  EXPECT_NE(all.find("id=1 addr=127.0.0.1:"), std::string::npos) << all;
+  EXPECT_NE(all.find(" name=alpha "), std::string::npos) << all;
+  EXPECT_NE(all.find("id=2 "), std::string::npos) << all;
+  std::string pubsub = a.Call({"CLIENT", "LIST", "TYPE", "pubsub"});
+  EXPECT_EQ(pubsub.find("id=1 "), std::string::npos) << pubsub;
+  EXPECT_NE(pubsub.find("id=2 addr"), std::string::npos) << pubsub;
+  EXPECT_NE(pubsub.find(" flags=P "), std::string::npos) << pubsub;
+  EXPECT_EQ(a.Call({"CLIENT", "LIST", "TYPE", "replica"}), "$0\r\n\r\n");
+  std::string one = a.Call({"CLIENT", "LIST", "ID", "2", "99"});
+  EXPECT_EQ(one.find("id=1 "), std::string::npos) << one;
+  EXPECT_NE(one.find("id=2 "), std::string::npos) << one;
+  // Redis's errors.
+  EXPECT_EQ(a.Call({"CLIENT", "LIST", "TYPE", "foo"}), "-ERR Unknown client type 'foo'\r\n");
+  EXPECT_EQ(a.Call({"CLIENT", "LIST", "ID", "1", "x"}), "-ERR Invalid client ID\r\n");
+  EXPECT_EQ(a.Call({"CLIENT", "LIST", "foo"}), "-ERR syntax error\r\n");
+  EXPECT_EQ(a.Call({"CLIENT", "LIST", "ID"}), "-ERR syntax error\r\n");
+}
+
 TEST_F(GatewayTest, ReservedChannelsAreRefused) {
   StartNodes(1);
   TestClient a(port(0));
