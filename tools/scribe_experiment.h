@@ -59,10 +59,10 @@ struct ScribeResult {
   // message for reliable members; without failure every message, with one
   // the messages published after the repair window, for best-effort ones.
   int64_t expected = 0;
-  int64_t delivered = 0;  // expected and delivered
+  int64_t delivered = 0;             // expected and delivered
   int64_t delivered_unpromised = 0;  // delivered but not expected
-  int64_t duplicates = 0;        // a message handed to a member again
-  int64_t order_violations = 0;  // a member's seq not increasing
+  int64_t duplicates = 0;            // a message handed to a member again
+  int64_t order_violations = 0;      // a member's seq not increasing
   // A message delivered under another sequence number than it had at the
   // topic's first member to get it: one publish stamped twice, seen by a
   // member that missed the first copy.
@@ -88,7 +88,7 @@ struct ScribeResult {
   int64_t entries_max = 0;
   std::vector<int64_t> tables_histogram;   // index: tables
   std::vector<int64_t> entries_histogram;  // index: entries
-  double topic_state_mean = 0;  // topic_count() over nodes with any
+  double topic_state_mean = 0;             // topic_count() over nodes with any
 
   // Link stress (transit-stub only): copies of the first message of every
   // topic crossing each physical link (access links included), over links

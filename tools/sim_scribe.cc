@@ -66,7 +66,8 @@ void RunScribe(const ScribeFlags& f) {
   out["nodes"] = f.nodes;
   out["topics"] = f.topics;
   out["topics_nonempty"] = r.topics_nonempty;
-  out["group_sizes"] = f.zipf ? nlohmann::ordered_json("zipf") : nlohmann::ordered_json(f.group_size);
+  out["group_sizes"] =
+      f.zipf ? nlohmann::ordered_json("zipf") : nlohmann::ordered_json(f.group_size);
   out["memberships"] = r.memberships;
   out["messages_per_topic"] = f.messages;
   out["seed"] = f.common.seed;
@@ -128,36 +129,46 @@ void RegisterSimScribe(CLI::App* sim) {
   auto f = std::make_shared<ScribeFlags>();
   CLI::App* cmd = sim->add_subcommand(
       "scribe", "Scribe on N nodes: delivery, order, delay penalty, node and link stress");
-  cmd->add_option("--nodes", f->nodes, "Nodes")->check(CLI::Range(10, 1 << 20))
+  cmd->add_option("--nodes", f->nodes, "Nodes")
+      ->check(CLI::Range(10, 1 << 20))
       ->capture_default_str();
-  cmd->add_option("--topics", f->topics, "Topics (groups)")->check(CLI::Range(1, 100000))
+  cmd->add_option("--topics", f->topics, "Topics (groups)")
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   cmd->add_option("--messages", f->messages, "Messages published to each topic")
-      ->check(CLI::Range(1, 100000))->capture_default_str();
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   CLI::Option* size = cmd->add_option("--group-size", f->group_size, "Members per topic")
-      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
+                          ->check(CLI::Range(1, 1 << 20))
+                          ->capture_default_str();
   cmd->add_flag("--zipf", f->zipf,
                 "Scribe paper's group sizes: rank r has floor(N r^-1.25 + 0.5) members")
       ->excludes(size);
   cmd->add_option("--fail-fraction", f->fail_fraction,
                   "Share of nodes (roots of the largest topics first) that fail mid-stream")
-      ->check(CLI::Range(0.0, 0.9))->capture_default_str();
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
   cmd->add_flag("--reliable", f->reliable, "Reliable subscriptions (gap repair)");
   cmd->add_option("--publish", f->publish,
                   "acked: the root acknowledges, the publisher resends until it does; "
                   "plain: fire and forget")
-      ->check(CLI::IsMember({"acked", "plain"}))->capture_default_str();
+      ->check(CLI::IsMember({"acked", "plain"}))
+      ->capture_default_str();
   cmd->add_option("--topology", f->topology, "plane or transit-stub")
-      ->check(CLI::IsMember({"plane", "transit-stub"}))->capture_default_str();
+      ->check(CLI::IsMember({"plane", "transit-stub"}))
+      ->capture_default_str();
   cmd->add_option("--probe-interval", f->probe_interval_s, "Leaf-set probe interval, s")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--stream", f->stream_s,
                   "Simulated seconds over which messages 2..M of every topic are published")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--repair-window", f->repair_s,
                   "With failures: best-effort members are promised what is published this "
                   "many seconds after them")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   AddCommonSimFlags(cmd, f->common);
   cmd->callback([f] {
     // Scribe iterates hash maps keyed by topic id (see ReexecWithFixedLayout).
