@@ -19,6 +19,8 @@ void RegisterDemoCommand(CLI::App& app);
 
 // `peter node`: one overlay node on TCP with an HTTP admin endpoint.
 void RegisterNodeCommand(CLI::App& app);
+// `peter status`: a running node's state from its admin endpoint.
+void RegisterStatusCommand(CLI::App& app);
 // `peter sim`: route, failure and churn experiments (tools/sim_*.cc).
 void RegisterSimCommand(CLI::App& app);
 

@@ -8,6 +8,9 @@
 #include "CLI/CLI.hpp"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
+#ifdef PETER_HAVE_NODE
+#include "tools/admin/config_file.h"
+#endif
 
 #ifndef PETER_VERSION
 #define PETER_VERSION "unknown"
@@ -49,6 +52,11 @@ void RegisterCommands(CLI::App& app) {
 #endif
 #ifdef PETER_HAVE_NODE
   RegisterNodeCommand(app);
+  // `peter node --config FILE` (global, through the node's fallthrough).
+  admin::AddConfigFileOption(app, "node");
+#endif
+#ifdef PETER_HAVE_STATUS
+  RegisterStatusCommand(app);
 #endif
 #ifdef PETER_HAVE_SIM
   RegisterSimCommand(app);

@@ -40,7 +40,7 @@
 #include "peter/pastry/node_handle.h"
 #include "peter/pastry/node_id.h"
 #include "peter/pastry/options.h"
-#include "pubsub/scribe_options.h"  // moves to include/peter/pubsub/ at integration
+#include "peter/pubsub/options.h"
 
 namespace spdlog {
 class logger;

@@ -1,5 +1,7 @@
 #include "tools/admin/status_json.h"
 
+#include <array>
+#include <cstdint>
 #include <string>
 
 #include "absl/time/time.h"
@@ -13,7 +15,36 @@ json HandleJson(const pastry::NodeHandle& node) {
   return json{{"id", node.id.ToHex()}, {"addr", node.endpoint.ToString()}};
 }
 
+uint64_t Sum(const std::array<uint64_t, pastry::kMessageTypeCount>& counts) {
+  uint64_t total = 0;
+  for (uint64_t c : counts) total += c;
+  return total;
+}
+
 }  // namespace
+
+json TransportJson(const pastry::net::TransportStats& t) {
+  return json{
+      {"connections_open", t.connections_open},
+      {"connections_opened", t.connections_opened},
+      {"connections_accepted", t.connections_accepted},
+      {"connections_closed", t.connections_closed},
+      {"connect_failures", t.connect_failures},
+      {"connections_rejected", t.connections_rejected},
+      {"frames_sent", Sum(t.frames_sent)},
+      {"bytes_sent", Sum(t.bytes_sent)},
+      {"frames_received", Sum(t.frames_received)},
+      {"bytes_received", Sum(t.bytes_received)},
+      {"send_queue_bytes", t.send_queue_bytes},
+      {"dropped",
+       {{"decode", t.frames_dropped_decode},
+        {"oversize", t.frames_dropped_oversize},
+        {"unknown_type", t.frames_dropped_unknown_type},
+        {"old_version", t.frames_dropped_old_version},
+        {"queue_overflow", t.queue_overflows},
+        {"backoff", t.dropped_backoff}}},
+  };
+}
 
 json PubSubJson(const PubSubStats& s) {
   return json{
@@ -72,6 +103,7 @@ json StatusJson(const pastry::net::NodeSnapshot& snapshot,
       {"leaf_set", std::move(leaves)},
       {"routing_table", std::move(table)},
       {"uptime_s", absl::ToInt64Seconds(snapshot.uptime)},
+      {"transport", TransportJson(snapshot.transport)},
   };
   if (pubsub.has_value()) {
     json p = PubSubJson(*pubsub);

@@ -20,11 +20,19 @@ namespace peter::tools::admin {
 // half nearest first, then the right half, as in NodeSnapshot; in a ring of
 // at most L nodes a node can appear in both), "routing_table": [{"row",
 // "col", "id", "addr", "rtt_ms"}...] (rtt_ms null when not measured),
-// "uptime_s"}.
+// "uptime_s", "transport": TransportJson}.
 // With `pubsub`, a "pubsub" object: the counters and "topic_list" (`topics`).
 nlohmann::json StatusJson(const pastry::net::NodeSnapshot& snapshot,
                           const std::optional<PubSubStats>& pubsub = std::nullopt,
                           const std::vector<TopicStatus>& topics = {});
+
+// The transport's counters, message types summed: {"connections_open",
+// "connections_opened", "connections_accepted", "connections_closed",
+// "connect_failures", "connections_rejected", "frames_sent", "bytes_sent",
+// "frames_received", "bytes_received", "send_queue_bytes", "dropped":
+// {"decode", "oversize", "unknown_type", "old_version", "queue_overflow",
+// "backoff"}}.
+nlohmann::json TransportJson(const pastry::net::TransportStats& transport);
 
 // {"key", "root": {"id", "addr"}, "hops", "path": [ids...]}.
 nlohmann::json RouteJson(const pastry::NodeId& key,

@@ -1,0 +1,93 @@
+// Tunables of Scribe. Defaults suit a data-centre cluster (round trips of a
+// millisecond or less) and the overlay's defaults (failures detected in
+// about 2 s): a dead parent is noticed within about 3 s and the tree is
+// repaired a join round trip later.
+#ifndef PETER_PUBSUB_OPTIONS_H_
+#define PETER_PUBSUB_OPTIONS_H_
+
+#include <cstddef>
+
+#include "absl/time/time.h"
+
+namespace peter::pubsub {
+
+struct ScribeOptions {
+  // Largest topic name and message payload accepted by Subscribe/Publish.
+  size_t max_topic_name_bytes = 1024;
+  size_t max_payload_bytes = size_t{1} << 20;
+
+  // A join not acknowledged within this time is sent again.
+  absl::Duration join_timeout = absl::Seconds(1);
+  // Children send their parent a heartbeat this often (FreePastry: 180 s).
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  // A child that has heard nothing from its parent for this long joins
+  // again; at least a few heartbeat intervals.
+  absl::Duration parent_timeout = absl::Seconds(3);
+  // A parent drops a child it has not heard from for this long.
+  absl::Duration child_timeout = absl::Seconds(5);
+
+  // Messages kept per topic on every tree node for gap repair, by count and
+  // by age (whichever bound bites first).
+  size_t replay_capacity = 1024;
+  absl::Duration replay_max_age = absl::Seconds(60);
+  // Out-of-order messages held per topic while waiting for a missing one;
+  // beyond it a best-effort node skips the gap.
+  size_t max_reorder = 256;
+  // A gap is repaired (reliable) or skipped (best effort) after this long.
+  absl::Duration reorder_timeout = absl::Milliseconds(200);
+  // An unanswered repair request is sent again after this long.
+  absl::Duration repair_retry = absl::Milliseconds(500);
+
+  // The root copies each topic's next sequence number and recent messages to
+  // this many nodes of its replica set (the nodes that become root if it
+  // fails), at each publish and every replicate_interval in full. Numbering
+  // survives unless the root and all of them fail together. At most the
+  // overlay's leaf-set size.
+  int replicas = 4;
+  absl::Duration replicate_interval = absl::Seconds(2);
+  // A node that becomes a topic's root through a publish, with neither a
+  // replica nor any state of its own for the topic, holds publishes this
+  // long before numbering them, while the old tree's members re-join and
+  // report how far the numbering had gone (the root and all its replicas
+  // failed together). At least parent_timeout + heartbeat_interval +
+  // join_timeout.
+  absl::Duration fresh_root_grace = absl::Seconds(5);
+  // Replicated state not refreshed for this long is dropped.
+  absl::Duration replica_ttl = absl::Seconds(30);
+
+  // Most topics a node holds tree state for, and most replicas it keeps; a
+  // peer must not make us allocate without bound.
+  size_t max_topics = 100000;
+  // Most children per topic. A join beyond it is not refused: the
+  // bottleneck remover pushes the farthest child (or the newcomer) down to
+  // join through one of the other children. Refused (NACK) only when there
+  // is no other child to push it to (max_children 0, or every other child
+  // is itself being moved).
+  size_t max_children = 1024;
+
+  // Publish with completion: the callback gets DeadlineExceeded when no
+  // acknowledgement arrived within publish_timeout (the message may still
+  // have been published). An unacknowledged publish is sent again, routed,
+  // every publish_retry; the root numbers a resend only once.
+  absl::Duration publish_timeout = absl::Seconds(5);
+  absl::Duration publish_retry = absl::Seconds(1);
+  // Most acknowledged publishes in flight per node (their payloads are kept
+  // for resending); Publish returns ResourceExhausted beyond it.
+  size_t max_pending_publishes = 10000;
+  // Topics whose root address is remembered (least recently used evicted).
+  size_t root_cache_size = 1024;
+
+  // Anycast: the callback gets DeadlineExceeded after anycast_timeout; the
+  // tree walk gives up (ResourceExhausted) after visiting this many nodes.
+  absl::Duration anycast_timeout = absl::Seconds(5);
+  size_t max_anycast_visits = 1024;
+  size_t max_pending_anycasts = 10000;
+
+  // How often pending joins and gaps are checked; bounds the precision of
+  // join_timeout, reorder_timeout and repair_retry.
+  absl::Duration tick_interval = absl::Milliseconds(100);
+};
+
+}  // namespace peter::pubsub
+
+#endif  // PETER_PUBSUB_OPTIONS_H_
