@@ -94,6 +94,16 @@ install(TARGETS peter_pastry_shared peter_pubsub_shared
 install(TARGETS peter_pastry_static peter_pubsub_static
   EXPORT PeterTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+# `cmake --install --strip` (and cpack, CPACK_STRIP_FILES) strips the
+# programs and shared libraries; install(TARGETS) leaves archives alone, so
+# their debug sections (most of their size) are removed here.
+install(CODE "
+  if(CMAKE_INSTALL_DO_STRIP)
+    foreach(name IN ITEMS peter_pastry peter_pubsub)
+      execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug
+        \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/lib\${name}.a\")
+    endforeach()
+  endif()" COMPONENT dev)
 install(TARGETS peter RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 
 set(PETER_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Peter)

@@ -15,7 +15,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/peter.service
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/peter.toml
   DESTINATION /etc/peter COMPONENT daemon EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/embedding.md
-  DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime OPTIONAL)
+  DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/peter COMPONENT runtime OPTIONAL)
 
 set(CPACK_PACKAGE_NAME peter)
 set(CPACK_PACKAGE_VENDOR "Peter")

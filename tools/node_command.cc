@@ -200,7 +200,8 @@ void RegisterNodeCommand(CLI::App& app) {
   node->add_option("--join", flags->join,
                    "HOST:PORT[,HOST:PORT...] of nodes to join through (none: "
                    "start a new ring); may be repeated")
-      ->expected(1);
+      ->expected(1)
+      ->take_all();  // keep every repetition (and a config file's array)
   node->add_option("--id", flags->id, "This node's id, 32 hex digits (default: random)");
   node->add_option("--admin", flags->admin,
                    "HOST:PORT for the HTTP admin endpoint: /status, /route, "

@@ -52,7 +52,7 @@ void Parse(std::vector<std::string> args, Parsed& out) {
   node->fallthrough();
   node->add_option("--listen", out.listen)->required();
   node->add_option("--admin", out.admin);
-  node->add_option("--join", out.join)->expected(1);
+  node->add_option("--join", out.join)->expected(1)->take_all();  // as peter node's
   node->add_option("--leaf-set", out.leaf_set);
   node->callback([&out] { out.ran = true; });
   app.add_subcommand("other", "another command");
@@ -76,6 +76,12 @@ TEST(ConfigFileTest, FlatKeysAreTheNodesFlagsAndGlobalKeysTheProgramsOwn) {
   EXPECT_EQ(p.listen, "127.0.0.1:7000");
   EXPECT_EQ(p.join, (std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7000"}));
   EXPECT_EQ(p.leaf_set, 8);
+}
+
+TEST(ConfigFileTest, ARepeatedFlagTakesEveryValue) {
+  Parsed p;
+  Parse({"node", "--listen", "a:1", "--join", "b:1", "--join", "c:1"}, p);
+  EXPECT_EQ(p.join, (std::vector<std::string>{"b:1", "c:1"}));
 }
 
 TEST(ConfigFileTest, KeysMayBeInTheNodeSection) {
@@ -162,7 +168,7 @@ TEST(ConfigFileTest, NodeHelpMentionsTheConfigFile) {
   CLI::App app{"test", "peter"};
   CLI::App* node = app.add_subcommand("node", "a node");
   AddConfigFileOption(app, "node");
-  EXPECT_NE(node->help().find("--config FILE"), std::string::npos) << node->help();
+  EXPECT_NE(node->help().find("--config FILE:"), std::string::npos) << node->help();
 }
 
 TEST(StatusTextTest, RendersEveryPart) {

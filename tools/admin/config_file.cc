@@ -2,7 +2,6 @@
 
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace peter::tools::admin {
 namespace {
@@ -26,9 +26,9 @@ std::string Unquote(std::string s) {
   return s;
 }
 
-std::vector<std::string> Segments(std::string_view dotted) {
+std::vector<std::string> Segments(absl::string_view dotted) {
   std::vector<std::string> out;
-  for (std::string_view piece : absl::StrSplit(dotted, '.', absl::SkipEmpty())) {
+  for (absl::string_view piece : absl::StrSplit(dotted, '.', absl::SkipEmpty())) {
     out.push_back(Unquote(std::string(absl::StripAsciiWhitespace(piece))));
   }
   return out;
@@ -163,8 +163,9 @@ void AddConfigFileOption(CLI::App& root, const std::string& default_subcommand) 
   root.config_formatter(std::make_shared<ConfigFile>(&root, default_subcommand, option));
   CLI::App* sub = root.get_subcommand(default_subcommand);
   sub->footer(absl::StrCat(
-      "Flags may also come from a file: ", root.get_name(), " ", default_subcommand,
-      " --config FILE (TOML or INI), one `flag = value` line per flag, without the\n"
+      "Global flags (", root.get_name(), " --help) may follow `", default_subcommand,
+      "`: --log-level LEVEL, and --config FILE:\n"
+      "read these flags from a TOML or INI file, one `flag = value` line each, without the\n"
       "dashes, e.g. listen = \"127.0.0.1:7000\" or join = [\"a:7000\", \"b:7000\"].\n"
       "Flags given on the command line win over the file; an unknown key is an error."));
 }

@@ -72,7 +72,8 @@ void RoutingTable(const json& s, std::string& out) {
       ++per_row[entry["row"].get<int>()];
     }
   }
-  absl::StrAppend(&out, "routing   ", s["routing_table"].size(), " entries");
+  const size_t entries = s["routing_table"].size();
+  absl::StrAppend(&out, "routing   ", entries, entries == 1 ? " entry" : " entries");
   if (per_row.empty()) {
     absl::StrAppend(&out, "\n");
     return;

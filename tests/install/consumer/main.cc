@@ -1,6 +1,6 @@
 // The installed-tree consumer: a one-node ring through the public C++ API,
 // one subscription, one publish, the message received. Exits 0 only if the
-// published payload arrives with the sequence number the publish returned.
+// published payload arrives as the topic's first message (#1).
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -56,16 +56,17 @@ int main() {
   }
   absl::StatusOr<uint64_t> seq = (*node)->PublishAndWait("install.check", "from the installed tree");
   if (!seq.ok()) return Fail("publish", seq.status());
+  // (*seq is not compared: until Scribe's acknowledged publish reaches the
+  // embedded node, the confirmation is local and carries no number.)
 
   std::unique_lock lock(mu);
   if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return got.has_value(); })) {
     std::fprintf(stderr, "consumer: no message within 10 s\n");
     return 1;
   }
-  if (got->first != *seq || got->second != "from the installed tree") {
-    std::fprintf(stderr, "consumer: got #%llu \"%s\", published #%llu\n",
-                 static_cast<unsigned long long>(got->first), got->second.c_str(),
-                 static_cast<unsigned long long>(*seq));
+  if (got->first != 1 || got->second != "from the installed tree") {
+    std::fprintf(stderr, "consumer: got #%llu \"%s\"\n",
+                 static_cast<unsigned long long>(got->first), got->second.c_str());
     return 1;
   }
   lock.unlock();
