@@ -191,7 +191,23 @@ TEST(StatusTextTest, RendersEveryPart) {
   ps.roots = 1;
   ps.published = 17;
   ps.slow_consumer_drops = 9;
-  const std::string text = RenderStatus(StatusJson(s, ps));
+  TopicStatus named;
+  named.id_hex = "abcdef0123456789abcdef0123456789";
+  named.name = "orders";
+  named.is_root = true;
+  named.attached = true;
+  named.children = 3;
+  named.last_seq = 41;
+  named.local_subscriptions = 1;
+  TopicStatus unnamed;
+  unnamed.id_hex = "99990123456789abcdef0123456789ab";
+  unnamed.attached = true;
+  unnamed.parent_id_hex = "12345678123456781234567812345678";
+  const std::string text = RenderStatus(StatusJson(s, ps, {named, unnamed}));
+  EXPECT_NE(text.find("  topic   orders  root, 3 children, seq 41, 1 local subscriptions\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("  topic   99990123...  child of 12345678, 0 children"),
+            std::string::npos) << text;
   EXPECT_NE(text.find("node      10000000000000000000000000000007  active  up 1h02m"),
             std::string::npos) << text;
   EXPECT_NE(text.find("listen    127.0.0.1:4000"), std::string::npos) << text;
@@ -206,6 +222,16 @@ TEST(StatusTextTest, RendersEveryPart) {
   EXPECT_NE(text.find("transport 3 connections open"), std::string::npos) << text;
   EXPECT_NE(text.find("sent 15 frames (2.0 KiB)"), std::string::npos) << text;
   EXPECT_NE(text.find("dropped: decode 4,"), std::string::npos) << text;
+}
+
+TEST(StatusTextTest, ListsAtMostTwentyTopics) {
+  pastry::net::NodeSnapshot s;
+  std::vector<TopicStatus> topics(25);
+  for (size_t i = 0; i < topics.size(); ++i) topics[i].name = "t" + std::to_string(i);
+  const std::string text = RenderStatus(StatusJson(s, PubSubStats{}, topics));
+  EXPECT_NE(text.find("topic   t19 "), std::string::npos) << text;
+  EXPECT_EQ(text.find("topic   t20 "), std::string::npos) << text;
+  EXPECT_NE(text.find("... and 5 more topics"), std::string::npos) << text;
 }
 
 TEST(StatusTextTest, ToleratesOddDocuments) {

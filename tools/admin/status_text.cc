@@ -17,6 +17,8 @@ using nlohmann::json;
 // A Pastry routing-table row holds one entry per digit value but its own:
 // 2^b - 1 with b = 4.
 constexpr int kRowCapacity = 15;
+// Topics listed one per line; the rest are counted.
+constexpr size_t kMaxTopicsShown = 20;
 
 uint64_t Count(const json& object, const char* key) {
   if (!object.is_object()) return 0;
@@ -98,6 +100,30 @@ void PubSub(const json& s, std::string& out) {
                   Count(p, "gaps_skipped"), "  slow-consumer drops ",
                   Count(p, "slow_consumer_drops"), "  malformed ", Count(p, "malformed"),
                   "\n");
+  if (!p.contains("topic_list") || !p["topic_list"].is_array()) return;
+  const json& topics = p["topic_list"];
+  size_t shown = 0;
+  for (const json& t : topics) {
+    if (shown++ == kMaxTopicsShown) {
+      absl::StrAppend(&out, "          ... and ", topics.size() - kMaxTopicsShown,
+                      " more topics (--json lists them all)\n");
+      break;
+    }
+    const std::string name = Text(t, "name", "");
+    const std::string id = Text(t, "id");
+    std::string place;
+    if (t.is_object() && t.value("root", false)) {
+      place = "root";
+    } else if (t.is_object() && t.value("attached", false)) {
+      place = absl::StrCat("child of ", Text(t, "parent").substr(0, 8));
+    } else {
+      place = "DETACHED";
+    }
+    absl::StrAppend(&out, "  topic   ", name.empty() ? id.substr(0, 8) + "..." : name, "  ",
+                    place, ", ", Count(t, "children"), " children, seq ",
+                    Count(t, "last_seq"), ", ", Count(t, "local_subscriptions"),
+                    " local subscriptions\n");
+  }
 }
 
 void Transport(const json& s, std::string& out) {

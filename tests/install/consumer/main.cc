@@ -1,6 +1,7 @@
 // The installed-tree consumer: a one-node ring through the public C++ API,
 // one subscription, one publish, the message received. Exits 0 only if the
-// published payload arrives as the topic's first message (#1).
+// published payload arrives as the topic's first message (#1), the number
+// the publish's confirmation carries.
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -56,17 +57,16 @@ int main() {
   }
   absl::StatusOr<uint64_t> seq = (*node)->PublishAndWait("install.check", "from the installed tree");
   if (!seq.ok()) return Fail("publish", seq.status());
-  // (*seq is not compared: until Scribe's acknowledged publish reaches the
-  // embedded node, the confirmation is local and carries no number.)
 
   std::unique_lock lock(mu);
   if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return got.has_value(); })) {
     std::fprintf(stderr, "consumer: no message within 10 s\n");
     return 1;
   }
-  if (got->first != 1 || got->second != "from the installed tree") {
-    std::fprintf(stderr, "consumer: got #%llu \"%s\"\n",
-                 static_cast<unsigned long long>(got->first), got->second.c_str());
+  if (got->first != *seq || got->first != 1 || got->second != "from the installed tree") {
+    std::fprintf(stderr, "consumer: got #%llu \"%s\", publish confirmed #%llu\n",
+                 static_cast<unsigned long long>(got->first), got->second.c_str(),
+                 static_cast<unsigned long long>(*seq));
     return 1;
   }
   lock.unlock();
