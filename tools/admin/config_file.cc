@@ -158,7 +158,7 @@ std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& input) const 
 void AddConfigFileOption(CLI::App& root, const std::string& default_subcommand) {
   CLI::Option* option = root.set_config(
       "--config", "", "Read flags from this TOML or INI file (command-line flags win)");
-  option->expected(1);
+  option->expected(1)->type_name("FILE");
   root.allow_config_extras(CLI::config_extras_mode::error);
   root.config_formatter(std::make_shared<ConfigFile>(&root, default_subcommand, option));
   CLI::App* sub = root.get_subcommand(default_subcommand);
