@@ -22,18 +22,15 @@
 #include "absl/time/time.h"
 #include "pastry/net/node_runtime.h"
 #include "peter/node.h"
-#include "pubsub/node/node_impl.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "tools/admin/admin_server.h"
+#include "tools/admin/embedded_source.h"
 #include "tools/admin/node_config.h"
 #include "tools/commands.h"
 
 namespace peter::tools {
 namespace {
-
-using pastry::net::NodeRuntime;
-using node_internal::ImplOf;
 
 constexpr absl::Duration kLeaveTimeout = absl::Seconds(2);
 constexpr absl::Duration kLookupTimeout = absl::Seconds(5);
@@ -87,37 +84,6 @@ class SignalWaiter {
   std::thread thread_;
 };
 
-class NodeStateSource : public admin::NodeSource {
- public:
-  explicit NodeStateSource(Node* node) : node_(node), runtime_(&ImplOf(*node).runtime()) {}
-  pastry::net::NodeSnapshot Snapshot() override { return runtime_->Snapshot(); }
-  absl::StatusOr<pastry::Node::LookupResult> Lookup(const pastry::NodeId& key,
-                                                    absl::Duration timeout) override {
-    return runtime_->Lookup(key, timeout);
-  }
-  std::optional<PubSubStats> PubSub() override { return node_->pubsub_stats(); }
-  std::vector<TopicStatus> Topics() override { return node_->topics(); }
-
- private:
-  Node* node_;
-  NodeRuntime* runtime_;
-};
-
-NodeOptions ToNodeOptions(const pastry::net::RuntimeOptions& r) {
-  NodeOptions o;
-  o.listen = r.listen;
-  o.bootstrap = r.bootstrap;
-  o.advertise = r.advertise;
-  o.id = r.id;
-  o.overlay = r.pastry;
-  o.bootstrap_retry_for = r.bootstrap_retry_for;
-  o.max_frame_bytes = r.max_frame_bytes;
-  o.max_send_queue_bytes = r.max_send_queue_bytes;
-  o.max_connections = r.max_connections;
-  o.logger = r.logger;
-  return o;
-}
-
 // All logs go to stderr: stdout carries the machine-readable lines. The
 // level is the one --log-level set (spdlog's global level).
 std::shared_ptr<spdlog::logger> StderrLogger() {
@@ -155,12 +121,13 @@ void RunNode(const admin::NodeFlags& flags) {
   config->runtime.logger = log;
 
   SignalWaiter signals;
-  absl::StatusOr<std::unique_ptr<Node>> runtime = Node::Start(ToNodeOptions(config->runtime));
+  absl::StatusOr<std::unique_ptr<Node>> runtime =
+      Node::Start(admin::ToNodeOptions(config->runtime));
   if (!runtime.ok()) Fail(std::string(runtime.status().message()));
   const pastry::NodeHandle self = (*runtime)->self();
   const std::string listen = (*runtime)->listen_address();
 
-  NodeStateSource source(runtime->get());
+  admin::EmbeddedNodeSource source(runtime->get());
   admin::AdminServer server(&source, kLookupTimeout);
   std::string admin_address = "-";
   if (config->admin) {
