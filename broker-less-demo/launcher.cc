@@ -32,6 +32,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,21 +71,32 @@ struct Flags {
   uint64_t seed = 0;  // 0: random node ids
 };
 
-// A free TCP port on `host` (an IPv4 address), found by binding port 0 and
-// closing (the demo runs on loopback, where nothing else races for it).
-int FreePort(const std::string& host) {
+// True if `port` on `host` (an IPv4 address) can be bound now.
+bool CanBind(const std::string& host, int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
+  address.sin_port = htons(port);
   inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-  socklen_t length = sizeof(address);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
   close(fd);
-  return port;
+  return ok;
+}
+
+// A free TCP port on `host`, below Linux's ephemeral range (32768 and up),
+// so outgoing connections of other programs, which take their source
+// ports from that range, do not grab it before the child binds it.
+// Not one of `taken`, which it joins.
+int FreePort(const std::string& host, std::mt19937_64& rng, std::set<int>& taken) {
+  std::uniform_int_distribution<int> pick(20000, 32000);
+  for (int tries = 0; tries < 1000; ++tries) {
+    const int port = pick(rng);
+    if (!taken.contains(port) && CanBind(host, port)) {
+      taken.insert(port);
+      return port;
+    }
+  }
+  return 0;
 }
 
 std::pair<std::string, int> SplitHostPort(const std::string& address) {
@@ -338,6 +350,9 @@ std::string Address(const std::string& host, int port) { return absl::StrCat(hos
 // Registers the cluster's processes: ids, ports and command lines.
 absl::Status AddProcesses(const Flags& flags, ProcessSet& processes) {
   std::mt19937_64 rng(flags.seed != 0 ? flags.seed : std::random_device{}());
+  std::mt19937_64 ports(std::random_device{}());
+  std::set<int> taken;
+  auto port = [&] { return Address(flags.host, FreePort(flags.host, ports, taken)); };
   const std::string peter = flags.bin_dir + "/peter";
   const std::string api = flags.bin_dir + "/peter-demo-api";
   const std::string ws = flags.bin_dir + "/peter-demo-ws";
@@ -351,11 +366,11 @@ absl::Status AddProcesses(const Flags& flags, ProcessSet& processes) {
     if (kind == "node") argv.push_back("node");
     for (const char* flag : {"--listen", "--admin"}) {
       argv.push_back(flag);
-      argv.push_back(Address(flags.host, FreePort(flags.host)));
+      argv.push_back(port());
     }
     argv.insert(argv.end(), {"--id", RandomIdHex(rng)});
     if (kind != "node") {
-      argv.insert(argv.end(), {"--http", Address(flags.host, FreePort(flags.host)), "--name", name});
+      argv.insert(argv.end(), {"--http", port(), "--name", name});
     }
     processes.Add(name, kind, std::move(argv));
   };
