@@ -21,7 +21,7 @@
 // Every wait is on a condition with a deadline; no fixed sleeps.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -231,6 +231,7 @@ async function main() {
 
 try {
   await main();
+  rmSync(logDir, { recursive: true, force: true });  // kept when the test fails
   console.log('e2e: 1 passed, 0 failed');
 } catch (e) {
   console.error(e);
