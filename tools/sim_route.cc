@@ -54,6 +54,8 @@ void RunRoute(const RouteFlags& f) {
                  std::string(net.status().message()).c_str());
     throw CLI::RuntimeError(2);
   }
+  const double join_wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   const pastry::sim::StateStats state = pastry::sim::MeasureState(**net);
   pastry::sim::Rng rng(pastry::sim::Rng::Derive(f.common.seed, 7));
   const double rate = f.rate > 0 ? f.rate : std::max(f.nodes, 1000);
@@ -88,6 +90,12 @@ void RunRoute(const RouteFlags& f) {
   out["leaf_set_size"] = state.leaf_set_size_avg;
   out["join_messages_avg"] = join.messages_per_join;
   out["messages_total"] = (*net)->stats().sent;
+  nlohmann::ordered_json by_type;
+  for (size_t t = 0; t < (*net)->stats().sent_by_type.size(); ++t) {
+    by_type[std::string(pastry::MessageTypeName(t))] = (*net)->stats().sent_by_type[t];
+  }
+  out["messages_by_type"] = std::move(by_type);
+  if (!f.common.no_timing) out["join_wall_s"] = join_wall_s;
   out["sim_time_s"] = absl::ToDoubleSeconds((*net)->Now() - absl::UnixEpoch());
   PrintResult(std::move(out), f.common, wall_s);
 }

@@ -108,6 +108,8 @@ struct Envelope {
 
 // A short stable name per message type, for counters and logs.
 std::string_view MessageTypeName(const MessageBody& body);
+// The same by MessageBody::index(); "unknown" out of range.
+std::string_view MessageTypeName(size_t index);
 inline constexpr int kMessageTypeCount = std::variant_size_v<MessageBody>;
 
 }  // namespace peter::pastry

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <random>
 
 #include "spdlog/spdlog.h"
 
@@ -90,7 +91,11 @@ void Node::Tick() {
 // A message from `node` itself proves it is alive: it may enter the leaf set
 // and the routing table, and whatever we believed about its death is void.
 void Node::NoteAlive(const NodeHandle& node) {
-  dead_.erase(node.id);
+  if (!dead_.empty()) dead_.erase(node.id);
+  // One look-up serves both the peer's state and its round trip (RttOf's
+  // fallback to the table is not needed: Consider() with an unknown round
+  // trip leaves a table entry's measured one alone).
+  int32_t rtt_us = -1;
   if (auto it = peers_.find(node.id); it != peers_.end()) {
     Peer& p = it->second;
     p.suspected = false;
@@ -101,6 +106,7 @@ void Node::NoteAlive(const NodeHandle& node) {
       p = Peer{};
       p.endpoint = node.endpoint;
     }
+    rtt_us = p.rtt_us;
   }
   const NodeHandle* member = leaf_set_.Find(node.id);
   if (leaf_set_.WouldAccept(node.id) ||
@@ -111,7 +117,7 @@ void Node::NoteAlive(const NodeHandle& node) {
       for (const NodeHandle& e : evicted) ForgetPeerIfUnused(e.id);
     });
   }
-  ConsiderForTable(node, RttOf(node.id));
+  ConsiderForTable(node, rtt_us);
 }
 
 // Second-hand news of a node: probe it before it may enter the leaf set.
@@ -218,6 +224,22 @@ void Node::ForgetPeerIfUnused(const NodeId& id) {
   if (it == peers_.end() || it->second.probe_nonce != 0) return;
   if (leaf_set_.Contains(id) || table_.Find(id) != nullptr) return;
   peers_.erase(it);
+}
+
+// Hash maps and the timer heap keep the capacity of their largest moment
+// (a join burst can make a node probe hundreds of peers at once); give it
+// back when at most a quarter is used. Runs once per leaf-set interval.
+void Node::ReleaseUnusedMemory() {
+  auto shrink = [](auto& map) {
+    if (map.capacity() > 32 && map.size() * 4 < map.capacity()) map.rehash(0);
+  };
+  shrink(peers_);
+  shrink(dead_);
+  shrink(pending_);
+  shrink(lookups_);
+  shrink(confirmed_);
+  shrink(awaiting_);
+  scheduler_.Compact();
 }
 
 absl::Duration Node::Jittered(absl::Duration d) {

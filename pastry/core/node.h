@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -25,6 +24,7 @@
 #include "pastry/core/environment.h"
 #include "pastry/core/leaf_set.h"
 #include "pastry/core/messages.h"
+#include "pastry/core/random.h"
 #include "pastry/core/routing_table.h"
 #include "pastry/core/scheduler.h"
 #include "pastry/core/stats.h"
@@ -132,6 +132,7 @@ class Node {
   int32_t RttOf(const NodeId& id) const;
   absl::Duration TimeoutFor(const NodeId& id, absl::Duration floor) const;
   void ForgetPeerIfUnused(const NodeId& id);
+  void ReleaseUnusedMemory();
   void Dispatch(const NodeHandle& from, const MessageBody& body);
   void OnLeave(const NodeHandle& from);
   void SchedulePeriodic(absl::Duration interval, void (Node::*job)());
@@ -179,7 +180,7 @@ class Node {
   NodeHandle self_;
   Options options_;
   Environment env_;
-  std::mt19937_64 rng_;
+  SplitMix64 rng_;
   State state_ = State::kIdle;
   LeafSet leaf_set_;
   RoutingTable table_;

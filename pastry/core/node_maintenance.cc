@@ -1,6 +1,7 @@
 // Node: probes, failure detection, leaf-set and routing-table repair, and
 // periodic maintenance.
 #include <algorithm>
+#include <random>
 
 #include "pastry/core/node.h"
 #include "spdlog/spdlog.h"
@@ -99,6 +100,7 @@ void Node::Suspect(const NodeHandle& node) {
 void Node::LeafSetMaintenance() {
   const absl::Time now = Now();
   pns_budget_ = options_.pns_probes_per_tick;
+  ReleaseUnusedMemory();
   for (auto it = dead_.begin(); it != dead_.end();) {
     auto cur = it++;
     if (now - cur->second > options_.dead_node_memory) dead_.erase(cur);
