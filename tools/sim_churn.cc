@@ -18,6 +18,7 @@ struct ChurnFlags {
   double session_median_s = 600;
   double lookup_rate = 100;
   double probe_interval_s = 1;
+  double pns_probes_per_s = -1;
 };
 
 void RunChurnCommand(const ChurnFlags& f) {
@@ -28,6 +29,7 @@ void RunChurnCommand(const ChurnFlags& f) {
   setup.overlay.loss_rate = f.common.loss;
   setup.overlay.jitter = absl::Milliseconds(f.common.jitter_ms);
   setup.overlay.leaf_probe_interval = absl::Seconds(f.probe_interval_s);
+  setup.overlay.pns_probes_per_s = f.pns_probes_per_s;
   setup.duration = absl::Seconds(f.duration_s);
   setup.session_median = absl::Seconds(f.session_median_s);
   setup.lookup_rate = f.lookup_rate;
@@ -43,6 +45,7 @@ void RunChurnCommand(const ChurnFlags& f) {
   out["seed"] = f.common.seed;
   out["loss"] = f.common.loss;
   out["probe_interval_s"] = f.probe_interval_s;
+  out["pns_probes_per_s"] = f.pns_probes_per_s;
   out["arrivals"] = r.arrivals;
   out["departures"] = r.departures;
   out["avg_live_nodes"] = r.avg_live_nodes;
@@ -55,6 +58,11 @@ void RunChurnCommand(const ChurnFlags& f) {
   out["delay_stretch"] = r.delay_stretch;
   out["maintenance_msgs_per_node_s"] = r.maintenance_msgs_per_node_s;
   out["maintenance_bytes_per_node_s"] = r.maintenance_bytes_per_node_s;
+  nlohmann::ordered_json by_type;
+  for (size_t t = 0; t < r.msgs_per_node_s_by_type.size(); ++t) {
+    by_type[std::string(pastry::MessageTypeName(t))] = r.msgs_per_node_s_by_type[t];
+  }
+  out["msgs_per_node_s_by_type"] = std::move(by_type);
   out["maintenance_bytes_source"] = "Cap'n Proto frame sizes (through_wire), no TCP/IP headers";
   PrintResult(std::move(out), f.common, wall_s);
 }
@@ -75,6 +83,9 @@ void RegisterSimChurn(CLI::App* sim) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--probe-interval", f->probe_interval_s, "Leaf-set probe interval, s")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--pns-probes", f->pns_probes_per_s,
+                  "Proximity probes per node per second (negative: the product's 8)")
+      ->capture_default_str();
   AddCommonSimFlags(cmd, f->common);
   cmd->callback([f] { RunChurnCommand(*f); });
 }

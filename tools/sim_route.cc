@@ -25,6 +25,7 @@ struct RouteFlags {
   double settle_s = 40;
   double rate = 0;  // lookups per simulated second; 0: max(N, 1000)
   double timeout_ms = 0;
+  double pns_probes_per_s = -1;
 };
 
 // Fields of an OverlaySetup from the flags.
@@ -41,6 +42,7 @@ OverlaySetup SetupFrom(const RouteFlags& f) {
   s.leaf_probe_interval = absl::Seconds(f.probe_interval_s);
   s.settle = absl::Seconds(f.settle_s);
   s.timeout = absl::Milliseconds(f.timeout_ms);
+  s.pns_probes_per_s = f.pns_probes_per_s;
   return s;
 }
 
@@ -71,6 +73,8 @@ void RunRoute(const RouteFlags& f) {
   out["leaf_set"] = f.leaf_set;
   out["topology"] = f.topology;
   out["pns"] = setup.pns;
+  out["pns_probes_per_s"] = f.pns_probes_per_s;
+  out["probe_interval_s"] = f.probe_interval_s;
   out["loss"] = f.common.loss;
   out["jitter_ms"] = f.common.jitter_ms;
   out["all_joined"] = join.all_active;
@@ -128,6 +132,9 @@ void RegisterSimRoute(CLI::App* sim) {
   cmd->add_option("--timeout", f->timeout_ms,
                   "Probe and hop-ack timeout floor in ms (0: the defaults, 300)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--pns-probes", f->pns_probes_per_s,
+                  "Proximity probes per node per second (negative: the product's 8)")
+      ->capture_default_str();
   AddCommonSimFlags(cmd, f->common);
   cmd->callback([f] {
     if (f->leaf_set % 2 != 0) {

@@ -66,6 +66,10 @@ struct Probe {
   // version equals `known_leaf_version`.
   bool want_leaf_set = false;
   uint64_t known_leaf_version = 0;
+  // The prober's own leaf-set version (0: not told). A receiver that holds
+  // the prober in its leaf set and last saw another version asks for the
+  // new set, so leaf-set changes travel both ways between neighbours.
+  uint64_t leaf_version = 0;
 };
 
 struct ProbeReply {

@@ -130,10 +130,23 @@ void Node::OfferCandidate(const NodeHandle& node) {
   ConsiderForTable(node, RttOf(node.id));
 }
 
+int32_t Node::CachedRttOf(const NodeId& id) const {
+  const CachedRtt& c = rtt_cache_[id.lo() % rtt_cache_.size()];
+  return c.tag == id.hi() && c.tag != 0 ? c.rtt_us : -1;
+}
+
+void Node::CacheRtt(const NodeId& id, int32_t rtt_us) {
+  rtt_cache_[id.lo() % rtt_cache_.size()] = CachedRtt{id.hi(), rtt_us};
+}
+
 void Node::ConsiderForTable(const NodeHandle& node, int32_t rtt_us) {
   // Without PNS the table never learns a round trip from an offer, so an
   // occupied slot is never replaced (round trips still reach it by SetRtt).
-  if (!options_.proximity_neighbour_selection) rtt_us = -1;
+  if (!options_.proximity_neighbour_selection) {
+    rtt_us = -1;
+  } else if (rtt_us < 0) {
+    rtt_us = CachedRttOf(node.id);
+  }
   RoutingTable::Outcome outcome = table_.Consider(node, rtt_us);
   bool measure = outcome == RoutingTable::Outcome::kNeedsProbe ||
                  (outcome == RoutingTable::Outcome::kInserted && rtt_us < 0);
@@ -171,6 +184,8 @@ void Node::MarkDead(const NodeId& id, bool graceful) {
   awaiting_.erase(id);
   confirmed_.erase(id);
   bool in_leaf_set = false;
+  const bool was_left_neighbour =
+      !leaf_set_.left().empty() && leaf_set_.left().front().id == id;
   ChangeLeafSet([&] { in_leaf_set = leaf_set_.Remove(id); });
   std::optional<std::pair<int, int>> slot = table_.Remove(id);
   if (in_leaf_set || slot.has_value()) {
@@ -179,6 +194,12 @@ void Node::MarkDead(const NodeId& id, bool graceful) {
                        graceful ? "departed" : "dead");
   }
   if (in_leaf_set) RepairLeafSet();
+  // We watch our left neighbour; its other leaf-set members may not (see
+  // LeafSetMaintenance). Tell them our leaf set changed: each fetches it and
+  // probes the dead node (ProbeMissingFrom).
+  if (was_left_neighbour && !graceful) {
+    for (const NodeHandle& m : leaf_set_.Members()) SendProbe(m, /*want_leaf_set=*/false);
+  }
   if (slot.has_value()) RepairTableSlot(slot->first);
   if (state_ == State::kJoining) MaybeBecomeActive();
 }

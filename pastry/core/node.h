@@ -171,6 +171,7 @@ class Node {
   void OnProbeTimeout(const NodeId& id, uint64_t nonce);
   void Suspect(const NodeHandle& node);
   void LeafSetMaintenance();
+  void ProbeMissingFrom(const NodeId& from, const std::vector<NodeHandle>& reported);
   void TableMaintenance();
   void RepairLeafSet();
   void RepairTableSlot(int row);
@@ -194,6 +195,19 @@ class Node {
   absl::flat_hash_map<uint64_t, PendingHop> pending_;
   absl::flat_hash_map<uint64_t, PendingLookup> lookups_;
   int pns_budget_ = 0;
+  // Round trips measured by probes, kept after the peer is forgotten so that
+  // a candidate offered again (row replies repeat themselves) is compared
+  // without a new probe. Direct-mapped by id; cleared every
+  // kRttCacheRounds rounds of table maintenance, so round trips that change
+  // are measured again.
+  struct CachedRtt {
+    uint64_t tag = 0;  // the id's high word; 0: empty
+    int32_t rtt_us = -1;
+  };
+  static constexpr int kRttCacheRounds = 15;
+  std::array<CachedRtt, 32> rtt_cache_{};
+  int32_t CachedRttOf(const NodeId& id) const;
+  void CacheRtt(const NodeId& id, int32_t rtt_us);
 
   // Joining.
   std::vector<Endpoint> bootstraps_;

@@ -31,7 +31,7 @@ void Node::SendProbe(const NodeHandle& to, bool want_leaf_set) {
                                       [this, id, nonce] { OnProbeTimeout(id, nonce); });
   ++stats_.probes_sent;
   Send(to.endpoint, Probe{nonce, state_ == State::kJoining, want_leaf_set,
-                          p.known_leaf_version});
+                          p.known_leaf_version, leaf_set_.version()});
 }
 
 void Node::OnProbe(const NodeHandle& from, const Probe& probe) {
@@ -47,6 +47,13 @@ void Node::OnProbe(const NodeHandle& from, const Probe& probe) {
     reply.leaf_set = leaf_set_.Members();
   }
   Send(from.endpoint, std::move(reply));
+  // A neighbour whose leaf set changed since we last saw it: fetch the set.
+  if (probe.leaf_version != 0 && leaf_set_.Contains(from.id)) {
+    auto it = peers_.find(from.id);
+    if (it == peers_.end() || it->second.known_leaf_version != probe.leaf_version) {
+      SendProbe(from, /*want_leaf_set=*/true);
+    }
+  }
   if (state_ == State::kJoining) MaybeBecomeActive();
 }
 
@@ -60,6 +67,7 @@ void Node::OnProbeReply(const NodeHandle& from, const ProbeReply& reply) {
     p.suspected = false;
     p.last_probe_reply = Now();
     UpdateRtt(from.id, Now() - p.probe_sent);
+    CacheRtt(from.id, p.rtt_us);
     if (reply.has_leaf_set) p.known_leaf_version = reply.leaf_version;
     ConsiderForTable(from, p.rtt_us);
   }
@@ -69,6 +77,7 @@ void Node::OnProbeReply(const NodeHandle& from, const ProbeReply& reply) {
   }
   if (reply.has_leaf_set) {
     for (const NodeHandle& n : reply.leaf_set) OfferCandidate(n);
+    if (leaf_set_.Contains(from.id)) ProbeMissingFrom(from.id, reply.leaf_set);
   }
   ForgetPeerIfUnused(from.id);
   if (state_ == State::kJoining) MaybeBecomeActive();
@@ -94,33 +103,63 @@ void Node::Suspect(const NodeHandle& node) {
   SendProbe(node, /*want_leaf_set=*/false);
 }
 
-// Probes every leaf-set member whose last answer is older than the probe
-// interval; the answer carries its leaf set when that changed, which is how
-// leaf sets converge.
+// MSPastry-style leaf-set maintenance: each node probes only its nearest
+// left neighbour (so every node is watched by its right neighbour), asking
+// for the neighbour's leaf set when it changed; the probe carries our own
+// version, so the neighbour fetches ours when it changed (OnProbe). Failures
+// of other members reach us from the detector (see MarkDead) or from a
+// neighbour's leaf set that no longer lists them (ProbeMissingFrom). About
+// 2 messages per node per interval, instead of 2 per leaf-set member.
 void Node::LeafSetMaintenance() {
   const absl::Time now = Now();
   pns_budget_ = options_.pns_probes_per_tick;
-  ReleaseUnusedMemory();
   for (auto it = dead_.begin(); it != dead_.end();) {
     auto cur = it++;
     if (now - cur->second > options_.dead_node_memory) dead_.erase(cur);
   }
-  for (const NodeHandle& m : leaf_set_.Members()) {
-    auto it = peers_.find(m.id);
-    // Half an interval: a reply from the previous round (which ran 0.9 to 1.1
-    // intervals ago) never makes us skip this one.
-    if (it != peers_.end() &&
-        now - it->second.last_probe_reply < options_.leaf_probe_interval / 2) {
-      continue;
+  ReleaseUnusedMemory();
+  if (!leaf_set_.left().empty()) SendProbe(leaf_set_.left().front(), /*want_leaf_set=*/true);
+}
+
+// `reported` is the leaf set of our leaf-set member `from`. A member of ours
+// that lies within the span of `from`'s half on its side, but is not in that
+// half, is gone as far as `from` knows: probe it (it is declared dead if it
+// does not answer). A node `from` has not heard of yet costs one probe.
+void Node::ProbeMissingFrom(const NodeId& from, const std::vector<NodeHandle>& reported) {
+  // The farthest reported member on each side of `from`.
+  NodeId far_right, far_left;  // clockwise distances from / to `from`
+  bool has_right = false, has_left = false;
+  for (const NodeHandle& n : reported) {
+    if (n.id == from) continue;
+    NodeId cw = NodeId::ClockwiseDistance(from, n.id);
+    NodeId ccw = NodeId::ClockwiseDistance(n.id, from);
+    if (cw < ccw) {
+      if (!has_right || far_right < cw) far_right = cw;
+      has_right = true;
+    } else {
+      if (!has_left || far_left < ccw) far_left = ccw;
+      has_left = true;
     }
-    SendProbe(m, /*want_leaf_set=*/true);
   }
+  std::vector<NodeHandle> missing;
+  for (const NodeHandle& m : leaf_set_.Members()) {
+    if (m.id == from) continue;
+    NodeId cw = NodeId::ClockwiseDistance(from, m.id);
+    NodeId ccw = NodeId::ClockwiseDistance(m.id, from);
+    bool covered = cw < ccw ? (has_right && cw < far_right) : (has_left && ccw < far_left);
+    if (!covered) continue;
+    bool listed = std::any_of(reported.begin(), reported.end(),
+                              [&](const NodeHandle& r) { return r.id == m.id; });
+    if (!listed) missing.push_back(m);
+  }
+  for (const NodeHandle& m : missing) SendProbe(m, /*want_leaf_set=*/false);
 }
 
 // Asks a random entry of each row for its copy of that row (Pastry 2.4).
 void Node::TableMaintenance() {
   if (state_ != State::kActive || !options_.routing_table_repair) return;
   ++stats_.table_maintenance_rounds;
+  if (stats_.table_maintenance_rounds % kRttCacheRounds == 0) rtt_cache_ = {};
   for (int row = 0; row < table_.UsedRows(); ++row) {
     std::vector<NodeHandle> entries = table_.Row(row);
     if (entries.empty()) continue;

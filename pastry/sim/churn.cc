@@ -193,6 +193,9 @@ class ChurnRun {
     if (node_s > 0) {
       r.maintenance_msgs_per_node_s = msgs / node_s;
       r.maintenance_bytes_per_node_s = bytes / node_s;
+      for (size_t t = 0; t < s1.sent_by_type.size(); ++t) {
+        r.msgs_per_node_s_by_type[t] = (s1.sent_by_type[t] - s0.sent_by_type[t]) / node_s;
+      }
     }
     return r;
   }

@@ -5,9 +5,11 @@
 #ifndef PETER_PASTRY_SIM_CHURN_H_
 #define PETER_PASTRY_SIM_CHURN_H_
 
+#include <array>
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "pastry/core/messages.h"
 #include "pastry/sim/route_experiment.h"
 
 namespace peter::pastry::sim {
@@ -36,6 +38,9 @@ struct ChurnResult {
   // through_wire), without TCP/IP headers.
   double maintenance_msgs_per_node_s = 0;
   double maintenance_bytes_per_node_s = 0;
+  // All messages (lookup traffic included) per live node per second, by
+  // type (index: MessageBody::index()).
+  std::array<double, kMessageTypeCount> msgs_per_node_s_by_type{};
 };
 
 ChurnResult RunChurn(const ChurnSetup& setup);

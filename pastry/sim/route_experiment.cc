@@ -1,6 +1,7 @@
 #include "pastry/sim/route_experiment.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -37,9 +38,13 @@ Options ExperimentOptions(const OverlaySetup& setup) {
   o.proximity_neighbour_selection = setup.pns;
   // PNS probes are budgeted per probe interval: keep the default's rate per
   // second (8 per 1 s) when the interval is longer.
+  const double per_s = setup.pns_probes_per_s >= 0
+                           ? setup.pns_probes_per_s
+                           : Options{}.pns_probes_per_tick /
+                                 absl::ToDoubleSeconds(Options{}.leaf_probe_interval);
   o.pns_probes_per_tick = static_cast<int>(
-      Options{}.pns_probes_per_tick *
-      std::max(1.0, absl::ToDoubleSeconds(setup.leaf_probe_interval)));
+      std::lround(per_s * absl::ToDoubleSeconds(setup.leaf_probe_interval)));
+  if (per_s > 0) o.pns_probes_per_tick = std::max(o.pns_probes_per_tick, 1);
   if (!setup.pns) o.pns_probes_per_tick = 0;
   o.routing_table_repair = setup.table_repair;
   if (setup.timeout > absl::ZeroDuration()) {

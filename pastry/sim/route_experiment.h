@@ -41,6 +41,9 @@ struct OverlaySetup {
   // If non-zero: Options::probe_timeout and hop_ack_timeout (the floors of
   // the adaptive timeouts); zero keeps the product defaults (300 ms).
   absl::Duration timeout = absl::ZeroDuration();
+  // Proximity probes per node per second (Options::pns_probes_per_tick over
+  // the probe interval); negative: the product's rate, 8 per second.
+  double pns_probes_per_s = -1;
   // Every message through the Cap'n Proto codec, counting bytes.
   bool through_wire = false;
 };

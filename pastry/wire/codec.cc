@@ -115,6 +115,7 @@ void SetBody(Body::Builder body, const Probe& m) {
   r.setJoining(m.joining);
   r.setWantLeafSet(m.want_leaf_set);
   r.setKnownLeafVersion(m.known_leaf_version);
+  r.setLeafVersion(m.leaf_version);
 }
 
 void SetBody(Body::Builder body, const ProbeReply& m) {
@@ -293,6 +294,7 @@ class Reader {
     m.joining = r.getJoining();
     m.want_leaf_set = r.getWantLeafSet();
     m.known_leaf_version = r.getKnownLeafVersion();
+    m.leaf_version = r.getLeafVersion();
     return absl::OkStatus();
   }
 

@@ -76,6 +76,7 @@ struct Probe {
   joining @1 :Bool;
   wantLeafSet @2 :Bool;
   knownLeafVersion @3 :UInt64;
+  leafVersion @4 :UInt64;  # the prober's own leaf-set version; 0: unknown
 }
 
 struct ProbeReply {

@@ -62,7 +62,8 @@ auto Tie(const RouteMsg& m) {
 auto Tie(const RouteAck& m) { return std::tie(m.id); }
 auto Tie(const JoinReply& m) { return std::tie(m.rows, m.leaf_set); }
 auto Tie(const Probe& m) {
-  return std::tie(m.nonce, m.joining, m.want_leaf_set, m.known_leaf_version);
+  return std::tie(m.nonce, m.joining, m.want_leaf_set, m.known_leaf_version,
+                  m.leaf_version);
 }
 auto Tie(const ProbeReply& m) {
   return std::tie(m.nonce, m.active, m.leaf_version, m.has_leaf_set,
@@ -136,7 +137,7 @@ std::vector<Case> Cases() {
   cases.push_back(
       {"JoinReply", Wrap(JoinReply{Handles(512, 1000), Handles(24, 2000)})});
   cases.push_back({"JoinReplyEmpty", Wrap(JoinReply{})});
-  cases.push_back({"Probe", Wrap(Probe{123, true, true, 456})});
+  cases.push_back({"Probe", Wrap(Probe{123, true, true, 456, 789})});
   cases.push_back({"ProbeReply", Wrap(ProbeReply{9, true, 10, true,
                                                  Handles(32, 50)})});
   cases.push_back({"ProbeReplyNoLeafSet",
