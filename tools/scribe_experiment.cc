@@ -13,17 +13,20 @@
 namespace peter::tools {
 namespace scribe_run {
 
-void Experiment::Publish(int from, const Topic& t, std::string payload) {
+void Experiment::Publish(int from, int k, int index) {
   ++publishes_;
+  const Topic& t = topics_[k];
+  std::string payload = absl::StrCat(index);
   CallScribe(from, [&](Scribe& s) {
     if (!setup_.acked_publish) {
       (void)s.Publish(t.name, std::move(payload));
       return;
     }
-    std::weak_ptr<int64_t> confirmed = confirmed_;
+    std::weak_ptr<std::vector<char>> confirmed = confirmed_;
+    const size_t slot = static_cast<size_t>(k) * setup_.messages + index;
     absl::Status sent =
-        s.Publish(t.name, std::move(payload), [confirmed](absl::StatusOr<uint64_t> seq) {
-          if (auto c = confirmed.lock(); c && seq.ok()) ++*c;
+        s.Publish(t.name, std::move(payload), [confirmed, slot](absl::StatusOr<uint64_t> seq) {
+          if (auto c = confirmed.lock(); c && seq.ok()) (*c)[slot] = 1;
         });
     (void)sent;
   });
@@ -55,6 +58,7 @@ void Experiment::ChooseGroups() {
   Rng rng(Rng::Derive(setup_.overlay.seed, kGroups));
   std::vector<int> perm = net_.LiveIndices();
   topics_.resize(setup_.topics);
+  confirmed_->assign(static_cast<size_t>(setup_.topics) * setup_.messages, 0);
   for (int k = 0; k < setup_.topics; ++k) {
     Topic& t = topics_[k];
     t.name = absl::StrCat("topic-", k);
@@ -161,7 +165,7 @@ void Experiment::PublishFirstAtRoots() {
       Topic& t = topics_[k];
       if (t.root < 0 || !scribes_[t.root]) return;
       t.published[0] = net_.Now();
-      Publish(t.root, t, "0");
+      Publish(t.root, k, 0);
     });
   }
   net_.RunFor(absl::Seconds(10));
@@ -181,7 +185,7 @@ void Experiment::Stream() {
                     const int from = RandomLiveNode(*publishers);
                     Topic& t = topics_[k];
                     t.published[index] = net_.Now();
-                    Publish(from, t, absl::StrCat(index));
+                    Publish(from, k, index);
                   });
   }
   const int victims = static_cast<int>(setup_.fail_fraction * net_.size());

@@ -120,6 +120,9 @@ struct ScribeResult {
   uint64_t pushdowns = 0;  // bottleneck remover
   // Acknowledged publishes whose completion reported an error, or never ran.
   int64_t publishes_unconfirmed = 0;
+  // Promised deliveries missing whose publish the root never confirmed (its
+  // publisher failed first, or the acknowledgement was still due).
+  int64_t missing_unconfirmed = 0;
   double sim_time_s = 0;
 };
 

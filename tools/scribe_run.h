@@ -69,7 +69,8 @@ class Experiment {
     }
   }
   int RootOf(const Topic& t) const;
-  void Publish(int from, const Topic& t, std::string payload);
+  // Publishes message `index` of topic `k` at node `from`.
+  void Publish(int from, int k, int index);
 
   void AttachScribes();
   void ChooseGroups();
@@ -103,7 +104,8 @@ class Experiment {
   absl::Time repaired_at_ = absl::InfinitePast();
   int64_t publishes_ = 0;
   // Shared with completions, which a crashed publisher never runs.
-  std::shared_ptr<int64_t> confirmed_ = std::make_shared<int64_t>(0);
+  // By topic * messages + index: 1 once the root confirmed the publish.
+  std::shared_ptr<std::vector<char>> confirmed_ = std::make_shared<std::vector<char>>();
 };
 
 }  // namespace peter::tools::scribe_run

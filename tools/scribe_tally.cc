@@ -166,7 +166,12 @@ void Experiment::Tally() {
       const bool promised = everything_promised || t.published[index] >= repaired_at_;
       if (promised) {
         ++r_.expected;
-        if (member.got[index]) ++r_.delivered;
+        if (member.got[index]) {
+          ++r_.delivered;
+        } else if (setup_.acked_publish &&
+                   !(*confirmed_)[static_cast<size_t>(member.topic) * setup_.messages + index]) {
+          ++r_.missing_unconfirmed;
+        }
       } else if (member.got[index]) {
         ++r_.delivered_unpromised;
       }
@@ -182,7 +187,11 @@ void Experiment::Tally() {
     r_.publishes_deduplicated += s->stats().publishes_deduplicated;
     r_.pushdowns += s->stats().pushdowns;
   }
-  if (setup_.acked_publish) r_.publishes_unconfirmed = publishes_ - *confirmed_;
+  if (setup_.acked_publish) {
+    int64_t confirmed = 0;
+    for (char c : *confirmed_) confirmed += c;
+    r_.publishes_unconfirmed = publishes_ - confirmed;
+  }
   TallyDelay();
   TallyLinks();
 }

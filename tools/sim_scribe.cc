@@ -118,6 +118,7 @@ void RunScribe(const ScribeFlags& f) {
   out["publish_resends"] = r.publish_resends;
   out["publishes_deduplicated"] = r.publishes_deduplicated;
   out["publishes_unconfirmed"] = r.publishes_unconfirmed;
+  out["missing_of_unconfirmed_publishes"] = r.missing_unconfirmed;
   out["pushdowns"] = r.pushdowns;
   out["sim_time_s"] = r.sim_time_s;
   PrintResult(std::move(out), f.common, wall_s);
