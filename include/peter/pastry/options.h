@@ -16,14 +16,18 @@ struct Options {
   // Leaf-set size L: L/2 nearest ids on each side. Must be even, >= 2.
   int leaf_set_size = 16;
 
-  // Leaf-set members not heard from for this long are probed.
+  // Every interval each node probes its nearest left neighbour (MSPastry's
+  // heartbeat), which also exchanges leaf sets that changed; other members
+  // are probed on suspicion (see docs/design.md, "Liveness").
   absl::Duration leaf_probe_interval = absl::Seconds(1);
   // A probe unanswered for max(probe_timeout, 3 x measured round trip) is
-  // retried; after `probe_retries` retries the peer is declared dead. For a
-  // leaf-set member (whose round trip is known) detection therefore takes at
-  // most about leaf_probe_interval + (probe_retries + 1) * probe_timeout. A
-  // peer never measured gets doubling timeouts (300 ms, 600 ms, 1.2 s), so
-  // round trips of up to about a second are not mistaken for death.
+  // retried; after `probe_retries` retries the peer is declared dead. A
+  // failed node's right neighbour (which knows its round trip) therefore
+  // detects it within about leaf_probe_interval + (probe_retries + 1) *
+  // probe_timeout; the rest of its leaf set confirms it with probes of its
+  // own about one round trip later. A peer never measured gets doubling
+  // timeouts (300 ms, 600 ms, 1.2 s), so round trips of up to about a second
+  // are not mistaken for death.
   absl::Duration probe_timeout = absl::Milliseconds(300);
   int probe_retries = 2;
 
