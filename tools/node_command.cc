@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,8 @@
 #include "absl/time/time.h"
 #include "pastry/net/node_runtime.h"
 #include "peter/node.h"
+#include "pubsub/node/resp_backend.h"
+#include "pubsub/resp/gateway.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "tools/admin/admin_server.h"
@@ -114,9 +117,35 @@ int RunUntilSignal(Node& runtime, SignalWaiter& signals,
   }
 }
 
+// The Redis gateway's options from --resp and --requirepass-file; nullopt
+// without --resp.
+absl::StatusOr<std::optional<resp::GatewayOptions>> GatewayConfig(const admin::NodeFlags& flags) {
+  if (flags.resp.empty()) {
+    if (!flags.requirepass_file.empty()) {
+      return absl::InvalidArgumentError("--requirepass-file needs --resp");
+    }
+    return std::nullopt;
+  }
+  resp::GatewayOptions options;
+  if (absl::Status s = resp::SetListenAddress(flags.resp, &options); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--resp \"", flags.resp, "\": ", s.message()));
+  }
+  if (!flags.requirepass_file.empty()) {
+    std::ifstream in(flags.requirepass_file);
+    if (!in || !std::getline(in, options.requirepass) || options.requirepass.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--requirepass-file \"", flags.requirepass_file,
+          "\": cannot read a password from its first line"));
+    }
+  }
+  return options;
+}
+
 void RunNode(const admin::NodeFlags& flags) {
   absl::StatusOr<admin::NodeConfig> config = admin::MakeNodeConfig(flags);
   if (!config.ok()) Fail(std::string(config.status().message()), 2);
+  absl::StatusOr<std::optional<resp::GatewayOptions>> gateway_options = GatewayConfig(flags);
+  if (!gateway_options.ok()) Fail(std::string(gateway_options.status().message()), 2);
   std::shared_ptr<spdlog::logger> log = StderrLogger();
   config->runtime.logger = log;
 
@@ -138,14 +167,31 @@ void RunNode(const admin::NodeFlags& flags) {
                         : absl::StrCat(config->admin->host, ":", server.port());
   }
   if (config->admin) log->info("admin endpoint on http://{}", admin_address);
-  std::printf("listening %s id %s admin %s\n", listen.c_str(),
-              self.id.ToHex().c_str(), admin_address.c_str());
+
+  node_internal::NodeBackend backend(runtime->get());
+  std::unique_ptr<resp::Gateway> gateway;
+  std::string resp_address = "-";
+  if (gateway_options->has_value()) {
+    const std::string host = (*gateway_options)->listen_host;
+    absl::StatusOr<std::unique_ptr<resp::Gateway>> started =
+        resp::Gateway::Start(backend, **gateway_options);
+    if (!started.ok()) Fail(absl::StrCat("--resp: ", started.status().message()));
+    gateway = std::move(*started);
+    resp_address = host.find(':') != std::string::npos
+                       ? absl::StrCat("[", host, "]:", gateway->port())
+                       : absl::StrCat(host, ":", gateway->port());
+    log->info("Redis gateway on {}", resp_address);
+  }
+  std::printf("listening %s id %s admin %s resp %s\n", listen.c_str(),
+              self.id.ToHex().c_str(), admin_address.c_str(), resp_address.c_str());
   std::fflush(stdout);
 
   int signal = RunUntilSignal(**runtime, signals, *log);
   log->info("{}: leaving the ring", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  if (gateway != nullptr) gateway->Stop();  // clients first: their subscriptions end
   (*runtime)->Leave(kLeaveTimeout);
   server.Stop();  // waits for idle keep-alive connections (up to 1 s)
+  gateway.reset();
   runtime->reset();
   log->info("left; bye");
 }
@@ -173,6 +219,12 @@ void RegisterNodeCommand(CLI::App& app) {
   node->add_option("--admin", flags->admin,
                    "HOST:PORT for the HTTP admin endpoint: /status, /route, "
                    "/metrics (default: none)");
+  node->add_option("--resp", flags->resp,
+                   "HOST:PORT for the Redis-protocol gateway (RESP2/RESP3 pub/sub; "
+                   "port 0: any free port; default: none)");
+  node->add_option("--requirepass-file", flags->requirepass_file,
+                   "File whose first line is the password Redis clients must AUTH "
+                   "with (Redis's requirepass; default: no password)");
   node->add_option("--leaf-set", flags->leaf_set, "Leaf-set size L (even)")
       ->capture_default_str();
   node->add_option("--join-timeout", flags->join_timeout_s,

@@ -114,8 +114,9 @@ absl::StatusOr<std::unique_ptr<NodeProcess>> NodeProcess::Spawn(
   bool complete = false;
   std::string line = ReadLine(node->stdout_fd_, absl::Now() + timeout, &complete);
   std::istringstream words(line);
-  std::string listening, id_word, admin_word, admin;
-  words >> listening >> node->listen_ >> id_word >> node->id_ >> admin_word >> admin;
+  std::string listening, id_word, admin_word, admin, resp_word, resp;
+  words >> listening >> node->listen_ >> id_word >> node->id_ >> admin_word >> admin >>
+      resp_word >> resp;
   if (!complete || listening != "listening" || id_word != "id" || admin_word != "admin") {
     return absl::UnavailableError(absl::StrCat(
         "node did not start (", absl::StrJoin(argv, " "), "): stdout \"", line,
@@ -125,6 +126,9 @@ absl::StatusOr<std::unique_ptr<NodeProcess>> NodeProcess::Spawn(
     size_t colon = admin.rfind(':');
     node->admin_host_ = admin.substr(0, colon);
     node->admin_port_ = std::stoi(admin.substr(colon + 1));
+  }
+  if (resp_word == "resp" && !resp.empty() && resp != "-") {
+    node->resp_port_ = std::stoi(resp.substr(resp.rfind(':') + 1));
   }
   return node;
 }

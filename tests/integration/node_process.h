@@ -45,6 +45,7 @@ class NodeProcess {
   const std::string& id() const { return id_; }          // 32 hex digits
   const std::string& admin_host() const { return admin_host_; }
   int admin_port() const { return admin_port_; }
+  int resp_port() const { return resp_port_; }  // 0: no --resp
 
   // kill -9 and reap.
   void Kill();
@@ -61,6 +62,7 @@ class NodeProcess {
   std::string id_;
   std::string admin_host_;
   int admin_port_ = 0;
+  int resp_port_ = 0;
 };
 
 // Runs `binary` with `args` to completion (up to `timeout`, then SIGKILL),

@@ -21,6 +21,8 @@ struct NodeFlags {
   std::vector<std::string> join;  // each "host:port", or several comma-separated
   std::string id;                 // empty: random
   std::string admin;              // empty: no admin endpoint
+  std::string resp;               // empty: no Redis gateway
+  std::string requirepass_file;   // the gateway's AUTH password, first line
   int leaf_set = 16;
   double join_timeout_s = 30;     // how long to retry unreachable bootstraps
 };

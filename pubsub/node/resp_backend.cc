@@ -1,0 +1,40 @@
+#include "pubsub/node/resp_backend.h"
+
+#include <utility>
+
+namespace peter::node_internal {
+namespace {
+
+// Subscription's guarantees are the Backend's: its callbacks run on the
+// node's delivery thread, one at a time, and none after Cancel returns.
+class HeldSubscription final : public resp::BackendSubscription {
+ public:
+  explicit HeldSubscription(Subscription s) : subscription_(std::move(s)) {}
+
+ private:
+  Subscription subscription_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> NodeBackend::Subscribe(
+    std::string topic, MessageFn on_message, ActiveFn on_active) {
+  SubscribeOptions options;
+  options.on_active = std::move(on_active);
+  absl::StatusOr<Subscription> s = node_->Subscribe(
+      std::move(topic),
+      [on_message = std::move(on_message)](const Message& m) { on_message(m.topic, m.payload); },
+      std::move(options));
+  if (!s.ok()) return s.status();
+  return std::make_unique<HeldSubscription>(std::move(*s));
+}
+
+void NodeBackend::Publish(std::string topic, std::string payload,
+                          std::function<void(absl::Status)> done) {
+  node_->Publish(std::move(topic), std::move(payload),
+                 [done = std::move(done)](absl::StatusOr<uint64_t> seq) {
+                   if (done) done(seq.status());
+                 });
+}
+
+}  // namespace peter::node_internal

@@ -1,0 +1,28 @@
+// The Redis gateway's Backend (pubsub/resp/backend.h) on an embedded node:
+// gateway subscriptions are peter::Subscriptions, publishes are confirmed
+// by the topic's root. Used by `peter node --resp`.
+#ifndef PETER_PUBSUB_NODE_RESP_BACKEND_H_
+#define PETER_PUBSUB_NODE_RESP_BACKEND_H_
+
+#include "peter/node.h"
+#include "pubsub/resp/backend.h"
+
+namespace peter::node_internal {
+
+class NodeBackend final : public resp::Backend {
+ public:
+  // `node` must outlive the backend and every subscription it made.
+  explicit NodeBackend(Node* node) : node_(node) {}
+
+  absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> Subscribe(
+      std::string topic, MessageFn on_message, ActiveFn on_active) override;
+  void Publish(std::string topic, std::string payload,
+               std::function<void(absl::Status)> done) override;
+
+ private:
+  Node* node_;
+};
+
+}  // namespace peter::node_internal
+
+#endif  // PETER_PUBSUB_NODE_RESP_BACKEND_H_
