@@ -42,6 +42,7 @@ uint64_t TopicState::SeenEnd() const {
 Scribe::Scribe(Registrar register_app, ScribeOptions options)
     : options_(std::move(options)) {
   overlay_ = register_app(this);
+  started_at_ = overlay_->Now();
 }
 
 // Deliberately does not call into the overlay: the node may be gone.
@@ -265,7 +266,10 @@ void Scribe::Update(const NodeHandle& node, bool joined) {
   EnsureTicking();
   // The replica sets may have changed: replicate at the next tick.
   next_replication_ = Now();
-  if (!joined) return;
+  if (!joined) {
+    last_neighbour_loss_ = Now();
+    return;
+  }
   const NodeId self = Self().id;
   std::vector<TopicState*> handed;
   for (auto& [id, t] : topics_) {

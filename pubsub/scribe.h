@@ -305,6 +305,10 @@ class Scribe final : public pastry::Application {
   absl::Time next_maintenance_ = absl::InfinitePast();
   absl::Time next_replication_ = absl::InfinitePast();
   ScribeStats stats_;
+  // For fresh_root_grace: when this Scribe started, and when a leaf-set
+  // neighbour was last reported gone.
+  absl::Time started_at_ = absl::InfinitePast();
+  absl::Time last_neighbour_loss_ = absl::InfinitePast();
 };
 
 }  // namespace peter::pubsub

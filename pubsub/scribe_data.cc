@@ -19,8 +19,11 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   if (!t->root) {
     const bool fresh = t->next == 0 && !replicas_.contains(t->id);
     BecomeRoot(*t);
-    if (fresh) {
-      t->hold_until = Now() + options_.fresh_root_grace;
+    // Only a recent start or neighbour loss can hide an older numbering.
+    const absl::Time hold_until =
+        std::max(started_at_, last_neighbour_loss_) + options_.fresh_root_grace;
+    if (fresh && Now() < hold_until) {
+      t->hold_until = hold_until;
       holding_.insert(t->id);
     }
   }

@@ -166,11 +166,12 @@ TEST(PublishAckTest, CachedRootCrashesAndResendsReachTheNewRoot) {
 }
 
 // No acknowledgement in time: DeadlineExceeded, although the message is
-// published later (here a root that lost all state holds publishes for
-// fresh_root_grace).
+// published later (here a fresh root holds publishes: the ring started less
+// than fresh_root_grace ago).
 TEST(PublishAckTest, TimeoutIsDeadlineExceededAndTheMessageMayStillArrive) {
   ScribeOptions options;
   options.publish_timeout = absl::Milliseconds(300);
+  options.fresh_root_grace = absl::Seconds(10);
   ScribeRing ring(14, 6, options);
   ASSERT_TRUE(ring.all_active());
   const int root = ring.net().ClosestLiveNode(TopicIdOf("late"));
@@ -183,8 +184,39 @@ TEST(PublishAckTest, TimeoutIsDeadlineExceededAndTheMessageMayStillArrive) {
   EXPECT_EQ(outcome->status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(ring.scribe(others[0]).stats().publish_timeouts, 1u);
   EXPECT_FALSE(ring.scribe(others[0]).CachedRoot("late").has_value());
-  ring.net().RunFor(absl::Seconds(6));
+  ring.net().RunFor(absl::Seconds(10));
   ExpectExactly(ring.log(others[1], "late"), 1, 1);
+}
+
+// In a ring that has been stable for fresh_root_grace, a root without state
+// for a topic knows the topic is new and numbers its first publish at once;
+// after losing a leaf-set neighbour it holds again for fresh_root_grace.
+TEST(PublishAckTest, AStableRootNumbersANewTopicAtOnceAndHoldsAfterALoss) {
+  ScribeOptions options;
+  options.publish_timeout = absl::Seconds(1);
+  ScribeRing ring(17, 8, options);
+  ASSERT_TRUE(ring.all_active());
+  ring.net().RunFor(options.fresh_root_grace);
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("new"));
+  const std::vector<int> others = Others(ring, {root}, 2);
+  Outcome first;
+  ring.PublishAcked(others[0], "new", "x", &first);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return first.has_value(); }, absl::Seconds(2),
+                                  absl::Milliseconds(10)));
+  EXPECT_TRUE(first->ok()) << first->status();
+
+  // Kill a node that is not the root of "held"'s topic: its neighbours,
+  // the root among them once the ring notices, hold a fresh topic again.
+  const int held_root = ring.net().ClosestLiveNode(TopicIdOf("held"));
+  const std::vector<int> bystanders = Others(ring, {held_root, others[0]}, 1);
+  ring.Crash(bystanders[0]);
+  ring.net().RunFor(absl::Seconds(4));  // detected and repaired
+  Outcome second;
+  ring.PublishAcked(others[0], "held", "y", &second);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return second.has_value(); }, absl::Seconds(3),
+                                  absl::Milliseconds(10)));
+  // In a ring of 8 with L=16 every node is every other's leaf-set member.
+  EXPECT_EQ(second->status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
 TEST(PublishAckTest, LocalErrorsAreReturnedAndTheCallbackDoesNotRun) {
@@ -209,6 +241,7 @@ TEST(PublishAckTest, LocalErrorsAreReturnedAndTheCallbackDoesNotRun) {
 TEST(PublishAckTest, TooManyInFlightIsResourceExhausted) {
   ScribeOptions options;
   options.max_pending_publishes = 2;
+  options.fresh_root_grace = absl::Seconds(20);  // the ring is younger: publishes are held
   ScribeRing ring(16, 4, options);
   ASSERT_TRUE(ring.all_active());
   std::vector<Outcome> outcomes(3);
@@ -216,7 +249,7 @@ TEST(PublishAckTest, TooManyInFlightIsResourceExhausted) {
   ASSERT_TRUE(outcomes[2].has_value());  // at once, from Publish itself
   EXPECT_EQ(outcomes[2]->status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_FALSE(outcomes[0].has_value());
-  ring.net().RunFor(absl::Seconds(7));  // a fresh root holds them 5 s
+  ring.net().RunFor(absl::Seconds(7));  // the fresh root holds them past publish_timeout
   for (int k = 0; k < 2; ++k) {
     ASSERT_TRUE(outcomes[k].has_value());
     EXPECT_EQ(outcomes[k]->status().code(), absl::StatusCode::kDeadlineExceeded);

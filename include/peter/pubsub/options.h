@@ -46,11 +46,14 @@ struct ScribeOptions {
   int replicas = 4;
   absl::Duration replicate_interval = absl::Seconds(2);
   // A node that becomes a topic's root through a publish, with neither a
-  // replica nor any state of its own for the topic, holds publishes this
-  // long before numbering them, while the old tree's members re-join and
-  // report how far the numbering had gone (the root and all its replicas
-  // failed together). At least parent_timeout + heartbeat_interval +
-  // join_timeout.
+  // replica nor any state of its own for the topic, may be taking over
+  // from a root that failed together with all its replicas, or whose
+  // hand-over to this (new) node is still in flight. If this node started,
+  // or lost a leaf-set neighbour, less than this long ago, it holds
+  // publishes until this long after that event, while the old tree's
+  // members re-join and report how far the numbering had gone; otherwise
+  // the topic is new and is numbered at once. At least parent_timeout +
+  // heartbeat_interval + join_timeout.
   absl::Duration fresh_root_grace = absl::Seconds(5);
   // Replicated state not refreshed for this long is dropped.
   absl::Duration replica_ttl = absl::Seconds(30);
@@ -68,8 +71,10 @@ struct ScribeOptions {
   // Publish with completion: the callback gets DeadlineExceeded when no
   // acknowledgement arrived within publish_timeout (the message may still
   // have been published). An unacknowledged publish is sent again, routed,
-  // every publish_retry; the root numbers a resend only once.
-  absl::Duration publish_timeout = absl::Seconds(5);
+  // every publish_retry; the root numbers a resend only once. Longer than
+  // fresh_root_grace plus a retry, so a publish held by a fresh root is
+  // still confirmed.
+  absl::Duration publish_timeout = absl::Seconds(10);
   absl::Duration publish_retry = absl::Seconds(1);
   // Most acknowledged publishes in flight per node (their payloads are kept
   // for resending); Publish returns ResourceExhausted beyond it.
