@@ -242,6 +242,7 @@ TEST(PublishAckTest, TooManyInFlightIsResourceExhausted) {
   ScribeOptions options;
   options.max_pending_publishes = 2;
   options.fresh_root_grace = absl::Seconds(20);  // the ring is younger: publishes are held
+  options.publish_timeout = absl::Seconds(5);
   ScribeRing ring(16, 4, options);
   ASSERT_TRUE(ring.all_active());
   std::vector<Outcome> outcomes(3);
