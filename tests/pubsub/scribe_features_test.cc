@@ -19,23 +19,6 @@ namespace {
 using Outcome = std::optional<absl::StatusOr<uint64_t>>;
 using AnycastOutcome = std::optional<absl::StatusOr<pastry::NodeHandle>>;
 
-bool RunUntilAttached(ScribeRing& ring, const std::vector<int>& nodes,
-                      const std::string& topic) {
-  return ring.net().RunUntil(
-      [&] {
-        for (int i : nodes) {
-          if (!ring.scribe(i).IsAttached(topic)) return false;
-        }
-        return true;
-      },
-      absl::Seconds(10), absl::Milliseconds(10));
-}
-
-void ExpectExactly(const std::vector<Received>& log, uint64_t first, uint64_t last) {
-  ASSERT_EQ(log.size(), last - first + 1);
-  for (size_t k = 0; k < log.size(); ++k) EXPECT_EQ(log[k].seq, first + k);
-}
-
 // Nodes of the ring other than `except`, up to `count`.
 std::vector<int> Others(ScribeRing& ring, std::set<int> except, int count) {
   std::vector<int> out;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "gtest/gtest.h"
 #include "pastry/sim/rng.h"
 #include "pastry/sim/scenario.h"
 #include "pastry/sim/sim_network.h"
@@ -186,6 +187,25 @@ class ScribeRing {
   std::vector<std::unique_ptr<Scribe>> scribes_;
   std::map<std::pair<int, std::string>, std::vector<Received>> log_;
 };
+
+// Runs the ring until every node of `nodes` is on `topic`'s tree (10 s at most).
+inline bool RunUntilAttached(ScribeRing& ring, const std::vector<int>& nodes,
+                             const std::string& topic) {
+  return ring.net().RunUntil(
+      [&] {
+        for (int i : nodes) {
+          if (!ring.scribe(i).IsAttached(topic)) return false;
+        }
+        return true;
+      },
+      absl::Seconds(10), absl::Milliseconds(10));
+}
+
+// `log` holds exactly the sequence numbers first..last, in order.
+inline void ExpectExactly(const std::vector<Received>& log, uint64_t first, uint64_t last) {
+  ASSERT_EQ(log.size(), last - first + 1);
+  for (size_t k = 0; k < log.size(); ++k) EXPECT_EQ(log[k].seq, first + k);
+}
 
 }  // namespace peter::pubsub::testing
 

@@ -13,23 +13,6 @@ namespace {
 
 constexpr absl::Duration kTenthSecond = absl::Milliseconds(100);
 
-bool RunUntilAttached(ScribeRing& ring, const std::vector<int>& nodes,
-                      const std::string& topic) {
-  return ring.net().RunUntil(
-      [&] {
-        for (int i : nodes) {
-          if (!ring.scribe(i).IsAttached(topic)) return false;
-        }
-        return true;
-      },
-      absl::Seconds(10), absl::Milliseconds(10));
-}
-
-void ExpectExactly(const std::vector<Received>& log, uint64_t first, uint64_t last) {
-  ASSERT_EQ(log.size(), last - first + 1);
-  for (size_t k = 0; k < log.size(); ++k) EXPECT_EQ(log[k].seq, first + k);
-}
-
 TEST(ScribeTest, SubscribersGetEveryMessageOnceInOrder) {
   ScribeRing ring(1, 5);
   ASSERT_TRUE(ring.all_active());
