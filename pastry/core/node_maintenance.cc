@@ -118,6 +118,14 @@ void Node::LeafSetMaintenance() {
     if (now - cur->second > options_.dead_node_memory) dead_.erase(cur);
   }
   ReleaseUnusedMemory();
+  if (!leaf_set_.Full()) {
+    // A ring of at most L nodes: each knows every other, and a failure
+    // seen only by its right neighbour may never spread (each member's
+    // reported set spans the whole ring, so ProbeMissingFrom sees nothing
+    // "missing" inside it). Probe every member; fewer than L of them.
+    for (const NodeHandle& m : leaf_set_.Members()) SendProbe(m, /*want_leaf_set=*/true);
+    return;
+  }
   if (!leaf_set_.left().empty()) SendProbe(leaf_set_.left().front(), /*want_leaf_set=*/true);
 }
 
