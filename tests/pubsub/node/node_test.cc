@@ -279,7 +279,13 @@ TEST(Node, AnycastGoesToExactlyOneTaker) {
     ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == kJobs; }));
   }
   EXPECT_EQ(ok, kJobs);
-  ASSERT_TRUE(taker_a.WaitFor(0));
+  // Completions run on c's delivery thread, the handlers on a's and b's:
+  // wait for the handlers too.
+  const absl::Time deadline = absl::Now() + kWait;
+  while (taker_a.payloads().size() + taker_b.payloads().size() < kJobs &&
+         absl::Now() < deadline) {
+    taker_a.WaitFor(taker_a.payloads().size() + 1, absl::Milliseconds(10));
+  }
   // Every job was taken exactly once, by a or b, and c's plain handler saw none.
   std::vector<std::string> taken = taker_a.payloads();
   for (const std::string& s : taker_b.payloads()) taken.push_back(s);
