@@ -8,6 +8,8 @@
 //      second while nothing else happens, from deltas of the peter_frames_
 //      sent_total and peter_bytes_sent_total counters scraped from each
 //      node's admin endpoint (GET /metrics), as an operator would see them.
+// With --cluster-key and/or --tls-dir the nodes authenticate each other
+// (docs/security.md), to measure what that costs.
 // A program, not a test: it prints a table. See docs/benchmarks.md.
 #include <httplib.h>
 
@@ -16,6 +18,7 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -28,6 +31,7 @@
 #include "pastry/net/node_runtime.h"
 #include "spdlog/sinks/null_sink.h"
 #include "spdlog/spdlog.h"
+#include "tests/pastry/net/test_pki.h"
 #include "tools/admin/admin_server.h"
 
 namespace peter::bench {
@@ -42,7 +46,36 @@ struct Flags {
   int threads = 4;
   double idle_seconds = 30;
   uint64_t seed = 1;
+  bool cluster_key = false;
+  std::string tls_dir;  // non-empty: TLS, a throwaway CA made here
 };
+
+// Every node's credentials: the same key, one certificate each.
+std::vector<pastry::SecurityOptions> Credentials(const Flags& flags) {
+  std::vector<pastry::SecurityOptions> out(flags.nodes);
+  std::optional<testing::TestPki> pki;
+  if (!flags.tls_dir.empty()) {
+    absl::StatusOr<testing::TestPki> made = testing::TestPki::Create(flags.tls_dir, "bench-ca");
+    if (!made.ok()) {
+      std::fprintf(stderr, "overlay_bench: %s\n", std::string(made.status().message()).c_str());
+      std::exit(1);
+    }
+    pki = std::move(*made);
+  }
+  for (int i = 0; i < flags.nodes; ++i) {
+    if (flags.cluster_key) out[i].cluster_key = "overlay_bench cluster key, 32 by";
+    if (!pki) continue;
+    absl::StatusOr<testing::TlsFiles> f = pki->Issue("node" + std::to_string(i));
+    if (!f.ok()) {
+      std::fprintf(stderr, "overlay_bench: %s\n", std::string(f.status().message()).c_str());
+      std::exit(1);
+    }
+    out[i].tls_cert_file = f->cert;
+    out[i].tls_key_file = f->key;
+    out[i].tls_ca_file = f->ca;
+  }
+  return out;
+}
 
 NodeId RandomId(std::mt19937_64& rng) {
   uint64_t hi = rng();
@@ -107,10 +140,12 @@ std::vector<Member> StartCluster(const Flags& flags, std::mt19937_64& rng,
                                  std::vector<NodeId>& ids) {
   auto quiet = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
   std::vector<Member> members;
+  const std::vector<pastry::SecurityOptions> credentials = Credentials(flags);
   for (int i = 0; i < flags.nodes; ++i) {
     pastry::net::RuntimeOptions o;
     o.listen = "127.0.0.1:0";
-    o.id = RandomId(rng);
+    o.security = credentials[i];
+    if (!o.security.tls()) o.id = RandomId(rng);  // with TLS: the certificate's
     o.logger = quiet;
     if (i > 0) {
       o.bootstrap = {members[rng() % i].runtime->listen_endpoint().ToString()};
@@ -125,7 +160,7 @@ std::vector<Member> StartCluster(const Flags& flags, std::mt19937_64& rng,
     m.source = std::make_unique<RuntimeSource>(m.runtime.get());
     m.admin = std::make_unique<tools::admin::AdminServer>(m.source.get(), absl::Seconds(5));
     if (!m.admin->Start("127.0.0.1", 0).ok()) std::exit(1);
-    ids.push_back(*o.id);
+    ids.push_back(m.runtime->self().id);
     members.push_back(std::move(m));
   }
   for (Member& m : members) {
@@ -216,14 +251,19 @@ int main(int argc, char** argv) {
   app.add_option("--idle-seconds", flags.idle_seconds, "Idle window for maintenance traffic")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--seed", flags.seed, "Random seed (ids, bootstraps, keys)")->capture_default_str();
+  app.add_flag("--cluster-key", flags.cluster_key, "Nodes authenticate with a shared cluster key");
+  app.add_option("--tls-dir", flags.tls_dir,
+                 "TLS 1.3 between nodes: make a throwaway CA and certificates in this "
+                 "(existing) directory with the openssl tool");
   CLI11_PARSE(app, argc, argv);
 
   std::mt19937_64 rng(flags.seed);
   std::vector<peter::pastry::NodeId> ids;
   absl::Time t0 = absl::Now();
   std::vector<peter::bench::Member> members = peter::bench::StartCluster(flags, rng, ids);
-  std::printf("cluster            %d nodes on 127.0.0.1, active after %.2f s, %u hardware threads\n",
-              flags.nodes, absl::ToDoubleSeconds(absl::Now() - t0),
+  std::printf("cluster            %d nodes on 127.0.0.1%s%s, active after %.2f s, %u hardware threads\n",
+              flags.nodes, flags.cluster_key ? ", cluster key" : "",
+              flags.tls_dir.empty() ? "" : ", TLS 1.3", absl::ToDoubleSeconds(absl::Now() - t0),
               std::thread::hardware_concurrency());
   // Let joins settle (probes to new neighbours, first PNS probes).
   absl::SleepFor(absl::Seconds(3));

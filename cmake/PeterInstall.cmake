@@ -33,7 +33,7 @@ set(PETER_PUBLIC_DEPS absl::status absl::statusor absl::time spdlog::spdlog)
 # Used only inside the libraries.
 set(PETER_PASTRY_PRIVATE_DEPS
   absl::strings absl::flat_hash_map absl::flat_hash_set absl::hash
-  CapnProto::capnp CapnProto::kj Threads::Threads)
+  CapnProto::capnp CapnProto::kj OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 set(PETER_PUBSUB_PRIVATE_DEPS
   absl::strings absl::flat_hash_map absl::flat_hash_set absl::hash
   absl::function_ref CapnProto::capnp CapnProto::kj OpenSSL::Crypto

@@ -225,6 +225,18 @@ void RegisterNodeCommand(CLI::App& app) {
   node->add_option("--requirepass-file", flags->requirepass_file,
                    "File whose first line is the password Redis clients must AUTH "
                    "with (Redis's requirepass; default: no password)");
+  node->add_option("--tls-cert", flags->tls_cert,
+                   "PEM certificate (chain) of this node, signed by the cluster CA: peers "
+                   "talk TLS 1.3 with mutual authentication, and the node id derives from "
+                   "the certificate's public key (needs --tls-key, --tls-ca; no --id)");
+  node->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert");
+  node->add_option("--tls-ca", flags->tls_ca,
+                   "PEM certificate of the cluster CA: peers must present a certificate "
+                   "it signed");
+  node->add_option("--cluster-key-file", flags->cluster_key_file,
+                   "File holding the cluster's pre-shared key (at least 16 bytes): "
+                   "peers must prove they hold it (HMAC challenge-response) before "
+                   "anything else; authenticates, does not encrypt (docs/security.md)");
   node->add_option("--leaf-set", flags->leaf_set, "Leaf-set size L (even)")
       ->capture_default_str();
   node->add_option("--join-timeout", flags->join_timeout_s,

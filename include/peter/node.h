@@ -40,6 +40,7 @@
 #include "peter/pastry/node_handle.h"
 #include "peter/pastry/node_id.h"
 #include "peter/pastry/options.h"
+#include "peter/pastry/security.h"
 #include "peter/pubsub/options.h"
 
 namespace spdlog {
@@ -62,13 +63,18 @@ struct NodeOptions {
   std::vector<std::string> bootstrap;
   // The address other nodes reach this one at, if not the listen address.
   std::string advertise;
-  // This node's id; random if absent.
+  // This node's id; random if absent. Must be absent with TLS (the id then
+  // derives from the certificate's public key).
   std::optional<pastry::NodeId> id;
   // How long Start()'s join keeps retrying unreachable bootstrap nodes.
   absl::Duration bootstrap_retry_for = absl::Seconds(30);
 
   pastry::Options overlay;
   pubsub::ScribeOptions pubsub;
+  // Peer authentication: TLS 1.3 with a cluster CA and/or a pre-shared
+  // cluster key. Nodes of one cluster must use the same kind; see
+  // docs/security.md.
+  pastry::SecurityOptions security;
 
   // Limits of the network layer: largest frame from a peer, bytes queued for
   // one peer before messages to it are dropped, open connections.

@@ -1,5 +1,7 @@
 #include "pastry/net/connection.h"
 
+#include <openssl/ssl.h>
+
 #include <utility>
 #include <vector>
 
@@ -21,9 +23,13 @@ std::string Describe(const asio::ip::tcp::socket& socket) {
 }  // namespace
 
 Connection::Connection(asio::io_context& io, ConnectionOwner& owner, uint64_t id,
-                       const wire::FrameLimits& limits)
+                       const wire::FrameLimits& limits, const PeerSecurity* security)
     : socket_(io),
+      tls_(security != nullptr && security->tls != nullptr
+               ? std::make_unique<TlsStream>(io, *security->tls)
+               : nullptr),
       connect_timer_(io),
+      security_(security),
       owner_(owner),
       id_(id),
       assembler_(limits),
@@ -38,10 +44,10 @@ void Connection::Connect(const Endpoint& peer, std::chrono::steady_clock::durati
   connect_timer_.async_wait([self](const std::error_code& ec) {
     if (ec || self->state_ != State::kConnecting) return;
     std::error_code ignored;
-    self->socket_.close(ignored);  // the connect handler sees the abort
+    self->tcp().close(ignored);  // the connect handler sees the abort
     self->OnConnect(asio::error::timed_out);
   });
-  socket_.async_connect(ToAsio(peer), [self](const std::error_code& ec) {
+  tcp().async_connect(ToAsio(peer), [self](const std::error_code& ec) {
     if (self->state_ != State::kConnecting) return;  // timed out or closed
     self->OnConnect(ec);
   });
@@ -56,28 +62,121 @@ void Connection::OnConnect(const std::error_code& ec) {
     return;
   }
   Opened();
-  owner_.OnConnected(*this);
-  if (state_ != State::kOpen) return;
-  Read();
-  Write();
 }
 
 void Connection::Accept(asio::ip::tcp::socket socket) {
-  socket_ = std::move(socket);
-  remote_ = Describe(socket_);
+  tcp() = std::move(socket);
+  remote_ = Describe(tcp());
   Opened();
-  Read();
 }
 
 // TCP_NODELAY on every socket: the overlay's messages are small and its
 // round-trip measurements (proximity neighbour selection) must not include
 // Nagle's delay. Keep-alive helps notice half-open connections to idle peers.
 void Connection::Opened() {
-  state_ = State::kOpen;
   std::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+  tcp().set_option(asio::ip::tcp::no_delay(true), ignored);
+  tcp().set_option(asio::socket_base::keep_alive(true), ignored);
   Touch();
+  if (security_ == nullptr) {
+    Established();
+    if (state_ == State::kOpen) Read();
+    return;
+  }
+  state_ = State::kHandshaking;
+  // A peer that connects and stalls must not hold a connection for long.
+  auto self = shared_from_this();
+  connect_timer_.expires_after(ToChrono(security_->handshake_timeout));
+  connect_timer_.async_wait([self](const std::error_code& ec) {
+    if (ec || self->state_ != State::kHandshaking) return;
+    self->HandshakeFailed(AuthFailure::kTimeout, "no complete handshake in time");
+  });
+  if (tls_ == nullptr) {
+    StartAuth();
+    return;
+  }
+  tls_->async_handshake(
+      outgoing_ ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
+      [self](const std::error_code& ec) { self->OnTlsHandshake(ec); });
+}
+
+void Connection::OnTlsHandshake(const std::error_code& ec) {
+  if (state_ != State::kHandshaking) return;
+  if (ec) {
+    HandshakeFailed(AuthFailure::kTls, ec.message());
+    return;
+  }
+  // Verified against the CA by OpenSSL; the certificate is there
+  // (verify_fail_if_no_peer_cert).
+  X509* cert = SSL_get0_peer_certificate(tls_->native_handle());
+  absl::StatusOr<NodeId> id =
+      cert != nullptr ? CertifiedId(cert) : absl::InvalidArgumentError("no peer certificate");
+  if (!id.ok()) {
+    HandshakeFailed(AuthFailure::kTls, std::string(id.status().message()));
+    return;
+  }
+  certified_id_ = *id;
+  StartAuth();
+}
+
+void Connection::StartAuth() {
+  auth_.emplace(security_->self_id, security_->cluster_key, outgoing_,
+                AuthHandshake::FreshNonce());
+  handshake_out_ += auth_->Hello();
+  Write();
+  Read();
+}
+
+bool Connection::OnHandshakeBytes(std::string_view data) {
+  AuthHandshake::Step step = auth_->Feed(data);
+  if (step.failure.has_value()) {
+    HandshakeFailed(step.failure, step.detail);
+    return false;
+  }
+  if (!step.send.empty()) {
+    handshake_out_ += step.send;
+    Write();
+  }
+  if (!step.done) return false;
+  if (certified_id_.has_value() && auth_->peer_id() != *certified_id_) {
+    HandshakeFailed(AuthFailure::kCertificateId,
+                    "claims id " + auth_->peer_id().ToHex() + " but its certificate certifies " +
+                        certified_id_->ToHex());
+    return false;
+  }
+  peer_id_ = auth_->peer_id();
+  Established();
+  return state_ == State::kOpen;
+}
+
+void Connection::HandshakeFailed(std::optional<AuthFailure> why, const std::string& detail) {
+  if (state_ == State::kClosed) return;
+  auto self = shared_from_this();
+  if (close_after_write_.has_value()) {  // already failed; the timeout ends the wait
+    Close(*close_after_write_);
+    return;
+  }
+  owner_.OnHandshakeFailed(*this, why, detail);
+  const std::string why_text = why.has_value()
+                                   ? "refused: " + std::string(AuthFailureName(*why)) + ": " + detail
+                                   : "handshake broken: " + detail;
+  if (why.has_value() && (writing_ || !handshake_out_.empty())) {
+    close_after_write_ = why_text;
+    Write();
+    return;
+  }
+  Close(why_text);
+}
+
+// Open for frames: queued ones go out now.
+void Connection::Established() {
+  state_ = State::kOpen;
+  connect_timer_.cancel();
+  if (outgoing_) {
+    owner_.OnConnected(*this);
+    if (state_ != State::kOpen) return;
+  }
+  Write();
 }
 
 bool Connection::Enqueue(Frame frame, size_t max_queue_bytes) {
@@ -95,11 +194,27 @@ void Connection::Retire() {
 }
 
 void Connection::Write() {
-  if (state_ != State::kOpen || writing_) return;
+  if (writing_ || state_ == State::kConnecting || state_ == State::kClosed) return;
+  if (!handshake_out_.empty()) {
+    writing_ = true;
+    handshake_writing_ = std::move(handshake_out_);
+    handshake_out_.clear();
+    WithStream([&](auto& stream) {
+      asio::async_write(stream, asio::buffer(handshake_writing_),
+                        [self = shared_from_this()](const std::error_code& ec, size_t) {
+                          self->OnHandshakeWrite(ec);
+                        });
+    });
+    return;
+  }
+  if (state_ != State::kOpen) return;
   if (queue_.empty()) {
     if (retiring_) {
+      // With TLS, too, a plain TCP half-close: the peer reads end of stream
+      // (without close_notify, which frames do not need: they carry their
+      // own lengths) and closes.
       std::error_code ignored;
-      socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      tcp().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
     }
     return;
   }
@@ -116,10 +231,35 @@ void Connection::Write() {
   const size_t frames = buffers.size();
   // The frames stay in queue_ until the write completes, which keeps their
   // buffers alive; Close() leaves them there while a write is pending.
-  asio::async_write(socket_, buffers,
-                    [self = shared_from_this(), frames, bytes](const std::error_code& ec, size_t) {
-                      self->OnWrite(ec, frames, bytes);
-                    });
+  WithStream([&](auto& stream) {
+    asio::async_write(stream, buffers,
+                      [self = shared_from_this(), frames, bytes](const std::error_code& ec,
+                                                                 size_t) {
+                        self->OnWrite(ec, frames, bytes);
+                      });
+  });
+}
+
+void Connection::OnHandshakeWrite(const std::error_code& ec) {
+  writing_ = false;
+  handshake_writing_.clear();
+  if (state_ == State::kClosed) {
+    queue_.clear();
+    return;
+  }
+  if (ec) {
+    if (state_ == State::kHandshaking) {
+      HandshakeFailed(std::nullopt, "write failed: " + ec.message());
+    } else {
+      Close("write failed: " + ec.message());
+    }
+    return;
+  }
+  if (close_after_write_.has_value() && handshake_out_.empty()) {
+    Close(*close_after_write_);
+    return;
+  }
+  Write();
 }
 
 void Connection::OnWrite(const std::error_code& ec, size_t frames, size_t bytes) {
@@ -139,23 +279,42 @@ void Connection::OnWrite(const std::error_code& ec, size_t frames, size_t bytes)
 }
 
 void Connection::Read() {
-  socket_.async_read_some(asio::buffer(read_buffer_),
-                          [self = shared_from_this()](const std::error_code& ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  WithStream([&](auto& stream) {
+    stream.async_read_some(asio::buffer(read_buffer_),
+                           [self = shared_from_this()](const std::error_code& ec, size_t n) {
+                             self->OnRead(ec, n);
+                           });
+  });
 }
 
 void Connection::OnRead(const std::error_code& ec, size_t n) {
   if (state_ == State::kClosed) return;
   if (ec) {
-    if (ec == asio::error::eof && assembler_.buffered_bytes() > 0) {
+    // A TLS peer that half-closes (Retire) sends no close_notify.
+    const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+    if (state_ == State::kHandshaking) {
+      HandshakeFailed(std::nullopt, eof ? "closed by peer" : "read failed: " + ec.message());
+      return;
+    }
+    if (eof && assembler_.buffered_bytes() > 0) {
       owner_.OnTruncated(*this, assembler_.buffered_bytes());
     }
-    Close(ec == asio::error::eof ? "closed by peer" : "read failed: " + ec.message());
+    Close(eof ? "closed by peer" : "read failed: " + ec.message());
     return;
   }
   Touch();
-  assembler_.Append(std::string_view(read_buffer_.data(), n));
+  std::string_view data(read_buffer_.data(), n);
+  std::string after_handshake;
+  if (close_after_write_.has_value()) return;  // refused; only writing our last bytes
+  if (state_ == State::kHandshaking) {
+    if (!OnHandshakeBytes(data)) {
+      if (state_ == State::kHandshaking) Read();
+      return;
+    }
+    after_handshake = auth_->TakeLeftover();
+    data = after_handshake;
+  }
+  assembler_.Append(data);
   while (state_ != State::kClosed) {
     absl::StatusOr<std::optional<std::string>> next = assembler_.Next();
     if (!next.ok()) {
@@ -172,11 +331,14 @@ void Connection::OnRead(const std::error_code& ec, size_t n) {
 void Connection::Close(const std::string& why) {
   if (state_ == State::kClosed) return;
   auto self = shared_from_this();  // the owner may drop its reference
-  const bool was_open = state_ == State::kOpen;
+  // The owner counts an incoming connection as open from its accept, an
+  // outgoing one from OnConnected.
+  const bool was_open =
+      state_ == State::kOpen || (!outgoing_ && state_ == State::kHandshaking);
   state_ = State::kClosed;
   connect_timer_.cancel();
   std::error_code ignored;
-  socket_.close(ignored);
+  tcp().close(ignored);
   // A pending write still references the queued frames; keep them until its
   // handler runs (it sees the closed state and returns).
   if (!writing_) queue_.clear();

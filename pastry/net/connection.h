@@ -2,7 +2,12 @@
 // connected) or incoming (we accepted). It cuts the byte stream into frames
 // (wire::FrameAssembler) and writes queued frames in order.
 //
-// Lifecycle: kConnecting (outgoing only) -> kOpen -> kClosed. Every
+// On a secured node (PeerSecurity) the stream is TLS, and/or starts with the
+// handshake of peer_auth.h; frames are read and written only after it, and
+// the peer's authenticated id is kept (peer_id()).
+//
+// Lifecycle: kConnecting (outgoing only) -> kHandshaking (secured only) ->
+// kOpen -> kClosed. Every
 // asynchronous operation holds a shared_ptr to the connection, so it lives
 // until its last handler has run; the Owner (TcpTransport) must outlive every
 // handler invocation, i.e. the io_context must not run after the owner is
@@ -24,6 +29,8 @@
 
 #include "absl/status/status.h"
 #include "pastry/net/asio_util.h"
+#include "pastry/net/peer_auth.h"
+#include "pastry/net/security.h"
 #include "pastry/wire/frame.h"
 
 namespace peter::pastry::net {
@@ -35,8 +42,13 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 class ConnectionOwner {
  public:
   virtual ~ConnectionOwner() = default;
+  // Outgoing: connected (and authenticated, on a secured node).
   virtual void OnConnected(Connection& conn) = 0;
   virtual void OnConnectFailed(Connection& conn, const std::error_code& ec) = 0;
+  // The handshake failed: `why` says how the peer failed to authenticate, or
+  // is empty when the stream broke first. The connection closes after this.
+  virtual void OnHandshakeFailed(Connection& conn, std::optional<AuthFailure> why,
+                                 const std::string& detail) = 0;
   // One complete frame. The connection may be closed by the callee.
   virtual void OnFrame(Connection& conn, std::string_view frame) = 0;
   // The stream declared a frame beyond the limits; the connection closes.
@@ -49,10 +61,11 @@ class ConnectionOwner {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  enum class State { kConnecting, kOpen, kClosed };
+  enum class State { kConnecting, kHandshaking, kOpen, kClosed };
 
+  // `security` null: plain TCP, no handshake. Else it must outlive this.
   Connection(asio::io_context& io, ConnectionOwner& owner, uint64_t id,
-             const wire::FrameLimits& limits);
+             const wire::FrameLimits& limits, const PeerSecurity* security);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -80,6 +93,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // learnt from the first frame for incoming ones.
   const std::optional<Endpoint>& peer() const { return peer_; }
   void set_peer(const Endpoint& peer) { peer_ = peer; }
+  // On a secured node, once open: the id the peer authenticated as.
+  const std::optional<NodeId>& peer_id() const { return peer_id_; }
   const std::string& remote() const { return remote_; }  // for logs
   size_t queued_bytes() const { return queued_bytes_; }
   size_t queued_frames() const { return queue_.size(); }
@@ -87,15 +102,45 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void OnConnect(const std::error_code& ec);
+  using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
+  asio::ip::tcp::socket& tcp() { return tls_ != nullptr ? tls_->next_layer() : socket_; }
+  // Runs `f` on the stream frames travel on: TLS or the TCP socket.
+  template <typename F>
+  void WithStream(F&& f) {
+    if (tls_ != nullptr) {
+      f(*tls_);
+    } else {
+      f(socket_);
+    }
+  }
   void Opened();
+  void OnTlsHandshake(const std::error_code& ec);
+  void StartAuth();
+  // Feeds handshake bytes; true once the connection is open for frames.
+  bool OnHandshakeBytes(std::string_view data);
+  // Tells the owner, then closes; if handshake bytes are still to be
+  // written (our proof), closes after writing them, so that the peer can
+  // tell a wrong key from a dropped connection.
+  void HandshakeFailed(std::optional<AuthFailure> why, const std::string& detail);
+  void Established();
   void Read();
   void OnRead(const std::error_code& ec, size_t n);
   void Write();
   void OnWrite(const std::error_code& ec, size_t frames, size_t bytes);
+  void OnHandshakeWrite(const std::error_code& ec);
   void Touch() { last_activity_ = std::chrono::steady_clock::now(); }
 
-  asio::ip::tcp::socket socket_;
-  asio::steady_timer connect_timer_;
+  asio::ip::tcp::socket socket_;     // plain TCP (unused with TLS)
+  std::unique_ptr<TlsStream> tls_;   // with TLS: owns the TCP socket
+  asio::steady_timer connect_timer_; // connect, then handshake deadline
+  const PeerSecurity* security_;
+  std::optional<AuthHandshake> auth_;
+  std::optional<NodeId> certified_id_;  // the peer certificate's id (TLS)
+  std::optional<NodeId> peer_id_;
+  std::string handshake_out_;      // handshake bytes waiting to be written
+  std::string handshake_writing_;  // ... and those being written
+  // The handshake failed: close once our last handshake bytes are written.
+  std::optional<std::string> close_after_write_;
   ConnectionOwner& owner_;
   const uint64_t id_;
   wire::FrameAssembler assembler_;

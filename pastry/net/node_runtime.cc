@@ -46,8 +46,17 @@ NodeId RandomId() {
   return NodeId(word(), word());
 }
 
-TransportConfig ToTransportConfig(const RuntimeOptions& o) {
+std::string SecurityText(const SecurityOptions& s) {
+  if (s.tls() && !s.cluster_key.empty()) return " (TLS 1.3 and cluster key)";
+  if (s.tls()) return " (TLS 1.3, certified id)";
+  if (!s.cluster_key.empty()) return " (cluster key, not encrypted)";
+  return " (no peer authentication)";
+}
+
+TransportConfig ToTransportConfig(const RuntimeOptions& o,
+                                  std::shared_ptr<const PeerSecurity> security) {
   TransportConfig c;
+  c.security = std::move(security);
   c.max_frame_bytes = o.max_frame_bytes;
   c.max_send_queue_bytes = o.max_send_queue_bytes;
   c.max_connections = o.max_connections;
@@ -77,8 +86,24 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(RuntimeOptions o
     if (b->port == 0) return absl::InvalidArgumentError(absl::StrCat("bootstrap ", text, ": port 0"));
     bootstraps.push_back(*b);
   }
+  absl::StatusOr<std::unique_ptr<PeerSecurity>> security = LoadPeerSecurity(options.security);
+  if (!security.ok()) return security.status();
+  if (*security != nullptr) {
+    if ((*security)->certified_id.has_value()) {
+      // Certified ids: no node picks its place in the ring.
+      if (options.id.has_value()) {
+        return absl::InvalidArgumentError(
+            "an explicit node id cannot be used with TLS: the id derives from the certificate");
+      }
+      options.id = (*security)->certified_id;
+    }
+    if (!options.id.has_value()) options.id = RandomId();
+    (*security)->self_id = *options.id;
+    (*security)->handshake_timeout = options.connect_timeout;
+  }
   auto logger = options.logger != nullptr ? options.logger : spdlog::default_logger();
-  auto runtime = std::make_unique<RuntimeImpl>(std::move(options), std::move(logger));
+  auto runtime = std::make_unique<RuntimeImpl>(std::move(options), std::move(logger),
+                                               std::move(*security));
   if (absl::Status s = runtime->Init(*listen, advertise, std::move(bootstraps)); !s.ok()) return s;
   return std::unique_ptr<NodeRuntime>(std::move(runtime));
 }
@@ -96,11 +121,12 @@ SteadyTime SteadyClock::ToSteady(absl::Time t) const {
   return now + ToChrono(std::min(ahead, absl::Hours(1)));
 }
 
-RuntimeImpl::RuntimeImpl(RuntimeOptions options, std::shared_ptr<spdlog::logger> logger)
+RuntimeImpl::RuntimeImpl(RuntimeOptions options, std::shared_ptr<spdlog::logger> logger,
+                         std::shared_ptr<const PeerSecurity> security)
     : options_(std::move(options)),
       log_(std::move(logger)),
       work_(asio::make_work_guard(io_)),
-      transport_(io_, ToTransportConfig(options_), log_),
+      transport_(io_, ToTransportConfig(options_, std::move(security)), log_),
       tick_timer_(io_),
       bootstrap_timer_(io_) {}
 
@@ -134,8 +160,9 @@ absl::Status RuntimeImpl::Init(const Endpoint& listen, std::optional<Endpoint> a
     OnConnectResult(e, ok, error);
   });
   started_ = clock_.Now();
-  log_->info("node {} listening on {}{}", self_.id.ToHex(), listen_.ToString(),
-             advertised == listen_ ? "" : absl::StrCat(" (advertised as ", advertised.ToString(), ")"));
+  log_->info("node {} listening on {}{}{}", self_.id.ToHex(), listen_.ToString(),
+             advertised == listen_ ? "" : absl::StrCat(" (advertised as ", advertised.ToString(), ")"),
+             SecurityText(options_.security));
   asio::post(io_, [this] { Begin(); });
   thread_ = std::thread([this] { io_.run(); });
   return absl::OkStatus();

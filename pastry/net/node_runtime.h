@@ -24,6 +24,7 @@
 #include "pastry/net/transport_stats.h"
 #include "peter/pastry/node_handle.h"
 #include "peter/pastry/options.h"
+#include "peter/pastry/security.h"
 #include "spdlog/logger.h"
 
 namespace peter::pastry::net {
@@ -33,9 +34,12 @@ struct RuntimeOptions {
   std::string listen = "127.0.0.1:0";
   // Nodes to join through, "host:port" each; empty starts a new ring.
   std::vector<std::string> bootstrap;
-  // This node's id; random if absent.
+  // This node's id; random if absent. Must be absent with TLS: the id is
+  // then the one the node's certificate certifies.
   std::optional<NodeId> id;
   Options pastry;
+  // Credentials required from peers and presented to them (docs/security.md).
+  SecurityOptions security;
 
   // Frames larger than this are refused (the connection is closed, counted).
   size_t max_frame_bytes = 4 << 20;
@@ -97,7 +101,8 @@ class NodeRuntime {
   // bootstrap) or begins joining. Returns once the node is listening; it
   // becomes active asynchronously (see WaitUntilActive). Fails with a clear
   // status: InvalidArgument for a bad listen, advertise or bootstrap address
-  // or bad options; FailedPrecondition when the address cannot be bound (in
+  // or bad options (an id with TLS, unreadable or mismatched TLS files, a
+  // short cluster key); FailedPrecondition when the address cannot be bound (in
   // use, not local). Host names are resolved once, here ("localhost" is
   // 127.0.0.1). Bootstraps equal to this node's own address are ignored; if
   // none is left the node starts a new ring.

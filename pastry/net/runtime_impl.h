@@ -42,7 +42,9 @@ class SteadyClock : public Clock {
 
 class RuntimeImpl final : public NodeRuntime {
  public:
-  RuntimeImpl(RuntimeOptions options, std::shared_ptr<spdlog::logger> logger);
+  // `security` null: plain TCP.
+  RuntimeImpl(RuntimeOptions options, std::shared_ptr<spdlog::logger> logger,
+              std::shared_ptr<const PeerSecurity> security);
   ~RuntimeImpl() override;
 
   // Binds, creates the node and starts the thread. Called once, by Start().

@@ -174,7 +174,8 @@ std::shared_ptr<Connection> TcpTransport::ConnectionFor(const Endpoint& to) {
 std::shared_ptr<Connection> TcpTransport::NewConnection() {
   auto conn = std::make_shared<Connection>(
       io_, static_cast<ConnectionOwner&>(*this), next_connection_id_++,
-      wire::FrameLimits{config_.max_frame_bytes, wire::kDefaultMaxSegments});
+      wire::FrameLimits{config_.max_frame_bytes, wire::kDefaultMaxSegments},
+      config_.security.get());
   all_[conn->id()] = conn;
   return conn;
 }
@@ -188,6 +189,29 @@ void TcpTransport::OnConnected(Connection& conn) {
 }
 
 void TcpTransport::OnConnectFailed(Connection& conn, const std::error_code& ec) {
+  BackOff(conn, ec.message());
+}
+
+void TcpTransport::OnHandshakeFailed(Connection& conn, std::optional<AuthFailure> why,
+                                     const std::string& detail) {
+  if (why.has_value()) Refused(conn, *why, detail);
+  if (conn.outgoing()) {
+    BackOff(conn, why.has_value()
+                      ? absl::StrCat("authentication failed (", AuthFailureName(*why), "): ", detail)
+                      : absl::StrCat("handshake failed: ", detail));
+  }
+}
+
+void TcpTransport::Refused(Connection& conn, AuthFailure why, const std::string& detail) {
+  ++stats_.auth_failures[static_cast<size_t>(why)];
+  if (auth_warn_.Allow()) {
+    log_->warn("refused {} connection {} {}: {}: {} ({} warnings suppressed)",
+               conn.outgoing() ? "outgoing" : "incoming", conn.outgoing() ? "to" : "from",
+               conn.remote(), AuthFailureName(why), detail, auth_warn_.suppressed);
+  }
+}
+
+void TcpTransport::BackOff(Connection& conn, const std::string& error) {
   ++stats_.connect_failures;
   stats_.dropped_backoff += conn.queued_frames();
   const Endpoint peer = *conn.peer();
@@ -199,9 +223,9 @@ void TcpTransport::OnConnectFailed(Connection& conn, const std::error_code& ec) 
     b.delay = std::min(b.delay, cap->second);
   }
   b.retry_at = steady_clock::now() + ToChrono(b.delay);
-  log_->debug("connect to {} failed: {}; no retry for {}", peer.ToString(), ec.message(),
+  log_->debug("connect to {} failed: {}; no retry for {}", peer.ToString(), error,
               DurationText(b.delay));
-  if (observer_) observer_(peer, false, ec.message());
+  if (observer_) observer_(peer, false, error);
 }
 
 void TcpTransport::OnFrame(Connection& conn, std::string_view frame) {
@@ -218,10 +242,19 @@ void TcpTransport::OnFrame(Connection& conn, std::string_view frame) {
     }
     return;
   }
+  const NodeHandle& sender = envelope->sender;
+  // A member may only speak for itself: the sender must be the id this
+  // connection authenticated (and, with TLS, its certificate certifies).
+  if (conn.peer_id().has_value() && sender.id != *conn.peer_id()) {
+    Refused(conn, AuthFailure::kSenderId,
+            absl::StrCat("a frame claims sender ", sender.id.ToHex(), " on a connection from ",
+                         conn.peer_id()->ToHex()));
+    conn.Close("refused: frame from another id");
+    return;
+  }
   const size_t type = envelope->body.index();
   ++stats_.frames_received[type];
   stats_.bytes_received[type] += frame.size();
-  const NodeHandle& sender = envelope->sender;
   if (!conn.outgoing() && !conn.peer().has_value() && sender.valid() &&
       sender.endpoint != self_) {
     Adopt(conn, sender.endpoint);

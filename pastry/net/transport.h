@@ -34,6 +34,15 @@
 // framing, so that connection is closed and counted. Incoming connections
 // beyond max_connections are closed at once (connections_rejected).
 //
+// Authentication. With a PeerSecurity (TransportConfig::security), every
+// connection is TLS and/or opens with the handshake of peer_auth.h; a peer
+// that fails it is refused: the connection closes, the failure is counted by
+// reason (auth_failures) and logged (rate-limited), and a failed outgoing
+// connection backs off like a failed connect. Each frame's sender id must be
+// the id the connection authenticated; a frame claiming another id closes
+// the connection (kSenderId). Messages queued while a connection
+// handshakes wait for it.
+//
 // Not thread-safe: everything runs on the io_context's thread, except
 // Listen(), which runs before the loop starts.
 #ifndef PETER_PASTRY_NET_TRANSPORT_H_
@@ -49,6 +58,7 @@
 #include "absl/time/time.h"
 #include "pastry/core/environment.h"
 #include "pastry/net/connection.h"
+#include "pastry/net/security.h"
 #include "pastry/net/transport_stats.h"
 #include "pastry/wire/codec.h"
 #include "spdlog/logger.h"
@@ -63,6 +73,8 @@ struct TransportConfig {
   absl::Duration reconnect_backoff_min = absl::Milliseconds(100);
   absl::Duration reconnect_backoff_max = absl::Seconds(5);
   absl::Duration idle_timeout = absl::Minutes(5);
+  // Null: plain TCP, no authentication.
+  std::shared_ptr<const PeerSecurity> security;
 };
 
 class TcpTransport : public Transport, private ConnectionOwner {
@@ -127,6 +139,12 @@ class TcpTransport : public Transport, private ConnectionOwner {
   // ConnectionOwner.
   void OnConnected(Connection& conn) override;
   void OnConnectFailed(Connection& conn, const std::error_code& ec) override;
+  void OnHandshakeFailed(Connection& conn, std::optional<AuthFailure> why,
+                         const std::string& detail) override;
+  // Counts a refused peer and logs it (rate-limited).
+  void Refused(Connection& conn, AuthFailure why, const std::string& detail);
+  // An outgoing connection failed: back off from its endpoint.
+  void BackOff(Connection& conn, const std::string& error);
   void OnFrame(Connection& conn, std::string_view frame) override;
   void OnFramingError(Connection& conn, const absl::Status& status) override;
   void OnTruncated(Connection& conn, size_t buffered_bytes) override;
@@ -151,7 +169,7 @@ class TcpTransport : public Transport, private ConnectionOwner {
   absl::flat_hash_map<Endpoint, Backoff> backoff_;
   absl::flat_hash_map<Endpoint, absl::Duration> backoff_cap_;
   TransportStats stats_;
-  WarnLimit decode_warn_, overflow_warn_;
+  WarnLimit decode_warn_, overflow_warn_, auth_warn_;
 };
 
 }  // namespace peter::pastry::net

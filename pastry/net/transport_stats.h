@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "pastry/core/messages.h"
+#include "pastry/net/peer_auth.h"
 
 namespace peter::pastry::net {
 
@@ -34,6 +35,8 @@ struct TransportStats {
   // attempt that failed.
   uint64_t dropped_backoff = 0;
   uint64_t connections_rejected = 0;  // incoming beyond max_connections
+  // Peers refused by authentication (secured nodes), by AuthFailure.
+  std::array<uint64_t, kAuthFailureCount> auth_failures{};
   uint64_t send_queue_bytes = 0;      // gauge: bytes queued on all connections
 };
 

@@ -38,6 +38,7 @@ absl::Status NodeImpl::Start() {
   r.advertise = options_.advertise;
   r.id = options_.id;
   r.pastry = options_.overlay;
+  r.security = options_.security;
   r.max_frame_bytes = options_.max_frame_bytes;
   r.max_send_queue_bytes = options_.max_send_queue_bytes;
   r.max_connections = options_.max_connections;

@@ -3,6 +3,9 @@
 // and the HTTP server over a fake node.
 #include <httplib.h>
 
+#include <unistd.h>
+
+#include <fstream>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -46,6 +49,7 @@ NodeSnapshot SampleSnapshot() {
   s.stats.probes_sent = 99;
   s.transport.bytes_sent[3] = 1234;
   s.transport.connections_open = 5;
+  s.transport.auth_failures[static_cast<size_t>(pastry::net::AuthFailure::kKey)] = 3;
   return s;
 }
 
@@ -126,6 +130,9 @@ TEST(MetricsTextTest, IsValidExpositionWithTheCounters) {
   EXPECT_TRUE(m.contains("peter_joins_completed_total"));
   EXPECT_TRUE(m.contains("peter_failures_detected_total"));
   EXPECT_NEAR(m["peter_uptime_seconds"], 42.7, 1e-9);
+  EXPECT_EQ(m["peter_auth_failures_total{reason=\"key\"}"], 3);
+  EXPECT_EQ(m["peter_auth_failures_total{reason=\"tls\"}"], 0);
+  EXPECT_EQ(m.count("peter_auth_failures_total{reason=\"sender_id\"}"), 1u);
 }
 
 TEST(MetricsTextTest, HopsHistogramIsCumulative) {
@@ -215,6 +222,35 @@ TEST(NodeConfigTest, RejectsBadFlagsWithOneLine) {
   EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.leaf_set = 0; }), "--leaf-set"));
   EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.admin = "nope"; }), "--admin"));
   EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.join_timeout_s = 0; }), "--join-timeout"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.tls_cert = "c.pem"; }), "go together"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) {
+                    f.tls_cert = "c.pem";
+                    f.tls_key = "k.pem";
+                    f.tls_ca = "ca.pem";
+                    f.id = "0123456789abcdef0123456789abcdef";
+                  }),
+                  "--id"));
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& f) { f.cluster_key_file = "/nonexistent/key"; }),
+                  "--cluster-key-file"));
+}
+
+TEST(NodeConfigTest, ClusterKeyIsTheFileWithoutItsNewline) {
+  char path[] = "/tmp/peter-key-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  ASSERT_EQ(write(fd, (key + "\n").data(), key.size() + 1), static_cast<ssize_t>(key.size() + 1));
+  close(fd);
+  NodeFlags f;
+  f.listen = "127.0.0.1:0";
+  f.cluster_key_file = path;
+  absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->runtime.security.cluster_key, key);
+  // Too short once the newline is gone.
+  std::ofstream(path) << "0123456789abcde\n";
+  EXPECT_FALSE(MakeNodeConfig(f).ok());
+  unlink(path);
 }
 
 // A node that answers lookups from a table and times out on the rest.

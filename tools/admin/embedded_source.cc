@@ -28,6 +28,7 @@ NodeOptions ToNodeOptions(const pastry::net::RuntimeOptions& r) {
   o.advertise = r.advertise;
   o.id = r.id;
   o.overlay = r.pastry;
+  o.security = r.security;
   o.bootstrap_retry_for = r.bootstrap_retry_for;
   o.max_frame_bytes = r.max_frame_bytes;
   o.max_send_queue_bytes = r.max_send_queue_bytes;

@@ -143,6 +143,15 @@ void Messages(Writer& w, const pastry::net::NodeSnapshot& s) {
            s.transport.dropped_backoff);
 }
 
+void Auth(Writer& w, const pastry::net::TransportStats& t) {
+  const std::string name = "peter_auth_failures_total";
+  w.Family(name, "counter",
+           "Peers refused by authentication (TLS, cluster key, certified id), by reason.");
+  for (size_t i = 0; i < t.auth_failures.size(); ++i) {
+    w.Sample(name, Label("reason", pastry::net::kAuthFailureNames[i]), t.auth_failures[i]);
+  }
+}
+
 void Routing(Writer& w, const NodeStats& st) {
   HopsHistogram(w, st);
   w.Single("peter_routes_originated_total", "counter",
@@ -276,6 +285,7 @@ std::string MetricsText(const pastry::net::NodeSnapshot& snapshot,
   Routing(w, snapshot.stats);
   Maintenance(w, snapshot.stats);
   Connections(w, snapshot.transport);
+  Auth(w, snapshot.transport);
   State(w, snapshot);
   if (pubsub.has_value()) PubSub(w, *pubsub);
   return w.Take();

@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -13,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "peter/pastry/node_id.h"
+#include "peter/pastry/security.h"
 
 namespace peter::tools::admin {
 namespace {
@@ -51,6 +54,34 @@ bool IsUnspecified(const pastry::Endpoint& e) {
   pastry::Endpoint any6;
   any6.port = e.port;
   return e == any4 || e == any6;
+}
+
+// Files of the TLS and cluster-key flags. Files are read (the key) or only
+// checked for presence (TLS); the runtime loads the TLS files itself.
+absl::Status SecurityConfig(const NodeFlags& flags, pastry::SecurityOptions* out) {
+  const bool any_tls = !flags.tls_cert.empty() || !flags.tls_key.empty() || !flags.tls_ca.empty();
+  if (any_tls && (flags.tls_cert.empty() || flags.tls_key.empty() || flags.tls_ca.empty())) {
+    return absl::InvalidArgumentError("--tls-cert, --tls-key and --tls-ca go together");
+  }
+  if (any_tls && !flags.id.empty()) {
+    return Bad("--id", flags.id,
+               "cannot be used with TLS: the node id derives from the certificate's key");
+  }
+  out->tls_cert_file = flags.tls_cert;
+  out->tls_key_file = flags.tls_key;
+  out->tls_ca_file = flags.tls_ca;
+  if (flags.cluster_key_file.empty()) return absl::OkStatus();
+  std::ifstream in(flags.cluster_key_file, std::ios::binary);
+  if (!in) return Bad("--cluster-key-file", flags.cluster_key_file, "cannot read it");
+  std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  if (key.size() < pastry::kMinClusterKeyBytes) {
+    return Bad("--cluster-key-file", flags.cluster_key_file,
+               absl::StrCat("the key must have at least ", pastry::kMinClusterKeyBytes,
+                            " bytes (e.g. openssl rand -hex 32 > FILE)"));
+  }
+  out->cluster_key = std::move(key);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -145,6 +176,7 @@ absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags) {
                "must be a positive number of seconds");
   }
   config.runtime.bootstrap_retry_for = absl::Seconds(flags.join_timeout_s);
+  if (absl::Status s = SecurityConfig(flags, &config.runtime.security); !s.ok()) return s;
   if (!flags.admin.empty()) {
     absl::StatusOr<AdminAddress> admin = SplitHostPort("--admin", flags.admin);
     if (!admin.ok()) return admin.status();

@@ -25,6 +25,12 @@ struct NodeFlags {
   std::string requirepass_file;   // the gateway's AUTH password, first line
   int leaf_set = 16;
   double join_timeout_s = 30;     // how long to retry unreachable bootstraps
+  // Peer authentication (docs/security.md): TLS files, all three or none,
+  // and/or a file holding the cluster key.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  std::string cluster_key_file;
 };
 
 // Where the admin endpoint binds.
@@ -47,7 +53,9 @@ absl::StatusOr<AdminAddress> SplitHostPort(std::string_view flag, std::string_vi
 absl::StatusOr<pastry::Endpoint> ResolveEndpoint(std::string_view flag,
                                                  std::string_view text);
 
-// Checks every flag and builds the runtime options. The node advertises its
+// Checks every flag and builds the runtime options. The cluster key is the
+// key file's content without a trailing newline; TLS needs all three files
+// and no --id (the id derives from the certificate). The node advertises its
 // listen address to peers unless --advertise is given; a wildcard listen
 // address (0.0.0.0, [::]) therefore needs --advertise, and an advertised
 // address must not be a wildcard. Bootstrap ports must be non-zero. Errors

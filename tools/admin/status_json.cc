@@ -21,6 +21,14 @@ uint64_t Sum(const std::array<uint64_t, pastry::kMessageTypeCount>& counts) {
   return total;
 }
 
+json AuthFailuresJson(const pastry::net::TransportStats& t) {
+  json out = json::object();
+  for (size_t i = 0; i < t.auth_failures.size(); ++i) {
+    out[std::string(pastry::net::kAuthFailureNames[i])] = t.auth_failures[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 json TransportJson(const pastry::net::TransportStats& t) {
@@ -43,6 +51,7 @@ json TransportJson(const pastry::net::TransportStats& t) {
         {"old_version", t.frames_dropped_old_version},
         {"queue_overflow", t.queue_overflows},
         {"backoff", t.dropped_backoff}}},
+      {"auth_failures", AuthFailuresJson(t)},
   };
 }
 

@@ -146,6 +146,16 @@ void Transport(const json& s, std::string& out) {
                     Count(d, "queue_overflow"), ", peer backing off ", Count(d, "backoff"),
                     "\n");
   }
+  // Only when a peer was refused: most clusters never see one.
+  if (t.contains("auth_failures") && t["auth_failures"].is_object()) {
+    std::string refused;
+    for (const auto& [reason, count] : t["auth_failures"].items()) {
+      if (count.is_number_unsigned() && count.get<uint64_t>() > 0) {
+        absl::StrAppend(&refused, refused.empty() ? "" : ", ", reason, " ", count.get<uint64_t>());
+      }
+    }
+    if (!refused.empty()) absl::StrAppend(&out, "          refused peers: ", refused, "\n");
+  }
 }
 
 }  // namespace

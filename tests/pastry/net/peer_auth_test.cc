@@ -1,0 +1,148 @@
+// The connection handshake of secured nodes (peer_auth.h) without sockets:
+// two AuthHandshakes fed each other's bytes, plus the attacks it must stop
+// (a wrong key, a replayed or reflected proof, a plain peer).
+#include "pastry/net/peer_auth.h"
+
+#include <optional>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace peter::pastry::net {
+namespace {
+
+const NodeId kA(0x1111, 0x2222);
+const NodeId kB(0x3333, 0x4444);
+constexpr char kKey[] = "0123456789abcdef-cluster";
+
+AuthHandshake::Nonce NonceOf(uint8_t fill) {
+  AuthHandshake::Nonce n;
+  n.fill(fill);
+  return n;
+}
+
+struct Outcome {
+  bool done = false;
+  std::optional<AuthFailure> failure;
+};
+
+// Runs both ends to completion, each reading what the other wrote, in
+// pieces of `chunk` bytes. Returns each end's outcome.
+std::pair<Outcome, Outcome> Exchange(AuthHandshake& a, AuthHandshake& b, size_t chunk = 1 << 20) {
+  std::string to_b = a.Hello(), to_a = b.Hello();
+  Outcome oa, ob;
+  for (int round = 0; round < 1000 && (!to_a.empty() || !to_b.empty()); ++round) {
+    auto feed = [&](AuthHandshake& h, std::string& in, std::string& out, Outcome& o) {
+      if (in.empty() || o.failure.has_value()) {
+        in.clear();
+        return;
+      }
+      const std::string piece = in.substr(0, chunk);
+      in.erase(0, piece.size());
+      AuthHandshake::Step s = h.Feed(piece);
+      out += s.send;
+      o.done = o.done || s.done;
+      if (s.failure) o.failure = s.failure;
+    };
+    feed(a, to_a, to_b, oa);
+    feed(b, to_b, to_a, ob);
+  }
+  return {oa, ob};
+}
+
+TEST(AuthHandshakeTest, SameKeyAuthenticatesBothEndsAndTheirIds) {
+  AuthHandshake a(kA, kKey, true, AuthHandshake::FreshNonce());
+  AuthHandshake b(kB, kKey, false, AuthHandshake::FreshNonce());
+  auto [oa, ob] = Exchange(a, b);
+  EXPECT_TRUE(oa.done && ob.done);
+  EXPECT_FALSE(oa.failure || ob.failure);
+  EXPECT_EQ(a.peer_id(), kB);
+  EXPECT_EQ(b.peer_id(), kA);
+}
+
+TEST(AuthHandshakeTest, ByteByByteWorksAndFramesAfterwardAreLeftOver) {
+  AuthHandshake a(kA, kKey, true, NonceOf(1));
+  AuthHandshake b(kB, kKey, false, NonceOf(2));
+  // a's hello, then a's proof for b's hello, then a frame, fed one byte at a time.
+  AuthHandshake::Step first = a.Feed(b.Hello());
+  ASSERT_FALSE(first.failure);
+  const std::string stream = a.Hello() + first.send + "FRAME";
+  std::string proof_for_a;
+  for (char c : stream) {
+    AuthHandshake::Step s = b.Feed(std::string(1, c));
+    ASSERT_FALSE(s.failure) << s.detail;
+    proof_for_a += s.send;
+  }
+  EXPECT_TRUE(b.done());
+  EXPECT_EQ(b.TakeLeftover(), "FRAME");
+  EXPECT_TRUE(a.Feed(proof_for_a).done);
+}
+
+TEST(AuthHandshakeTest, WrongKeyIsRefusedByBothEnds) {
+  AuthHandshake a(kA, kKey, true, AuthHandshake::FreshNonce());
+  AuthHandshake b(kB, "another key of 16+ bytes", false, AuthHandshake::FreshNonce());
+  auto [oa, ob] = Exchange(a, b, 7);
+  EXPECT_EQ(oa.failure, AuthFailure::kKey);
+  EXPECT_EQ(ob.failure, AuthFailure::kKey);
+  EXPECT_FALSE(oa.done || ob.done);
+}
+
+TEST(AuthHandshakeTest, KeyAgainstNoKeyIsAModeMismatch) {
+  AuthHandshake a(kA, kKey, true, AuthHandshake::FreshNonce());
+  AuthHandshake b(kB, "", false, AuthHandshake::FreshNonce());
+  auto [oa, ob] = Exchange(a, b);
+  EXPECT_EQ(oa.failure, AuthFailure::kMode);
+  EXPECT_EQ(ob.failure, AuthFailure::kMode);
+}
+
+TEST(AuthHandshakeTest, APlainPeerIsRefusedAtItsFirstByte) {
+  AuthHandshake b(kB, kKey, false, AuthHandshake::FreshNonce());
+  // A Cap'n Proto frame starts with its segment count, not the magic.
+  AuthHandshake::Step s = b.Feed(std::string("\0\0\0\0", 4));
+  EXPECT_EQ(s.failure, AuthFailure::kHello);
+}
+
+// A proof recorded on one connection is useless on the next: the verifier's
+// nonce is fresh.
+TEST(AuthHandshakeTest, ARecordedProofDoesNotReplay) {
+  AuthHandshake a1(kA, kKey, true, NonceOf(1));
+  AuthHandshake b1(kB, kKey, false, NonceOf(2));
+  const std::string a_hello = a1.Hello();
+  const std::string a_proof = a1.Feed(b1.Hello()).send;
+  ASSERT_TRUE(b1.Feed(a_hello + a_proof).done);  // the genuine run
+  // The attacker replays a's bytes to b, which picked a new nonce.
+  AuthHandshake b2(kB, kKey, false, NonceOf(3));
+  AuthHandshake::Step s = b2.Feed(a_hello + a_proof);
+  EXPECT_EQ(s.failure, AuthFailure::kKey);
+}
+
+// An attacker without the key connects to b and hands b's own proof back:
+// the role byte (and b's nonce in the prover's place) make it wrong.
+TEST(AuthHandshakeTest, AReflectedProofIsRefused) {
+  AuthHandshake b(kB, kKey, false, NonceOf(2));
+  AuthHandshake mirror(kA, kKey, true, NonceOf(9));  // only to shape a hello
+  AuthHandshake::Step step = b.Feed(mirror.Hello());
+  ASSERT_EQ(step.send.size(), AuthHandshake::kProofBytes);
+  EXPECT_EQ(b.Feed(step.send).failure, AuthFailure::kKey);
+}
+
+TEST(AuthHandshakeTest, AnEchoedNonceIsRefused) {
+  AuthHandshake b(kB, kKey, false, NonceOf(2));
+  AuthHandshake echo(kA, kKey, true, NonceOf(2));
+  EXPECT_EQ(b.Feed(echo.Hello()).failure, AuthFailure::kHello);
+}
+
+TEST(AuthHandshakeTest, WithoutKeyTheHelloCarriesTheId) {
+  AuthHandshake a(kA, "", true, AuthHandshake::FreshNonce());
+  AuthHandshake b(kB, "", false, AuthHandshake::FreshNonce());
+  auto [oa, ob] = Exchange(a, b);
+  EXPECT_TRUE(oa.done && ob.done);
+  EXPECT_EQ(b.peer_id(), kA);
+}
+
+TEST(AuthHandshakeTest, FreshNoncesDiffer) {
+  EXPECT_NE(AuthHandshake::FreshNonce(), AuthHandshake::FreshNonce());
+}
+
+}  // namespace
+}  // namespace peter::pastry::net
