@@ -223,10 +223,25 @@ void RuntimeImpl::AfterNodeCall() {
 }
 
 // One timer, re-armed only when the node's deadline moved earlier; a timer
-// that fires early (a job was cancelled) costs one empty Tick().
+// that fires early (a job was cancelled) costs one empty Tick(). Work already
+// due (zero-delay jobs: an application's messages to its own node, deferred
+// callbacks) is posted to the loop instead: arming the timer for it cost two
+// timerfd_settime calls per job, the largest cost of a publish through a
+// one-node gateway (docs/benchmarks.md).
 void RuntimeImpl::ArmTimer() {
   const absl::Time deadline = node_->NextDeadline();
   if (deadline == absl::InfiniteFuture()) return;
+  if (deadline <= clock_.Now()) {
+    if (tick_posted_) return;
+    tick_posted_ = true;
+    asio::post(io_, [this] {
+      tick_posted_ = false;
+      if (stopping_) return;
+      node_->Tick();
+      AfterNodeCall();
+    });
+    return;
+  }
   const SteadyTime at = clock_.ToSteady(deadline);
   if (timer_armed_ && at >= armed_at_) return;
   timer_armed_ = true;

@@ -92,6 +92,7 @@ class RuntimeImpl final : public NodeRuntime {
   bool bootstrap_reached_ = false;
   std::string last_bootstrap_error_;
   bool timer_armed_ = false;
+  bool tick_posted_ = false;  // a Tick() for work already due is queued
   SteadyTime armed_at_{};
   bool stopping_ = false;
   bool was_active_ = false;

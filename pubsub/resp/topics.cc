@@ -73,7 +73,9 @@ void Server::OnTopicMessage(std::weak_ptr<Topic> weak, std::string_view payload)
 }
 
 void Server::Deliver(const Topic& topic, std::string_view channel, std::string_view payload) {
-  std::set<uint64_t> members = topic.members;  // a slow client may be dropped below
+  // A snapshot: a slow client may be dropped below. A vector, one allocation
+  // per message rather than one per member.
+  const std::vector<uint64_t> members(topic.members.begin(), topic.members.end());
   for (uint64_t id : members) {
     auto client = FindClient(id);
     if (!client || client->closed()) continue;
