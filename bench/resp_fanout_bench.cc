@@ -371,13 +371,14 @@ int Main(int argc, char** argv) {
                Ms(paced.latency.p99).c_str(), Ms(paced.latency.p999).c_str(),
                Ms(paced.latency.max).c_str(), cpu);
   // | server | subscribers | channels | delivered/s | p50 saturated | p50 | p99 | p99.9 |
-  // lost | publish errors |
-  std::printf("| %s | %d | %d | %.0f | %s | %s | %s | %s | %" PRId64 " | %" PRId64 " |\n",
+  // lost | publish errors | delivered in both phases |
+  std::printf("| %s | %d | %d | %.0f | %s | %s | %s | %s | %" PRId64 " | %" PRId64 " | %" PRId64
+              " |\n",
               f.label.c_str(), f.subscribers, f.channels, rate, Ms(sat.latency.p50).c_str(),
               Ms(paced.latency.p50).c_str(), Ms(paced.latency.p99).c_str(),
               Ms(paced.latency.p999).c_str(),
               (sat.expected - sat.delivered) + (paced.expected - paced.delivered),
-              sat.errors + paced.errors);
+              sat.errors + paced.errors, sat.delivered + paced.delivered);
   return 0;
 }
 
