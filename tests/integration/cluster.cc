@@ -34,6 +34,7 @@ absl::Status Cluster::Start(int i, std::optional<int> via) {
     clients_.resize(i + 1);
     ids_.resize(i + 1);
     starts_.resize(i + 1);
+    last_addresses_.resize(i + 1);
   }
   if (nodes_[i] != nullptr) return absl::FailedPreconditionError("already running");
   if (!ids_[i]) ids_[i] = RandomId(rng_);
@@ -42,16 +43,29 @@ absl::Status Cluster::Start(int i, std::optional<int> via) {
   spec.prefix = host.prefix;
   spec.listen = host.ip + ":0";
   spec.admin = host.ip + ":0";
+  if (reuse_addresses_ && !last_addresses_[i].first.empty()) {
+    spec.listen = last_addresses_[i].first;
+    spec.admin = last_addresses_[i].second;
+  }
   spec.id = ids_[i]->ToHex();
   if (via) {
     if (!alive(*via)) return absl::FailedPreconditionError("bootstrap not running");
     spec.join = {nodes_[*via]->listen()};
   }
-  spec.extra = {"--leaf-set", std::to_string(leaf_set_size_), "--log-level", "debug"};
+  spec.extra = {"--leaf-set", std::to_string(leaf_set_size_), "--log-level", log_level_};
   spec.log_path = absl::StrCat(log_dir_, "/node-", i, ".", starts_[i]++, ".log");
   absl::StatusOr<std::unique_ptr<NodeProcess>> node = NodeProcess::Spawn(binary_, spec);
+  if (!node.ok() && spec.listen != host.ip + ":0") {
+    // The old port may have been taken meanwhile (on loopback, by another
+    // program's outgoing connection): take fresh ones.
+    spec.listen = host.ip + ":0";
+    spec.admin = host.ip + ":0";
+    node = NodeProcess::Spawn(binary_, spec);
+  }
   if (!node.ok()) return node.status();
   nodes_[i] = std::move(*node);
+  last_addresses_[i] = {nodes_[i]->listen(), absl::StrCat(nodes_[i]->admin_host(), ":",
+                                                          nodes_[i]->admin_port())};
   auto client = std::make_unique<httplib::Client>(nodes_[i]->admin_host(),
                                                   nodes_[i]->admin_port());
   client->set_keep_alive(true);
@@ -78,6 +92,23 @@ std::optional<int> Cluster::Stop(int i, int signal, absl::Duration timeout) {
   clients_[i].reset();
   ring_.Erase(*ids_[i]);
   return status;
+}
+
+void Cluster::AddExternal(const NodeId& id) {
+  externals_.push_back(id);
+  ring_.Insert(id, -static_cast<int>(externals_.size()));
+}
+
+std::optional<NodeId> Cluster::ClosestId(const NodeId& key) const {
+  std::optional<int> index = ring_.Closest(key);
+  if (!index) return std::nullopt;
+  return *index >= 0 ? *ids_[*index] : externals_[-*index - 1];
+}
+
+int Cluster::ClosestProcess(const NodeId& key) const {
+  pastry::sim::LiveRing processes;
+  for (int i : Alive()) processes.Insert(*ids_[i], i);
+  return processes.Closest(key).value_or(-1);
 }
 
 std::vector<int> Cluster::Alive() const {
@@ -177,7 +208,7 @@ Cluster::LookupReport Cluster::Lookups(int count, absl::Duration max_duration) {
   for (int n = 0; n < count && absl::Now() - start < max_duration; ++n) {
     int source = live[rng_() % live.size()];
     NodeId key = RandomId(rng_);
-    std::string expected = ids_[*ring_.Closest(key)]->ToHex();
+    std::string expected = ClosestId(key)->ToHex();
     ++report.sent;
     absl::StatusOr<json> answer = Get(source, "/route?key=" + key.ToHex());
     if (!answer.ok()) {

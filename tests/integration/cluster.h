@@ -36,8 +36,19 @@ class Cluster {
           uint64_t seed, int leaf_set_size = 16);
 
   // Starts node i (a new random id, or its previous id if it ran before)
-  // joining through `via` (none: a new ring).
+  // joining through `via` (none: a new ring). With reuse_addresses, a node
+  // that ran before listens on its previous overlay and admin addresses.
   absl::Status Start(int i, std::optional<int> via);
+  void set_reuse_addresses(bool reuse) { reuse_addresses_ = reuse; }
+  // The nodes' --log-level (default debug).
+  void set_log_level(std::string level) { log_level_ = std::move(level); }
+  // A ring member that is not one of these processes (an embedded node), so
+  // the ground truth for leaf sets and roots includes it.
+  void AddExternal(const pastry::NodeId& id);
+  // The id of the ring member closest to `key` (processes and externals).
+  std::optional<pastry::NodeId> ClosestId(const pastry::NodeId& key) const;
+  // The process closest to `key` among processes only; -1 if none.
+  int ClosestProcess(const pastry::NodeId& key) const;
   // kill -9 node i.
   void Kill(int i);
   // Sends `signal` to node i and waits for it to exit; returns its exit
@@ -85,6 +96,10 @@ class Cluster {
   std::vector<std::unique_ptr<httplib::Client>> clients_;
   std::vector<std::optional<pastry::NodeId>> ids_;
   std::vector<int> starts_;
+  std::vector<std::pair<std::string, std::string>> last_addresses_;  // listen, admin
+  std::vector<pastry::NodeId> externals_;  // ring index -(k+1)
+  bool reuse_addresses_ = false;
+  std::string log_level_ = "debug";
   pastry::sim::LiveRing ring_;
 };
 

@@ -125,4 +125,10 @@ std::vector<std::string> NetnsLab::Prefix(int i) const {
 
 std::string NetnsLab::Address(int i) const { return absl::StrCat(kSubnet, i + 2); }
 
+std::string NetnsLab::HubAddress() const { return absl::StrCat(kSubnet, 1); }
+
+absl::Status NetnsLab::SetConnected(int i, bool connected) {
+  return Run({"-n", hub_, "link", "set", absl::StrCat("vh", i), connected ? "up" : "down"});
+}
+
 }  // namespace peter::integration

@@ -34,6 +34,11 @@ class NetnsLab {
   std::vector<std::string> Prefix(int i) const;
   // Host i's address.
   std::string Address(int i) const;
+  // Cuts host i off the bridge (its veth's hub end down: packets to and
+  // from it vanish, as in a network partition) or connects it again.
+  absl::Status SetConnected(int i, bool connected);
+  // The address of the hub's end of the bridge.
+  std::string HubAddress() const;
 
  private:
   NetnsLab() = default;
