@@ -23,7 +23,9 @@ FaultInjector::FaultInjector(integration::Cluster& cluster, integration::NetnsLa
 
 absl::StatusOr<Fault> FaultInjector::Begin(FaultKind kind, int node) {
   if (!cluster_.alive(node)) return absl::FailedPreconditionError("node not running");
-  Fault fault{.kind = kind, .node = node};
+  Fault fault;
+  fault.kind = kind;
+  fault.node = node;
   fault.start = absl::Now();
   switch (kind) {
     case FaultKind::kKill:

@@ -28,6 +28,7 @@ struct Fault {
   absl::Time end;      // the restart, SIGCONT or reconnection
   absl::Time repaired = absl::InfiniteFuture();  // see RepairWindow in verdict.h
   std::string problem;  // why it could not be ended or repaired ("" if fine)
+  std::string waited_on;  // the last condition the repair waited for
 };
 
 class FaultInjector {

@@ -208,6 +208,7 @@ void Soak::WaitRepaired(Fault& fault) {
       return;
     }
     if (why.empty()) why = "a subscription has had no message published since";
+    fault.waited_on = why;
     if (absl::Now() >= deadline) break;
     absl::SleepFor(kPoll);
     why.clear();
@@ -245,7 +246,10 @@ void Soak::InjectFaults() {
                                         absl::FormatDuration(absl::Trunc(
                                             fault->repaired - fault->end,
                                             absl::Milliseconds(10))),
-                                        " after it ended")
+                                        " after it ended",
+                                        fault->repaired - fault->end > absl::Seconds(5)
+                                            ? "; last waited on: " + fault->waited_on
+                                            : "")
                          : ": " + fault->problem));
     if (!fault->problem.empty()) result_.problems.push_back(fault->problem);
     result_.faults.push_back(*fault);
