@@ -5,8 +5,9 @@
 //     servers, C channels: with S >= C subscriber i takes channel i % C, with
 //     S < C subscriber i takes channels i, i + S, i + 2S, ... (every channel
 //     has at least one subscriber, every subscriber at least one channel);
-//   - one publisher connection on the --publish server, pipelining PUBLISH to
-//     the channels in turn; each payload starts with the CLOCK_MONOTONIC time
+//   - one publisher connection (or --publishers) on the --publish server,
+//     pipelining PUBLISH to the channels in turn, and in turn over the
+//     connections; each payload starts with the CLOCK_MONOTONIC time
 //     of the send (hex nanoseconds), so every delivery gives a
 //     publish-to-deliver latency (client and servers are on one machine).
 // Two phases, after a warm-up in which one message per channel must arrive:
@@ -43,6 +44,7 @@ struct Flags {
   std::string publish = "127.0.0.1:6379";
   std::vector<std::string> subscribe;
   int subscribers = 1;
+  int publishers = 1;
   int channels = 1;
   int payload = 64;
   int window = 2000;
@@ -174,8 +176,12 @@ class Bench {
 
   // paced_rate 0: saturated (window-bound); otherwise deliveries per second.
   Result Run(double seconds, double paced_rate) {
-    Context pub = Connect(f_.publish);
-    redisContext* c = pub.get();
+    std::vector<Context> pubs;
+    std::vector<redisContext*> c;
+    for (int i = 0; i < f_.publishers; ++i) {
+      pubs.push_back(Connect(f_.publish));
+      c.push_back(pubs.back().get());
+    }
     Result r;
     {
       std::lock_guard<std::mutex> lock(latency_mu_);
@@ -187,6 +193,7 @@ class Bench {
     const int64_t end = start + static_cast<int64_t>(seconds * 1e9);
     int64_t pending_replies = 0;
     int next_channel = 0;
+    int next_publisher = 0;
     while (true) {
       const int64_t now = NowNs();
       if (now >= end) break;
@@ -199,7 +206,8 @@ class Bench {
       }
       int batch = 0;
       while (allowed > 0 && pending_replies < f_.window && batch < 256) {
-        AppendPublish(c, next_channel);
+        AppendPublish(c[next_publisher], next_channel);
+        next_publisher = (next_publisher + 1) % f_.publishers;
         r.expected += fanout_[next_channel];
         allowed -= fanout_[next_channel];
         next_channel = (next_channel + 1) % f_.channels;
@@ -207,7 +215,7 @@ class Bench {
         ++pending_replies;
         ++batch;
       }
-      Flush(c);
+      for (redisContext* p : c) Flush(p);
       pending_replies -= DrainReplies(c, &r.errors, batch == 0 ? 1 : 0);
     }
     const int64_t measured_end = NowNs();
@@ -250,18 +258,23 @@ class Bench {
 
   // Reads whatever publish replies are there (waiting up to timeout_ms for
   // the first); returns how many.
-  static int64_t DrainReplies(redisContext* c, int64_t* errors, int timeout_ms) {
-    pollfd p{c->fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return 0;
-    if (redisBufferRead(c) != REDIS_OK) Die(std::string("read: ") + c->errstr);
+  static int64_t DrainReplies(const std::vector<redisContext*>& c, int64_t* errors,
+                              int timeout_ms) {
+    std::vector<pollfd> fds;
+    for (redisContext* p : c) fds.push_back(pollfd{p->fd, POLLIN, 0});
+    if (poll(fds.data(), fds.size(), timeout_ms) <= 0) return 0;
     int64_t n = 0;
-    void* raw = nullptr;
-    while (redisGetReplyFromReader(c, &raw) == REDIS_OK && raw != nullptr) {
-      Reply reply(static_cast<redisReply*>(raw));
-      if (reply->type == REDIS_REPLY_ERROR) {
-        if (++*errors <= 3) std::fprintf(stderr, "PUBLISH: %s\n", reply->str);
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLERR | POLLHUP))) continue;
+      if (redisBufferRead(c[i]) != REDIS_OK) Die(std::string("read: ") + c[i]->errstr);
+      void* raw = nullptr;
+      while (redisGetReplyFromReader(c[i], &raw) == REDIS_OK && raw != nullptr) {
+        Reply reply(static_cast<redisReply*>(raw));
+        if (reply->type == REDIS_REPLY_ERROR) {
+          if (++*errors <= 3) std::fprintf(stderr, "PUBLISH: %s\n", reply->str);
+        }
+        ++n;
       }
-      ++n;
     }
     return n;
   }
@@ -335,6 +348,9 @@ int Main(int argc, char** argv) {
   app.add_option("--subscribers", f.subscribers, "Subscriber connections")
       ->check(CLI::Range(1, 10000));
   app.add_option("--channels", f.channels, "Channels")->check(CLI::Range(1, 100000));
+  app.add_option("--publishers", f.publishers,
+                 "Publisher connections (publishes go to them in turn)")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--payload", f.payload, "Payload bytes (at least 17)")
       ->check(CLI::Range(17, 1 << 20));
   app.add_option("--window", f.window,
@@ -361,11 +377,11 @@ int Main(int argc, char** argv) {
 
   const double rate = sat.seconds > 0 ? sat.in_period / sat.seconds : 0;
   std::fprintf(stderr,
-               "%s: %d subscribers, %d channels: saturated %.0f delivered/s (%" PRId64
+               "%s: %d subscribers, %d channels, %d publishers: saturated %.0f delivered/s (%" PRId64
                " publishes, %" PRId64 " expected, %" PRId64 " delivered, %" PRId64
                " publish errors, p50 %s ms at saturation); paced %.0f/s: %" PRId64 " of %" PRId64
                " delivered, p50 %s p99 %s p99.9 %s max %s ms; bench client CPU %.1f s\n",
-               f.label.c_str(), f.subscribers, f.channels, rate, sat.published, sat.expected,
+               f.label.c_str(), f.subscribers, f.channels, f.publishers, rate, sat.published, sat.expected,
                sat.delivered, sat.errors, Ms(sat.latency.p50).c_str(), f.paced_rate,
                paced.delivered, paced.expected, Ms(paced.latency.p50).c_str(),
                Ms(paced.latency.p99).c_str(), Ms(paced.latency.p999).c_str(),
