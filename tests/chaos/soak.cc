@@ -120,7 +120,16 @@ absl::Status Soak::StartDaemons() {
   cluster_ = std::make_unique<Cluster>(
       o_.binary,
       [net](int i) {
-        return net ? Cluster::Host{net->Prefix(i), net->Address(i)} : Cluster::Host{};
+        // The daemons die with the driver even when it crashes (setpriv and
+        // ip exec in place, so the pid stays the daemon's). Spawned from
+        // this thread, which lives as long as the process.
+        Cluster::Host host;
+        host.prefix = {"setpriv", "--pdeathsig", "KILL"};
+        if (net != nullptr) {
+          for (std::string& word : net->Prefix(i)) host.prefix.push_back(std::move(word));
+          host.ip = net->Address(i);
+        }
+        return host;
       },
       o_.log_dir, o_.seed, o_.leaf_set);
   cluster_->set_reuse_addresses(true);
