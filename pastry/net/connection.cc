@@ -129,14 +129,14 @@ void Connection::StartAuth() {
 
 bool Connection::OnHandshakeBytes(std::string_view data) {
   AuthHandshake::Step step = auth_->Feed(data);
+  // Our proof goes out even when the peer's, read in the same bytes, is
+  // wrong: the peer then counts the wrong key too (HandshakeFailed flushes).
+  handshake_out_ += step.send;
   if (step.failure.has_value()) {
     HandshakeFailed(step.failure, step.detail);
     return false;
   }
-  if (!step.send.empty()) {
-    handshake_out_ += step.send;
-    Write();
-  }
+  if (!step.send.empty()) Write();
   if (!step.done) return false;
   if (certified_id_.has_value() && auth_->peer_id() != *certified_id_) {
     HandshakeFailed(AuthFailure::kCertificateId,

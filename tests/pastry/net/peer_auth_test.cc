@@ -87,6 +87,19 @@ TEST(AuthHandshakeTest, WrongKeyIsRefusedByBothEnds) {
   EXPECT_FALSE(oa.done || ob.done);
 }
 
+// The peer's hello and (wrong) proof in one read: the step still carries
+// our proof, which the connection writes before closing, so that the peer
+// too sees a wrong key rather than a dropped connection.
+TEST(AuthHandshakeTest, AFailingStepStillCarriesOurProof) {
+  AuthHandshake a(kA, kKey, true, AuthHandshake::FreshNonce());
+  AuthHandshake b(kB, "another key of 16+ bytes", false, AuthHandshake::FreshNonce());
+  const std::string b_proof = b.Feed(a.Hello()).send;
+  AuthHandshake::Step s = a.Feed(b.Hello() + b_proof);
+  EXPECT_EQ(s.failure, AuthFailure::kKey);
+  EXPECT_EQ(s.send.size(), AuthHandshake::kProofBytes);
+  EXPECT_EQ(b.Feed(s.send).failure, AuthFailure::kKey);
+}
+
 TEST(AuthHandshakeTest, KeyAgainstNoKeyIsAModeMismatch) {
   AuthHandshake a(kA, kKey, true, AuthHandshake::FreshNonce());
   AuthHandshake b(kB, "", false, AuthHandshake::FreshNonce());
