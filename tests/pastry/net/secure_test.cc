@@ -134,6 +134,31 @@ TEST_F(SecureTest, TlsRingUsesCertifiedIds) {
   EXPECT_EQ(r->root.id, nodes[2]->self().id);
 }
 
+// A larger TLS ring: more connection churn (peers that may dial each other
+// at once, duplicates retired by a half-close without close_notify), and a
+// crashed node repaired around, with no peer refused on the way.
+TEST_F(SecureTest, TlsRingRepairsAFailure) {
+  absl::StatusOr<TestPki> pki = TestPki::Create(dir_, "ca");
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  std::vector<std::unique_ptr<NodeRuntime>> nodes;
+  for (int i = 0; i < 6; ++i) {
+    absl::StatusOr<TlsFiles> files = pki->Issue("n" + std::to_string(i));
+    ASSERT_TRUE(files.ok()) << files.status();
+    nodes.push_back(Start(TlsOptions(*files), i == 0 ? nullptr : nodes[i / 2].get()));
+    ASSERT_NE(nodes.back(), nullptr);
+  }
+  for (auto& n : nodes) ASSERT_TRUE(n->WaitUntilActive(absl::Seconds(20)).ok());
+  EXPECT_TRUE(Eventually([&] { return LeafSetMismatch(nodes, 16).empty(); }, absl::Seconds(20)))
+      << LeafSetMismatch(nodes, 16);
+  nodes[3].reset();  // no Leave: a crash
+  EXPECT_TRUE(Eventually([&] { return LeafSetMismatch(nodes, 16).empty(); }, absl::Seconds(30)))
+      << LeafSetMismatch(nodes, 16);
+  for (auto& n : nodes) {
+    if (n == nullptr) continue;
+    for (uint64_t c : n->Snapshot().transport.auth_failures) EXPECT_EQ(c, 0u);
+  }
+}
+
 TEST_F(SecureTest, TlsRefusesAnExplicitId) {
   absl::StatusOr<TestPki> pki = TestPki::Create(dir_, "ca");
   ASSERT_TRUE(pki.ok()) << pki.status();
