@@ -78,14 +78,18 @@ struct HeartbeatReplyMsg {
 };
 
 // Routed toward `topic`, or sent straight to a cached root: a message for
-// the root to stamp and multicast. With `request` != 0 the root answers
-// `publisher` with a PublishAck, and recognises a resend of the same
-// (publisher, request) so it is numbered once.
+// the root to stamp and multicast. With `request` != 0 the root recognises
+// a second copy of the same (publisher, request) -- a resend, or the
+// overlay delivering a routed message twice after a late hop
+// acknowledgement -- so it is numbered once; and, if `want_ack`, answers
+// `publisher` with a PublishAck. Best-effort publishes carry a request for
+// the de-duplication only (want_ack false).
 struct PublishMsg {
   TopicId topic;
   std::string payload;
   NodeHandle publisher;  // meaningful only with request != 0
   uint64_t request = 0;
+  bool want_ack = true;  // with request != 0
 };
 
 // Root -> publisher: the publish `request` was numbered `seq`. Its sender is
@@ -161,7 +165,7 @@ struct SkipMsg {
   uint64_t up_to = 0;
 };
 
-// `publisher`/`request` identify an acknowledged publish (request 0: none)
+// `publisher`/`request` identify a publish with an origin (request 0: none)
 // so a root that takes over still recognises its resend.
 struct StoredMessage {
   uint64_t seq = 0;

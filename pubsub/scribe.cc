@@ -126,7 +126,9 @@ absl::Status Scribe::Publish(std::string_view topic, std::string payload) {
   absl::Status status = CheckMessage(topic, payload);
   if (!status.ok()) return status;
   const TopicId id = TopicIdOf(topic);
-  RouteToTopic(id, PublishMsg{id, std::move(payload), {}, 0});
+  // An origin, so the root numbers an overlay duplicate once; no ack.
+  RouteToTopic(id, PublishMsg{id, std::move(payload), Self(), NextRequest(),
+                              /*want_ack=*/false});
   return absl::OkStatus();
 }
 
@@ -188,14 +190,10 @@ size_t Scribe::children_total() const {
 }
 
 std::vector<TopicInfo> Scribe::Topics() const {
-  std::vector<const TopicState*> states;
-  states.reserve(topics_.size());
-  for (const auto& [id, t] : topics_) states.push_back(t.get());
-  std::sort(states.begin(), states.end(),
-            [](const TopicState* a, const TopicState* b) { return a->id < b->id; });
   std::vector<TopicInfo> out;
-  out.reserve(states.size());
-  for (const TopicState* t : states) {
+  out.reserve(topics_.size());
+  for (const auto& [id, state] : topics_) {  // ordered by id
+    const TopicState* t = state.get();
     TopicInfo info;
     info.id_hex = t->id.ToHex();
     info.name = t->name;

@@ -33,8 +33,9 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -287,18 +288,23 @@ class Scribe final : public pastry::Application {
 
   ScribeOptions options_;
   std::unique_ptr<pastry::Overlay> overlay_;
-  absl::flat_hash_map<TopicId, std::unique_ptr<TopicState>> topics_;
+  // Ordered containers wherever Scribe iterates: what it sends, and in what
+  // order, must not depend on absl's per-process hash seed (an address,
+  // which changes with address-space randomisation), so the same simulated
+  // run gives the same result in every process. Hash maps only for
+  // look-ups (subscriptions_, TopicState::origins).
+  absl::btree_map<TopicId, std::unique_ptr<TopicState>> topics_;
   absl::flat_hash_map<SubscriptionId, TopicId> subscriptions_;
-  absl::flat_hash_map<TopicId, ReplicaState> replicas_;
-  absl::flat_hash_set<TopicId> joining_;  // waiting for an ack
-  absl::flat_hash_set<TopicId> gapped_;   // waiting for a missing seq
-  absl::flat_hash_set<TopicId> holding_;  // roots holding publishes
-  absl::flat_hash_map<uint64_t, PendingPublish> pending_publishes_;
-  absl::flat_hash_map<uint64_t, PendingAnycast> pending_anycasts_;
-  absl::flat_hash_map<TopicId, CachedRootEntry> root_cache_;
+  absl::btree_map<TopicId, ReplicaState> replicas_;
+  absl::btree_set<TopicId> joining_;  // waiting for an ack
+  absl::btree_set<TopicId> gapped_;   // waiting for a missing seq
+  absl::btree_set<TopicId> holding_;  // roots holding publishes
+  absl::btree_map<uint64_t, PendingPublish> pending_publishes_;
+  absl::btree_map<uint64_t, PendingAnycast> pending_anycasts_;
+  absl::btree_map<TopicId, CachedRootEntry> root_cache_;
   // Round trips measured on heartbeats to each parent node.
-  absl::flat_hash_map<NodeId, absl::Time> heartbeat_sent_;
-  absl::flat_hash_map<NodeId, absl::Duration> parent_rtt_;
+  absl::btree_map<NodeId, absl::Time> heartbeat_sent_;
+  absl::btree_map<NodeId, absl::Duration> parent_rtt_;
   uint64_t next_request_ = 0;  // set on first use from the clock
   SubscriptionId next_subscription_ = 1;
   bool ticking_ = false;

@@ -185,7 +185,7 @@ void Scribe::CheckPendingAnycasts() {
       continue;
     }
     expired.push_back(std::move(it->second.done));
-    pending_anycasts_.erase(it++);
+    it = pending_anycasts_.erase(it);
   }
   for (AnycastCallback& done : expired) {
     ++stats_.anycasts_failed;

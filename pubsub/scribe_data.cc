@@ -28,11 +28,12 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
     }
   }
   if (publish.request != 0) {
-    // A resend of a publish numbered before: acknowledge it again.
+    // A second copy of a publish numbered before (a resend, or an overlay
+    // duplicate): acknowledge it again if asked, number it no more.
     auto it = t->origins.find(PublishOrigin{publish.publisher.id, publish.request});
     if (it != t->origins.end()) {
       ++stats_.publishes_deduplicated;
-      AckPublish(publish, it->second);
+      if (publish.want_ack) AckPublish(publish, it->second);
       return;
     }
   }
@@ -90,7 +91,7 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
       it->second.request = publish.request;
       t.origins[PublishOrigin{publish.publisher.id, publish.request}] = seq;
     }
-    AckPublish(publish, seq);
+    if (publish.want_ack) AckPublish(publish, seq);
   }
   return seq;
 }
@@ -172,7 +173,7 @@ void Scribe::CheckPendingPublishes() {
                           absl::DeadlineExceededError(
                               "publish not acknowledged in time; it may still "
                               "have been published"));
-      pending_publishes_.erase(it++);
+      it = pending_publishes_.erase(it);
       continue;
     }
     if (Now() >= p.resend_at) resend.push_back(it->first);

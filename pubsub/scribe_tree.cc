@@ -270,7 +270,7 @@ void Scribe::OnHeartbeatReply(const NodeHandle& from,
 }
 
 void Scribe::SendHeartbeats() {
-  absl::flat_hash_map<NodeId, std::pair<NodeHandle, HeartbeatMsg>> by_parent;
+  absl::btree_map<NodeId, std::pair<NodeHandle, HeartbeatMsg>> by_parent;
   for (auto& [id, t] : topics_) {
     if (!t->attached || !t->parent.has_value()) continue;
     auto& entry = by_parent[t->parent->id];

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "pubsub/messages.h"
@@ -46,8 +47,8 @@ struct LocalSubscription {
 struct ReplayEntry {
   std::string payload;
   absl::Time stored;
-  NodeId publisher;      // of an acknowledged publish (root side)
-  uint64_t request = 0;  // 0: unknown / not acknowledged
+  NodeId publisher;      // of a publish with an origin (root side)
+  uint64_t request = 0;  // 0: unknown / no origin
 };
 
 // An acknowledged publish, as the root recognises a resend of it.
@@ -68,7 +69,7 @@ struct TopicState {
   // attached to the parent.
   std::optional<NodeId> moving_to;
   absl::Time moving_since = absl::InfinitePast();
-  absl::flat_hash_map<NodeId, ChildState> children;
+  absl::btree_map<NodeId, ChildState> children;  // ordered: sent in this order
   std::vector<LocalSubscription> subs;
 
   // Sequencing. `next` is the first sequence number not yet delivered
@@ -82,7 +83,8 @@ struct TopicState {
   absl::Time repair_sent = absl::InfinitePast();
   uint64_t repair_from = 0;  // `next` when the last repair was requested
   std::map<uint64_t, ReplayEntry> replay;
-  // Acknowledged publishes in `replay`, by origin (root side).
+  // Publishes in `replay` with an origin (acknowledged or best effort), by
+  // origin (root side); bounded by the replay buffer.
   absl::flat_hash_map<PublishOrigin, uint64_t> origins;
 
   // Root only: publishes held until `hold_until` (see fresh_root_grace).

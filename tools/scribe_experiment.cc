@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "pubsub/topic_id.h"
 #include "tools/scribe_run.h"
+#include "tools/sim_common.h"
 
 namespace peter::tools {
 namespace scribe_run {
@@ -228,9 +229,11 @@ void Experiment::Stream() {
 
 ScribeResult Experiment::Run() {
   net_.network().set_delivery_observer([this](const pastry::sim::Delivery& d) { Observe(d); });
+  r_.rss_overlay_mb = CurrentRssMb();
   AttachScribes();
   ChooseGroups();
   Subscribe();
+  r_.rss_subscribed_mb = CurrentRssMb();
   MeasureNodeStress();
   PublishFirstAtRoots();
   Stream();

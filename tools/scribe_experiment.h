@@ -124,6 +124,12 @@ struct ScribeResult {
   // publisher failed first, or the acknowledgement was still due).
   int64_t missing_unconfirmed = 0;
   double sim_time_s = 0;
+
+  // Memory (not deterministic; printed with the timing fields): resident
+  // set size once the overlay is built, before any Scribe exists, and once
+  // every subscription is on its tree (MB).
+  double rss_overlay_mb = 0;
+  double rss_subscribed_mb = 0;
 };
 
 absl::StatusOr<ScribeResult> RunScribeExperiment(const ScribeSetup& setup);

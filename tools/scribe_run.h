@@ -99,6 +99,7 @@ class Experiment {
   bool counting_links_ = false;
   int64_t control_msgs_ = 0;
   int64_t overlay_msgs_ = 0;
+  // Hash maps only summed or maxed over (order cannot matter).
   absl::flat_hash_map<uint64_t, int64_t> link_copies_;
   absl::flat_hash_map<std::pair<int, uint64_t>, int64_t> message_link_copies_;
   absl::Time repaired_at_ = absl::InfinitePast();

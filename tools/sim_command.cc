@@ -1,15 +1,11 @@
 // `peter sim`: experiments over the simulated network with the real protocol
 // code (route, failure, churn, scribe); see docs/results.md for what they measure.
-#include <sys/personality.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <string>
-#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "tools/commands.h"
@@ -32,31 +28,20 @@ void AddCommonSimFlags(CLI::App* cmd, SimCommonFlags& flags) {
                 "Omit wall_s and peak_rss_mb (for byte-for-byte comparisons)");
 }
 
-void ReexecWithFixedLayout() {
-  const int current = personality(0xffffffff);
-  if (current == -1 || (current & ADDR_NO_RANDOMIZE) != 0) return;
-  if (personality(current | ADDR_NO_RANDOMIZE) == -1) return;
-  std::ifstream in("/proc/self/cmdline", std::ios::binary);
-  const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::string> args;
-  for (size_t at = 0; at < all.size();) {
-    const size_t end = all.find('\0', at);
-    args.push_back(all.substr(at, end == std::string::npos ? std::string::npos : end - at));
-    at = end == std::string::npos ? all.size() : end + 1;
-  }
-  if (args.empty()) return;
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::fflush(nullptr);
-  execv("/proc/self/exe", argv.data());
-  personality(current);  // execv failed: carry on as we were
-}
-
 double PeakRssMb() {
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KB on Linux
+}
+
+double CurrentRssMb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    long kb = 0;
+    if (std::sscanf(line.c_str(), "VmRSS: %ld kB", &kb) == 1) return kb / 1024.0;
+  }
+  return 0;
 }
 
 namespace {

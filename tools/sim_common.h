@@ -21,16 +21,10 @@ struct SimCommonFlags {
 };
 void AddCommonSimFlags(CLI::App* cmd, SimCommonFlags& flags);
 
-// absl's hash tables seed their hashes with an address, so their iteration
-// order (and whatever a protocol sends in that order) changes from run to
-// run under address-space layout randomisation. Re-executes this process
-// once with randomisation off (personality(ADDR_NO_RANDOMIZE)), so the same
-// seed gives the same run; returns (and the run goes on, only less
-// reproducible) if that is not possible.
-void ReexecWithFixedLayout();
-
 // Peak resident set size of this process so far, in MB (getrusage).
 double PeakRssMb();
+// Resident set size now, in MB (VmRSS of /proc/self/status; 0 if unknown).
+double CurrentRssMb();
 
 // Adds wall_s and peak_rss_mb unless flags.no_timing, then prints `out` as
 // one JSON object or as an aligned "key  value" table.

@@ -121,6 +121,10 @@ void RunScribe(const ScribeFlags& f) {
   out["missing_of_unconfirmed_publishes"] = r.missing_unconfirmed;
   out["pushdowns"] = r.pushdowns;
   out["sim_time_s"] = r.sim_time_s;
+  if (!f.common.no_timing) {
+    out["rss_overlay_mb"] = r.rss_overlay_mb;
+    out["rss_subscribed_mb"] = r.rss_subscribed_mb;
+  }
   PrintResult(std::move(out), f.common, wall_s);
 }
 
@@ -171,11 +175,7 @@ void RegisterSimScribe(CLI::App* sim) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   AddCommonSimFlags(cmd, f->common);
-  cmd->callback([f] {
-    // Scribe iterates hash maps keyed by topic id (see ReexecWithFixedLayout).
-    ReexecWithFixedLayout();
-    RunScribe(*f);
-  });
+  cmd->callback([f] { RunScribe(*f); });
 }
 
 }  // namespace peter::tools

@@ -88,7 +88,10 @@ void SetBody(Body::Builder b, const PublishMsg& m) {
   SetId(r.initTopic(), m.topic);
   r.setPayload(Bytes(m.payload));
   r.setRequest(m.request);
-  if (m.request != 0) SetHandle(r.initPublisher(), m.publisher);
+  if (m.request != 0) {
+    SetHandle(r.initPublisher(), m.publisher);
+    r.setNoAck(!m.want_ack);
+  }
 }
 
 void SetBody(Body::Builder b, const PublishAckMsg& m) {
@@ -270,6 +273,7 @@ class Reader {
       if (!r.hasPublisher()) return Invalid("acknowledged publish without publisher");
       absl::Status status = Handle(r.getPublisher(), m.publisher);
       if (!status.ok()) return status;
+      m.want_ack = !r.getNoAck();
     }
     return Payload(r.getPayload(), m.payload);
   }

@@ -59,7 +59,8 @@ struct Publish {
   topic @0 :Id128;
   payload @1 :Data;
   publisher @2 :Handle;   # set only with request != 0
-  request @3 :UInt64;     # 0: no acknowledgement wanted
+  request @3 :UInt64;     # 0: no acknowledgement wanted, no de-duplication
+  noAck @4 :Bool;         # request set for de-duplication only (best effort)
 }
 
 struct PublishAck {
@@ -113,8 +114,8 @@ struct Skip {
 struct Stored {
   seq @0 :UInt64;
   payload @1 :Data;
-  publisher @2 :Id128;    # of an acknowledged publish; absent otherwise
-  request @3 :UInt64;     # 0: not an acknowledged publish
+  publisher @2 :Id128;    # of a publish with an origin; absent otherwise
+  request @3 :UInt64;     # 0: no origin
 }
 
 struct Replicate {

@@ -78,6 +78,12 @@ TEST(ScribeCodecTest, AcknowledgedPublishAnycastAndPushDownRoundTrip) {
   PublishMsg p = RoundTrip(PublishMsg{NodeId(1, 2), "x", Handle(3), 17});
   EXPECT_EQ(p.publisher, Handle(3));
   EXPECT_EQ(p.request, 17u);
+  EXPECT_TRUE(p.want_ack);
+  // Best effort: an origin for de-duplication, no acknowledgement.
+  PublishMsg b = RoundTrip(PublishMsg{NodeId(1, 2), "x", Handle(3), 18, false});
+  EXPECT_EQ(b.publisher, Handle(3));
+  EXPECT_EQ(b.request, 18u);
+  EXPECT_FALSE(b.want_ack);
   PublishAckMsg ack = RoundTrip(PublishAckMsg{NodeId(1, 2), 17, 99});
   EXPECT_EQ(ack.topic, NodeId(1, 2));
   EXPECT_EQ(ack.request, 17u);

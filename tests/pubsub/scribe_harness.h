@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -27,11 +28,21 @@ class ScribeRing {
  public:
   using SimNetwork = pastry::sim::SimNetwork;
 
+  static SimNetwork::Config Config(uint64_t seed) {
+    SimNetwork::Config config;
+    config.seed = seed;
+    return config;
+  }
+
   // `n` nodes with random ids joining concurrently; returns once all are
   // active and `settle` has passed.
   ScribeRing(uint64_t seed, int n, ScribeOptions options = {},
              absl::Duration settle = absl::Seconds(5))
-      : net_(Config(seed)), rng_(seed), options_(options) {
+      : ScribeRing(Config(seed), n, std::move(options), settle) {}
+  // As above on a network with the caller's loss and jitter.
+  ScribeRing(SimNetwork::Config config, int n, ScribeOptions options = {},
+             absl::Duration settle = absl::Seconds(5))
+      : net_(config), rng_(config.seed), options_(std::move(options)) {
     for (int i = 0; i < n; ++i) {
       net_.AddNode(rng_.RandomId(), pastry::Options{});
       Attach(i);
@@ -165,12 +176,6 @@ class ScribeRing {
   }
 
  private:
-  static SimNetwork::Config Config(uint64_t seed) {
-    SimNetwork::Config config;
-    config.seed = seed;
-    return config;
-  }
-
   void Attach(int i) {
     scribes_.push_back(std::make_unique<Scribe>(
         [this, i](pastry::Application* app) {

@@ -146,10 +146,17 @@ TEST_F(ScribeLoopTest, RootNumbersAResentPublishOnce) {
   EXPECT_EQ(acks[2].first.seq, 2u);
   EXPECT_EQ(scribe_.stats().published, 2u);
   EXPECT_EQ(scribe_.stats().publishes_deduplicated, 1u);
-  // A plain publish asks for nothing.
+  // A plain publish without origin (an older node's) asks for nothing.
   DeliverPublish(PublishMsg{topic_, "z", {}, 0});
   EXPECT_EQ(SentOf<PublishAckMsg>().size(), 3u);
   EXPECT_EQ(scribe_.stats().published, 3u);
+  // A best-effort publish with an origin: numbered once however often the
+  // overlay delivers it, never acknowledged.
+  DeliverPublish(PublishMsg{topic_, "w", publisher, 10, /*want_ack=*/false});
+  DeliverPublish(PublishMsg{topic_, "w", publisher, 10, /*want_ack=*/false});
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), 3u);
+  EXPECT_EQ(scribe_.stats().published, 4u);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 2u);
   // The replicas learn who published what, so a new root recognises it too.
   bool carried = false;
   for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
