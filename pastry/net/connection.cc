@@ -145,6 +145,12 @@ bool Connection::OnHandshakeBytes(std::string_view data) {
     return false;
   }
   peer_id_ = auth_->peer_id();
+  // Without TLS nothing else protects the frames that follow: tag them.
+  if (tls_ == nullptr && !security_->cluster_key.empty()) {
+    send_mac_.emplace(auth_->FrameKey(/*sending=*/true));
+    recv_mac_.emplace(auth_->FrameKey(/*sending=*/false));
+    assembler_.set_trailer_bytes(FrameMac::kTagBytes);
+  }
   Established();
   return state_ == State::kOpen;
 }
@@ -220,15 +226,22 @@ void Connection::Write() {
   }
   std::vector<asio::const_buffer> buffers;
   size_t bytes = 0;
+  size_t frames = 0;
+  write_tags_.clear();
+  write_tags_.reserve(kMaxGatherFrames);  // no reallocation: buffers point into it
   for (const Frame& f : queue_) {
-    if (buffers.size() == kMaxGatherFrames || (bytes > 0 && bytes + f->size() > kMaxGatherBytes)) {
+    if (frames == kMaxGatherFrames || (bytes > 0 && bytes + f->size() > kMaxGatherBytes)) {
       break;
     }
     buffers.push_back(asio::buffer(*f));
+    if (send_mac_.has_value()) {
+      write_tags_.push_back(send_mac_->Tag(*f));
+      buffers.push_back(asio::buffer(write_tags_.back()));
+    }
     bytes += f->size();
+    ++frames;
   }
   writing_ = true;
-  const size_t frames = buffers.size();
   // The frames stay in queue_ until the write completes, which keeps their
   // buffers alive; Close() leaves them there while a write is pending.
   WithStream([&](auto& stream) {
@@ -323,7 +336,18 @@ void Connection::OnRead(const std::error_code& ec, size_t n) {
       return;
     }
     if (!next->has_value()) break;
-    owner_.OnFrame(*this, **next);
+    std::string_view frame = **next;
+    if (recv_mac_.has_value()) {
+      const std::string_view tag = frame.substr(frame.size() - FrameMac::kTagBytes);
+      frame.remove_suffix(FrameMac::kTagBytes);
+      if (!recv_mac_->Verify(frame, tag)) {
+        owner_.OnPeerRefused(*this, AuthFailure::kFrameMac,
+                             "a frame's tag is wrong (altered, injected or replayed)");
+        Close("refused: frame tag");
+        return;
+      }
+    }
+    owner_.OnFrame(*this, frame);
   }
   if (state_ != State::kClosed) Read();
 }

@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "pastry/net/asio_util.h"
@@ -51,6 +52,9 @@ class ConnectionOwner {
                                  const std::string& detail) = 0;
   // One complete frame. The connection may be closed by the callee.
   virtual void OnFrame(Connection& conn, std::string_view frame) = 0;
+  // An open connection's peer broke the rules (a frame's tag was wrong);
+  // the connection closes after this.
+  virtual void OnPeerRefused(Connection& conn, AuthFailure why, const std::string& detail) = 0;
   // The stream declared a frame beyond the limits; the connection closes.
   virtual void OnFramingError(Connection& conn, const absl::Status& status) = 0;
   // The peer closed the stream in the middle of a frame.
@@ -141,6 +145,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string handshake_writing_;  // ... and those being written
   // The handshake failed: close once our last handshake bytes are written.
   std::optional<std::string> close_after_write_;
+  // A cluster key without TLS: frames carry tags (FrameMac), one per
+  // direction; write_tags_ holds the tags of the write in flight.
+  std::optional<FrameMac> send_mac_;
+  std::optional<FrameMac> recv_mac_;
+  std::vector<std::array<char, FrameMac::kTagBytes>> write_tags_;
   ConnectionOwner& owner_;
   const uint64_t id_;
   wire::FrameAssembler assembler_;

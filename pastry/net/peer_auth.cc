@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -18,6 +19,7 @@ namespace {
 
 constexpr std::string_view kMagic = "PTRAUTH1";
 constexpr std::string_view kProofLabel = "peter-cluster-key-v1";
+constexpr std::string_view kFrameKeyLabel = "peter-frame-key-v1";
 constexpr uint8_t kFlagKey = 1;
 
 void AppendId(std::string& out, const NodeId& id) {
@@ -32,6 +34,14 @@ uint64_t ReadBe64(const unsigned char* p) {
 }
 
 NodeId ReadId(const unsigned char* p) { return NodeId(ReadBe64(p), ReadBe64(p + 8)); }
+
+std::string HmacSha256(std::string_view key, std::string_view input) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &mac_len);
+  return std::string(reinterpret_cast<const char*>(mac), mac_len);
+}
 
 }  // namespace
 
@@ -66,11 +76,7 @@ std::string AuthHandshake::Proof(bool ours) const {
   input.append(reinterpret_cast<const char*>(verifier_nonce.data()), verifier_nonce.size());
   AppendId(input, ours ? self_ : peer_id_);
   AppendId(input, ours ? peer_id_ : self_);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &mac_len);
-  return std::string(reinterpret_cast<const char*>(mac), mac_len);
+  return HmacSha256(key_, input);
 }
 
 AuthHandshake::Step AuthHandshake::Feed(std::string_view bytes) {
@@ -117,6 +123,34 @@ AuthHandshake::Step AuthHandshake::Feed(std::string_view bytes) {
   done_ = true;
   step.done = true;
   return step;
+}
+
+std::string AuthHandshake::FrameKey(bool sending) const {
+  const bool sender_initiated = sending ? initiator_ : !initiator_;
+  std::string input(kFrameKeyLabel);
+  input.push_back(sender_initiated ? 'I' : 'R');
+  const Nonce& initiator_nonce = initiator_ ? nonce_ : peer_nonce_;
+  const Nonce& responder_nonce = initiator_ ? peer_nonce_ : nonce_;
+  input.append(reinterpret_cast<const char*>(initiator_nonce.data()), initiator_nonce.size());
+  input.append(reinterpret_cast<const char*>(responder_nonce.data()), responder_nonce.size());
+  return HmacSha256(key_, input);
+}
+
+std::array<char, FrameMac::kTagBytes> FrameMac::Tag(std::string_view frame) {
+  std::string input;
+  input.reserve(8 + frame.size());
+  for (int shift = 56; shift >= 0; shift -= 8) input.push_back(static_cast<char>(seq_ >> shift));
+  input.append(frame);
+  ++seq_;
+  const std::string mac = HmacSha256(key_, input);
+  std::array<char, kTagBytes> tag;
+  std::copy(mac.begin(), mac.begin() + kTagBytes, tag.begin());
+  return tag;
+}
+
+bool FrameMac::Verify(std::string_view frame, std::string_view tag) {
+  const std::array<char, kTagBytes> expected = Tag(frame);
+  return tag.size() == kTagBytes && CRYPTO_memcmp(expected.data(), tag.data(), kTagBytes) == 0;
 }
 
 absl::StatusOr<NodeId> CertifiedId(x509_st* certificate) {

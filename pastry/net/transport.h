@@ -141,6 +141,9 @@ class TcpTransport : public Transport, private ConnectionOwner {
   void OnConnectFailed(Connection& conn, const std::error_code& ec) override;
   void OnHandshakeFailed(Connection& conn, std::optional<AuthFailure> why,
                          const std::string& detail) override;
+  void OnPeerRefused(Connection& conn, AuthFailure why, const std::string& detail) override {
+    Refused(conn, why, detail);
+  }
   // Counts a refused peer and logs it (rate-limited).
   void Refused(Connection& conn, AuthFailure why, const std::string& detail);
   // An outgoing connection failed: back off from its endpoint.

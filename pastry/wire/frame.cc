@@ -65,9 +65,10 @@ absl::StatusOr<std::optional<std::string>> FrameAssembler::Next() {
     start_ = 0;
     return error_;
   }
-  if (!size->has_value() || pending.size() < **size) return std::nullopt;
-  std::string frame(pending.substr(0, **size));
-  start_ += **size;
+  if (!size->has_value() || pending.size() < **size + trailer_bytes_) return std::nullopt;
+  const size_t total = **size + trailer_bytes_;
+  std::string frame(pending.substr(0, total));
+  start_ += total;
   if (start_ == buffer_.size()) {
     buffer_.clear();
     start_ = 0;

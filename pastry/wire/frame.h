@@ -68,6 +68,11 @@ class FrameAssembler {
   // limits.
   absl::StatusOr<std::optional<std::string>> Next();
 
+  // From now on every frame is followed on the stream by `n` more bytes
+  // (e.g. an authentication tag), returned with it: Next() yields the frame
+  // and its trailer together.
+  void set_trailer_bytes(size_t n) { trailer_bytes_ = n; }
+
   // Bytes received but not yet returned as frames.
   size_t buffered_bytes() const { return buffer_.size() - start_; }
 
@@ -77,6 +82,7 @@ class FrameAssembler {
   FrameLimits limits_;
   std::string buffer_;
   size_t start_ = 0;  // offset of the first unreturned byte in buffer_
+  size_t trailer_bytes_ = 0;
   absl::Status error_;
 };
 

@@ -159,3 +159,69 @@ TEST(AuthHandshakeTest, FreshNoncesDiffer) {
 
 }  // namespace
 }  // namespace peter::pastry::net
+
+namespace peter::pastry::net {
+namespace {
+
+// Both ends of a finished key handshake: the frame keys they derived.
+struct FrameKeys {
+  std::string a_send, a_recv, b_send, b_recv;
+};
+FrameKeys KeysAfterHandshake() {
+  AuthHandshake a(kA, kKey, true, AuthHandshake::FreshNonce());
+  AuthHandshake b(kB, kKey, false, AuthHandshake::FreshNonce());
+  const std::string b_proof = b.Feed(a.Hello()).send;
+  const std::string a_proof = a.Feed(b.Hello() + b_proof).send;
+  EXPECT_TRUE(b.Feed(a_proof).done);
+  EXPECT_TRUE(a.done());
+  return {a.FrameKey(true), a.FrameKey(false), b.FrameKey(true), b.FrameKey(false)};
+}
+
+TEST(FrameMacTest, EachDirectionHasItsOwnKeyBothEndsAgreeOn) {
+  FrameKeys k = KeysAfterHandshake();
+  EXPECT_EQ(k.a_send, k.b_recv);
+  EXPECT_EQ(k.b_send, k.a_recv);
+  EXPECT_NE(k.a_send, k.b_send);
+  // Another connection (fresh nonces) has other keys.
+  EXPECT_NE(KeysAfterHandshake().a_send, k.a_send);
+}
+
+TEST(FrameMacTest, TaggedFramesVerifyInOrder) {
+  FrameKeys k = KeysAfterHandshake();
+  FrameMac sender(k.a_send), receiver(k.b_recv);
+  for (const std::string frame : {"one", "two", "three"}) {
+    auto tag = sender.Tag(frame);
+    EXPECT_TRUE(receiver.Verify(frame, std::string_view(tag.data(), tag.size()))) << frame;
+  }
+}
+
+TEST(FrameMacTest, AlteredReplayedReorderedOrReflectedFramesFail) {
+  FrameKeys k = KeysAfterHandshake();
+  {  // altered
+    FrameMac sender(k.a_send), receiver(k.b_recv);
+    auto tag = sender.Tag("pay 10");
+    EXPECT_FALSE(receiver.Verify("pay 99", std::string_view(tag.data(), tag.size())));
+  }
+  {  // replayed: the same frame and tag a second time
+    FrameMac sender(k.a_send), receiver(k.b_recv);
+    auto tag = sender.Tag("once");
+    const std::string_view t(tag.data(), tag.size());
+    EXPECT_TRUE(receiver.Verify("once", t));
+    EXPECT_FALSE(receiver.Verify("once", t));
+  }
+  {  // reordered
+    FrameMac sender(k.a_send), receiver(k.b_recv);
+    auto first = sender.Tag("first");
+    auto second = sender.Tag("second");
+    EXPECT_FALSE(receiver.Verify("second", std::string_view(second.data(), second.size())));
+    (void)first;
+  }
+  {  // reflected: a's own frame sent back to a
+    FrameMac sender(k.a_send), a_receiver(k.a_recv);
+    auto tag = sender.Tag("echo");
+    EXPECT_FALSE(a_receiver.Verify("echo", std::string_view(tag.data(), tag.size())));
+  }
+}
+
+}  // namespace
+}  // namespace peter::pastry::net

@@ -110,6 +110,33 @@ TEST(FrameAssemblerTest, SplitAtEveryByteBoundary) {
   }
 }
 
+// Each frame followed by a 16-byte trailer, fed a byte at a time: every
+// frame comes back with exactly its trailer.
+TEST(FrameAssemblerTest, TrailersComeWithTheirFrames) {
+  const std::vector<std::string> frames = SampleFrames();
+  std::string stream;
+  std::vector<std::string> expected;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const std::string with_trailer = frames[i] + std::string(16, static_cast<char>('a' + i));
+    stream += with_trailer;
+    expected.push_back(with_trailer);
+  }
+  FrameAssembler assembler;
+  assembler.set_trailer_bytes(16);
+  std::vector<std::string> got;
+  for (char c : stream) {
+    assembler.Append(std::string_view(&c, 1));
+    while (true) {
+      absl::StatusOr<std::optional<std::string>> next = assembler.Next();
+      ASSERT_TRUE(next.ok()) << next.status();
+      if (!next->has_value()) break;
+      got.push_back(**next);
+    }
+  }
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(assembler.buffered_bytes(), 0u);
+}
+
 TEST(FrameAssemblerTest, OneByteAtATime) {
   const std::vector<std::string> frames = SampleFrames();
   std::vector<std::string> bytes;
