@@ -401,7 +401,9 @@ TopicState* Scribe::Create(const TopicId& id) {
   return t;
 }
 
-void Scribe::Erase(const TopicId& id) {
+// `id` is taken by value: callers pass the erased state's own id (t.id),
+// which the first erase frees (AddressSanitizer: heap-use-after-free).
+void Scribe::Erase(TopicId id) {
   topics_.erase(id);
   joining_.erase(id);
   gapped_.erase(id);

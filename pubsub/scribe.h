@@ -194,7 +194,7 @@ class Scribe final : public pastry::Application {
   TopicState* Find(const TopicId& id);
   const TopicState* Find(const TopicId& id) const;
   TopicState* Create(const TopicId& id);
-  void Erase(const TopicId& id);
+  void Erase(TopicId id);
   void NotifyActive(TopicState& t, bool active);
 
   // scribe_tree.cc: joins, acks, leaves, heartbeats, root changes.

@@ -13,11 +13,12 @@
 #include "gtest/gtest.h"
 #include "pubsub/topic_id.h"
 #include "tests/pubsub/scribe_harness.h"
+#include "tests/sim_scale.h"
 
 namespace peter::pubsub::testing {
 namespace {
 
-constexpr int kNodes = 1000;
+constexpr int kNodes = peter::testing::kSimNodes;  // 1,000 (sim_scale.h)
 constexpr int kTopics = 100;
 
 std::string TopicName(int k) { return absl::StrCat("topic-", k); }
@@ -128,7 +129,8 @@ TEST_P(ScribeAnycastSimTest, ExactlyOneAcceptorOrNotFound) {
               absl::ToDoubleMilliseconds(not_found_times.back()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ScribeAnycastSimTest, ::testing::Values(1, 2));
+INSTANTIATE_TEST_SUITE_P(Seeds, ScribeAnycastSimTest,
+                         ::testing::ValuesIn(peter::testing::SimSeeds({1, 2})));
 
 // ---------------------------------------------------------------------------
 // Acknowledged publishes through cached roots while 10% of the nodes fail,
@@ -254,7 +256,8 @@ TEST_P(ScribeAckedFailureTest, CachedRootsSurviveTenPercentFailing) {
   AckedPublishesThroughFailures(GetParam(), ScribeOptions{});
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ScribeAckedFailureTest, ::testing::Values(1, 2));
+INSTANTIATE_TEST_SUITE_P(Seeds, ScribeAckedFailureTest,
+                         ::testing::ValuesIn(peter::testing::SimSeeds({1, 2})));
 
 // The same with max_children 4: trees rebuilt through the bottleneck
 // remover while nodes fail.
@@ -318,7 +321,8 @@ TEST_P(ScribeSmallFanoutSimTest, EveryoneGetsEverythingWithinMaxChildren) {
               (unsigned long long)stats.pushdowns, (unsigned long long)stats.moves, peak);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ScribeSmallFanoutSimTest, ::testing::Values(1, 2));
+INSTANTIATE_TEST_SUITE_P(Seeds, ScribeSmallFanoutSimTest,
+                         ::testing::ValuesIn(peter::testing::SimSeeds({1, 2})));
 
 }  // namespace
 }  // namespace peter::pubsub::testing

@@ -13,11 +13,12 @@
 #include "gtest/gtest.h"
 #include "pubsub/topic_id.h"
 #include "tests/pubsub/scribe_harness.h"
+#include "tests/sim_scale.h"
 
 namespace peter::pubsub::testing {
 namespace {
 
-constexpr int kNodes = 1000;
+constexpr int kNodes = peter::testing::kSimNodes;  // 1,000 (sim_scale.h)
 constexpr int kTopics = 100;
 
 struct Member {
@@ -111,7 +112,8 @@ TEST_P(ScribeSimTest, EverySubscriberGetsEveryMessageOnceInOrder) {
   EXPECT_EQ(stats.malformed, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ScribeSimTest, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Seeds, ScribeSimTest,
+                         ::testing::ValuesIn(peter::testing::SimSeeds({1, 2, 3})));
 
 struct Published {
   int topic;
@@ -220,7 +222,8 @@ TEST_P(ScribeFailureTest, TenPercentFailMidStream) {
               (unsigned long long)stats.roots_taken);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ScribeFailureTest, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Seeds, ScribeFailureTest,
+                         ::testing::ValuesIn(peter::testing::SimSeeds({1, 2, 3})));
 
 }  // namespace
 }  // namespace peter::pubsub::testing

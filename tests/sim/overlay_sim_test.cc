@@ -7,11 +7,12 @@
 #include "gtest/gtest.h"
 #include "pastry/sim/scenario.h"
 #include "pastry/sim/sim_network.h"
+#include "tests/sim_scale.h"
 
 namespace peter::pastry::sim {
 namespace {
 
-constexpr int kNodes = 1000;
+constexpr int kNodes = peter::testing::kSimNodes;  // 1,000 (sim_scale.h)
 constexpr int kLookups = 10000;
 
 // The documented repair budget: detection (probe interval + retries x
@@ -93,7 +94,8 @@ TEST_P(OverlaySimTest, SilentFailureOfTenPercentIsRepairedWithoutLoss) {
   ExpectCorrectRing(net, rng, std::log(kNodes) / std::log(16.0));
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, OverlaySimTest, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Seeds, OverlaySimTest,
+                         ::testing::ValuesIn(peter::testing::SimSeeds({1, 2, 3})));
 
 }  // namespace
 }  // namespace peter::pastry::sim

@@ -1,7 +1,10 @@
 # Runs `peter sim route` twice with the same seed and checks that the two
 # outputs are byte-identical and that every lookup reached the right root.
-# Usage: cmake -DPETER=<path to peter> -P sim_route_determinism.cmake
-set(args sim route --nodes 500 --lookups 2000 --seed 3 --json --no-timing)
+# Usage: cmake -DPETER=<path to peter> [-DNODES=500] -P sim_route_determinism.cmake
+if(NOT DEFINED NODES)
+  set(NODES 500)
+endif()
+set(args sim route --nodes ${NODES} --lookups 2000 --seed 3 --json --no-timing)
 foreach(run IN ITEMS 1 2)
   execute_process(COMMAND ${PETER} ${args}
     OUTPUT_VARIABLE out${run} RESULT_VARIABLE rc${run})
