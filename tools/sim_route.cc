@@ -21,6 +21,7 @@ struct RouteFlags {
   int leaf_set = 16;
   std::string topology = "plane";
   std::string pns = "on";
+  std::string proximity = "topology";
   double probe_interval_s = 10;
   double settle_s = 40;
   double rate = 0;  // lookups per simulated second; 0: max(N, 1000)
@@ -43,6 +44,7 @@ OverlaySetup SetupFrom(const RouteFlags& f) {
   s.settle = absl::Seconds(f.settle_s);
   s.timeout = absl::Milliseconds(f.timeout_ms);
   s.pns_probes_per_s = f.pns_probes_per_s;
+  s.proximity_from_topology = f.proximity == "topology";
   return s;
 }
 
@@ -73,6 +75,7 @@ void RunRoute(const RouteFlags& f) {
   out["leaf_set"] = f.leaf_set;
   out["topology"] = f.topology;
   out["pns"] = setup.pns;
+  out["proximity"] = f.proximity;
   out["pns_probes_per_s"] = f.pns_probes_per_s;
   out["probe_interval_s"] = f.probe_interval_s;
   out["loss"] = f.common.loss;
@@ -122,6 +125,10 @@ void RegisterSimRoute(CLI::App* sim) {
       ->check(CLI::IsMember({"plane", "transit-stub"}))->capture_default_str();
   cmd->add_option("--pns", f->pns, "Proximity neighbour selection: on or off")
       ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+  cmd->add_option("--proximity", f->proximity,
+                  "Round trips for PNS: topology (known, as in the Pastry paper) or probes "
+                  "(measured, as a real node does)")
+      ->check(CLI::IsMember({"topology", "probes"}))->capture_default_str();
   cmd->add_option("--probe-interval", f->probe_interval_s,
                   "Leaf-set probe interval in s (the product default is 1)")
       ->check(CLI::PositiveNumber)->capture_default_str();

@@ -29,11 +29,24 @@ class Clock {
   virtual absl::Time Now() const = 0;
 };
 
+// Proximity known without measuring it: the simulator's topology, as in the
+// Pastry paper's emulation (nodes in a plane, distances computed). Optional.
+class Proximity {
+ public:
+  virtual ~Proximity() = default;
+  // The round trip between two endpoints in microseconds; -1 if unknown.
+  virtual int32_t RoundTripUs(const Endpoint& a, const Endpoint& b) const = 0;
+};
+
 struct Environment {
   Transport* transport = nullptr;  // not owned; must outlive the node
   const Clock* clock = nullptr;    // not owned; must outlive the node
   uint64_t seed = 0;               // seeds the node's random generator
   std::shared_ptr<spdlog::logger> logger;  // null: a silent logger
+  // Not owned; null: round trips are measured by probes. When set,
+  // proximity neighbour selection compares candidates by it and sends no
+  // proximity probes.
+  const Proximity* proximity = nullptr;
 };
 
 }  // namespace peter::pastry

@@ -31,7 +31,8 @@ Node::Node(const NodeHandle& self, const Options& options, Environment env)
       env_(std::move(env)),
       rng_(env_.seed),
       leaf_set_(self.id, options.leaf_set_size),
-      table_(self.id, options.b) {
+      table_(self.id, options.b),
+      join_candidates_(self.id, options.leaf_set_size) {
   assert(env_.transport != nullptr && env_.clock != nullptr);
   if (env_.logger == nullptr) env_.logger = SilentLogger();
   leaf_set_.set_version(rng_() | 1);
@@ -114,6 +115,7 @@ void Node::NoteAlive(const NodeHandle& node) {
     ChangeLeafSet([&] {
       std::vector<NodeHandle> evicted;
       leaf_set_.Insert(node, &evicted);
+      if (state_ == State::kJoining) join_candidates_.Insert(node);
       for (const NodeHandle& e : evicted) ForgetPeerIfUnused(e.id);
     });
   }
@@ -124,8 +126,16 @@ void Node::NoteAlive(const NodeHandle& node) {
 void Node::OfferCandidate(const NodeHandle& node) {
   if (node.id == self_.id || !node.valid() || dead_.contains(node.id)) return;
   if (!leaf_set_.Contains(node.id) && leaf_set_.WouldAccept(node.id)) {
-    if (state_ == State::kJoining) awaiting_.insert(node.id);
-    SendProbe(node, /*want_leaf_set=*/true);
+    // A joiner hears of hundreds of nodes (each hop's rows, the root's and
+    // every member's leaf set) while its own leaf set is still short enough
+    // to accept any of them: probing all of them cost about 250 probes per
+    // join. It probes only nodes among the L nearest heard of so far; one
+    // pushed out by nearer ones is not needed.
+    const bool joining = state_ == State::kJoining;
+    if (!joining || join_candidates_.Insert(node)) {
+      if (joining) awaiting_.insert(node.id);
+      SendProbe(node, /*want_leaf_set=*/true);
+    }
   }
   ConsiderForTable(node, RttOf(node.id));
 }
@@ -144,6 +154,8 @@ void Node::ConsiderForTable(const NodeHandle& node, int32_t rtt_us) {
   // occupied slot is never replaced (round trips still reach it by SetRtt).
   if (!options_.proximity_neighbour_selection) {
     rtt_us = -1;
+  } else if (env_.proximity != nullptr) {
+    rtt_us = env_.proximity->RoundTripUs(self_.endpoint, node.endpoint);
   } else if (rtt_us < 0) {
     rtt_us = CachedRttOf(node.id);
   }
@@ -183,6 +195,7 @@ void Node::MarkDead(const NodeId& id, bool graceful) {
   dead_[id] = Now();
   awaiting_.erase(id);
   confirmed_.erase(id);
+  join_candidates_.Remove(id);
   bool in_leaf_set = false;
   const bool was_left_neighbour =
       !leaf_set_.left().empty() && leaf_set_.left().front().id == id;

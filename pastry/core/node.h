@@ -217,6 +217,9 @@ class Node {
   Scheduler::JobId join_timer_ = 0;
   absl::flat_hash_set<NodeId> confirmed_;  // leaf members that know us
   absl::flat_hash_set<NodeId> awaiting_;   // leaf candidates being probed
+  // The L nearest nodes heard of while joining (members and candidates
+  // probed); a candidate outside it is not probed (see OfferCandidate).
+  LeafSet join_candidates_;
   std::vector<Buffered> join_buffer_;
 };
 

@@ -68,8 +68,10 @@ void Node::AddJoinRows(RouteMsg& msg) const {
 void Node::OnJoinReply(const NodeHandle& from, const JoinReply& reply) {
   if (state_ != State::kJoining) return;
   join_reply_received_ = true;
-  for (const NodeHandle& n : reply.rows) OfferCandidate(n);
+  // The root's leaf set first: it names our nearest neighbours, so the
+  // rows' far-away entries are then offered to the routing table only.
   for (const NodeHandle& n : reply.leaf_set) OfferCandidate(n);
+  for (const NodeHandle& n : reply.rows) OfferCandidate(n);
   // The root answered us directly, but may not have heard of us: only a
   // probe that it answers counts as its confirmation.
   SendProbe(from, /*want_leaf_set=*/true);
@@ -105,13 +107,22 @@ void Node::BecomeActive() {
   ++stats_.joins_completed;
   confirmed_.clear();
   awaiting_.clear();
+  join_candidates_ = LeafSet(self_.id, options_.leaf_set_size);
   env_.logger->info("{} is active with {} leaves and {} table entries", self_.id.ShortHex(),
                     leaf_set_.size(), table_.EntryCount());
-  // Announce ourselves to the routing table's nodes (they may adopt us) and
-  // measure their round trips on the way.
-  std::vector<NodeHandle> announce;
-  table_.ForEach([&](int, int, const RoutingTable::Entry& e) { announce.push_back(e.node); });
-  for (const NodeHandle& n : announce) SendProbe(n, /*want_leaf_set=*/false);
+  // Announce ourselves to the routing table's nodes (they may adopt us),
+  // and ask each for its copy of the row it shares with us: the Pastry
+  // paper's second join phase, which offers nearer candidates for every slot
+  // than the join route's rows alone. Without known round trips, also
+  // measure theirs.
+  std::vector<std::pair<int, NodeHandle>> announce;
+  table_.ForEach([&](int row, int, const RoutingTable::Entry& e) {
+    announce.emplace_back(row, e.node);
+  });
+  for (const auto& [row, n] : announce) {
+    if (env_.proximity == nullptr) SendProbe(n, /*want_leaf_set=*/false);
+    Send(n.endpoint, RowRequest{static_cast<uint8_t>(row)});
+  }
   std::vector<Buffered> buffered = std::move(join_buffer_);
   join_buffer_.clear();
   for (Buffered& b : buffered) ProcessRoute(std::move(b.msg), b.previous_hop);

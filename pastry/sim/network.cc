@@ -63,7 +63,16 @@ HostContext Network::ContextFor(int i) {
   ctx.env.seed = Rng::Derive(config_.seed, (uint64_t{incarnation_[i]} << 32) |
                                                static_cast<uint32_t>(i + 2));
   ctx.env.logger = config_.logger;
+  if (config_.proximity_from_topology) ctx.env.proximity = &proximity_;
   return ctx;
+}
+
+int32_t Network::TopologyProximity::RoundTripUs(const Endpoint& a,
+                                                const Endpoint& b) const {
+  int ia = network_->IndexOf(a);
+  int ib = network_->IndexOf(b);
+  if (ia < 0 || ib < 0) return -1;
+  return static_cast<int32_t>(2 * absl::ToInt64Microseconds(network_->Delay(ia, ib)));
 }
 
 int Network::AddHost(HostFactory make) {

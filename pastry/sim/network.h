@@ -62,6 +62,9 @@ struct NetworkConfig {
   PlaneTopology::Options plane;
   // The clock's time at the start of the simulation.
   absl::Time start = absl::UnixEpoch();
+  // Hosts learn round trips from the topology (Environment::proximity)
+  // instead of measuring them with probes: the Pastry paper's set-up.
+  bool proximity_from_topology = false;
   // Handed to every host; null: silent.
   std::shared_ptr<spdlog::logger> logger;
 };
@@ -180,6 +183,15 @@ class Network {
     Network* network_;
     int index_;
   };
+  // Round trips from the topology, for hosts' Environment::proximity.
+  class TopologyProximity final : public Proximity {
+   public:
+    explicit TopologyProximity(const Network* network) : network_(network) {}
+    int32_t RoundTripUs(const Endpoint& a, const Endpoint& b) const override;
+
+   private:
+    const Network* network_;
+  };
   // A message on its way: the envelope, or its frame when through_wire.
   struct InFlight {
     Envelope envelope;
@@ -204,6 +216,7 @@ class Network {
   VirtualClock clock_;
   EventQueue queue_;
   Rng rng_;
+  TopologyProximity proximity_{this};
 
   // Per host, indexed by host index.
   std::vector<std::unique_ptr<SimHost>> hosts_;

@@ -74,6 +74,7 @@ absl::StatusOr<std::unique_ptr<SimNetwork>> BuildOverlay(const OverlaySetup& set
   config.loss_rate = setup.loss_rate;
   config.jitter = setup.jitter;
   config.through_wire = setup.through_wire;
+  config.proximity_from_topology = setup.proximity_from_topology;
   auto net = std::make_unique<SimNetwork>(config, *std::move(topology));
   const Options options = ExperimentOptions(setup);
   Rng ids(Rng::Derive(setup.seed, kIds));

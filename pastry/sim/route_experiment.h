@@ -44,6 +44,10 @@ struct OverlaySetup {
   // Proximity probes per node per second (Options::pns_probes_per_tick over
   // the probe interval); negative: the product's rate, 8 per second.
   double pns_probes_per_s = -1;
+  // Round trips for proximity neighbour selection from the topology
+  // (NetworkConfig::proximity_from_topology, the Pastry paper's set-up)
+  // instead of proximity probes.
+  bool proximity_from_topology = false;
   // Every message through the Cap'n Proto codec, counting bytes.
   bool through_wire = false;
 };
