@@ -98,3 +98,61 @@ TEST(NodeRestartTest, DirectContactFromNewIncarnationClearsSuspicion) {
 
 }  // namespace
 }  // namespace peter::pastry
+
+namespace peter::pastry {
+namespace {
+
+// A joiner hears of far more nodes than its leaf set holds (every hop's rows
+// and the root's leaf set); it probes as leaf-set candidates only the L
+// nearest of them, not every node named while its leaf set is still short.
+TEST(NodeJoinTest, ProbesOnlyTheNearestLeafSetCandidates) {
+  RecordingTransport transport;
+  FixedClock clock;
+  const uint64_t base = uint64_t{1} << 40;
+  const NodeHandle joiner{NodeId(base, 0), Endpoint::FromIpv4(0x7F000001, 4000)};
+  const NodeHandle root{NodeId(base - 1, 0), Endpoint::FromIpv4(0x7F000002, 4000)};
+  Node node(joiner, Options{}, Environment{&transport, &clock, 1, nullptr});
+  node.Join({root.endpoint});
+
+  uint32_t next_ip = 0x7F000010;
+  auto handle = [&](uint64_t hi) {
+    return NodeHandle{NodeId(hi, 0), Endpoint::FromIpv4(next_ip++, 4000)};
+  };
+  JoinReply reply;
+  std::vector<NodeId> near;
+  // The root's leaf set: its 8 right neighbours (ours too) and its 8 left.
+  for (uint64_t k = 1; k <= 8; ++k) {
+    reply.leaf_set.push_back(handle(base + k));
+    near.push_back(reply.leaf_set.back().id);
+  }
+  for (uint64_t k = 2; k <= 9; ++k) {
+    reply.leaf_set.push_back(handle(base - k));
+    near.push_back(reply.leaf_set.back().id);
+  }
+  for (uint64_t k = 1; k <= 40; ++k) reply.rows.push_back(handle(base + 1000 * k));
+  reply.rows.push_back(root);
+  transport.sent.clear();
+  node.HandleMessage(Envelope{kProtocolVersion, root, reply});
+
+  int near_probed = 0, far_probed = 0, root_probed = 0;
+  for (const Sent& s : transport.sent) {
+    const auto* probe = std::get_if<Probe>(&s.envelope.body);
+    if (probe == nullptr) continue;
+    if (s.to == root.endpoint) {
+      ++root_probed;
+    } else if (s.to.ip[15] >= 0x10 && s.to.ip[15] < 0x10 + near.size()) {
+      ++near_probed;
+    } else {
+      ++far_probed;
+    }
+  }
+  // The root itself (heard from directly) and 15 of its 16 members are
+  // our 16 nearest: its farthest left member is not probed, nor any row.
+  EXPECT_EQ(near_probed, 15);
+  EXPECT_EQ(root_probed, 1);
+  EXPECT_EQ(far_probed, 0);
+  EXPECT_FALSE(node.active());
+}
+
+}  // namespace
+}  // namespace peter::pastry
