@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "gtest/gtest.h"
 
 namespace peter::pastry::net {
@@ -220,6 +223,33 @@ TEST(FrameMacTest, AlteredReplayedReorderedOrReflectedFramesFail) {
     FrameMac sender(k.a_send), a_receiver(k.a_recv);
     auto tag = sender.Tag("echo");
     EXPECT_FALSE(a_receiver.Verify("echo", std::string_view(tag.data(), tag.size())));
+  }
+}
+
+}  // namespace
+}  // namespace peter::pastry::net
+
+namespace peter::pastry::net {
+namespace {
+
+// The tag is what the header says, computed here with OpenSSL's one-shot
+// HMAC(): the first 16 bytes of HMAC-SHA256(key, seq (8 bytes BE) | frame).
+TEST(FrameMacTest, TagIsTruncatedHmacOfSequenceAndFrame) {
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  FrameMac mac(key);
+  for (uint64_t seq = 0; seq < 3; ++seq) {
+    const std::string frame = "frame " + std::to_string(seq);
+    std::string input(8, '\0');
+    for (int i = 0; i < 8; ++i) input[i] = static_cast<char>(seq >> (56 - 8 * i));
+    input += frame;
+    unsigned char expected[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(input.data()), input.size(), expected, &len);
+    const auto tag = mac.Tag(frame);
+    EXPECT_EQ(std::string(tag.data(), tag.size()),
+              std::string(reinterpret_cast<const char*>(expected), FrameMac::kTagBytes))
+        << seq;
   }
 }
 
