@@ -220,7 +220,11 @@ bool Scribe::Accept(TopicState& t, const DataMsg& data, bool forward) {
     return false;
   }
   if (data.seq < t.known_end) ++stats_.gaps_filled;  // it was missing
-  Store(t, data.seq, data.payload);
+  // Only reliable subtrees ask for repairs, and a repair this node cannot
+  // serve goes on to its parent: the root (numbering, replicas, resends)
+  // and nodes with a reliable subscriber or child keep a replay buffer; a
+  // best-effort tree's other nodes keep none.
+  if (t.root || t.Reliable()) Store(t, data.seq, data.payload);
   if (forward) Multicast(t, data);
   if (data.seq == t.next) {
     t.next = data.seq + 1;

@@ -230,13 +230,15 @@ void Experiment::Stream() {
 ScribeResult Experiment::Run() {
   net_.network().set_delivery_observer([this](const pastry::sim::Delivery& d) { Observe(d); });
   r_.rss_overlay_mb = CurrentRssMb();
+  r_.heap_overlay_mb = HeapInUseMb();
   AttachScribes();
   ChooseGroups();
   Subscribe();
-  r_.rss_subscribed_mb = CurrentRssMb();
+  r_.heap_subscribed_mb = HeapInUseMb();
   MeasureNodeStress();
   PublishFirstAtRoots();
   Stream();
+  r_.heap_streamed_mb = HeapInUseMb();
   Tally();
   net_.network().set_delivery_observer({});
   r_.sim_time_s = absl::ToDoubleSeconds(net_.Now() - absl::UnixEpoch());

@@ -125,11 +125,15 @@ struct ScribeResult {
   int64_t missing_unconfirmed = 0;
   double sim_time_s = 0;
 
-  // Memory (not deterministic; printed with the timing fields): resident
-  // set size once the overlay is built, before any Scribe exists, and once
-  // every subscription is on its tree (MB).
+  // Memory (not deterministic; printed with the timing fields), MB: the
+  // resident set size once the overlay is built, before any Scribe exists
+  // (the peak is usually reached there, by the joins); heap in use then,
+  // once every subscription is on its tree, and after the stream (the
+  // differences are Scribe's state plus the experiment's bookkeeping).
   double rss_overlay_mb = 0;
-  double rss_subscribed_mb = 0;
+  double heap_overlay_mb = 0;
+  double heap_subscribed_mb = 0;
+  double heap_streamed_mb = 0;
 };
 
 absl::StatusOr<ScribeResult> RunScribeExperiment(const ScribeSetup& setup);

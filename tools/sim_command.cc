@@ -1,5 +1,6 @@
 // `peter sim`: experiments over the simulated network with the real protocol
 // code (route, failure, churn, scribe); see docs/results.md for what they measure.
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -42,6 +43,11 @@ double CurrentRssMb() {
     if (std::sscanf(line.c_str(), "VmRSS: %ld kB", &kb) == 1) return kb / 1024.0;
   }
   return 0;
+}
+
+double HeapInUseMb() {
+  const struct mallinfo2 info = mallinfo2();
+  return static_cast<double>(info.uordblks + info.hblkhd) / (1024.0 * 1024.0);
 }
 
 namespace {

@@ -25,6 +25,9 @@ void AddCommonSimFlags(CLI::App* cmd, SimCommonFlags& flags);
 double PeakRssMb();
 // Resident set size now, in MB (VmRSS of /proc/self/status; 0 if unknown).
 double CurrentRssMb();
+// Heap bytes in use now (malloc's allocated chunks, mallinfo2), in MB: what
+// the live objects take, unlike RSS, which keeps what was freed.
+double HeapInUseMb();
 
 // Adds wall_s and peak_rss_mb unless flags.no_timing, then prints `out` as
 // one JSON object or as an aligned "key  value" table.

@@ -123,7 +123,9 @@ void RunScribe(const ScribeFlags& f) {
   out["sim_time_s"] = r.sim_time_s;
   if (!f.common.no_timing) {
     out["rss_overlay_mb"] = r.rss_overlay_mb;
-    out["rss_subscribed_mb"] = r.rss_subscribed_mb;
+    out["heap_overlay_mb"] = r.heap_overlay_mb;
+    out["heap_subscribed_mb"] = r.heap_subscribed_mb;
+    out["heap_streamed_mb"] = r.heap_streamed_mb;
   }
   PrintResult(std::move(out), f.common, wall_s);
 }

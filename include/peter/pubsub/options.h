@@ -26,8 +26,9 @@ struct ScribeOptions {
   // A parent drops a child it has not heard from for this long.
   absl::Duration child_timeout = absl::Seconds(5);
 
-  // Messages kept per topic on every tree node for gap repair, by count and
-  // by age (whichever bound bites first).
+  // Messages kept per topic for gap repair, by count and by age (whichever
+  // bound bites first), on the root and on tree nodes with a reliable
+  // subscriber or child (a best-effort tree's other nodes keep none).
   size_t replay_capacity = 1024;
   absl::Duration replay_max_age = absl::Seconds(60);
   // Out-of-order messages held per topic while waiting for a missing one;
