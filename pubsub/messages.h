@@ -181,13 +181,23 @@ struct ReplicateMsg {
   uint64_t next_seq = 0;
   bool handover = false;  // the receiver is now the topic's root
   std::vector<StoredMessage> messages;
+  // Nonzero: the root asks the replica for a root lease (see
+  // ScribeOptions::root_lease); the replica echoes it in a ReplicaAck.
+  uint64_t lease = 0;
+};
+
+// Replica -> root: the lease asked for with `lease` is granted; the replica
+// will not number the topic itself for root_lease from now.
+struct ReplicaAckMsg {
+  TopicId topic;
+  uint64_t lease = 0;
 };
 
 using ScribeMessage =
     std::variant<JoinMsg, JoinAckMsg, JoinNackMsg, LeaveMsg, HeartbeatMsg,
                  HeartbeatReplyMsg, PublishMsg, DataMsg, RepairRequestMsg,
                  SkipMsg, ReplicateMsg, PublishAckMsg, AnycastMsg,
-                 AnycastReplyMsg, PushDownMsg>;
+                 AnycastReplyMsg, PushDownMsg, ReplicaAckMsg>;
 
 }  // namespace peter::pubsub
 

@@ -306,6 +306,8 @@ void Scribe::Dispatch(const NodeHandle& from, ScribeMessage msg) {
           OnDirectJoin(m);  // after a push-down
         } else if constexpr (std::is_same_v<T, PushDownMsg>) {
           OnPushDown(from, m);
+        } else if constexpr (std::is_same_v<T, ReplicaAckMsg>) {
+          OnReplicaAck(from, m);
         } else if constexpr (std::is_same_v<T, AnycastMsg>) {
           AnycastStep(std::move(m));
         } else if constexpr (std::is_same_v<T, AnycastReplyMsg>) {

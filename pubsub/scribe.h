@@ -77,6 +77,8 @@ struct ScribeStats {
   uint64_t publish_timeouts = 0;        // completions with DeadlineExceeded
   uint64_t publishes_deduplicated = 0;  // resends recognised by the root
   uint64_t publishes_rerouted = 0;      // direct publishes to a node no longer root
+  uint64_t lease_waits = 0;             // publishes held for a root lease
+  uint64_t rival_roots_merged = 0;      // another root's numbering taken in
   uint64_t root_cache_hits = 0;         // publishes sent straight to a cached root
   uint64_t root_cache_misses = 0;       // publishes routed (no cached root)
   // Anycast.
@@ -252,11 +254,19 @@ class Scribe final : public pastry::Application {
   void RequestRepair(TopicState& t);
   void OnRepairRequest(const RepairRequestMsg& request);
   void OnSkip(const SkipMsg& skip);
-  std::vector<std::string> FullState(const TopicState& t, bool handover) const;
+  std::vector<std::string> FullState(const TopicState& t, bool handover,
+                                     uint64_t lease = 0) const;
   void Replicate(TopicState& t, const StoredMessage* latest);
   void ReplicateAll();
   void OnReplicate(const NodeHandle& from, ReplicateMsg r);
   void TakeReplica(TopicState& t);
+  void RememberOrigin(TopicState& t, const StoredMessage& m);
+  void MergeRivalRoot(TopicState& t, ReplicateMsg& r);
+  std::vector<NodeHandle> ReplicaPeers(const TopicState& t) const;
+  bool HoldsLease(const TopicState& t) const;
+  void AskLease(TopicState& t);
+  void OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack);
+  void StampOrAck(TopicState& t, PublishMsg publish);
 
   // scribe_anycast.cc: anycast by depth-first search of the tree.
   bool OnForwardAnycast(const AnycastMsg& m);

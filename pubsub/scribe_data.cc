@@ -37,7 +37,13 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
       return;
     }
   }
-  if (Now() < t->hold_until) {
+  const bool leased = HoldsLease(*t);
+  if (!leased) {
+    ++stats_.lease_waits;
+    AskLease(*t);
+    holding_.insert(t->id);
+  }
+  if (Now() < t->hold_until || !leased) {
     const bool resent =
         publish.request != 0 &&
         std::any_of(t->held_publishes.begin(), t->held_publishes.end(),
@@ -77,6 +83,20 @@ bool Scribe::IsClosestTo(const TopicId& id) const {
   return !closest.empty() && closest.front().id == Self().id;
 }
 
+// Stamps a publish released from a hold, unless it is a resend of one that
+// was numbered meanwhile (by this node, or by a rival root merged since).
+void Scribe::StampOrAck(TopicState& t, PublishMsg publish) {
+  if (publish.request != 0) {
+    auto it = t.origins.find(PublishOrigin{publish.publisher.id, publish.request});
+    if (it != t.origins.end()) {
+      ++stats_.publishes_deduplicated;
+      AckPublish(publish, it->second);
+      return;
+    }
+  }
+  Stamp(t, std::move(publish));
+}
+
 uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
   const uint64_t seq = t.next_stamp++;
   DataMsg data{t.id, seq, std::move(publish.payload)};
@@ -105,12 +125,23 @@ void Scribe::ReleaseHolds() {
   std::vector<TopicId> ids(holding_.begin(), holding_.end());
   for (const TopicId& id : ids) {
     TopicState* t = Find(id);
-    if (t != nullptr && Now() < t->hold_until) continue;
+    if (t != nullptr && t->root && Now() < t->hold_until) continue;
+    if (t != nullptr && t->root && !HoldsLease(*t)) {
+      AskLease(*t);
+      continue;
+    }
     holding_.erase(id);
-    if (t == nullptr || !t->root) continue;
+    if (t == nullptr) continue;
     std::vector<PublishMsg> held = std::move(t->held_publishes);
     t->held_publishes.clear();
-    for (PublishMsg& publish : held) Stamp(*t, std::move(publish));
+    for (PublishMsg& publish : held) {
+      if (t->root) {
+        StampOrAck(*t, std::move(publish));
+      } else {
+        ++stats_.publishes_rerouted;  // no longer root: on to the one that is
+        RouteToTopic(id, publish);
+      }
+    }
   }
 }
 
@@ -420,10 +451,11 @@ void Scribe::OnSkip(const SkipMsg& skip) {
 // takes to keep each under kMaxReplicateBytes of payload (a receiver's
 // decode limit is 4 MiB).
 std::vector<std::string> Scribe::FullState(const TopicState& t,
-                                           bool handover) const {
+                                           bool handover,
+                                           uint64_t lease) const {
   constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
   std::vector<std::string> out;
-  ReplicateMsg msg{t.id, t.next_stamp, handover, {}};
+  ReplicateMsg msg{t.id, t.next_stamp, handover, {}, lease};
   size_t bytes = 0;
   for (const auto& [seq, entry] : t.replay) {
     if (!msg.messages.empty() &&
@@ -444,16 +476,31 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
 // replicas new since the last time, the next sequence number to the others.
 void Scribe::Replicate(TopicState& t, const StoredMessage* latest) {
   if (!t.root || options_.replicas <= 0) return;
-  std::vector<NodeHandle> set =
-      overlay_->ReplicaSet(t.id, options_.replicas + 1);
-  std::erase_if(set, [this](const NodeHandle& h) { return h.id == Self().id; });
+  std::vector<NodeHandle> set = ReplicaPeers(t);
   if (latest != nullptr) {
     ReplicateMsg msg{t.id, t.next_stamp, false, {*latest}};
     std::string bytes = wire::Encode(msg);
     for (const NodeHandle& h : set) SendBytes(h, bytes);
     return;
   }
-  std::string light = wire::Encode(ReplicateMsg{t.id, t.next_stamp, false, {}});
+  // The full replication also renews the root's leases.
+  uint64_t lease = 0;
+  if (options_.root_lease > absl::ZeroDuration()) {
+    lease = static_cast<uint64_t>(absl::ToUnixNanos(Now())) + 1;
+    t.lease_asked = Now();
+    for (auto it = t.leases.begin(); it != t.leases.end();) {
+      const bool member =
+          std::any_of(set.begin(), set.end(),
+                      [&](const NodeHandle& h) { return h.id == it->first; });
+      if (member) {
+        ++it;
+      } else {
+        t.leases.erase(it++);
+      }
+    }
+  }
+  std::string light =
+      wire::Encode(ReplicateMsg{t.id, t.next_stamp, false, {}, lease});
   std::vector<std::string> full;
   std::vector<NodeId> ids;
   for (const NodeHandle& h : set) {
@@ -463,7 +510,7 @@ void Scribe::Replicate(TopicState& t, const StoredMessage* latest) {
       SendBytes(h, light);
       continue;
     }
-    if (full.empty()) full = FullState(t, /*handover=*/false);
+    if (full.empty()) full = FullState(t, /*handover=*/false, lease);
     for (const std::string& part : full) SendBytes(h, part);
   }
   t.replicated_to = std::move(ids);
@@ -478,9 +525,18 @@ void Scribe::ReplicateAll() {
 void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   TopicState* t = Find(r.topic);
   if (t != nullptr && t->root) {
-    // Two nodes believe they are root: the closer one keeps the role.
-    if (NodeId::CloserTo(r.topic, from.id, Self().id)) HandOver(*t, from);
-    return;
+    // Two nodes believe they are root: the closer one keeps the role, and
+    // the numbers the other one gave (it took over while this node was
+    // paused or cut off, say).
+    if (!NodeId::CloserTo(r.topic, from.id, Self().id)) {
+      MergeRivalRoot(*t, r);
+      if (!r.handover) {
+        // Tell it: it hands the role over when it hears from a closer root.
+        SendTo(from, ReplicateMsg{t->id, t->next_stamp, false, {}});
+      }
+      return;
+    }
+    HandOver(*t, from);  // and keep its state as a replica, below
   }
   auto it = replicas_.find(r.topic);
   if (it == replicas_.end()) {
@@ -497,6 +553,70 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   while (replica.messages.size() > options_.replay_capacity) {
     replica.messages.erase(replica.messages.begin());
   }
+  // A root that hands the role over can no longer number: its lease is void.
+  if (r.handover) replica.granted.erase(from.id);
+  if (r.lease != 0 && options_.root_lease > absl::ZeroDuration()) {
+    replica.granted[from.id] = Now() + options_.root_lease;
+    SendTo(from, ReplicaAckMsg{r.topic, r.lease});
+  }
+}
+
+// Another node numbered this topic as its root while this node also was
+// (or believed it was): take its messages, their origins and its next
+// number, so no number is given twice and resends are recognised.
+void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
+  ++stats_.rival_roots_merged;
+  for (const StoredMessage& m : r.messages) {
+    Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+    RememberOrigin(t, m);
+  }
+  RaiseStamp(t, r.next_seq);
+}
+
+void Scribe::RememberOrigin(TopicState& t, const StoredMessage& m) {
+  auto entry = t.replay.find(m.seq);
+  if (m.request == 0 || entry == t.replay.end()) return;
+  entry->second.publisher = m.publisher;
+  entry->second.request = m.request;
+  t.origins[PublishOrigin{m.publisher, m.request}] = m.seq;
+}
+
+std::vector<NodeHandle> Scribe::ReplicaPeers(const TopicState& t) const {
+  std::vector<NodeHandle> set =
+      overlay_->ReplicaSet(t.id, options_.replicas + 1);
+  std::erase_if(set, [this](const NodeHandle& h) { return h.id == Self().id; });
+  return set;
+}
+
+// True if every node that could take the topic over from this root has
+// promised not to number it for now.
+bool Scribe::HoldsLease(const TopicState& t) const {
+  if (options_.root_lease <= absl::ZeroDuration() || options_.replicas <= 0) {
+    return true;
+  }
+  for (const NodeHandle& h : ReplicaPeers(t)) {
+    auto it = t.leases.find(h.id);
+    if (it == t.leases.end() || it->second <= Now()) return false;
+  }
+  return true;
+}
+
+// Renews the leases now, unless that was done within a tick.
+void Scribe::AskLease(TopicState& t) {
+  if (Now() - t.lease_asked < options_.tick_interval) return;
+  Replicate(t, nullptr);
+}
+
+void Scribe::OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack) {
+  TopicState* t = Find(ack.topic);
+  if (t == nullptr || !t->root || ack.lease == 0) return;
+  // Counted from when the lease was asked for, by this node's clock: it
+  // ends before the replica's promise does.
+  const absl::Time asked =
+      absl::FromUnixNanos(static_cast<int64_t>(ack.lease - 1));
+  absl::Time& until = t->leases[from.id];
+  until = std::max(until, asked + options_.root_lease);
+  if (!t->held_publishes.empty() && holding_.contains(t->id)) ReleaseHolds();
 }
 
 // On becoming root: continue the numbering from the replicated state, and
@@ -508,11 +628,14 @@ void Scribe::TakeReplica(TopicState& t) {
     stamp = std::max(stamp, it->second.next_stamp);
     for (const auto& [seq, m] : it->second.messages) {
       if (!t.replay.contains(seq)) Store(t, seq, m.payload);
-      auto entry = t.replay.find(seq);
-      if (m.request == 0 || entry == t.replay.end()) continue;
-      entry->second.publisher = m.publisher;
-      entry->second.request = m.request;
-      t.origins[PublishOrigin{m.publisher, m.request}] = seq;
+      RememberOrigin(t, m);
+    }
+    // The root it granted a lease may still be numbering (paused, or cut
+    // off from us but not from its publishers) until the lease runs out.
+    for (const auto& [root, until] : it->second.granted) {
+      if (until <= Now()) continue;
+      t.hold_until = std::max(t.hold_until, until);
+      holding_.insert(t.id);
     }
     replicas_.erase(it);
   }

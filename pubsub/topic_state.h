@@ -92,6 +92,10 @@ struct TopicState {
   std::vector<PublishMsg> held_publishes;
   // Root only: the replica set last sent the full state.
   std::vector<NodeId> replicated_to;
+  // Root only: until when each replica has promised not to number the
+  // topic itself (root leases), and when a lease was last asked for.
+  absl::flat_hash_map<NodeId, absl::Time> leases;
+  absl::Time lease_asked = absl::InfinitePast();
 
   bool Wanted() const { return !subs.empty() || !children.empty() || root; }
   // Children counted against max_children (not being pushed down).
@@ -109,6 +113,9 @@ struct ReplicaState {
   uint64_t next_stamp = 1;
   std::map<uint64_t, StoredMessage> messages;
   absl::Time refreshed;
+  // Root leases granted: until when this node promised each root not to
+  // number the topic itself.
+  absl::flat_hash_map<NodeId, absl::Time> granted;
 };
 
 }  // namespace peter::pubsub

@@ -157,6 +157,7 @@ void SetBody(Body::Builder b, const ReplicateMsg& m) {
   SetId(r.initTopic(), m.topic);
   r.setNextSeq(m.next_seq);
   r.setHandover(m.handover);
+  r.setLease(m.lease);
   auto list = r.initMessages(m.messages.size());
   for (size_t i = 0; i < m.messages.size(); ++i) {
     list[i].setSeq(m.messages[i].seq);
@@ -166,6 +167,12 @@ void SetBody(Body::Builder b, const ReplicateMsg& m) {
       list[i].setRequest(m.messages[i].request);
     }
   }
+}
+
+void SetBody(Body::Builder b, const ReplicaAckMsg& m) {
+  s::ReplicaAck::Builder r = b.initReplicaAck();
+  SetId(r.initTopic(), m.topic);
+  r.setLease(m.lease);
 }
 
 // Payload bytes dominate; the rest is a few words per id.
@@ -342,6 +349,7 @@ class Reader {
     m.topic = ReadId(r.getTopic());
     m.next_seq = r.getNextSeq();
     m.handover = r.getHandover();
+    m.lease = r.getLease();
     auto list = r.getMessages();
     if (list.size() > limits_.max_list) return Invalid("too many messages");
     m.messages.resize(list.size());
@@ -354,6 +362,11 @@ class Reader {
       absl::Status status = Payload(list[i].getPayload(), m.messages[i].payload);
       if (!status.ok()) return status;
     }
+    return absl::OkStatus();
+  }
+  absl::Status Read(s::ReplicaAck::Reader r, ReplicaAckMsg& m) const {
+    m.topic = ReadId(r.getTopic());
+    m.lease = r.getLease();
     return absl::OkStatus();
   }
 
@@ -390,6 +403,7 @@ class Reader {
       case Body::ANYCAST_REPLY:
         return As<AnycastReplyMsg>(b.getAnycastReply());
       case Body::PUSH_DOWN: return As<PushDownMsg>(b.getPushDown());
+      case Body::REPLICA_ACK: return As<ReplicaAckMsg>(b.getReplicaAck());
     }
     return absl::UnimplementedError(absl::StrCat(
         "unknown scribe message type ", static_cast<int>(b.which())));

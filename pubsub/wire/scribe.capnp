@@ -123,6 +123,12 @@ struct Replicate {
   nextSeq @1 :UInt64;
   handover @2 :Bool;
   messages @3 :List(Stored);
+  lease @4 :UInt64;  # nonzero: asks for a root lease, echoed in ReplicaAck
+}
+
+struct ReplicaAck {
+  topic @0 :Id128;
+  lease @1 :UInt64;
 }
 
 struct ScribeMsg {
@@ -143,6 +149,7 @@ struct ScribeMsg {
     anycast @13 :Anycast;
     anycastReply @14 :AnycastReply;
     pushDown @15 :PushDown;
+    replicaAck @16 :ReplicaAck;
     # Append new message types here (@16, ...).
   }
 }

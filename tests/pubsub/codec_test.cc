@@ -62,8 +62,12 @@ TEST(ScribeCodecTest, DataPathMessagesRoundTrip) {
   EXPECT_EQ(rr.requester, Handle(4));
   EXPECT_EQ(RoundTrip(SkipMsg{NodeId(1, 2), 12}).up_to, 12u);
   ReplicateMsg rep{NodeId(1, 2), 10, true,
-                   {{8, "a", {}, 0}, {9, "bb", NodeId(5, 5), 31}}};
+                   {{8, "a", {}, 0}, {9, "bb", NodeId(5, 5), 31}}, 77};
   ReplicateMsg r = RoundTrip(rep);
+  EXPECT_EQ(r.lease, 77u);
+  ReplicaAckMsg ack = RoundTrip(ReplicaAckMsg{NodeId(1, 2), 77});
+  EXPECT_EQ(ack.topic, NodeId(1, 2));
+  EXPECT_EQ(ack.lease, 77u);
   EXPECT_EQ(r.next_seq, 10u);
   EXPECT_TRUE(r.handover);
   ASSERT_EQ(r.messages.size(), 2u);

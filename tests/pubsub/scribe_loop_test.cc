@@ -62,6 +62,14 @@ class ScribeLoopTest : public ::testing::Test {
     scribe_.Deliver(m);
     ASSERT_TRUE(scribe_.IsRoot("loops"));
   }
+  // Every replica grants the leases asked for so far.
+  void GrantLeases() {
+    for (const auto& [ask, to] : SentOf<ReplicateMsg>()) {
+      if (ask.lease != 0 && to.has_value()) {
+        Receive(*to, ReplicaAckMsg{ask.topic, ask.lease});
+      }
+    }
+  }
   // A publish routed to us as the key's root.
   void DeliverPublish(const PublishMsg& publish) {
     pastry::RouteMessage m{topic_, publish.publisher, publish.publisher, 2,
@@ -133,6 +141,7 @@ TEST_F(ScribeLoopTest, JoinFromANodeOnOurPathPassesThrough) {
 TEST_F(ScribeLoopTest, RootNumbersAResentPublishOnce) {
   overlay_->replicas = {Handle(9)};
   BecomeRoot();
+  GrantLeases();
   const NodeHandle publisher = Handle(2);
   DeliverPublish(PublishMsg{topic_, "x", publisher, 7});
   DeliverPublish(PublishMsg{topic_, "x", publisher, 7});
@@ -294,6 +303,88 @@ TEST_F(ScribeLoopTest, PushedChildMovesWithoutFallingOffTheTree) {
   EXPECT_EQ(topics[0].parent_id_hex, sibling.id.ToHex());
   EXPECT_EQ(topics[0].name, "loops");
   EXPECT_EQ(topics[0].local_subscribers, 1u);
+}
+
+// Root leases. With replicas, a root numbers a publish only once every
+// replica has granted it a lease (asked for with the replication).
+TEST_F(ScribeLoopTest, RootNumbersOnlyUnderALeaseFromEveryReplica) {
+  overlay_->replicas = {Handle(5), Handle(6)};
+  BecomeRoot();
+  auto asks = SentOf<ReplicateMsg>();
+  ASSERT_EQ(asks.size(), 2u);
+  ASSERT_NE(asks[0].first.lease, 0u);
+  ASSERT_EQ(asks[0].second, Handle(5));
+  ASSERT_EQ(asks[1].second, Handle(6));
+
+  DeliverPublish(PublishMsg{topic_, "m", Handle(7), 11});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  Receive(Handle(5), ReplicaAckMsg{topic_, asks[0].first.lease});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());  // one replica is not enough
+  Receive(Handle(6), ReplicaAckMsg{topic_, asks[1].first.lease});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.request, 11u);
+  EXPECT_EQ(acks[0].first.seq, 1u);
+  EXPECT_EQ(scribe_.stats().lease_waits, 1u);
+
+  // Under the lease the next publish is numbered at once.
+  DeliverPublish(PublishMsg{topic_, "n", Handle(7), 12});
+  ASSERT_EQ(SentOf<PublishAckMsg>().size(), 2u);
+  EXPECT_EQ(SentOf<PublishAckMsg>()[1].first.seq, 2u);
+}
+
+// A replica grants a lease, then the overlay makes it the root (the old
+// root looks dead): it must not number while the old root, perhaps only
+// paused, may still number under that lease (time stands still here).
+TEST_F(ScribeLoopTest, ReplicaThatGrantedALeaseWaitsBeforeNumbering) {
+  const NodeHandle old_root = Handle(5);
+  Receive(old_root, ReplicateMsg{topic_, 40, false, {}, /*lease=*/9});
+  auto grants = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0].second, old_root);
+  EXPECT_EQ(grants[0].first.lease, 9u);
+
+  DeliverPublish(PublishMsg{topic_, "m", Handle(7), 11});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+}
+
+// A root that hands the role over cannot number any more: the lease it was
+// granted no longer holds the new root back.
+TEST_F(ScribeLoopTest, HandOverVoidsTheOldRootsLease) {
+  const NodeHandle old_root = Handle(5);
+  Receive(old_root, ReplicateMsg{topic_, 40, false, {}, /*lease=*/9});
+  Receive(old_root, ReplicateMsg{topic_, 40, /*handover=*/true, {}});
+  DeliverPublish(PublishMsg{topic_, "m", Handle(7), 11});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.seq, 40u);  // the numbering goes on
+}
+
+// Two nodes numbered the topic as root (the closer one was paused or cut
+// off). The closer one keeps the role and takes in the other's numbers: a
+// resend of a publish the rival numbered is acknowledged with the rival's
+// number, and new publishes are numbered after the rival's.
+TEST_F(ScribeLoopTest, RootTakesInTheNumbersOfARivalRoot) {
+  BecomeRoot();
+  DeliverPublish(PublishMsg{topic_, "a", Handle(7), 1});
+  ASSERT_EQ(SentOf<PublishAckMsg>().back().first.seq, 1u);
+
+  // Half the ring away from the topic: farther from it than we are.
+  std::optional<NodeHandle> rival = Handle(8);
+  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
+  ASSERT_TRUE(NodeId::CloserTo(topic_, Handle(1).id, rival->id));
+  Receive(*rival, ReplicateMsg{topic_, 6, false, {StoredMessage{5, "r", Handle(8).id, 3}}});
+  EXPECT_EQ(scribe_.stats().rival_roots_merged, 1u);
+  // It is told who the root is, so that it hands over.
+  auto told = SentOf<ReplicateMsg>();
+  ASSERT_FALSE(told.empty());
+  EXPECT_EQ(told.back().second, *rival);
+
+  DeliverPublish(PublishMsg{topic_, "r", Handle(8), 3});  // a resend
+  EXPECT_EQ(SentOf<PublishAckMsg>().back().first.seq, 5u);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 1u);
+  DeliverPublish(PublishMsg{topic_, "b", Handle(7), 2});
+  EXPECT_EQ(SentOf<PublishAckMsg>().back().first.seq, 6u);
 }
 
 }  // namespace

@@ -46,6 +46,14 @@ struct ScribeOptions {
   // overlay's leaf-set size.
   int replicas = 4;
   absl::Duration replicate_interval = absl::Seconds(2);
+  // Root lease: the root numbers publishes only while every node of its
+  // replica set has granted it a lease, asked for at most root_lease ago
+  // (leases are renewed with the replication every replicate_interval), and
+  // a replica that becomes root waits until the last lease it granted has
+  // run out. A root that was paused or cut off therefore cannot number
+  // publishes that reach it late while a successor numbers the same topic.
+  // Zero turns leases off. More than replicate_interval.
+  absl::Duration root_lease = absl::Seconds(3);
   // A node that becomes a topic's root through a publish, with neither a
   // replica nor any state of its own for the topic, may be taking over
   // from a root that failed together with all its replicas, or whose
