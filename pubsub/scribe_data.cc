@@ -90,7 +90,7 @@ void Scribe::StampOrAck(TopicState& t, PublishMsg publish) {
     auto it = t.origins.find(PublishOrigin{publish.publisher.id, publish.request});
     if (it != t.origins.end()) {
       ++stats_.publishes_deduplicated;
-      AckPublish(publish, it->second);
+      if (publish.want_ack) AckPublish(publish, it->second);
       return;
     }
   }
