@@ -125,23 +125,16 @@ void Scribe::ReleaseHolds() {
   std::vector<TopicId> ids(holding_.begin(), holding_.end());
   for (const TopicId& id : ids) {
     TopicState* t = Find(id);
-    if (t != nullptr && t->root && Now() < t->hold_until) continue;
+    if (t != nullptr && Now() < t->hold_until) continue;
     if (t != nullptr && t->root && !HoldsLease(*t)) {
       AskLease(*t);
       continue;
     }
     holding_.erase(id);
-    if (t == nullptr) continue;
+    if (t == nullptr || !t->root) continue;
     std::vector<PublishMsg> held = std::move(t->held_publishes);
     t->held_publishes.clear();
-    for (PublishMsg& publish : held) {
-      if (t->root) {
-        StampOrAck(*t, std::move(publish));
-      } else {
-        ++stats_.publishes_rerouted;  // no longer root: on to the one that is
-        RouteToTopic(id, publish);
-      }
-    }
+    for (PublishMsg& publish : held) StampOrAck(*t, std::move(publish));
   }
 }
 
@@ -528,15 +521,12 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     // Two nodes believe they are root: the closer one keeps the role, and
     // the numbers the other one gave (it took over while this node was
     // paused or cut off, say).
-    if (!NodeId::CloserTo(r.topic, from.id, Self().id)) {
+    if (NodeId::CloserTo(r.topic, from.id, Self().id)) {
+      HandOver(*t, from);
+    } else if (r.handover) {
       MergeRivalRoot(*t, r);
-      if (!r.handover) {
-        // Tell it: it hands the role over when it hears from a closer root.
-        SendTo(from, ReplicateMsg{t->id, t->next_stamp, false, {}});
-      }
-      return;
     }
-    HandOver(*t, from);  // and keep its state as a replica, below
+    return;
   }
   auto it = replicas_.find(r.topic);
   if (it == replicas_.end()) {
