@@ -107,7 +107,6 @@ void Node::NoteAlive(const NodeHandle& node) {
       p = Peer{};
       p.endpoint = node.endpoint;
     }
-    p.heard = Now();
     rtt_us = p.rtt_us;
   }
   const NodeHandle* member = leaf_set_.Find(node.id);

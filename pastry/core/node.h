@@ -96,8 +96,6 @@ class Node {
     uint64_t known_leaf_version = 0;  // of its leaf set, from its replies
     uint64_t probe_nonce = 0;         // 0: no probe outstanding
     absl::Time probe_sent;
-    absl::Time probe_chain_start;  // first probe of the current retry chain
-    absl::Time heard = absl::InfinitePast();  // last message from it directly
     bool probe_wants_leaf_set = false;
     int probe_failures = 0;
     Scheduler::JobId probe_timer = 0;

@@ -18,7 +18,6 @@ void Node::SendProbe(const NodeHandle& to, bool want_leaf_set) {
   }
   p.probe_nonce = next_id_++;
   p.probe_sent = Now();
-  if (p.probe_failures == 0) p.probe_chain_start = p.probe_sent;
   p.probe_wants_leaf_set = want_leaf_set;
   const uint64_t nonce = p.probe_nonce;
   const NodeId id = to.id;
@@ -90,11 +89,6 @@ void Node::OnProbeTimeout(const NodeId& id, uint64_t nonce) {
   Peer& p = it->second;
   p.probe_nonce = 0;
   ++stats_.probe_timeouts;
-  // A peer that has sent us anything itself since this chain of probes began
-  // is alive, whatever became of the probes or their answers (MSPastry): a
-  // restarted node is heard from while our messages to it are still lost to
-  // the reconnect backoff the dead incarnation caused. Start a new chain.
-  if (p.heard >= p.probe_chain_start) p.probe_failures = -1;
   if (++p.probe_failures <= options_.probe_retries) {
     SendProbe(NodeHandle{id, p.endpoint}, p.probe_wants_leaf_set);
     return;
