@@ -125,16 +125,23 @@ void Scribe::ReleaseHolds() {
   std::vector<TopicId> ids(holding_.begin(), holding_.end());
   for (const TopicId& id : ids) {
     TopicState* t = Find(id);
-    if (t != nullptr && Now() < t->hold_until) continue;
+    if (t != nullptr && t->root && Now() < t->hold_until) continue;
     if (t != nullptr && t->root && !HoldsLease(*t)) {
       AskLease(*t);
       continue;
     }
     holding_.erase(id);
-    if (t == nullptr || !t->root) continue;
+    if (t == nullptr) continue;
     std::vector<PublishMsg> held = std::move(t->held_publishes);
     t->held_publishes.clear();
-    for (PublishMsg& publish : held) StampOrAck(*t, std::move(publish));
+    for (PublishMsg& publish : held) {
+      if (t->root) {
+        StampOrAck(*t, std::move(publish));
+      } else {
+        ++stats_.publishes_rerouted;  // handed over meanwhile: to the new root
+        RouteToTopic(id, publish);
+      }
+    }
   }
 }
 
