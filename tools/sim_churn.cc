@@ -25,9 +25,7 @@ void RunChurnCommand(const ChurnFlags& f) {
   const auto wall_start = std::chrono::steady_clock::now();
   pastry::sim::ChurnSetup setup;
   setup.overlay.nodes = f.nodes;
-  setup.overlay.seed = f.common.seed;
-  setup.overlay.loss_rate = f.common.loss;
-  setup.overlay.jitter = absl::Milliseconds(f.common.jitter_ms);
+  ApplyCommonSimFlags(f.common, setup.overlay);
   setup.overlay.leaf_probe_interval = absl::Seconds(f.probe_interval_s);
   setup.overlay.pns_probes_per_s = f.pns_probes_per_s;
   setup.duration = absl::Seconds(f.duration_s);

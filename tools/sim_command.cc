@@ -24,6 +24,16 @@ void AddCommonSimFlags(CLI::App* cmd, SimCommonFlags& flags) {
                   "Extra uniform delay per message, 0 to this many ms")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--bootstrap", flags.bootstrap,
+                  "The node a joiner joins through: nearest (the active node nearest to it, "
+                  "the Pastry paper's set-up) or random (a random active node)")
+      ->check(CLI::IsMember({"nearest", "random"}))
+      ->capture_default_str();
+  cmd->add_option("--bootstrap-sample", flags.bootstrap_sample,
+                  "With --bootstrap nearest: the nearest of this many random active nodes "
+                  "(0: of all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_flag("--json", flags.json, "Print one JSON object");
   cmd->add_flag("--no-timing", flags.no_timing,
                 "Omit wall_s and peak_rss_mb (for byte-for-byte comparisons)");
@@ -59,7 +69,18 @@ std::string Readable(const nlohmann::ordered_json& v) {
 
 }  // namespace
 
+void ApplyCommonSimFlags(const SimCommonFlags& flags, pastry::sim::OverlaySetup& setup) {
+  setup.seed = flags.seed;
+  setup.loss_rate = flags.loss;
+  setup.jitter = absl::Milliseconds(flags.jitter_ms);
+  // The flag's value was checked against the same names.
+  setup.bootstrap = *pastry::sim::ParseBootstrap(flags.bootstrap);
+  setup.bootstrap_sample = flags.bootstrap_sample;
+}
+
 void PrintResult(nlohmann::ordered_json out, const SimCommonFlags& flags, double wall_s) {
+  out["bootstrap"] = flags.bootstrap;
+  out["bootstrap_sample"] = flags.bootstrap_sample;
   if (!flags.no_timing) {
     out["wall_s"] = wall_s;
     out["peak_rss_mb"] = PeakRssMb();

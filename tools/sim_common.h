@@ -8,6 +8,7 @@
 
 #include "CLI/CLI.hpp"
 #include "nlohmann/json.hpp"
+#include "pastry/sim/route_experiment.h"
 
 namespace peter::tools {
 
@@ -18,8 +19,13 @@ struct SimCommonFlags {
   double jitter_ms = 0.0;
   bool json = false;
   bool no_timing = false;
+  std::string bootstrap = "nearest";  // see pastry::sim::Bootstrap
+  int bootstrap_sample = 0;
 };
 void AddCommonSimFlags(CLI::App* cmd, SimCommonFlags& flags);
+// Sets the fields of `setup` the common flags choose: seed, loss, jitter and
+// how joiners pick their bootstrap.
+void ApplyCommonSimFlags(const SimCommonFlags& flags, pastry::sim::OverlaySetup& setup);
 
 // Peak resident set size of this process so far, in MB (getrusage).
 double PeakRssMb();

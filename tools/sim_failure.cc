@@ -41,9 +41,7 @@ void RunFailure(const FailureFlags& f) {
   const auto wall_start = std::chrono::steady_clock::now();
   pastry::sim::OverlaySetup setup;
   setup.nodes = f.nodes;
-  setup.seed = f.common.seed;
-  setup.loss_rate = f.common.loss;
-  setup.jitter = absl::Milliseconds(f.common.jitter_ms);
+  ApplyCommonSimFlags(f.common, setup);
   setup.leaf_probe_interval = absl::Seconds(f.probe_interval_s);
   auto built = pastry::sim::BuildOverlay(setup, nullptr);
   SimNetwork& net = **built;

@@ -33,13 +33,11 @@ struct RouteFlags {
 OverlaySetup SetupFrom(const RouteFlags& f) {
   OverlaySetup s;
   s.nodes = f.nodes;
-  s.seed = f.common.seed;
+  ApplyCommonSimFlags(f.common, s);
   s.b = f.b;
   s.leaf_set_size = f.leaf_set;
   s.pns = f.pns == "on";
   s.topology = f.topology;
-  s.loss_rate = f.common.loss;
-  s.jitter = absl::Milliseconds(f.common.jitter_ms);
   s.leaf_probe_interval = absl::Seconds(f.probe_interval_s);
   s.settle = absl::Seconds(f.settle_s);
   s.timeout = absl::Milliseconds(f.timeout_ms);

@@ -38,10 +38,8 @@ void RunScribe(const ScribeFlags& f) {
   const auto wall_start = std::chrono::steady_clock::now();
   ScribeSetup setup;
   setup.overlay.nodes = f.nodes;
-  setup.overlay.seed = f.common.seed;
+  ApplyCommonSimFlags(f.common, setup.overlay);
   setup.overlay.topology = f.topology;
-  setup.overlay.loss_rate = f.common.loss;
-  setup.overlay.jitter = absl::Milliseconds(f.common.jitter_ms);
   setup.overlay.leaf_probe_interval = absl::Seconds(f.probe_interval_s);
   setup.topics = f.topics;
   setup.messages = f.messages;

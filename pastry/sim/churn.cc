@@ -107,12 +107,22 @@ class ChurnRun {
     net_.Schedule(at, [this] {
       std::vector<int> live = net_.LiveIndices();
       int via = -1;
-      for (int tries = 0; tries < 16 && via < 0 && !live.empty(); ++tries) {
-        int c = live[events_.Below(live.size())];
-        if (net_.node(c).active()) via = c;
+      int i = -1;
+      if (setup_.overlay.bootstrap == Bootstrap::kRandom) {
+        for (int tries = 0; tries < 16 && via < 0 && !live.empty(); ++tries) {
+          int c = live[events_.Below(live.size())];
+          if (net_.node(c).active()) via = c;
+        }
+        if (via >= 0) i = net_.AddNode(ids_.RandomId(), options_);
+      } else {
+        // The newcomer must be placed before its nearest node can be found.
+        std::erase_if(live, [&](int c) { return !net_.node(c).active(); });
+        if (!live.empty()) {
+          i = net_.AddNode(ids_.RandomId(), options_);
+          via = PickBootstrap(net_, setup_.overlay, i, live, events_);
+        }
       }
       if (via >= 0) {
-        int i = net_.AddNode(ids_.RandomId(), options_);
         net_.Join(i, via);
         ++result_.arrivals;
         ScheduleDeparture(i);

@@ -1,7 +1,8 @@
 // Synthetic churn (as in MSPastry and Bamboo): Poisson arrivals and
 // exponentially distributed session times over an overlay of about N nodes,
 // with lookups from random live nodes meanwhile. Departures are silent
-// crashes; arrivals join through a random active node.
+// crashes; arrivals join through an active node picked as the initial
+// overlay's joiners are (OverlaySetup::bootstrap).
 #ifndef PETER_PASTRY_SIM_CHURN_H_
 #define PETER_PASTRY_SIM_CHURN_H_
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -64,6 +65,36 @@ absl::StatusOr<std::unique_ptr<Topology>> MakeTopology(const std::string& name,
   return absl::InvalidArgumentError(absl::StrCat("unknown topology '", name, "'"));
 }
 
+absl::StatusOr<Bootstrap> ParseBootstrap(const std::string& name) {
+  if (name == "random") return Bootstrap::kRandom;
+  if (name == "nearest") return Bootstrap::kNearest;
+  return absl::InvalidArgumentError(absl::StrCat("unknown bootstrap '", name, "'"));
+}
+
+int PickBootstrap(const SimNetwork& net, const OverlaySetup& setup, int joiner,
+                  absl::Span<const int> candidates, Rng& rng) {
+  if (candidates.empty()) return -1;
+  if (setup.bootstrap == Bootstrap::kRandom) return candidates[rng.Below(candidates.size())];
+  // Ties go to the first candidate seen, so the pick is deterministic.
+  int best = -1;
+  absl::Duration best_delay = absl::InfiniteDuration();
+  auto consider = [&](int c) {
+    const absl::Duration d = net.Delay(joiner, c);
+    if (d < best_delay) {
+      best = c;
+      best_delay = d;
+    }
+  };
+  if (setup.bootstrap_sample > 0) {
+    for (int k = 0; k < setup.bootstrap_sample; ++k) {
+      consider(candidates[rng.Below(candidates.size())]);
+    }
+  } else {
+    for (int c : candidates) consider(c);
+  }
+  return best;
+}
+
 absl::StatusOr<std::unique_ptr<SimNetwork>> BuildOverlay(const OverlaySetup& setup,
                                                          JoinReport* report) {
   absl::StatusOr<std::unique_ptr<Topology>> topology =
@@ -86,14 +117,17 @@ absl::StatusOr<std::unique_ptr<SimNetwork>> BuildOverlay(const OverlaySetup& set
   int active = 1;
   JoinReport r;
   r.all_active = true;
+  std::vector<int> candidates;  // the active nodes: 0 .. active - 1
   while (active < setup.nodes) {
     const int count = std::min(active, setup.nodes - active);
+    candidates.resize(active);
+    std::iota(candidates.begin(), candidates.end(), 0);
     std::vector<int> wave;
     wave.reserve(count);
     const absl::Time t0 = net->Now();
     for (int k = 0; k < count; ++k) {
       const int joiner = active + k;
-      const int via = static_cast<int>(pick.Below(active));
+      const int via = PickBootstrap(*net, setup, joiner, candidates, pick);
       wave.push_back(joiner);
       net->Schedule(t0 + absl::Seconds(1) * (static_cast<double>(k) / count),
                     [n = net.get(), joiner, via] { n->Join(joiner, via); });

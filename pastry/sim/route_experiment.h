@@ -14,11 +14,26 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "pastry/sim/rng.h"
 #include "pastry/sim/sim_network.h"
 #include "peter/pastry/options.h"
 
 namespace peter::pastry::sim {
+
+// How a joining node picks the node it joins through.
+enum class Bootstrap {
+  // A uniformly random active node (what Peter's own experiments did before:
+  // locality came from proximity neighbour selection afterwards only).
+  kRandom,
+  // The active node nearest to the joiner by the topology's delay. The Pastry
+  // paper's join assumes the new node X "knows about a nearby node A" (found
+  // e.g. by expanding-ring IP multicast) and routes its join through it, so
+  // that the rows it copies from the route start with nearby entries. With
+  // OverlaySetup::bootstrap_sample = K > 0, the nearest of K random active
+  // nodes instead: what a deployed node can do by pinging K seeds it knows.
+  kNearest,
+};
 
 struct OverlaySetup {
   int nodes = 1000;
@@ -50,7 +65,22 @@ struct OverlaySetup {
   bool proximity_from_topology = false;
   // Every message through the Cap'n Proto codec, counting bytes.
   bool through_wire = false;
+  // The node each joiner joins through (see Bootstrap); the default is the
+  // Pastry paper's set-up.
+  Bootstrap bootstrap = Bootstrap::kNearest;
+  // For kNearest: 0 compares every active node, K > 0 the nearest of K
+  // drawn at random (with replacement).
+  int bootstrap_sample = 0;
 };
+
+// Parses "random" or "nearest"; InvalidArgument for anything else.
+absl::StatusOr<Bootstrap> ParseBootstrap(const std::string& name);
+
+// The node `joiner` joins through, among `candidates` (active nodes), as
+// `setup` says; -1 if there is none. Draws from `rng` only for kRandom and
+// for a sampled kNearest.
+int PickBootstrap(const SimNetwork& net, const OverlaySetup& setup, int joiner,
+                  absl::Span<const int> candidates, Rng& rng);
 
 // The node options an experiment runs with.
 Options ExperimentOptions(const OverlaySetup& setup);
@@ -70,8 +100,8 @@ struct JoinReport {
 
 // Creates `setup.nodes` nodes, starts a ring at node 0 and joins the rest in
 // waves: each wave joins as many nodes as are already active (spread over one
-// second), each through a random active node, and runs until all of them are
-// active. Then runs for `setup.settle`.
+// second), each through an active node picked by PickBootstrap, and runs
+// until all of them are active. Then runs for `setup.settle`.
 absl::StatusOr<std::unique_ptr<SimNetwork>> BuildOverlay(const OverlaySetup& setup,
                                                          JoinReport* report);
 
