@@ -27,6 +27,7 @@ struct RouteFlags {
   double rate = 0;  // lookups per simulated second; 0: max(N, 1000)
   double timeout_ms = 0;
   double pns_probes_per_s = -1;
+  int64_t perfect_lookups = 0;
 };
 
 // Fields of an OverlaySetup from the flags.
@@ -62,6 +63,12 @@ void RunRoute(const RouteFlags& f) {
   pastry::sim::Rng rng(pastry::sim::Rng::Derive(f.common.seed, 7));
   const double rate = f.rate > 0 ? f.rate : std::max(f.nodes, 1000);
   const pastry::sim::LookupStats l = pastry::sim::MeasureLookups(**net, rng, f.lookups, rate);
+  pastry::sim::LookupStats perfect;
+  if (f.perfect_lookups > 0) {
+    pastry::sim::Rng perfect_rng(pastry::sim::Rng::Derive(f.common.seed, 9));
+    perfect = pastry::sim::MeasurePerfectRoutes(**net, perfect_rng, f.perfect_lookups, f.b,
+                                                f.leaf_set);
+  }
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
@@ -91,6 +98,19 @@ void RunRoute(const RouteFlags& f) {
   out["relative_distance_histogram"] = l.relative_distance_histogram;
   out["avg_route_delay_ms"] = l.avg_path_delay_ms;
   out["avg_direct_delay_ms"] = l.avg_direct_delay_ms;
+  out["avg_last_hop_delay_ms"] = l.avg_last_hop_delay_ms;
+  if (f.perfect_lookups > 0) {
+    nlohmann::ordered_json p;
+    p["lookups"] = perfect.sent;
+    p["avg_hops"] = perfect.avg_hops;
+    p["max_hops"] = perfect.max_hops;
+    p["relative_distance"] = perfect.relative_distance;
+    p["relative_distance_histogram"] = perfect.relative_distance_histogram;
+    p["avg_route_delay_ms"] = perfect.avg_path_delay_ms;
+    p["avg_direct_delay_ms"] = perfect.avg_direct_delay_ms;
+    p["avg_last_hop_delay_ms"] = perfect.avg_last_hop_delay_ms;
+    out["perfect_tables"] = std::move(p);
+  }
   out["routing_table_entries_avg"] = state.routing_table_entries_avg;
   out["leaf_set_size"] = state.leaf_set_size_avg;
   out["join_messages_avg"] = join.messages_per_join;
@@ -140,6 +160,10 @@ void RegisterSimRoute(CLI::App* sim) {
   cmd->add_option("--pns-probes", f->pns_probes_per_s,
                   "Proximity probes per node per second (negative: the product's 8)")
       ->capture_default_str();
+  cmd->add_option("--perfect-tables", f->perfect_lookups,
+                  "Also route this many lookups over perfect state (every table slot the "
+                  "nearest live node with its prefix), computed from the ground truth")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   AddCommonSimFlags(cmd, f->common);
   cmd->callback([f] {
     if (f->leaf_set % 2 != 0) {

@@ -155,6 +155,7 @@ LookupStats MeasureLookups(SimNetwork& net, Rng& rng, int64_t count, double rate
     double rd_sum = 0;
     double path_ms = 0;
     double direct_ms = 0;
+    double last_hop_ms = 0;
     absl::flat_hash_map<NodeId, int> index_of;
   };
   auto state = std::make_shared<State>();
@@ -183,11 +184,13 @@ LookupStats MeasureLookups(SimNetwork& net, Rng& rng, int64_t count, double rate
     const int root = net.IndexOf(r->root.endpoint);
     if (root < 0 || root == source || r->path.size() < 2) return;
     double path_ns = 0;
+    double hop_ns = 0;
     int prev = source;
     for (size_t h = 1; h < r->path.size(); ++h) {
       auto it = state->index_of.find(r->path[h]);
       if (it == state->index_of.end()) return;
-      path_ns += absl::ToDoubleNanoseconds(net.Delay(prev, it->second));
+      hop_ns = absl::ToDoubleNanoseconds(net.Delay(prev, it->second));
+      path_ns += hop_ns;
       prev = it->second;
     }
     const double direct_ns = absl::ToDoubleNanoseconds(net.Delay(source, root));
@@ -196,6 +199,7 @@ LookupStats MeasureLookups(SimNetwork& net, Rng& rng, int64_t count, double rate
     state->rd_sum += ratio;
     state->path_ms += path_ns / 1e6;
     state->direct_ms += direct_ns / 1e6;
+    state->last_hop_ms += hop_ns / 1e6;
     ++state->rd_count;
     int bin = static_cast<int>(ratio / LookupStats::kRelativeDistanceBin);
     ++st.relative_distance_histogram[std::min(bin, LookupStats::kRelativeDistanceBins - 1)];
@@ -230,6 +234,95 @@ LookupStats MeasureLookups(SimNetwork& net, Rng& rng, int64_t count, double rate
     s.relative_distance = state->rd_sum / state->rd_count;
     s.avg_path_delay_ms = state->path_ms / state->rd_count;
     s.avg_direct_delay_ms = state->direct_ms / state->rd_count;
+    s.avg_last_hop_delay_ms = state->last_hop_ms / state->rd_count;
+  }
+  return s;
+}
+
+LookupStats MeasurePerfectRoutes(const SimNetwork& net, Rng& rng, int64_t count, int b,
+                                 int leaf_set_size) {
+  LookupStats s;
+  s.relative_distance_histogram.assign(LookupStats::kRelativeDistanceBins, 0);
+  std::vector<int> live = net.LiveIndices();
+  if (live.empty() || count <= 0) return s;
+  // The live ring in id order, and each node's position in it.
+  std::vector<int> ring;
+  absl::flat_hash_map<int, int> rank;
+  for (const auto& [id, i] : net.ring().members()) {
+    rank[i] = static_cast<int>(ring.size());
+    ring.push_back(i);
+  }
+  const int n = static_cast<int>(ring.size());
+  // The live nodes by id prefix: (digits, the prefix's value) -> nodes, for
+  // prefixes of up to two digits more than a ring of n nodes resolves; a
+  // route to a key that close to a node's id is inside a leaf set (and goes
+  // to the root) long before.
+  const int max_digits = std::min(
+      64 / b, static_cast<int>(std::ceil(std::log2(std::max(n, 2)) / b)) + 2);
+  auto prefix = [&](const NodeId& id, int digits) { return id.hi() >> (64 - digits * b); };
+  absl::flat_hash_map<std::pair<int, uint64_t>, std::vector<int>> by_prefix;
+  for (int i : ring) {
+    for (int d = 1; d <= max_digits; ++d) by_prefix[{d, prefix(net.id(i), d)}].push_back(i);
+  }
+  int64_t hop_sum = 0;
+  int64_t routes = 0;
+  int64_t rd_count = 0;
+  double rd_sum = 0;
+  double path_ms = 0;
+  double direct_ms = 0;
+  double last_hop_ms = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    const int source = live[rng.Below(live.size())];
+    const NodeId key = rng.RandomId();
+    const int root = net.ClosestLiveNode(key);
+    int cur = source;
+    int hops = 0;
+    double path_ns = 0;
+    double hop_ns = 0;
+    while (cur != root) {
+      int next = root;
+      int apart = std::abs(rank[cur] - rank[root]);
+      apart = std::min(apart, n - apart);
+      const int shared = net.id(cur).SharedPrefixLength(key, b);
+      if (apart > leaf_set_size / 2 && shared + 1 <= max_digits) {
+        auto it = by_prefix.find({shared + 1, prefix(key, shared + 1)});
+        absl::Duration best = absl::InfiniteDuration();
+        if (it != by_prefix.end()) {
+          for (int c : it->second) {
+            const absl::Duration d = net.Delay(cur, c);
+            if (d < best) {
+              best = d;
+              next = c;
+            }
+          }
+        }
+      }
+      hop_ns = absl::ToDoubleNanoseconds(net.Delay(cur, next));
+      path_ns += hop_ns;
+      cur = next;
+      ++hops;
+    }
+    ++routes;
+    hop_sum += hops;
+    s.max_hops = std::max(s.max_hops, hops);
+    const double direct_ns = absl::ToDoubleNanoseconds(net.Delay(source, root));
+    if (root == source || direct_ns <= 0) continue;
+    const double ratio = path_ns / direct_ns;
+    rd_sum += ratio;
+    path_ms += path_ns / 1e6;
+    direct_ms += direct_ns / 1e6;
+    last_hop_ms += hop_ns / 1e6;
+    ++rd_count;
+    const int bin = static_cast<int>(ratio / LookupStats::kRelativeDistanceBin);
+    ++s.relative_distance_histogram[std::min(bin, LookupStats::kRelativeDistanceBins - 1)];
+  }
+  s.sent = s.answered = routes;
+  s.avg_hops = routes ? static_cast<double>(hop_sum) / routes : 0;
+  if (rd_count > 0) {
+    s.relative_distance = rd_sum / rd_count;
+    s.avg_path_delay_ms = path_ms / rd_count;
+    s.avg_direct_delay_ms = direct_ms / rd_count;
+    s.avg_last_hop_delay_ms = last_hop_ms / rd_count;
   }
   return s;
 }

@@ -123,12 +123,26 @@ struct LookupStats {
   std::vector<int64_t> relative_distance_histogram;
   double avg_path_delay_ms = 0;
   double avg_direct_delay_ms = 0;
+  // The mean delay of a route's last hop (into the root), over the same
+  // lookups: the hop a leaf set decides, which proximity cannot choose.
+  double avg_last_hop_delay_ms = 0;
 };
 
 // Sends `count` lookups for random keys from random live nodes at `rate` per
 // simulated second, and runs until every one is answered or timed out.
 LookupStats MeasureLookups(SimNetwork& net, Rng& rng, int64_t count, double rate,
                            absl::Duration timeout = absl::Seconds(30));
+
+// What the same lookups would cost over perfect routing state, for
+// comparison with MeasureLookups: every routing-table slot holds the live
+// node with that prefix nearest to its owner (proximity neighbour selection
+// with complete knowledge), and a node whose leaf set covers the key (the
+// root is within L/2 ring positions of it) sends it straight to the root, as
+// Pastry routes. Routes are computed from the ground truth, not sent.
+// Measures `count` random (live source, random key) pairs; the fields mean
+// what they mean in LookupStats (hops_histogram, lost and correct unused).
+LookupStats MeasurePerfectRoutes(const SimNetwork& net, Rng& rng, int64_t count, int b,
+                                 int leaf_set_size);
 
 struct StateStats {
   double routing_table_entries_avg = 0;

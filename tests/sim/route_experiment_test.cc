@@ -96,6 +96,17 @@ TEST_P(NearbyBootstrapTest, LowersRelativeDistance) {
     const int k = b == Bootstrap::kNearest ? 0 : 1;
     rd[k] = l.relative_distance;
     hops[k] = l.avg_hops;
+    if (b != Bootstrap::kNearest) continue;
+    // Perfect tables bound what any table can do: their routes are no longer
+    // (beyond sampling noise) and take no more hops than Pastry's bound.
+    Rng perfect_rng(GetParam());
+    const LookupStats p = MeasurePerfectRoutes(**net, perfect_rng, 5000, setup.b,
+                                               setup.leaf_set_size);
+    EXPECT_EQ(p.sent, 5000);
+    EXPECT_GT(p.relative_distance, 1.0);
+    EXPECT_LT(p.relative_distance, 1.02 * l.relative_distance);
+    EXPECT_LE(p.max_hops, 4);
+    EXPECT_LT(p.avg_last_hop_delay_ms, p.avg_path_delay_ms);
   }
   EXPECT_LT(rd[0], 0.97 * rd[1]) << "nearest " << rd[0] << ", random " << rd[1];
   EXPECT_NEAR(hops[0], hops[1], 0.05);
