@@ -295,6 +295,15 @@ class Scribe final : public pastry::Application {
     NodeHandle handle;
     absl::Time used;
   };
+  // How this node's publishes to one topic in flight were first sent:
+  // straight to `direct`, or routed (nullopt). While any is unacknowledged a
+  // new one takes the same path, so one path carries them in order
+  // (docs/scribe.md, publish order).
+  struct PublishPath {
+    size_t in_flight = 0;
+    std::optional<NodeHandle> direct;
+  };
+  void ReleasePublishPath(const TopicId& topic);
 
   ScribeOptions options_;
   std::unique_ptr<pastry::Overlay> overlay_;
@@ -312,6 +321,7 @@ class Scribe final : public pastry::Application {
   absl::btree_map<uint64_t, PendingPublish> pending_publishes_;
   absl::btree_map<uint64_t, PendingAnycast> pending_anycasts_;
   absl::btree_map<TopicId, CachedRootEntry> root_cache_;
+  absl::btree_map<TopicId, PublishPath> publish_paths_;
   // Round trips measured on heartbeats to each parent node.
   absl::btree_map<NodeId, absl::Time> heartbeat_sent_;
   absl::btree_map<NodeId, absl::Duration> parent_rtt_;

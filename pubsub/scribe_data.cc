@@ -148,21 +148,38 @@ void Scribe::ReleaseHolds() {
 // ---------------------------------------------------------------------------
 // The publisher's side: pending acknowledgements and the root cache.
 
-// Straight to the cached root on the first try, routed on resends.
+// The first send goes straight to the cached root, or is routed when none
+// is cached; resends are routed. While earlier publishes to the topic are
+// in flight, a new one follows their path instead, even if a root was
+// cached meanwhile: a direct send could overtake a routed one.
 void Scribe::SendPublish(uint64_t request) {
   PendingPublish& p = pending_publishes_.at(request);
   PublishMsg msg{p.topic, p.payload, Self(), request};
-  auto cached = root_cache_.find(p.topic);
-  if (p.sends++ == 0 && cached != root_cache_.end()) {
+  std::optional<NodeHandle> direct;
+  if (p.sends++ == 0) {
+    PublishPath& path = publish_paths_[p.topic];
+    if (path.in_flight++ > 0) {
+      direct = path.direct;
+    } else if (auto cached = root_cache_.find(p.topic); cached != root_cache_.end()) {
+      cached->second.used = Now();
+      direct = cached->second.handle;
+    }
+    path.direct = direct;
+  }
+  if (direct.has_value()) {
     ++stats_.root_cache_hits;
-    cached->second.used = Now();
-    p.via_cache = cached->second.handle;
-    SendTo(cached->second.handle, msg);
+    p.via_cache = direct;
+    SendTo(*direct, msg);
   } else {
     ++stats_.root_cache_misses;
     RouteToTopic(p.topic, msg);
   }
   p.resend_at = Now() + options_.publish_retry;
+}
+
+void Scribe::ReleasePublishPath(const TopicId& topic) {
+  auto it = publish_paths_.find(topic);
+  if (it != publish_paths_.end() && --it->second.in_flight == 0) publish_paths_.erase(it);
 }
 
 void Scribe::OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack) {
@@ -175,6 +192,7 @@ void Scribe::OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack) {
   ++stats_.publish_acks_received;
   PublishCallback done = std::move(it->second.done);
   pending_publishes_.erase(it);
+  ReleasePublishPath(ack.topic);
   done(ack.seq);
 }
 
@@ -216,6 +234,11 @@ void Scribe::CheckPendingPublishes() {
       auto cached = root_cache_.find(p.topic);
       if (cached != root_cache_.end() && cached->second.handle == *p.via_cache) {
         root_cache_.erase(cached);
+      }
+      // Later publishes stop following a root that did not answer.
+      auto path = publish_paths_.find(p.topic);
+      if (path != publish_paths_.end() && path->second.direct == p.via_cache) {
+        path->second.direct.reset();
       }
     }
     ++stats_.publish_resends;

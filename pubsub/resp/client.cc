@@ -36,7 +36,8 @@ void Client::Read() {
   // While a command waits or output is backed up, requests are not run, but
   // a little more is read, so a client that goes away is noticed (and its
   // subscriptions dropped) at once.
-  bool throttled = blocked_ || output_bytes() >= server_.options().output_pause_bytes;
+  bool throttled = blocked_ || publish_limited_ ||
+                   output_bytes() >= server_.options().output_pause_bytes;
   if (throttled && parser_.buffered() >= kThrottledReadLimit) return;
   reading_ = true;
   socket_.async_read_some(
@@ -52,7 +53,7 @@ void Client::Read() {
 
 void Client::ProcessInput() {
   while (!closed_ && !closing_ && !blocked_ &&
-         output_bytes() < server_.options().output_pause_bytes) {
+         output_bytes() < server_.options().output_pause_bytes && MayRunCommand()) {
     RequestParser::Result r = parser_.Next(&args_);
     if (r == RequestParser::Result::kNeedMore) break;
     if (r == RequestParser::Result::kError) {
@@ -70,20 +71,95 @@ void Client::ProcessInput() {
 
 void Client::Resume() {
   blocked_ = false;
+  ScheduleProcessInput();
+}
+
+void Client::ScheduleProcessInput() {
   if (closed_) return;
-  // Deferred: Resume may be called from inside a command's completion.
+  // Deferred: this may be called from inside a command's completion.
   asio::post(server_.io(), [self = shared_from_this()] { self->ProcessInput(); });
+}
+
+void Client::PublishesFinished() {
+  if (!publish_limited_) return;
+  publish_limited_ = false;
+  ScheduleProcessInput();
+}
+
+bool Client::MayRunCommand() {
+  const GatewayOptions& o = server_.options();
+  if (unfinished_ < o.max_client_publishes_in_flight &&
+      server_.publishes_in_flight() < o.max_publishes_in_flight) {
+    return true;
+  }
+  if (!publish_limited_) {
+    publish_limited_ = true;
+    server_.counters().publish_limit_waits++;
+    // At the gateway-wide limit, other clients' acknowledgements wake it.
+    if (unfinished_ < o.max_client_publishes_in_flight) server_.WaitForPublishes(*this);
+  }
+  return false;
 }
 
 void Client::Send(std::string_view bytes) {
   if (closed_) return;
-  out_.append(bytes);
+  OutputTarget()->append(bytes);
   Flush();
+}
+
+std::string* Client::OutputTarget() {
+  if (replies_.empty()) return &out_;
+  if (!replies_.back().done) replies_.push_back(ReplySlot{true, {}});
+  return &replies_.back().bytes;
+}
+
+size_t Client::QueuedBytes() const {
+  size_t n = 0;
+  for (const ReplySlot& slot : replies_) n += slot.bytes.size();
+  return n;
+}
+
+uint64_t Client::ReserveReply() {
+  replies_.push_back(ReplySlot{});
+  ++unfinished_;
+  server_.AddPublishInFlight(1);
+  return replies_base_ + replies_.size() - 1;
+}
+
+void Client::CompleteReply(uint64_t ticket, std::string bytes) {
+  if (closed_ || ticket < replies_base_ || ticket - replies_base_ >= replies_.size()) return;
+  ReplySlot& slot = replies_[ticket - replies_base_];
+  if (slot.done) return;
+  slot.done = true;
+  slot.bytes = std::move(bytes);
+  --unfinished_;
+  server_.AddPublishInFlight(-1);
+  while (!replies_.empty() && replies_.front().done) {
+    out_.append(replies_.front().bytes);
+    replies_.pop_front();
+    ++replies_base_;
+  }
+  Flush();
+  PublishesFinished();
 }
 
 void Client::Flush() {
   if (closed_) return;
   CheckOutputLimits();
+  if (closed_) return;
+  if (server_.in_callback_batch()) {
+    // One write per client for the whole batch, after it.
+    if (!flush_deferred_) {
+      flush_deferred_ = true;
+      server_.DeferFlush(shared_from_this());
+    }
+    return;
+  }
+  Write();
+}
+
+void Client::FlushDeferred() {
+  flush_deferred_ = false;
   if (!closed_) Write();
 }
 
@@ -108,7 +184,7 @@ void Client::CheckOutputLimits() {
 void Client::Write() {
   if (closed_ || !writing_.empty()) return;
   if (out_.empty()) {
-    if (closing_) Close("closed after reply");
+    if (closing_ && replies_.empty()) Close("closed after reply");
     return;
   }
   writing_.swap(out_);
@@ -138,6 +214,9 @@ void Client::Close(const std::string& why) {
   socket_.close(ec);
   pending_timer_.cancel();
   out_.clear();
+  server_.AddPublishInFlight(-static_cast<long>(unfinished_));
+  unfinished_ = 0;
+  replies_.clear();
   server_.OnClientClosed(*this);
 }
 

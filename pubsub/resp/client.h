@@ -2,10 +2,18 @@
 // requests, runs them through the Server in order, and writes replies and
 // pushes from a bounded output buffer (GatewayOptions' output limits).
 //
-// A command that waits for the cluster (SUBSCRIBE until the topics are
-// active, PUBLISH until the root accepted it) leaves the client `blocked`:
-// later requests wait (at most kThrottledReadLimit bytes of them are read
-// ahead) until Resume(), so replies keep request order.
+// A SUBSCRIBE waits for the cluster (until its topics are active) and leaves
+// the client `blocked`: later requests wait (at most kThrottledReadLimit
+// bytes of them are read ahead) until Resume(), so replies keep request
+// order.
+//
+// PUBLISH does not block: it reserves a place for its reply (ReserveReply)
+// and the client goes on with its next commands. Output written while a
+// reserved reply is unfinished queues behind it, so replies and pushes
+// leave in command order; CompleteReply fills the place and sends what is
+// ready. At most GatewayOptions::max_client_publishes_in_flight of a client's
+// (and max_publishes_in_flight of all clients') publishes wait at once;
+// beyond that the client's commands wait (back-pressure: reads pause).
 //
 // Lifetime: owned by the Server's client map; asynchronous handlers hold a
 // shared_ptr. Close() is idempotent and tells the Server once.
@@ -15,6 +23,7 @@
 
 #include <array>
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,7 +50,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void Start();
   // Appends output; may disconnect the client under the output limits.
   void Send(std::string_view bytes);
-  ReplyWriter writer() { return ReplyWriter(&out_, protocol_); }
+  // Appends to the output, or behind the reserved replies if any.
+  ReplyWriter writer() { return ReplyWriter(OutputTarget(), protocol_); }
   // Call after writing through writer(): applies limits and starts writing.
   void Flush();
   void CloseAfterReply();
@@ -49,10 +59,22 @@ class Client : public std::enable_shared_from_this<Client> {
   // Unblocks after an asynchronous command completed.
   void Resume();
   void Block() { blocked_ = true; }
+  // A place for a reply that comes later, after what was written so far;
+  // every later reply and push waits behind it. Returns its ticket.
+  uint64_t ReserveReply();
+  // The reserved reply's bytes: sends what is ready, in order, and runs
+  // commands held back by the publish limits.
+  void CompleteReply(uint64_t ticket, std::string bytes);
+  size_t replies_in_flight() const { return unfinished_; }
+  // Runs the commands a publish limit held back, if any (later, on the loop).
+  void PublishesFinished();
+  // Loop thread, after a batch of backend callbacks: writes output that
+  // Flush() deferred during the batch.
+  void FlushDeferred();
 
   uint64_t id() const { return id_; }
   bool closed() const { return closed_; }
-  size_t output_bytes() const { return out_.size() + writing_.size(); }
+  size_t output_bytes() const { return out_.size() + writing_.size() + QueuedBytes(); }
   std::string peer() const { return peer_; }
   std::string local() const { return local_; }
   absl::Time created() const { return created_; }
@@ -83,8 +105,13 @@ class Client : public std::enable_shared_from_this<Client> {
  private:
   void Read();
   void ProcessInput();
+  void ScheduleProcessInput();
   void Write();
   void CheckOutputLimits();
+  size_t QueuedBytes() const;
+  std::string* OutputTarget();
+  // False (and counted) while a publish limit holds the client's commands.
+  bool MayRunCommand();
 
   Server& server_;
   asio::ip::tcp::socket socket_;
@@ -95,7 +122,19 @@ class Client : public std::enable_shared_from_this<Client> {
   bool blocked_ = false;
   bool closing_ = false;  // reply then close
   bool closed_ = false;
+  bool flush_deferred_ = false;
+  bool publish_limited_ = false;  // commands wait for a publish to finish
   std::string out_;      // not yet handed to the socket
+  // Output behind a reserved reply, in order: `done` places hold their
+  // bytes, the others wait for CompleteReply. The front has ticket
+  // replies_base_.
+  struct ReplySlot {
+    bool done = false;
+    std::string bytes;
+  };
+  std::deque<ReplySlot> replies_;
+  uint64_t replies_base_ = 0;
+  size_t unfinished_ = 0;
   std::string writing_;  // being written
   std::optional<std::chrono::steady_clock::time_point> soft_since_;
   std::string peer_, local_;

@@ -42,6 +42,13 @@ struct GatewayOptions {
   // A client's commands are not read while this much output is unsent, so
   // replies alone cannot grow the buffer without bound.
   size_t output_pause_bytes = 1 << 20;
+  // PUBLISHes waiting for their topic's root: a client may have this many
+  // in flight (pipelined; replies still in command order), all clients
+  // together max_publishes_in_flight (below the node's own bound on
+  // publishes in flight, ScribeOptions::max_pending_publishes). At either
+  // limit the client's commands wait (counted in publish_limit_waits).
+  size_t max_client_publishes_in_flight = 256;
+  size_t max_publishes_in_flight = 8192;
   // A SUBSCRIBE the cluster has not confirmed by then fails with an error.
   absl::Duration subscribe_timeout = absl::Seconds(10);
   // Pattern directory (docs/resp.md): how often this node re-announces its
@@ -72,6 +79,7 @@ struct GatewayStats {
   uint64_t known_patterns = 0;           // gauge: cluster patterns believed
   uint64_t output_high_water = 0;        // most unsent output one client had, bytes
   uint64_t reserved_rejections = 0;      // channels named "__peter.*" refused
+  uint64_t publish_limit_waits = 0;      // a client's commands held at a publish limit
 };
 
 // Sets options->listen_host/listen_port from "host:port", "[v6addr]:port" or

@@ -2,6 +2,8 @@
 // PUBSUB. Subscriptions are confirmed only once the cluster has the node on
 // the topic's tree; PUBLISH answers once the topic's root accepted it, with
 // the number of this node's clients that receive it (as Redis Cluster).
+// PUBLISH does not hold up the client's next commands: its reply takes its
+// place in the client's output when the root's acknowledgement arrives.
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -156,18 +158,19 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
     }
   }
   state->outstanding = sends.size();
-  c.Block();
+  const uint64_t ticket = c.ReserveReply();
   std::string channel = a[1];
   for (size_t i = 0; i < sends.size(); ++i) {
-    auto done = [this, poster = poster_, state, i, kind, channel,
+    auto done = [this, poster = poster_, state, i, kind, channel, ticket,
                  weak = c.weak_from_this()](absl::Status status) {
-      poster->Post([this, state, i, kind, channel, weak, status] {
+      poster->Post([this, state, i, kind, channel, ticket, weak, status] {
         if (!status.ok()) counters_.backend_errors++;
         if (i == 0) state->primary = status;
         if (--state->outstanding > 0) return;
         auto client = weak.lock();
         if (!client || client->closed()) return;
-        ReplyWriter w = client->writer();
+        std::string reply;
+        ReplyWriter w(&reply, client->protocol_);
         if (!state->primary.ok()) {
           w.Error(absl::StrCat("ERR publish failed: ", state->primary.message()));
         } else {
@@ -175,8 +178,7 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
           if (kind == Kind::kChannel) receivers += LocalPatternReceivers(channel);
           w.Integer(static_cast<long long>(receivers));
         }
-        client->Flush();
-        client->Resume();
+        client->CompleteReply(ticket, std::move(reply));
       });
     };
     backend_.Publish(std::move(sends[i].first), std::move(sends[i].second), std::move(done));

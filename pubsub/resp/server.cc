@@ -11,7 +11,21 @@ namespace peter::resp {
 
 void Poster::Post(std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (io_ != nullptr) asio::post(*io_, std::move(fn));
+  if (io_ == nullptr) return;
+  queue_.push_back(std::move(fn));
+  if (queue_.size() == 1) asio::post(*io_, [self = shared_from_this()] { self->RunBatch(); });
+}
+
+void Poster::RunBatch() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (io_ == nullptr) return;
+    running_.swap(queue_);
+  }
+  before_batch_();
+  for (auto& fn : running_) fn();
+  running_.clear();
+  after_batch_();
 }
 
 void Poster::Disable() {
@@ -59,7 +73,14 @@ Server::Server(Backend& backend, GatewayOptions options)
       options_(std::move(options)),
       acceptor_(io_),
       housekeeping_(io_),
-      poster_(std::make_shared<Poster>(&io_)),
+      poster_(std::make_shared<Poster>(
+          &io_, [this] { in_callback_batch_ = true; },
+          [this] {
+            in_callback_batch_ = false;
+            std::vector<std::shared_ptr<Client>> clients;
+            clients.swap(deferred_flushes_);
+            for (auto& client : clients) client->FlushDeferred();
+          })),
       started_(absl::Now()) {
   std::random_device rd;
   node_nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -138,6 +159,7 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(known_patterns)
   PETER_RESP_COPY(output_high_water)
   PETER_RESP_COPY(reserved_rejections)
+  PETER_RESP_COPY(publish_limit_waits)
 #undef PETER_RESP_COPY
   return s;
 }
@@ -174,6 +196,27 @@ void Server::Housekeeping() {
   housekeeping_.async_wait([this](const std::error_code& ec) {
     if (!ec) Housekeeping();
   });
+}
+
+void Server::AddPublishInFlight(long delta) {
+  publishes_in_flight_ += delta;
+  if (delta >= 0 || publish_waiters_.empty() ||
+      publishes_in_flight_ >= options_.max_publishes_in_flight) {
+    return;
+  }
+  std::vector<std::weak_ptr<Client>> waiters;
+  waiters.swap(publish_waiters_);
+  for (auto& weak : waiters) {
+    if (auto client = weak.lock()) client->PublishesFinished();
+  }
+}
+
+void Server::WaitForPublishes(Client& client) {
+  publish_waiters_.push_back(client.weak_from_this());
+}
+
+void Server::DeferFlush(std::shared_ptr<Client> client) {
+  deferred_flushes_.push_back(std::move(client));
 }
 
 std::shared_ptr<Client> Server::FindClient(uint64_t id) {

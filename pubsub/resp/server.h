@@ -29,15 +29,25 @@ namespace peter::resp {
 class Client;
 
 // Runs functions on the loop while it is alive; drops them after Disable().
-class Poster {
+// Functions posted while earlier ones wait run together, in order, as one
+// batch (one hand-off to the loop rather than one each); `after_batch` runs
+// on the loop after each batch.
+class Poster : public std::enable_shared_from_this<Poster> {
  public:
-  explicit Poster(asio::io_context* io) : io_(io) {}
+  Poster(asio::io_context* io, std::function<void()> before_batch,
+         std::function<void()> after_batch)
+      : io_(io), before_batch_(std::move(before_batch)), after_batch_(std::move(after_batch)) {}
   void Post(std::function<void()> fn);
   void Disable();
 
  private:
+  void RunBatch();
+
   std::mutex mu_;
-  asio::io_context* io_;
+  asio::io_context* io_;                      // guarded by mu_
+  std::vector<std::function<void()>> queue_;  // guarded by mu_
+  std::vector<std::function<void()>> running_;  // loop thread only
+  std::function<void()> before_batch_, after_batch_;
 };
 
 enum class Kind { kChannel, kShard, kPattern };
@@ -76,6 +86,7 @@ struct Counters {
   PETER_RESP_COUNTER(known_patterns)
   PETER_RESP_COUNTER(output_high_water)
   PETER_RESP_COUNTER(reserved_rejections)
+  PETER_RESP_COUNTER(publish_limit_waits)
 #undef PETER_RESP_COUNTER
 };
 
@@ -101,6 +112,14 @@ class Server : public Gateway {
   void Execute(Client& client, Args& args);
   // The client is gone: drop its subscriptions and forget it.
   void OnClientClosed(Client& client);
+  // Publishes of all clients waiting for their roots (the gateway-wide
+  // limit), and the clients waiting for that number to drop.
+  size_t publishes_in_flight() const { return publishes_in_flight_; }
+  void AddPublishInFlight(long delta);
+  void WaitForPublishes(Client& client);
+  // Inside a batch of backend callbacks: client writes wait for its end.
+  bool in_callback_batch() const { return in_callback_batch_; }
+  void DeferFlush(std::shared_ptr<Client> client);
 
  private:
   struct Command;
@@ -178,6 +197,10 @@ class Server : public Gateway {
 
   uint64_t next_client_id_ = 1;
   std::map<uint64_t, std::shared_ptr<Client>> clients_;
+  size_t publishes_in_flight_ = 0;
+  std::vector<std::weak_ptr<Client>> publish_waiters_;
+  bool in_callback_batch_ = false;
+  std::vector<std::shared_ptr<Client>> deferred_flushes_;
   std::map<std::string, std::shared_ptr<Topic>> topics_;  // by backend topic
 
   // Patterns.

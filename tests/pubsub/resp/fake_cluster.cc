@@ -74,6 +74,13 @@ class FakeCluster::NodeBackend : public Backend {
       for (auto& entry : targets) {
         if (!entry->dead) entry->on_message(topic, payload);
       }
+      {
+        std::lock_guard<std::mutex> lock(cluster_.mu_);
+        if (cluster_.hold_acks_) {
+          cluster_.held_acks_.emplace_back(topic, [done, status] { done(status); });
+          return;
+        }
+      }
       done(status);
     });
   }
@@ -122,6 +129,27 @@ void FakeCluster::ReleaseActivations() {
 void FakeCluster::FailPublishes(absl::Status status) {
   std::lock_guard<std::mutex> lock(mu_);
   publish_status_ = std::move(status);
+}
+
+void FakeCluster::HoldPublishAcks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  hold_acks_ = true;
+}
+
+void FakeCluster::ReleasePublishAcks() {
+  std::vector<std::pair<std::string, std::function<void()>>> held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held.swap(held_acks_);
+  }
+  for (auto it = held.rbegin(); it != held.rend(); ++it) Schedule(Duration(0), it->second);
+}
+
+int FakeCluster::held_publish_acks(const std::string& topic) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (const auto& [t, fn] : held_acks_) n += t == topic ? 1 : 0;
+  return n;
 }
 
 int FakeCluster::subscriptions(const std::string& topic) {

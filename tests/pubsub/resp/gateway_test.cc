@@ -13,6 +13,7 @@ namespace peter::resp {
 namespace {
 
 using testing::FakeCluster;
+using testing::Multibulk;
 using testing::TestClient;
 using namespace std::chrono_literals;
 
@@ -413,6 +414,102 @@ TEST_F(GatewayTest, UnreadPipelineIsThrottledNotBuffered) {
   EXPECT_EQ(gateways_[0]->stats().slow_client_disconnects, 0u);
   EXPECT_LT(gateways_[0]->stats().output_high_water, 4096u + 17);  // pause + one reply
   EXPECT_GT(gateways_[0]->stats().output_high_water, 0u);
+}
+
+// PUBLISH does not hold up the client: many are in flight at once, their
+// acknowledgements come back in any order (here reversed), and the replies
+// still leave in command order, interleaved with the replies of commands
+// answered at once. The messages reach the subscriber in publish order.
+TEST_F(GatewayTest, PipelinedPublishRepliesKeepCommandOrder) {
+  StartNodes(1);
+  TestClient sub(port(0)), pub(port(0));
+  EXPECT_EQ(sub.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  cluster_.HoldPublishAcks();
+  constexpr int kCount = 100;
+  std::string pipeline;
+  for (int i = 0; i < kCount; ++i) {
+    pipeline += Multibulk({"PUBLISH", "ch", std::to_string(i)});
+    pipeline += Multibulk({"ECHO", std::to_string(i)});
+  }
+  pub.Send(pipeline);
+  for (int i = 0; i < kCount; ++i) {
+    ASSERT_EQ(sub.Read(), Push({"message", "ch", std::to_string(i)})) << i;
+  }
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == kCount; }));
+  EXPECT_EQ(pub.Pending(), 0u);  // every reply waits behind the first PUBLISH's
+  cluster_.ReleasePublishAcks();
+  for (int i = 0; i < kCount; ++i) {
+    std::string n = std::to_string(i);
+    ASSERT_EQ(pub.Read(), ":1\r\n") << i;
+    ASSERT_EQ(pub.Read(), "$" + std::to_string(n.size()) + "\r\n" + n + "\r\n") << i;
+  }
+  EXPECT_EQ(gateways_[0]->stats().publish_limit_waits, 0u);
+}
+
+// At max_client_publishes_in_flight unacknowledged PUBLISHes a client's
+// commands wait; each acknowledgement lets the next ones go.
+TEST_F(GatewayTest, PublishesInFlightPerClientAreBounded) {
+  GatewayOptions options;
+  options.max_client_publishes_in_flight = 8;
+  StartNodes(1, options);
+  TestClient pub(port(0));
+  cluster_.HoldPublishAcks();
+  std::string pipeline;
+  for (int i = 0; i < 20; ++i) pipeline += Multibulk({"PUBLISH", "ch", std::to_string(i)});
+  pipeline += Multibulk({"ECHO", "end"});
+  pub.Send(pipeline);
+  for (int round = 0; round < 3; ++round) {
+    const int expect = round < 2 ? 8 : 4;
+    ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == expect; })) << round;
+    if (round < 2) {
+      ASSERT_TRUE(WaitFor([&] {
+        return gateways_[0]->stats().publish_limit_waits >= static_cast<uint64_t>(round + 1);
+      }));
+    }
+    // Held at the limit: no more reached the backend.
+    EXPECT_EQ(cluster_.publishes("ch"), 8 * round + expect) << round;
+    cluster_.ReleasePublishAcks();
+  }
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(pub.Read(), ":0\r\n") << i;
+  EXPECT_EQ(pub.Read(), "$3\r\nend\r\n");
+}
+
+// The gateway-wide bound: two clients share max_publishes_in_flight.
+TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
+  GatewayOptions options;
+  options.max_publishes_in_flight = 4;
+  StartNodes(1, options);
+  TestClient a(port(0)), b(port(0));
+  cluster_.HoldPublishAcks();
+  std::string pipeline;
+  for (int i = 0; i < 3; ++i) pipeline += Multibulk({"PUBLISH", "ch", std::to_string(i)});
+  a.Send(pipeline);
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 3; }));
+  b.Send(pipeline);
+  ASSERT_TRUE(WaitFor([&] {
+    return gateways_[0]->stats().publish_limit_waits >= 1 &&
+           cluster_.held_publish_acks("ch") == 4;
+  }));
+  EXPECT_EQ(cluster_.publishes("ch"), 4);
+  cluster_.ReleasePublishAcks();
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 2; }));
+  cluster_.ReleasePublishAcks();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(a.Read(), ":0\r\n") << i;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(b.Read(), ":0\r\n") << i;
+  EXPECT_EQ(cluster_.publishes("ch"), 6);
+}
+
+// QUIT after pipelined PUBLISHes closes only once their replies are sent.
+TEST_F(GatewayTest, QuitWaitsForPublishReplies) {
+  StartNodes(1);
+  TestClient pub(port(0));
+  cluster_.HoldPublishAcks();
+  pub.Send(Multibulk({"PUBLISH", "ch", "x"}) + Multibulk({"QUIT"}));
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 1; }));
+  cluster_.ReleasePublishAcks();
+  EXPECT_EQ(pub.Read(), ":0\r\n");
+  EXPECT_EQ(pub.Read(), "+OK\r\n");
+  EXPECT_TRUE(pub.WaitClosed());
 }
 
 }  // namespace
