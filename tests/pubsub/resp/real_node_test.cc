@@ -55,24 +55,38 @@ std::string Push(const std::vector<std::string>& items) {
   return s;
 }
 
-TEST(RealNodeGatewayTest, ChannelsAndPatternsAcrossThreeNodes) {
-  std::vector<std::unique_ptr<Node>> nodes;
-  for (int i = 0; i < 3; ++i) {
-    NodeOptions options;
-    if (i > 0) options.bootstrap = {nodes[0]->listen_address()};
-    auto node = Node::Start(std::move(options));
-    ASSERT_TRUE(node.ok()) << node.status();
-    ASSERT_TRUE((*node)->WaitUntilActive(absl::Seconds(20)).ok());
-    nodes.push_back(std::move(*node));
+// Three nodes on loopback, a gateway on each.
+struct ThreeNodes {
+  void Start() {
+    for (int i = 0; i < 3; ++i) {
+      NodeOptions options;
+      if (i > 0) options.bootstrap = {nodes[0]->listen_address()};
+      auto node = Node::Start(std::move(options));
+      ASSERT_TRUE(node.ok()) << node.status();
+      ASSERT_TRUE((*node)->WaitUntilActive(absl::Seconds(20)).ok());
+      nodes.push_back(std::move(*node));
+    }
+    for (auto& node : nodes) {
+      backends.push_back(std::make_unique<NodeBackend>(*node));
+      auto g = Gateway::Start(*backends.back(), {});
+      ASSERT_TRUE(g.ok()) << g.status();
+      gateways.push_back(std::move(*g));
+    }
   }
+  // Gateways stop before their backends and nodes go.
+  ~ThreeNodes() {
+    for (auto& g : gateways) g->Stop();
+  }
+
+  std::vector<std::unique_ptr<Node>> nodes;
   std::vector<std::unique_ptr<NodeBackend>> backends;
   std::vector<std::unique_ptr<Gateway>> gateways;
-  for (auto& node : nodes) {
-    backends.push_back(std::make_unique<NodeBackend>(*node));
-    auto g = Gateway::Start(*backends.back(), {});
-    ASSERT_TRUE(g.ok()) << g.status();
-    gateways.push_back(std::move(*g));
-  }
+};
+
+TEST(RealNodeGatewayTest, ChannelsAndPatternsAcrossThreeNodes) {
+  ThreeNodes cluster;
+  ASSERT_NO_FATAL_FAILURE(cluster.Start());
+  auto& gateways = cluster.gateways;
   TestClient a(gateways[0]->port()), b(gateways[1]->port()), c(gateways[2]->port());
   TestClient a2(gateways[0]->port());
   EXPECT_EQ(a.Call({"SUBSCRIBE", "news"}), "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
@@ -101,23 +115,9 @@ TEST(RealNodeGatewayTest, ChannelsAndPatternsAcrossThreeNodes) {
 // node roots the channel. Publish order holds per client and channel while
 // the overlay's routes and the root stay put (docs/resp.md).
 TEST(RealNodeGatewayTest, PipelinedPublishesArriveInOrder) {
-  std::vector<std::unique_ptr<Node>> nodes;
-  for (int i = 0; i < 3; ++i) {
-    NodeOptions options;
-    if (i > 0) options.bootstrap = {nodes[0]->listen_address()};
-    auto node = Node::Start(std::move(options));
-    ASSERT_TRUE(node.ok()) << node.status();
-    ASSERT_TRUE((*node)->WaitUntilActive(absl::Seconds(20)).ok());
-    nodes.push_back(std::move(*node));
-  }
-  std::vector<std::unique_ptr<NodeBackend>> backends;
-  std::vector<std::unique_ptr<Gateway>> gateways;
-  for (auto& node : nodes) {
-    backends.push_back(std::make_unique<NodeBackend>(*node));
-    auto g = Gateway::Start(*backends.back(), {});
-    ASSERT_TRUE(g.ok()) << g.status();
-    gateways.push_back(std::move(*g));
-  }
+  ThreeNodes cluster;
+  ASSERT_NO_FATAL_FAILURE(cluster.Start());
+  auto& gateways = cluster.gateways;
   constexpr int kCount = 10000;
   for (const std::string channel : {"ordered-a", "ordered-b", "ordered-c"}) {
     std::vector<std::unique_ptr<TestClient>> subscribers;
