@@ -58,10 +58,26 @@ absl::Status NodeImpl::Start() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Subscription> NodeImpl::SubscribeOnNetworkThread(std::string topic,
+                                                                MessageHandler handler,
+                                                                SubscribeOptions options) {
+  if (options.on_anycast) {
+    return absl::InvalidArgumentError("SubscribeOnNetworkThread: no anycast handler");
+  }
+  return SubscribeWith(std::move(topic), std::move(handler), std::move(options), true);
+}
+
 absl::StatusOr<Subscription> NodeImpl::Subscribe(std::string topic, MessageHandler handler,
                                                  SubscribeOptions options) {
+  return SubscribeWith(std::move(topic), std::move(handler), std::move(options), false);
+}
+
+absl::StatusOr<Subscription> NodeImpl::SubscribeWith(std::string topic, MessageHandler handler,
+                                                     SubscribeOptions options,
+                                                     bool inline_delivery) {
   if (!handler) return absl::InvalidArgumentError("Subscribe: the message handler is empty");
   auto state = std::make_shared<State>();
+  state->inline_delivery = inline_delivery;
   state->control = control_;
   state->topic = std::move(topic);
   state->handler = std::move(handler);
@@ -100,6 +116,11 @@ absl::Status NodeImpl::SubscribeOnLoop(const std::shared_ptr<State>& state,
 
 void NodeImpl::Enqueue(const std::shared_ptr<State>& state, const pubsub::Delivery& d,
                        bool anycast) {
+  if (state->inline_delivery && !anycast) {
+    std::lock_guard lock(state->inline_mu);
+    if (!state->inline_cancelled) state->handler(Message{d.topic, d.seq, d.payload});
+    return;
+  }
   if (state->pending.load(std::memory_order_relaxed) >= options_.max_pending_messages) {
     state->dropped.fetch_add(1, std::memory_order_relaxed);
     slow_consumer_drops_.fetch_add(1, std::memory_order_relaxed);
@@ -130,6 +151,10 @@ void NodeImpl::SetActive(const std::shared_ptr<State>& state, bool active) {
 
 void NodeImpl::Unsubscribe(const std::shared_ptr<State>& state) {
   delivery_.Cancel(state.get());
+  if (state->inline_delivery) {
+    std::lock_guard lock(state->inline_mu);  // waits for a running handler
+    state->inline_cancelled = true;
+  }
   runtime_->Post([this, state](pastry::Node&) {
     if (subs_.erase(state->scribe_id) > 0) scribe_->Unsubscribe(state->scribe_id).IgnoreError();
   });
@@ -149,6 +174,14 @@ void NodeImpl::Publish(std::string topic, std::string payload, PublishCallback d
                   [this, done = std::move(done)](absl::StatusOr<uint64_t> result) {
                     if (done) Deliver([done, result] { done(result); });
                   });
+  });
+}
+
+void NodeImpl::PublishDoneOnNetworkThread(std::string topic, std::string payload,
+                                          PublishCallback done) {
+  runtime_->Post([this, topic = std::move(topic), payload = std::move(payload),
+                  done = std::move(done)](pastry::Node&) mutable {
+    PublishOnLoop(std::move(topic), std::move(payload), std::move(done));
   });
 }
 

@@ -2,11 +2,16 @@
 
 #include <utility>
 
+#include "pubsub/node/node_impl.h"
+
 namespace peter::node_internal {
 namespace {
 
-// Subscription's guarantees are the Backend's: its callbacks run on the
-// node's delivery thread, one at a time, and none after Cancel returns.
+// Subscription's guarantees are the Backend's: its callbacks run one at a
+// time, and none after Cancel returns. The gateway's callbacks only queue
+// their work for its own loop, so messages and publish completions are
+// called on the node's network thread, not handed to its delivery thread
+// first: one thread hand-off fewer per message.
 class HeldSubscription final : public resp::BackendSubscription {
  public:
   explicit HeldSubscription(Subscription s) : subscription_(std::move(s)) {}
@@ -21,7 +26,7 @@ absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> NodeBackend::Subscrib
     std::string topic, MessageFn on_message, ActiveFn on_active) {
   SubscribeOptions options;
   options.on_active = std::move(on_active);
-  absl::StatusOr<Subscription> s = node_->Subscribe(
+  absl::StatusOr<Subscription> s = ImplOf(*node_).SubscribeOnNetworkThread(
       std::move(topic),
       [on_message = std::move(on_message)](const Message& m) { on_message(m.topic, m.payload); },
       std::move(options));
@@ -31,10 +36,11 @@ absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> NodeBackend::Subscrib
 
 void NodeBackend::Publish(std::string topic, std::string payload,
                           std::function<void(absl::Status)> done) {
-  node_->Publish(std::move(topic), std::move(payload),
-                 [done = std::move(done)](absl::StatusOr<uint64_t> seq) {
-                   if (done) done(seq.status());
-                 });
+  ImplOf(*node_).PublishDoneOnNetworkThread(
+      std::move(topic), std::move(payload),
+      [done = std::move(done)](absl::StatusOr<uint64_t> seq) {
+        if (done) done(seq.status());
+      });
 }
 
 }  // namespace peter::node_internal
