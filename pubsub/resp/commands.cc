@@ -370,7 +370,8 @@ void Server::Info(Client& c, Args& a) {
         "\r\nprotocol_errors:", s.protocol_errors, "\r\nunknown_commands:", s.unknown_commands,
         "\r\nauth_failures:", s.auth_failures, "\r\nslow_client_disconnects:",
         s.slow_client_disconnects, "\r\nsubscribe_timeouts:", s.subscribe_timeouts,
-        "\r\nbackend_errors:", s.backend_errors, "\r\n\r\n");
+        "\r\nbackend_errors:", s.backend_errors,
+        "\r\npublish_limit_waits:", s.publish_limit_waits, "\r\n\r\n");
   }
   c.writer().Verbatim("txt", text);
 }
