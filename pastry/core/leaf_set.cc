@@ -62,8 +62,14 @@ bool LeafSet::InsertHalf(std::vector<NodeHandle>& half, const NodeHandle& node,
                          bool clockwise, std::vector<NodeHandle>* evicted) {
   for (NodeHandle& n : half) {
     if (n.id == node.id) {
-      if (n.endpoint == node.endpoint) return false;
-      n.endpoint = node.endpoint;
+      // Never back to an earlier run, nor to an unknown one on the same
+      // endpoint; a later run (restarted) replaces the handle.
+      if (NewerIncarnation(n.incarnation, node.incarnation)) return false;
+      if (n.endpoint == node.endpoint &&
+          (n.incarnation == node.incarnation || node.incarnation == 0)) {
+        return false;
+      }
+      n = node;
       return true;
     }
   }

@@ -59,6 +59,13 @@ void Node::HandleMessage(const Envelope& envelope) {
     ++stats_.dropped_malformed;
     return;
   }
+  // Sent by a run of the node that has since been restarted (and was
+  // delayed): it speaks for a process that is gone, and would bring back
+  // what we learnt about the new one, or take it away (a Leave).
+  if (NewerIncarnation(KnownIncarnation(from.id), from.incarnation)) {
+    ++stats_.dropped_stale_incarnation;
+    return;
+  }
   ++stats_.messages_received[envelope.body.index()];
   if (std::holds_alternative<pastry::Leave>(envelope.body)) {
     OnLeave(from);
@@ -100,18 +107,25 @@ void Node::NoteAlive(const NodeHandle& node) {
   if (auto it = peers_.find(node.id); it != peers_.end()) {
     Peer& p = it->second;
     p.suspected = false;
-    if (p.endpoint != node.endpoint) {
-      // A new incarnation (restarted with the same id, new address): what we
-      // were probing was the old one.
+    if (p.endpoint != node.endpoint || NewerIncarnation(node.incarnation, p.incarnation)) {
+      // A new run of the node (restarted with the same id, on a new address
+      // or on the same one): what we were probing was the old one, and a
+      // chain of retries still running for it (its last probe may have
+      // gone out before the restart) must not declare this one dead.
       scheduler_.Cancel(p.probe_timer);
+      const bool same_endpoint = p.endpoint == node.endpoint;
+      const int32_t rtt = p.rtt_us;
       p = Peer{};
       p.endpoint = node.endpoint;
+      if (same_endpoint) p.rtt_us = rtt;
     }
+    if (node.incarnation != 0) p.incarnation = node.incarnation;
     rtt_us = p.rtt_us;
   }
   const NodeHandle* member = leaf_set_.Find(node.id);
   if (leaf_set_.WouldAccept(node.id) ||
-      (member != nullptr && member->endpoint != node.endpoint)) {
+      (member != nullptr && (member->endpoint != node.endpoint ||
+                             member->incarnation != node.incarnation))) {
     ChangeLeafSet([&] {
       std::vector<NodeHandle> evicted;
       leaf_set_.Insert(node, &evicted);
@@ -124,8 +138,12 @@ void Node::NoteAlive(const NodeHandle& node) {
 
 // Second-hand news of a node: probe it before it may enter the leaf set.
 void Node::OfferCandidate(const NodeHandle& node) {
-  if (node.id == self_.id || !node.valid() || dead_.contains(node.id)) return;
-  if (!leaf_set_.Contains(node.id) && leaf_set_.WouldAccept(node.id)) {
+  if (node.id == self_.id || !node.valid() || KnownDead(node)) return;
+  const NodeHandle* member = leaf_set_.Find(node.id);
+  if (member != nullptr && NewerIncarnation(node.incarnation, member->incarnation)) {
+    // A member restarted: ask the new run (its answer replaces the old).
+    SendProbe(node, /*want_leaf_set=*/false);
+  } else if (member == nullptr && leaf_set_.WouldAccept(node.id)) {
     // A joiner hears of hundreds of nodes (each hop's rows, the root's and
     // every member's leaf set) while its own leaf set is still short enough
     // to accept any of them: probing all of them cost about 250 probes per
@@ -173,9 +191,13 @@ void Node::ChangeLeafSet(const std::function<void()>& mutate) {
   std::vector<NodeHandle> before = leaf_set_.Members();
   mutate();
   std::vector<NodeHandle> after = leaf_set_.Members();
+  // A member replaced by a later run of the same id (restarted) has left
+  // and the new run joined: applications hand it state as to a joiner.
   auto missing_from = [](const std::vector<NodeHandle>& set, const NodeHandle& n) {
-    return std::none_of(set.begin(), set.end(),
-                        [&](const NodeHandle& m) { return m.id == n.id; });
+    return std::none_of(set.begin(), set.end(), [&](const NodeHandle& m) {
+      return m.id == n.id && !NewerIncarnation(m.incarnation, n.incarnation) &&
+             !NewerIncarnation(n.incarnation, m.incarnation);
+    });
   };
   for (const NodeHandle& n : after) {
     if (!missing_from(before, n)) continue;
@@ -188,11 +210,12 @@ void Node::ChangeLeafSet(const std::function<void()>& mutate) {
 }
 
 void Node::MarkDead(const NodeId& id, bool graceful) {
+  const uint64_t incarnation = KnownIncarnation(id);
   if (auto it = peers_.find(id); it != peers_.end()) {
     scheduler_.Cancel(it->second.probe_timer);
     peers_.erase(it);
   }
-  dead_[id] = Now();
+  dead_[id] = DeadRecord{Now(), incarnation};
   awaiting_.erase(id);
   confirmed_.erase(id);
   join_candidates_.Remove(id);
@@ -220,6 +243,23 @@ void Node::MarkDead(const NodeId& id, bool graceful) {
 void Node::OnLeave(const NodeHandle& from) {
   ++stats_.leaves_received;
   MarkDead(from.id, /*graceful=*/true);
+}
+
+uint64_t Node::KnownIncarnation(const NodeId& id) const {
+  uint64_t known = 0;
+  if (auto it = peers_.find(id); it != peers_.end()) known = it->second.incarnation;
+  if (const NodeHandle* m = leaf_set_.Find(id); m != nullptr) {
+    known = std::max(known, m->incarnation);
+  }
+  if (auto it = dead_.find(id); it != dead_.end()) {
+    known = std::max(known, it->second.incarnation);
+  }
+  return known;
+}
+
+bool Node::KnownDead(const NodeHandle& node) const {
+  auto it = dead_.find(node.id);
+  return it != dead_.end() && !NewerIncarnation(node.incarnation, it->second.incarnation);
 }
 
 bool Node::Unusable(const NodeId& id) const {

@@ -91,6 +91,10 @@ class Node {
   // What we know of a peer we probe or suspect.
   struct Peer {
     Endpoint endpoint;
+    // The run of the node we are probing (NodeHandle::incarnation; 0:
+    // unknown). Probes and their retries are about this run only: news of
+    // a later run ends the chain (see NoteAlive, SendProbe).
+    uint64_t incarnation = 0;
     absl::Time last_probe_reply = absl::InfinitePast();
     int32_t rtt_us = -1;
     uint64_t known_leaf_version = 0;  // of its leaf set, from its replies
@@ -128,6 +132,11 @@ class Node {
   void ChangeLeafSet(const std::function<void()>& mutate);
   void MarkDead(const NodeId& id, bool graceful);
   bool Unusable(const NodeId& id) const;
+  // The latest run of `id` we know of (0: none known).
+  uint64_t KnownIncarnation(const NodeId& id) const;
+  // True if `node` was declared dead (or left) and is no later run than
+  // the one declared dead.
+  bool KnownDead(const NodeHandle& node) const;
   void UpdateRtt(const NodeId& id, absl::Duration sample);
   int32_t RttOf(const NodeId& id) const;
   absl::Duration TimeoutFor(const NodeId& id, absl::Duration floor) const;
@@ -191,7 +200,14 @@ class Node {
 
   absl::flat_hash_map<AppId, Application*> apps_;
   absl::flat_hash_map<NodeId, Peer> peers_;
-  absl::flat_hash_map<NodeId, absl::Time> dead_;  // id -> when declared dead
+  // Peers declared dead (or departed), remembered for dead_node_memory and
+  // ignored second-hand meanwhile: only the run declared dead, a later run
+  // of the same id is not.
+  struct DeadRecord {
+    absl::Time at;
+    uint64_t incarnation = 0;  // the run declared dead; 0: unknown
+  };
+  absl::flat_hash_map<NodeId, DeadRecord> dead_;
   absl::flat_hash_map<uint64_t, PendingHop> pending_;
   absl::flat_hash_map<uint64_t, PendingLookup> lookups_;
   int pns_budget_ = 0;

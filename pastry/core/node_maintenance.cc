@@ -11,7 +11,13 @@ namespace peter::pastry {
 void Node::SendProbe(const NodeHandle& to, bool want_leaf_set) {
   if (to.id == self_.id) return;
   Peer& p = peers_[to.id];
-  p.endpoint = to.endpoint;
+  if (NewerIncarnation(to.incarnation, p.incarnation)) {
+    // A probe of a later run: the chain about the earlier one is void.
+    scheduler_.Cancel(p.probe_timer);
+    p = Peer{};
+  }
+  if (!NewerIncarnation(p.incarnation, to.incarnation)) p.endpoint = to.endpoint;
+  if (p.incarnation == 0) p.incarnation = to.incarnation;
   if (p.probe_nonce != 0) {
     p.probe_wants_leaf_set |= want_leaf_set;
     return;  // one probe at a time per peer
@@ -90,17 +96,16 @@ void Node::OnProbeTimeout(const NodeId& id, uint64_t nonce) {
   p.probe_nonce = 0;
   ++stats_.probe_timeouts;
   if (++p.probe_failures <= options_.probe_retries) {
-    SendProbe(NodeHandle{id, p.endpoint}, p.probe_wants_leaf_set);
+    SendProbe(NodeHandle{id, p.endpoint, p.incarnation}, p.probe_wants_leaf_set);
     return;
   }
   MarkDead(id, /*graceful=*/false);
 }
 
 void Node::Suspect(const NodeHandle& node) {
-  Peer& p = peers_[node.id];
-  p.endpoint = node.endpoint;
-  p.suspected = true;
+  if (node.id == self_.id) return;
   SendProbe(node, /*want_leaf_set=*/false);
+  peers_[node.id].suspected = true;
 }
 
 // MSPastry-style leaf-set maintenance: each node probes only its nearest
@@ -115,7 +120,7 @@ void Node::LeafSetMaintenance() {
   pns_budget_ = options_.pns_probes_per_tick;
   for (auto it = dead_.begin(); it != dead_.end();) {
     auto cur = it++;
-    if (now - cur->second > options_.dead_node_memory) dead_.erase(cur);
+    if (now - cur->second.at > options_.dead_node_memory) dead_.erase(cur);
   }
   ReleaseUnusedMemory();
   if (!leaf_set_.Full()) {

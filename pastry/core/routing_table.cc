@@ -40,7 +40,11 @@ RoutingTable::Outcome RoutingTable::Consider(const NodeHandle& node, int32_t rtt
     return Outcome::kInserted;
   }
   if (slot->node.id == node.id) {
-    slot->node.endpoint = node.endpoint;
+    // Second-hand news may name an earlier run of the entry: keep ours.
+    if (!NewerIncarnation(slot->node.incarnation, node.incarnation)) {
+      slot->node.endpoint = node.endpoint;
+      if (node.incarnation != 0) slot->node.incarnation = node.incarnation;
+    }
     if (rtt_us >= 0) slot->rtt_us = rtt_us;
     return Outcome::kUpdated;
   }

@@ -21,6 +21,7 @@ struct NodeStats {
   uint64_t dropped_unknown_app = 0;    // no application registered for it
   uint64_t dropped_malformed = 0;      // semantically invalid message
   uint64_t dropped_after_leave = 0;    // arrived after Leave()
+  uint64_t dropped_stale_incarnation = 0;  // from a run of a node since restarted
 
   // Routing.
   uint64_t routes_originated = 0;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "pastry/net/runtime_impl.h"
 #include "spdlog/spdlog.h"
 
@@ -143,7 +144,12 @@ absl::Status RuntimeImpl::Init(const Endpoint& listen, std::optional<Endpoint> a
     log_->warn("listening on {} without an advertise address: advertising {}, which only "
                "nodes on this host can reach", listen_.ToString(), advertised.ToString());
   }
-  self_ = NodeHandle{options_.id.value_or(RandomId()), advertised};
+  // The incarnation: microseconds since the Unix epoch at start, so a node
+  // restarted with the same id (a second later, or sooner) announces a
+  // larger one and its peers stop treating it as the process that died.
+  const uint64_t incarnation = static_cast<uint64_t>(
+      std::max<int64_t>(1, absl::ToUnixMicros(absl::Now())));
+  self_ = NodeHandle{options_.id.value_or(RandomId()), advertised, incarnation};
   transport_.set_self(advertised);
   for (const Endpoint& b : bootstraps) {
     if (b != advertised && b != listen_) bootstraps_.push_back(b);

@@ -58,6 +58,7 @@ HostContext Network::ContextFor(int i) {
   HostContext ctx;
   ctx.index = i;
   ctx.endpoint = EndpointOf(i);
+  ctx.incarnation = uint64_t{incarnation_[i]} + 1;
   ctx.env.transport = &transports_[i];
   ctx.env.clock = &clock_;
   ctx.env.seed = Rng::Derive(config_.seed, (uint64_t{incarnation_[i]} << 32) |

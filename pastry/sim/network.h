@@ -46,6 +46,9 @@ class SimHost {
 struct HostContext {
   int index = 0;
   Endpoint endpoint;
+  // 1 for the first run at this index, one more after each Crash: the
+  // NodeHandle::incarnation a restarted node announces.
+  uint64_t incarnation = 1;
   Environment env;  // transport, clock, a per-host seed, the logger
 };
 

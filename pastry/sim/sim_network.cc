@@ -31,7 +31,7 @@ SimNetwork::~SimNetwork() = default;
 std::unique_ptr<SimHost> SimNetwork::MakeHost(const HostContext& ctx,
                                               const NodeId& id,
                                               const Options& options) {
-  return std::make_unique<NodeHost>(NodeHandle{id, ctx.endpoint}, options,
+  return std::make_unique<NodeHost>(NodeHandle{id, ctx.endpoint, ctx.incarnation}, options,
                                     ctx.env);
 }
 

@@ -42,7 +42,11 @@ class SimNetwork {
   // REQUIRES: alive(i).
   Node& node(int i);
   const Node& node(int i) const;
-  NodeHandle handle(int i) const { return {ids_[i], Network::EndpointOf(i)}; }
+  // The live node's own handle (with its incarnation); a crashed one's id
+  // and endpoint.
+  NodeHandle handle(int i) const {
+    return alive(i) ? node(i).self() : NodeHandle{ids_[i], Network::EndpointOf(i)};
+  }
   const NodeId& id(int i) const { return ids_[i]; }
   int IndexOf(const Endpoint& endpoint) const { return net_.IndexOf(endpoint); }
 

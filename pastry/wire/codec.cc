@@ -25,8 +25,9 @@ using Body = s::Envelope::Body;
 // Encoding
 
 // Words of a NodeHandle: NodeId struct (2) + Endpoint struct (2) + ip (2)
-// + its own two pointers (2), whether inline in a list or on its own.
-constexpr size_t kHandleWords = 8;
+// + its own incarnation (1) and two pointers (2), whether inline in a list
+// or on its own.
+constexpr size_t kHandleWords = 9;
 
 size_t EstimateBodyWords(const RouteMsg& m) {
   return 16 + kHandleWords * (1 + m.join_rows.size()) + 2 * m.path.size() +
@@ -67,6 +68,7 @@ void SetHandle(s::NodeHandle::Builder b, const NodeHandle& h) {
   s::Endpoint::Builder e = b.initEndpoint();
   e.setIp(kj::arrayPtr(h.endpoint.ip.data(), h.endpoint.ip.size()));
   e.setPort(h.endpoint.port);
+  b.setIncarnation(h.incarnation);
 }
 
 void SetHandles(capnp::List<s::NodeHandle>::Builder list,
@@ -217,6 +219,7 @@ absl::Status ReadHandle(s::NodeHandle::Reader r, NodeHandle& out) {
   }
   std::memcpy(out.endpoint.ip.data(), ip.begin(), ip.size());
   out.endpoint.port = e.getPort();
+  out.incarnation = r.getIncarnation();
   return absl::OkStatus();
 }
 

@@ -40,6 +40,10 @@ struct Endpoint {
 struct NodeHandle {
   id @0 :NodeId;
   endpoint @1 :Endpoint;
+  # Which run of the node: chosen at start, larger for a later run of the
+  # same id; 0 (absent, from older nodes): unknown. See NodeHandle in
+  # include/peter/pastry/node_handle.h.
+  incarnation @2 :UInt64;
 }
 
 enum RouteKind {

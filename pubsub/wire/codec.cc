@@ -36,6 +36,7 @@ void SetHandle(s::Handle::Builder b, const NodeHandle& h) {
   SetId(b.initId(), h.id);
   b.setIp(kj::arrayPtr(h.endpoint.ip.data(), h.endpoint.ip.size()));
   b.setPort(h.endpoint.port);
+  b.setIncarnation(h.incarnation);
 }
 
 void SetIds(capnp::List<s::Id128>::Builder list,
@@ -185,7 +186,7 @@ size_t EstimateWords(const ScribeMessage& msg) {
                       std::is_same_v<T, DataMsg>) {
           bytes += m.payload.size();
         } else if constexpr (std::is_same_v<T, AnycastMsg>) {
-          bytes += 24 * m.visited.size() + 48 * m.pending.size();
+          bytes += 24 * m.visited.size() + 64 * m.pending.size();
           bytes += m.payload.size();
         } else if constexpr (std::is_same_v<T, ReplicateMsg>) {
           for (const auto& s : m.messages) bytes += s.payload.size() + 56;
@@ -219,6 +220,7 @@ class Reader {
     if (ip.size() != out.endpoint.ip.size()) return Invalid("ip not 16 bytes");
     std::memcpy(out.endpoint.ip.data(), ip.begin(), ip.size());
     out.endpoint.port = r.getPort();
+    out.incarnation = r.getIncarnation();
     return absl::OkStatus();
   }
 

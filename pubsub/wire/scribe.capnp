@@ -20,6 +20,7 @@ struct Handle {
   id @0 :Id128;
   ip @1 :Data;      # exactly 16 bytes
   port @2 :UInt16;
+  incarnation @3 :UInt64;  # the node's run (NodeHandle::incarnation); 0: unknown
 }
 
 struct Join {

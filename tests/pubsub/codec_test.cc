@@ -11,6 +11,7 @@ NodeHandle Handle(uint64_t n) {
   NodeHandle h;
   h.id = NodeId(n, ~n);
   h.endpoint = pastry::Endpoint::FromIpv4(0x7f000001 + n, 4000);
+  h.incarnation = 1'764'000'000'000'000 + n;  // compared after the round trip
   return h;
 }
 

@@ -103,6 +103,73 @@ INSTANTIATE_TEST_SUITE_P(Seeds, OverlaySimTest,
 namespace peter::pastry::sim {
 namespace {
 
+// docs/chaos.md, "A quickly restarted node can stay out of a neighbour's
+// leaf set": a node killed and restarted with the same id on the same
+// endpoint while the neighbour that watches it (its right neighbour) is in
+// the middle of the chain of probes that declares it dead. The chain's last
+// probe went to the dead run; the new run's join reaches the neighbour
+// while that probe's timeout is still pending. The neighbour must keep the
+// new run: declared dead, it would be ignored second-hand for
+// dead_node_memory (30 s), and the new run, which watches its own left
+// neighbour, would not contact it again. Round trips of at most 3 ms (a
+// data centre, as in the chaos soak): a restart and join take a few
+// milliseconds, well inside one probe timeout.
+class QuickRestartTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(QuickRestartTest, NeighboursKeepANodeRestartedBeforeItsDeathWasDetected) {
+  SimNetwork::Config config = NetConfig(GetParam());
+  config.plane.per_unit = absl::Microseconds(1);
+  SimNetwork net(config);
+  Rng rng(GetParam());
+  constexpr int kCount = 64;
+  const Options options;
+  AddNodes(net, rng, kCount);
+  ASSERT_TRUE(JoinConcurrently(net, rng, 1, kCount, absl::Milliseconds(5), absl::Seconds(30)));
+  net.RunFor(absl::Seconds(10));
+  ASSERT_EQ(CountWrongLeafSets(net), 0);
+
+  for (int round = 0; round < 3; ++round) {
+    const int victim = static_cast<int>(rng.Below(kCount));
+    int watcher = -1;
+    for (int i : net.LiveIndices()) {
+      if (net.node(i).leaf_set().left().front().id == net.id(victim)) watcher = i;
+    }
+    ASSERT_GE(watcher, 0);
+    const uint64_t timeouts = net.node(watcher).stats().probe_timeouts;
+    net.Crash(victim);
+    // Until the watcher's last retry has gone out, to the dead run.
+    ASSERT_TRUE(net.RunUntil(
+        [&] {
+          return net.node(watcher).stats().probe_timeouts >=
+                 timeouts + static_cast<uint64_t>(options.probe_retries);
+        },
+        absl::Seconds(5), absl::Milliseconds(1)));
+    const uint64_t failures = net.node(watcher).stats().failures_detected;
+    net.Restart(victim, options);
+    int bootstrap = victim;
+    while (bootstrap == victim) bootstrap = static_cast<int>(rng.Below(kCount));
+    net.Join(victim, bootstrap);
+    const absl::Time restart = net.Now();
+    // Back in every leaf set it belongs to within a few probe periods...
+    ASSERT_TRUE(net.RunUntil(
+        [&] { return net.node(victim).active() && CountWrongLeafSets(net) == 0; },
+        3 * options.leaf_probe_interval, absl::Milliseconds(10)))
+        << "round " << round << ": not back within three probe periods";
+    // ...and kept there.
+    std::string first;
+    while (net.Now() < restart + absl::Seconds(15)) {
+      net.RunFor(absl::Milliseconds(100));
+      if (CountWrongLeafSets(net, &first) != 0) break;
+    }
+    EXPECT_EQ(CountWrongLeafSets(net), 0)
+        << "round " << round << ", " << (net.Now() - restart) << " after the restart: " << first;
+    EXPECT_EQ(net.node(watcher).stats().failures_detected, failures)
+        << "round " << round << ": the watcher declared the restarted node dead";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, QuickRestartTest, ::testing::Values(1, 2, 3));
+
 // The same protocol with every message encoded to a Cap'n Proto frame and
 // decoded again on arrival: the wire codec carries everything the core says.
 TEST(OverlayThroughWireTest, JoinsAndRoutesWithEveryMessageEncoded) {

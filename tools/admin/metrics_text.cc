@@ -133,7 +133,8 @@ void Messages(Writer& w, const pastry::net::NodeSnapshot& s) {
            {{"bad_version", s.stats.dropped_bad_version},
             {"unknown_app", s.stats.dropped_unknown_app},
             {"malformed", s.stats.dropped_malformed},
-            {"after_leave", s.stats.dropped_after_leave}});
+            {"after_leave", s.stats.dropped_after_leave},
+            {"stale_incarnation", s.stats.dropped_stale_incarnation}});
   w.Single("peter_send_queue_overflows_total", "counter",
            "Outgoing messages dropped because the peer's send queue was full.",
            s.transport.queue_overflows);

@@ -39,14 +39,23 @@ struct Endpoint {
 struct NodeHandle {
   NodeId id;
   Endpoint endpoint;
+  // Which run of the node this is: chosen when the node starts (the runtime
+  // uses its start time in microseconds since the Unix epoch), so a node
+  // restarted with the same id, even on the same endpoint, is told apart
+  // from the process that died. A later run has a larger value. 0: unknown
+  // (older peers, handles written by hand); never compared as older or newer.
+  uint64_t incarnation = 0;
 
   bool valid() const { return endpoint.port != 0; }
   friend bool operator==(const NodeHandle&, const NodeHandle&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const NodeHandle& n) {
-    return H::combine(std::move(h), n.id, n.endpoint);
+    return H::combine(std::move(h), n.id, n.endpoint, n.incarnation);
   }
 };
+
+// True if `a` is a later run of a node than `b` (both known).
+inline bool NewerIncarnation(uint64_t a, uint64_t b) { return a != 0 && b != 0 && a > b; }
 
 }  // namespace peter::pastry
 

@@ -196,12 +196,14 @@ std::string AliasedEndpoints(int count) {
   rows[0].initEndpoint().initIp(16);
   auto* target = reinterpret_cast<const uint64_t*>(
       capnp::toAny(rows[0].getEndpoint()).getDataSection().begin());
+  // The pointer section follows the data section (the incarnation); the
+  // endpoint is its second pointer, after the id.
   auto* first = reinterpret_cast<uint64_t*>(
-      capnp::toAny(rows[0]).getDataSection().begin()) + 1;  // endpoint ptr
+      capnp::toAny(rows[0]).getDataSection().end()) + 1;
   const uint64_t upper = *first & 0xffffffff00000000ULL;
   for (int i = 1; i < count; ++i) {
     auto* slot = reinterpret_cast<uint64_t*>(
-        capnp::toAny(rows[i]).getDataSection().begin()) + 1;
+        capnp::toAny(rows[i]).getDataSection().end()) + 1;
     const int64_t offset = target - (slot + 1);
     *slot = upper | (static_cast<uint64_t>(offset << 2) & 0xffffffffULL);
   }

@@ -37,9 +37,13 @@ Endpoint V6(uint8_t last, uint16_t port) {
   return e;
 }
 
+// Two in three handles carry an incarnation (a start time in microseconds),
+// the rest none (0: unknown), as from an older node.
 NodeHandle Handle(uint64_t n) {
-  return NodeHandle{Id(n), n % 2 ? V6(static_cast<uint8_t>(n), 40000 + n)
-                                 : V4(static_cast<uint8_t>(n), 9000 + n)};
+  return NodeHandle{Id(n),
+                    n % 2 ? V6(static_cast<uint8_t>(n), 40000 + n)
+                          : V4(static_cast<uint8_t>(n), 9000 + n),
+                    n % 3 == 0 ? 0 : 1'764'000'000'000'000 + n};
 }
 
 std::vector<NodeHandle> Handles(int count, uint64_t first) {
@@ -263,6 +267,19 @@ TEST(FutureVersionTest, AppendedFieldsAreIgnored) {
   const Probe& probe = std::get<Probe>(out->body);
   EXPECT_EQ(probe.nonce, 99u);
   EXPECT_TRUE(probe.want_leaf_set);
+}
+
+TEST(FutureVersionTest, HandleWithoutIncarnationReadsAsUnknown) {
+  // The fixture's NodeHandle is protocol version 1's, without `incarnation`:
+  // a handle from a node that predates it reads as incarnation 0.
+  capnp::MallocMessageBuilder builder;
+  auto e = builder.initRoot<future::Envelope>();
+  SetFutureSender(e);
+  e.getBody().initProbe().setNonce(3);
+  absl::StatusOr<Envelope> out = Decode(EncodeFuture(builder));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->sender.endpoint.port, 7);
+  EXPECT_EQ(out->sender.incarnation, 0u);
 }
 
 TEST(FutureVersionTest, OldFramesDecodeUnderTheNewSchema) {

@@ -2,7 +2,8 @@
 # following the evolution rules in pastry/wire/pastry.capnp (a new route
 # kind, a field appended to Probe, a new message type). codec_test.cc encodes
 # with it and decodes with the current codec. Keep the rest identical to
-# pastry.capnp.
+# pastry.capnp, except NodeHandle, kept as protocol version 1 had it (no
+# `incarnation`), so the tests also read a handle from an older node.
 @0x97fa6872de938530;
 
 using Cxx = import "/capnp/c++.capnp";
