@@ -1,5 +1,7 @@
 // Regression: a joining node must not become active before a root has
 // answered its join, whatever else it hears first.
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -152,6 +154,82 @@ TEST(NodeJoinTest, ProbesOnlyTheNearestLeafSetCandidates) {
   EXPECT_EQ(root_probed, 1);
   EXPECT_EQ(far_probed, 0);
   EXPECT_FALSE(node.active());
+}
+
+// The Pastry paper's second join phase: once active, the joiner asks every
+// node in its routing table for its copy of the row the two share (an entry
+// of row r shares r digits with us, so its row r is a valid row r for us
+// and holds nodes near that entry), offering nearer candidates for every
+// slot than the join route's rows alone.
+TEST(NodeJoinTest, ActivationAsksEachTableEntryForTheRowItShares) {
+  RecordingTransport transport;
+  FixedClock clock;
+  const uint64_t base = uint64_t{0x1230} << 48;
+  const NodeHandle joiner{NodeId(base, 0), Endpoint::FromIpv4(0x7F000001, 4000)};
+  uint32_t next_ip = 0x7F000010;
+  std::vector<NodeHandle> everyone;
+  auto handle = [&](uint64_t hi) {
+    everyone.push_back(NodeHandle{NodeId(hi, 0), Endpoint::FromIpv4(next_ip++, 4000)});
+    return everyone.back();
+  };
+  const NodeHandle root = handle(base - 1);
+  Node node(joiner, Options{}, Environment{&transport, &clock, 1, nullptr});
+  node.Join({root.endpoint});
+
+  JoinReply reply;
+  for (uint64_t k = 1; k <= 3; ++k) reply.leaf_set.push_back(handle(base + k));
+  // One node for each of rows 0, 1 and 2 (differing from us in digit 0, 1,
+  // 2), the join route's nodes as the paper's X copies them.
+  const NodeHandle row0 = handle(uint64_t{0x5000} << 48);
+  const NodeHandle row1 = handle(uint64_t{0x1800} << 48);
+  const NodeHandle row2 = handle(uint64_t{0x12A0} << 48);
+  reply.rows = {row0, row1, row2, root};
+  transport.sent.clear();
+  node.HandleMessage(Envelope{kProtocolVersion, root, reply});
+
+  // Everyone answers every probe, until the joiner is active.
+  auto handle_of = [&](const Endpoint& e) {
+    for (const NodeHandle& h : everyone) {
+      if (h.endpoint == e) return h;
+    }
+    ADD_FAILURE() << "probe to an unknown endpoint";
+    return root;
+  };
+  std::vector<Sent> after;
+  for (int round = 0; round < 10 && !node.active(); ++round) {
+    std::vector<Sent> sent = std::move(transport.sent);
+    transport.sent.clear();
+    for (const Sent& s : sent) {
+      const auto* probe = std::get_if<Probe>(&s.envelope.body);
+      if (probe == nullptr) continue;
+      ProbeReply answer;
+      answer.nonce = probe->nonce;
+      answer.active = true;
+      node.HandleMessage(Envelope{kProtocolVersion, handle_of(s.to), answer});
+    }
+  }
+  ASSERT_TRUE(node.active());
+
+  // Every routing-table entry got one row request, for the row it is in.
+  std::vector<std::pair<NodeHandle, int>> entries;
+  node.routing_table().ForEach([&](int row, int, const RoutingTable::Entry& e) {
+    entries.emplace_back(e.node, row);
+  });
+  for (const NodeHandle& planted : {row0, row1, row2}) {
+    EXPECT_TRUE(std::any_of(entries.begin(), entries.end(),
+                            [&](const auto& e) { return e.first == planted; }));
+  }
+  for (const auto& [entry, row] : entries) {
+    int requests = 0;
+    for (const Sent& s : transport.sent) {
+      const auto* request = std::get_if<RowRequest>(&s.envelope.body);
+      if (request == nullptr || !(s.to == entry.endpoint)) continue;
+      ++requests;
+      EXPECT_EQ(request->row, row) << entry.id.ShortHex();
+      EXPECT_EQ(request->row, entry.id.SharedPrefixLength(joiner.id, 4));
+    }
+    EXPECT_EQ(requests, 1) << entry.id.ShortHex();
+  }
 }
 
 }  // namespace
