@@ -109,18 +109,23 @@ void Client::Send(std::string_view bytes) {
 
 std::string* Client::OutputTarget() {
   if (replies_.empty()) return &out_;
-  if (!replies_.back().done) replies_.push_back(ReplySlot{true, {}});
+  if (!replies_.back().done) PushSlot(true);
   return &replies_.back().bytes;
 }
 
+// Only the tail slot grows (OutputTarget): the others are summed as they
+// close, so this is not a walk of the queue per command.
 size_t Client::QueuedBytes() const {
-  size_t n = 0;
-  for (const ReplySlot& slot : replies_) n += slot.bytes.size();
-  return n;
+  return replies_.empty() ? 0 : queued_closed_ + replies_.back().bytes.size();
+}
+
+void Client::PushSlot(bool done) {
+  if (!replies_.empty()) queued_closed_ += replies_.back().bytes.size();
+  replies_.push_back(ReplySlot{done, {}});
 }
 
 uint64_t Client::ReserveReply() {
-  replies_.push_back(ReplySlot{});
+  PushSlot(false);
   ++unfinished_;
   server_.AddPublishInFlight(1);
   return replies_base_ + replies_.size() - 1;
@@ -132,13 +137,16 @@ void Client::CompleteReply(uint64_t ticket, std::string bytes) {
   if (slot.done) return;
   slot.done = true;
   slot.bytes = std::move(bytes);
+  if (&slot != &replies_.back()) queued_closed_ += slot.bytes.size();
   --unfinished_;
   server_.AddPublishInFlight(-1);
   while (!replies_.empty() && replies_.front().done) {
     out_.append(replies_.front().bytes);
+    if (replies_.size() > 1) queued_closed_ -= replies_.front().bytes.size();
     replies_.pop_front();
     ++replies_base_;
   }
+  if (replies_.empty()) queued_closed_ = 0;
   Flush();
   PublishesFinished();
 }
@@ -217,6 +225,7 @@ void Client::Close(const std::string& why) {
   server_.AddPublishInFlight(-static_cast<long>(unfinished_));
   unfinished_ = 0;
   replies_.clear();
+  queued_closed_ = 0;
   server_.OnClientClosed(*this);
 }
 

@@ -110,6 +110,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void CheckOutputLimits();
   size_t QueuedBytes() const;
   std::string* OutputTarget();
+  void PushSlot(bool done);
   // False (and counted) while a publish limit holds the client's commands.
   bool MayRunCommand();
 
@@ -133,6 +134,7 @@ class Client : public std::enable_shared_from_this<Client> {
     std::string bytes;
   };
   std::deque<ReplySlot> replies_;
+  size_t queued_closed_ = 0;  // bytes in replies_ but its tail
   uint64_t replies_base_ = 0;
   size_t unfinished_ = 0;
   std::string writing_;  // being written

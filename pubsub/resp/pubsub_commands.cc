@@ -161,9 +161,11 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
   const uint64_t ticket = c.ReserveReply();
   std::string channel = a[1];
   for (size_t i = 0; i < sends.size(); ++i) {
+    // Runs once (on the backend's thread): its captures move on to the loop.
     auto done = [this, poster = poster_, state, i, kind, channel, ticket,
-                 weak = c.weak_from_this()](absl::Status status) {
-      poster->Post([this, state, i, kind, channel, ticket, weak, status] {
+                 weak = c.weak_from_this()](absl::Status status) mutable {
+      poster->Post([this, state = std::move(state), i, kind, channel = std::move(channel),
+                    ticket, weak = std::move(weak), status = std::move(status)] {
         if (!status.ok()) counters_.backend_errors++;
         if (i == 0) state->primary = status;
         if (--state->outstanding > 0) return;

@@ -499,6 +499,31 @@ TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
   EXPECT_EQ(cluster_.publishes("ch"), 6);
 }
 
+// Pushes queued behind a PUBLISH waiting for its root count toward the
+// client's output limits: a RESP3 subscriber whose own PUBLISH is never
+// acknowledged is disconnected at the hard limit, not left to grow.
+TEST_F(GatewayTest, OutputQueuedBehindAPublishCountsTowardTheLimit) {
+  GatewayOptions options;
+  options.output_hard_limit = 4096;
+  StartNodes(1, options);
+  TestClient c(port(0)), other(port(0));
+  c.Command({"HELLO", "3"});
+  ASSERT_NE(c.Read(), "<timeout>");
+  EXPECT_EQ(c.Call({"SUBSCRIBE", "x"}), ">3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n");
+  cluster_.HoldPublishAcks();
+  c.Command({"PUBLISH", "y", "1"});
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("y") == 1; }));
+  const std::string payload(100, 'p');
+  std::string pipeline;
+  for (int i = 0; i < 100; ++i) pipeline += Multibulk({"PUBLISH", "x", payload});
+  other.Send(pipeline);
+  ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().slow_client_disconnects == 1; }));
+  EXPECT_EQ(c.Pending(), 0u);  // nothing passed the unacknowledged reply
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_GT(gateways_[0]->stats().output_high_water, 4096u);
+  cluster_.ReleasePublishAcks();
+}
+
 // QUIT after pipelined PUBLISHes closes only once their replies are sent.
 TEST_F(GatewayTest, QuitWaitsForPublishReplies) {
   StartNodes(1);
