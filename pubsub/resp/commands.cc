@@ -371,7 +371,8 @@ void Server::Info(Client& c, Args& a) {
         "\r\nauth_failures:", s.auth_failures, "\r\nslow_client_disconnects:",
         s.slow_client_disconnects, "\r\nsubscribe_timeouts:", s.subscribe_timeouts,
         "\r\nbackend_errors:", s.backend_errors,
-        "\r\npublish_limit_waits:", s.publish_limit_waits, "\r\n\r\n");
+        "\r\npublish_limit_waits:", s.publish_limit_waits,
+        "\r\nmessages_dropped:", s.messages_dropped, "\r\n\r\n");
   }
   c.writer().Verbatim("txt", text);
 }

@@ -49,6 +49,10 @@ struct GatewayOptions {
   // limit the client's commands wait (counted in publish_limit_waits).
   size_t max_client_publishes_in_flight = 256;
   size_t max_publishes_in_flight = 8192;
+  // Payload bytes of messages the node delivered that wait for the
+  // gateway's loop; beyond it new ones are dropped and counted
+  // (messages_dropped), as the node drops for a slow subscription.
+  size_t max_queued_message_bytes = 64 << 20;
   // A SUBSCRIBE the cluster has not confirmed by then fails with an error.
   absl::Duration subscribe_timeout = absl::Seconds(10);
   // Pattern directory (docs/resp.md): how often this node re-announces its
@@ -80,6 +84,7 @@ struct GatewayStats {
   uint64_t output_high_water = 0;        // most unsent output one client had, bytes
   uint64_t reserved_rejections = 0;      // channels named "__peter.*" refused
   uint64_t publish_limit_waits = 0;      // a client's commands held at a publish limit
+  uint64_t messages_dropped = 0;         // over max_queued_message_bytes
 };
 
 // Sets options->listen_host/listen_port from "host:port", "[v6addr]:port" or

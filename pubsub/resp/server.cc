@@ -11,8 +11,20 @@ namespace peter::resp {
 
 void Poster::Post(std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (io_ == nullptr) return;
-  queue_.push_back(std::move(fn));
+  if (io_ != nullptr) Push(Entry{std::move(fn), 0});
+}
+
+bool Poster::PostMessage(size_t bytes, size_t limit, std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (io_ == nullptr) return true;  // stopping: nothing is delivered any more
+  if (message_bytes_ > 0 && message_bytes_ + bytes > limit) return false;
+  message_bytes_ += bytes;
+  Push(Entry{std::move(fn), bytes});
+  return true;
+}
+
+void Poster::Push(Entry entry) {
+  queue_.push_back(std::move(entry));
   if (queue_.size() == 1) asio::post(*io_, [self = shared_from_this()] { self->RunBatch(); });
 }
 
@@ -21,9 +33,10 @@ void Poster::RunBatch() {
     std::lock_guard<std::mutex> lock(mu_);
     if (io_ == nullptr) return;
     running_.swap(queue_);
+    for (const Entry& e : running_) message_bytes_ -= e.message_bytes;
   }
   before_batch_();
-  for (auto& fn : running_) fn();
+  for (auto& e : running_) e.fn();
   running_.clear();
   after_batch_();
 }
@@ -160,6 +173,7 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(output_high_water)
   PETER_RESP_COPY(reserved_rejections)
   PETER_RESP_COPY(publish_limit_waits)
+  PETER_RESP_COPY(messages_dropped)
 #undef PETER_RESP_COPY
   return s;
 }

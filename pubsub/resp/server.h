@@ -38,15 +38,24 @@ class Poster : public std::enable_shared_from_this<Poster> {
          std::function<void()> after_batch)
       : io_(io), before_batch_(std::move(before_batch)), after_batch_(std::move(after_batch)) {}
   void Post(std::function<void()> fn);
+  // As Post, for a message of `bytes`, unless messages of `limit` bytes or
+  // more already wait (then false: dropped). At least one always fits.
+  bool PostMessage(size_t bytes, size_t limit, std::function<void()> fn);
   void Disable();
 
  private:
+  struct Entry {
+    std::function<void()> fn;
+    size_t message_bytes = 0;
+  };
+  void Push(Entry entry);  // REQUIRES: mu_ held, io_ set
   void RunBatch();
 
   std::mutex mu_;
-  asio::io_context* io_;                      // guarded by mu_
-  std::vector<std::function<void()>> queue_;  // guarded by mu_
-  std::vector<std::function<void()>> running_;  // loop thread only
+  asio::io_context* io_;      // guarded by mu_
+  std::vector<Entry> queue_;  // guarded by mu_
+  size_t message_bytes_ = 0;  // guarded by mu_: of the messages queued
+  std::vector<Entry> running_;  // loop thread only
   std::function<void()> before_batch_, after_batch_;
 };
 
@@ -87,6 +96,7 @@ struct Counters {
   PETER_RESP_COUNTER(output_high_water)
   PETER_RESP_COUNTER(reserved_rejections)
   PETER_RESP_COUNTER(publish_limit_waits)
+  PETER_RESP_COUNTER(messages_dropped)
 #undef PETER_RESP_COUNTER
 };
 

@@ -23,8 +23,17 @@ std::shared_ptr<Topic> Server::AcquireTopic(Kind kind, const std::string& name) 
   topic->kind = kind;
   topic->name = name;
   std::weak_ptr<Topic> weak = topic;
+  // Bounded: a loop slower than the backend's deliveries drops (and counts)
+  // messages rather than queue them without limit. Runs on the backend's
+  // thread, never after the subscription is destroyed (Backend contract),
+  // so `this` is alive.
   auto on_message = [this, poster = poster_, weak](std::string_view, std::string_view payload) {
-    poster->Post([this, weak, data = std::string(payload)] { OnTopicMessage(weak, data); });
+    if (!poster->PostMessage(payload.size(), options_.max_queued_message_bytes,
+                             [this, weak, data = std::string(payload)] {
+                               OnTopicMessage(weak, data);
+                             })) {
+      counters_.messages_dropped++;
+    }
   };
   auto on_active = [this, poster = poster_, weak](bool active) {
     poster->Post([this, weak, active] { OnTopicActive(weak, active); });

@@ -524,6 +524,38 @@ TEST_F(GatewayTest, OutputQueuedBehindAPublishCountsTowardTheLimit) {
   cluster_.ReleasePublishAcks();
 }
 
+// Messages waiting for the gateway's loop are bounded in bytes: beyond
+// max_queued_message_bytes they are dropped and counted, and every message
+// is either delivered, in order, or counted.
+TEST_F(GatewayTest, QueuedMessagesAreBounded) {
+  GatewayOptions options;
+  options.max_queued_message_bytes = 1;  // one message at a time
+  StartNodes(1, options);
+  TestClient sub(port(0)), pub(port(0));
+  EXPECT_EQ(sub.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  constexpr int kCount = 2000;
+  std::string pipeline;
+  for (int i = 0; i < kCount; ++i) pipeline += Multibulk({"PUBLISH", "ch", std::to_string(i)});
+  pub.Send(pipeline);
+  for (int i = 0; i < kCount; ++i) ASSERT_NE(pub.Read(), "<timeout>") << i;
+  auto& g = *gateways_[0];
+  ASSERT_TRUE(WaitFor([&] {
+    return g.stats().messages_delivered + g.stats().messages_dropped == kCount;
+  }));
+  const uint64_t delivered = g.stats().messages_delivered;
+  RecordProperty("dropped", static_cast<int>(g.stats().messages_dropped));
+  int last = -1;
+  for (uint64_t i = 0; i < delivered; ++i) {
+    std::string push = sub.Read();
+    size_t at = push.rfind("$");
+    ASSERT_NE(at, std::string::npos) << push;
+    int n = std::stoi(push.substr(push.find("\r\n", at) + 2));
+    ASSERT_GT(n, last) << i;
+    last = n;
+  }
+  EXPECT_EQ(sub.Pending(), 0u);
+}
+
 // QUIT after pipelined PUBLISHes closes only once their replies are sent.
 TEST_F(GatewayTest, QuitWaitsForPublishReplies) {
   StartNodes(1);
