@@ -133,7 +133,7 @@ struct LookupStats {
 LookupStats MeasureLookups(SimNetwork& net, Rng& rng, int64_t count, double rate,
                            absl::Duration timeout = absl::Seconds(30));
 
-// What the same lookups would cost over perfect routing state, for
+// What lookups (other random pairs) would cost over perfect routing state, for
 // comparison with MeasureLookups: every routing-table slot holds the live
 // node with that prefix nearest to its owner (proximity neighbour selection
 // with complete knowledge), and a node whose leaf set covers the key (the
