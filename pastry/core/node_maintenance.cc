@@ -104,6 +104,10 @@ void Node::OnProbeTimeout(const NodeId& id, uint64_t nonce) {
 
 void Node::Suspect(const NodeHandle& node) {
   if (node.id == self_.id) return;
+  // A hop sent to a run of the node that has since restarted says nothing
+  // of the new run (which would be avoided, and messages delivered here
+  // instead, until it answered).
+  if (NewerIncarnation(KnownIncarnation(node.id), node.incarnation)) return;
   SendProbe(node, /*want_leaf_set=*/false);
   peers_[node.id].suspected = true;
 }

@@ -124,6 +124,14 @@ class ScribeRing {
     scribes_[i].reset();
   }
 
+  // kill -9 and restart of node i: the same id on the same endpoint, with a
+  // new Scribe and no state, joining through `bootstrap`.
+  void Restart(int i, int bootstrap) {
+    net_.Restart(i, pastry::Options{});
+    scribes_[i] = MakeScribe(i);
+    net_.Join(i, bootstrap);
+  }
+
   // The live node that roots `topic`, per the Scribes' own state; -1 if none.
   int RootOf(const std::string& topic) {
     for (int i = 0; i < size(); ++i) {
@@ -176,12 +184,15 @@ class ScribeRing {
   }
 
  private:
-  void Attach(int i) {
-    scribes_.push_back(std::make_unique<Scribe>(
+  std::unique_ptr<Scribe> MakeScribe(int i) {
+    return std::make_unique<Scribe>(
         [this, i](pastry::Application* app) {
           return net_.node(i).RegisterApplication(kScribeAppId, app);
         },
-        options_));
+        options_);
+  }
+  void Attach(int i) {
+    scribes_.push_back(MakeScribe(i));
     net_.Reschedule(i);
   }
 
