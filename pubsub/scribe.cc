@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "pubsub/topic_id.h"
 #include "pubsub/wire/codec.h"
+#include "spdlog/spdlog.h"
 
 namespace peter::pubsub {
 
@@ -395,12 +396,22 @@ const TopicState* Scribe::Find(const TopicId& id) const {
 }
 
 TopicState* Scribe::Create(const TopicId& id) {
-  if (topics_.size() >= options_.max_topics) return nullptr;
+  if (topics_.size() >= options_.max_topics) {
+    RefuseTopic(id, "tree state");
+    return nullptr;
+  }
   auto state = std::make_unique<TopicState>();
   state->id = id;
   TopicState* t = state.get();
   topics_[id] = std::move(state);
   return t;
+}
+
+void Scribe::RefuseTopic(const TopicId& id, const char* what) {
+  ++stats_.topics_refused;
+  if (log_ == nullptr || !bound_warn_.Allow(Now())) return;
+  log_->warn("scribe: no {} for topic {}: max_topics ({}) reached ({} warnings suppressed)",
+             what, id.ShortHex(), options_.max_topics, bound_warn_.suppressed());
 }
 
 // `id` is taken by value: callers pass the erased state's own id (t.id),

@@ -39,11 +39,16 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "pastry/core/log_limit.h"
 #include "peter/pastry/application.h"
 #include "pubsub/messages.h"
 #include "pubsub/scribe_options.h"
 #include "pubsub/subscription.h"
 #include "pubsub/topic_state.h"
+
+namespace spdlog {
+class logger;
+}
 
 namespace peter::pubsub {
 
@@ -90,6 +95,8 @@ struct ScribeStats {
   uint64_t pushdowns = 0;           // children told to join through a sibling
   uint64_t moves = 0;               // re-parented here after a push-down
   uint64_t joins_refused = 0;       // NACKed for lack of room
+  // Tree state or a replica refused: max_topics reached (docs/limits.md).
+  uint64_t topics_refused = 0;
 };
 
 // One topic as this node holds it; a snapshot for status pages.
@@ -172,6 +179,9 @@ class Scribe final : public pastry::Application {
   // The root address cached for `topic`, if any.
   std::optional<NodeHandle> CachedRoot(std::string_view topic) const;
   const ScribeStats& stats() const { return stats_; }
+  // Where warnings go (bounds reached, at most one a second); null, the
+  // default: nowhere.
+  void set_logger(std::shared_ptr<spdlog::logger> logger) { log_ = std::move(logger); }
 
   // pastry::Application.
   bool Forward(pastry::RouteMessage& msg, NodeHandle& next_hop) override;
@@ -198,6 +208,8 @@ class Scribe final : public pastry::Application {
   TopicState* Create(const TopicId& id);
   void Erase(TopicId id);
   void NotifyActive(TopicState& t, bool active);
+  // Counts a topic refused for max_topics, and logs it (rate-limited).
+  void RefuseTopic(const TopicId& id, const char* what);
 
   // scribe_tree.cc: joins, acks, leaves, heartbeats, root changes.
   bool OnForwardJoin(pastry::RouteMessage& msg, const JoinMsg& join);
@@ -331,6 +343,8 @@ class Scribe final : public pastry::Application {
   absl::Time next_maintenance_ = absl::InfinitePast();
   absl::Time next_replication_ = absl::InfinitePast();
   ScribeStats stats_;
+  std::shared_ptr<spdlog::logger> log_;
+  LogLimit bound_warn_;
   // For fresh_root_grace: when this Scribe started, and when a leaf-set
   // neighbour was last reported gone.
   absl::Time started_at_ = absl::InfinitePast();

@@ -560,7 +560,10 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   }
   auto it = replicas_.find(r.topic);
   if (it == replicas_.end()) {
-    if (replicas_.size() >= options_.max_topics) return;
+    if (replicas_.size() >= options_.max_topics) {
+      RefuseTopic(r.topic, "replica");
+      return;
+    }
     it = replicas_.emplace(r.topic, ReplicaState{}).first;
   }
   ReplicaState& replica = it->second;

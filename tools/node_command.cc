@@ -158,6 +158,7 @@ void RunNode(const admin::NodeFlags& flags) {
 
   admin::EmbeddedNodeSource source(runtime->get());
   admin::AdminServer server(&source, kLookupTimeout);
+  server.set_logger(log);
   std::string admin_address = "-";
   if (config->admin) {
     absl::Status started = server.Start(config->admin->host, config->admin->port);
@@ -172,6 +173,7 @@ void RunNode(const admin::NodeFlags& flags) {
   std::unique_ptr<resp::Gateway> gateway;
   std::string resp_address = "-";
   if (gateway_options->has_value()) {
+    (*gateway_options)->logger = log;  // its warnings (bounds reached) beside the node's
     const std::string host = (*gateway_options)->listen_host;
     absl::StatusOr<std::unique_ptr<resp::Gateway>> started =
         resp::Gateway::Start(backend, **gateway_options);

@@ -77,9 +77,13 @@ struct NodeOptions {
   pastry::SecurityOptions security;
 
   // Limits of the network layer: largest frame from a peer, bytes queued for
-  // one peer before messages to it are dropped, open connections.
+  // one peer before messages to it are dropped, bytes queued for all peers
+  // together before any message is dropped, bytes of frames still arriving
+  // on all connections together, open connections (docs/limits.md).
   size_t max_frame_bytes = 4 << 20;
   size_t max_send_queue_bytes = 8 << 20;
+  size_t max_total_send_queue_bytes = 256 << 20;
+  size_t max_total_receive_bytes = 256 << 20;
   size_t max_connections = 4096;
 
   // Messages waiting for one subscription's handler; see "Slow consumers".
@@ -165,6 +169,7 @@ struct PubSubStats {
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)
+  uint64_t topics_refused = 0;      // tree state or replicas refused: max_topics
 };
 
 // One topic as this node holds it (a snapshot for status pages).

@@ -6,6 +6,7 @@
 #include <cassert>
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace peter::pastry {
@@ -143,7 +144,7 @@ void Node::OfferCandidate(const NodeHandle& node) {
   if (member != nullptr && NewerIncarnation(node.incarnation, member->incarnation)) {
     // A member restarted: ask the new run (its answer replaces the old).
     SendProbe(node, /*want_leaf_set=*/false);
-  } else if (member == nullptr && leaf_set_.WouldAccept(node.id)) {
+  } else if (member == nullptr && leaf_set_.WouldAccept(node.id) && MayTrack(node.id)) {
     // A joiner hears of hundreds of nodes (each hop's rows, the root's and
     // every member's leaf set) while its own leaf set is still short enough
     // to accept any of them: probing all of them cost about 250 probes per
@@ -156,6 +157,22 @@ void Node::OfferCandidate(const NodeHandle& node) {
     }
   }
   ConsiderForTable(node, RttOf(node.id));
+}
+
+// Whether a new peer entry may be made for a candidate (max_tracked_peers);
+// counts and logs a refusal.
+bool Node::MayTrack(const NodeId& id) {
+  if (peers_.size() < options_.max_tracked_peers || peers_.contains(id)) return true;
+  ++stats_.candidate_probe_overflows;
+  WarnBound(absl::StrCat("tracks ", peers_.size(), " peers, the limit (max_tracked_peers): ",
+                         "candidate ", id.ShortHex(), " not probed"));
+  return false;
+}
+
+void Node::WarnBound(const std::string& what) {
+  if (!bound_warn_.Allow(Now())) return;
+  env_.logger->warn("{} {} ({} warnings suppressed)", self_.id.ShortHex(), what,
+                    bound_warn_.suppressed());
 }
 
 int32_t Node::CachedRttOf(const NodeId& id) const {
@@ -180,7 +197,7 @@ void Node::ConsiderForTable(const NodeHandle& node, int32_t rtt_us) {
   RoutingTable::Outcome outcome = table_.Consider(node, rtt_us);
   bool measure = outcome == RoutingTable::Outcome::kNeedsProbe ||
                  (outcome == RoutingTable::Outcome::kInserted && rtt_us < 0);
-  if (measure && pns_budget_ > 0 && !peers_.contains(node.id)) {
+  if (measure && pns_budget_ > 0 && !peers_.contains(node.id) && MayTrack(node.id)) {
     --pns_budget_;
     ++stats_.pns_probes;
     SendProbe(node, /*want_leaf_set=*/false);
@@ -215,7 +232,13 @@ void Node::MarkDead(const NodeId& id, bool graceful) {
     scheduler_.Cancel(it->second.probe_timer);
     peers_.erase(it);
   }
-  dead_[id] = DeadRecord{Now(), incarnation};
+  if (dead_.size() < options_.max_dead_nodes || dead_.contains(id)) {
+    dead_[id] = DeadRecord{Now(), incarnation};
+  } else {
+    ++stats_.dead_node_overflows;
+    WarnBound(absl::StrCat("remembers ", dead_.size(), " dead nodes, the limit (max_dead_nodes): ",
+                           id.ShortHex(), " not remembered"));
+  }
   awaiting_.erase(id);
   confirmed_.erase(id);
   join_candidates_.Remove(id);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -23,6 +24,7 @@
 #include "absl/time/time.h"
 #include "pastry/core/environment.h"
 #include "pastry/core/leaf_set.h"
+#include "pastry/core/log_limit.h"
 #include "pastry/core/messages.h"
 #include "pastry/core/random.h"
 #include "pastry/core/routing_table.h"
@@ -80,6 +82,10 @@ class Node {
   const LeafSet& leaf_set() const { return leaf_set_; }
   const RoutingTable& routing_table() const { return table_; }
   const NodeStats& stats() const { return stats_; }
+  // Sizes of the tables peers can grow (Options::max_tracked_peers,
+  // max_dead_nodes).
+  size_t tracked_peer_count() const { return peers_.size(); }
+  size_t dead_node_count() const { return dead_.size(); }
   const Options& options() const { return options_; }
   // Turns routing-table repair on or off from now on (see Options).
   void set_routing_table_repair(bool on) { options_.routing_table_repair = on; }
@@ -128,6 +134,9 @@ class Node {
   void Send(const Endpoint& to, MessageBody body);
   void NoteAlive(const NodeHandle& node);
   void OfferCandidate(const NodeHandle& node);
+  bool MayTrack(const NodeId& id);
+  // Logs that a bound was reached (at most one a second; see LogLimit).
+  void WarnBound(const std::string& what);
   void ConsiderForTable(const NodeHandle& node, int32_t rtt_us);
   void ChangeLeafSet(const std::function<void()>& mutate);
   void MarkDead(const NodeId& id, bool graceful);
@@ -237,6 +246,8 @@ class Node {
   // probed); a candidate outside it is not probed (see OfferCandidate).
   LeafSet join_candidates_;
   std::vector<Buffered> join_buffer_;
+  // Warnings of bounds reached, which peers can trigger (one per second).
+  LogLimit bound_warn_;
 };
 
 }  // namespace peter::pastry

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "pastry/core/node.h"
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace peter::pastry {
@@ -131,6 +132,8 @@ void Node::BecomeActive() {
 void Node::BufferUntilActive(RouteMsg msg, const NodeHandle& previous_hop) {
   if (join_buffer_.size() >= options_.max_join_buffer) {
     ++stats_.join_buffer_overflows;
+    WarnBound(absl::StrCat("holds ", join_buffer_.size(),
+                           " messages while joining, the limit (max_join_buffer): dropping"));
     return;
   }
   // Re-processing adds us to the trace again; undo this visit's entry.

@@ -4,6 +4,7 @@
 
 #include "pastry/core/node.h"
 #include "pastry/core/router.h"
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace peter::pastry {
@@ -183,6 +184,9 @@ void Node::SendHop(RouteMsg msg, const NodeHandle& next, std::vector<NodeId> tri
   tried.push_back(next.id);
   if (pending_.size() >= options_.max_pending_acks) {
     ++stats_.pending_ack_overflows;
+    WarnBound(absl::StrCat("awaits ", pending_.size(),
+                           " hop acknowledgements, the limit (max_pending_acks): sending "
+                           "untracked"));
     msg.id = 0;  // sent, but not tracked: no reroute if it is lost
     Send(next.endpoint, std::move(msg));
     return;

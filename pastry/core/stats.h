@@ -43,6 +43,9 @@ struct NodeStats {
   uint64_t table_maintenance_rounds = 0;
   uint64_t pns_probes = 0;
   uint64_t leaves_received = 0;
+  // Bounds (Options::max_dead_nodes, max_tracked_peers) reached.
+  uint64_t dead_node_overflows = 0;       // deaths not remembered
+  uint64_t candidate_probe_overflows = 0; // candidates not probed
 
   // Joining.
   uint64_t joins_completed = 0;

@@ -23,7 +23,8 @@ std::string Describe(const asio::ip::tcp::socket& socket) {
 }  // namespace
 
 Connection::Connection(asio::io_context& io, ConnectionOwner& owner, uint64_t id,
-                       const wire::FrameLimits& limits, const PeerSecurity* security)
+                       const wire::FrameLimits& limits, const PeerSecurity* security,
+                       ConnectionTotals* totals)
     : socket_(io),
       tls_(security != nullptr && security->tls != nullptr
                ? std::make_unique<TlsStream>(io, *security->tls)
@@ -33,6 +34,7 @@ Connection::Connection(asio::io_context& io, ConnectionOwner& owner, uint64_t id
       owner_(owner),
       id_(id),
       assembler_(limits),
+      totals_(totals),
       last_activity_(std::chrono::steady_clock::now()) {}
 
 void Connection::Connect(const Endpoint& peer, std::chrono::steady_clock::duration timeout) {
@@ -188,10 +190,25 @@ void Connection::Established() {
 bool Connection::Enqueue(Frame frame, size_t max_queue_bytes) {
   if (state_ == State::kClosed || retiring_) return false;
   if (!queue_.empty() && queued_bytes_ + frame->size() > max_queue_bytes) return false;
-  queued_bytes_ += frame->size();
+  AddQueued(frame->size());
   queue_.push_back(std::move(frame));
   Write();
   return true;
+}
+
+void Connection::AddQueued(size_t bytes) {
+  queued_bytes_ += bytes;
+  if (totals_ != nullptr) totals_->queued_bytes += bytes;
+}
+
+void Connection::RemoveQueued(size_t bytes) {
+  queued_bytes_ -= bytes;
+  if (totals_ != nullptr) totals_->queued_bytes -= bytes;
+}
+
+void Connection::SetReceived(size_t bytes) {
+  if (totals_ != nullptr) totals_->received_bytes = totals_->received_bytes - received_bytes_ + bytes;
+  received_bytes_ = bytes;
 }
 
 void Connection::Retire() {
@@ -286,7 +303,7 @@ void Connection::OnWrite(const std::error_code& ec, size_t frames, size_t bytes)
     return;
   }
   for (size_t i = 0; i < frames; ++i) queue_.pop_front();
-  queued_bytes_ -= bytes;
+  RemoveQueued(bytes);
   Touch();
   Write();
 }
@@ -349,7 +366,17 @@ void Connection::OnRead(const std::error_code& ec, size_t n) {
     }
     owner_.OnFrame(*this, frame);
   }
-  if (state_ != State::kClosed) Read();
+  if (state_ == State::kClosed) return;
+  // What is left is part of a frame still arriving. Many connections each
+  // holding most of a large frame must not add up to unbounded memory.
+  SetReceived(assembler_.buffered_bytes());
+  if (totals_ != nullptr && received_bytes_ > 0 &&
+      totals_->received_bytes > totals_->max_received_bytes) {
+    owner_.OnReceiveLimit(*this, received_bytes_);
+    Close("receive buffers of all connections full");
+    return;
+  }
+  Read();
 }
 
 void Connection::Close(const std::string& why) {
@@ -366,7 +393,8 @@ void Connection::Close(const std::string& why) {
   // A pending write still references the queued frames; keep them until its
   // handler runs (it sees the closed state and returns).
   if (!writing_) queue_.clear();
-  queued_bytes_ = 0;
+  RemoveQueued(queued_bytes_);
+  SetReceived(0);
   owner_.OnClosed(*this, was_open, why);
 }
 

@@ -18,6 +18,7 @@
 #define PETER_PASTRY_NET_CONNECTION_H_
 
 #include <array>
+#include <cstdint>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -37,6 +38,15 @@
 namespace peter::pastry::net {
 
 class Connection;
+// Bytes held by all of a transport's connections together, kept by the
+// connections themselves: queued for sending, and received but not yet a
+// whole frame. Reading stops (the connection is closed) when the received
+// bytes pass max_received_bytes.
+struct ConnectionTotals {
+  size_t queued_bytes = 0;
+  size_t received_bytes = 0;
+  size_t max_received_bytes = SIZE_MAX;
+};
 using Frame = std::shared_ptr<const std::string>;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -57,6 +67,10 @@ class ConnectionOwner {
   virtual void OnPeerRefused(Connection& conn, AuthFailure why, const std::string& detail) = 0;
   // The stream declared a frame beyond the limits; the connection closes.
   virtual void OnFramingError(Connection& conn, const absl::Status& status) = 0;
+  // The partial frames of all connections passed
+  // ConnectionTotals::max_received_bytes after `conn` read `buffered_bytes`
+  // of one; the connection closes.
+  virtual void OnReceiveLimit(Connection& conn, size_t buffered_bytes) = 0;
   // The peer closed the stream in the middle of a frame.
   virtual void OnTruncated(Connection& conn, size_t buffered_bytes) = 0;
   // After this the connection is dead; `was_open`: it had been established.
@@ -68,8 +82,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class State { kConnecting, kHandshaking, kOpen, kClosed };
 
   // `security` null: plain TCP, no handshake. Else it must outlive this.
+  // `totals`, if not null, is shared by all of a transport's connections
+  // (the cross-connection bounds); it must outlive the connection's
+  // handlers, as the owner does.
   Connection(asio::io_context& io, ConnectionOwner& owner, uint64_t id,
-             const wire::FrameLimits& limits, const PeerSecurity* security);
+             const wire::FrameLimits& limits, const PeerSecurity* security,
+             ConnectionTotals* totals = nullptr);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -133,6 +151,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnWrite(const std::error_code& ec, size_t frames, size_t bytes);
   void OnHandshakeWrite(const std::error_code& ec);
   void Touch() { last_activity_ = std::chrono::steady_clock::now(); }
+  // Change queued_bytes_ / received_bytes_ and the shared totals together.
+  void AddQueued(size_t bytes);
+  void RemoveQueued(size_t bytes);
+  void SetReceived(size_t bytes);
 
   asio::ip::tcp::socket socket_;     // plain TCP (unused with TLS)
   std::unique_ptr<TlsStream> tls_;   // with TLS: owns the TCP socket
@@ -161,6 +183,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_;
   std::deque<Frame> queue_;
   size_t queued_bytes_ = 0;
+  size_t received_bytes_ = 0;  // partial frames, as last added to totals_
+  ConnectionTotals* totals_;
   SteadyTime last_activity_;
   // 16 KiB per connection: at max_connections (4096) that is 64 MiB.
   std::array<char, 16 * 1024> read_buffer_;

@@ -25,6 +25,12 @@ absl::Status ValidateOptions(const RuntimeOptions& o) {
   }
   if (o.max_frame_bytes < 1024) return absl::InvalidArgumentError("max_frame_bytes < 1024");
   if (o.max_send_queue_bytes == 0) return absl::InvalidArgumentError("max_send_queue_bytes is 0");
+  if (o.max_total_send_queue_bytes < o.max_send_queue_bytes) {
+    return absl::InvalidArgumentError("max_total_send_queue_bytes < max_send_queue_bytes");
+  }
+  if (o.max_total_receive_bytes < o.max_frame_bytes) {
+    return absl::InvalidArgumentError("max_total_receive_bytes < max_frame_bytes");
+  }
   if (o.reconnect_backoff_min <= absl::ZeroDuration() ||
       o.reconnect_backoff_max < o.reconnect_backoff_min) {
     return absl::InvalidArgumentError("need 0 < reconnect_backoff_min <= reconnect_backoff_max");
@@ -60,6 +66,8 @@ TransportConfig ToTransportConfig(const RuntimeOptions& o,
   c.security = std::move(security);
   c.max_frame_bytes = o.max_frame_bytes;
   c.max_send_queue_bytes = o.max_send_queue_bytes;
+  c.max_total_send_queue_bytes = o.max_total_send_queue_bytes;
+  c.max_total_receive_bytes = o.max_total_receive_bytes;
   c.max_connections = o.max_connections;
   c.connect_timeout = o.connect_timeout;
   c.reconnect_backoff_min = o.reconnect_backoff_min;

@@ -48,6 +48,15 @@ struct RuntimeOptions {
   // not make us buffer without bound. The core's acknowledgements and probes
   // recover from the loss.
   size_t max_send_queue_bytes = 8 << 20;
+  // Bytes queued for all peers together beyond which new messages (to any
+  // peer) are dropped (TransportStats::global_queue_overflows): many slow
+  // peers must not add up to unbounded memory either.
+  size_t max_total_send_queue_bytes = 256 << 20;
+  // Bytes of frames still arriving (partial) across all connections; the
+  // connection whose read passes it is closed (receive_overflows): without
+  // it, max_connections peers could each hold most of a max_frame_bytes
+  // frame.
+  size_t max_total_receive_bytes = 256 << 20;
   absl::Duration connect_timeout = absl::Seconds(2);
   // Reconnect backoff after a failed connect: doubles from min to max. While
   // backing off, messages to that peer are dropped (counted).

@@ -15,16 +15,6 @@ std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
 
 }  // namespace
 
-bool TcpTransport::WarnLimit::Allow() {
-  const SteadyTime now = steady_clock::now();
-  if (now < next) {
-    ++suppressed;
-    return false;
-  }
-  next = now + std::chrono::seconds(1);
-  return true;
-}
-
 TcpTransport::TcpTransport(asio::io_context& io, const TransportConfig& config,
                            std::shared_ptr<spdlog::logger> logger)
     : io_(io),
@@ -35,6 +25,7 @@ TcpTransport::TcpTransport(asio::io_context& io, const TransportConfig& config,
       sweep_timer_(io) {
   decode_limits_.max_frame_bytes = config_.max_frame_bytes;
   decode_limits_.max_payload_bytes = config_.max_frame_bytes;
+  totals_.max_received_bytes = config_.max_total_receive_bytes;
 }
 
 TcpTransport::~TcpTransport() = default;
@@ -100,6 +91,11 @@ void TcpTransport::OnAccept(const std::error_code& ec, asio::ip::tcp::socket soc
   }
   if (all_.size() >= config_.max_connections) {
     ++stats_.connections_rejected;
+    if (reject_warn_.Allow(absl::Now())) {
+      log_->warn("{} connections open, the limit (max_connections): refusing an incoming one "
+                 "({} warnings suppressed)",
+                 all_.size(), reject_warn_.suppressed());
+    }
     std::error_code ignored;
     socket.close(ignored);
   } else {
@@ -145,11 +141,20 @@ void TcpTransport::Send(const Endpoint& to, const Envelope& envelope) {
   }
   // Encoded once per destination; the frame is shared by the queue.
   auto frame = std::make_shared<const std::string>(wire::Encode(envelope));
+  if (totals_.queued_bytes > 0 && totals_.queued_bytes + frame->size() > config_.max_total_send_queue_bytes) {
+    ++stats_.global_queue_overflows;
+    if (global_overflow_warn_.Allow(absl::Now())) {
+      log_->warn("send queues of all peers hold {} bytes, the limit: dropping messages ({} "
+                 "warnings suppressed)",
+                 totals_.queued_bytes, global_overflow_warn_.suppressed());
+    }
+    return;
+  }
   if (!conn->Enqueue(frame, config_.max_send_queue_bytes)) {
     ++stats_.queue_overflows;
-    if (overflow_warn_.Allow()) {
+    if (overflow_warn_.Allow(absl::Now())) {
       log_->warn("send queue to {} full ({} bytes): dropping messages ({} warnings suppressed)",
-                 to.ToString(), conn->queued_bytes(), overflow_warn_.suppressed);
+                 to.ToString(), conn->queued_bytes(), overflow_warn_.suppressed());
     }
     return;
   }
@@ -175,7 +180,7 @@ std::shared_ptr<Connection> TcpTransport::NewConnection() {
   auto conn = std::make_shared<Connection>(
       io_, static_cast<ConnectionOwner&>(*this), next_connection_id_++,
       wire::FrameLimits{config_.max_frame_bytes, wire::kDefaultMaxSegments},
-      config_.security.get());
+      config_.security.get(), &totals_);
   all_[conn->id()] = conn;
   return conn;
 }
@@ -204,10 +209,10 @@ void TcpTransport::OnHandshakeFailed(Connection& conn, std::optional<AuthFailure
 
 void TcpTransport::Refused(Connection& conn, AuthFailure why, const std::string& detail) {
   ++stats_.auth_failures[static_cast<size_t>(why)];
-  if (auth_warn_.Allow()) {
+  if (auth_warn_.Allow(absl::Now())) {
     log_->warn("refused {} connection {} {}: {}: {} ({} warnings suppressed)",
                conn.outgoing() ? "outgoing" : "incoming", conn.outgoing() ? "to" : "from",
-               conn.remote(), AuthFailureName(why), detail, auth_warn_.suppressed);
+               conn.remote(), AuthFailureName(why), detail, auth_warn_.suppressed());
   }
 }
 
@@ -236,9 +241,9 @@ void TcpTransport::OnFrame(Connection& conn, std::string_view frame) {
       case absl::StatusCode::kFailedPrecondition: ++stats_.frames_dropped_old_version; break;
       default: ++stats_.frames_dropped_decode; break;
     }
-    if (decode_warn_.Allow()) {
+    if (decode_warn_.Allow(absl::Now())) {
       log_->warn("dropped a frame from {}: {} ({} warnings suppressed)", conn.remote(),
-                 envelope.status().ToString(), decode_warn_.suppressed);
+                 envelope.status().ToString(), decode_warn_.suppressed());
     }
     return;
   }
@@ -282,15 +287,25 @@ void TcpTransport::Adopt(Connection& conn, const Endpoint& peer) {
 
 void TcpTransport::OnFramingError(Connection& conn, const absl::Status& status) {
   ++stats_.frames_dropped_oversize;
-  if (decode_warn_.Allow()) {
+  if (decode_warn_.Allow(absl::Now())) {
     log_->warn("closing connection from {}: {} ({} warnings suppressed)", conn.remote(),
-               status.ToString(), decode_warn_.suppressed);
+               status.ToString(), decode_warn_.suppressed());
+  }
+}
+
+void TcpTransport::OnReceiveLimit(Connection& conn, size_t buffered_bytes) {
+  ++stats_.receive_overflows;
+  if (receive_warn_.Allow(absl::Now())) {
+    log_->warn("closing connection from {}: partial frames of all connections over {} bytes "
+               "(this one {} bytes) ({} warnings suppressed)",
+               conn.remote(), config_.max_total_receive_bytes, buffered_bytes,
+               receive_warn_.suppressed());
   }
 }
 
 void TcpTransport::OnTruncated(Connection& conn, size_t buffered_bytes) {
   ++stats_.frames_dropped_decode;
-  if (decode_warn_.Allow()) {
+  if (decode_warn_.Allow(absl::Now())) {
     log_->warn("{} closed the connection in the middle of a frame ({} bytes dropped)",
                conn.remote(), buffered_bytes);
   }
@@ -324,11 +339,7 @@ void TcpTransport::UseAnotherConnection(const Endpoint& peer) {
   }
 }
 
-size_t TcpTransport::queued_bytes() const {
-  size_t total = 0;
-  for (const auto& [id, conn] : all_) total += conn->queued_bytes();
-  return total;
-}
+size_t TcpTransport::queued_bytes() const { return totals_.queued_bytes; }
 
 TransportStats TcpTransport::stats() const {
   TransportStats s = stats_;

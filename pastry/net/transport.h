@@ -27,7 +27,13 @@
 //
 // Queues. Each connection's send queue is bounded in bytes
 // (max_send_queue_bytes); see Connection::Enqueue for the policy (drop the
-// newest, count queue_overflows).
+// newest, count queue_overflows). The bytes queued on all connections
+// together are bounded too (max_total_send_queue_bytes), so many slow peers
+// cannot add up to unbounded memory: a frame that would take the total past
+// it is dropped (global_queue_overflows), to whichever peer it was going.
+// Likewise the bytes of frames still arriving, across all connections
+// (max_total_receive_bytes): the connection whose read passes the bound is
+// closed (receive_overflows), as a frame over max_frame_bytes would be.
 //
 // Hostile input. Frames that fail to decode are dropped and counted by cause;
 // a frame over max_frame_bytes (or a bad segment table) loses the stream's
@@ -57,6 +63,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "pastry/core/environment.h"
+#include "pastry/core/log_limit.h"
 #include "pastry/net/connection.h"
 #include "pastry/net/security.h"
 #include "pastry/net/transport_stats.h"
@@ -68,6 +75,10 @@ namespace peter::pastry::net {
 struct TransportConfig {
   size_t max_frame_bytes = 4 << 20;
   size_t max_send_queue_bytes = 8 << 20;
+  size_t max_total_send_queue_bytes = 256 << 20;
+  // Bytes of partial frames (received, not yet whole) across all
+  // connections; the connection whose read passes it is closed.
+  size_t max_total_receive_bytes = 256 << 20;
   size_t max_connections = 4096;
   absl::Duration connect_timeout = absl::Seconds(2);
   absl::Duration reconnect_backoff_min = absl::Milliseconds(100);
@@ -121,12 +132,6 @@ class TcpTransport : public Transport, private ConnectionOwner {
     absl::Duration delay;
     SteadyTime retry_at;
   };
-  // Rate limit for warnings that peers can trigger: one per second.
-  struct WarnLimit {
-    SteadyTime next{};
-    uint64_t suppressed = 0;
-    bool Allow();
-  };
 
   void Accept();
   void OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket);
@@ -150,6 +155,7 @@ class TcpTransport : public Transport, private ConnectionOwner {
   void BackOff(Connection& conn, const std::string& error);
   void OnFrame(Connection& conn, std::string_view frame) override;
   void OnFramingError(Connection& conn, const absl::Status& status) override;
+  void OnReceiveLimit(Connection& conn, size_t buffered_bytes) override;
   void OnTruncated(Connection& conn, size_t buffered_bytes) override;
   void OnClosed(Connection& conn, bool was_open, const std::string& why) override;
 
@@ -172,7 +178,10 @@ class TcpTransport : public Transport, private ConnectionOwner {
   absl::flat_hash_map<Endpoint, Backoff> backoff_;
   absl::flat_hash_map<Endpoint, absl::Duration> backoff_cap_;
   TransportStats stats_;
-  WarnLimit decode_warn_, overflow_warn_, auth_warn_;
+  ConnectionTotals totals_;  // over all connections (Connection keeps it)
+  // Warnings peers can trigger: one per second each.
+  LogLimit decode_warn_, overflow_warn_, auth_warn_, global_overflow_warn_, reject_warn_,
+      receive_warn_;
 };
 
 }  // namespace peter::pastry::net

@@ -30,6 +30,12 @@ struct TransportStats {
   uint64_t frames_dropped_unknown_type = 0;  // a newer peer's message type
   uint64_t frames_dropped_old_version = 0;
   uint64_t queue_overflows = 0;       // messages dropped: send queue full
+  // Messages dropped: all connections' queues together at
+  // max_total_send_queue_bytes.
+  uint64_t global_queue_overflows = 0;
+  // Connections closed because the partial frames of all connections
+  // passed max_total_receive_bytes.
+  uint64_t receive_overflows = 0;
   // Messages dropped because the peer is unreachable: sent while its
   // endpoint is backing off after a failed connect, or queued on the connect
   // attempt that failed.

@@ -73,7 +73,20 @@ absl::StatusOr<std::optional<std::string>> FrameAssembler::Next() {
     buffer_.clear();
     start_ = 0;
   }
+  ReleaseUnused();
   return std::optional<std::string>(std::move(frame));
+}
+
+// clear() and erase() keep a std::string's capacity: after a 4 MiB frame a
+// connection would hold 4 MiB for as long as it lives, and max_connections
+// of them could hold that each. Copying the rest into a fitting buffer costs
+// at most half the capacity freed, so it adds up to at most the bytes
+// received.
+void FrameAssembler::ReleaseUnused() {
+  const size_t rest = buffer_.size() - start_;
+  if (buffer_.capacity() <= kKeepCapacity || rest * 2 > buffer_.capacity()) return;
+  std::string(buffer_, start_).swap(buffer_);
+  start_ = 0;
 }
 
 void FrameAssembler::Compact() {

@@ -75,9 +75,18 @@ class FrameAssembler {
 
   // Bytes received but not yet returned as frames.
   size_t buffered_bytes() const { return buffer_.size() - start_; }
+  // Memory the buffer holds. Once a frame is returned it is at most about
+  // twice the bytes still buffered, or kKeepCapacity: a connection that
+  // once carried a large frame does not keep its memory while idle or
+  // holding only the start of a small one (the transport bounds
+  // buffered_bytes() over all connections, so this is what the bound
+  // means in memory).
+  size_t held_bytes() const { return buffer_.capacity(); }
+  static constexpr size_t kKeepCapacity = 64 << 10;
 
  private:
   void Compact();
+  void ReleaseUnused();
 
   FrameLimits limits_;
   std::string buffer_;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pubsub/node/node_impl.h"
+#include "spdlog/spdlog.h"
 
 namespace peter {
 namespace node_internal {
@@ -41,6 +42,8 @@ absl::Status NodeImpl::Start() {
   r.security = options_.security;
   r.max_frame_bytes = options_.max_frame_bytes;
   r.max_send_queue_bytes = options_.max_send_queue_bytes;
+  r.max_total_send_queue_bytes = options_.max_total_send_queue_bytes;
+  r.max_total_receive_bytes = options_.max_total_receive_bytes;
   r.max_connections = options_.max_connections;
   r.bootstrap_retry_for = options_.bootstrap_retry_for;
   r.logger = options_.logger;
@@ -50,6 +53,8 @@ absl::Status NodeImpl::Start() {
           return node.RegisterApplication(pubsub::kScribeAppId, app);
         },
         options_.pubsub);
+    scribe_->set_logger(options_.logger != nullptr ? options_.logger
+                                                   : spdlog::default_logger());
   };
   absl::StatusOr<std::unique_ptr<pastry::net::NodeRuntime>> runtime =
       pastry::net::NodeRuntime::Start(std::move(r));
@@ -232,6 +237,7 @@ PubSubStats NodeImpl::Stats() {
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;
+        out.topics_refused = st.topics_refused;
         for (const pubsub::TopicInfo& t : scribe_->Topics()) out.children += t.child_count;
         return out;
       },

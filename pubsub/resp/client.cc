@@ -58,6 +58,12 @@ void Client::ProcessInput() {
     if (r == RequestParser::Result::kNeedMore) break;
     if (r == RequestParser::Result::kError) {
       server_.counters().protocol_errors++;
+      if (parser_.request_too_big()) {
+        server_.counters().requests_too_big++;
+        server_.WarnBound(absl::StrCat("closing a client whose request is over ",
+                                       server_.options().parser.max_request_bytes,
+                                       " bytes (max_request_bytes)"));
+      }
       writer().Error(absl::StrCat("ERR ", parser_.error()));
       CloseAfterReply();
       return;

@@ -372,7 +372,10 @@ void Server::Info(Client& c, Args& a) {
         s.slow_client_disconnects, "\r\nsubscribe_timeouts:", s.subscribe_timeouts,
         "\r\nbackend_errors:", s.backend_errors,
         "\r\npublish_limit_waits:", s.publish_limit_waits,
-        "\r\nmessages_dropped:", s.messages_dropped, "\r\n\r\n");
+        "\r\nmessages_dropped:", s.messages_dropped,
+        "\r\nsubscription_limit_rejections:", s.subscription_limit_rejections,
+        "\r\nrequests_too_big:", s.requests_too_big,
+        "\r\npattern_directory_overflows:", s.pattern_directory_overflows, "\r\n\r\n");
   }
   c.writer().Verbatim("txt", text);
 }

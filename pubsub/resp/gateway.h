@@ -24,6 +24,10 @@
 #include "pubsub/resp/backend.h"
 #include "pubsub/resp/request_parser.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace peter::resp {
 
 struct GatewayOptions {
@@ -33,6 +37,14 @@ struct GatewayOptions {
   std::string redis_version = "7.0.15";   // reported by HELLO and INFO
   ParserLimits parser;
   size_t max_clients = 10000;             // more are refused with Redis's error
+  // Channels, patterns and shard channels one client may hold together
+  // (Redis has no such limit; every distinct one is a topic on the node).
+  // A SUBSCRIBE that would pass it fails as a whole with an error.
+  size_t max_subscriptions_per_client = 10000;
+  // Patterns (with the nodes announcing them) this node believes held in
+  // the cluster. An announcement that would take the directory past it is
+  // ignored (counted): its patterns miss messages published here.
+  size_t max_cluster_patterns = 100000;
   // Redis's `client-output-buffer-limit pubsub 32mb 8mb 60`: a client whose
   // unsent output exceeds the hard limit, or stays above the soft limit for
   // soft_limit_time, is disconnected (and counted).
@@ -59,6 +71,9 @@ struct GatewayOptions {
   // patterns, and how long an announcement is believed without a refresh.
   absl::Duration pattern_refresh = absl::Seconds(5);
   absl::Duration pattern_ttl = absl::Seconds(16);
+  // Warnings (bounds reached, rate-limited to one a second each); null:
+  // spdlog's default logger.
+  std::shared_ptr<spdlog::logger> logger;
 };
 
 // Counters, each only ever growing (except the gauges marked so).
@@ -85,6 +100,10 @@ struct GatewayStats {
   uint64_t reserved_rejections = 0;      // channels named "__peter.*" refused
   uint64_t publish_limit_waits = 0;      // a client's commands held at a publish limit
   uint64_t messages_dropped = 0;         // over max_queued_message_bytes
+  // Bounds reached (docs/limits.md).
+  uint64_t subscription_limit_rejections = 0;  // SUBSCRIBEs over max_subscriptions_per_client
+  uint64_t requests_too_big = 0;               // over parser.max_request_bytes (closed)
+  uint64_t pattern_directory_overflows = 0;    // announcements over max_cluster_patterns
 };
 
 // Sets options->listen_host/listen_port from "host:port", "[v6addr]:port" or

@@ -90,9 +90,16 @@ absl::StatusOr<std::pair<std::string_view, std::string_view>> DecodePatternMessa
 }
 
 bool PatternDirectory::Apply(const Announcement& a, absl::Time now) {
+  over_limit_ = false;
   auto it = nodes_.find(a.node);
   if (it != nodes_.end() && it->second.sequence > a.sequence) return false;
+  const size_t replaced = it == nodes_.end() ? 0 : 1 + it->second.patterns.size();
+  if (entries_ - replaced + 1 + a.patterns.size() > limit_) {
+    over_limit_ = true;
+    return false;
+  }
   Drop(a.node);
+  entries_ += 1 + a.patterns.size();
   NodeEntry& entry = nodes_[a.node];
   entry.sequence = a.sequence;
   entry.expiry = now + a.ttl;
@@ -108,6 +115,7 @@ void PatternDirectory::Drop(uint64_t node) {
     auto h = holders_.find(p);
     if (h != holders_.end() && --h->second <= 0) holders_.erase(h);
   }
+  entries_ -= 1 + it->second.patterns.size();
   nodes_.erase(it);
 }
 

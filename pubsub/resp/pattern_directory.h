@@ -13,6 +13,7 @@
 #ifndef PETER_PUBSUB_RESP_PATTERN_DIRECTORY_H_
 #define PETER_PUBSUB_RESP_PATTERN_DIRECTORY_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -58,8 +59,13 @@ absl::StatusOr<std::pair<std::string_view, std::string_view>> DecodePatternMessa
 class PatternDirectory {
  public:
   // Replaces `a.node`'s set, unless an announcement with a higher sequence
-  // from it was already taken. False if ignored as stale.
+  // from it was already taken. False if ignored: stale, or (over_limit())
+  // the directory would then hold more than its limit of entries (nodes
+  // plus the patterns each announced).
   bool Apply(const Announcement& a, absl::Time now);
+  void set_limit(size_t max_entries) { limit_ = max_entries; }
+  // The last Apply() was refused for the limit.
+  bool over_limit() const { return over_limit_; }
   // Forgets nodes not refreshed in time.
   void Expire(absl::Time now);
   // Patterns known from any node, each once, sorted.
@@ -78,6 +84,9 @@ class PatternDirectory {
 
   std::map<uint64_t, NodeEntry> nodes_;
   std::map<std::string, int, std::less<>> holders_;  // pattern -> node count
+  size_t entries_ = 0;  // nodes_.size() + their patterns
+  size_t limit_ = SIZE_MAX;
+  bool over_limit_ = false;
 };
 
 }  // namespace peter::resp

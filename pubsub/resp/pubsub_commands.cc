@@ -53,6 +53,22 @@ void Server::Subscribe(Client& c, Args& a, Kind kind) {
   for (size_t i = 1; i < a.size(); ++i) {
     if (RefuseReserved(c, kind, a[i])) return;
   }
+  // Refused as a whole (nothing subscribed) if the names new to this client
+  // would take it past its limit.
+  std::set<std::string> fresh;
+  for (size_t i = 1; i < a.size(); ++i) {
+    if (!c.set_for(kind).contains(a[i])) fresh.insert(a[i]);
+  }
+  const size_t held = c.channels_.size() + c.patterns_.size() + c.shard_channels_.size();
+  if (held + fresh.size() > options_.max_subscriptions_per_client) {
+    counters_.subscription_limit_rejections++;
+    WarnBound(absl::StrCat("a client asked for ", held + fresh.size(),
+                           " subscriptions, over max_subscriptions_per_client (",
+                           options_.max_subscriptions_per_client, ")"));
+    c.writer().Error(absl::StrCat("ERR max subscriptions per client (",
+                                  options_.max_subscriptions_per_client, ") reached"));
+    return;
+  }
   PendingSubscribe pending{kind, std::vector<std::string>(a.begin() + 1, a.end())};
   for (const std::string& name : pending.names) {
     std::shared_ptr<Topic> topic = AcquireTopic(kind, name);

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <limits>
 
+#include "absl/strings/str_cat.h"
+
 namespace peter::resp {
 namespace {
 
@@ -198,6 +200,7 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
       return Fail("Protocol error: unauthenticated multibulk length");
     }
     partial_.clear();
+    request_bytes_ = 0;
     if (count <= 0) {
       args->clear();
       return Result::kCommand;  // empty request, skipped by Next()
@@ -228,6 +231,12 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
       }
       if (!authenticated_ && len > static_cast<long long>(limits_.unauth_max_bulk_len)) {
         return Fail("Protocol error: unauthenticated bulk length");
+      }
+      request_bytes_ += static_cast<size_t>(len);
+      if (request_bytes_ > limits_.max_request_bytes) {
+        request_too_big_ = true;
+        return Fail(absl::StrCat("Protocol error: request over ", limits_.max_request_bytes,
+                                 " bytes"));
       }
       bulk_len_ = len;
     }

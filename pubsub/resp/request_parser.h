@@ -27,6 +27,11 @@ struct ParserLimits {
   size_t max_bulk_len = 8 << 20;      // one argument, bytes
   size_t max_args = 1 << 16;          // arguments of one command
   size_t max_inline_len = 64 << 10;   // an inline line or a count line (Redis's)
+  // One whole multibulk request (its arguments' bytes together): without
+  // it, max_args x max_bulk_len (512 GiB) could be buffered for one
+  // command. Redis's client-query-buffer-limit is 1 GiB; Peter's payloads
+  // are at most 1 MiB (ScribeOptions::max_payload_bytes).
+  size_t max_request_bytes = 16 << 20;
   // Before authentication (when a password is required), as Redis.
   size_t unauth_max_args = 10;
   size_t unauth_max_bulk_len = 16384;
@@ -48,6 +53,8 @@ class RequestParser {
   // Whether the tighter pre-authentication limits apply.
   void set_authenticated(bool authenticated) { authenticated_ = authenticated; }
   const std::string& error() const { return error_; }
+  // The error was a request over max_request_bytes.
+  bool request_too_big() const { return request_too_big_; }
   // Bytes received and not yet consumed by a returned command.
   size_t buffered() const { return buffer_.size() - pos_; }
 
@@ -70,6 +77,8 @@ class RequestParser {
   long long pending_args_ = -1;
   long long bulk_len_ = -1;
   std::vector<std::string> partial_;
+  size_t request_bytes_ = 0;  // of the multibulk in progress
+  bool request_too_big_ = false;
 };
 
 // Redis's string2ll: an optional '-', decimal digits without leading zeros,

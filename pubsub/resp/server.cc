@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "pubsub/resp/client.h"
 #include "pubsub/resp/command_table.h"
+#include "spdlog/spdlog.h"
 
 namespace peter::resp {
 
@@ -97,6 +98,14 @@ Server::Server(Backend& backend, GatewayOptions options)
       started_(absl::Now()) {
   std::random_device rd;
   node_nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  log_ = options_.logger != nullptr ? options_.logger : spdlog::default_logger();
+  directory_.set_limit(options_.max_cluster_patterns);
+}
+
+void Server::WarnBound(std::string_view what) {
+  if (!bound_warn_.Allow(absl::Now())) return;
+  log_->warn("resp gateway: {} ({} warnings suppressed)", std::string(what),
+             bound_warn_.suppressed());
 }
 
 Server::~Server() { Stop(); }
@@ -174,6 +183,9 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(reserved_rejections)
   PETER_RESP_COPY(publish_limit_waits)
   PETER_RESP_COPY(messages_dropped)
+  PETER_RESP_COPY(subscription_limit_rejections)
+  PETER_RESP_COPY(requests_too_big)
+  PETER_RESP_COPY(pattern_directory_overflows)
 #undef PETER_RESP_COPY
   return s;
 }

@@ -19,6 +19,7 @@
 
 #include <asio.hpp>
 
+#include "pastry/core/log_limit.h"
 #include "pubsub/resp/backend.h"
 #include "pubsub/resp/gateway.h"
 #include "pubsub/resp/pattern_directory.h"
@@ -97,6 +98,9 @@ struct Counters {
   PETER_RESP_COUNTER(reserved_rejections)
   PETER_RESP_COUNTER(publish_limit_waits)
   PETER_RESP_COUNTER(messages_dropped)
+  PETER_RESP_COUNTER(subscription_limit_rejections)
+  PETER_RESP_COUNTER(requests_too_big)
+  PETER_RESP_COUNTER(pattern_directory_overflows)
 #undef PETER_RESP_COUNTER
 };
 
@@ -115,6 +119,8 @@ class Server : public Gateway {
   void Stop() override;
 
   // --- Used by Client, on the loop thread. ---
+  // Logs that a bound was reached, at most once a second.
+  void WarnBound(std::string_view what);
   const GatewayOptions& options() const { return options_; }
   Counters& counters() { return counters_; }
   asio::io_context& io() { return io_; }
@@ -204,6 +210,9 @@ class Server : public Gateway {
   bool stopped_ = false;
   uint16_t port_ = 0;
   absl::Time started_;
+
+  std::shared_ptr<spdlog::logger> log_;
+  LogLimit bound_warn_;
 
   uint64_t next_client_id_ = 1;
   std::map<uint64_t, std::shared_ptr<Client>> clients_;

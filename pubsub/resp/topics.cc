@@ -143,7 +143,12 @@ void Server::OnAnnouncement(std::string_view payload) {
     counters_.bad_announcements++;
     return;
   }
-  directory_.Apply(*announcement, absl::Now());
+  if (!directory_.Apply(*announcement, absl::Now()) && directory_.over_limit()) {
+    counters_.pattern_directory_overflows++;
+    WarnBound(absl::StrCat("ignored a pattern announcement of ", announcement->patterns.size(),
+                           " patterns: the directory would pass max_cluster_patterns (",
+                           options_.max_cluster_patterns, ")"));
+  }
   counters_.known_patterns = directory_.size();
 }
 

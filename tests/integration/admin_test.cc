@@ -1,17 +1,23 @@
 // Unit tests of the admin endpoint's pieces (tools/admin/): JSON and
 // Prometheus rendering from hand-made snapshots, `peter node`'s flag checks,
 // and the HTTP server over a fake node.
+#include <arpa/inet.h>
 #include <httplib.h>
-
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -135,6 +141,31 @@ TEST(MetricsTextTest, IsValidExpositionWithTheCounters) {
   EXPECT_EQ(m.count("peter_auth_failures_total{reason=\"sender_id\"}"), 1u);
 }
 
+// The counters of resource bounds reached (docs/limits.md) are on /metrics,
+// and the transport's and pub/sub's on /status too, beside the others.
+TEST(MetricsTextTest, BoundsReachedAreExported) {
+  NodeSnapshot s = SampleSnapshot();
+  s.transport.global_queue_overflows = 4;
+  s.transport.receive_overflows = 5;
+  s.stats.dead_node_overflows = 6;
+  s.stats.candidate_probe_overflows = 7;
+  PubSubStats p;
+  p.topics_refused = 8;
+  std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
+  EXPECT_EQ(m["peter_send_queue_global_overflows_total"], 4);
+  EXPECT_EQ(m["peter_receive_overflows_total"], 5);
+  EXPECT_EQ(m["peter_dead_node_overflows_total"], 6);
+  EXPECT_EQ(m["peter_candidate_probe_overflows_total"], 7);
+  EXPECT_EQ(m["peter_pubsub_topics_refused_total"], 8);
+  json j = StatusJson(s, p);
+  EXPECT_EQ(j["transport"]["dropped"]["global_queue_overflow"], 4);
+  EXPECT_EQ(j["transport"]["dropped"]["receive_overflow"], 5);
+  EXPECT_EQ(j["pubsub"]["topics_refused"], 8);
+  std::map<std::string, double> a = ParseExposition(AdminMetricsText(2, 3));
+  EXPECT_EQ(a["peter_admin_queue_full_waits_total"], 2);
+  EXPECT_EQ(a["peter_admin_bodies_refused_total"], 3);
+}
+
 TEST(MetricsTextTest, HopsHistogramIsCumulative) {
   std::map<std::string, double> m = ParseExposition(MetricsText(SampleSnapshot()));
   auto bucket = [&](const std::string& le) {
@@ -253,7 +284,8 @@ TEST(NodeConfigTest, ClusterKeyIsTheFileWithoutItsNewline) {
   unlink(path);
 }
 
-// A node that answers lookups from a table and times out on the rest.
+// A node that answers lookups from a table and times out on the rest. A
+// lookup of NodeId(0, 2) waits until Release(): it keeps a worker busy.
 class FakeNode : public NodeSource {
  public:
   NodeSnapshot Snapshot() override { return SampleSnapshot(); }
@@ -261,12 +293,34 @@ class FakeNode : public NodeSource {
                                                     absl::Duration timeout) override {
     if (key == NodeId(0, 0)) return absl::DeadlineExceededError("lookup timed out");
     if (key == NodeId(0, 1)) return absl::UnavailableError("not active yet");
+    if (key == NodeId(0, 2)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++held_;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return released_; });
+    }
     pastry::Node::LookupResult r;
     r.root = Handle(0x2000000000000000, 0x7f000001, 4003);
     r.hops = 1;
     r.path = {SampleSnapshot().self.id, r.root.id};
     return r;
   }
+  // Waits until `n` lookups of NodeId(0, 2) are held.
+  void AwaitHeld(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [&] { return held_ >= n; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  int held_ = 0;
+  bool released_ = false;
 };
 
 class AdminServerTest : public ::testing::Test {
@@ -327,6 +381,62 @@ TEST_F(AdminServerTest, MetricsAndNotFound) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   EXPECT_TRUE(json::parse(missing->body).contains("error"));
+}
+
+TEST_F(AdminServerTest, BodyOverTheLimitIsRefused) {
+  httplib::Client client("127.0.0.1", server_.port());
+  client.set_read_timeout(5, 0);
+  httplib::Result r = client.Post("/status", std::string(AdminServer::kMaxBodyBytes + 1, 'x'),
+                                  "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(json::parse(r->body)["error"], "request body over 65536 bytes");
+  EXPECT_EQ(server_.bodies_refused(), 1u);
+  EXPECT_EQ(Get("/status")->status, 200);
+  std::map<std::string, double> m = ParseExposition(Get("/metrics")->body);
+  EXPECT_EQ(m["peter_admin_bodies_refused_total"], 1);
+}
+
+// Every worker busy (lookups that do not return) and the queue full: the
+// accept loop waits (counted, on /metrics) instead of queueing connections
+// without bound, so further clients wait in the kernel's listen backlog;
+// once the workers are free the endpoint serves again.
+TEST_F(AdminServerTest, ConnectionFloodWaitsInTheBacklog) {
+  std::vector<std::thread> busy;
+  for (size_t i = 0; i < AdminServer::kWorkers; ++i) {
+    busy.emplace_back([this] { Get("/route?key=00000000000000000000000000000002"); });
+  }
+  // Whatever fails below, free the workers (else the server never stops).
+  absl::Cleanup release = [&] {
+    node_.Release();
+    for (std::thread& t : busy) t.join();
+  };
+  node_.AwaitHeld(static_cast<int>(AdminServer::kWorkers));
+  // kMaxQueued connections fill the queue; the next one is accepted and
+  // waits for room. (cpp-httplib listens with a backlog of 5: more than a
+  // few further connects would block until the loop accepts again.)
+  std::vector<int> fds;
+  for (size_t i = 0; i < AdminServer::kMaxQueued + 1; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    fds.push_back(fd);  // sends nothing
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (server_.queue_full_waits() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(server_.queue_full_waits(), 1u);
+  for (int fd : fds) ::close(fd);
+  std::move(release).Invoke();
+  httplib::Result m = Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  EXPECT_EQ(ParseExposition(m->body)["peter_admin_queue_full_waits_total"], 1);
 }
 
 TEST_F(AdminServerTest, SecondBindOfTheSamePortFails) {

@@ -386,5 +386,35 @@ TEST_F(ScribeLoopTest, RootTakesInTheNumbersOfARivalRoot) {
   EXPECT_EQ(SentOf<PublishAckMsg>().back().first.seq, 6u);
 }
 
+class ScribeTopicLimitTest : public ScribeLoopTest {
+ protected:
+  ScribeTopicLimitTest() : ScribeLoopTest(ScribeOptions{.max_topics = 4}) {}
+};
+
+// Peers' joins for more topics than max_topics: the rest are relayed
+// without state (the tree forms through other nodes), counted; a local
+// subscription beyond it fails with ResourceExhausted; the topics held keep
+// working.
+TEST_F(ScribeTopicLimitTest, JoinsBeyondMaxTopicsAreRelayedAndCounted) {
+  BecomeRoot();  // topic "loops": one of the four
+  for (int i = 0; i < 10; ++i) {
+    const TopicId other = TopicIdOf("t" + std::to_string(i));
+    pastry::RouteMessage m{other, Handle(20 + i), Handle(20 + i), 1,
+                           wire::Encode(JoinMsg{other, Handle(20 + i), false, 0})};
+    NodeHandle next = Handle(99);
+    EXPECT_TRUE(scribe_.Forward(m, next)) << i;  // goes on either way
+  }
+  EXPECT_EQ(scribe_.topic_count(), 4u);
+  EXPECT_EQ(scribe_.stats().topics_refused, 7u);
+  SubscribeOptions options;
+  options.on_message = [](const Delivery&) {};
+  absl::StatusOr<SubscriptionId> refused = scribe_.Subscribe("one-too-many", options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(scribe_.stats().topics_refused, 8u);
+  // The root still numbers and multicasts its topic.
+  DeliverPublish(PublishMsg{topic_, "hello", Handle(7), 0});
+  EXPECT_EQ(scribe_.stats().published, 1u);
+}
+
 }  // namespace
 }  // namespace peter::pubsub

@@ -4,12 +4,16 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
 #include "tools/admin/metrics_text.h"
 #include "tools/admin/status_json.h"
 
@@ -34,6 +38,45 @@ int LookupFailureCode(const absl::Status& status) {
 
 }  // namespace
 
+// httplib's thread pool queues accepted connections without limit (each an
+// open socket and a job); this one holds at most kMaxQueued and makes the
+// accept loop wait for room, so a flood of connections waits in the kernel's
+// bounded listen backlog instead of in our memory and file descriptors.
+class AdminServer::BoundedQueue : public httplib::TaskQueue {
+ public:
+  explicit BoundedQueue(AdminServer* server) : pool_(kWorkers), server_(server) {}
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (pending_ >= kWorkers + kMaxQueued) {
+        ++server_->queue_full_waits_;
+        lock.unlock();
+        server_->WarnLimit(absl::StrCat("admin endpoint: ", kWorkers, " workers busy and ",
+                                        kMaxQueued, " connections queued: not accepting more "
+                                        "until one is served"));
+        lock.lock();
+        room_.wait(lock, [&] { return pending_ < kWorkers + kMaxQueued; });
+      }
+      ++pending_;
+    }
+    pool_.enqueue([this, fn = std::move(fn)] {
+      fn();
+      std::lock_guard<std::mutex> lock(mu_);
+      --pending_;
+      room_.notify_one();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+  AdminServer* server_;
+  std::mutex mu_;
+  std::condition_variable room_;
+  size_t pending_ = 0;  // queued or running
+};
+
 AdminServer::AdminServer(NodeSource* source, absl::Duration lookup_timeout)
     : source_(source),
       lookup_timeout_(lookup_timeout),
@@ -50,7 +93,16 @@ AdminServer::AdminServer(NodeSource* source, absl::Duration lookup_timeout)
   // A response is written in pieces; without this, Nagle's algorithm holds
   // the last piece until the client's (delayed) ACK.
   server_->set_tcp_nodelay(true);
+  server_->set_payload_max_length(kMaxBodyBytes);
+  server_->new_task_queue = [this] { return new BoundedQueue(this); };
+  log_ = spdlog::default_logger();
   Routes();
+}
+
+void AdminServer::WarnLimit(const std::string& what) {
+  std::lock_guard<std::mutex> lock(warn_mu_);
+  if (!warn_limit_.Allow(absl::Now())) return;
+  log_->warn("{} ({} warnings suppressed)", what, warn_limit_.suppressed());
 }
 
 AdminServer::~AdminServer() { Stop(); }
@@ -60,7 +112,9 @@ void AdminServer::Routes() {
     SendJson(res, 200, StatusJson(source_->Snapshot(), source_->PubSub(), source_->Topics()));
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(MetricsText(source_->Snapshot(), source_->PubSub()), kMetricsContentType);
+    std::string text = MetricsText(source_->Snapshot(), source_->PubSub());
+    absl::StrAppend(&text, AdminMetricsText(queue_full_waits(), bodies_refused()));
+    res.set_content(text, kMetricsContentType);
   });
   server_->Get("/route", [this](const httplib::Request& req, httplib::Response& res) {
     if (!req.has_param("key")) {
@@ -85,10 +139,16 @@ void AdminServer::Routes() {
     SendJson(res, 200, RouteJson(*key, *result));
   });
   // Unknown paths (and methods) get a JSON 404.
-  server_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  server_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404) {
       SendJson(res, 404, ErrorJson("no such endpoint: " + req.path +
                                    " (try /status, /route?key=..., /metrics)"));
+    } else if (res.status == 413) {  // httplib's answer to a body over the limit
+      ++bodies_refused_;
+      const std::string error =
+          absl::StrCat("request body over ", kMaxBodyBytes, " bytes");
+      WarnLimit(absl::StrCat("admin endpoint: refused a ", req.method, " ", req.path, ": ", error));
+      SendJson(res, 413, ErrorJson(error));
     }
   });
 }

@@ -11,7 +11,10 @@
 #ifndef PETER_TOOLS_ADMIN_ADMIN_SERVER_H_
 #define PETER_TOOLS_ADMIN_ADMIN_SERVER_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -20,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "pastry/core/log_limit.h"
 #include "pastry/core/node.h"
 #include "pastry/net/node_runtime.h"
 #include "peter/node.h"
@@ -27,6 +31,9 @@
 
 namespace httplib {
 class Server;
+}
+namespace spdlog {
+class logger;
 }
 
 namespace peter::tools::admin {
@@ -61,14 +68,38 @@ class AdminServer {
   // Stops serving and joins the server's threads. Idempotent.
   void Stop();
 
+  // Limits (docs/limits.md). Requests are served by kWorkers threads; at
+  // most kMaxQueued accepted connections wait for one, beyond which the
+  // accept loop waits too (further clients stay in the kernel's listen
+  // backlog). A request body over kMaxBodyBytes is refused (413); header
+  // and URI length are httplib's own limits (8 KiB).
+  static constexpr size_t kWorkers = 4;
+  static constexpr size_t kMaxQueued = 64;
+  static constexpr size_t kMaxBodyBytes = 64 << 10;
+  // Times the accept loop waited because kMaxQueued connections were queued.
+  uint64_t queue_full_waits() const { return queue_full_waits_.load(); }
+  // Requests refused because their body was over kMaxBodyBytes.
+  uint64_t bodies_refused() const { return bodies_refused_.load(); }
+  // Where warnings of limits reached go (at most one a second); before
+  // Start(). Default: spdlog's default logger.
+  void set_logger(std::shared_ptr<spdlog::logger> logger) { log_ = std::move(logger); }
+
  private:
+  class BoundedQueue;
   void Routes();
+  // Logs that a limit was reached, rate-limited; any thread.
+  void WarnLimit(const std::string& what);
 
   NodeSource* source_;
   absl::Duration lookup_timeout_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
+  std::atomic<uint64_t> queue_full_waits_{0};
+  std::atomic<uint64_t> bodies_refused_{0};
+  std::shared_ptr<spdlog::logger> log_;
+  std::mutex warn_mu_;  // the accept loop and the workers warn
+  LogLimit warn_limit_;
 };
 
 }  // namespace peter::tools::admin

@@ -32,6 +32,8 @@ NodeOptions ToNodeOptions(const pastry::net::RuntimeOptions& r) {
   o.bootstrap_retry_for = r.bootstrap_retry_for;
   o.max_frame_bytes = r.max_frame_bytes;
   o.max_send_queue_bytes = r.max_send_queue_bytes;
+  o.max_total_send_queue_bytes = r.max_total_send_queue_bytes;
+  o.max_total_receive_bytes = r.max_total_receive_bytes;
   o.max_connections = r.max_connections;
   o.logger = r.logger;
   return o;

@@ -138,6 +138,14 @@ void Messages(Writer& w, const pastry::net::NodeSnapshot& s) {
   w.Single("peter_send_queue_overflows_total", "counter",
            "Outgoing messages dropped because the peer's send queue was full.",
            s.transport.queue_overflows);
+  w.Single("peter_send_queue_global_overflows_total", "counter",
+           "Outgoing messages dropped because the send queues of all peers "
+           "together held max_total_send_queue_bytes.",
+           s.transport.global_queue_overflows);
+  w.Single("peter_receive_overflows_total", "counter",
+           "Connections closed because the frames still arriving on all "
+           "connections together passed max_total_receive_bytes.",
+           s.transport.receive_overflows);
   w.Single("peter_send_backoff_drops_total", "counter",
            "Outgoing messages dropped because the peer was unreachable and in "
            "reconnect backoff.",
@@ -206,6 +214,12 @@ void Maintenance(Writer& w, const NodeStats& st) {
            st.joins_completed);
   w.Single("peter_join_retries_total", "counter",
            "Join requests resent after a timeout.", st.join_retries);
+  w.Single("peter_dead_node_overflows_total", "counter",
+           "Nodes declared dead but not remembered: max_dead_nodes reached.",
+           st.dead_node_overflows);
+  w.Single("peter_candidate_probe_overflows_total", "counter",
+           "Candidate nodes not probed: max_tracked_peers peers already tracked.",
+           st.candidate_probe_overflows);
   w.Single("peter_join_buffer_overflows_total", "counter",
            "Messages dropped while joining because the hold buffer was full.",
            st.join_buffer_overflows);
@@ -275,6 +289,8 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Anycasts from here that no subscriber took.", p.anycasts_failed);
   w.Single("peter_pubsub_pushdowns_total", "counter",
            "Children moved under a sibling because this node was full.", p.pushdowns);
+  w.Single("peter_pubsub_topics_refused_total", "counter",
+           "Topic tree state or replicas refused: max_topics reached.", p.topics_refused);
 }
 
 }  // namespace
@@ -289,6 +305,18 @@ std::string MetricsText(const pastry::net::NodeSnapshot& snapshot,
   Auth(w, snapshot.transport);
   State(w, snapshot);
   if (pubsub.has_value()) PubSub(w, *pubsub);
+  return w.Take();
+}
+
+std::string AdminMetricsText(uint64_t queue_full_waits, uint64_t bodies_refused) {
+  Writer w;
+  w.Single("peter_admin_queue_full_waits_total", "counter",
+           "Times the admin endpoint's accept loop waited: every worker busy and "
+           "the connection queue full.",
+           queue_full_waits);
+  w.Single("peter_admin_bodies_refused_total", "counter",
+           "Admin requests refused (413) because their body was over the limit.",
+           bodies_refused);
   return w.Take();
 }
 

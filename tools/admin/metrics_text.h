@@ -4,6 +4,7 @@
 #ifndef PETER_TOOLS_ADMIN_METRICS_TEXT_H_
 #define PETER_TOOLS_ADMIN_METRICS_TEXT_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -19,6 +20,10 @@ inline constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charse
 // With `pubsub`, the peter_pubsub_* families too.
 std::string MetricsText(const pastry::net::NodeSnapshot& snapshot,
                         const std::optional<PubSubStats>& pubsub = std::nullopt);
+
+// The admin endpoint's own limits (AdminServer): times its accept loop
+// waited for a free worker, and request bodies refused for their size.
+std::string AdminMetricsText(uint64_t queue_full_waits, uint64_t bodies_refused);
 
 // The upper bounds (le) of the routing-hops histogram's finite buckets.
 // Hop counts are integers, so bucket le=k counts routes of at most k hops.

@@ -50,6 +50,8 @@ json TransportJson(const pastry::net::TransportStats& t) {
         {"unknown_type", t.frames_dropped_unknown_type},
         {"old_version", t.frames_dropped_old_version},
         {"queue_overflow", t.queue_overflows},
+        {"global_queue_overflow", t.global_queue_overflows},
+        {"receive_overflow", t.receive_overflows},
         {"backoff", t.dropped_backoff}}},
       {"auth_failures", AuthFailuresJson(t)},
   };
@@ -73,6 +75,7 @@ json PubSubJson(const PubSubStats& s) {
       {"anycasts_accepted", s.anycasts_accepted},
       {"anycasts_failed", s.anycasts_failed},
       {"pushdowns", s.pushdowns},
+      {"topics_refused", s.topics_refused},
   };
 }
 

@@ -31,7 +31,7 @@ nlohmann::json StatusJson(const pastry::net::NodeSnapshot& snapshot,
 // "connect_failures", "connections_rejected", "frames_sent", "bytes_sent",
 // "frames_received", "bytes_received", "send_queue_bytes", "dropped":
 // {"decode", "oversize", "unknown_type", "old_version", "queue_overflow",
-// "backoff"}}.
+// "global_queue_overflow", "receive_overflow", "backoff"}}.
 nlohmann::json TransportJson(const pastry::net::TransportStats& transport);
 
 // {"key", "root": {"id", "addr"}, "hops", "path": [ids...]}.

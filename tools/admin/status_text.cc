@@ -143,7 +143,9 @@ void Transport(const json& s, std::string& out) {
     absl::StrAppend(&out, "          dropped: decode ", Count(d, "decode"), ", oversize ",
                     Count(d, "oversize"), ", unknown type ", Count(d, "unknown_type"),
                     ", old version ", Count(d, "old_version"), ", queue full ",
-                    Count(d, "queue_overflow"), ", peer backing off ", Count(d, "backoff"),
+                    Count(d, "queue_overflow"), ", all queues full ",
+                    Count(d, "global_queue_overflow"), ", partial frames over the limit ",
+                    Count(d, "receive_overflow"), ", peer backing off ", Count(d, "backoff"),
                     "\n");
   }
   // Only when a peer was refused: most clusters never see one.

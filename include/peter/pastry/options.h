@@ -48,6 +48,18 @@ struct Options {
   // Nodes declared dead are ignored when heard of second-hand for this long
   // (a message from the node itself always counts).
   absl::Duration dead_node_memory = absl::Seconds(30);
+  // Most nodes remembered as dead at once. Beyond it a node declared dead
+  // (or announcing its departure) is still removed from the tables but not
+  // remembered, so second-hand news of it gets it probed again; counted
+  // (NodeStats::dead_node_overflows). Peers can make us declare ids dead
+  // (a Leave names its sender), so this must be bounded.
+  size_t max_dead_nodes = 65536;
+  // Most peers with liveness state (a probe in flight or a measured round
+  // trip) outside the leaf set and routing table. Beyond it, candidates
+  // heard of second-hand are not probed (NodeStats::candidate_probe_overflows);
+  // probes of leaf-set and routing-table members are never refused. Peers
+  // hand us candidates in leaf sets and table rows, so this must be bounded.
+  size_t max_tracked_peers = 4096;
 
   // Candidates for an occupied routing-table slot probed per tick to compare
   // round-trip times (proximity neighbour selection). 0 disables PNS probes.

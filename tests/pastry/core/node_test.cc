@@ -717,6 +717,84 @@ void JoinAndLookUp(int n, int leaf_set_size, uint64_t seed) {
   EXPECT_EQ(wrong, 0) << "n=" << n << " L=" << leaf_set_size;
 }
 
+// A peer hands us (in an unsolicited probe reply) far more candidate nodes
+// than max_tracked_peers, none of which exists: only that many are probed,
+// only max_dead_nodes of them are remembered dead, both overflows are
+// counted, and lookups still reach the right nodes.
+TEST(NodeTest, CandidateFloodIsBoundedByTrackedPeersAndDeadNodes) {
+  Options options;
+  options.max_tracked_peers = 20;
+  options.max_dead_nodes = 8;
+  Net net(options);
+  Node& a = net.Add(kA);
+  Node& b = net.Add(kB);
+  Node& c = net.Add(kC);
+  a.StartRing();
+  b.Join({a.self().endpoint});
+  net.RunFor(absl::Seconds(2));
+  c.Join({a.self().endpoint});
+  net.RunFor(absl::Seconds(2));
+  ASSERT_TRUE(a.active() && b.active() && c.active());
+
+  constexpr int kFakes = 200;
+  ProbeReply flood;
+  flood.nonce = 12345;  // answers no probe of A's
+  flood.has_leaf_set = true;
+  flood.leaf_version = 99;
+  for (int i = 0; i < kFakes; ++i) {
+    // Next to A's id, so every one would enter A's leaf set; at addresses
+    // nobody answers (Net drops messages to unknown endpoints).
+    flood.leaf_set.push_back(NodeHandle{NodeId(0x1000000000000000ULL, 1 + i),
+                                        Endpoint::FromIpv4(0x0A000001 + i, 4000)});
+  }
+  a.HandleMessage(Envelope{kProtocolVersion, b.self(), flood});
+  EXPECT_LE(a.tracked_peer_count(), options.max_tracked_peers);
+  EXPECT_GE(a.stats().candidate_probe_overflows, kFakes - options.max_tracked_peers);
+  // The probes time out and their targets are declared dead; no more than
+  // max_dead_nodes are remembered. Leaf-set maintenance meanwhile offers
+  // the rest again (A's neighbours do not know them; A's table does).
+  net.RunFor(absl::Seconds(20));
+  EXPECT_LE(a.dead_node_count(), options.max_dead_nodes);
+  EXPECT_GT(a.stats().dead_node_overflows, 0u);
+  EXPECT_LE(a.tracked_peer_count(), options.max_tracked_peers);
+  // Still routing correctly between the real nodes.
+  for (Node* from : {&a, &b, &c}) {
+    for (const NodeId& key : {kA, kB, kC}) {
+      absl::StatusOr<Node::LookupResult> r = LookupNow(net, *from, key);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->root.id, key);
+    }
+  }
+}
+
+// A flood of departures announced under made-up ids (a Leave names its
+// sender): only max_dead_nodes are remembered, the rest counted.
+TEST(NodeTest, LeaveFloodIsBoundedByDeadNodes) {
+  Options options;
+  options.max_dead_nodes = 16;
+  Net net(options);
+  Node& a = net.Add(kA);
+  Node& b = net.Add(kB);
+  a.StartRing();
+  b.Join({a.self().endpoint});
+  net.RunFor(absl::Seconds(2));
+  ASSERT_TRUE(a.active() && b.active());
+  for (int i = 0; i < 100; ++i) {
+    const NodeHandle fake{NodeId(0x3000000000000000ULL, 1 + i),
+                          Endpoint::FromIpv4(0x0B000001 + i, 4000)};
+    a.HandleMessage(Envelope{kProtocolVersion, fake, pastry::Leave{}});
+  }
+  EXPECT_EQ(a.dead_node_count(), options.max_dead_nodes);
+  EXPECT_EQ(a.stats().dead_node_overflows, 100 - options.max_dead_nodes);
+  EXPECT_EQ(a.stats().leaves_received, 100u);
+  absl::StatusOr<Node::LookupResult> r = LookupNow(net, a, kB);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->root.id, kB);
+  // Remembered deaths expire after dead_node_memory; room is made again.
+  net.RunFor(options.dead_node_memory + options.leaf_probe_interval * 2);
+  EXPECT_EQ(a.dead_node_count(), 0u);
+}
+
 TEST(NodeTest, SmallRingsLookUpCorrectly) {
   JoinAndLookUp(5, 16, 1);
   JoinAndLookUp(8, 16, 2);

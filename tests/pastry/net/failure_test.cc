@@ -149,6 +149,75 @@ TEST(FailureTest, SendQueueToAPeerThatDoesNotReadIsBounded) {
   ::close(listener);
 }
 
+// Several peers that do not read, each under its own queue limit, still
+// cannot make the node queue more than max_total_send_queue_bytes; once they
+// are gone the node talks to its live peer again.
+TEST(FailureTest, SendQueuesOfAllPeersTogetherAreBounded) {
+  constexpr size_t kTotal = 1 << 20;
+  constexpr size_t kPayload = 64 << 10;
+  RuntimeOptions o = LoopbackOptions();
+  // Filled in turn, three stuck peers reach the total with about a third
+  // of it each, under their own limit.
+  o.max_send_queue_bytes = 768 << 10;
+  o.max_total_send_queue_bytes = kTotal;
+  CapturedLog log = WarningsOf(o);
+  auto node = StartNode(std::move(o));
+  ASSERT_NE(node, nullptr);
+  auto peer_node = StartActivePeer(*node);
+  ASSERT_NE(peer_node, nullptr);
+  SinkApp app;
+  std::unique_ptr<Overlay> overlay;
+  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  (void)node->Snapshot();  // waits for the post above
+  // Three stuck peers with the smallest receive buffers the kernel allows.
+  std::vector<int> listeners, accepted;
+  std::vector<NodeHandle> stuck;
+  for (int i = 0; i < 3; ++i) {
+    uint16_t port = 0;
+    const int listener = ListenRaw(&port, 4096);
+    ASSERT_GE(listener, 0);
+    listeners.push_back(listener);
+    stuck.push_back(NodeHandle{NodeId(1, 10 + i), Endpoint::FromIpv4(0x7f000001, port)});
+    SendDirect(*node, overlay.get(), stuck.back(), 1, kPayload);
+    pollfd p{listener, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    accepted.push_back(::accept(listener, nullptr, nullptr));  // never read
+    ASSERT_GE(accepted.back(), 0);
+  }
+  uint64_t max_queued = 0;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (const NodeHandle& to : stuck) SendDirect(*node, overlay.get(), to, 4, kPayload);
+        const TransportStats t = node->Snapshot().transport;
+        max_queued = std::max(max_queued, t.send_queue_bytes);
+        return t.global_queue_overflows >= 50;
+      },
+      absl::Seconds(20)));
+  TransportStats t = node->Snapshot().transport;
+  std::cerr << "global_queue_overflows " << t.global_queue_overflows << ", per-peer overflows "
+            << t.queue_overflows << ", max queued " << max_queued << "\n";
+  // The total never passed the bound (a frame is refused if it would).
+  EXPECT_LE(max_queued, kTotal);
+  EXPECT_EQ(t.queue_overflows, 0u);  // no single queue reached its own limit
+  // Logged, at most once a second: far fewer lines than drops.
+  const int warned = log.Count("send queues of all peers hold");
+  EXPECT_GE(warned, 1);
+  EXPECT_LT(static_cast<uint64_t>(warned), t.global_queue_overflows);
+  // The stuck peers go away (their connections fail, freeing the queues):
+  // the node routes to its live peer again.
+  for (int fd : accepted) ::close(fd);
+  for (int fd : listeners) ::close(fd);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<Node::LookupResult> r =
+            node->Lookup(peer_node->self().id, absl::Seconds(1));
+        return r.ok() && r->root.id == peer_node->self().id;
+      },
+      absl::Seconds(20)));
+  node->Post([&](Node&) { overlay.reset(); });
+  (void)node->Snapshot();
+}
+
 TEST(FailureTest, ConnectsToARefusingEndpointBackOff) {
   RuntimeOptions o = LoopbackOptions();
   o.reconnect_backoff_min = absl::Milliseconds(100);

@@ -122,6 +122,43 @@ TEST_F(HostileTest, OversizedFrameClosesTheConnection) {
   ExpectStillWorking();
 }
 
+// Peers that each send most of a large frame and stall: together they may
+// hold at most max_total_receive_bytes; the connection whose bytes pass it
+// is closed and counted, the others and the ring keep working.
+TEST(HostileLimitTest, PartialFramesOfAllConnectionsAreBounded) {
+  RuntimeOptions o = LoopbackOptions();
+  o.max_frame_bytes = 1 << 20;
+  o.max_total_receive_bytes = 1 << 20;
+  CapturedLog log = WarningsOf(o);
+  auto target = StartNode(std::move(o));
+  ASSERT_NE(target, nullptr);
+  auto peer = StartActivePeer(*target);
+  ASSERT_NE(peer, nullptr);
+  // Frames of 768 KiB declared, 400 KiB of each sent: two fit (800 KiB),
+  // the third passes 1 MiB.
+  const std::string partial = OneSegmentFrame((768 << 10) / 8, std::string(400 << 10, '\0'));
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    fds.push_back(ConnectRaw(target->listen_endpoint()));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_TRUE(SendAll(fds.back(), partial));
+  }
+  EXPECT_TRUE(Eventually([&] { return target->Snapshot().transport.receive_overflows >= 1; },
+                         absl::Seconds(10)));
+  // Exactly one of them was closed (whichever read passed the bound); the
+  // two left hold 800 KiB, under it.
+  int closed = 0;
+  for (int fd : fds) closed += PeerClosed(fd, absl::Seconds(1)) ? 1 : 0;
+  EXPECT_EQ(closed, 1);
+  EXPECT_EQ(target->Snapshot().transport.receive_overflows, 1u);
+  EXPECT_EQ(log.Count("partial frames of all connections over 1048576 bytes"), 1);
+  // The node still routes to its peer.
+  absl::StatusOr<Node::LookupResult> r = target->Lookup(peer->self().id, absl::Seconds(5));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->root.id, peer->self().id);
+  for (int fd : fds) ::close(fd);
+}
+
 TEST_F(HostileTest, TruncatedFrameThenCloseIsCounted) {
   const std::string frame = ProbeFrame(kProtocolVersion);
   const int fd = Connect();

@@ -34,6 +34,32 @@ std::unique_ptr<NodeRuntime> StartNode(RuntimeOptions options) {
   return std::move(*node);
 }
 
+std::unique_ptr<NodeRuntime> StartActivePeer(const NodeRuntime& via) {
+  RuntimeOptions o = LoopbackOptions();
+  o.bootstrap = {via.listen_endpoint().ToString()};
+  std::unique_ptr<NodeRuntime> peer = StartNode(std::move(o));
+  if (peer == nullptr) return nullptr;
+  absl::Status active = peer->WaitUntilActive(absl::Seconds(10));
+  EXPECT_TRUE(active.ok()) << active;
+  return active.ok() ? std::move(peer) : nullptr;
+}
+
+int CapturedLog::Count(const std::string& text) const {
+  int n = 0;
+  for (const std::string& line : sink_->last_formatted()) {
+    if (line.find(text) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+CapturedLog WarningsOf(RuntimeOptions& options) {
+  CapturedLog log;
+  log.sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+  options.logger = std::make_shared<spdlog::logger>("net-test", log.sink_);
+  options.logger->set_level(spdlog::level::warn);
+  return log;
+}
+
 std::vector<std::unique_ptr<NodeRuntime>> StartRing(int n, std::mt19937_64& rng,
                                                     const std::string& listen) {
   std::vector<std::unique_ptr<NodeRuntime>> nodes;

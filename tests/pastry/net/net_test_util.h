@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "pastry/net/node_runtime.h"
+#include "spdlog/sinks/ringbuffer_sink.h"
 
 namespace peter::pastry::net::testing {
 
@@ -20,6 +21,23 @@ RuntimeOptions LoopbackOptions(const std::string& listen = "127.0.0.1:0");
 
 // Starts a node; fails the test (and returns null) if it cannot.
 std::unique_ptr<NodeRuntime> StartNode(RuntimeOptions options);
+
+// Starts a loopback node that joins through `via` and waits until it is
+// active; fails the test (and returns null) if it does not become so.
+std::unique_ptr<NodeRuntime> StartActivePeer(const NodeRuntime& via);
+
+// Log lines (warnings and up) of a node, kept in memory by WarningsOf.
+class CapturedLog {
+ public:
+  // How many captured lines contain `text`.
+  int Count(const std::string& text) const;
+
+ private:
+  friend CapturedLog WarningsOf(RuntimeOptions& options);
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+};
+// Makes `options`' logger keep its lines in memory (the last 1,000).
+CapturedLog WarningsOf(RuntimeOptions& options);
 
 // Starts a ring of `n` nodes, each joining through a random earlier one, and
 // waits until all are active.

@@ -195,6 +195,27 @@ TEST(FrameAssemblerTest, DefaultLimitAcceptsTheLargestFrame) {
   EXPECT_EQ(next->value().size(), kDefaultMaxFrameBytes);
 }
 
+// After a large frame the assembler gives its memory back, whether nothing
+// or the start of the next frame is left: otherwise every connection that
+// once carried a max_frame_bytes frame would keep that much while it
+// lives, beyond what the transport's receive bound counts.
+TEST(FrameAssemblerTest, LargeFrameMemoryIsReleasedOnceReturned) {
+  FrameAssembler assembler;
+  const std::string big = RawFrame({(1 << 20) / 8}, 'z');
+  const std::string small = RawFrame({2}, 's');
+  assembler.Append(big);
+  ASSERT_GE(assembler.held_bytes(), big.size());
+  ASSERT_TRUE(assembler.Next()->has_value());
+  EXPECT_LE(assembler.held_bytes(), FrameAssembler::kKeepCapacity);
+
+  assembler.Append(big + small.substr(0, 10));  // a big frame, then a piece
+  ASSERT_EQ(assembler.Next()->value(), big);
+  EXPECT_EQ(assembler.buffered_bytes(), 10u);
+  EXPECT_LE(assembler.held_bytes(), FrameAssembler::kKeepCapacity);
+  assembler.Append(small.substr(10));
+  EXPECT_EQ(assembler.Next()->value(), small);
+}
+
 TEST(FrameAssemblerTest, FramesFeedDecode) {
   Envelope probe;
   probe.body = Probe{5, false, true, 6};

@@ -398,6 +398,73 @@ TEST_F(GatewayTest, MaxClientsRefusesWithRedisError) {
   EXPECT_EQ(gateways_[0]->stats().clients_refused, 1u);
 }
 
+// A SUBSCRIBE that would take a client past max_subscriptions_per_client
+// fails as a whole (nothing subscribed), is counted, and the client and the
+// gateway keep working.
+TEST_F(GatewayTest, SubscriptionsPerClientAreBounded) {
+  GatewayOptions options;
+  options.max_subscriptions_per_client = 3;
+  StartNodes(1, options);
+  TestClient a(port(0)), b(port(0));
+  ASSERT_EQ(a.Call({"HELLO", "3"}).substr(0, 1), "%");  // RESP3: any command when subscribed
+  EXPECT_EQ(a.Call({"SUBSCRIBE", "c1", "c2"}), ">3\r\n$9\r\nsubscribe\r\n$2\r\nc1\r\n:1\r\n");
+  EXPECT_EQ(a.Read(), ">3\r\n$9\r\nsubscribe\r\n$2\r\nc2\r\n:2\r\n");
+  // Two new names (c1 is held already) would make four.
+  EXPECT_EQ(a.Call({"PSUBSCRIBE", "p*", "q*"}),
+            "-ERR max subscriptions per client (3) reached\r\n");
+  EXPECT_EQ(gateways_[0]->stats().subscription_limit_rejections, 1u);
+  // Names already held do not count again; one more fits.
+  const std::string c1 = a.Call({"SUBSCRIBE", "c1", "c3"});
+  EXPECT_EQ(c1.substr(0, 27), ">3\r\n$9\r\nsubscribe\r\n$2\r\nc1\r\n") << c1;
+  EXPECT_EQ(a.Read(), ">3\r\n$9\r\nsubscribe\r\n$2\r\nc3\r\n:3\r\n");
+  EXPECT_EQ(a.Call({"SSUBSCRIBE", "s1"}), "-ERR max subscriptions per client (3) reached\r\n");
+  EXPECT_EQ(gateways_[0]->stats().subscription_limit_rejections, 2u);
+  // The three subscriptions still deliver; other clients are not limited by a's.
+  EXPECT_EQ(b.Call({"PUBLISH", "c3", "hi"}), ":1\r\n");
+  EXPECT_EQ(a.Read(), ">3\r\n$7\r\nmessage\r\n$2\r\nc3\r\n$2\r\nhi\r\n");
+  EXPECT_EQ(b.Call({"SUBSCRIBE", "p1", "p2", "p3"}), Sub("subscribe", "p1", 1));
+}
+
+// A multibulk request whose arguments together pass max_request_bytes is a
+// protocol error (counted, the client closed) as soon as its headers say
+// so, before the bytes are buffered; other clients are unaffected.
+TEST_F(GatewayTest, RequestSizeIsBounded) {
+  GatewayOptions options;
+  options.parser.max_request_bytes = 64 << 10;
+  StartNodes(1, options);
+  TestClient a(port(0)), b(port(0));
+  const std::string arg(40 << 10, 'x');
+  // Two arguments of 40 KiB each: the second header passes the bound.
+  a.Send("*3\r\n$7\r\nPUBLISH\r\n$" + std::to_string(arg.size()) + "\r\n" + arg +
+         "\r\n$" + std::to_string(arg.size()) + "\r\n");
+  EXPECT_EQ(a.Read(), "-ERR Protocol error: request over 65536 bytes\r\n");
+  EXPECT_TRUE(a.WaitClosed());
+  EXPECT_EQ(gateways_[0]->stats().requests_too_big, 1u);
+  // Just under the bound is fine.
+  const std::string fits((64 << 10) - 16, 'y');
+  EXPECT_EQ(b.Call({"PUBLISH", "ch", fits}), ":0\r\n");
+  EXPECT_EQ(gateways_[0]->stats().requests_too_big, 1u);
+}
+
+// Another node floods the pattern directory (an announcement of more
+// patterns than max_cluster_patterns): it is ignored and counted, and the
+// gateway's own patterns keep working.
+TEST_F(GatewayTest, ClusterPatternDirectoryIsBounded) {
+  GatewayOptions options;
+  options.max_cluster_patterns = 50;
+  StartNodes(1, options);
+  Backend& intruder = cluster_.AddNode();
+  TestClient a(port(0)), b(port(0));
+  EXPECT_EQ(a.Call({"PSUBSCRIBE", "news.*"}), Sub("psubscribe", "news.*", 1));
+  Announcement flood{77, 1, absl::Seconds(60), {}};
+  for (int i = 0; i < 100; ++i) flood.patterns.push_back("flood" + std::to_string(i) + ".*");
+  intruder.Publish(std::string(kPatternsTopic), EncodeAnnouncement(flood), [](absl::Status) {});
+  ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().pattern_directory_overflows == 1; }));
+  EXPECT_LT(gateways_[0]->stats().known_patterns, 50u);
+  EXPECT_EQ(b.Call({"PUBLISH", "news.today", "hi"}).substr(0, 1), ":");
+  EXPECT_EQ(a.Read(), Push({"pmessage", "news.*", "news.today", "hi"}));
+}
+
 // A client that pipelines requests without reading replies is not read from
 // while its unsent output is over output_pause_bytes: the output stays
 // bounded, and every reply still comes, in order.

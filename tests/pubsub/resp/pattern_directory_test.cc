@@ -30,6 +30,34 @@ TEST(PatternDirectoryTest, RejectsMalformedAnnouncements) {
   EXPECT_FALSE(DecodeAnnouncement("PA11:11:199999999999:").ok());
 }
 
+// Entries (nodes plus their patterns) are bounded: an announcement that
+// would pass the limit is refused whole and flagged; replacing a node's own
+// set counts only the difference; expiry makes room again.
+TEST(PatternDirectoryTest, LimitRefusesAnnouncementsThatWouldPassIt) {
+  PatternDirectory d;
+  d.set_limit(6);
+  const absl::Time now = absl::FromUnixSeconds(1000);
+  EXPECT_TRUE(d.Apply({1, 1, absl::Seconds(10), {"a*", "b*"}}, now));  // 3 entries
+  EXPECT_FALSE(d.over_limit());
+  EXPECT_FALSE(d.Apply({2, 1, absl::Seconds(10), {"c*", "d*", "e*"}}, now));  // would be 7
+  EXPECT_TRUE(d.over_limit());
+  EXPECT_EQ(d.Patterns(), (std::vector<std::string>{"a*", "b*"}));
+  EXPECT_TRUE(d.Apply({2, 1, absl::Seconds(20), {"c*", "d*"}}, now));  // 6
+  EXPECT_FALSE(d.over_limit());
+  // Node 1 replaces its two patterns with three: 1 + 3 + 3 = 7, refused;
+  // with one pattern, 2 + 3 = 5, taken.
+  EXPECT_FALSE(d.Apply({1, 2, absl::Seconds(10), {"x*", "y*", "z*"}}, now));
+  EXPECT_TRUE(d.over_limit());
+  EXPECT_TRUE(d.Apply({1, 3, absl::Seconds(10), {"x*"}}, now));
+  EXPECT_EQ(d.Patterns(), (std::vector<std::string>{"c*", "d*", "x*"}));
+  // A stale announcement is refused, but not for the limit.
+  EXPECT_FALSE(d.Apply({1, 1, absl::Seconds(10), {}}, now));
+  EXPECT_FALSE(d.over_limit());
+  d.Expire(now + absl::Seconds(15));  // node 1 gone: 3 entries left
+  EXPECT_TRUE(d.Apply({3, 1, absl::Seconds(10), {"f*", "g*"}}, now));
+  EXPECT_EQ(d.size(), 4u);
+}
+
 TEST(PatternDirectoryTest, PatternMessageRoundTrip) {
   std::string encoded = EncodePatternMessage("ch:1", std::string("p\0q", 3));
   auto d = DecodePatternMessage(encoded);
