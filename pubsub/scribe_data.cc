@@ -222,7 +222,9 @@ void Scribe::CheckPendingPublishes() {
                           absl::DeadlineExceededError(
                               "publish not acknowledged in time; it may still "
                               "have been published"));
+      const TopicId topic = p.topic;
       it = pending_publishes_.erase(it);
+      ReleasePublishPath(topic);
       continue;
     }
     if (Now() >= p.resend_at) resend.push_back(it->first);

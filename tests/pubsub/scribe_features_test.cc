@@ -169,6 +169,19 @@ TEST(PublishAckTest, TimeoutIsDeadlineExceededAndTheMessageMayStillArrive) {
   EXPECT_FALSE(ring.scribe(others[0]).CachedRoot("late").has_value());
   ring.net().RunFor(absl::Seconds(10));
   ExpectExactly(ring.log(others[1], "late"), 1, 1);
+
+  // The timed-out publish no longer holds the topic's publish path: the
+  // next one is routed and caches the root, and the one after it goes
+  // straight to the cached root (a leaked path kept every later publish
+  // on the first one's route).
+  for (int k = 0; k < 2; ++k) {
+    Outcome next;
+    ring.PublishAcked(others[0], "late", "y" + std::to_string(k), &next);
+    ASSERT_TRUE(ring.net().RunUntil([&] { return next.has_value(); }, absl::Seconds(2),
+                                    absl::Milliseconds(10)));
+    ASSERT_TRUE(next->ok()) << next->status();
+  }
+  EXPECT_EQ(ring.scribe(others[0]).stats().root_cache_hits, 1u);
 }
 
 // In a ring that has been stable for fresh_root_grace, a root without state
