@@ -145,7 +145,6 @@ void Client::CompleteReply(uint64_t ticket, std::string bytes) {
   slot.bytes = std::move(bytes);
   if (&slot != &replies_.back()) queued_closed_ += slot.bytes.size();
   --unfinished_;
-  server_.AddPublishInFlight(-1);
   while (!replies_.empty() && replies_.front().done) {
     out_.append(replies_.front().bytes);
     if (replies_.size() > 1) queued_closed_ -= replies_.front().bytes.size();
@@ -228,7 +227,8 @@ void Client::Close(const std::string& why) {
   socket_.close(ec);
   pending_timer_.cancel();
   out_.clear();
-  server_.AddPublishInFlight(-static_cast<long>(unfinished_));
+  // The gateway-wide count is given back as the node answers each PUBLISH,
+  // not here: the node still holds them until then.
   unfinished_ = 0;
   replies_.clear();
   queued_closed_ = 0;

@@ -185,6 +185,9 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
         if (!status.ok()) counters_.backend_errors++;
         if (i == 0) state->primary = status;
         if (--state->outstanding > 0) return;
+        // Counted until the node has answered, whether or not the client
+        // is still there: a client that closes does not free the node.
+        AddPublishInFlight(-1);
         auto client = weak.lock();
         if (!client || client->closed()) return;
         std::string reply;

@@ -566,6 +566,33 @@ TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
   EXPECT_EQ(cluster_.publishes("ch"), 6);
 }
 
+// A client that closes with PUBLISHes unanswered does not give their share
+// of max_publishes_in_flight back: the node holds them until it answers.
+TEST_F(GatewayTest, PublishesOfAClosedClientStayCountedUntilAnswered) {
+  GatewayOptions options;
+  options.max_publishes_in_flight = 4;
+  StartNodes(1, options);
+  TestClient a(port(0)), b(port(0));
+  cluster_.HoldPublishAcks();
+  std::string pipeline;
+  for (int i = 0; i < 3; ++i) pipeline += Multibulk({"PUBLISH", "ch", std::to_string(i)});
+  a.Send(pipeline);
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 3; }));
+  a.Close();
+  ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().clients_connected == 1; }));
+  b.Send(pipeline);
+  ASSERT_TRUE(WaitFor([&] {
+    return gateways_[0]->stats().publish_limit_waits >= 1 &&
+           cluster_.held_publish_acks("ch") == 4;
+  }));
+  EXPECT_EQ(cluster_.publishes("ch"), 4);  // a's three still count
+  cluster_.ReleasePublishAcks();
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 2; }));
+  cluster_.ReleasePublishAcks();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(b.Read(), ":0\r\n") << i;
+  EXPECT_EQ(cluster_.publishes("ch"), 6);
+}
+
 // Pushes queued behind a PUBLISH waiting for its root count toward the
 // client's output limits: a RESP3 subscriber whose own PUBLISH is never
 // acknowledged is disconnected at the hard limit, not left to grow.
