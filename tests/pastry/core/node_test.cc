@@ -577,6 +577,36 @@ TEST(NodeTest, FailureDetectedWithinDocumentedTime) {
   EXPECT_LE(worst, bound) << "worst detection time " << worst;
 }
 
+// A routing-table entry that is not a leaf of ours and that no message is
+// routed through must still be found dead: under churn (84 s median
+// sessions, `peter sim churn`) lookups ran out of reroutes on table entries
+// dead for 30-120 s. Regression (fixed; table entries were never probed, so
+// A kept C until a message timed out on it): periodic table maintenance now
+// probes every entry.
+TEST(NodeTest, DeadTableEntryOutsideLeafSetIsRemovedWithoutTraffic) {
+  Options options;
+  options.leaf_set_size = 2;  // one neighbour a side: C is in A's table only
+  Net net(options);
+  Node& a = net.Add(kA);
+  Node& b = net.Add(kB);
+  Node& c = net.Add(kC);
+  Node& d = net.Add(Top(0xD000000000000000ULL));
+  a.StartRing();
+  for (Node* n : {&b, &c, &d}) {
+    n->Join({a.self().endpoint});
+    net.RunFor(absl::Seconds(5));
+    ASSERT_TRUE(n->active());
+  }
+  ASSERT_FALSE(a.leaf_set().Contains(kC));
+  ASSERT_NE(a.routing_table().Find(kC), nullptr);
+  net.Crash(c);
+  // One maintenance round (jittered up to 1.1 x interval) and the probe
+  // with its retries (300 ms, 600 ms, 1.2 s while a round trip is unknown).
+  const absl::Duration bound = options.routing_maintenance_interval * 1.1 + absl::Seconds(3);
+  EXPECT_TRUE(net.RunUntilTrue([&] { return a.routing_table().Find(kC) == nullptr; }, bound));
+  EXPECT_GE(a.stats().failures_detected, 1u);
+}
+
 // -------------------------------------------------------------- leaving
 
 TEST_F(ThreeNodes, LeaveIsSentToLeafSetAndReceiversDropAtOnce) {
