@@ -104,15 +104,8 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
   StoredMessage stored{seq, data.payload, publish.publisher.id, publish.request};
   Replicate(t, &stored);
   Accept(t, data, /*forward=*/true);
-  if (publish.request != 0) {
-    auto it = t.replay.find(seq);
-    if (it != t.replay.end()) {
-      it->second.publisher = publish.publisher.id;
-      it->second.request = publish.request;
-      t.origins[PublishOrigin{publish.publisher.id, publish.request}] = seq;
-    }
-    if (publish.want_ack) AckPublish(publish, seq);
-  }
+  RememberOrigin(t, stored);
+  if (publish.request != 0 && publish.want_ack) AckPublish(publish, seq);
   return seq;
 }
 

@@ -57,6 +57,7 @@ class GatewayTest : public ::testing::Test {
   void TearDown() override {
     for (auto& g : gateways_) g->Stop();
   }
+  void ExpectSecondClientWaitsForTheFourthSlot(TestClient& b);
 
   FakeCluster cluster_;
   std::vector<std::unique_ptr<Gateway>> gateways_;
@@ -542,17 +543,17 @@ TEST_F(GatewayTest, PublishesInFlightPerClientAreBounded) {
 }
 
 // The gateway-wide bound: two clients share max_publishes_in_flight.
-TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
-  GatewayOptions options;
-  options.max_publishes_in_flight = 4;
-  StartNodes(1, options);
-  TestClient a(port(0)), b(port(0));
-  cluster_.HoldPublishAcks();
+// Three PUBLISHes to "ch", pipelined.
+std::string ThreePublishes() {
   std::string pipeline;
   for (int i = 0; i < 3; ++i) pipeline += Multibulk({"PUBLISH", "ch", std::to_string(i)});
-  a.Send(pipeline);
-  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 3; }));
-  b.Send(pipeline);
+  return pipeline;
+}
+
+// With max_publishes_in_flight 4 and 3 publishes already held: `b`'s three
+// wait after the first; once the acks are let go, all of them are answered.
+void GatewayTest::ExpectSecondClientWaitsForTheFourthSlot(TestClient& b) {
+  b.Send(ThreePublishes());
   ASSERT_TRUE(WaitFor([&] {
     return gateways_[0]->stats().publish_limit_waits >= 1 &&
            cluster_.held_publish_acks("ch") == 4;
@@ -561,9 +562,20 @@ TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
   cluster_.ReleasePublishAcks();
   ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 2; }));
   cluster_.ReleasePublishAcks();
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(a.Read(), ":0\r\n") << i;
   for (int i = 0; i < 3; ++i) ASSERT_EQ(b.Read(), ":0\r\n") << i;
   EXPECT_EQ(cluster_.publishes("ch"), 6);
+}
+
+TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
+  GatewayOptions options;
+  options.max_publishes_in_flight = 4;
+  StartNodes(1, options);
+  TestClient a(port(0)), b(port(0));
+  cluster_.HoldPublishAcks();
+  a.Send(ThreePublishes());
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 3; }));
+  ExpectSecondClientWaitsForTheFourthSlot(b);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(a.Read(), ":0\r\n") << i;
 }
 
 // A client that closes with PUBLISHes unanswered does not give their share
@@ -574,23 +586,11 @@ TEST_F(GatewayTest, PublishesOfAClosedClientStayCountedUntilAnswered) {
   StartNodes(1, options);
   TestClient a(port(0)), b(port(0));
   cluster_.HoldPublishAcks();
-  std::string pipeline;
-  for (int i = 0; i < 3; ++i) pipeline += Multibulk({"PUBLISH", "ch", std::to_string(i)});
-  a.Send(pipeline);
+  a.Send(ThreePublishes());
   ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 3; }));
   a.Close();
   ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().clients_connected == 1; }));
-  b.Send(pipeline);
-  ASSERT_TRUE(WaitFor([&] {
-    return gateways_[0]->stats().publish_limit_waits >= 1 &&
-           cluster_.held_publish_acks("ch") == 4;
-  }));
-  EXPECT_EQ(cluster_.publishes("ch"), 4);  // a's three still count
-  cluster_.ReleasePublishAcks();
-  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 2; }));
-  cluster_.ReleasePublishAcks();
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(b.Read(), ":0\r\n") << i;
-  EXPECT_EQ(cluster_.publishes("ch"), 6);
+  ExpectSecondClientWaitsForTheFourthSlot(b);  // a's three still count
 }
 
 // Pushes queued behind a PUBLISH waiting for its root count toward the
