@@ -44,6 +44,17 @@ std::string HmacSha256(std::string_view key, std::string_view input) {
   return std::string(reinterpret_cast<const char*>(mac), mac_len);
 }
 
+// What the key is applied to: a label, which side of the connection the
+// subject (prover or sender) is, then two nonces in the caller's order.
+std::string KeyedInput(std::string_view label, bool subject_initiated,
+                       const AuthHandshake::Nonce& first, const AuthHandshake::Nonce& second) {
+  std::string input(label);
+  input.push_back(subject_initiated ? 'I' : 'R');
+  input.append(reinterpret_cast<const char*>(first.data()), first.size());
+  input.append(reinterpret_cast<const char*>(second.data()), second.size());
+  return input;
+}
+
 }  // namespace
 
 AuthHandshake::AuthHandshake(const NodeId& self, std::string_view key, bool initiator,
@@ -68,13 +79,8 @@ std::string AuthHandshake::Hello() const {
 
 // Our proof (ours) or the one we expect from the peer.
 std::string AuthHandshake::Proof(bool ours) const {
-  const bool prover_initiated = ours ? initiator_ : !initiator_;
-  std::string input(kProofLabel);
-  input.push_back(prover_initiated ? 'I' : 'R');
-  const Nonce& prover_nonce = ours ? nonce_ : peer_nonce_;
-  const Nonce& verifier_nonce = ours ? peer_nonce_ : nonce_;
-  input.append(reinterpret_cast<const char*>(prover_nonce.data()), prover_nonce.size());
-  input.append(reinterpret_cast<const char*>(verifier_nonce.data()), verifier_nonce.size());
+  std::string input = KeyedInput(kProofLabel, ours ? initiator_ : !initiator_,
+                                 ours ? nonce_ : peer_nonce_, ours ? peer_nonce_ : nonce_);
   AppendId(input, ours ? self_ : peer_id_);
   AppendId(input, ours ? peer_id_ : self_);
   return HmacSha256(key_, input);
@@ -127,14 +133,9 @@ AuthHandshake::Step AuthHandshake::Feed(std::string_view bytes) {
 }
 
 std::string AuthHandshake::FrameKey(bool sending) const {
-  const bool sender_initiated = sending ? initiator_ : !initiator_;
-  std::string input(kFrameKeyLabel);
-  input.push_back(sender_initiated ? 'I' : 'R');
-  const Nonce& initiator_nonce = initiator_ ? nonce_ : peer_nonce_;
-  const Nonce& responder_nonce = initiator_ ? peer_nonce_ : nonce_;
-  input.append(reinterpret_cast<const char*>(initiator_nonce.data()), initiator_nonce.size());
-  input.append(reinterpret_cast<const char*>(responder_nonce.data()), responder_nonce.size());
-  return HmacSha256(key_, input);
+  return HmacSha256(key_, KeyedInput(kFrameKeyLabel, sending ? initiator_ : !initiator_,
+                                     initiator_ ? nonce_ : peer_nonce_,
+                                     initiator_ ? peer_nonce_ : nonce_));
 }
 
 FrameMac::FrameMac(std::string_view key) {

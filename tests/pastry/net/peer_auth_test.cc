@@ -255,3 +255,47 @@ TEST(FrameMacTest, TagIsTruncatedHmacOfSequenceAndFrame) {
 
 }  // namespace
 }  // namespace peter::pastry::net
+
+namespace peter::pastry::net {
+namespace {
+
+std::string Hmac(std::string_view key, std::string_view input) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), out, &len);
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+std::string Bytes(const AuthHandshake::Nonce& n) {
+  return std::string(reinterpret_cast<const char*>(n.data()), n.size());
+}
+
+std::string IdBytes(const NodeId& id) {
+  std::string out;
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(id.hi() >> shift));
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(id.lo() >> shift));
+  return out;
+}
+
+// The proof and the frame keys are the formulas in peer_auth.h, computed
+// here with OpenSSL directly: a node of another build must agree with them.
+TEST(AuthHandshakeTest, ProofAndFrameKeysAreTheDocumentedHmacs) {
+  const AuthHandshake::Nonce na = NonceOf(0xa1), nb = NonceOf(0xb2);
+  AuthHandshake a(kA, kKey, /*initiator=*/true, na);
+  AuthHandshake b(kB, kKey, /*initiator=*/false, nb);
+  const std::string b_proof = b.Feed(a.Hello()).send;
+  EXPECT_EQ(b_proof, Hmac(kKey, "peter-cluster-key-v1R" + Bytes(nb) + Bytes(na) + IdBytes(kB) +
+                                    IdBytes(kA)));
+  const std::string a_proof = a.Feed(b.Hello() + b_proof).send;
+  EXPECT_EQ(a_proof, Hmac(kKey, "peter-cluster-key-v1I" + Bytes(na) + Bytes(nb) + IdBytes(kA) +
+                                    IdBytes(kB)));
+  ASSERT_TRUE(b.Feed(a_proof).done);
+  ASSERT_TRUE(a.done());
+  EXPECT_EQ(a.FrameKey(true), Hmac(kKey, "peter-frame-key-v1I" + Bytes(na) + Bytes(nb)));
+  EXPECT_EQ(a.FrameKey(false), Hmac(kKey, "peter-frame-key-v1R" + Bytes(na) + Bytes(nb)));
+  EXPECT_EQ(b.FrameKey(true), a.FrameKey(false));
+}
+
+}  // namespace
+}  // namespace peter::pastry::net
