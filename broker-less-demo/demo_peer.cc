@@ -74,10 +74,10 @@ int WaitForStopSignal() {
 absl::StatusOr<std::unique_ptr<DemoPeer>> DemoPeer::Start(const PeerFlags& flags) {
   absl::StatusOr<tools::admin::NodeConfig> config = tools::admin::MakeNodeConfig(flags.node);
   if (!config.ok()) return config.status();
-  config->runtime.logger = StderrLogger();
+  config->node.logger = StderrLogger();
   std::unique_ptr<DemoPeer> peer(new DemoPeer());
   absl::StatusOr<std::unique_ptr<Node>> node =
-      Node::Start(tools::admin::ToNodeOptions(config->runtime));
+      Node::Start(config->node);
   if (!node.ok()) return node.status();
   peer->node_ = std::move(*node);
   peer->source_ = std::make_unique<tools::admin::EmbeddedNodeSource>(peer->node_.get());

@@ -11,7 +11,6 @@
 
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -117,41 +116,15 @@ int RunUntilSignal(Node& runtime, SignalWaiter& signals,
   }
 }
 
-// The Redis gateway's options from --resp and --requirepass-file; nullopt
-// without --resp.
-absl::StatusOr<std::optional<resp::GatewayOptions>> GatewayConfig(const admin::NodeFlags& flags) {
-  if (flags.resp.empty()) {
-    if (!flags.requirepass_file.empty()) {
-      return absl::InvalidArgumentError("--requirepass-file needs --resp");
-    }
-    return std::nullopt;
-  }
-  resp::GatewayOptions options;
-  if (absl::Status s = resp::SetListenAddress(flags.resp, &options); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--resp \"", flags.resp, "\": ", s.message()));
-  }
-  if (!flags.requirepass_file.empty()) {
-    std::ifstream in(flags.requirepass_file);
-    if (!in || !std::getline(in, options.requirepass) || options.requirepass.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--requirepass-file \"", flags.requirepass_file,
-          "\": cannot read a password from its first line"));
-    }
-  }
-  return options;
-}
-
 void RunNode(const admin::NodeFlags& flags) {
   absl::StatusOr<admin::NodeConfig> config = admin::MakeNodeConfig(flags);
   if (!config.ok()) Fail(std::string(config.status().message()), 2);
-  absl::StatusOr<std::optional<resp::GatewayOptions>> gateway_options = GatewayConfig(flags);
-  if (!gateway_options.ok()) Fail(std::string(gateway_options.status().message()), 2);
   std::shared_ptr<spdlog::logger> log = StderrLogger();
-  config->runtime.logger = log;
+  config->node.logger = log;
 
   SignalWaiter signals;
   absl::StatusOr<std::unique_ptr<Node>> runtime =
-      Node::Start(admin::ToNodeOptions(config->runtime));
+      Node::Start(config->node);
   if (!runtime.ok()) Fail(std::string(runtime.status().message()));
   const pastry::NodeHandle self = (*runtime)->self();
   const std::string listen = (*runtime)->listen_address();
@@ -172,11 +145,11 @@ void RunNode(const admin::NodeFlags& flags) {
   node_internal::NodeBackend backend(runtime->get());
   std::unique_ptr<resp::Gateway> gateway;
   std::string resp_address = "-";
-  if (gateway_options->has_value()) {
-    (*gateway_options)->logger = log;  // its warnings (bounds reached) beside the node's
-    const std::string host = (*gateway_options)->listen_host;
+  if (config->gateway.has_value()) {
+    config->gateway->logger = log;  // its warnings (bounds reached) beside the node's
+    const std::string host = config->gateway->listen_host;
     absl::StatusOr<std::unique_ptr<resp::Gateway>> started =
-        resp::Gateway::Start(backend, **gateway_options);
+        resp::Gateway::Start(backend, *config->gateway);
     if (!started.ok()) Fail(absl::StrCat("--resp: ", started.status().message()));
     gateway = std::move(*started);
     resp_address = host.find(':') != std::string::npos
@@ -244,6 +217,7 @@ void RegisterNodeCommand(CLI::App& app) {
   node->add_option("--join-timeout", flags->join_timeout_s,
                    "Seconds to keep retrying unreachable bootstrap nodes")
       ->capture_default_str();
+  admin::AddLimitFlags(*node, flags.get());
   node->callback([flags] { RunNode(*flags); });
 }
 

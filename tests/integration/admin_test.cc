@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <map>
@@ -191,12 +192,12 @@ TEST(NodeConfigTest, AcceptsTheDocumentedFlags) {
   f.leaf_set = 24;
   absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->runtime.listen, "127.0.0.1:0");
-  EXPECT_EQ(c->runtime.bootstrap,
+  EXPECT_EQ(c->node.listen, "127.0.0.1:0");
+  EXPECT_EQ(c->node.bootstrap,
             (std::vector<std::string>{"127.0.0.1:4000", "127.0.0.1:4001", "[::1]:4002"}));
-  ASSERT_TRUE(c->runtime.id.has_value());
-  EXPECT_EQ(c->runtime.id->ToHex(), "0123456789abcdef0123456789abcdef");
-  EXPECT_EQ(c->runtime.pastry.leaf_set_size, 24);
+  ASSERT_TRUE(c->node.id.has_value());
+  EXPECT_EQ(c->node.id->ToHex(), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(c->node.overlay.leaf_set_size, 24);
   ASSERT_TRUE(c->admin.has_value());
   EXPECT_EQ(c->admin->host, "127.0.0.1");
   EXPECT_EQ(c->admin->port, 0);
@@ -207,9 +208,9 @@ TEST(NodeConfigTest, ResolvesNames) {
   f.listen = "localhost:5000";
   absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->runtime.listen, "127.0.0.1:5000");
+  EXPECT_EQ(c->node.listen, "127.0.0.1:5000");
   EXPECT_FALSE(c->admin.has_value());
-  EXPECT_TRUE(c->runtime.bootstrap.empty());
+  EXPECT_TRUE(c->node.bootstrap.empty());
 }
 
 // The error MakeNodeConfig gives for flags changed by `edit` from a valid
@@ -277,11 +278,139 @@ TEST(NodeConfigTest, ClusterKeyIsTheFileWithoutItsNewline) {
   f.cluster_key_file = path;
   absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->runtime.security.cluster_key, key);
+  EXPECT_EQ(c->node.security.cluster_key, key);
   // Too short once the newline is gone.
   std::ofstream(path) << "0123456789abcde\n";
   EXPECT_FALSE(MakeNodeConfig(f).ok());
   unlink(path);
+}
+
+// `peter node`'s flags for argv (the limit flags and the ones the tests
+// need), parsed as the command parses them. Returns CLI11's error, empty if
+// the flags parsed.
+std::string ParseLimitFlags(std::vector<std::string> args, NodeFlags* flags) {
+  CLI::App app{"test", "peter-node"};
+  app.add_option("--listen", flags->listen);
+  app.add_option("--resp", flags->resp);
+  AddLimitFlags(app, flags);
+  std::reverse(args.begin(), args.end());
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Each limit flag reaches its option; the others keep the options' defaults.
+TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
+  NodeFlags f;
+  ASSERT_EQ(ParseLimitFlags({"--listen", "127.0.0.1:0", "--resp", "127.0.0.1:0",
+                             "--max-connections", "100", "--max-frame-bytes", "2mb",
+                             "--max-send-queue-bytes", "1048576",
+                             "--max-total-send-queue-bytes", "64mb",
+                             "--max-total-receive-bytes", "32mb",
+                             "--max-tracked-peers", "512", "--max-pending-acks", "1000",
+                             "--max-topics", "50", "--max-children", "8",
+                             "--replay-capacity", "64", "--replay-max-age", "2.5",
+                             "--max-pending-messages", "77", "--resp-max-clients", "9",
+                             "--resp-max-subscriptions-per-client", "3",
+                             "--resp-max-request-bytes", "128kb",
+                             "--resp-client-output-buffer-limit", "4mb 1mb 7",
+                             "--resp-max-publishes-in-flight", "100"},
+                            &f),
+            "");
+  absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const NodeOptions& n = c->node;
+  EXPECT_EQ(n.max_connections, 100u);
+  EXPECT_EQ(n.max_frame_bytes, 2u << 20);
+  EXPECT_EQ(n.max_send_queue_bytes, 1u << 20);
+  EXPECT_EQ(n.max_total_send_queue_bytes, 64u << 20);
+  EXPECT_EQ(n.max_total_receive_bytes, 32u << 20);
+  EXPECT_EQ(n.overlay.max_tracked_peers, 512u);
+  EXPECT_EQ(n.overlay.max_pending_acks, 1000u);
+  EXPECT_EQ(n.pubsub.max_topics, 50u);
+  EXPECT_EQ(n.pubsub.max_children, 8u);
+  EXPECT_EQ(n.pubsub.replay_capacity, 64u);
+  EXPECT_EQ(n.pubsub.replay_max_age, absl::Milliseconds(2500));
+  EXPECT_EQ(n.max_pending_messages, 77u);
+  ASSERT_TRUE(c->gateway.has_value());
+  const resp::GatewayOptions& g = *c->gateway;
+  EXPECT_EQ(g.max_clients, 9u);
+  EXPECT_EQ(g.max_subscriptions_per_client, 3u);
+  EXPECT_EQ(g.parser.max_request_bytes, 128u << 10);
+  EXPECT_EQ(g.output_hard_limit, 4u << 20);
+  EXPECT_EQ(g.output_soft_limit, 1u << 20);
+  EXPECT_EQ(g.output_soft_limit_time, absl::Seconds(7));
+  EXPECT_EQ(g.max_publishes_in_flight, 100u);
+  EXPECT_EQ(g.max_client_publishes_in_flight, 100u);  // not above the gateway-wide one
+
+  // Without the flags, the options' own defaults.
+  NodeFlags d;
+  ASSERT_EQ(ParseLimitFlags({"--listen", "127.0.0.1:0", "--resp", "127.0.0.1:0"}, &d), "");
+  absl::StatusOr<NodeConfig> dc = MakeNodeConfig(d);
+  ASSERT_TRUE(dc.ok()) << dc.status();
+  const NodeOptions defaults;
+  const resp::GatewayOptions gateway_defaults;
+  EXPECT_EQ(dc->node.max_connections, defaults.max_connections);
+  EXPECT_EQ(dc->node.max_frame_bytes, defaults.max_frame_bytes);
+  EXPECT_EQ(dc->node.pubsub.max_topics, defaults.pubsub.max_topics);
+  EXPECT_EQ(dc->node.pubsub.replay_max_age, defaults.pubsub.replay_max_age);
+  EXPECT_EQ(dc->gateway->output_hard_limit, gateway_defaults.output_hard_limit);
+  EXPECT_EQ(dc->gateway->output_soft_limit_time, gateway_defaults.output_soft_limit_time);
+  EXPECT_EQ(dc->gateway->max_client_publishes_in_flight,
+            gateway_defaults.max_client_publishes_in_flight);
+}
+
+// Out of range, not a number or inconsistent: a one-line error naming the
+// flag, from CLI11 or from MakeNodeConfig.
+TEST(NodeConfigTest, LimitFlagsOutOfRangeAreErrors) {
+  auto parse_error = [](std::vector<std::string> args) {
+    NodeFlags f;
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
+    return ParseLimitFlags(args, &f);
+  };
+  auto has = [](const std::string& error, const char* word) {
+    return error.find(word) != std::string::npos;
+  };
+  EXPECT_TRUE(has(parse_error({"--max-connections", "0"}), "--max-connections"));
+  EXPECT_TRUE(has(parse_error({"--max-topics", "-1"}), "--max-topics"));
+  EXPECT_TRUE(has(parse_error({"--max-children", "lots"}), "--max-children"));
+  EXPECT_TRUE(has(parse_error({"--max-frame-bytes", "1kb"}), "--max-frame-bytes"));
+  EXPECT_TRUE(has(parse_error({"--max-frame-bytes", "4zb"}), "--max-frame-bytes"));
+  EXPECT_TRUE(has(parse_error({"--replay-max-age", "0"}), "--replay-max-age"));
+  EXPECT_TRUE(has(parse_error({"--resp-max-request-bytes", "99gb"}),
+                  "--resp-max-request-bytes"));
+
+  auto config_error = [&](std::vector<std::string> args) -> std::string {
+    NodeFlags f;
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0", "--resp", "127.0.0.1:0"});
+    std::string parse = ParseLimitFlags(args, &f);
+    if (!parse.empty()) return "parse: " + parse;
+    absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+    if (c.ok()) return "";
+    std::string message(c.status().message());
+    EXPECT_EQ(message.find('\n'), std::string::npos);
+    return message;
+  };
+  EXPECT_TRUE(has(config_error({"--max-frame-bytes", "512kb"}), "payload"));
+  EXPECT_TRUE(has(config_error({"--max-send-queue-bytes", "32mb",
+                                "--max-total-send-queue-bytes", "16mb"}),
+                  "--max-total-send-queue-bytes"));
+  EXPECT_TRUE(has(config_error({"--max-frame-bytes", "8mb", "--max-total-receive-bytes", "4mb"}),
+                  "--max-total-receive-bytes"));
+  EXPECT_TRUE(has(config_error({"--resp-client-output-buffer-limit", "32mb 8mb"}),
+                  "HARD SOFT SECONDS"));
+  EXPECT_TRUE(has(config_error({"--resp-client-output-buffer-limit", "8mb 32mb 60"}),
+                  "soft"));
+  EXPECT_TRUE(has(config_error({"--resp-client-output-buffer-limit", "32mb 0 60"}),
+                  "positive size"));
+  EXPECT_TRUE(has(config_error({"--resp-client-output-buffer-limit", "32mb 8mb -1"}),
+                  "SECONDS"));
+  EXPECT_TRUE(has(config_error({"--resp-max-publishes-in-flight", "20000"}),
+                  "--resp-max-publishes-in-flight"));
+  EXPECT_EQ(config_error({"--max-frame-bytes", "8mb", "--max-total-receive-bytes", "8mb"}), "");
 }
 
 // A node that answers lookups from a table and times out on the rest. A

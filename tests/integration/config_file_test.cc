@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tools/admin/config_file.h"
+#include "tools/admin/node_config.h"
 #include "tools/admin/status_json.h"
 #include "tools/admin/status_text.h"
 
@@ -76,6 +77,49 @@ TEST(ConfigFileTest, FlatKeysAreTheNodesFlagsAndGlobalKeysTheProgramsOwn) {
   EXPECT_EQ(p.listen, "127.0.0.1:7000");
   EXPECT_EQ(p.join, (std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7000"}));
   EXPECT_EQ(p.leaf_set, 8);
+}
+
+// The limit flags (node_config.h) are keys too, sizes with units included.
+TEST(ConfigFileTest, LimitFlagsAreKeys) {
+  TempFile file(".toml",
+                "listen = \"127.0.0.1:7000\"\n"
+                "max-frame-bytes = \"2mb\"\n"
+                "max-topics = 50\n"
+                "replay-max-age = 2.5\n"
+                "[node]\n"
+                "resp-client-output-buffer-limit = \"4mb 1mb 7\"\n");
+  CLI::App app{"test", "peter"};
+  app.require_subcommand(1);
+  CLI::App* node = app.add_subcommand("node", "a node");
+  node->fallthrough();  // as peter node's: --config is the program's
+  NodeFlags flags;
+  node->add_option("--listen", flags.listen)->required();
+  AddLimitFlags(*node, &flags);
+  AddConfigFileOption(app, "node");
+  std::vector<std::string> args = {"node", "--max-topics", "60", "--config", file.path()};
+  std::reverse(args.begin(), args.end());
+  app.parse(args);
+  EXPECT_EQ(flags.node.max_frame_bytes, 2u << 20);
+  EXPECT_EQ(flags.node.pubsub.max_topics, 60u);  // the command line wins
+  EXPECT_EQ(flags.node.pubsub.replay_max_age, absl::Milliseconds(2500));
+  EXPECT_EQ(flags.resp_output_buffer_limit, "4mb 1mb 7");
+
+  TempFile bad(".toml", "listen = \"127.0.0.1:7000\"\nmax-children = 0\n");
+  std::vector<std::string> bad_args = {"node", "--config", bad.path()};
+  std::reverse(bad_args.begin(), bad_args.end());
+  NodeFlags other;
+  CLI::App app2{"test", "peter"};
+  CLI::App* node2 = app2.add_subcommand("node", "a node");
+  node2->fallthrough();
+  node2->add_option("--listen", other.listen);
+  AddLimitFlags(*node2, &other);
+  AddConfigFileOption(app2, "node");
+  try {
+    app2.parse(bad_args);
+    ADD_FAILURE() << "max-children = 0 accepted";
+  } catch (const CLI::ValidationError& e) {
+    EXPECT_NE(std::string(e.what()).find("--max-children"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ConfigFileTest, ARepeatedFlagTakesEveryValue) {

@@ -21,22 +21,4 @@ std::optional<PubSubStats> EmbeddedNodeSource::PubSub() { return node_->pubsub_s
 
 std::vector<TopicStatus> EmbeddedNodeSource::Topics() { return node_->topics(); }
 
-NodeOptions ToNodeOptions(const pastry::net::RuntimeOptions& r) {
-  NodeOptions o;
-  o.listen = r.listen;
-  o.bootstrap = r.bootstrap;
-  o.advertise = r.advertise;
-  o.id = r.id;
-  o.overlay = r.pastry;
-  o.security = r.security;
-  o.bootstrap_retry_for = r.bootstrap_retry_for;
-  o.max_frame_bytes = r.max_frame_bytes;
-  o.max_send_queue_bytes = r.max_send_queue_bytes;
-  o.max_total_send_queue_bytes = r.max_total_send_queue_bytes;
-  o.max_total_receive_bytes = r.max_total_receive_bytes;
-  o.max_connections = r.max_connections;
-  o.logger = r.logger;
-  return o;
-}
-
 }  // namespace peter::tools::admin

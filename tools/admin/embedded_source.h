@@ -27,10 +27,6 @@ class EmbeddedNodeSource : public NodeSource {
   Node* node_;
 };
 
-// The embedded node's options for a checked `peter node` style
-// configuration (node_config.h).
-NodeOptions ToNodeOptions(const pastry::net::RuntimeOptions& runtime);
-
 }  // namespace peter::tools::admin
 
 #endif  // PETER_TOOLS_ADMIN_EMBEDDED_SOURCE_H_

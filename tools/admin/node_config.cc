@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <iterator>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -19,6 +21,9 @@
 
 namespace peter::tools::admin {
 namespace {
+
+// Bytes a frame needs besides its payload (topic name, ids, envelope).
+constexpr size_t kFrameHeadroom = 64 << 10;
 
 absl::Status Bad(std::string_view flag, std::string_view text, std::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
@@ -84,6 +89,98 @@ absl::Status SecurityConfig(const NodeFlags& flags, pastry::SecurityOptions* out
   return absl::OkStatus();
 }
 
+// The bounds' flags that must agree with each other (the runtime checks them
+// too, but without the flags' names).
+absl::Status CheckLimits(const NodeOptions& o) {
+  if (o.max_frame_bytes < o.pubsub.max_payload_bytes + kFrameHeadroom) {
+    return Bad("--max-frame-bytes", std::to_string(o.max_frame_bytes),
+               absl::StrCat("must hold a largest payload (", o.pubsub.max_payload_bytes,
+                            " bytes) plus ", kFrameHeadroom, " bytes of headers"));
+  }
+  if (o.max_total_send_queue_bytes < o.max_send_queue_bytes) {
+    return Bad("--max-total-send-queue-bytes", std::to_string(o.max_total_send_queue_bytes),
+               absl::StrCat("must be at least --max-send-queue-bytes (",
+                            o.max_send_queue_bytes, ")"));
+  }
+  if (o.max_total_receive_bytes < o.max_frame_bytes) {
+    return Bad("--max-total-receive-bytes", std::to_string(o.max_total_receive_bytes),
+               absl::StrCat("must be at least --max-frame-bytes (", o.max_frame_bytes, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// "HARD SOFT SECONDS" (Redis's client-output-buffer-limit pubsub class:
+// "32mb 8mb 60") into `options`.
+absl::Status SetOutputBufferLimit(const std::string& text, resp::GatewayOptions* options) {
+  constexpr std::string_view kFlag = "--resp-client-output-buffer-limit";
+  std::vector<std::string> parts = absl::StrSplit(text, ' ', absl::SkipWhitespace());
+  if (parts.size() != 3) return Bad(kFlag, text, "want \"HARD SOFT SECONDS\", e.g. \"32mb 8mb 60\"");
+  size_t sizes[2] = {};
+  CLI::AsSizeValue as_size(false);
+  for (int i = 0; i < 2; ++i) {
+    std::string value = parts[i];
+    if (!as_size(value).empty() || !absl::SimpleAtoi(value, &sizes[i]) || sizes[i] == 0) {
+      return Bad(kFlag, text, absl::StrCat("\"", parts[i], "\" is not a positive size"));
+    }
+  }
+  int seconds = 0;
+  if (!absl::SimpleAtoi(parts[2], &seconds) || seconds < 0 || seconds > 86400) {
+    return Bad(kFlag, text, "SECONDS must be a number from 0 to 86400");
+  }
+  if (sizes[1] > sizes[0]) return Bad(kFlag, text, "the soft limit must not pass the hard one");
+  options->output_hard_limit = sizes[0];
+  options->output_soft_limit = sizes[1];
+  options->output_soft_limit_time = absl::Seconds(seconds);
+  return absl::OkStatus();
+}
+
+// The Redis gateway's options from --resp, --requirepass-file and the
+// --resp-* bounds; nullopt without --resp.
+absl::StatusOr<std::optional<resp::GatewayOptions>> GatewayConfig(const NodeFlags& flags,
+                                                                  const NodeOptions& node) {
+  if (flags.resp.empty()) {
+    if (!flags.requirepass_file.empty()) {
+      return absl::InvalidArgumentError("--requirepass-file needs --resp");
+    }
+    return std::nullopt;
+  }
+  resp::GatewayOptions options = flags.gateway;
+  if (absl::Status s = resp::SetListenAddress(flags.resp, &options); !s.ok()) {
+    return Bad("--resp", flags.resp, std::string(s.message()));
+  }
+  if (!flags.requirepass_file.empty()) {
+    std::ifstream in(flags.requirepass_file);
+    if (!in || !std::getline(in, options.requirepass) || options.requirepass.empty()) {
+      return Bad("--requirepass-file", flags.requirepass_file,
+                 "cannot read a password from its first line");
+    }
+  }
+  if (!flags.resp_output_buffer_limit.empty()) {
+    absl::Status s = SetOutputBufferLimit(flags.resp_output_buffer_limit, &options);
+    if (!s.ok()) return s;
+  }
+  if (options.max_publishes_in_flight > node.pubsub.max_pending_publishes) {
+    return Bad("--resp-max-publishes-in-flight", std::to_string(options.max_publishes_in_flight),
+               absl::StrCat("must not pass the node's own bound on publishes in flight (",
+                            node.pubsub.max_pending_publishes, ")"));
+  }
+  // The per-client bound cannot usefully pass the gateway-wide one.
+  options.max_client_publishes_in_flight =
+      std::min(options.max_client_publishes_in_flight, options.max_publishes_in_flight);
+  return options;
+}
+
+// `bytes` in the largest power-of-1024 unit that divides it ("4mb").
+std::string SizeText(size_t bytes) {
+  const char* units[] = {"b", "kb", "mb", "gb", "tb"};
+  int unit = 0;
+  while (unit < 4 && bytes >= 1024 && bytes % 1024 == 0) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return absl::StrCat(bytes, units[unit]);
+}
+
 }  // namespace
 
 absl::StatusOr<AdminAddress> SplitHostPort(std::string_view flag, std::string_view text) {
@@ -135,9 +232,11 @@ absl::StatusOr<pastry::Endpoint> ResolveEndpoint(std::string_view flag,
 
 absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags) {
   NodeConfig config;
+  config.node = flags.node;
+  if (absl::Status s = CheckLimits(config.node); !s.ok()) return s;
   absl::StatusOr<pastry::Endpoint> listen = ResolveEndpoint("--listen", flags.listen);
   if (!listen.ok()) return listen.status();
-  config.runtime.listen = listen->ToString();
+  config.node.listen = listen->ToString();
   if (!flags.advertise.empty()) {
     absl::StatusOr<pastry::Endpoint> advertise =
         ResolveEndpoint("--advertise", flags.advertise);
@@ -146,7 +245,7 @@ absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags) {
       return Bad("--advertise", flags.advertise,
                  "must be an address peers can reach, not a wildcard");
     }
-    config.runtime.advertise = advertise->ToString();
+    config.node.advertise = advertise->ToString();
   } else if (IsUnspecified(*listen)) {
     return Bad("--listen", flags.listen,
                "listening on every interface needs --advertise HOST:PORT, the "
@@ -158,31 +257,118 @@ absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags) {
       absl::StatusOr<pastry::Endpoint> e = ResolveEndpoint("--join", one);
       if (!e.ok()) return e.status();
       if (e->port == 0) return Bad("--join", one, "port must not be 0");
-      config.runtime.bootstrap.push_back(e->ToString());
+      config.node.bootstrap.push_back(e->ToString());
     }
   }
   if (!flags.id.empty()) {
     absl::StatusOr<pastry::NodeId> id = pastry::NodeId::FromHex(flags.id);
     if (!id.ok()) return Bad("--id", flags.id, "want exactly 32 hex digits");
-    config.runtime.id = *id;
+    config.node.id = *id;
   }
   if (flags.leaf_set < 2 || flags.leaf_set > 256 || flags.leaf_set % 2 != 0) {
     return Bad("--leaf-set", std::to_string(flags.leaf_set),
                "must be an even number from 2 to 256");
   }
-  config.runtime.pastry.leaf_set_size = flags.leaf_set;
+  config.node.overlay.leaf_set_size = flags.leaf_set;
   if (!(flags.join_timeout_s > 0)) {
     return Bad("--join-timeout", std::to_string(flags.join_timeout_s),
                "must be a positive number of seconds");
   }
-  config.runtime.bootstrap_retry_for = absl::Seconds(flags.join_timeout_s);
-  if (absl::Status s = SecurityConfig(flags, &config.runtime.security); !s.ok()) return s;
+  config.node.bootstrap_retry_for = absl::Seconds(flags.join_timeout_s);
+  if (absl::Status s = SecurityConfig(flags, &config.node.security); !s.ok()) return s;
   if (!flags.admin.empty()) {
     absl::StatusOr<AdminAddress> admin = SplitHostPort("--admin", flags.admin);
     if (!admin.ok()) return admin.status();
     config.admin = *admin;
   }
+  absl::StatusOr<std::optional<resp::GatewayOptions>> gateway = GatewayConfig(flags, config.node);
+  if (!gateway.ok()) return gateway.status();
+  config.gateway = std::move(*gateway);
   return config;
+}
+
+void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
+  NodeOptions& n = flags->node;
+  resp::GatewayOptions& g = flags->gateway;
+  constexpr size_t kKiB = 1024;
+  constexpr size_t kMiB = kKiB * kKiB;
+  constexpr size_t kGiB = kKiB * kMiB;
+  constexpr size_t kTiB = kKiB * kGiB;
+  // A count (1 to `max`) or a size in bytes (`min` to `max`, with units).
+  // The help shows the range; CLI11's own validator descriptions are long.
+  auto count = [&](const std::string& name, size_t* field, size_t max, const std::string& help) {
+    command.add_option(name, *field, absl::StrCat(help, " [1 to ", max, "]"))
+        ->check(CLI::Range(size_t{1}, max).description(""))
+        ->type_name("N")
+        ->capture_default_str()
+        ->group("Limits");
+  };
+  auto bytes = [&](const std::string& name, size_t* field, size_t min, size_t max,
+                   const std::string& help) {
+    command.add_option(name, *field,
+                       absl::StrCat(help, " [", SizeText(min), " to ", SizeText(max), "]"))
+        ->transform(CLI::AsSizeValue(false).description(""))
+        ->check(CLI::Range(min, max).description(""))
+        ->type_name("SIZE")
+        ->default_str(SizeText(*field))
+        ->group("Limits");
+  };
+  // Network: what peers can make this node hold.
+  count("--max-connections", &n.max_connections, 1'000'000,
+        "Peer connections open at once; an incoming one beyond it is closed");
+  bytes("--max-frame-bytes", &n.max_frame_bytes, 64 * kKiB, 1 * kGiB,
+        "Largest frame accepted from a peer; a larger one closes the connection");
+  bytes("--max-send-queue-bytes", &n.max_send_queue_bytes, 64 * kKiB, kTiB,
+        "Bytes queued for one peer; beyond it new messages to that peer are dropped");
+  bytes("--max-total-send-queue-bytes", &n.max_total_send_queue_bytes, 64 * kKiB, kTiB,
+        "Bytes queued for all peers together; beyond it new messages are dropped");
+  bytes("--max-total-receive-bytes", &n.max_total_receive_bytes, 64 * kKiB, kTiB,
+        "Bytes of frames still arriving on all connections together; the connection "
+        "whose read passes it is closed");
+  // Overlay core: the two bounds that grow with the load (peers heard of,
+  // routed traffic); the others guard against hostile peers only.
+  count("--max-tracked-peers", &n.overlay.max_tracked_peers, 10'000'000,
+        "Peers with liveness state; a candidate heard of second-hand beyond it is not probed");
+  count("--max-pending-acks", &n.overlay.max_pending_acks, 100'000'000,
+        "Routed messages awaiting a hop acknowledgement; beyond it they are sent untracked");
+  // Scribe.
+  count("--max-topics", &n.pubsub.max_topics, 100'000'000,
+        "Topics this node keeps tree state for, and topics it replicates; a join beyond it "
+        "passes through without state");
+  count("--max-children", &n.pubsub.max_children, 1'000'000,
+        "Children per topic; beyond it the farthest child is pushed down under a sibling");
+  count("--replay-capacity", &n.pubsub.replay_capacity, 10'000'000,
+        "Messages kept per topic for gap repair and reliable subscribers' replays");
+  command.add_option_function<double>(
+             "--replay-max-age",
+             [&n](double seconds) { n.pubsub.replay_max_age = absl::Seconds(seconds); },
+             "Seconds a message is kept for gap repair (with --replay-capacity, whichever "
+             "bites first) [0.1 to 86400]")
+      ->check(CLI::Range(0.1, 86400.0).description(""))
+      ->type_name("SECONDS")
+      ->default_str(std::to_string(absl::ToInt64Seconds(n.pubsub.replay_max_age)))
+      ->group("Limits");
+  count("--max-pending-messages", &n.max_pending_messages, 100'000'000,
+        "Messages waiting for one local subscription's handler (the Redis gateway's "
+        "included); beyond it new ones are dropped");
+  // Redis gateway (with --resp).
+  count("--resp-max-clients", &g.max_clients, 1'000'000,
+        "Redis clients at once (Redis's maxclients); more are refused with an error");
+  count("--resp-max-subscriptions-per-client", &g.max_subscriptions_per_client, 100'000'000,
+        "Channels, patterns and shard channels one Redis client may hold together");
+  bytes("--resp-max-request-bytes", &g.parser.max_request_bytes, 64 * kKiB, 4 * kGiB,
+        "Largest Redis request (all its arguments); a larger one closes the client");
+  command.add_option("--resp-client-output-buffer-limit", flags->resp_output_buffer_limit,
+                     "Redis's client-output-buffer-limit pubsub: a Redis client is disconnected when its unsent output passes HARD, or "
+                     "stays above SOFT for SECONDS")
+      ->type_name("\"HARD SOFT SECONDS\"")
+      ->default_str(absl::StrCat(SizeText(g.output_hard_limit), " ",
+                                 SizeText(g.output_soft_limit), " ",
+                                 absl::ToInt64Seconds(g.output_soft_limit_time)))
+      ->group("Limits");
+  count("--resp-max-publishes-in-flight", &g.max_publishes_in_flight, 1'000'000,
+        "PUBLISHes of all Redis clients waiting for their topic's root; at it, clients' "
+        "commands wait");
 }
 
 }  // namespace peter::tools::admin

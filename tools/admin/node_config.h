@@ -8,9 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
-#include "pastry/net/node_runtime.h"
+#include "peter/node.h"
 #include "peter/pastry/node_handle.h"
+#include "pubsub/resp/gateway.h"
 
 namespace peter::tools::admin {
 
@@ -31,6 +33,15 @@ struct NodeFlags {
   std::string tls_key;
   std::string tls_ca;
   std::string cluster_key_file;
+  // The resource bounds (docs/limits.md) that AddLimitFlags makes flags,
+  // bound straight to the options' fields, so each default is the option's
+  // own. Only those fields are read from here: MakeNodeConfig sets the
+  // others (addresses, ids, security) from the flags above.
+  NodeOptions node;
+  resp::GatewayOptions gateway;
+  // --resp-client-output-buffer-limit "HARD SOFT SECONDS"; empty: the
+  // gateway's defaults.
+  std::string resp_output_buffer_limit;
 };
 
 // Where the admin endpoint binds.
@@ -40,9 +51,16 @@ struct AdminAddress {
 };
 
 struct NodeConfig {
-  pastry::net::RuntimeOptions runtime;
+  NodeOptions node;
   std::optional<AdminAddress> admin;
+  // The Redis gateway's options with --resp; nullopt without it.
+  std::optional<resp::GatewayOptions> gateway;
 };
+
+// Adds to `command` the flags of the resource bounds (docs/limits.md), each
+// range-checked by CLI11 and bound to a field of `flags->node` or
+// `flags->gateway`. Sizes take powers-of-1024 units: 64kb, 4mb, 1gb.
+void AddLimitFlags(CLI::App& command, NodeFlags* flags);
 
 // Splits "host:port" or "[v6]:port" into host and port (0-65535). Any other
 // shape is InvalidArgument with a message naming `flag`.
@@ -53,13 +71,15 @@ absl::StatusOr<AdminAddress> SplitHostPort(std::string_view flag, std::string_vi
 absl::StatusOr<pastry::Endpoint> ResolveEndpoint(std::string_view flag,
                                                  std::string_view text);
 
-// Checks every flag and builds the runtime options. The cluster key is the
+// Checks every flag and builds the node's (and gateway's) options. The
+// bounds must be consistent with each other (a total send queue at least the
+// per-peer one, ...; each error names the flags). The cluster key is the
 // key file's content without a trailing newline; TLS needs all three files
 // and no --id (the id derives from the certificate). The node advertises its
 // listen address to peers unless --advertise is given; a wildcard listen
 // address (0.0.0.0, [::]) therefore needs --advertise, and an advertised
 // address must not be a wildcard. Bootstrap ports must be non-zero. Errors
-// are one line each.
+// are one line each. --requirepass-file needs --resp, and is read here.
 absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags);
 
 }  // namespace peter::tools::admin
