@@ -134,7 +134,7 @@ absl::Status Scribe::Publish(std::string_view topic, std::string payload) {
 }
 
 absl::Status Scribe::Publish(std::string_view topic, std::string payload,
-                             PublishCallback done) {
+                             PublishCallback&& done) {
   EnsureTicking();
   absl::Status status = CheckMessage(topic, payload);
   if (!status.ok()) return status;
@@ -321,7 +321,19 @@ void Scribe::Dispatch(const NodeHandle& from, ScribeMessage msg) {
 // ---------------------------------------------------------------------------
 // Plumbing
 
-void Scribe::SendTo(const NodeHandle& to, const ScribeMessage& msg) {
+void Scribe::SendTo(const NodeHandle& to, ScribeMessage msg) {
+  if (to.id == Self().id) {
+    // To ourselves (on one node: every publish to the cached root and its
+    // acknowledgement): the message itself is handed to Dispatch from the
+    // event loop, never re-entrantly, as SendBytes does with bytes, but
+    // without a Cap'n Proto encode and decode on the way.
+    ++stats_.messages_out;
+    overlay_->ScheduleTimer(absl::ZeroDuration(),
+                            [this, msg = std::move(msg)]() mutable {
+      Dispatch(Self(), std::move(msg));
+    });
+    return;
+  }
   SendBytes(to, wire::Encode(msg));
 }
 

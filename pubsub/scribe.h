@@ -154,9 +154,9 @@ class Scribe final : public pastry::Application {
   // cached from an earlier acknowledgement, else routed; resent (routed)
   // every publish_retry until acknowledged. Errors returned here are local
   // (as above, or ResourceExhausted: too many publishes in flight); `done`
-  // does not run then.
+  // does not run then, and is left to the caller (not moved from).
   absl::Status Publish(std::string_view topic, std::string payload,
-                       PublishCallback done);
+                       PublishCallback&& done);
   // Offers `payload` to one subscriber of `topic` whose on_anycast accepts
   // it: routed toward the topic until it meets the tree, then a depth-first
   // walk of the tree (Scribe's anycast). `done` runs once with the node that
@@ -192,7 +192,7 @@ class Scribe final : public pastry::Application {
   // scribe.cc: plumbing.
   NodeHandle Self() const { return overlay_->LocalHandle(); }
   absl::Time Now() const { return overlay_->Now(); }
-  void SendTo(const NodeHandle& to, const ScribeMessage& msg);
+  void SendTo(const NodeHandle& to, ScribeMessage msg);
   void SendBytes(const NodeHandle& to, std::string bytes);
   void RouteToTopic(const TopicId& topic, const ScribeMessage& msg);
   void Dispatch(const NodeHandle& from, ScribeMessage msg);
@@ -268,7 +268,9 @@ class Scribe final : public pastry::Application {
   void OnSkip(const SkipMsg& skip);
   std::vector<std::string> FullState(const TopicState& t, bool handover,
                                      uint64_t lease = 0) const;
-  void Replicate(TopicState& t, const StoredMessage* latest);
+  void Replicate(TopicState& t);
+  void ReplicateLatest(TopicState& t, const StoredMessage& origin,
+                       const std::string& payload);
   void ReplicateAll();
   void OnReplicate(const NodeHandle& from, ReplicateMsg r);
   void TakeReplica(TopicState& t);

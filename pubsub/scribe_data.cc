@@ -99,12 +99,13 @@ void Scribe::StampOrAck(TopicState& t, PublishMsg publish) {
 
 uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
   const uint64_t seq = t.next_stamp++;
-  DataMsg data{t.id, seq, std::move(publish.payload)};
   ++stats_.published;
-  StoredMessage stored{seq, data.payload, publish.publisher.id, publish.request};
-  Replicate(t, &stored);
-  Accept(t, data, /*forward=*/true);
-  RememberOrigin(t, stored);
+  // The payload is copied only where it is kept: in a replica's message
+  // (if there are replicas) and in the replay buffer (Accept).
+  const StoredMessage origin{seq, {}, publish.publisher.id, publish.request};
+  ReplicateLatest(t, origin, publish.payload);
+  Accept(t, DataMsg{t.id, seq, std::move(publish.payload)}, /*forward=*/true);
+  RememberOrigin(t, origin);
   if (publish.request != 0 && publish.want_ack) AckPublish(publish, seq);
   return seq;
 }
@@ -162,7 +163,7 @@ void Scribe::SendPublish(uint64_t request) {
   if (direct.has_value()) {
     ++stats_.root_cache_hits;
     p.via_cache = direct;
-    SendTo(*direct, msg);
+    SendTo(*direct, std::move(msg));
   } else {
     ++stats_.root_cache_misses;
     RouteToTopic(p.topic, msg);
@@ -191,6 +192,12 @@ void Scribe::OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack) {
 
 void Scribe::CacheRoot(const TopicId& topic, const NodeHandle& root) {
   if (options_.root_cache_size == 0) return;
+  // Usually (every acknowledgement after the first) the same root again.
+  if (auto it = root_cache_.find(topic);
+      it != root_cache_.end() && it->second.handle == root) {
+    it->second.used = Now();
+    return;
+  }
   if (!root_cache_.contains(topic) &&
       root_cache_.size() >= options_.root_cache_size) {
     auto oldest = root_cache_.begin();
@@ -490,17 +497,24 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
   return out;
 }
 
-// With `latest`: that message to every replica. Without: the full state to
-// replicas new since the last time, the next sequence number to the others.
-void Scribe::Replicate(TopicState& t, const StoredMessage* latest) {
+// The message just stamped (`origin`, whose payload is `payload`) to every
+// replica; nothing is built when there is none (a one-node ring).
+void Scribe::ReplicateLatest(TopicState& t, const StoredMessage& origin,
+                             const std::string& payload) {
   if (!t.root || options_.replicas <= 0) return;
   std::vector<NodeHandle> set = ReplicaPeers(t);
-  if (latest != nullptr) {
-    ReplicateMsg msg{t.id, t.next_stamp, false, {*latest}};
-    std::string bytes = wire::Encode(msg);
-    for (const NodeHandle& h : set) SendBytes(h, bytes);
-    return;
-  }
+  if (set.empty()) return;
+  ReplicateMsg msg{t.id, t.next_stamp, false, {origin}};
+  msg.messages.front().payload = payload;
+  std::string bytes = wire::Encode(msg);
+  for (const NodeHandle& h : set) SendBytes(h, bytes);
+}
+
+// The full state to replicas new since the last time, the next sequence
+// number to the others.
+void Scribe::Replicate(TopicState& t) {
+  if (!t.root || options_.replicas <= 0) return;
+  std::vector<NodeHandle> set = ReplicaPeers(t);
   // The full replication also renews the root's leases.
   uint64_t lease = 0;
   if (options_.root_lease > absl::ZeroDuration()) {
@@ -536,7 +550,7 @@ void Scribe::Replicate(TopicState& t, const StoredMessage* latest) {
 
 void Scribe::ReplicateAll() {
   for (auto& [id, t] : topics_) {
-    if (t->root) Replicate(*t, nullptr);
+    if (t->root) Replicate(*t);
   }
 }
 
@@ -622,7 +636,7 @@ bool Scribe::HoldsLease(const TopicState& t) const {
 // Renews the leases now, unless that was done within a tick.
 void Scribe::AskLease(TopicState& t) {
   if (Now() - t.lease_asked < options_.tick_interval) return;
-  Replicate(t, nullptr);
+  Replicate(t);
 }
 
 void Scribe::OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack) {

@@ -133,7 +133,7 @@ void Scribe::BecomeRoot(TopicState& t) {
     if (it != t.children.end()) AckChild(t, it->second);
   }
   if (!was_attached) NotifyActive(t, true);
-  Replicate(t, nullptr);
+  Replicate(t);
 }
 
 void Scribe::Detach(TopicState& t) {

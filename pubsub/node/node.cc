@@ -167,8 +167,9 @@ void NodeImpl::Unsubscribe(const std::shared_ptr<State>& state) {
 
 void NodeImpl::PublishOnLoop(std::string topic, std::string payload,
                              std::function<void(absl::StatusOr<uint64_t>)> done) {
-  // Scribe calls `done` itself, later, unless the publish fails at once.
-  absl::Status status = scribe_->Publish(topic, std::move(payload), done);
+  // Scribe calls `done` itself, later, unless the publish fails at once
+  // (then it leaves `done` to us: no copy of the callback per publish).
+  absl::Status status = scribe_->Publish(topic, std::move(payload), std::move(done));
   if (!status.ok()) done(status);
 }
 
@@ -184,10 +185,25 @@ void NodeImpl::Publish(std::string topic, std::string payload, PublishCallback d
 
 void NodeImpl::PublishDoneOnNetworkThread(std::string topic, std::string payload,
                                           PublishCallback done) {
-  runtime_->Post([this, topic = std::move(topic), payload = std::move(payload),
-                  done = std::move(done)](pastry::Node&) mutable {
-    PublishOnLoop(std::move(topic), std::move(payload), std::move(done));
-  });
+  bool first = false;
+  {
+    std::lock_guard lock(publish_mu_);
+    first = publish_queue_.empty();
+    publish_queue_.push_back(QueuedPublish{std::move(topic), std::move(payload), std::move(done)});
+  }
+  // Dropped with the queue if the node stops first, as a post would be.
+  if (first) runtime_->Post([this](pastry::Node&) { RunQueuedPublishes(); });
+}
+
+void NodeImpl::RunQueuedPublishes() {
+  {
+    std::lock_guard lock(publish_mu_);
+    publishing_.swap(publish_queue_);
+  }
+  for (QueuedPublish& p : publishing_) {
+    PublishOnLoop(std::move(p.topic), std::move(p.payload), std::move(p.done));
+  }
+  publishing_.clear();
 }
 
 absl::StatusOr<uint64_t> NodeImpl::PublishAndWait(std::string topic, std::string payload) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "pastry/net/node_runtime.h"
@@ -97,7 +98,9 @@ class NodeImpl {
                      std::function<void(absl::StatusOr<uint64_t>)> done);
   void Publish(std::string topic, std::string payload, PublishCallback done);
   // As Publish, but `done` runs on the network thread (see
-  // SubscribeOnNetworkThread for when that is right).
+  // SubscribeOnNetworkThread for when that is right). Publishes that arrive
+  // while earlier ones wait for the network thread are handed over with
+  // them, as one batch (one post and wake-up for the batch, not each).
   void PublishDoneOnNetworkThread(std::string topic, std::string payload,
                                   PublishCallback done);
   absl::StatusOr<uint64_t> PublishAndWait(std::string topic, std::string payload);
@@ -114,6 +117,8 @@ class NodeImpl {
   void Enqueue(const std::shared_ptr<State>& state, const pubsub::Delivery& d,
                bool anycast);
   void SetActive(const std::shared_ptr<State>& state, bool active);
+  // Runs the publishes PublishDoneOnNetworkThread queued, in order.
+  void RunQueuedPublishes();
   // Posts `fn` to run on the delivery thread (not for any subscription).
   void Deliver(std::function<void()> fn) { delivery_.Post(std::move(fn)); }
 
@@ -125,6 +130,14 @@ class NodeImpl {
   std::atomic<uint64_t> slow_consumer_drops_{0};
   // Network thread: live subscriptions, keyed by their Scribe id.
   absl::flat_hash_map<pubsub::SubscriptionId, std::shared_ptr<State>> subs_;
+  struct QueuedPublish {
+    std::string topic;
+    std::string payload;
+    PublishCallback done;
+  };
+  std::mutex publish_mu_;
+  std::vector<QueuedPublish> publish_queue_;  // guarded by publish_mu_
+  std::vector<QueuedPublish> publishing_;     // network thread
 };
 
 template <typename T, typename F>

@@ -12,15 +12,16 @@ namespace peter::resp {
 
 void Poster::Post(std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (io_ != nullptr) Push(Entry{std::move(fn), 0});
+  if (io_ != nullptr) Push(Entry{std::move(fn), {}, {}});
 }
 
-bool Poster::PostMessage(size_t bytes, size_t limit, std::function<void()> fn) {
+bool Poster::PostMessage(size_t limit, std::weak_ptr<Topic> topic, std::string_view payload) {
+  const size_t bytes = payload.size();
   std::lock_guard<std::mutex> lock(mu_);
   if (io_ == nullptr) return true;  // stopping: nothing is delivered any more
   if (message_bytes_ > 0 && message_bytes_ + bytes > limit) return false;
   message_bytes_ += bytes;
-  Push(Entry{std::move(fn), bytes});
+  Push(Entry{nullptr, std::move(topic), std::string(payload)});
   return true;
 }
 
@@ -34,10 +35,16 @@ void Poster::RunBatch() {
     std::lock_guard<std::mutex> lock(mu_);
     if (io_ == nullptr) return;
     running_.swap(queue_);
-    for (const Entry& e : running_) message_bytes_ -= e.message_bytes;
+    for (const Entry& e : running_) message_bytes_ -= e.fn ? 0 : e.payload.size();
   }
   before_batch_();
-  for (auto& e : running_) e.fn();
+  for (auto& e : running_) {
+    if (e.fn) {
+      e.fn();
+    } else {
+      on_message_(e.topic, e.payload);
+    }
+  }
   running_.clear();
   after_batch_();
 }
@@ -91,9 +98,12 @@ Server::Server(Backend& backend, GatewayOptions options)
           &io_, [this] { in_callback_batch_ = true; },
           [this] {
             in_callback_batch_ = false;
-            std::vector<std::shared_ptr<Client>> clients;
-            clients.swap(deferred_flushes_);
-            for (auto& client : clients) client->FlushDeferred();
+            flushing_.swap(deferred_flushes_);
+            for (auto& client : flushing_) client->FlushDeferred();
+            flushing_.clear();
+          },
+          [this](const std::weak_ptr<Topic>& topic, std::string_view payload) {
+            OnTopicMessage(topic, payload);
           })),
       started_(absl::Now()) {
   std::random_device rd;

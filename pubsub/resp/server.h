@@ -28,6 +28,7 @@
 namespace peter::resp {
 
 class Client;
+struct Topic;
 
 // Runs functions on the loop while it is alive; drops them after Disable().
 // Functions posted while earlier ones wait run together, in order, as one
@@ -35,19 +36,27 @@ class Client;
 // on the loop after each batch.
 class Poster : public std::enable_shared_from_this<Poster> {
  public:
+  using MessageFn = std::function<void(const std::weak_ptr<Topic>&, std::string_view payload)>;
   Poster(asio::io_context* io, std::function<void()> before_batch,
-         std::function<void()> after_batch)
-      : io_(io), before_batch_(std::move(before_batch)), after_batch_(std::move(after_batch)) {}
+         std::function<void()> after_batch, MessageFn on_message)
+      : io_(io),
+        before_batch_(std::move(before_batch)),
+        after_batch_(std::move(after_batch)),
+        on_message_(std::move(on_message)) {}
   void Post(std::function<void()> fn);
-  // As Post, for a message of `bytes`, unless messages of `limit` bytes or
-  // more already wait (then false: dropped). At least one always fits.
-  bool PostMessage(size_t bytes, size_t limit, std::function<void()> fn);
+  // Queues on_message(topic, payload) (in order with Post's functions),
+  // unless messages of `limit` bytes or more already wait (then false:
+  // dropped). At least one always fits. A message is queued as its topic
+  // and a copy of its payload, not wrapped in a function: one allocation
+  // per message fewer.
+  bool PostMessage(size_t limit, std::weak_ptr<Topic> topic, std::string_view payload);
   void Disable();
 
  private:
   struct Entry {
-    std::function<void()> fn;
-    size_t message_bytes = 0;
+    std::function<void()> fn;  // or, if empty, a message:
+    std::weak_ptr<Topic> topic;
+    std::string payload;
   };
   void Push(Entry entry);  // REQUIRES: mu_ held, io_ set
   void RunBatch();
@@ -58,6 +67,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
   size_t message_bytes_ = 0;  // guarded by mu_: of the messages queued
   std::vector<Entry> running_;  // loop thread only
   std::function<void()> before_batch_, after_batch_;
+  MessageFn on_message_;
 };
 
 enum class Kind { kChannel, kShard, kPattern };
@@ -181,7 +191,7 @@ class Server : public Gateway {
   // Drops the topic if no client is a member or waiter.
   void MaybeDropTopic(const std::string& key);
   void OnTopicActive(std::weak_ptr<Topic> topic, bool active);
-  void OnTopicMessage(std::weak_ptr<Topic> topic, std::string_view payload);
+  void OnTopicMessage(const std::weak_ptr<Topic>& topic, std::string_view payload);
   void Deliver(const Topic& topic, std::string_view channel, std::string_view payload);
   // A waiting SUBSCRIBE whose topics may all be ready now.
   void TryCompleteSubscribe(Client& c);
@@ -220,6 +230,7 @@ class Server : public Gateway {
   std::vector<std::weak_ptr<Client>> publish_waiters_;
   bool in_callback_batch_ = false;
   std::vector<std::shared_ptr<Client>> deferred_flushes_;
+  std::vector<std::shared_ptr<Client>> flushing_;  // keeps its capacity
   std::map<std::string, std::shared_ptr<Topic>> topics_;  // by backend topic
 
   // Patterns.

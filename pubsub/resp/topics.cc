@@ -1,5 +1,6 @@
 // The node's backend subscriptions (one per channel, shard channel or
 // pattern with local clients) and the cluster pattern directory.
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "pubsub/resp/client.h"
 #include "pubsub/resp/glob.h"
@@ -28,10 +29,7 @@ std::shared_ptr<Topic> Server::AcquireTopic(Kind kind, const std::string& name) 
   // thread, never after the subscription is destroyed (Backend contract),
   // so `this` is alive.
   auto on_message = [this, poster = poster_, weak](std::string_view, std::string_view payload) {
-    if (!poster->PostMessage(payload.size(), options_.max_queued_message_bytes,
-                             [this, weak, data = std::string(payload)] {
-                               OnTopicMessage(weak, data);
-                             })) {
+    if (!poster->PostMessage(options_.max_queued_message_bytes, weak, payload)) {
       counters_.messages_dropped++;
     }
   };
@@ -69,7 +67,7 @@ void Server::OnTopicActive(std::weak_ptr<Topic> weak, bool active) {
   }
 }
 
-void Server::OnTopicMessage(std::weak_ptr<Topic> weak, std::string_view payload) {
+void Server::OnTopicMessage(const std::weak_ptr<Topic>& weak, std::string_view payload) {
   auto topic = weak.lock();
   if (!topic) return;
   if (topic->kind != Kind::kPattern) return Deliver(*topic, topic->name, payload);
@@ -82,9 +80,10 @@ void Server::OnTopicMessage(std::weak_ptr<Topic> weak, std::string_view payload)
 }
 
 void Server::Deliver(const Topic& topic, std::string_view channel, std::string_view payload) {
-  // A snapshot: a slow client may be dropped below. A vector, one allocation
-  // per message rather than one per member.
-  const std::vector<uint64_t> members(topic.members.begin(), topic.members.end());
+  // A snapshot: a slow client may be dropped below. Inline for a few
+  // members (no allocation), else one allocation per message rather than
+  // one per member.
+  const absl::InlinedVector<uint64_t, 16> members(topic.members.begin(), topic.members.end());
   for (uint64_t id : members) {
     auto client = FindClient(id);
     if (!client || client->closed()) continue;

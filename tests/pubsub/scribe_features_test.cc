@@ -69,6 +69,50 @@ TEST(PublishAckTest, AcksCarryTheSequenceNumberAndTheRootIsCached) {
   }
 }
 
+// On one node every publish after the first goes to the cached root, the
+// node itself: Scribe hands the message (and its acknowledgement) to
+// itself without encoding it. Order, numbering, acknowledgements and the
+// counters are those of a publish to another node.
+TEST(PublishAckTest, PublishesToItselfArriveInOrderAndAreCounted) {
+  ScribeRing ring(16, 1);
+  ASSERT_TRUE(ring.all_active());
+  ring.Subscribe(0, "solo", /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, {0}, "solo"));
+  constexpr int kPerBatch = 40;
+  std::vector<Outcome> outcomes(2 * kPerBatch);
+  // The first batch is routed (no root cached yet, and the rest follow the
+  // first one's path); the second goes straight to the cached root, itself.
+  for (int batch = 0; batch < 2; ++batch) {
+    for (int k = batch * kPerBatch; k < (batch + 1) * kPerBatch; ++k) {
+      ring.PublishAcked(0, "solo", "m" + std::to_string(k), &outcomes[k]);
+    }
+    ASSERT_TRUE(ring.net().RunUntil(
+        [&] { return outcomes[(batch + 1) * kPerBatch - 1].has_value(); }, absl::Seconds(6),
+        absl::Milliseconds(1)));
+  }
+  for (int k = 0; k < 2 * kPerBatch; ++k) {
+    ASSERT_TRUE(outcomes[k].has_value()) << k;
+    ASSERT_TRUE(outcomes[k]->ok()) << outcomes[k]->status();
+    EXPECT_EQ(**outcomes[k], k + 1u);
+  }
+  ExpectExactly(ring.log(0, "solo"), 1, 2 * kPerBatch);
+  for (int k = 0; k < 2 * kPerBatch; ++k) {
+    EXPECT_EQ(ring.log(0, "solo")[k].payload, "m" + std::to_string(k));
+  }
+  ASSERT_TRUE(ring.scribe(0).CachedRoot("solo").has_value());
+  const ScribeStats& stats = ring.scribe(0).stats();
+  EXPECT_EQ(stats.root_cache_misses, static_cast<uint64_t>(kPerBatch));
+  EXPECT_EQ(stats.root_cache_hits, static_cast<uint64_t>(kPerBatch));
+  EXPECT_EQ(stats.published, 2u * kPerBatch);
+  EXPECT_EQ(stats.delivered, 2u * kPerBatch);
+  EXPECT_EQ(stats.publish_acks_sent, 2u * kPerBatch);
+  EXPECT_EQ(stats.publish_acks_received, 2u * kPerBatch);
+  EXPECT_EQ(stats.publish_resends, 0u);
+  EXPECT_EQ(stats.duplicates, 0u);
+  EXPECT_EQ(stats.malformed, 0u);
+  EXPECT_EQ(stats.dropped, 0u);
+}
+
 // The cached root is no longer the root (a closer node took over): it
 // passes the publish on, and the next acknowledgement updates the cache.
 TEST(PublishAckTest, AFormerRootPassesThePublishOnAndTheCacheFollows) {
