@@ -36,7 +36,7 @@ void Client::Read() {
   // While a command waits or output is backed up, requests are not run, but
   // a little more is read, so a client that goes away is noticed (and its
   // subscriptions dropped) at once.
-  bool throttled = blocked_ || publish_limited_ ||
+  bool throttled = blocked_ || pending_publish_ ||
                    output_bytes() >= server_.options().output_pause_bytes;
   if (throttled && parser_.buffered() >= kThrottledReadLimit) return;
   reading_ = true;
@@ -53,7 +53,7 @@ void Client::Read() {
 
 void Client::ProcessInput() {
   while (!closed_ && !closing_ && !blocked_ &&
-         output_bytes() < server_.options().output_pause_bytes && MayRunCommand()) {
+         output_bytes() < server_.options().output_pause_bytes && !pending_publish_) {
     RequestParser::Result r = parser_.Next(&args_);
     if (r == RequestParser::Result::kNeedMore) break;
     if (r == RequestParser::Result::kError) {
@@ -87,23 +87,26 @@ void Client::ScheduleProcessInput() {
 }
 
 void Client::PublishesFinished() {
-  if (!publish_limited_) return;
-  publish_limited_ = false;
+  if (!pending_publish_ || closed_ || !TakePublishes(pending_publish_->sends.size())) return;
+  PendingPublish publish = std::move(*pending_publish_);
+  pending_publish_.reset();
+  server_.SendPublish(*this, std::move(publish));
   ScheduleProcessInput();
 }
 
-bool Client::MayRunCommand() {
+bool Client::TakePublishes(size_t n) {
   const GatewayOptions& o = server_.options();
-  if (unfinished_ < o.max_client_publishes_in_flight &&
-      server_.publishes_in_flight() < o.max_publishes_in_flight) {
+  const size_t all = server_.publishes_in_flight();
+  const bool own_fits =
+      node_publishes_ == 0 || node_publishes_ + n <= o.max_client_publishes_in_flight;
+  if (own_fits && (all == 0 || all + n <= o.max_publishes_in_flight)) {
+    node_publishes_ += n;
+    server_.AddPublishInFlight(static_cast<long>(n));
     return true;
   }
-  if (!publish_limited_) {
-    publish_limited_ = true;
-    server_.counters().publish_limit_waits++;
-    // At the gateway-wide limit, other clients' acknowledgements wake it.
-    if (unfinished_ < o.max_client_publishes_in_flight) server_.WaitForPublishes(*this);
-  }
+  // Over its own limit, its own answers wake it (CompleteReply); at the
+  // gateway-wide one, other clients' answers.
+  if (own_fits) server_.WaitForPublishes(*this);
   return false;
 }
 
@@ -117,6 +120,24 @@ std::string* Client::OutputTarget() {
   if (replies_.empty()) return &out_;
   if (!replies_.back().done) PushSlot(true);
   return &replies_.back().bytes;
+}
+
+// A RESP3 push is typed, so the client tells it from replies wherever it
+// comes, as Redis clients expect: Redis writes every reply at once, and a
+// message never waits for one. So it waits neither for a PUBLISH's reply,
+// unless something it must follow waits there: a fence, or an earlier push
+// (messages keep their order).
+std::string* Client::PushTarget() {
+  if (protocol_ == 3 && replies_base_ >= push_fence_) return &out_;
+  std::string* target = OutputTarget();
+  push_fence_ = replies_base_ + replies_.size();
+  return target;
+}
+
+void Client::FencePushes() {
+  if (replies_.empty()) return;
+  OutputTarget();
+  push_fence_ = replies_base_ + replies_.size();
 }
 
 // Only the tail slot grows (OutputTarget): the others are summed as they
@@ -133,7 +154,6 @@ void Client::PushSlot(bool done) {
 uint64_t Client::ReserveReply() {
   PushSlot(false);
   ++unfinished_;
-  server_.AddPublishInFlight(1);
   return replies_base_ + replies_.size() - 1;
 }
 
@@ -230,6 +250,8 @@ void Client::Close(const std::string& why) {
   // The gateway-wide count is given back as the node answers each PUBLISH,
   // not here: the node still holds them until then.
   unfinished_ = 0;
+  node_publishes_ = 0;
+  pending_publish_.reset();
   replies_.clear();
   queued_closed_ = 0;
   server_.OnClientClosed(*this);

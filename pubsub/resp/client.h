@@ -8,12 +8,19 @@
 // order.
 //
 // PUBLISH does not block: it reserves a place for its reply (ReserveReply)
-// and the client goes on with its next commands. Output written while a
-// reserved reply is unfinished queues behind it, so replies and pushes
-// leave in command order; CompleteReply fills the place and sends what is
-// ready. At most GatewayOptions::max_client_publishes_in_flight of a client's
-// (and max_publishes_in_flight of all clients') publishes wait at once;
-// beyond that the client's commands wait (back-pressure: reads pause).
+// and the client goes on with its next commands. Replies written while a
+// reserved reply is unfinished queue behind it, so replies leave in command
+// order; CompleteReply fills the place and sends what is ready. Pushes
+// (messages) of a RESP3 client go ahead of the queue (push_writer), unless
+// output they must follow waits in it (a subscription's confirmation, HELLO,
+// RESET: FencePushes); RESP2 pushes, which a client cannot tell from
+// replies, always queue. A PUBLISH costs one node publish for its channel
+// and one per matching pattern: at most
+// GatewayOptions::max_client_publishes_in_flight of a client's (and
+// max_publishes_in_flight of all clients') node publishes wait at once; a
+// PUBLISH that does not fit waits as pending_publish_, its reply's place
+// reserved, and the client's later commands wait behind it (back-pressure:
+// reads pause).
 //
 // Lifetime: owned by the Server's client map; asynchronous handlers hold a
 // shared_ptr. Close() is idempotent and tells the Server once.
@@ -40,6 +47,16 @@ struct PendingSubscribe {
   std::vector<std::string> names;
 };
 
+// A PUBLISH's node publishes (backend topic, payload): the channel's first,
+// then one per matching pattern. Waits in Client::pending_publish_ while
+// they do not fit the publish limits.
+struct PendingPublish {
+  Kind kind = Kind::kChannel;
+  std::string channel;
+  std::vector<std::pair<std::string, std::string>> sends;
+  uint64_t ticket = 0;  // its reply's place
+};
+
 class Client : public std::enable_shared_from_this<Client> {
  public:
   // Request bytes read ahead while the client's commands are held back.
@@ -52,6 +69,12 @@ class Client : public std::enable_shared_from_this<Client> {
   void Send(std::string_view bytes);
   // Appends to the output, or behind the reserved replies if any.
   ReplyWriter writer() { return ReplyWriter(OutputTarget(), protocol_); }
+  // For a push (message): RESP3 pushes go ahead of replies waiting behind
+  // an unanswered PUBLISH, unless a fence waits there.
+  ReplyWriter push_writer() { return ReplyWriter(PushTarget(), protocol_); }
+  // Pushes written from now on follow everything written so far (call after
+  // writing a reply that changes what later pushes mean to the client).
+  void FencePushes();
   // Call after writing through writer(): applies limits and starts writing.
   void Flush();
   void CloseAfterReply();
@@ -60,13 +83,19 @@ class Client : public std::enable_shared_from_this<Client> {
   void Resume();
   void Block() { blocked_ = true; }
   // A place for a reply that comes later, after what was written so far;
-  // every later reply and push waits behind it. Returns its ticket.
+  // every later reply (and RESP2 push) waits behind it. Returns its ticket.
   uint64_t ReserveReply();
-  // The reserved reply's bytes: sends what is ready, in order, and runs
-  // commands held back by the publish limits.
+  // The reserved reply's bytes: sends what is ready, in order, and sends a
+  // pending PUBLISH if it fits now.
   void CompleteReply(uint64_t ticket, std::string bytes);
   size_t replies_in_flight() const { return unfinished_; }
-  // Runs the commands a publish limit held back, if any (later, on the loop).
+  // Counts `n` node publishes against both publish limits if they fit
+  // (true). A PUBLISH costing more than a limit fits once nothing else is
+  // in flight. Otherwise false, and the client is woken when they may fit.
+  bool TakePublishes(size_t n);
+  // The node answered `n` of this client's node publishes.
+  void PublishesAnswered(size_t n) { node_publishes_ -= n; }
+  // Sends pending_publish_ if it fits now, then runs the commands behind it.
   void PublishesFinished();
   // Loop thread, after a batch of backend callbacks: writes output that
   // Flush() deferred during the batch.
@@ -86,6 +115,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::optional<std::string> name_;
   std::set<std::string> channels_, patterns_, shard_channels_;
   std::optional<PendingSubscribe> pending_subscribe_;
+  std::optional<PendingPublish> pending_publish_;
   asio::steady_timer pending_timer_;
   absl::Time last_command_;
 
@@ -110,9 +140,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void CheckOutputLimits();
   size_t QueuedBytes() const;
   std::string* OutputTarget();
+  std::string* PushTarget();
   void PushSlot(bool done);
-  // False (and counted) while a publish limit holds the client's commands.
-  bool MayRunCommand();
 
   Server& server_;
   asio::ip::tcp::socket socket_;
@@ -124,7 +153,6 @@ class Client : public std::enable_shared_from_this<Client> {
   bool closing_ = false;  // reply then close
   bool closed_ = false;
   bool flush_deferred_ = false;
-  bool publish_limited_ = false;  // commands wait for a publish to finish
   std::string out_;      // not yet handed to the socket
   // Output behind a reserved reply, in order: `done` places hold their
   // bytes, the others wait for CompleteReply. The front has ticket
@@ -137,6 +165,10 @@ class Client : public std::enable_shared_from_this<Client> {
   size_t queued_closed_ = 0;  // bytes in replies_ but its tail
   uint64_t replies_base_ = 0;
   size_t unfinished_ = 0;
+  size_t node_publishes_ = 0;  // of this client's PUBLISHes, unanswered
+  // Pushes may go ahead of replies_ only once the slots before this ticket
+  // (holding a fence or a push) have left it.
+  uint64_t push_fence_ = 0;
   std::string writing_;  // being written
   std::optional<std::chrono::steady_clock::time_point> soft_since_;
   std::string peer_, local_;

@@ -65,6 +65,7 @@ void Server::Reset(Client& c, Args& a) {
   c.name_.reset();
   c.set_authenticated(options_.requirepass.empty());
   c.writer().Simple("RESET");
+  c.FencePushes();
 }
 
 bool Server::CheckPassword(std::string_view user, std::string_view password) {
@@ -141,6 +142,7 @@ void Server::Hello(Client& c, Args& a) {
   }
   if (version != 0) c.protocol_ = static_cast<int>(version);
   WriteHello(c);
+  c.FencePushes();  // pushes after it are in its protocol
 }
 
 void Server::WriteHello(Client& c) {

@@ -54,16 +54,20 @@ struct GatewayOptions {
   // A client's commands are not read while this much output is unsent, so
   // replies alone cannot grow the buffer without bound.
   size_t output_pause_bytes = 1 << 20;
-  // PUBLISHes waiting for their topic's root: a client may have this many
-  // in flight (pipelined; replies still in command order), all clients
-  // together max_publishes_in_flight (below the node's own bound on
-  // publishes in flight, ScribeOptions::max_pending_publishes). At either
-  // limit the client's commands wait (counted in publish_limit_waits).
+  // Node publishes waiting for their topic's root (a PUBLISH makes one for
+  // its channel and one per matching pattern, held until all are answered):
+  // a client may have this many in flight (pipelined; replies still in
+  // command order), all clients together max_publishes_in_flight (below the
+  // node's own bound on publishes in flight,
+  // ScribeOptions::max_pending_publishes). A PUBLISH that does not fit
+  // waits, with the client's later commands (counted in
+  // publish_limit_waits); one costing more than a limit goes alone.
   size_t max_client_publishes_in_flight = 256;
   size_t max_publishes_in_flight = 8192;
-  // Payload bytes of messages the node delivered that wait for the
-  // gateway's loop; beyond it new ones are dropped and counted
-  // (messages_dropped), as the node drops for a slow subscription.
+  // Payload bytes of messages the node delivered that wait for (or are
+  // being handled by) the gateway's loop; beyond it new ones are dropped
+  // and counted (messages_dropped), as the node drops for a slow
+  // subscription.
   size_t max_queued_message_bytes = 64 << 20;
   // A SUBSCRIBE the cluster has not confirmed by then fails with an error.
   absl::Duration subscribe_timeout = absl::Seconds(10);

@@ -39,6 +39,8 @@ void Server::WriteSubscriptionReply(Client& c, std::string_view verb, Kind kind,
   size_t count = kind == Kind::kShard ? c.shard_channels_.size()
                                       : c.channels_.size() + c.patterns_.size();
   w.Integer(static_cast<long long>(count));
+  // A message must not reach the client before its subscription's reply.
+  c.FencePushes();
 }
 
 bool Server::RefuseReserved(Client& c, Kind kind, const std::string& channel) {
@@ -160,40 +162,61 @@ void Server::UnsubscribeOne(Client& c, Kind kind, const std::string& name, bool 
 void Server::Publish(Client& c, Args& a, Kind kind) {
   if (RefuseReserved(c, kind, a[1])) return;
   counters_.published++;
-  struct State {
-    size_t outstanding = 0;
-    absl::Status primary;
-  };
-  auto state = std::make_shared<State>();
-  std::vector<std::pair<std::string, std::string>> sends;
-  sends.emplace_back(BackendTopic(kind, a[1]), a[2]);
+  PendingPublish publish{kind, a[1], {}, 0};
+  publish.sends.emplace_back(BackendTopic(kind, a[1]), a[2]);
   if (kind == Kind::kChannel) {
     for (const std::string& pattern : MatchingPatterns(a[1])) {
       counters_.pattern_publishes++;
-      sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], a[2]));
+      publish.sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], a[2]));
     }
   }
-  state->outstanding = sends.size();
-  const uint64_t ticket = c.ReserveReply();
-  std::string channel = a[1];
-  for (size_t i = 0; i < sends.size(); ++i) {
+  publish.ticket = c.ReserveReply();
+  if (c.TakePublishes(publish.sends.size())) return SendPublish(c, std::move(publish));
+  // Its reply keeps its place; it and the client's later commands wait.
+  counters_.publish_limit_waits++;
+  c.pending_publish_ = std::move(publish);
+}
+
+void Server::SendPublish(Client& c, PendingPublish publish) {
+  struct State {
+    size_t outstanding = 0;
+    absl::Status primary;      // the channel's own publish
+    size_t copies_failed = 0;  // pattern copies
+    absl::Status copy_error;   // the first of them
+  };
+  auto state = std::make_shared<State>();
+  const size_t cost = publish.sends.size();
+  state->outstanding = cost;
+  for (size_t i = 0; i < cost; ++i) {
     // Runs once (on the backend's thread): its captures move on to the loop.
-    auto done = [this, poster = poster_, state, i, kind, channel, ticket,
+    auto done = [this, poster = poster_, state, i, cost, kind = publish.kind,
+                 channel = publish.channel, ticket = publish.ticket,
                  weak = c.weak_from_this()](absl::Status status) mutable {
-      poster->Post([this, state = std::move(state), i, kind, channel = std::move(channel),
+      poster->Post([this, state = std::move(state), i, cost, kind, channel = std::move(channel),
                     ticket, weak = std::move(weak), status = std::move(status)] {
-        if (!status.ok()) counters_.backend_errors++;
+        if (!status.ok()) {
+          counters_.backend_errors++;
+          if (i > 0 && state->copies_failed++ == 0) state->copy_error = status;
+        }
         if (i == 0) state->primary = status;
         if (--state->outstanding > 0) return;
+        auto client = weak.lock();
+        if (client && !client->closed()) client->PublishesAnswered(cost);
         // Counted until the node has answered, whether or not the client
         // is still there: a client that closes does not free the node.
-        AddPublishInFlight(-1);
-        auto client = weak.lock();
+        AddPublishInFlight(-static_cast<long>(cost));
         if (!client || client->closed()) return;
         std::string reply;
         ReplyWriter w(&reply, client->protocol_);
         if (!state->primary.ok()) {
           w.Error(absl::StrCat("ERR publish failed: ", state->primary.message()));
+        } else if (state->copies_failed > 0) {
+          // A pattern subscriber would miss a message reported published:
+          // an error, though the channel's subscribers have it (a retry
+          // may repeat it to them).
+          w.Error(absl::StrCat("ERR publish accepted for the channel but failed for ",
+                               state->copies_failed, " of ", cost - 1,
+                               " matching patterns: ", state->copy_error.message()));
         } else {
           size_t receivers = LocalMembers(kind, channel);
           if (kind == Kind::kChannel) receivers += LocalPatternReceivers(channel);
@@ -202,7 +225,8 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
         client->CompleteReply(ticket, std::move(reply));
       });
     };
-    backend_.Publish(std::move(sends[i].first), std::move(sends[i].second), std::move(done));
+    backend_.Publish(std::move(publish.sends[i].first), std::move(publish.sends[i].second),
+                     std::move(done));
   }
 }
 

@@ -188,6 +188,7 @@ bool RequestParser::ReadCountLine(const char* too_big_error, long long* value, b
 
 RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* args) {
   if (pending_args_ < 0) {
+    const size_t start = pos_;
     long long count = 0;
     bool ok = false;
     if (!ReadCountLine("Protocol error: too big mbulk count string", &count, &ok)) {
@@ -200,7 +201,7 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
       return Fail("Protocol error: unauthenticated multibulk length");
     }
     partial_.clear();
-    request_bytes_ = 0;
+    request_bytes_ = pos_ - start;  // the count line
     if (count <= 0) {
       args->clear();
       return Result::kCommand;  // empty request, skipped by Next()
@@ -221,6 +222,7 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
       if (buffer_[pos_] != '$') {
         return Fail(std::string("Protocol error: expected '$', got '") + buffer_[pos_] + "'");
       }
+      const size_t header_start = pos_;
       long long len = 0;
       bool ok = false;
       if (!ReadCountLine("Protocol error: too big bulk count string", &len, &ok)) {
@@ -232,7 +234,8 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
       if (!authenticated_ && len > static_cast<long long>(limits_.unauth_max_bulk_len)) {
         return Fail("Protocol error: unauthenticated bulk length");
       }
-      request_bytes_ += static_cast<size_t>(len);
+      // The whole request as sent: header line, bytes and their CRLF.
+      request_bytes_ += pos_ - header_start + static_cast<size_t>(len) + 2;
       if (request_bytes_ > limits_.max_request_bytes) {
         request_too_big_ = true;
         return Fail(absl::StrCat("Protocol error: request over ", limits_.max_request_bytes,

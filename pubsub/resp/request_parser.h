@@ -27,9 +27,11 @@ struct ParserLimits {
   size_t max_bulk_len = 8 << 20;      // one argument, bytes
   size_t max_args = 1 << 16;          // arguments of one command
   size_t max_inline_len = 64 << 10;   // an inline line or a count line (Redis's)
-  // One whole multibulk request (its arguments' bytes together): without
-  // it, max_args x max_bulk_len (512 GiB) could be buffered for one
-  // command. Redis's client-query-buffer-limit is 1 GiB; Peter's payloads
+  // One whole multibulk request, counted as sent (count line, bulk headers,
+  // arguments and their CRLFs), refused as soon as a bulk header would take
+  // it past the bound: without it, max_args x max_bulk_len (512 GiB) could
+  // be buffered for one command. Inline requests are bounded by
+  // max_inline_len instead. Redis's client-query-buffer-limit is 1 GiB; Peter's payloads
   // are at most 1 MiB (ScribeOptions::max_payload_bytes).
   size_t max_request_bytes = 16 << 20;
   // Before authentication (when a password is required), as Redis.

@@ -35,17 +35,24 @@ void Poster::RunBatch() {
     std::lock_guard<std::mutex> lock(mu_);
     if (io_ == nullptr) return;
     running_.swap(queue_);
-    for (const Entry& e : running_) message_bytes_ -= e.fn ? 0 : e.payload.size();
   }
   before_batch_();
+  size_t ran_bytes = 0;
   for (auto& e : running_) {
     if (e.fn) {
       e.fn();
     } else {
       on_message_(e.topic, e.payload);
+      ran_bytes += e.payload.size();
     }
   }
   running_.clear();
+  {
+    // Given back only now: the batch's messages were in memory until here,
+    // so counting them while it ran keeps queued + running within the limit.
+    std::lock_guard<std::mutex> lock(mu_);
+    message_bytes_ -= ran_bytes;
+  }
   after_batch_();
 }
 

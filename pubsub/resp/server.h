@@ -28,6 +28,7 @@
 namespace peter::resp {
 
 class Client;
+struct PendingPublish;
 struct Topic;
 
 // Runs functions on the loop while it is alive; drops them after Disable().
@@ -64,7 +65,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
   std::mutex mu_;
   asio::io_context* io_;      // guarded by mu_
   std::vector<Entry> queue_;  // guarded by mu_
-  size_t message_bytes_ = 0;  // guarded by mu_: of the messages queued
+  size_t message_bytes_ = 0;  // guarded by mu_: of the messages queued or running
   std::vector<Entry> running_;  // loop thread only
   std::function<void()> before_batch_, after_batch_;
   MessageFn on_message_;
@@ -138,11 +139,14 @@ class Server : public Gateway {
   void Execute(Client& client, Args& args);
   // The client is gone: drop its subscriptions and forget it.
   void OnClientClosed(Client& client);
-  // Publishes of all clients waiting for their roots (the gateway-wide
-  // limit), and the clients waiting for that number to drop.
+  // Node publishes of all clients waiting for their roots (the
+  // gateway-wide limit), and the clients waiting for that number to drop.
   size_t publishes_in_flight() const { return publishes_in_flight_; }
   void AddPublishInFlight(long delta);
   void WaitForPublishes(Client& client);
+  // Hands a PUBLISH's node publishes (already counted by TakePublishes) to
+  // the backend; its reply fills its place once all are answered.
+  void SendPublish(Client& client, PendingPublish publish);
   // Inside a batch of backend callbacks: client writes wait for its end.
   bool in_callback_batch() const { return in_callback_batch_; }
   void DeferFlush(std::shared_ptr<Client> client);

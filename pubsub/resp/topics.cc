@@ -87,7 +87,7 @@ void Server::Deliver(const Topic& topic, std::string_view channel, std::string_v
   for (uint64_t id : members) {
     auto client = FindClient(id);
     if (!client || client->closed()) continue;
-    ReplyWriter w = client->writer();
+    ReplyWriter w = client->push_writer();
     switch (topic.kind) {
       case Kind::kChannel:
         w.Push(3);

@@ -357,7 +357,7 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
   count("--resp-max-subscriptions-per-client", &g.max_subscriptions_per_client, 100'000'000,
         "Channels, patterns and shard channels one Redis client may hold together");
   bytes("--resp-max-request-bytes", &g.parser.max_request_bytes, 64 * kKiB, 4 * kGiB,
-        "Largest Redis request (all its arguments); a larger one closes the client");
+        "Largest Redis request as sent (arguments and protocol); a larger one closes the client");
   command.add_option("--resp-client-output-buffer-limit", flags->resp_output_buffer_limit,
                      "Redis's client-output-buffer-limit pubsub: a Redis client is disconnected when its unsent output passes HARD, or "
                      "stays above SOFT for SECONDS")
@@ -367,8 +367,8 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
                                  absl::ToInt64Seconds(g.output_soft_limit_time)))
       ->group("Limits");
   count("--resp-max-publishes-in-flight", &g.max_publishes_in_flight, 1'000'000,
-        "PUBLISHes of all Redis clients waiting for their topic's root; at it, clients' "
-        "commands wait");
+        "Node publishes of all Redis clients (a PUBLISH: one, plus one per matching pattern) "
+        "waiting for their topic's root; at it, clients' commands wait");
 }
 
 }  // namespace peter::tools::admin

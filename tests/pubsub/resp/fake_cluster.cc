@@ -63,6 +63,10 @@ class FakeCluster::NodeBackend : public Backend {
         cluster_.publishes_[topic]++;
         cluster_.total_publishes_++;
         if (status.ok()) status = cluster_.publish_status_;
+        if (auto it = cluster_.topic_status_.find(topic);
+            status.ok() && it != cluster_.topic_status_.end()) {
+          status = it->second;
+        }
         if (status.ok()) {
           auto [begin, end] = cluster_.entries_.equal_range(topic);
           for (auto it = begin; it != end; ++it) {
@@ -131,6 +135,15 @@ void FakeCluster::FailPublishes(absl::Status status) {
   publish_status_ = std::move(status);
 }
 
+void FakeCluster::FailPublishesTo(const std::string& topic, absl::Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (status.ok()) {
+    topic_status_.erase(topic);
+  } else {
+    topic_status_[topic] = std::move(status);
+  }
+}
+
 void FakeCluster::HoldPublishAcks() {
   std::lock_guard<std::mutex> lock(mu_);
   hold_acks_ = true;
@@ -150,6 +163,11 @@ int FakeCluster::held_publish_acks(const std::string& topic) {
   int n = 0;
   for (const auto& [t, fn] : held_acks_) n += t == topic ? 1 : 0;
   return n;
+}
+
+int FakeCluster::held_publish_acks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(held_acks_.size());
 }
 
 int FakeCluster::subscriptions(const std::string& topic) {

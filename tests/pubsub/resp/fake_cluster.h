@@ -40,12 +40,15 @@ class FakeCluster {
   void ReleaseActivations();
   // Subsequent publishes fail with `status` (OK: succeed again).
   void FailPublishes(absl::Status status);
+  // Subsequent publishes to `topic` only fail with `status` (OK: succeed).
+  void FailPublishesTo(const std::string& topic, absl::Status status);
   // While held, publishes still reach their subscribers, but their `done`
   // waits; Release runs the held ones in the reverse of their order, the
   // order the gateway must not depend on.
   void HoldPublishAcks();
   void ReleasePublishAcks();
   int held_publish_acks(const std::string& topic);
+  int held_publish_acks();  // of every topic
 
   // Observations (any thread).
   int subscriptions(const std::string& topic);       // live, all nodes
@@ -72,6 +75,7 @@ class FakeCluster {
   bool hold_ = false;
   std::vector<std::shared_ptr<Entry>> held_;
   absl::Status publish_status_;
+  std::map<std::string, absl::Status> topic_status_;
   bool hold_acks_ = false;
   std::vector<std::pair<std::string, std::function<void()>>> held_acks_;
   std::multimap<std::string, std::shared_ptr<Entry>> entries_;

@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "pubsub/resp/pattern_directory.h"
+#include "pubsub/resp/server.h"
 #include "tests/pubsub/resp/fake_cluster.h"
 #include "tests/pubsub/resp/test_client.h"
 
@@ -54,10 +55,17 @@ class GatewayTest : public ::testing::Test {
   int DataPublishes() {
     return cluster_.total_publishes() - cluster_.publishes(std::string(kPatternsTopic));
   }
+  int HeldDataAcks() {
+    return cluster_.held_publish_acks() -
+           cluster_.held_publish_acks(std::string(kPatternsTopic));
+  }
   void TearDown() override {
     for (auto& g : gateways_) g->Stop();
   }
   void ExpectSecondClientWaitsForTheFourthSlot(TestClient& b);
+  std::unique_ptr<TestClient> StartResp3SubscriberOfX();
+  void ExpectSecondPatternPublishWaits(GatewayOptions options,
+                                       const std::vector<std::string>& patterns);
 
   FakeCluster cluster_;
   std::vector<std::unique_ptr<Gateway>> gateways_;
@@ -441,10 +449,22 @@ TEST_F(GatewayTest, RequestSizeIsBounded) {
   EXPECT_EQ(a.Read(), "-ERR Protocol error: request over 65536 bytes\r\n");
   EXPECT_TRUE(a.WaitClosed());
   EXPECT_EQ(gateways_[0]->stats().requests_too_big, 1u);
-  // Just under the bound is fine.
-  const std::string fits((64 << 10) - 16, 'y');
-  EXPECT_EQ(b.Call({"PUBLISH", "ch", fits}), ":0\r\n");
+  // The whole request counts, protocol included: exactly the bound is
+  // fine, one byte more is not.
+  auto publish_of = [](size_t total) {
+    const std::string head = "*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n";
+    size_t payload = total - head.size() - 2;
+    payload -= std::to_string(payload).size() + 3;  // "$<len>\r\n"
+    return Multibulk({"PUBLISH", "ch", std::string(payload, 'y')});
+  };
+  ASSERT_EQ(publish_of(64 << 10).size(), 64u << 10);
+  b.Send(publish_of(64 << 10));
+  EXPECT_EQ(b.Read(), ":0\r\n");
   EXPECT_EQ(gateways_[0]->stats().requests_too_big, 1u);
+  TestClient c(port(0));
+  c.Send(publish_of((64 << 10) + 1));
+  EXPECT_EQ(c.Read(), "-ERR Protocol error: request over 65536 bytes\r\n");
+  EXPECT_EQ(gateways_[0]->stats().requests_too_big, 2u);
 }
 
 // Another node floods the pattern directory (an announcement of more
@@ -593,29 +613,157 @@ TEST_F(GatewayTest, PublishesOfAClosedClientStayCountedUntilAnswered) {
   ExpectSecondClientWaitsForTheFourthSlot(b);  // a's three still count
 }
 
-// Pushes queued behind a PUBLISH waiting for its root count toward the
-// client's output limits: a RESP3 subscriber whose own PUBLISH is never
-// acknowledged is disconnected at the hard limit, not left to grow.
-TEST_F(GatewayTest, OutputQueuedBehindAPublishCountsTowardTheLimit) {
+std::string Push3(const std::vector<std::string>& items) {
+  std::string s = Push(items);
+  s[0] = '>';
+  return s;
+}
+
+// One node with a 4 KiB output hard limit, and a RESP3 client on it
+// subscribed to "x".
+std::unique_ptr<TestClient> GatewayTest::StartResp3SubscriberOfX() {
   GatewayOptions options;
   options.output_hard_limit = 4096;
   StartNodes(1, options);
-  TestClient c(port(0)), other(port(0));
-  c.Command({"HELLO", "3"});
-  ASSERT_NE(c.Read(), "<timeout>");
-  EXPECT_EQ(c.Call({"SUBSCRIBE", "x"}), ">3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n");
+  auto c = std::make_unique<TestClient>(port(0));
+  c->Command({"HELLO", "3"});
+  EXPECT_NE(c->Read(), "<timeout>");
+  EXPECT_EQ(c->Call({"SUBSCRIBE", "x"}), ">3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n");
+  return c;
+}
+
+// A RESP3 client's pushes do not wait behind its own PUBLISH's unanswered
+// reply (RESP3 marks them as pushes; Redis writes a reply at once, so its
+// pushes never wait): a subscriber that reads fast is not disconnected
+// while the node takes its time to answer its PUBLISH.
+TEST_F(GatewayTest, Resp3PushesGoAheadOfAnUnansweredPublishReply) {
+  auto subscriber = StartResp3SubscriberOfX();
+  TestClient& c = *subscriber;
+  TestClient other(port(0));
   cluster_.HoldPublishAcks();
-  c.Command({"PUBLISH", "y", "1"});
+  c.Send(Multibulk({"PUBLISH", "y", "1"}) + Multibulk({"PING"}));
   ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("y") == 1; }));
+  // 100 pushes of ~130 bytes: three times the hard limit, read as they come.
+  const std::string payload(100, 'p');
+  for (int i = 0; i < 100; ++i) {
+    other.Command({"PUBLISH", "x", payload});
+    ASSERT_EQ(c.Read(), Push3({"message", "x", payload})) << i;
+  }
+  EXPECT_EQ(c.Pending(), 0u);  // the replies still wait, in order
+  cluster_.ReleasePublishAcks();
+  EXPECT_EQ(c.Read(), ":0\r\n");
+  EXPECT_EQ(c.Read(), "+PONG\r\n");
+  EXPECT_EQ(gateways_[0]->stats().slow_client_disconnects, 0u);
+}
+
+// A push never overtakes a subscription's confirmation (nor HELLO's or
+// RESET's reply) queued behind an unanswered PUBLISH, and later pushes do
+// not overtake it either (push order). Output queued that way counts
+// toward the output limits: a client whose own PUBLISH is never answered
+// is disconnected at the hard limit, not left to grow.
+TEST_F(GatewayTest, PushesWaitBehindAConfirmationQueuedBehindAPublish) {
+  auto subscriber = StartResp3SubscriberOfX();
+  TestClient& c = *subscriber;
+  TestClient other(port(0));
+  cluster_.HoldPublishAcks();
+  c.Send(Multibulk({"PUBLISH", "y", "1"}) + Multibulk({"SUBSCRIBE", "z"}));
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("y") == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return cluster_.subscriptions("z") == 1; }));
+  other.Send(Multibulk({"PUBLISH", "z", "first"}) + Multibulk({"PUBLISH", "x", "second"}));
+  ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().messages_delivered == 2; }));
+  EXPECT_EQ(c.Pending(), 0u);  // all behind the PUBLISH's reply
+  cluster_.ReleasePublishAcks();
+  EXPECT_EQ(c.Read(), ":0\r\n");
+  EXPECT_EQ(c.Read(), ">3\r\n$9\r\nsubscribe\r\n$1\r\nz\r\n:2\r\n");
+  EXPECT_EQ(c.Read(), Push3({"message", "z", "first"}));
+  EXPECT_EQ(c.Read(), Push3({"message", "x", "second"}));
+  // Once the confirmation is out, pushes go ahead of a new unanswered reply.
+  c.Command({"PUBLISH", "y", "2"});
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("y") == 1; }));
+  other.Command({"PUBLISH", "x", "third"});
+  EXPECT_EQ(c.Read(), Push3({"message", "x", "third"}));
+  // Behind a new confirmation, pushes wait again, and count toward the limit.
+  c.Command({"SUBSCRIBE", "w"});
+  ASSERT_TRUE(WaitFor([&] { return cluster_.subscriptions("w") == 1; }));
   const std::string payload(100, 'p');
   std::string pipeline;
   for (int i = 0; i < 100; ++i) pipeline += Multibulk({"PUBLISH", "x", payload});
   other.Send(pipeline);
   ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().slow_client_disconnects == 1; }));
-  EXPECT_EQ(c.Pending(), 0u);  // nothing passed the unacknowledged reply
+  EXPECT_EQ(c.Pending(), 0u);  // nothing passed the queued confirmation
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_GT(gateways_[0]->stats().output_high_water, 4096u);
   cluster_.ReleasePublishAcks();
+}
+
+// One node with `options`, where a client holds `patterns` (all matching
+// "n.x"), so a PUBLISH to "n.x" costs cost = 1 + patterns node publishes.
+// Another client pipelines two, with the limit at `cost`: the second waits
+// until the first is answered.
+void GatewayTest::ExpectSecondPatternPublishWaits(GatewayOptions options,
+                                                  const std::vector<std::string>& patterns) {
+  StartNodes(1, options);
+  TestClient sub(port(0)), pub(port(0));
+  std::vector<std::string> psubscribe = {"PSUBSCRIBE"};
+  psubscribe.insert(psubscribe.end(), patterns.begin(), patterns.end());
+  sub.Command(psubscribe);
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    ASSERT_EQ(sub.Read(), Sub("psubscribe", patterns[i], static_cast<int>(i + 1)));
+  }
+  const int cost = static_cast<int>(patterns.size()) + 1;
+  const int before = DataPublishes();
+  cluster_.HoldPublishAcks();
+  pub.Send(Multibulk({"PUBLISH", "n.x", "1"}) + Multibulk({"PUBLISH", "n.x", "2"}));
+  ASSERT_TRUE(WaitFor([&] {
+    return gateways_[0]->stats().publish_limit_waits == 1 && HeldDataAcks() == cost;
+  }));
+  EXPECT_EQ(DataPublishes() - before, cost);
+  cluster_.ReleasePublishAcks();
+  ASSERT_TRUE(WaitFor([&] { return HeldDataAcks() == cost; }));
+  EXPECT_EQ(DataPublishes() - before, 2 * cost);
+  cluster_.ReleasePublishAcks();
+  const std::string receivers = ":" + std::to_string(cost - 1) + "\r\n";
+  EXPECT_EQ(pub.Read(), receivers);
+  EXPECT_EQ(pub.Read(), receivers);
+  for (int i = 0; i < 2 * (cost - 1); ++i) ASSERT_NE(sub.Read(), "<timeout>") << i;
+}
+
+// A PUBLISH matching patterns makes one node publish per pattern besides
+// the channel's: the publish limits count them all, so they bound what the
+// node holds (here the channel and three copies, 4 of the gateway's 4: the
+// second PUBLISH waits).
+TEST_F(GatewayTest, PublishLimitsCountEveryPatternCopy) {
+  GatewayOptions options;
+  options.max_publishes_in_flight = 4;
+  ExpectSecondPatternPublishWaits(options, {"n.*", "n.?", "*"});
+}
+
+// The per-client bound counts node publishes too: with 2 and one pattern,
+// one PUBLISH fills it.
+TEST_F(GatewayTest, PerClientPublishLimitCountsPatternCopies) {
+  GatewayOptions options;
+  options.max_client_publishes_in_flight = 2;
+  ExpectSecondPatternPublishWaits(options, {"n.*"});
+}
+
+// A pattern copy the node could not publish is not a success: the pattern's
+// subscribers would miss a message reported as published. The reply says
+// the channel's own publish was accepted.
+TEST_F(GatewayTest, FailedPatternCopyIsAnError) {
+  StartNodes(1);
+  TestClient psub(port(0)), sub(port(0)), pub(port(0));
+  EXPECT_EQ(psub.Call({"PSUBSCRIBE", "n.*", "n.?"}), Sub("psubscribe", "n.*", 1));
+  EXPECT_EQ(psub.Read(), Sub("psubscribe", "n.?", 2));
+  EXPECT_EQ(sub.Call({"SUBSCRIBE", "n.x"}), Sub("subscribe", "n.x", 1));
+  cluster_.FailPublishesTo(PatternTopic("n.*"), absl::ResourceExhaustedError("too many"));
+  EXPECT_EQ(pub.Call({"PUBLISH", "n.x", "m"}),
+            "-ERR publish accepted for the channel but failed for 1 of 2 matching patterns: "
+            "too many\r\n");
+  EXPECT_EQ(sub.Read(), Push({"message", "n.x", "m"}));
+  EXPECT_EQ(psub.Read(), Push({"pmessage", "n.?", "n.x", "m"}));
+  EXPECT_EQ(gateways_[0]->stats().backend_errors, 1u);
+  cluster_.FailPublishesTo(PatternTopic("n.*"), absl::OkStatus());
+  EXPECT_EQ(pub.Call({"PUBLISH", "n.x", "m"}), ":3\r\n");
 }
 
 // Messages waiting for the gateway's loop are bounded in bytes: beyond
@@ -648,6 +796,33 @@ TEST_F(GatewayTest, QueuedMessagesAreBounded) {
     last = n;
   }
   EXPECT_EQ(sub.Pending(), 0u);
+}
+
+// The messages of the batch the loop is running are still in memory: they
+// count toward max_queued_message_bytes until the batch is done (else the
+// running batch and the queue could each hold the bound).
+TEST(PosterTest, MessagesOfTheRunningBatchCountTowardTheBound) {
+  asio::io_context io;
+  std::shared_ptr<Poster> poster;
+  std::vector<std::string> ran;
+  bool second_taken = true;
+  poster = std::make_shared<Poster>(
+      &io, [] {}, [] {},
+      [&](const std::weak_ptr<Topic>&, std::string_view payload) {
+        ran.emplace_back(payload);
+        // The loop is busy with this batch, whose message is in memory.
+        if (ran.size() == 1) second_taken = poster->PostMessage(20, {}, std::string(15, 'b'));
+      });
+  ASSERT_TRUE(poster->PostMessage(20, {}, std::string(10, 'a')));
+  io.run();
+  EXPECT_FALSE(second_taken);
+  EXPECT_EQ(ran.size(), 1u);
+  // Once the batch is done, its bytes are given back.
+  EXPECT_TRUE(poster->PostMessage(20, {}, std::string(15, 'c')));
+  io.restart();
+  io.run();
+  EXPECT_EQ(ran.size(), 2u);
+  poster->Disable();
 }
 
 // QUIT after pipelined PUBLISHes closes only once their replies are sent.
