@@ -170,6 +170,10 @@ struct PubSubStats {
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)
   uint64_t topics_refused = 0;      // tree state or replicas refused: max_topics
+  uint64_t joins_refused = 0;       // joins NACKed: max_children, no sibling to push to
+  // Well-formed messages from peers dropped: no state for their topic, a
+  // bound full (a publish held by a fresh root beyond max_reorder), stale.
+  uint64_t messages_dropped = 0;
 };
 
 // One topic as this node holds it (a snapshot for status pages).

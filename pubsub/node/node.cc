@@ -254,6 +254,8 @@ PubSubStats NodeImpl::Stats() {
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;
         out.topics_refused = st.topics_refused;
+        out.joins_refused = st.joins_refused;
+        out.messages_dropped = st.dropped;
         for (const pubsub::TopicInfo& t : scribe_->Topics()) out.children += t.child_count;
         return out;
       },

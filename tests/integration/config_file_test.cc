@@ -266,6 +266,12 @@ TEST(StatusTextTest, RendersEveryPart) {
   EXPECT_NE(text.find("transport 3 connections open"), std::string::npos) << text;
   EXPECT_NE(text.find("sent 15 frames (2.0 KiB)"), std::string::npos) << text;
   EXPECT_NE(text.find("dropped: decode 4,"), std::string::npos) << text;
+  // The overlay's bounds show only once one was reached.
+  EXPECT_EQ(text.find("overlay bounds reached"), std::string::npos) << text;
+  s.stats.pending_ack_overflows = 6;
+  const std::string full = RenderStatus(StatusJson(s, ps, {}));
+  EXPECT_NE(full.find("overlay bounds reached: join buffer 0, pending acks 6, tracked peers 0"),
+            std::string::npos) << full;
 }
 
 TEST(StatusTextTest, ListsAtMostTwentyTopics) {

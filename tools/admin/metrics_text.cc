@@ -291,6 +291,13 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Children moved under a sibling because this node was full.", p.pushdowns);
   w.Single("peter_pubsub_topics_refused_total", "counter",
            "Topic tree state or replicas refused: max_topics reached.", p.topics_refused);
+  w.Single("peter_pubsub_joins_refused_total", "counter",
+           "Joins refused (NACK): max_children reached and no sibling to push the child to.",
+           p.joins_refused);
+  w.Single("peter_pubsub_messages_dropped_total", "counter",
+           "Well-formed pub/sub messages from peers dropped: no state for their topic, "
+           "a bound full (publishes held by a fresh root beyond max_reorder), or stale.",
+           p.messages_dropped);
 }
 
 }  // namespace

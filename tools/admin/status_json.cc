@@ -29,6 +29,18 @@ json AuthFailuresJson(const pastry::net::TransportStats& t) {
   return out;
 }
 
+// The overlay core's bounds reached (docs/limits.md), as the transport's
+// "dropped" beside them.
+json OverlayJson(const pastry::NodeStats& s) {
+  return json{
+      {"dropped",
+       {{"join_buffer_overflow", s.join_buffer_overflows},
+        {"pending_ack_overflow", s.pending_ack_overflows},
+        {"candidate_probe_overflow", s.candidate_probe_overflows},
+        {"dead_node_overflow", s.dead_node_overflows}}},
+  };
+}
+
 }  // namespace
 
 json TransportJson(const pastry::net::TransportStats& t) {
@@ -76,6 +88,8 @@ json PubSubJson(const PubSubStats& s) {
       {"anycasts_failed", s.anycasts_failed},
       {"pushdowns", s.pushdowns},
       {"topics_refused", s.topics_refused},
+      {"joins_refused", s.joins_refused},
+      {"messages_dropped", s.messages_dropped},
   };
 }
 
@@ -115,6 +129,7 @@ json StatusJson(const pastry::net::NodeSnapshot& snapshot,
       {"leaf_set", std::move(leaves)},
       {"routing_table", std::move(table)},
       {"uptime_s", absl::ToInt64Seconds(snapshot.uptime)},
+      {"overlay", OverlayJson(snapshot.stats)},
       {"transport", TransportJson(snapshot.transport)},
   };
   if (pubsub.has_value()) {

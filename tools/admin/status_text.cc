@@ -148,7 +148,20 @@ void Transport(const json& s, std::string& out) {
                     Count(d, "receive_overflow"), ", peer backing off ", Count(d, "backoff"),
                     "\n");
   }
-  // Only when a peer was refused: most clusters never see one.
+  // Only when a bound was reached or a peer refused: most clusters never see one.
+  if (s.contains("overlay") && s["overlay"].is_object() && s["overlay"].contains("dropped") &&
+      s["overlay"]["dropped"].is_object()) {
+    const json& d = s["overlay"]["dropped"];
+    const uint64_t any = Count(d, "join_buffer_overflow") + Count(d, "pending_ack_overflow") +
+                         Count(d, "candidate_probe_overflow") + Count(d, "dead_node_overflow");
+    if (any > 0) {
+      absl::StrAppend(&out, "          overlay bounds reached: join buffer ",
+                      Count(d, "join_buffer_overflow"), ", pending acks ",
+                      Count(d, "pending_ack_overflow"), ", tracked peers ",
+                      Count(d, "candidate_probe_overflow"), ", dead nodes ",
+                      Count(d, "dead_node_overflow"), "\n");
+    }
+  }
   if (t.contains("auth_failures") && t["auth_failures"].is_object()) {
     std::string refused;
     for (const auto& [reason, count] : t["auth_failures"].items()) {
