@@ -135,10 +135,7 @@ void TcpTransport::Send(const Endpoint& to, const Envelope& envelope) {
   if (stopped_ || to == self_) return;
   const size_t type = envelope.body.index();
   std::shared_ptr<Connection> conn = ConnectionFor(to);
-  if (conn == nullptr) {
-    ++stats_.dropped_backoff;
-    return;
-  }
+  if (conn == nullptr) return;  // counted by ConnectionFor
   // Encoded once per destination; the frame is shared by the queue.
   auto frame = std::make_shared<const std::string>(wire::Encode(envelope));
   if (totals_.queued_bytes > 0 && totals_.queued_bytes + frame->size() > config_.max_total_send_queue_bytes) {
@@ -162,18 +159,44 @@ void TcpTransport::Send(const Endpoint& to, const Envelope& envelope) {
   stats_.bytes_sent[type] += frame->size();
 }
 
-// The connection to send to `to` on, opening one if needed; null while the
-// endpoint is backing off.
+// The connection to send to `to` on, opening one if needed; null (the
+// message is dropped and counted) while the endpoint is backing off, or when
+// max_connections are open and none can be closed for it.
 std::shared_ptr<Connection> TcpTransport::ConnectionFor(const Endpoint& to) {
   auto it = by_peer_.find(to);
   if (it != by_peer_.end()) return it->second;
   auto backoff = backoff_.find(to);
-  if (backoff != backoff_.end() && steady_clock::now() < backoff->second.retry_at) return nullptr;
+  if (backoff != backoff_.end() && steady_clock::now() < backoff->second.retry_at) {
+    ++stats_.dropped_backoff;
+    return nullptr;
+  }
+  if (all_.size() >= config_.max_connections && !MakeRoomFor(to)) return nullptr;
   std::shared_ptr<Connection> conn = NewConnection();
   by_peer_[to] = conn;
   log_->debug("connecting to {}", to.ToString());
   conn->Connect(to, ToChrono(config_.connect_timeout));
   return conn;
+}
+
+bool TcpTransport::MakeRoomFor(const Endpoint& to) {
+  std::shared_ptr<Connection> oldest;
+  for (const auto& [id, conn] : all_) {
+    if (conn->state() == Connection::State::kOpen && conn->queued_bytes() == 0 &&
+        (oldest == nullptr || conn->last_activity() < oldest->last_activity())) {
+      oldest = conn;
+    }
+  }
+  const bool room = oldest != nullptr;
+  ++(room ? stats_.connections_evicted : stats_.outgoing_refused);
+  if (outgoing_limit_warn_.Allow(absl::Now())) {
+    log_->warn("{} connections open, the limit (max_connections): {} to connect to {} ({} "
+               "warnings suppressed)",
+               all_.size(), room ? "closing the least recently used idle one"
+                                 : "none idle, dropping a message instead of connecting",
+               to.ToString(), outgoing_limit_warn_.suppressed());
+  }
+  if (room) oldest->Close("least recently used, room for an outgoing connection");
+  return room;
 }
 
 std::shared_ptr<Connection> TcpTransport::NewConnection() {

@@ -37,8 +37,16 @@
 //
 // Hostile input. Frames that fail to decode are dropped and counted by cause;
 // a frame over max_frame_bytes (or a bad segment table) loses the stream's
-// framing, so that connection is closed and counted. Incoming connections
-// beyond max_connections are closed at once (connections_rejected).
+// framing, so that connection is closed and counted.
+//
+// Connections. max_connections bounds the connections open in both
+// directions together. An incoming one beyond it is closed at once
+// (connections_rejected). A new outgoing one at the bound closes the least
+// recently used idle connection (open, nothing queued) to make room
+// (connections_evicted): a node must reach its leaf set and tree even when
+// its slots are taken by idle peers. With no idle connection, the outgoing
+// one is not opened and the message is dropped (outgoing_refused); the
+// core's acknowledgements and probes retry.
 //
 // Authentication. With a PeerSecurity (TransportConfig::security), every
 // connection is TLS and/or opens with the handshake of peer_auth.h; a peer
@@ -138,6 +146,9 @@ class TcpTransport : public Transport, private ConnectionOwner {
   void Sweep();
   std::shared_ptr<Connection> NewConnection();
   std::shared_ptr<Connection> ConnectionFor(const Endpoint& to);
+  // At max_connections: closes the least recently used idle connection for
+  // one to `to`; false (counted, logged) if none is idle.
+  bool MakeRoomFor(const Endpoint& to);
   void Adopt(Connection& conn, const Endpoint& peer);
   void UseAnotherConnection(const Endpoint& peer);
 
@@ -181,7 +192,7 @@ class TcpTransport : public Transport, private ConnectionOwner {
   ConnectionTotals totals_;  // over all connections (Connection keeps it)
   // Warnings peers can trigger: one per second each.
   LogLimit decode_warn_, overflow_warn_, auth_warn_, global_overflow_warn_, reject_warn_,
-      receive_warn_;
+      receive_warn_, outgoing_limit_warn_;
 };
 
 }  // namespace peter::pastry::net

@@ -41,6 +41,11 @@ struct TransportStats {
   // attempt that failed.
   uint64_t dropped_backoff = 0;
   uint64_t connections_rejected = 0;  // incoming beyond max_connections
+  // At max_connections, a new outgoing connection: the least recently used
+  // idle connection was closed to make room (evicted), or, with none idle,
+  // the connection was not opened and the message dropped (refused).
+  uint64_t connections_evicted = 0;
+  uint64_t outgoing_refused = 0;
   // Peers refused by authentication (secured nodes), by AuthFailure.
   std::array<uint64_t, kAuthFailureCount> auth_failures{};
   uint64_t send_queue_bytes = 0;      // gauge: bytes queued on all connections

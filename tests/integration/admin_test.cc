@@ -148,6 +148,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   NodeSnapshot s = SampleSnapshot();
   s.transport.global_queue_overflows = 4;
   s.transport.receive_overflows = 5;
+  s.transport.connections_evicted = 13;
+  s.transport.outgoing_refused = 14;
   s.stats.dead_node_overflows = 6;
   s.stats.candidate_probe_overflows = 7;
   s.stats.join_buffer_overflows = 9;
@@ -159,6 +161,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
   EXPECT_EQ(m["peter_send_queue_global_overflows_total"], 4);
   EXPECT_EQ(m["peter_receive_overflows_total"], 5);
+  EXPECT_EQ(m["peter_connections_evicted_total"], 13);
+  EXPECT_EQ(m["peter_outgoing_connections_refused_total"], 14);
   EXPECT_EQ(m["peter_dead_node_overflows_total"], 6);
   EXPECT_EQ(m["peter_candidate_probe_overflows_total"], 7);
   EXPECT_EQ(m["peter_pubsub_topics_refused_total"], 8);
@@ -175,6 +179,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["pubsub"]["messages_dropped"], 12);
   EXPECT_EQ(j["transport"]["dropped"]["global_queue_overflow"], 4);
   EXPECT_EQ(j["transport"]["dropped"]["receive_overflow"], 5);
+  EXPECT_EQ(j["transport"]["connections_evicted"], 13);
+  EXPECT_EQ(j["transport"]["outgoing_refused"], 14);
   EXPECT_EQ(j["pubsub"]["topics_refused"], 8);
   std::map<std::string, double> a = ParseExposition(AdminMetricsText(2, 3));
   EXPECT_EQ(a["peter_admin_queue_full_waits_total"], 2);

@@ -238,6 +238,14 @@ void Connections(Writer& w, const pastry::net::TransportStats& t) {
   w.Single("peter_connections_rejected_total", "counter",
            "Incoming TCP connections closed at once: too many open.",
            t.connections_rejected);
+  w.Single("peter_connections_evicted_total", "counter",
+           "Least recently used idle connections closed to open an outgoing one at "
+           "max_connections.",
+           t.connections_evicted);
+  w.Single("peter_outgoing_connections_refused_total", "counter",
+           "Outgoing connections not opened (the message dropped): max_connections open, "
+           "none idle.",
+           t.outgoing_refused);
   w.Single("peter_connections_open", "gauge", "TCP connections open now.",
            t.connections_open);
   w.Single("peter_send_queue_bytes", "gauge",

@@ -315,7 +315,8 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
   };
   // Network: what peers can make this node hold.
   count("--max-connections", &n.max_connections, 1'000'000,
-        "Peer connections open at once; an incoming one beyond it is closed");
+        "Peer connections open at once, incoming and outgoing together; an incoming one "
+        "beyond it is closed, an outgoing one first closes the least recently used idle one");
   bytes("--max-frame-bytes", &n.max_frame_bytes, 64 * kKiB, 1 * kGiB,
         "Largest frame accepted from a peer; a larger one closes the connection");
   bytes("--max-send-queue-bytes", &n.max_send_queue_bytes, 64 * kKiB, kTiB,

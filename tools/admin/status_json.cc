@@ -51,6 +51,8 @@ json TransportJson(const pastry::net::TransportStats& t) {
       {"connections_closed", t.connections_closed},
       {"connect_failures", t.connect_failures},
       {"connections_rejected", t.connections_rejected},
+      {"connections_evicted", t.connections_evicted},
+      {"outgoing_refused", t.outgoing_refused},
       {"frames_sent", Sum(t.frames_sent)},
       {"bytes_sent", Sum(t.bytes_sent)},
       {"frames_received", Sum(t.frames_received)},

@@ -155,5 +155,101 @@ TEST(ConnectionTest, IncomingConnectionsBeyondTheLimitAreRejected) {
   for (int fd : fds) ::close(fd);
 }
 
+// Raw listeners on loopback that the node connects to, and the handle each
+// stands for.
+struct RawPeer {
+  int listener = -1;
+  NodeHandle handle;
+};
+
+RawPeer ListenAsPeer(uint64_t id) {
+  RawPeer p;
+  uint16_t port = 0;
+  p.listener = ListenRaw(&port);
+  p.handle = NodeHandle{NodeId(id, id), Endpoint::FromIpv4(0x7f000001, port)};
+  return p;
+}
+
+// The next connection to `listener`, or -1 if none arrives within `timeout`.
+int AcceptWithin(int listener, absl::Duration timeout) {
+  pollfd p{listener, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) != 1) return -1;
+  return ::accept(listener, nullptr, nullptr);
+}
+
+// Outgoing connections count against max_connections too: at the bound, a
+// new one closes the least recently used idle connection.
+TEST(ConnectionTest, OutgoingConnectionAtTheLimitEvictsTheLeastRecentlyUsedIdleOne) {
+  RuntimeOptions o = LoopbackOptions();
+  o.max_connections = 2;
+  auto node = StartNode(std::move(o));
+  ASSERT_NE(node, nullptr);
+  SinkApp app;
+  std::unique_ptr<Overlay> overlay;
+  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  (void)node->Snapshot();
+  Overlay* ov = overlay.get();
+  RawPeer peers[3] = {ListenAsPeer(1), ListenAsPeer(2), ListenAsPeer(3)};
+  std::optional<RawStream> streams[3];
+  for (int i = 0; i < 2; ++i) {
+    const NodeHandle to = peers[i].handle;
+    node->Post([ov, to](Node&) { ov->Route(std::nullopt, "hello", to); });
+    const int fd = AcceptWithin(peers[i].listener, absl::Seconds(5));
+    ASSERT_GE(fd, 0);
+    streams[i].emplace(fd);
+    ASSERT_TRUE(streams[i]->Next(absl::Seconds(5)).has_value());
+  }
+  EXPECT_EQ(node->Snapshot().transport.connections_open, 2u);
+  const NodeHandle third = peers[2].handle;
+  node->Post([ov, third](Node&) { ov->Route(std::nullopt, "hello", third); });
+  const int fd = AcceptWithin(peers[2].listener, absl::Seconds(5));
+  ASSERT_GE(fd, 0);
+  streams[2].emplace(fd);
+  EXPECT_TRUE(streams[2]->Next(absl::Seconds(5)).has_value());
+  EXPECT_TRUE(PeerClosed(streams[0]->fd(), absl::Seconds(5)));  // the oldest made room
+  const TransportStats t = node->Snapshot().transport;
+  EXPECT_GE(t.connections_evicted, 1u);
+  EXPECT_EQ(t.outgoing_refused, 0u);
+  EXPECT_LE(t.connections_open, 2u);
+  node->Post([&](Node&) { overlay.reset(); });
+  (void)node->Snapshot();
+  for (RawPeer& p : peers) ::close(p.listener);
+}
+
+// With no idle connection to close (both still handshaking with peers that
+// never answer), the outgoing connection is not opened: the message is
+// dropped and counted.
+TEST(ConnectionTest, OutgoingConnectionAtTheLimitIsRefusedWhenNoneIsIdle) {
+  RuntimeOptions o = LoopbackOptions();
+  o.max_connections = 2;
+  o.security.cluster_key = "0123456789abcdef0123456789abcdef";
+  auto node = StartNode(std::move(o));
+  ASSERT_NE(node, nullptr);
+  SinkApp app;
+  std::unique_ptr<Overlay> overlay;
+  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  (void)node->Snapshot();
+  Overlay* ov = overlay.get();
+  RawPeer peers[3] = {ListenAsPeer(1), ListenAsPeer(2), ListenAsPeer(3)};
+  std::vector<int> silent;
+  for (int i = 0; i < 2; ++i) {
+    const NodeHandle to = peers[i].handle;
+    node->Post([ov, to](Node&) { ov->Route(std::nullopt, "hello", to); });
+    const int fd = AcceptWithin(peers[i].listener, absl::Seconds(5));
+    ASSERT_GE(fd, 0);
+    silent.push_back(fd);
+  }
+  const NodeHandle third = peers[2].handle;
+  node->Post([ov, third](Node&) { ov->Route(std::nullopt, "hello", third); });
+  EXPECT_TRUE(Eventually([&] { return node->Snapshot().transport.outgoing_refused >= 1; },
+                         absl::Seconds(1)));
+  EXPECT_EQ(AcceptWithin(peers[2].listener, absl::Milliseconds(100)), -1);
+  EXPECT_EQ(node->Snapshot().transport.connections_evicted, 0u);
+  node->Post([&](Node&) { overlay.reset(); });
+  (void)node->Snapshot();
+  for (int fd : silent) ::close(fd);
+  for (RawPeer& p : peers) ::close(p.listener);
+}
+
 }  // namespace
 }  // namespace peter::pastry::net::testing
