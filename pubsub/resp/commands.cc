@@ -377,7 +377,8 @@ void Server::Info(Client& c, Args& a) {
         "\r\nmessages_dropped:", s.messages_dropped,
         "\r\nsubscription_limit_rejections:", s.subscription_limit_rejections,
         "\r\nrequests_too_big:", s.requests_too_big,
-        "\r\npattern_directory_overflows:", s.pattern_directory_overflows, "\r\n\r\n");
+        "\r\npattern_directory_overflows:", s.pattern_directory_overflows,
+        "\r\npattern_ttls_clipped:", s.pattern_ttls_clipped, "\r\n\r\n");
   }
   c.writer().Verbatim("txt", text);
 }

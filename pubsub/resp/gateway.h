@@ -75,6 +75,10 @@ struct GatewayOptions {
   // patterns, and how long an announcement is believed without a refresh.
   absl::Duration pattern_refresh = absl::Seconds(5);
   absl::Duration pattern_ttl = absl::Seconds(16);
+  // The longest another node's announcement is believed, whatever ttl it
+  // states (the wire allows 24 h): a longer one is taken with this ttl and
+  // counted (pattern_ttls_clipped). Keep it above every node's pattern_ttl.
+  absl::Duration max_pattern_ttl = absl::Seconds(60);
   // Warnings (bounds reached, rate-limited to one a second each); null:
   // spdlog's default logger.
   std::shared_ptr<spdlog::logger> logger;
@@ -108,6 +112,7 @@ struct GatewayStats {
   uint64_t subscription_limit_rejections = 0;  // SUBSCRIBEs over max_subscriptions_per_client
   uint64_t requests_too_big = 0;               // over parser.max_request_bytes (closed)
   uint64_t pattern_directory_overflows = 0;    // announcements over max_cluster_patterns
+  uint64_t pattern_ttls_clipped = 0;           // announcements believed only max_pattern_ttl
 };
 
 // Sets options->listen_host/listen_port from "host:port", "[v6addr]:port" or

@@ -1,5 +1,6 @@
 #include "pubsub/resp/pattern_directory.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "absl/status/status.h"
@@ -91,6 +92,7 @@ absl::StatusOr<std::pair<std::string_view, std::string_view>> DecodePatternMessa
 
 bool PatternDirectory::Apply(const Announcement& a, absl::Time now) {
   over_limit_ = false;
+  ttl_clipped_ = false;
   auto it = nodes_.find(a.node);
   if (it != nodes_.end() && it->second.sequence > a.sequence) return false;
   const size_t replaced = it == nodes_.end() ? 0 : 1 + it->second.patterns.size();
@@ -102,7 +104,8 @@ bool PatternDirectory::Apply(const Announcement& a, absl::Time now) {
   entries_ += 1 + a.patterns.size();
   NodeEntry& entry = nodes_[a.node];
   entry.sequence = a.sequence;
-  entry.expiry = now + a.ttl;
+  ttl_clipped_ = a.ttl > max_ttl_;
+  entry.expiry = now + std::min(a.ttl, max_ttl_);
   entry.patterns = a.patterns;
   for (const auto& p : entry.patterns) ++holders_[p];
   return true;

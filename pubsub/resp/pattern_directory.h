@@ -66,6 +66,12 @@ class PatternDirectory {
   void set_limit(size_t max_entries) { limit_ = max_entries; }
   // The last Apply() was refused for the limit.
   bool over_limit() const { return over_limit_; }
+  // An announcement is believed at most this long without a refresh,
+  // whatever ttl it states (up to 24 h on the wire): a hostile or
+  // misconfigured node must not hold entries for a day.
+  void set_max_ttl(absl::Duration max_ttl) { max_ttl_ = max_ttl; }
+  // The last Apply() took the announcement with its ttl cut to max_ttl.
+  bool ttl_clipped() const { return ttl_clipped_; }
   // Forgets nodes not refreshed in time.
   void Expire(absl::Time now);
   // Patterns known from any node, each once, sorted.
@@ -87,6 +93,8 @@ class PatternDirectory {
   size_t entries_ = 0;  // nodes_.size() + their patterns
   size_t limit_ = SIZE_MAX;
   bool over_limit_ = false;
+  absl::Duration max_ttl_ = absl::InfiniteDuration();
+  bool ttl_clipped_ = false;
 };
 
 }  // namespace peter::resp

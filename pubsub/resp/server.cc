@@ -117,6 +117,7 @@ Server::Server(Backend& backend, GatewayOptions options)
   node_nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   log_ = options_.logger != nullptr ? options_.logger : spdlog::default_logger();
   directory_.set_limit(options_.max_cluster_patterns);
+  directory_.set_max_ttl(options_.max_pattern_ttl);
 }
 
 void Server::WarnBound(std::string_view what) {
@@ -203,6 +204,7 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(subscription_limit_rejections)
   PETER_RESP_COPY(requests_too_big)
   PETER_RESP_COPY(pattern_directory_overflows)
+  PETER_RESP_COPY(pattern_ttls_clipped)
 #undef PETER_RESP_COPY
   return s;
 }

@@ -112,6 +112,7 @@ struct Counters {
   PETER_RESP_COUNTER(subscription_limit_rejections)
   PETER_RESP_COUNTER(requests_too_big)
   PETER_RESP_COUNTER(pattern_directory_overflows)
+  PETER_RESP_COUNTER(pattern_ttls_clipped)
 #undef PETER_RESP_COUNTER
 };
 

@@ -148,6 +148,13 @@ void Server::OnAnnouncement(std::string_view payload) {
                            " patterns: the directory would pass max_cluster_patterns (",
                            options_.max_cluster_patterns, ")"));
   }
+  if (directory_.ttl_clipped()) {
+    counters_.pattern_ttls_clipped++;
+    WarnBound(absl::StrCat("a pattern announcement states a ttl of ",
+                           absl::FormatDuration(announcement->ttl), ": believed for ",
+                           absl::FormatDuration(options_.max_pattern_ttl),
+                           " (max_pattern_ttl)"));
+  }
   counters_.known_patterns = directory_.size();
 }
 

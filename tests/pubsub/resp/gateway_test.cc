@@ -486,6 +486,26 @@ TEST_F(GatewayTest, ClusterPatternDirectoryIsBounded) {
   EXPECT_EQ(a.Read(), Push({"pmessage", "news.*", "news.today", "hi"}));
 }
 
+// An announcement stating a long ttl (here a day) is believed only
+// max_pattern_ttl: the intruder's patterns are forgotten then.
+TEST_F(GatewayTest, PatternAnnouncementTtlIsCapped) {
+  GatewayOptions options;
+  options.max_pattern_ttl = absl::Milliseconds(500);
+  options.pattern_refresh = absl::Milliseconds(100);
+  options.pattern_ttl = absl::Milliseconds(300);
+  StartNodes(1, options);
+  Backend& intruder = cluster_.AddNode();
+  TestClient a(port(0)), b(port(0));
+  EXPECT_EQ(a.Call({"PSUBSCRIBE", "news.*"}), Sub("psubscribe", "news.*", 1));
+  Announcement day{77, 1, absl::Hours(24), {"flood.*"}};
+  intruder.Publish(std::string(kPatternsTopic), EncodeAnnouncement(day), [](absl::Status) {});
+  ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().pattern_ttls_clipped == 1; }));
+  EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().known_patterns == 2; }));
+  EXPECT_NE(b.Call({"INFO", "stats"}).find("pattern_ttls_clipped:1\r\n"), std::string::npos);
+  // The gateway's own pattern stays (refreshed); the intruder's goes.
+  EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().known_patterns == 1; }));
+}
+
 // A client that pipelines requests without reading replies is not read from
 // while its unsent output is over output_pause_bytes: the output stays
 // bounded, and every reply still comes, in order.

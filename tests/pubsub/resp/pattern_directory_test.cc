@@ -58,6 +58,24 @@ TEST(PatternDirectoryTest, LimitRefusesAnnouncementsThatWouldPassIt) {
   EXPECT_EQ(d.size(), 4u);
 }
 
+// A stated ttl over max_ttl is believed only max_ttl, and flagged.
+TEST(PatternDirectoryTest, TtlIsCappedAtMaxTtl) {
+  PatternDirectory d;
+  d.set_max_ttl(absl::Seconds(60));
+  const absl::Time now = absl::FromUnixSeconds(1000);
+  EXPECT_TRUE(d.Apply({1, 1, absl::Hours(24), {"a*"}}, now));
+  EXPECT_TRUE(d.ttl_clipped());
+  EXPECT_TRUE(d.Apply({2, 1, absl::Seconds(16), {"b*"}}, now));
+  EXPECT_FALSE(d.ttl_clipped());
+  EXPECT_TRUE(d.Apply({3, 1, absl::Seconds(60), {"c*"}}, now));
+  EXPECT_FALSE(d.ttl_clipped());
+  d.Expire(now + absl::Seconds(59));
+  EXPECT_EQ(d.Patterns(), (std::vector<std::string>{"a*", "c*"}));
+  d.Expire(now + absl::Seconds(60));  // node 1 gone with the others at 60 s, not 24 h
+  EXPECT_TRUE(d.Patterns().empty());
+  EXPECT_EQ(d.size(), 0u);
+}
+
 TEST(PatternDirectoryTest, PatternMessageRoundTrip) {
   std::string encoded = EncodePatternMessage("ch:1", std::string("p\0q", 3));
   auto d = DecodePatternMessage(encoded);
