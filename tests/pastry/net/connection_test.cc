@@ -6,6 +6,8 @@
 
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
+
 #include "gtest/gtest.h"
 #include "net_test_util.h"
 #include "pastry/wire/codec.h"
@@ -177,43 +179,66 @@ int AcceptWithin(int listener, absl::Duration timeout) {
   return ::accept(listener, nullptr, nullptr);
 }
 
+// A node allowed two connections, with an application to send through,
+// and three raw peers on loopback.
+class TwoConnectionNode {
+ public:
+  explicit TwoConnectionNode(RuntimeOptions o) {
+    o.max_connections = 2;
+    node_ = StartNode(std::move(o));
+    if (node_ == nullptr) return;
+    node_->Post([this](Node& n) { overlay_ = n.RegisterApplication(kFirstUserAppId, &app_); });
+    (void)node_->Snapshot();
+    for (uint64_t i = 0; i < 3; ++i) peers_[i] = ListenAsPeer(i + 1);
+  }
+  ~TwoConnectionNode() {
+    if (node_ != nullptr) {
+      node_->Post([this](Node&) { overlay_.reset(); });
+      (void)node_->Snapshot();
+    }
+    for (RawPeer& p : peers_) ::close(p.listener);
+  }
+  bool ok() const { return node_ != nullptr; }
+  NodeRuntime& node() { return *node_; }
+  int listener(int i) const { return peers_[i].listener; }
+  // Sends a message to peer i (opening a connection to it if needed).
+  void SendTo(int i) {
+    Overlay* ov = overlay_.get();
+    const NodeHandle to = peers_[i].handle;
+    node_->Post([ov, to](Node&) { ov->Route(std::nullopt, "hello", to); });
+  }
+
+ private:
+  SinkApp app_;
+  std::unique_ptr<NodeRuntime> node_;
+  std::unique_ptr<Overlay> overlay_;
+  RawPeer peers_[3];
+};
+
 // Outgoing connections count against max_connections too: at the bound, a
 // new one closes the least recently used idle connection.
 TEST(ConnectionTest, OutgoingConnectionAtTheLimitEvictsTheLeastRecentlyUsedIdleOne) {
-  RuntimeOptions o = LoopbackOptions();
-  o.max_connections = 2;
-  auto node = StartNode(std::move(o));
-  ASSERT_NE(node, nullptr);
-  SinkApp app;
-  std::unique_ptr<Overlay> overlay;
-  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
-  (void)node->Snapshot();
-  Overlay* ov = overlay.get();
-  RawPeer peers[3] = {ListenAsPeer(1), ListenAsPeer(2), ListenAsPeer(3)};
+  TwoConnectionNode n(LoopbackOptions());
+  ASSERT_TRUE(n.ok());
   std::optional<RawStream> streams[3];
   for (int i = 0; i < 2; ++i) {
-    const NodeHandle to = peers[i].handle;
-    node->Post([ov, to](Node&) { ov->Route(std::nullopt, "hello", to); });
-    const int fd = AcceptWithin(peers[i].listener, absl::Seconds(5));
+    n.SendTo(i);
+    const int fd = AcceptWithin(n.listener(i), absl::Seconds(5));
     ASSERT_GE(fd, 0);
     streams[i].emplace(fd);
     ASSERT_TRUE(streams[i]->Next(absl::Seconds(5)).has_value());
   }
-  EXPECT_EQ(node->Snapshot().transport.connections_open, 2u);
-  const NodeHandle third = peers[2].handle;
-  node->Post([ov, third](Node&) { ov->Route(std::nullopt, "hello", third); });
-  const int fd = AcceptWithin(peers[2].listener, absl::Seconds(5));
+  EXPECT_EQ(n.node().Snapshot().transport.connections_open, 2u);
+  n.SendTo(2);
+  const int fd = AcceptWithin(n.listener(2), absl::Seconds(5));
   ASSERT_GE(fd, 0);
   streams[2].emplace(fd);
   EXPECT_TRUE(streams[2]->Next(absl::Seconds(5)).has_value());
   EXPECT_TRUE(PeerClosed(streams[0]->fd(), absl::Seconds(5)));  // the oldest made room
-  const TransportStats t = node->Snapshot().transport;
+  const TransportStats t = n.node().Snapshot().transport;
   EXPECT_GE(t.connections_evicted, 1u);
   EXPECT_EQ(t.outgoing_refused, 0u);
   EXPECT_LE(t.connections_open, 2u);
-  node->Post([&](Node&) { overlay.reset(); });
-  (void)node->Snapshot();
-  for (RawPeer& p : peers) ::close(p.listener);
 }
 
 // With no idle connection to close (both still handshaking with peers that
@@ -221,34 +246,24 @@ TEST(ConnectionTest, OutgoingConnectionAtTheLimitEvictsTheLeastRecentlyUsedIdleO
 // dropped and counted.
 TEST(ConnectionTest, OutgoingConnectionAtTheLimitIsRefusedWhenNoneIsIdle) {
   RuntimeOptions o = LoopbackOptions();
-  o.max_connections = 2;
   o.security.cluster_key = "0123456789abcdef0123456789abcdef";
-  auto node = StartNode(std::move(o));
-  ASSERT_NE(node, nullptr);
-  SinkApp app;
-  std::unique_ptr<Overlay> overlay;
-  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
-  (void)node->Snapshot();
-  Overlay* ov = overlay.get();
-  RawPeer peers[3] = {ListenAsPeer(1), ListenAsPeer(2), ListenAsPeer(3)};
+  TwoConnectionNode n(std::move(o));
+  ASSERT_TRUE(n.ok());
   std::vector<int> silent;
+  absl::Cleanup close_silent = [&] {
+    for (int fd : silent) ::close(fd);
+  };
   for (int i = 0; i < 2; ++i) {
-    const NodeHandle to = peers[i].handle;
-    node->Post([ov, to](Node&) { ov->Route(std::nullopt, "hello", to); });
-    const int fd = AcceptWithin(peers[i].listener, absl::Seconds(5));
+    n.SendTo(i);
+    const int fd = AcceptWithin(n.listener(i), absl::Seconds(5));
     ASSERT_GE(fd, 0);
     silent.push_back(fd);
   }
-  const NodeHandle third = peers[2].handle;
-  node->Post([ov, third](Node&) { ov->Route(std::nullopt, "hello", third); });
-  EXPECT_TRUE(Eventually([&] { return node->Snapshot().transport.outgoing_refused >= 1; },
+  n.SendTo(2);
+  EXPECT_TRUE(Eventually([&] { return n.node().Snapshot().transport.outgoing_refused >= 1; },
                          absl::Seconds(1)));
-  EXPECT_EQ(AcceptWithin(peers[2].listener, absl::Milliseconds(100)), -1);
-  EXPECT_EQ(node->Snapshot().transport.connections_evicted, 0u);
-  node->Post([&](Node&) { overlay.reset(); });
-  (void)node->Snapshot();
-  for (int fd : silent) ::close(fd);
-  for (RawPeer& p : peers) ::close(p.listener);
+  EXPECT_EQ(AcceptWithin(n.listener(2), absl::Milliseconds(100)), -1);
+  EXPECT_EQ(n.node().Snapshot().transport.connections_evicted, 0u);
 }
 
 }  // namespace
