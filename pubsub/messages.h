@@ -186,11 +186,17 @@ struct ReplicateMsg {
   uint64_t lease = 0;
 };
 
-// Replica -> root: the lease asked for with `lease` is granted; the replica
-// will not number the topic itself for root_lease from now.
+// Replica -> root, for a Replicate that asked for a lease or carried
+// messages. `lease` nonzero: the lease asked for with it is granted; the
+// replica will not number the topic itself for root_lease from now.
+// `last` nonzero: the replica holds the messages numbered first..last that
+// the Replicate carried (the root confirms publishes once all its replicas
+// hold them).
 struct ReplicaAckMsg {
   TopicId topic;
   uint64_t lease = 0;
+  uint64_t first = 0;
+  uint64_t last = 0;
 };
 
 using ScribeMessage =

@@ -373,6 +373,7 @@ void Scribe::Tick() {
   RetryJoins();
   CheckGaps();
   ReleaseHolds();
+  CheckUnconfirmed();
   CheckPendingPublishes();
   CheckPendingAnycasts();
   if (Now() >= next_maintenance_) {
@@ -433,6 +434,7 @@ void Scribe::Erase(TopicId id) {
   joining_.erase(id);
   gapped_.erase(id);
   holding_.erase(id);
+  confirming_.erase(id);
 }
 
 void Scribe::NotifyActive(TopicState& t, bool active) {

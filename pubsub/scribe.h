@@ -82,6 +82,13 @@ struct ScribeStats {
   uint64_t publish_timeouts = 0;        // completions with DeadlineExceeded
   uint64_t publishes_deduplicated = 0;  // resends recognised by the root
   uint64_t publishes_rerouted = 0;      // direct publishes to a node no longer root
+  // Acknowledgements held until every replica peer held the message; of
+  // those, sent without all confirmations because more than replay_capacity
+  // waited on one topic, and not sent because this node stopped being the
+  // topic's root meanwhile (the publisher's resend goes to the new root).
+  uint64_t publish_acks_waiting_replicas = 0;
+  uint64_t publish_acks_unconfirmed = 0;
+  uint64_t publish_acks_abandoned = 0;
   uint64_t lease_waits = 0;             // publishes held for a root lease
   uint64_t rival_roots_merged = 0;      // another root's numbering taken in
   uint64_t root_cache_hits = 0;         // publishes sent straight to a cached root
@@ -244,6 +251,11 @@ class Scribe final : public pastry::Application {
   bool IsClosestTo(const TopicId& id) const;
   uint64_t Stamp(TopicState& t, PublishMsg publish);
   void AckPublish(const PublishMsg& publish, uint64_t seq);
+  void ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t seq,
+                      bool stamped);
+  void ReleaseConfirmed(TopicState& t);
+  void CheckUnconfirmed();
+  void AbandonUnconfirmed(TopicState& t);
   void OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack);
   void SendPublish(uint64_t request);
   void CheckPendingPublishes();
@@ -332,6 +344,7 @@ class Scribe final : public pastry::Application {
   absl::btree_set<TopicId> joining_;  // waiting for an ack
   absl::btree_set<TopicId> gapped_;   // waiting for a missing seq
   absl::btree_set<TopicId> holding_;  // roots holding publishes
+  absl::btree_set<TopicId> confirming_;  // roots with unconfirmed publishes
   absl::btree_map<uint64_t, PendingPublish> pending_publishes_;
   absl::btree_map<uint64_t, PendingAnycast> pending_anycasts_;
   absl::btree_map<TopicId, CachedRootEntry> root_cache_;

@@ -6,6 +6,7 @@
 
 #include "pubsub/scribe.h"
 #include "pubsub/wire/codec.h"
+#include "spdlog/logger.h"
 
 namespace peter::pubsub {
 
@@ -33,7 +34,7 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
     auto it = t->origins.find(PublishOrigin{publish.publisher.id, publish.request});
     if (it != t->origins.end()) {
       ++stats_.publishes_deduplicated;
-      if (publish.want_ack) AckPublish(publish, it->second);
+      if (publish.want_ack) ConfirmPublish(*t, publish, it->second, /*stamped=*/false);
       return;
     }
   }
@@ -90,7 +91,7 @@ void Scribe::StampOrAck(TopicState& t, PublishMsg publish) {
     auto it = t.origins.find(PublishOrigin{publish.publisher.id, publish.request});
     if (it != t.origins.end()) {
       ++stats_.publishes_deduplicated;
-      if (publish.want_ack) AckPublish(publish, it->second);
+      if (publish.want_ack) ConfirmPublish(t, publish, it->second, /*stamped=*/false);
       return;
     }
   }
@@ -106,13 +107,103 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
   ReplicateLatest(t, origin, publish.payload);
   Accept(t, DataMsg{t.id, seq, std::move(publish.payload)}, /*forward=*/true);
   RememberOrigin(t, origin);
-  if (publish.request != 0 && publish.want_ack) AckPublish(publish, seq);
+  if (publish.request != 0 && publish.want_ack) {
+    ConfirmPublish(t, publish, seq, /*stamped=*/true);
+  }
   return seq;
 }
 
 void Scribe::AckPublish(const PublishMsg& publish, uint64_t seq) {
   ++stats_.publish_acks_sent;
   SendTo(publish.publisher, PublishAckMsg{publish.topic, publish.request, seq});
+}
+
+// Acknowledges the publish numbered `seq` once every replica peer holds it
+// (issue 8: a root that confirmed a publish and failed before its copies
+// reached the replicas lost it, and its publisher never sent it again). The
+// multicast does not wait. A resend of a publish still waiting only updates
+// where the ack goes; a resend of one numbered earlier and not waiting was
+// confirmed before (here, or by the root this node took over from, whose
+// replica it was) and is acknowledged at once.
+void Scribe::ConfirmPublish(TopicState& t, const PublishMsg& publish,
+                            uint64_t seq, bool stamped) {
+  auto it = t.unconfirmed.find(seq);
+  if (it != t.unconfirmed.end()) {
+    it->second.publisher = publish.publisher;
+    return;
+  }
+  if (!stamped || options_.replicas <= 0 || ReplicaPeers(t).empty()) {
+    AckPublish(publish, seq);
+    return;
+  }
+  ++stats_.publish_acks_waiting_replicas;
+  t.unconfirmed.emplace(seq, UnconfirmedPublish{publish.publisher, publish.request, {}});
+  confirming_.insert(t.id);
+  if (t.unconfirmed.size() <= options_.replay_capacity) return;
+  // Beyond the replay buffer the root no longer holds the oldest message to
+  // send a new replica either: confirm it as it is, and say so.
+  auto oldest = t.unconfirmed.begin();
+  ++stats_.publish_acks_unconfirmed;
+  ++stats_.publish_acks_sent;
+  SendTo(oldest->second.publisher,
+         PublishAckMsg{t.id, oldest->second.request, oldest->first});
+  if (log_ != nullptr && bound_warn_.Allow(Now())) {
+    log_->warn("scribe: topic {}: more than replay_capacity ({}) publishes wait for "
+               "their replicas; #{} acknowledged unconfirmed ({} warnings suppressed)",
+               t.id.ShortHex(), options_.replay_capacity, oldest->first,
+               bound_warn_.suppressed());
+  }
+  t.unconfirmed.erase(oldest);
+}
+
+// Sends the acknowledgements whose message every current replica peer
+// holds. Peers are those of now: one that left the replica set (failed,
+// or a closer node joined) no longer counts, one that joined it gets the
+// full state (Replicate) and confirms it. But one holder at least: a root
+// cut off from every peer sees its replica set empty (each declared dead)
+// and must not confirm what only it holds; its publishers resend to the
+// root on the other side.
+void Scribe::ReleaseConfirmed(TopicState& t) {
+  if (!t.root) {
+    AbandonUnconfirmed(t);
+    return;
+  }
+  std::vector<NodeHandle> peers;
+  if (options_.replicas > 0) peers = ReplicaPeers(t);
+  for (auto it = t.unconfirmed.begin(); it != t.unconfirmed.end();) {
+    const std::vector<NodeId>& holders = it->second.holders;
+    const bool held =
+        !holders.empty() && std::all_of(peers.begin(), peers.end(), [&](const NodeHandle& h) {
+          return std::find(holders.begin(), holders.end(), h.id) != holders.end();
+        });
+    if (!held) {
+      ++it;
+      continue;
+    }
+    ++stats_.publish_acks_sent;
+    SendTo(it->second.publisher, PublishAckMsg{t.id, it->second.request, it->first});
+    it = t.unconfirmed.erase(it);
+  }
+  if (t.unconfirmed.empty()) confirming_.erase(t.id);
+}
+
+void Scribe::CheckUnconfirmed() {
+  std::vector<TopicId> ids(confirming_.begin(), confirming_.end());
+  for (const TopicId& id : ids) {
+    TopicState* t = Find(id);
+    if (t == nullptr) {
+      confirming_.erase(id);
+    } else {
+      ReleaseConfirmed(*t);
+    }
+  }
+}
+
+// No longer the root: the new root confirms the publishers' resends.
+void Scribe::AbandonUnconfirmed(TopicState& t) {
+  stats_.publish_acks_abandoned += t.unconfirmed.size();
+  t.unconfirmed.clear();
+  confirming_.erase(t.id);
 }
 
 void Scribe::ReleaseHolds() {
@@ -587,10 +678,18 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   }
   // A root that hands the role over can no longer number: its lease is void.
   if (r.handover) replica.granted.erase(from.id);
+  ReplicaAckMsg ack{r.topic};
   if (r.lease != 0 && options_.root_lease > absl::ZeroDuration()) {
     replica.granted[from.id] = Now() + options_.root_lease;
-    SendTo(from, ReplicaAckMsg{r.topic, r.lease});
+    ack.lease = r.lease;
   }
+  // The origins came with the messages: a new root taken over from here
+  // recognises a resend of one confirmed now.
+  for (const StoredMessage& m : r.messages) {
+    ack.first = ack.first == 0 ? m.seq : std::min(ack.first, m.seq);
+    ack.last = std::max(ack.last, m.seq);
+  }
+  if (ack.lease != 0 || ack.last != 0) SendTo(from, ack);
 }
 
 // Another node numbered this topic as its root while this node also was
@@ -641,7 +740,18 @@ void Scribe::AskLease(TopicState& t) {
 
 void Scribe::OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack) {
   TopicState* t = Find(ack.topic);
-  if (t == nullptr || !t->root || ack.lease == 0) return;
+  if (t == nullptr || !t->root) return;
+  if (ack.last != 0 && !t->unconfirmed.empty()) {
+    for (auto it = t->unconfirmed.lower_bound(ack.first);
+         it != t->unconfirmed.end() && it->first <= ack.last; ++it) {
+      std::vector<NodeId>& holders = it->second.holders;
+      if (std::find(holders.begin(), holders.end(), from.id) == holders.end()) {
+        holders.push_back(from.id);
+      }
+    }
+    ReleaseConfirmed(*t);
+  }
+  if (ack.lease == 0) return;
   // Counted from when the lease was asked for, by this node's clock: it
   // ends before the replica's promise does.
   const absl::Time asked =

@@ -501,6 +501,7 @@ void Scribe::HandOver(TopicState& t, const NodeHandle& new_root) {
   }
   t.root = false;
   t.replicated_to.clear();
+  AbandonUnconfirmed(t);
   Detach(t);  // our own join now goes to the new root
 }
 

@@ -54,6 +54,15 @@ struct ReplayEntry {
 // An acknowledged publish, as the root recognises a resend of it.
 using PublishOrigin = std::pair<NodeId, uint64_t>;
 
+// Root side: a publish numbered here whose acknowledgement waits until
+// every replica peer holds it (a root that fails after confirming must not
+// take the message with it).
+struct UnconfirmedPublish {
+  NodeHandle publisher;  // the last copy's sender: the ack goes there
+  uint64_t request = 0;
+  std::vector<NodeId> holders;  // replica peers that confirmed holding it
+};
+
 struct TopicState {
   TopicId id;
   std::string name;  // known where subscribed locally; else empty
@@ -96,6 +105,9 @@ struct TopicState {
   // topic itself (root leases), and when a lease was last asked for.
   absl::flat_hash_map<NodeId, absl::Time> leases;
   absl::Time lease_asked = absl::InfinitePast();
+  // Root only: acknowledgements waiting for the replicas, by number; at
+  // most replay_capacity.
+  std::map<uint64_t, UnconfirmedPublish> unconfirmed;
 
   bool Wanted() const { return !subs.empty() || !children.empty() || root; }
   // Children counted against max_children (not being pushed down).

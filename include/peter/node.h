@@ -166,6 +166,10 @@ struct PubSubStats {
   uint64_t slow_consumer_drops = 0;
   uint64_t malformed = 0;       // peer messages that failed to decode
   uint64_t publish_timeouts = 0;    // publishes never confirmed by a root
+  // As a root: confirmations held until every replica held the message,
+  // and of those sent without it (more than replay_capacity waiting).
+  uint64_t publish_acks_waiting_replicas = 0;
+  uint64_t publish_acks_unconfirmed = 0;
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

@@ -141,6 +141,10 @@ void Network::Send(int from, const Endpoint& to, const Envelope& envelope) {
     ++stats_.dropped_dead;
     return;
   }
+  if (filter_ && filter_(from, dst, envelope)) {
+    ++stats_.dropped_filter;
+    return;
+  }
   if (config_.loss_rate > 0 && rng_.Bernoulli(config_.loss_rate)) {
     ++stats_.dropped_loss;
     return;

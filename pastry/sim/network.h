@@ -79,6 +79,7 @@ struct NetworkStats {
   uint64_t dropped_dead = 0;     // destination down at send or on arrival
   uint64_t dropped_unknown = 0;  // endpoint names no simulated host
   uint64_t dropped_decode = 0;   // through_wire: failed to decode
+  uint64_t dropped_filter = 0;   // lost by the send filter (tests)
   uint64_t bytes_sent = 0;       // through_wire: encoded bytes of all sends
   uint64_t ticks = 0;            // Tick() calls
   uint64_t events = 0;           // events popped, stale wake-ups included
@@ -87,7 +88,8 @@ struct NetworkStats {
   std::array<uint64_t, kMessageTypeCount> bytes_by_type{};
 
   uint64_t dropped() const {
-    return dropped_loss + dropped_dead + dropped_unknown + dropped_decode;
+    return dropped_loss + dropped_dead + dropped_unknown + dropped_decode +
+           dropped_filter;
   }
 };
 
@@ -171,6 +173,11 @@ class Network {
   void set_delivery_observer(std::function<void(const Delivery&)> observer) {
     observer_ = std::move(observer);
   }
+  // Asked at each Send, before the loss draw: true loses the message. Lets
+  // a test cut a node off, or lose the last sends of a node that crashes
+  // (still in its socket buffers). Empty to disable.
+  using SendFilter = std::function<bool(int from, int to, const Envelope&)>;
+  void set_send_filter(SendFilter filter) { filter_ = std::move(filter); }
 
  private:
   // Host i's Transport: forwards to Network::Send with the sender's index.
@@ -240,6 +247,7 @@ class Network {
   NetworkStats stats_;
   uint64_t trace_digest_ = 0;
   std::function<void(const Delivery&)> observer_;
+  SendFilter filter_;
 };
 
 }  // namespace peter::pastry::sim

@@ -250,6 +250,8 @@ PubSubStats NodeImpl::Stats() {
         out.gaps_skipped = st.skipped;
         out.malformed = st.malformed;
         out.publish_timeouts = st.publish_timeouts;
+        out.publish_acks_waiting_replicas = st.publish_acks_waiting_replicas;
+        out.publish_acks_unconfirmed = st.publish_acks_unconfirmed;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

@@ -174,6 +174,8 @@ void SetBody(Body::Builder b, const ReplicaAckMsg& m) {
   s::ReplicaAck::Builder r = b.initReplicaAck();
   SetId(r.initTopic(), m.topic);
   r.setLease(m.lease);
+  r.setFirst(m.first);
+  r.setLast(m.last);
 }
 
 // Payload bytes dominate; the rest is a few words per id.
@@ -369,6 +371,8 @@ class Reader {
   absl::Status Read(s::ReplicaAck::Reader r, ReplicaAckMsg& m) const {
     m.topic = ReadId(r.getTopic());
     m.lease = r.getLease();
+    m.first = r.getFirst();
+    m.last = r.getLast();
     return absl::OkStatus();
   }
 

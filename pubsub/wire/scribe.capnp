@@ -129,7 +129,11 @@ struct Replicate {
 
 struct ReplicaAck {
   topic @0 :Id128;
-  lease @1 :UInt64;
+  lease @1 :UInt64;  # 0: no lease granted by this ack
+  # The replica holds the messages numbered first..last that the root sent
+  # it in one Replicate (0, 0: none).
+  first @2 :UInt64;
+  last @3 :UInt64;
 }
 
 struct ScribeMsg {

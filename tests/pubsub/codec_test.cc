@@ -66,9 +66,11 @@ TEST(ScribeCodecTest, DataPathMessagesRoundTrip) {
                    {{8, "a", {}, 0}, {9, "bb", NodeId(5, 5), 31}}, 77};
   ReplicateMsg r = RoundTrip(rep);
   EXPECT_EQ(r.lease, 77u);
-  ReplicaAckMsg ack = RoundTrip(ReplicaAckMsg{NodeId(1, 2), 77});
+  ReplicaAckMsg ack = RoundTrip(ReplicaAckMsg{NodeId(1, 2), 77, 5, 9});
   EXPECT_EQ(ack.topic, NodeId(1, 2));
   EXPECT_EQ(ack.lease, 77u);
+  EXPECT_EQ(ack.first, 5u);
+  EXPECT_EQ(ack.last, 9u);
   EXPECT_EQ(r.next_seq, 10u);
   EXPECT_TRUE(r.handover);
   ASSERT_EQ(r.messages.size(), 2u);

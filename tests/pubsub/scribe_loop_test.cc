@@ -1,7 +1,8 @@
 // Scribe driven by hand through a fake overlay: joins caught in Forward,
 // acks only once attached, the path-to-root check that refuses loops; the
-// root recognising resent publishes, a former root passing a publish on,
-// and the bottleneck remover's choices.
+// root recognising resent publishes and confirming publishes once its
+// replicas hold them, a former root passing a publish on, and the
+// bottleneck remover's choices.
 #include <string>
 #include <vector>
 
@@ -68,6 +69,13 @@ class ScribeLoopTest : public ::testing::Test {
       if (ask.lease != 0 && to.has_value()) {
         Receive(*to, ReplicaAckMsg{ask.topic, ask.lease});
       }
+    }
+  }
+  // Every replica confirms holding the messages sent to it so far.
+  void ConfirmReplicas() {
+    for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
+      if (r.messages.empty() || !to.has_value()) continue;
+      Receive(*to, ReplicaAckMsg{r.topic, 0, r.messages.front().seq, r.messages.back().seq});
     }
   }
   // A publish routed to us as the key's root.
@@ -137,7 +145,8 @@ TEST_F(ScribeLoopTest, JoinFromANodeOnOurPathPassesThrough) {
 }
 
 // A publish resent after a lost acknowledgement is numbered once and
-// acknowledged again with the same number.
+// acknowledged again with the same number; one resent while its replicas
+// have not confirmed it yet is acknowledged once, when they have.
 TEST_F(ScribeLoopTest, RootNumbersAResentPublishOnce) {
   overlay_->replicas = {Handle(9)};
   BecomeRoot();
@@ -146,15 +155,21 @@ TEST_F(ScribeLoopTest, RootNumbersAResentPublishOnce) {
   DeliverPublish(PublishMsg{topic_, "x", publisher, 7});
   DeliverPublish(PublishMsg{topic_, "x", publisher, 7});
   DeliverPublish(PublishMsg{topic_, "y", publisher, 8});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());  // the replica holds neither yet
+  EXPECT_EQ(scribe_.stats().publish_acks_waiting_replicas, 2u);
+  ConfirmReplicas();
   auto acks = SentOf<PublishAckMsg>();
-  ASSERT_EQ(acks.size(), 3u);
+  ASSERT_EQ(acks.size(), 2u);
   EXPECT_EQ(acks[0].second, publisher);
   EXPECT_EQ(acks[0].first.request, 7u);
   EXPECT_EQ(acks[0].first.seq, 1u);
-  EXPECT_EQ(acks[1].first.seq, 1u);  // the resend
-  EXPECT_EQ(acks[2].first.seq, 2u);
+  EXPECT_EQ(acks[1].first.seq, 2u);
+  DeliverPublish(PublishMsg{topic_, "x", publisher, 7});  // its ack was lost
+  acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_EQ(acks[2].first.seq, 1u);  // at once: confirmed before
   EXPECT_EQ(scribe_.stats().published, 2u);
-  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 1u);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 2u);
   // A plain publish without origin (an older node's) asks for nothing.
   DeliverPublish(PublishMsg{topic_, "z", {}, 0});
   EXPECT_EQ(SentOf<PublishAckMsg>().size(), 3u);
@@ -163,9 +178,11 @@ TEST_F(ScribeLoopTest, RootNumbersAResentPublishOnce) {
   // overlay delivers it, never acknowledged.
   DeliverPublish(PublishMsg{topic_, "w", publisher, 10, /*want_ack=*/false});
   DeliverPublish(PublishMsg{topic_, "w", publisher, 10, /*want_ack=*/false});
+  ConfirmReplicas();
   EXPECT_EQ(SentOf<PublishAckMsg>().size(), 3u);
   EXPECT_EQ(scribe_.stats().published, 4u);
-  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 2u);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 3u);
+  EXPECT_EQ(scribe_.stats().publish_acks_waiting_replicas, 2u);
   // The replicas learn who published what, so a new root recognises it too.
   bool carried = false;
   for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
@@ -321,6 +338,8 @@ TEST_F(ScribeLoopTest, RootNumbersOnlyUnderALeaseFromEveryReplica) {
   Receive(Handle(5), ReplicaAckMsg{topic_, asks[0].first.lease});
   EXPECT_TRUE(SentOf<PublishAckMsg>().empty());  // one replica is not enough
   Receive(Handle(6), ReplicaAckMsg{topic_, asks[1].first.lease});
+  EXPECT_EQ(scribe_.stats().published, 1u);
+  ConfirmReplicas();
   auto acks = SentOf<PublishAckMsg>();
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].first.request, 11u);
@@ -329,6 +348,8 @@ TEST_F(ScribeLoopTest, RootNumbersOnlyUnderALeaseFromEveryReplica) {
 
   // Under the lease the next publish is numbered at once.
   DeliverPublish(PublishMsg{topic_, "n", Handle(7), 12});
+  EXPECT_EQ(scribe_.stats().published, 2u);
+  ConfirmReplicas();
   ASSERT_EQ(SentOf<PublishAckMsg>().size(), 2u);
   EXPECT_EQ(SentOf<PublishAckMsg>()[1].first.seq, 2u);
 }
@@ -384,6 +405,87 @@ TEST_F(ScribeLoopTest, RootTakesInTheNumbersOfARivalRoot) {
   EXPECT_EQ(scribe_.stats().publishes_deduplicated, 1u);
   DeliverPublish(PublishMsg{topic_, "b", Handle(7), 2});
   EXPECT_EQ(SentOf<PublishAckMsg>().back().first.seq, 6u);
+}
+
+// Publish confirmation. A root acknowledges a publish once every node of
+// its current replica set confirmed holding it: a replica that left the set
+// no longer counts.
+TEST_F(ScribeLoopTest, AckWaitsForEveryCurrentReplicaPeer) {
+  overlay_->replicas = {Handle(5), Handle(6)};
+  BecomeRoot();
+  GrantLeases();
+  DeliverPublish(PublishMsg{topic_, "x", Handle(7), 1});
+  Receive(Handle(5), ReplicaAckMsg{topic_, 0, 1, 1});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());  // 6 has not confirmed
+  Receive(Handle(5), ReplicaAckMsg{topic_, 0, 1, 1});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());  // nor does 5 count twice
+  overlay_->replicas = {Handle(5)};  // 6 failed
+  DeliverPublish(PublishMsg{topic_, "y", Handle(7), 2});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  Receive(Handle(5), ReplicaAckMsg{topic_, 0, 2, 2});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].first.seq, 1u);
+  EXPECT_EQ(acks[1].first.seq, 2u);
+  EXPECT_EQ(scribe_.stats().publish_acks_waiting_replicas, 2u);
+}
+
+// The replica side: a Replicate with messages is answered with the range
+// it now holds (and the lease, if one was asked for); one without messages
+// or lease is not answered.
+TEST_F(ScribeLoopTest, ReplicaConfirmsTheMessagesItHolds) {
+  const NodeHandle root = Handle(5), publisher = Handle(2);
+  Receive(root, ReplicateMsg{topic_, 8, false,
+                             {StoredMessage{6, "a", publisher.id, 3},
+                              StoredMessage{7, "b", publisher.id, 4}}});
+  Receive(root, ReplicateMsg{topic_, 8, false, {}});
+  Receive(root, ReplicateMsg{topic_, 9, false, {StoredMessage{8, "c", publisher.id, 5}}, 77});
+  auto confirms = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(confirms.size(), 2u);
+  EXPECT_EQ(confirms[0].second, root);
+  EXPECT_EQ(confirms[0].first.lease, 0u);
+  EXPECT_EQ(confirms[0].first.first, 6u);
+  EXPECT_EQ(confirms[0].first.last, 7u);
+  EXPECT_EQ(confirms[1].first.lease, 77u);
+  EXPECT_EQ(confirms[1].first.first, 8u);
+  EXPECT_EQ(confirms[1].first.last, 8u);
+}
+
+// A root that hands the role over sends none of the acknowledgements still
+// waiting: the publishers resend to the new root, which knows the messages
+// and their origins from the hand-over.
+TEST_F(ScribeLoopTest, HandOverAbandonsWaitingAcks) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  DeliverPublish(PublishMsg{topic_, "x", Handle(7), 1});
+  NodeHandle closer = Handle(8);
+  closer.id = topic_;
+  scribe_.Update(closer, /*joined=*/true);
+  ASSERT_FALSE(scribe_.IsRoot("loops"));
+  ConfirmReplicas();
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  EXPECT_EQ(scribe_.stats().publish_acks_abandoned, 1u);
+}
+
+class ScribeConfirmBoundTest : public ScribeLoopTest {
+ protected:
+  ScribeConfirmBoundTest() : ScribeLoopTest(ScribeOptions{.replay_capacity = 2}) {}
+};
+
+// At most replay_capacity acknowledgements wait per topic: beyond it the
+// oldest is sent unconfirmed, and counted.
+TEST_F(ScribeConfirmBoundTest, WaitingAcksAreBoundedByTheReplayBuffer) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  for (uint64_t r = 1; r <= 3; ++r) DeliverPublish(PublishMsg{topic_, "x", Handle(7), r});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.seq, 1u);
+  EXPECT_EQ(scribe_.stats().publish_acks_unconfirmed, 1u);
+  ConfirmReplicas();
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), 3u);
 }
 
 class ScribeTopicLimitTest : public ScribeLoopTest {

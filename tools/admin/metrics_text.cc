@@ -291,6 +291,13 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Pub/sub messages from peers that failed to decode.", p.malformed);
   w.Single("peter_pubsub_publish_timeouts_total", "counter",
            "Publishes from here that no root confirmed in time.", p.publish_timeouts);
+  w.Single("peter_pubsub_publish_acks_waiting_replicas_total", "counter",
+           "Publish confirmations held here as root until every replica held the message.",
+           p.publish_acks_waiting_replicas);
+  w.Single("peter_pubsub_publish_acks_unconfirmed_total", "counter",
+           "Publish confirmations sent before every replica held the message "
+           "(more than replay_capacity waiting on a topic).",
+           p.publish_acks_unconfirmed);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",

@@ -86,6 +86,8 @@ json PubSubJson(const PubSubStats& s) {
       {"slow_consumer_drops", s.slow_consumer_drops},
       {"malformed", s.malformed},
       {"publish_timeouts", s.publish_timeouts},
+      {"publish_acks_waiting_replicas", s.publish_acks_waiting_replicas},
+      {"publish_acks_unconfirmed", s.publish_acks_unconfirmed},
       {"anycasts_accepted", s.anycasts_accepted},
       {"anycasts_failed", s.anycasts_failed},
       {"pushdowns", s.pushdowns},
