@@ -89,6 +89,7 @@ struct ScribeStats {
   uint64_t publish_acks_waiting_replicas = 0;
   uint64_t publish_acks_unconfirmed = 0;
   uint64_t publish_acks_abandoned = 0;
+  uint64_t replica_resends = 0;  // unconfirmed copies sent to a replica again
   uint64_t lease_waits = 0;             // publishes held for a root lease
   uint64_t rival_roots_merged = 0;      // another root's numbering taken in
   uint64_t root_cache_hits = 0;         // publishes sent straight to a cached root
@@ -157,7 +158,8 @@ class Scribe final : public pastry::Application {
   absl::Status Publish(std::string_view topic, std::string payload);
   // As above, and asks the root to acknowledge: `done` runs once, on this
   // node's thread, with the message's sequence number or an error (see
-  // PublishCallback). Sent straight to the topic's root when its address is
+  // PublishCallback). The root acknowledges once every node of its replica
+  // set holds the message (at once with replicas = 0). Sent straight to the topic's root when its address is
   // cached from an earlier acknowledgement, else routed; resent (routed)
   // every publish_retry until acknowledged. Errors returned here are local
   // (as above, or ResourceExhausted: too many publishes in flight); `done`
@@ -255,6 +257,7 @@ class Scribe final : public pastry::Application {
                       bool stamped);
   void ReleaseConfirmed(TopicState& t);
   void CheckUnconfirmed();
+  void ResendUnconfirmed(TopicState& t);
   void AbandonUnconfirmed(TopicState& t);
   void OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack);
   void SendPublish(uint64_t request);

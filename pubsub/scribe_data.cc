@@ -137,7 +137,8 @@ void Scribe::ConfirmPublish(TopicState& t, const PublishMsg& publish,
     return;
   }
   ++stats_.publish_acks_waiting_replicas;
-  t.unconfirmed.emplace(seq, UnconfirmedPublish{publish.publisher, publish.request, {}});
+  t.unconfirmed.emplace(seq,
+                        UnconfirmedPublish{publish.publisher, publish.request, {}, Now()});
   confirming_.insert(t.id);
   if (t.unconfirmed.size() <= options_.replay_capacity) return;
   // Beyond the replay buffer the root no longer holds the oldest message to
@@ -193,8 +194,37 @@ void Scribe::CheckUnconfirmed() {
     TopicState* t = Find(id);
     if (t == nullptr) {
       confirming_.erase(id);
-    } else {
-      ReleaseConfirmed(*t);
+      continue;
+    }
+    ReleaseConfirmed(*t);
+    if (t->root) ResendUnconfirmed(*t);
+  }
+}
+
+// Sends a waiting message again to the replica peers that have not
+// confirmed it within repair_retry: their copy may be lost (a connection
+// reset, or a replica restarted under the same id, which the periodic
+// replication sends only the next number). One message per number: a
+// replica confirms the range a Replicate carries, so one must carry a run
+// of the replay buffer without holes.
+void Scribe::ResendUnconfirmed(TopicState& t) {
+  std::vector<NodeHandle> peers = ReplicaPeers(t);
+  for (auto& [seq, waiting] : t.unconfirmed) {
+    if (Now() - waiting.sent < options_.repair_retry) continue;
+    auto entry = t.replay.find(seq);
+    if (entry == t.replay.end()) continue;
+    waiting.sent = Now();
+    std::string bytes;
+    for (const NodeHandle& h : peers) {
+      const std::vector<NodeId>& holders = waiting.holders;
+      if (std::find(holders.begin(), holders.end(), h.id) != holders.end()) continue;
+      if (bytes.empty()) {
+        const ReplayEntry& e = entry->second;
+        bytes = wire::Encode(ReplicateMsg{
+            t.id, t.next_stamp, false, {StoredMessage{seq, e.payload, e.publisher, e.request}}});
+      }
+      ++stats_.replica_resends;
+      SendBytes(h, bytes);
     }
   }
 }

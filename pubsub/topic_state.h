@@ -61,6 +61,7 @@ struct UnconfirmedPublish {
   NodeHandle publisher;  // the last copy's sender: the ack goes there
   uint64_t request = 0;
   std::vector<NodeId> holders;  // replica peers that confirmed holding it
+  absl::Time sent;              // when it was last sent to the replicas
 };
 
 struct TopicState {

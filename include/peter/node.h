@@ -231,7 +231,8 @@ class Node {
 
   // Publishes `payload` to every subscriber of `topic` on every node.
   // `done` (may be empty) runs on the delivery thread with the sequence
-  // number the root gave the message, or an error: InvalidArgument (name or
+  // number the root gave the message, once the root's replicas hold it (so
+  // the message survives the root's failure), or an error: InvalidArgument (name or
   // payload too long), DeadlineExceeded (no confirmation from the root within
   // pubsub.publish_timeout; the message may still have been published),
   // Cancelled (the node stopped).

@@ -74,6 +74,9 @@ enum class Fault {
   // One replica peer crashes before it holds the message: the root must
   // not wait for it forever.
   kReplicaCrashes,
+  // The copy to one replica peer is lost, the peer stays: the root sends
+  // it again.
+  kReplicaCopyLost,
 };
 
 struct Case {
@@ -83,7 +86,7 @@ struct Case {
 
 std::string Name(const ::testing::TestParamInfo<Case>& info) {
   const char* names[] = {"RootCrashesBeforeReplicated", "RootCutOffBeforeReplicated",
-                         "RootCrashesBeforeAckSent", "ReplicaCrashes"};
+                         "RootCrashesBeforeAckSent", "ReplicaCrashes", "ReplicaCopyLost"};
   return absl::StrCat(names[static_cast<int>(info.param.fault)], "_Seed",
                       info.param.seed);
 }
@@ -151,9 +154,10 @@ TEST_P(ConfirmAfterReplicasTest, ConfirmedPublishSurvivesTheFault) {
         victim = root;
         return true;
       case Fault::kReplicaCrashes:
+      case Fault::kReplicaCopyLost:
         if (!CarriesPayload(*m, "lost")) return false;
         triggered = true;
-        victim = to;
+        if (fault == Fault::kReplicaCrashes) victim = to;
         return true;
     }
     return false;
@@ -206,7 +210,8 @@ TEST_P(ConfirmAfterReplicasTest, ConfirmedPublishSurvivesTheFault) {
 std::vector<Case> Cases() {
   std::vector<Case> out;
   for (Fault f : {Fault::kRootCrashesBeforeReplicated, Fault::kRootCutOffBeforeReplicated,
-                  Fault::kRootCrashesBeforeAckSent, Fault::kReplicaCrashes}) {
+                  Fault::kRootCrashesBeforeAckSent, Fault::kReplicaCrashes,
+                  Fault::kReplicaCopyLost}) {
     for (uint64_t seed = 1; seed <= 4; ++seed) out.push_back(Case{f, seed});
   }
   return out;
