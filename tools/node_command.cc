@@ -191,6 +191,10 @@ void RegisterNodeCommand(CLI::App& app) {
       ->expected(1)
       ->take_all();  // keep every repetition (and a config file's array)
   node->add_option("--id", flags->id, "This node's id, 32 hex digits (default: random)");
+  node->add_option("--incarnation-file", flags->incarnation_file,
+                   "File keeping this node's incarnation across restarts (created if "
+                   "missing; one per node): it then grows even if the clock steps back "
+                   "(default: the start time in microseconds)");
   node->add_option("--admin", flags->admin,
                    "HOST:PORT for the HTTP admin endpoint: /status, /route, "
                    "/metrics (default: none)");

@@ -66,6 +66,10 @@ struct NodeOptions {
   // This node's id; random if absent. Must be absent with TLS (the id then
   // derives from the certificate's public key).
   std::optional<pastry::NodeId> id;
+  // A file keeping this node's incarnation across restarts, so it grows
+  // even if the wall clock steps back (see pastry::net::RuntimeOptions::
+  // incarnation_file). Empty: the start time in microseconds alone.
+  std::string incarnation_file;
   // How long Start()'s join keeps retrying unreachable bootstrap nodes.
   absl::Duration bootstrap_retry_for = absl::Seconds(30);
 

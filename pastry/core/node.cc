@@ -120,6 +120,7 @@ void Node::NoteAlive(const NodeHandle& node) {
       p.endpoint = node.endpoint;
       if (same_endpoint) p.rtt_us = rtt;
     }
+    // HandleMessage dropped the messages of runs earlier than one known.
     if (node.incarnation != 0) p.incarnation = node.incarnation;
     rtt_us = p.rtt_us;
   }
@@ -134,16 +135,23 @@ void Node::NoteAlive(const NodeHandle& node) {
       for (const NodeHandle& e : evicted) ForgetPeerIfUnused(e.id);
     });
   }
-  ConsiderForTable(node, rtt_us);
+  ConsiderForTable(node, rtt_us, /*first_hand=*/true);
 }
 
-// Second-hand news of a node: probe it before it may enter the leaf set.
+// Second-hand news of a node (a third node's copy of its handle): probe it
+// before it may enter the leaf set. Such a copy introduces nodes, but never
+// tells which run of a node is the live one: a wrong one (from a clock
+// stepped back before an earlier run, skew, corruption, forgery) would make
+// the live run's own messages look stale and get it declared dead, over
+// and over (docs/design.md, "Incarnations").
 void Node::OfferCandidate(const NodeHandle& node) {
   if (node.id == self_.id || !node.valid() || KnownDead(node)) return;
   const NodeHandle* member = leaf_set_.Find(node.id);
-  if (member != nullptr && NewerIncarnation(node.incarnation, member->incarnation)) {
-    // A member restarted: ask the new run (its answer replaces the old).
-    SendProbe(node, /*want_leaf_set=*/false);
+  if (NewerIncarnation(node.incarnation, KnownIncarnation(node.id)) &&
+      !dead_.contains(node.id)) {
+    // A later run than the one we know first-hand (the node restarted,
+    // maybe elsewhere), or a wrong copy: only the node can tell.
+    ProbeHearsay(node);
   } else if (member == nullptr && leaf_set_.WouldAccept(node.id) && MayTrack(node.id)) {
     // A joiner hears of hundreds of nodes (each hop's rows, the root's and
     // every member's leaf set) while its own leaf set is still short enough
@@ -156,7 +164,19 @@ void Node::OfferCandidate(const NodeHandle& node) {
       SendProbe(node, /*want_leaf_set=*/true);
     }
   }
-  ConsiderForTable(node, RttOf(node.id));
+  ConsiderForTable(node, RttOf(node.id), /*first_hand=*/false);
+}
+
+// One probe to the endpoint a third node gave for `node`, outside the chain
+// of probes about the run we know (its nonce matches no Peer, so it neither
+// ends that chain nor starts one): if a later run answers, its own message
+// replaces what we knew (NoteAlive); if the copy was wrong, the run we know
+// answers as before, or nothing does, and nothing changes.
+void Node::ProbeHearsay(const NodeHandle& node) {
+  ++stats_.probes_sent;
+  ++stats_.hearsay_probes;
+  Send(node.endpoint, Probe{next_id_++, state_ == State::kJoining, /*want_leaf_set=*/false, 0,
+                            leaf_set_.version()});
 }
 
 // Whether a new peer entry may be made for a candidate (max_tracked_peers);
@@ -184,7 +204,7 @@ void Node::CacheRtt(const NodeId& id, int32_t rtt_us) {
   rtt_cache_[id.lo() % rtt_cache_.size()] = CachedRtt{id.hi(), rtt_us};
 }
 
-void Node::ConsiderForTable(const NodeHandle& node, int32_t rtt_us) {
+void Node::ConsiderForTable(const NodeHandle& node, int32_t rtt_us, bool first_hand) {
   // Without PNS the table never learns a round trip from an offer, so an
   // occupied slot is never replaced (round trips still reach it by SetRtt).
   if (!options_.proximity_neighbour_selection) {
@@ -194,7 +214,7 @@ void Node::ConsiderForTable(const NodeHandle& node, int32_t rtt_us) {
   } else if (rtt_us < 0) {
     rtt_us = CachedRttOf(node.id);
   }
-  RoutingTable::Outcome outcome = table_.Consider(node, rtt_us);
+  RoutingTable::Outcome outcome = table_.Consider(node, rtt_us, first_hand);
   bool measure = outcome == RoutingTable::Outcome::kNeedsProbe ||
                  (outcome == RoutingTable::Outcome::kInserted && rtt_us < 0);
   if (measure && pns_budget_ > 0 && !peers_.contains(node.id) && MayTrack(node.id)) {
@@ -226,8 +246,8 @@ void Node::ChangeLeafSet(const std::function<void()>& mutate) {
   }
 }
 
-void Node::MarkDead(const NodeId& id, bool graceful) {
-  const uint64_t incarnation = KnownIncarnation(id);
+void Node::MarkDead(const NodeId& id, bool graceful, uint64_t told) {
+  const uint64_t incarnation = std::max(KnownIncarnation(id), told);
   if (auto it = peers_.find(id); it != peers_.end()) {
     scheduler_.Cancel(it->second.probe_timer);
     peers_.erase(it);
@@ -265,14 +285,19 @@ void Node::MarkDead(const NodeId& id, bool graceful) {
 
 void Node::OnLeave(const NodeHandle& from) {
   ++stats_.leaves_received;
-  MarkDead(from.id, /*graceful=*/true);
+  // The leaver's own handle: a later run of it is not ignored second-hand.
+  MarkDead(from.id, /*graceful=*/true, from.incarnation);
 }
 
 uint64_t Node::KnownIncarnation(const NodeId& id) const {
   uint64_t known = 0;
   if (auto it = peers_.find(id); it != peers_.end()) known = it->second.incarnation;
+  // Leaf-set members enter only by a message of their own (NoteAlive).
   if (const NodeHandle* m = leaf_set_.Find(id); m != nullptr) {
     known = std::max(known, m->incarnation);
+  }
+  if (const RoutingTable::Entry* e = table_.Find(id); e != nullptr && e->first_hand) {
+    known = std::max(known, e->node.incarnation);
   }
   if (auto it = dead_.find(id); it != dead_.end()) {
     known = std::max(known, it->second.incarnation);

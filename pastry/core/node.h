@@ -97,9 +97,11 @@ class Node {
   // What we know of a peer we probe or suspect.
   struct Peer {
     Endpoint endpoint;
-    // The run of the node we are probing (NodeHandle::incarnation; 0:
-    // unknown). Probes and their retries are about this run only: news of
-    // a later run ends the chain (see NoteAlive, SendProbe).
+    // The run of the node as it told us itself: the incarnation of its own
+    // messages (0: not heard from it yet, or unknown). Never taken from a
+    // third node's copy of its handle (see OfferCandidate). Probes and their
+    // retries are about this run only: a message from a later run ends the
+    // chain (NoteAlive).
     uint64_t incarnation = 0;
     absl::Time last_probe_reply = absl::InfinitePast();
     int32_t rtt_us = -1;
@@ -134,14 +136,19 @@ class Node {
   void Send(const Endpoint& to, MessageBody body);
   void NoteAlive(const NodeHandle& node);
   void OfferCandidate(const NodeHandle& node);
+  void ProbeHearsay(const NodeHandle& node);
   bool MayTrack(const NodeId& id);
   // Logs that a bound was reached (at most one a second; see LogLimit).
   void WarnBound(const std::string& what);
-  void ConsiderForTable(const NodeHandle& node, int32_t rtt_us);
+  // `first_hand`: `node` sent the message we are handling (see
+  // RoutingTable::Entry::first_hand).
+  void ConsiderForTable(const NodeHandle& node, int32_t rtt_us, bool first_hand);
   void ChangeLeafSet(const std::function<void()>& mutate);
-  void MarkDead(const NodeId& id, bool graceful);
+  // `told`: the incarnation the node itself gave with its Leave (0: none).
+  void MarkDead(const NodeId& id, bool graceful, uint64_t told = 0);
   bool Unusable(const NodeId& id) const;
-  // The latest run of `id` we know of (0: none known).
+  // The latest run of `id` we know of first-hand, from the node's own
+  // messages (0: none known): a message from an earlier run is stale.
   uint64_t KnownIncarnation(const NodeId& id) const;
   // True if `node` was declared dead (or left) and is no later run than
   // the one declared dead.
@@ -214,7 +221,9 @@ class Node {
   // of the same id is not.
   struct DeadRecord {
     absl::Time at;
-    uint64_t incarnation = 0;  // the run declared dead; 0: unknown
+    // The run declared dead, as it told us itself; 0: unknown (it never
+    // answered us, or predates incarnations), and every run is ignored.
+    uint64_t incarnation = 0;
   };
   absl::flat_hash_map<NodeId, DeadRecord> dead_;
   absl::flat_hash_map<uint64_t, PendingHop> pending_;

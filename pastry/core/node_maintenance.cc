@@ -10,14 +10,13 @@ namespace peter::pastry {
 
 void Node::SendProbe(const NodeHandle& to, bool want_leaf_set) {
   if (to.id == self_.id) return;
-  Peer& p = peers_[to.id];
-  if (NewerIncarnation(to.incarnation, p.incarnation)) {
-    // A probe of a later run: the chain about the earlier one is void.
-    scheduler_.Cancel(p.probe_timer);
-    p = Peer{};
-  }
-  if (!NewerIncarnation(p.incarnation, to.incarnation)) p.endpoint = to.endpoint;
-  if (p.incarnation == 0) p.incarnation = to.incarnation;
+  auto [it, added] = peers_.try_emplace(to.id);
+  Peer& p = it->second;
+  // The endpoint and run of a peer we track are the ones it told us itself
+  // (NoteAlive); `to` may be a third node's copy of its handle, which only
+  // introduces a peer. A later run ends the chain about the earlier one
+  // when it speaks for itself (NoteAlive; ProbeHearsay asks it to).
+  if (added) p.endpoint = to.endpoint;
   if (p.probe_nonce != 0) {
     p.probe_wants_leaf_set |= want_leaf_set;
     return;  // one probe at a time per peer
@@ -36,7 +35,7 @@ void Node::SendProbe(const NodeHandle& to, bool want_leaf_set) {
   p.probe_timer = scheduler_.Schedule(Now() + timeout,
                                       [this, id, nonce] { OnProbeTimeout(id, nonce); });
   ++stats_.probes_sent;
-  Send(to.endpoint, Probe{nonce, state_ == State::kJoining, want_leaf_set,
+  Send(p.endpoint, Probe{nonce, state_ == State::kJoining, want_leaf_set,
                           p.known_leaf_version, leaf_set_.version()});
 }
 
@@ -75,7 +74,7 @@ void Node::OnProbeReply(const NodeHandle& from, const ProbeReply& reply) {
     UpdateRtt(from.id, Now() - p.probe_sent);
     CacheRtt(from.id, p.rtt_us);
     if (reply.has_leaf_set) p.known_leaf_version = reply.leaf_version;
-    ConsiderForTable(from, p.rtt_us);
+    ConsiderForTable(from, p.rtt_us, /*first_hand=*/true);
   }
   if (state_ == State::kJoining) {
     awaiting_.erase(from.id);

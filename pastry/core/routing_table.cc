@@ -28,20 +28,27 @@ const RoutingTable::Entry* RoutingTable::Find(const NodeId& id) const {
   return (e != nullptr && e->node.id == id) ? e : nullptr;
 }
 
-RoutingTable::Outcome RoutingTable::Consider(const NodeHandle& node, int32_t rtt_us) {
+RoutingTable::Outcome RoutingTable::Consider(const NodeHandle& node, int32_t rtt_us,
+                                             bool first_hand) {
   if (node.id == self_) return Outcome::kSelf;
   auto [row, col] = SlotOf(node.id);
   auto& r = rows_[row];
   if (r.empty()) r.resize(cols());
   auto& slot = r[col];
   if (!slot.has_value()) {
-    slot = Entry{node, rtt_us};
+    slot = Entry{node, rtt_us, first_hand};
     ++count_;
     return Outcome::kInserted;
   }
   if (slot->node.id == node.id) {
-    // Second-hand news may name an earlier run of the entry: keep ours.
-    if (!NewerIncarnation(slot->node.incarnation, node.incarnation)) {
+    if (first_hand) {
+      // The node itself (the core drops messages of earlier runs first).
+      slot->node = node;
+      slot->first_hand = true;
+    } else if (!slot->first_hand &&
+               !NewerIncarnation(slot->node.incarnation, node.incarnation)) {
+      // Second-hand news may name an earlier run of the entry (keep ours),
+      // and never overrides what the node told us itself.
       slot->node.endpoint = node.endpoint;
       if (node.incarnation != 0) slot->node.incarnation = node.incarnation;
     }
@@ -50,7 +57,7 @@ RoutingTable::Outcome RoutingTable::Consider(const NodeHandle& node, int32_t rtt
   }
   if (rtt_us < 0) return Outcome::kNeedsProbe;
   if (slot->rtt_us < 0 || rtt_us < slot->rtt_us) {
-    slot = Entry{node, rtt_us};
+    slot = Entry{node, rtt_us, first_hand};
     return Outcome::kReplaced;
   }
   return Outcome::kRejected;

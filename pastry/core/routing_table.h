@@ -24,6 +24,9 @@ class RoutingTable {
   struct Entry {
     NodeHandle node;
     int32_t rtt_us = -1;  // measured round trip, -1 if not measured yet
+    // The node's endpoint and incarnation are the ones it sent us itself
+    // (in a message of its own), not a third node's copy of its handle.
+    bool first_hand = false;
   };
 
   enum class Outcome {
@@ -50,8 +53,10 @@ class RoutingTable {
   // The entry in the slot that `id` would occupy, if it is `id` itself.
   const Entry* Find(const NodeId& id) const;
 
-  // Offers `node` for its slot; `rtt_us` < 0 means unknown.
-  Outcome Consider(const NodeHandle& node, int32_t rtt_us = -1);
+  // Offers `node` for its slot; `rtt_us` < 0 means unknown. `first_hand`:
+  // `node` is the sender of a message we received (see Entry::first_hand).
+  // A second-hand copy never changes the handle of an entry known first-hand.
+  Outcome Consider(const NodeHandle& node, int32_t rtt_us = -1, bool first_hand = false);
   // Records a measured round trip for `id` if it is in the table.
   void SetRtt(const NodeId& id, int32_t rtt_us);
   // Removes `id`; returns its former slot if it was present.

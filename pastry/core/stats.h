@@ -42,6 +42,9 @@ struct NodeStats {
   uint64_t table_repairs = 0;          // row requests after a failure
   uint64_t table_maintenance_rounds = 0;
   uint64_t pns_probes = 0;
+  // Probes of a later run of a known node that a third node named, to hear
+  // it from the node itself (Node::ProbeHearsay).
+  uint64_t hearsay_probes = 0;
   uint64_t leaves_received = 0;
   // Bounds (Options::max_dead_nodes, max_tracked_peers) reached.
   uint64_t dead_node_overflows = 0;       // deaths not remembered

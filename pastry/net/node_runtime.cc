@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "pastry/net/incarnation_file.h"
 #include "pastry/net/runtime_impl.h"
 #include "spdlog/spdlog.h"
 
@@ -141,6 +142,16 @@ RuntimeImpl::RuntimeImpl(RuntimeOptions options, std::shared_ptr<spdlog::logger>
 
 absl::Status RuntimeImpl::Init(const Endpoint& listen, std::optional<Endpoint> advertise,
                                std::vector<Endpoint> bootstraps) {
+  // The incarnation: microseconds since the Unix epoch at start, so a node
+  // restarted with the same id (a second later, or sooner) announces a
+  // larger one and its peers stop treating it as the process that died;
+  // with a file, also larger than any earlier run's whatever the clock says.
+  uint64_t incarnation = ClockIncarnation(absl::Now());
+  if (!options_.incarnation_file.empty()) {
+    absl::StatusOr<uint64_t> next = NextIncarnation(options_.incarnation_file, absl::Now());
+    if (!next.ok()) return next.status();
+    incarnation = *next;
+  }
   if (absl::Status s = transport_.Listen(listen); !s.ok()) return s;
   listen_ = transport_.listen_endpoint();
   Endpoint advertised = listen_;
@@ -152,11 +163,6 @@ absl::Status RuntimeImpl::Init(const Endpoint& listen, std::optional<Endpoint> a
     log_->warn("listening on {} without an advertise address: advertising {}, which only "
                "nodes on this host can reach", listen_.ToString(), advertised.ToString());
   }
-  // The incarnation: microseconds since the Unix epoch at start, so a node
-  // restarted with the same id (a second later, or sooner) announces a
-  // larger one and its peers stop treating it as the process that died.
-  const uint64_t incarnation = static_cast<uint64_t>(
-      std::max<int64_t>(1, absl::ToUnixMicros(absl::Now())));
   self_ = NodeHandle{options_.id.value_or(RandomId()), advertised, incarnation};
   transport_.set_self(advertised);
   for (const Endpoint& b : bootstraps) {

@@ -37,6 +37,14 @@ struct RuntimeOptions {
   // This node's id; random if absent. Must be absent with TLS: the id is
   // then the one the node's certificate certifies.
   std::optional<NodeId> id;
+  // A file that keeps this node's incarnation (NodeHandle::incarnation)
+  // across restarts: each start takes max(now in microseconds, the file's +
+  // 1) and writes it back before joining, so a restarted node's incarnation
+  // grows even if the wall clock stepped back. Empty: the start time alone
+  // (a restart after the clock stepped back gets a smaller one, and peers
+  // drop its messages as stale until they forget the previous run). One
+  // file per node id; Start() fails on a file it cannot read, parse or write.
+  std::string incarnation_file;
   Options pastry;
   // Credentials required from peers and presented to them (docs/security.md).
   SecurityOptions security;

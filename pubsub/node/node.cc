@@ -38,6 +38,7 @@ absl::Status NodeImpl::Start() {
   r.bootstrap = options_.bootstrap;
   r.advertise = options_.advertise;
   r.id = options_.id;
+  r.incarnation_file = options_.incarnation_file;
   r.pastry = options_.overlay;
   r.security = options_.security;
   r.max_frame_bytes = options_.max_frame_bytes;

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -204,6 +205,19 @@ TEST(NodeCommandTest, BadFlagsFail) {
   ExpectFailsWithOneLine({"--listen", "127.0.0.1:0", "--leaf-set", "many"}, "--leaf-set");
   ExpectFailsWithOneLine({"--listen", "127.0.0.1:0", "--bogus"}, "--bogus");
   ExpectFailsWithOneLine({"--listen", "127.0.0.1:0", "--log-level", "loud"}, "--log-level");
+}
+
+// --incarnation-file holding anything but an incarnation: the node does not
+// start, says so in one line naming the file, and leaves the file alone.
+TEST(NodeCommandTest, CorruptIncarnationFileFails) {
+  LogDir dir;
+  const std::string path = dir.path() + "/incarnation";
+  std::ofstream(path) << "not a number\n";
+  ExpectFailsWithOneLine({"--listen", "127.0.0.1:0", "--incarnation-file", path}, path);
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "not a number");
 }
 
 TEST(NodeCommandTest, PortsInUseFail) {

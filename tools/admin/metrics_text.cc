@@ -207,6 +207,9 @@ void Maintenance(Writer& w, const NodeStats& st) {
   w.Single("peter_pns_probes_total", "counter",
            "Probes measuring round trips for proximity neighbour selection.",
            st.pns_probes);
+  w.Single("peter_hearsay_probes_total", "counter",
+           "Probes of a later run of a known peer that a third node named.",
+           st.hearsay_probes);
   w.Single("peter_leaves_received_total", "counter",
            "Graceful departures announced by peers.", st.leaves_received);
   w.Single("peter_joins_completed_total", "counter",

@@ -265,6 +265,7 @@ absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags) {
     if (!id.ok()) return Bad("--id", flags.id, "want exactly 32 hex digits");
     config.node.id = *id;
   }
+  config.node.incarnation_file = flags.incarnation_file;
   if (flags.leaf_set < 2 || flags.leaf_set > 256 || flags.leaf_set % 2 != 0) {
     return Bad("--leaf-set", std::to_string(flags.leaf_set),
                "must be an even number from 2 to 256");

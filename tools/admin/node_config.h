@@ -22,6 +22,7 @@ struct NodeFlags {
   std::string advertise;          // empty: the listen address
   std::vector<std::string> join;  // each "host:port", or several comma-separated
   std::string id;                 // empty: random
+  std::string incarnation_file;   // empty: the start time alone
   std::string admin;              // empty: no admin endpoint
   std::string resp;               // empty: no Redis gateway
   std::string requirepass_file;   // the gateway's AUTH password, first line

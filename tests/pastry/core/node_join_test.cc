@@ -6,22 +6,14 @@
 
 #include "gtest/gtest.h"
 #include "pastry/core/node.h"
+#include "tests/pastry/core/recording_transport.h"
 
 namespace peter::pastry {
 namespace {
 
-struct Sent {
-  Endpoint to;
-  Envelope envelope;
-};
-
-class RecordingTransport : public Transport {
- public:
-  void Send(const Endpoint& to, const Envelope& envelope) override {
-    sent.push_back({to, envelope});
-  }
-  std::vector<Sent> sent;
-};
+using testing::ManualClock;
+using testing::RecordingTransport;
+using testing::Sent;
 
 class FixedClock : public Clock {
  public:
@@ -52,12 +44,6 @@ TEST(NodeJoinTest, ProbeFromBootstrapBeforeJoinReplyDoesNotActivate) {
 
 namespace peter::pastry {
 namespace {
-
-class ManualClock : public Clock {
- public:
-  absl::Time Now() const override { return now; }
-  absl::Time now = absl::UnixEpoch() + absl::Seconds(100);
-};
 
 // Regression: a node suspected (its hop acknowledgement timed out) that
 // restarts with the same id at a new address must be usable again as soon as

@@ -122,6 +122,35 @@ TEST(RoutingTableTest, ConsiderSameNodeUpdates) {
   EXPECT_EQ(t.EntryCount(), 1u);
 }
 
+// What a node told us itself (first-hand) is not overridden by a third
+// node's copy of its handle, whatever incarnation the copy names; the node's
+// own later message replaces it, even with a smaller incarnation than a
+// second-hand copy had put there.
+TEST(RoutingTableTest, SecondHandCopyNeverOverridesFirstHandEntry) {
+  RoutingTable t(kSelf, 4);
+  NodeId a = InSlot(kSelf, 4, 2, 1, NodeId(7, 7));
+  NodeHandle own = H(a);
+  own.incarnation = 5;
+  NodeHandle copy = H(a, 5000);
+  copy.incarnation = 50;
+  ASSERT_EQ(t.Consider(own, -1, /*first_hand=*/true), Outcome::kInserted);
+  EXPECT_EQ(t.Consider(copy, 120), Outcome::kUpdated);
+  EXPECT_EQ(t.Get(2, 1)->node, own);
+  EXPECT_EQ(t.Get(2, 1)->rtt_us, 120);  // our own measurement still counts
+  EXPECT_TRUE(t.Get(2, 1)->first_hand);
+
+  // A second-hand entry is updated by later second-hand copies, and made
+  // first-hand by the node's own message.
+  ASSERT_TRUE(t.Remove(a).has_value());
+  ASSERT_EQ(t.Consider(own), Outcome::kInserted);
+  EXPECT_FALSE(t.Get(2, 1)->first_hand);
+  EXPECT_EQ(t.Consider(copy), Outcome::kUpdated);
+  EXPECT_EQ(t.Get(2, 1)->node, copy);
+  EXPECT_EQ(t.Consider(own, -1, /*first_hand=*/true), Outcome::kUpdated);
+  EXPECT_EQ(t.Get(2, 1)->node, own);
+  EXPECT_TRUE(t.Get(2, 1)->first_hand);
+}
+
 TEST(RoutingTableTest, ConsiderOccupiedSlotWithUnknownRttNeedsProbe) {
   RoutingTable t(kSelf, 4);
   NodeId a = InSlot(kSelf, 4, 5, 3, NodeId(1, 2));

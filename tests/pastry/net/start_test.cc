@@ -1,5 +1,10 @@
 // Start-up: addresses, ports in use, unreachable bootstraps, advertising.
+#include <stdlib.h>
 #include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "net_test_util.h"
@@ -27,6 +32,34 @@ TEST(StartTest, BadOptionsAreInvalidArgument) {
   RuntimeOptions o = LoopbackOptions();
   o.pastry.leaf_set_size = 3;
   EXPECT_EQ(NodeRuntime::Start(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// --incarnation-file: each start's incarnation is larger than the file's,
+// whatever the clock says, and is written back before the node joins; a
+// file that is not ours stops the start with a clear error.
+TEST(StartTest, IncarnationFileMakesEveryRunLarger) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "peter-start-XXXXXX").string();
+  const std::string dir = ::mkdtemp(tmpl.data());
+  const std::string path = dir + "/incarnation";
+  // An earlier run's, far ahead of this machine's clock.
+  std::ofstream(path) << "4000000000000000000\n";
+  RuntimeOptions o = LoopbackOptions();
+  o.incarnation_file = path;
+  for (uint64_t run = 1; run <= 2; ++run) {
+    auto node = StartNode(o);
+    ASSERT_NE(node, nullptr);
+    EXPECT_EQ(node->self().incarnation, 4'000'000'000'000'000'000u + run);
+    std::ifstream in(path);
+    uint64_t written = 0;
+    in >> written;
+    EXPECT_EQ(written, node->self().incarnation);
+  }
+  std::ofstream(path) << "garbage\n";
+  absl::StatusOr<std::unique_ptr<NodeRuntime>> bad = NodeRuntime::Start(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find(path), absl::string_view::npos) << bad.status();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(StartTest, PortInUseFailsClearly) {
