@@ -63,6 +63,8 @@ class GatewayTest : public ::testing::Test {
     for (auto& g : gateways_) g->Stop();
   }
   void ExpectSecondClientWaitsForTheFourthSlot(TestClient& b);
+  // Holds the node's acknowledgements; `a` pipelines three PUBLISHes to "ch".
+  void HoldThreePublishesOf(TestClient& a);
   std::unique_ptr<TestClient> StartResp3SubscriberOfX();
   void ExpectSecondPatternPublishWaits(GatewayOptions options,
                                        const std::vector<std::string>& patterns);
@@ -590,6 +592,12 @@ std::string ThreePublishes() {
   return pipeline;
 }
 
+void GatewayTest::HoldThreePublishesOf(TestClient& a) {
+  cluster_.HoldPublishAcks();
+  a.Send(ThreePublishes());
+  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 3; }));
+}
+
 // With max_publishes_in_flight 4 and 3 publishes already held: `b`'s three
 // wait after the first; once the acks are let go, all of them are answered.
 void GatewayTest::ExpectSecondClientWaitsForTheFourthSlot(TestClient& b) {
@@ -606,14 +614,17 @@ void GatewayTest::ExpectSecondClientWaitsForTheFourthSlot(TestClient& b) {
   EXPECT_EQ(cluster_.publishes("ch"), 6);
 }
 
-TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
+// A gateway allowing 4 publishes in flight in all.
+GatewayOptions FourPublishesInFlight() {
   GatewayOptions options;
   options.max_publishes_in_flight = 4;
-  StartNodes(1, options);
+  return options;
+}
+
+TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
+  StartNodes(1, FourPublishesInFlight());
   TestClient a(port(0)), b(port(0));
-  cluster_.HoldPublishAcks();
-  a.Send(ThreePublishes());
-  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 3; }));
+  ASSERT_NO_FATAL_FAILURE(HoldThreePublishesOf(a));
   ExpectSecondClientWaitsForTheFourthSlot(b);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(a.Read(), ":0\r\n") << i;
 }
@@ -621,13 +632,9 @@ TEST_F(GatewayTest, PublishesInFlightOfAllClientsAreBounded) {
 // A client that closes with PUBLISHes unanswered does not give their share
 // of max_publishes_in_flight back: the node holds them until it answers.
 TEST_F(GatewayTest, PublishesOfAClosedClientStayCountedUntilAnswered) {
-  GatewayOptions options;
-  options.max_publishes_in_flight = 4;
-  StartNodes(1, options);
+  StartNodes(1, FourPublishesInFlight());
   TestClient a(port(0)), b(port(0));
-  cluster_.HoldPublishAcks();
-  a.Send(ThreePublishes());
-  ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == 3; }));
+  ASSERT_NO_FATAL_FAILURE(HoldThreePublishesOf(a));
   a.Close();
   ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().clients_connected == 1; }));
   ExpectSecondClientWaitsForTheFourthSlot(b);  // a's three still count
