@@ -173,6 +173,7 @@ absl::Status RuntimeImpl::Init(const Endpoint& listen, std::optional<Endpoint> a
                                  Environment{&transport_, &clock_, uint64_t{rd()} << 32 | rd(), log_});
   transport_.set_handler([this](const Envelope& envelope) {
     if (stopping_) return;
+    SteadyClock::Batch batch(clock_);
     node_->HandleMessage(envelope);
     AfterNodeCall();
   });
@@ -189,6 +190,7 @@ absl::Status RuntimeImpl::Init(const Endpoint& listen, std::optional<Endpoint> a
 }
 
 void RuntimeImpl::Begin() {
+  SteadyClock::Batch batch(clock_);
   if (options_.on_start) options_.on_start(*node_);
   transport_.Start();
   if (bootstraps_.empty()) {
@@ -257,6 +259,7 @@ void RuntimeImpl::ArmTimer() {
     asio::post(io_, [this] {
       tick_posted_ = false;
       if (stopping_) return;
+      SteadyClock::Batch batch(clock_);
       node_->Tick();
       AfterNodeCall();
     });
@@ -270,6 +273,7 @@ void RuntimeImpl::ArmTimer() {
   tick_timer_.async_wait([this](const std::error_code& ec) {
     if (ec || stopping_) return;
     timer_armed_ = false;
+    SteadyClock::Batch batch(clock_);
     node_->Tick();
     AfterNodeCall();
   });

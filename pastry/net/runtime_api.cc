@@ -10,6 +10,7 @@ namespace peter::pastry::net {
 void RuntimeImpl::Post(std::function<void(Node&)> fn) {
   asio::post(io_, [this, fn = std::move(fn)] {
     if (stopping_) return;
+    SteadyClock::Batch batch(clock_);
     fn(*node_);
     AfterNodeCall();
   });
@@ -37,6 +38,7 @@ absl::StatusOr<Node::LookupResult> RuntimeImpl::Lookup(const NodeId& key,
       promise->set_value(absl::CancelledError("node stopped or left"));
       return;
     }
+    SteadyClock::Batch batch(clock_);
     node_->Lookup(key, timeout, [promise](Result r) { promise->set_value(std::move(r)); });
     AfterNodeCall();
   });

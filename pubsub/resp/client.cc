@@ -52,6 +52,9 @@ void Client::Read() {
 }
 
 void Client::ProcessInput() {
+  // The clock is read once per batch of commands (CLIENT INFO's idle time
+  // needs no more), not per command.
+  bool stamped = false;
   while (!closed_ && !closing_ && !blocked_ &&
          output_bytes() < server_.options().output_pause_bytes && !pending_publish_) {
     RequestParser::Result r = parser_.Next(&args_);
@@ -68,7 +71,10 @@ void Client::ProcessInput() {
       CloseAfterReply();
       return;
     }
-    last_command_ = absl::Now();
+    if (!stamped) {
+      last_command_ = absl::Now();
+      stamped = true;
+    }
     server_.Execute(*this, args_);
   }
   Flush();
