@@ -32,6 +32,9 @@ class Node::AppOverlay : public Overlay {
   bool IsActive() const override { return node_->active(); }
   absl::Time Now() const override { return node_->Now(); }
   TimerId ScheduleTimer(absl::Duration delay, std::function<void()> fn) override {
+    if (delay == absl::ZeroDuration()) {
+      return node_->scheduler_.ScheduleNow(node_->Now(), std::move(fn));
+    }
     return node_->scheduler_.Schedule(node_->Now() + delay, std::move(fn));
   }
   void CancelTimer(TimerId id) override { node_->scheduler_.Cancel(id); }

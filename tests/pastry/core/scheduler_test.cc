@@ -176,5 +176,79 @@ TEST(SchedulerTest, InfiniteNowRunsEverything) {
   EXPECT_EQ(runs, 100);
 }
 
+// ScheduleNow's jobs wait in a queue of their own; the order is still by
+// time, then by the order of scheduling, across both kinds.
+TEST(SchedulerTest, ScheduleNowKeepsTheOrderOfSchedule) {
+  Scheduler s;
+  std::vector<std::string> ran;
+  s.Schedule(At(20), [&] { ran.push_back("heap20"); });
+  s.ScheduleNow(At(10), [&] { ran.push_back("now10a"); });
+  s.Schedule(At(10), [&] { ran.push_back("heap10"); });
+  s.ScheduleNow(At(10), [&] { ran.push_back("now10b"); });
+  s.ScheduleNow(At(30), [&] { ran.push_back("now30"); });
+  s.Schedule(At(5), [&] { ran.push_back("heap5"); });
+  EXPECT_EQ(s.size(), 6u);
+  EXPECT_EQ(s.NextDeadline(), At(5));
+  s.RunDue(At(10));
+  EXPECT_EQ(ran, (std::vector<std::string>{"heap5", "now10a", "heap10", "now10b"}));
+  EXPECT_EQ(s.NextDeadline(), At(20));
+  s.RunDue(At(30));
+  EXPECT_EQ(ran, (std::vector<std::string>{"heap5", "now10a", "heap10", "now10b", "heap20",
+                                           "now30"}));
+  EXPECT_EQ(s.size(), 0u);
+  EXPECT_EQ(s.NextDeadline(), absl::InfiniteFuture());
+}
+
+TEST(SchedulerTest, ScheduleNowJobsScheduledByJobsRunInTheSameStep) {
+  // On one node a publish to itself and its acknowledgement are such jobs:
+  // a chain of them runs in one RunDue, after what was due before them.
+  Scheduler s;
+  std::vector<std::string> ran;
+  s.ScheduleNow(At(10), [&] {
+    ran.push_back("publish");
+    s.ScheduleNow(At(10), [&] {
+      ran.push_back("ack");
+      s.ScheduleNow(At(10), [&] { ran.push_back("done"); });
+    });
+  });
+  s.Schedule(At(10), [&] { ran.push_back("timer"); });
+  s.RunDue(At(10));
+  EXPECT_EQ(ran, (std::vector<std::string>{"publish", "timer", "ack", "done"}));
+  EXPECT_EQ(s.size(), 0u);
+}
+
+TEST(SchedulerTest, CancelledScheduleNowJobNeverRuns) {
+  Scheduler s;
+  std::vector<int> ran;
+  Scheduler::JobId a = s.ScheduleNow(At(10), [&] { ran.push_back(1); });
+  Scheduler::JobId b = s.ScheduleNow(At(10), [&] { ran.push_back(2); });
+  s.ScheduleNow(At(10), [&] { ran.push_back(3); });
+  s.Cancel(b);  // in the middle of the queue
+  EXPECT_EQ(s.size(), 2u);
+  s.Cancel(b);  // twice: a no-op
+  EXPECT_EQ(s.size(), 2u);
+  s.Cancel(a);  // the front: the deadline is the next live job's
+  EXPECT_EQ(s.size(), 1u);
+  EXPECT_EQ(s.NextDeadline(), At(10));
+  s.RunDue(At(10));
+  EXPECT_EQ(ran, std::vector<int>{3});
+  s.Cancel(a);  // after the run: a no-op
+  EXPECT_EQ(s.size(), 0u);
+  EXPECT_EQ(s.NextDeadline(), absl::InfiniteFuture());
+}
+
+TEST(SchedulerTest, ScheduleNowWithAnEarlierTimeStillRunsInTimeOrder) {
+  // A time earlier than the queue's last one goes to the heap.
+  Scheduler s;
+  std::vector<int> ran;
+  s.ScheduleNow(At(20), [&] { ran.push_back(20); });
+  s.ScheduleNow(At(10), [&] { ran.push_back(10); });
+  EXPECT_EQ(s.NextDeadline(), At(10));
+  s.RunDue(At(15));
+  EXPECT_EQ(ran, std::vector<int>{10});
+  s.RunDue(At(20));
+  EXPECT_EQ(ran, (std::vector<int>{10, 20}));
+}
+
 }  // namespace
 }  // namespace peter::pastry
