@@ -122,7 +122,16 @@ void Client::Send(std::string_view bytes) {
   Flush();
 }
 
+// After QUIT (or a protocol error) its reply is the last thing the client
+// gets, as in Redis (prepareClientToWrite refuses a client marked
+// CLIENT_CLOSE_AFTER_REPLY): later output, a message pushed to a subscriber
+// above all, is discarded. Replies reserved before it (a PUBLISH's) are
+// still filled by CompleteReply and sent ahead of it.
 std::string* Client::OutputTarget() {
+  if (closing_) {
+    discarded_.clear();
+    return &discarded_;
+  }
   if (replies_.empty()) return &out_;
   if (!replies_.back().done) PushSlot(true);
   return &replies_.back().bytes;
@@ -134,6 +143,7 @@ std::string* Client::OutputTarget() {
 // unless something it must follow waits there: a fence, or an earlier push
 // (messages keep their order).
 std::string* Client::PushTarget() {
+  if (closing_) return OutputTarget();
   if (protocol_ == 3 && replies_base_ >= push_fence_) return &out_;
   std::string* target = OutputTarget();
   push_fence_ = replies_base_ + replies_.size();

@@ -170,6 +170,7 @@ class Client : public std::enable_shared_from_this<Client> {
   // (holding a fence or a push) have left it.
   uint64_t push_fence_ = 0;
   std::string writing_;  // being written
+  std::string discarded_;  // output written after QUIT goes here (OutputTarget)
   std::optional<std::chrono::steady_clock::time_point> soft_since_;
   std::string peer_, local_;
   absl::Time created_;

@@ -865,5 +865,47 @@ TEST_F(GatewayTest, QuitWaitsForPublishReplies) {
   EXPECT_TRUE(pub.WaitClosed());
 }
 
+// After QUIT its +OK is the last thing a client gets, as in Redis: a
+// message published after the gateway read the QUIT is not sent, even when
+// the +OK still waits behind an unanswered PUBLISH (RESP2: the message
+// would queue behind it; RESP3: it would go ahead of it).
+TEST_F(GatewayTest, NothingIsSentAfterQuitsReply) {
+  StartNodes(1);
+  for (int protocol : {2, 3}) {
+    SCOPED_TRACE(protocol);
+    TestClient sub(port(0)), watcher(port(0)), other(port(0));
+    if (protocol == 3) {
+      sub.Command({"HELLO", "3"});
+      ASSERT_NE(sub.Read(), "<timeout>");
+    }
+    ASSERT_NE(sub.Call({"SUBSCRIBE", "x"}), "<timeout>");
+    ASSERT_NE(watcher.Call({"SUBSCRIBE", "x"}), "<timeout>");
+    cluster_.HoldPublishAcks();
+    const uint64_t commands = gateways_[0]->stats().commands;
+    sub.Send(Multibulk({"PUBLISH", "x", "before"}) + Multibulk({"QUIT"}));
+    // Both read (the PUBLISH does not hold the client's commands back).
+    ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().commands == commands + 2; }));
+    other.Command({"PUBLISH", "x", "after"});
+    // Delivered to both subscribers in one go: once the watcher has it,
+    // the quitting client's copy was written, or discarded.
+    std::string seen;
+    while (seen.find("after") == std::string::npos) {
+      seen = watcher.Read();
+      ASSERT_NE(seen, "<timeout>");
+    }
+    cluster_.ReleasePublishAcks();
+    // The subscriber's own message may come before the PUBLISH's reply
+    // (RESP3) or after it, but before +OK; "after" never comes.
+    std::vector<std::string> got;
+    for (std::string r = sub.Read(); r != "<closed>" && r != "<timeout>"; r = sub.Read()) {
+      got.push_back(r);
+    }
+    ASSERT_FALSE(got.empty());
+    EXPECT_EQ(got.back(), "+OK\r\n");
+    for (const std::string& r : got) EXPECT_EQ(r.find("after"), std::string::npos) << r;
+    EXPECT_TRUE(sub.WaitClosed());
+  }
+}
+
 }  // namespace
 }  // namespace peter::resp
