@@ -36,9 +36,8 @@ void Client::Read() {
   // While a command waits or output is backed up, requests are not run, but
   // a little more is read, so a client that goes away is noticed (and its
   // subscriptions dropped) at once.
-  bool throttled = blocked_ || pending_publish_ ||
-                   output_bytes() >= server_.options().output_pause_bytes;
-  if (throttled && parser_.buffered() >= kThrottledReadLimit) return;
+  if (throttled() && parser_.buffered() >= kThrottledReadLimit) return;
+  if (!server_.MayRead(*this)) return;
   reading_ = true;
   socket_.async_read_some(
       asio::buffer(read_buffer_),
@@ -46,20 +45,33 @@ void Client::Read() {
         self->reading_ = false;
         if (self->closed_) return;
         if (ec) return self->Close(ec == asio::error::eof ? "closed by client" : ec.message());
+        self->bytes_read_ += n;
         self->parser_.Feed(std::string_view(self->read_buffer_.data(), n));
+        self->CountInput();
         self->ProcessInput();
       });
+}
+
+bool Client::throttled() const {
+  return blocked_ || pending_publish_ || output_bytes() >= server_.options().output_pause_bytes;
+}
+
+void Client::CountInput() {
+  const size_t held = parser_.held();
+  if (held == input_counted_) return;
+  server_.InputChanged(input_counted_, held);
+  input_counted_ = held;
 }
 
 void Client::ProcessInput() {
   // The clock is read once per batch of commands (CLIENT INFO's idle time
   // needs no more), not per command.
   bool stamped = false;
-  while (!closed_ && !closing_ && !blocked_ &&
-         output_bytes() < server_.options().output_pause_bytes && !pending_publish_) {
+  while (!closed_ && !closing_ && !throttled()) {
     RequestParser::Result r = parser_.Next(&args_);
     if (r == RequestParser::Result::kNeedMore) break;
     if (r == RequestParser::Result::kError) {
+      CountInput();
       server_.counters().protocol_errors++;
       if (parser_.request_too_big()) {
         server_.counters().requests_too_big++;
@@ -77,6 +89,10 @@ void Client::ProcessInput() {
     }
     server_.Execute(*this, args_);
   }
+  CountInput();
+  // A turn at the input bound lasts one request (stamped: a command ran):
+  // then the next client's.
+  if (stamped || !finishing()) server_.InputTurnOver(*this);
   Flush();
   Read();
 }
@@ -263,6 +279,9 @@ void Client::Close(const std::string& why) {
   socket_.close(ec);
   pending_timer_.cancel();
   out_.clear();
+  server_.InputChanged(input_counted_, 0);
+  input_counted_ = 0;
+  server_.InputTurnOver(*this);
   // The gateway-wide count is given back as the node answers each PUBLISH,
   // not here: the node still holds them until then.
   unfinished_ = 0;

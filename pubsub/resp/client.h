@@ -108,6 +108,15 @@ class Client : public std::enable_shared_from_this<Client> {
   std::string local() const { return local_; }
   absl::Time created() const { return created_; }
   size_t query_buffered() const { return parser_.buffered(); }
+  // Request bytes the parser holds, as counted toward max_total_input_bytes.
+  size_t query_held() const { return input_counted_; }
+  uint64_t bytes_read() const { return bytes_read_; }
+  // Holds part of a request that only more reading can complete (its
+  // commands are not held back).
+  bool finishing() const { return !closed_ && !closing_ && !throttled() && parser_.held() > 0; }
+  // After a pause at the gateway-wide input bound.
+  void ResumeReading() { Read(); }
+  bool input_waiting_ = false;  // in the Server's input waiters
 
   // Connection state, changed by the Server's commands.
   int protocol_ = 2;
@@ -134,6 +143,9 @@ class Client : public std::enable_shared_from_this<Client> {
 
  private:
   void Read();
+  bool throttled() const;
+  // Tells the server the bytes the parser holds now.
+  void CountInput();
   void ProcessInput();
   void ScheduleProcessInput();
   void Write();
@@ -148,6 +160,8 @@ class Client : public std::enable_shared_from_this<Client> {
   uint64_t id_;
   RequestParser parser_;
   std::array<char, 16384> read_buffer_;
+  size_t input_counted_ = 0;  // parser_.held() as last told to the server
+  uint64_t bytes_read_ = 0;
   bool reading_ = false;
   bool blocked_ = false;
   bool closing_ = false;  // reply then close

@@ -378,7 +378,9 @@ void Server::Info(Client& c, Args& a) {
         "\r\nsubscription_limit_rejections:", s.subscription_limit_rejections,
         "\r\nrequests_too_big:", s.requests_too_big,
         "\r\npattern_directory_overflows:", s.pattern_directory_overflows,
-        "\r\npattern_ttls_clipped:", s.pattern_ttls_clipped, "\r\n\r\n");
+        "\r\npattern_ttls_clipped:", s.pattern_ttls_clipped,
+        "\r\ninput_limit_pauses:", s.input_limit_pauses,
+        "\r\ninput_buffered_bytes:", s.input_bytes, "\r\n\r\n");
   }
   c.writer().Verbatim("txt", text);
 }

@@ -69,6 +69,17 @@ struct GatewayOptions {
   // and counted (messages_dropped), as the node drops for a slow
   // subscription.
   size_t max_queued_message_bytes = 64 << 20;
+  // Request bytes all clients' parsers hold together (requests still
+  // arriving, commands read ahead): each client's are bounded by
+  // parser.max_request_bytes, their sum only by max_clients times that.
+  // At it, clients are not read from (TCP pushes back on them; counted in
+  // input_limit_pauses) until it drops again, except one client at a time
+  // whose own request is incomplete (the one holding most, when it is
+  // chosen among waiting clients): it may read on until that request is
+  // whole, so requests that could only complete by reading never stall
+  // each other. A client so chosen that sends nothing for a housekeeping
+  // tick (1 s) loses its turn. Keep it at least parser.max_request_bytes.
+  size_t max_total_input_bytes = 256 << 20;
   // A SUBSCRIBE the cluster has not confirmed by then fails with an error.
   absl::Duration subscribe_timeout = absl::Seconds(10);
   // Pattern directory (docs/resp.md): how often this node re-announces its
@@ -113,6 +124,9 @@ struct GatewayStats {
   uint64_t requests_too_big = 0;               // over parser.max_request_bytes (closed)
   uint64_t pattern_directory_overflows = 0;    // announcements over max_cluster_patterns
   uint64_t pattern_ttls_clipped = 0;           // announcements believed only max_pattern_ttl
+  uint64_t input_limit_pauses = 0;             // clients not read from at max_total_input_bytes
+  uint64_t input_bytes = 0;                    // gauge: request bytes all clients' parsers hold
+  uint64_t input_high_water = 0;               // most input_bytes seen
 };
 
 // Sets options->listen_host/listen_port from "host:port", "[v6addr]:port" or

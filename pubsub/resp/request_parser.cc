@@ -137,6 +137,7 @@ RequestParser::Result RequestParser::Fail(std::string error) {
   buffer_.clear();
   pos_ = 0;
   partial_.clear();
+  partial_bytes_ = 0;
   return Result::kError;
 }
 
@@ -201,6 +202,7 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
       return Fail("Protocol error: unauthenticated multibulk length");
     }
     partial_.clear();
+    partial_bytes_ = 0;
     request_bytes_ = pos_ - start;  // the count line
     if (count <= 0) {
       args->clear();
@@ -251,6 +253,7 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
       return Fail("Protocol error: expected CRLF after bulk");
     }
     partial_.emplace_back(buffer_.data() + pos_, static_cast<size_t>(bulk_len_));
+    partial_bytes_ += static_cast<size_t>(bulk_len_);
     pos_ += need;
     bulk_len_ = -1;
     --pending_args_;
@@ -258,6 +261,7 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
   pending_args_ = -1;
   args->swap(partial_);
   partial_.clear();
+  partial_bytes_ = 0;
   return Result::kCommand;
 }
 

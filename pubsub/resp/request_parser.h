@@ -59,6 +59,10 @@ class RequestParser {
   bool request_too_big() const { return request_too_big_; }
   // Bytes received and not yet consumed by a returned command.
   size_t buffered() const { return buffer_.size() - pos_; }
+  // Request bytes this parser holds: buffered() plus the arguments already
+  // taken from a request still incomplete (what the gateway-wide input
+  // bound counts).
+  size_t held() const { return buffered() + partial_bytes_; }
 
  private:
   Result ParseInline(std::vector<std::string>* args);
@@ -79,6 +83,7 @@ class RequestParser {
   long long pending_args_ = -1;
   long long bulk_len_ = -1;
   std::vector<std::string> partial_;
+  size_t partial_bytes_ = 0;  // of the arguments in partial_
   size_t request_bytes_ = 0;  // of the multibulk in progress
   bool request_too_big_ = false;
 };

@@ -205,6 +205,9 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(requests_too_big)
   PETER_RESP_COPY(pattern_directory_overflows)
   PETER_RESP_COPY(pattern_ttls_clipped)
+  PETER_RESP_COPY(input_limit_pauses)
+  PETER_RESP_COPY(input_bytes)
+  PETER_RESP_COPY(input_high_water)
 #undef PETER_RESP_COPY
   return s;
 }
@@ -236,6 +239,7 @@ void Server::Housekeeping() {
   directory_.Expire(now);
   counters_.known_patterns = directory_.size();
   if (now - last_announce_ >= options_.pattern_refresh) Announce();
+  CheckInputTurn();
   absl::Duration tick = std::min(options_.pattern_refresh / 2, absl::Seconds(1));
   housekeeping_.expires_after(absl::ToChronoNanoseconds(tick));
   housekeeping_.async_wait([this](const std::error_code& ec) {
@@ -258,6 +262,99 @@ void Server::AddPublishInFlight(long delta) {
 
 void Server::WaitForPublishes(Client& client) {
   publish_waiters_.push_back(client.weak_from_this());
+}
+
+void Server::InputChanged(size_t before, size_t after) {
+  input_bytes_ = input_bytes_ - before + after;
+  counters_.input_bytes = input_bytes_;
+  if (input_bytes_ > counters_.input_high_water) counters_.input_high_water = input_bytes_;
+  if (after < before && input_bytes_ < options_.max_total_input_bytes &&
+      !input_waiters_.empty() && !input_resume_posted_) {
+    // Posted: this runs inside a client's read or command processing.
+    input_resume_posted_ = true;
+    asio::post(io_, [this] { ResumeInput(); });
+  }
+}
+
+bool Server::MayRead(Client& client) {
+  if (input_bytes_ < options_.max_total_input_bytes || input_turn_ == client.id()) return true;
+  if (input_turn_ == 0 && client.finishing()) {
+    input_turn_ = client.id();
+    input_turn_progress_ = client.bytes_read();
+    return true;
+  }
+  if (!client.input_waiting_) {
+    client.input_waiting_ = true;
+    input_waiters_.push_back(client.weak_from_this());
+    counters_.input_limit_pauses++;
+  }
+  if (!input_paused_) {
+    // Once per episode: until the total is below the bound again.
+    input_paused_ = true;
+    log_->warn("resp gateway: clients' buffered requests reached {} bytes "
+               "(max_total_input_bytes): pausing reads until they drop",
+               options_.max_total_input_bytes);
+  }
+  return false;
+}
+
+void Server::ResumeInput() {
+  input_resume_posted_ = false;
+  if (input_bytes_ >= options_.max_total_input_bytes) return;  // a later drop posts again
+  std::vector<std::weak_ptr<Client>> waiters;
+  waiters.swap(input_waiters_);
+  for (auto& weak : waiters) {
+    auto client = weak.lock();
+    if (!client) continue;
+    client->input_waiting_ = false;
+    client->ResumeReading();
+  }
+  if (input_waiters_.empty() && input_paused_) {
+    input_paused_ = false;
+    log_->info("resp gateway: clients' buffered requests below max_total_input_bytes ({} bytes): "
+               "reads resumed",
+               input_bytes_);
+  }
+}
+
+void Server::InputTurnOver(Client& client) {
+  if (input_turn_ != client.id()) return;
+  input_turn_ = 0;
+  // The waiting client holding most gets the turn: finishing its request
+  // frees the most.
+  std::shared_ptr<Client> next;
+  for (auto& weak : input_waiters_) {
+    auto c = weak.lock();
+    if (c && c.get() != &client && c->finishing() &&
+        (next == nullptr || c->query_held() > next->query_held())) {
+      next = c;
+    }
+  }
+  if (next == nullptr) return;
+  std::erase_if(input_waiters_, [&](const std::weak_ptr<Client>& w) {
+    return w.lock() == next;
+  });
+  next->input_waiting_ = false;
+  input_turn_ = next->id();
+  input_turn_progress_ = next->bytes_read();
+  next->ResumeReading();
+}
+
+// From housekeeping: a client that has the turn but sent nothing since the
+// last tick passes it on, so a client that stops half-way through a
+// request cannot hold every other one paused.
+void Server::CheckInputTurn() {
+  if (input_turn_ == 0) return;
+  auto client = FindClient(input_turn_);
+  if (client == nullptr) {
+    input_turn_ = 0;
+    return;
+  }
+  if (client->bytes_read() != input_turn_progress_) {
+    input_turn_progress_ = client->bytes_read();
+    return;
+  }
+  InputTurnOver(*client);
 }
 
 void Server::DeferFlush(std::shared_ptr<Client> client) {

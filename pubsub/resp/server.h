@@ -113,6 +113,9 @@ struct Counters {
   PETER_RESP_COUNTER(requests_too_big)
   PETER_RESP_COUNTER(pattern_directory_overflows)
   PETER_RESP_COUNTER(pattern_ttls_clipped)
+  PETER_RESP_COUNTER(input_limit_pauses)
+  PETER_RESP_COUNTER(input_bytes)
+  PETER_RESP_COUNTER(input_high_water)
 #undef PETER_RESP_COUNTER
 };
 
@@ -151,6 +154,16 @@ class Server : public Gateway {
   // Inside a batch of backend callbacks: client writes wait for its end.
   bool in_callback_batch() const { return in_callback_batch_; }
   void DeferFlush(std::shared_ptr<Client> client);
+  // The gateway-wide input bound (max_total_input_bytes). A client reports
+  // each change of the request bytes its parser holds.
+  void InputChanged(size_t before, size_t after);
+  // Whether `client` may read more now. If not, it waits, and is read from
+  // again once the total drops below the bound or it gets its turn to
+  // finish its request (Client::finishing()).
+  bool MayRead(Client& client);
+  // `client` finished the request it had its turn for (or closed, or can
+  // no longer read): the turn goes to the waiting client holding most.
+  void InputTurnOver(Client& client);
 
  private:
   struct Command;
@@ -236,6 +249,18 @@ class Server : public Gateway {
   bool in_callback_batch_ = false;
   std::vector<std::shared_ptr<Client>> deferred_flushes_;
   std::vector<std::shared_ptr<Client>> flushing_;  // keeps its capacity
+
+  // Gateway-wide input bound: the total, the client whose turn it is to
+  // finish its request while the total is at the bound (0: none) with its
+  // bytes read as of the last housekeeping tick, and the paused clients.
+  void ResumeInput();
+  void CheckInputTurn();
+  size_t input_bytes_ = 0;
+  uint64_t input_turn_ = 0;
+  uint64_t input_turn_progress_ = 0;
+  std::vector<std::weak_ptr<Client>> input_waiters_;
+  bool input_resume_posted_ = false;
+  bool input_paused_ = false;  // reads were paused since the total last was below the bound
   std::map<std::string, std::shared_ptr<Topic>> topics_;  // by backend topic
 
   // Patterns.

@@ -339,6 +339,7 @@ TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
                              "--max-pending-messages", "77", "--resp-max-clients", "9",
                              "--resp-max-subscriptions-per-client", "3",
                              "--resp-max-request-bytes", "128kb",
+                             "--resp-max-total-input-bytes", "1mb",
                              "--resp-client-output-buffer-limit", "4mb 1mb 7",
                              "--resp-max-publishes-in-flight", "100"},
                             &f),
@@ -363,6 +364,7 @@ TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
   EXPECT_EQ(g.max_clients, 9u);
   EXPECT_EQ(g.max_subscriptions_per_client, 3u);
   EXPECT_EQ(g.parser.max_request_bytes, 128u << 10);
+  EXPECT_EQ(g.max_total_input_bytes, 1u << 20);
   EXPECT_EQ(g.output_hard_limit, 4u << 20);
   EXPECT_EQ(g.output_soft_limit, 1u << 20);
   EXPECT_EQ(g.output_soft_limit_time, absl::Seconds(7));
@@ -381,6 +383,7 @@ TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
   EXPECT_EQ(dc->node.pubsub.max_topics, defaults.pubsub.max_topics);
   EXPECT_EQ(dc->node.pubsub.replay_max_age, defaults.pubsub.replay_max_age);
   EXPECT_EQ(dc->gateway->output_hard_limit, gateway_defaults.output_hard_limit);
+  EXPECT_EQ(dc->gateway->max_total_input_bytes, gateway_defaults.max_total_input_bytes);
   EXPECT_EQ(dc->gateway->output_soft_limit_time, gateway_defaults.output_soft_limit_time);
   EXPECT_EQ(dc->gateway->max_client_publishes_in_flight,
             gateway_defaults.max_client_publishes_in_flight);
@@ -423,6 +426,9 @@ TEST(NodeConfigTest, LimitFlagsOutOfRangeAreErrors) {
                   "--max-total-send-queue-bytes"));
   EXPECT_TRUE(has(config_error({"--max-frame-bytes", "8mb", "--max-total-receive-bytes", "4mb"}),
                   "--max-total-receive-bytes"));
+  EXPECT_TRUE(has(config_error({"--resp-max-request-bytes", "2mb",
+                                "--resp-max-total-input-bytes", "1mb"}),
+                  "--resp-max-total-input-bytes"));
   EXPECT_TRUE(has(config_error({"--resp-client-output-buffer-limit", "32mb 8mb"}),
                   "HARD SOFT SECONDS"));
   EXPECT_TRUE(has(config_error({"--resp-client-output-buffer-limit", "8mb 32mb 60"}),

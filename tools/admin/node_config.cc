@@ -164,6 +164,11 @@ absl::StatusOr<std::optional<resp::GatewayOptions>> GatewayConfig(const NodeFlag
                absl::StrCat("must not pass the node's own bound on publishes in flight (",
                             node.pubsub.max_pending_publishes, ")"));
   }
+  if (options.max_total_input_bytes < options.parser.max_request_bytes) {
+    return Bad("--resp-max-total-input-bytes", std::to_string(options.max_total_input_bytes),
+               absl::StrCat("must be at least --resp-max-request-bytes (",
+                            options.parser.max_request_bytes, ")"));
+  }
   // The per-client bound cannot usefully pass the gateway-wide one.
   options.max_client_publishes_in_flight =
       std::min(options.max_client_publishes_in_flight, options.max_publishes_in_flight);
@@ -360,6 +365,9 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
         "Channels, patterns and shard channels one Redis client may hold together");
   bytes("--resp-max-request-bytes", &g.parser.max_request_bytes, 64 * kKiB, 4 * kGiB,
         "Largest Redis request as sent (arguments and protocol); a larger one closes the client");
+  bytes("--resp-max-total-input-bytes", &g.max_total_input_bytes, 64 * kKiB, kTiB,
+        "Request bytes buffered for all Redis clients together; at it, clients are not read "
+        "from (TCP pushes back) until it drops");
   command.add_option("--resp-client-output-buffer-limit", flags->resp_output_buffer_limit,
                      "Redis's client-output-buffer-limit pubsub: a Redis client is disconnected when its unsent output passes HARD, or "
                      "stays above SOFT for SECONDS")

@@ -1,6 +1,7 @@
 // The gateway over loopback TCP on the in-process fake cluster.
 #include "pubsub/resp/gateway.h"
 
+#include <atomic>
 #include <random>
 #include <thread>
 
@@ -850,6 +851,70 @@ TEST(PosterTest, MessagesOfTheRunningBatchCountTowardTheBound) {
   io.run();
   EXPECT_EQ(ran.size(), 2u);
   poster->Disable();
+}
+
+// Many clients sending big requests at once (16 x 3 x 192 KiB): the
+// request bytes the gateway holds for all of them stay within
+// max_total_input_bytes (256 KiB) plus one request finishing and one read
+// per client, where they would reach about 3 MiB without the bound; reads
+// pause (counted) and every request is still answered, in order.
+TEST_F(GatewayTest, InputOfAllClientsIsBounded) {
+  GatewayOptions options;
+  options.max_total_input_bytes = 256 << 10;
+  options.parser.max_request_bytes = 256 << 10;
+  StartNodes(1, options);
+  constexpr int kClients = 16, kRequests = 3;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<TestClient>(port(0)));
+  std::vector<std::thread> threads;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      TestClient& c = *clients[i];
+      std::vector<std::string> args;
+      std::string pipeline;
+      for (int r = 0; r < kRequests; ++r) {
+        args.push_back(std::string(192 << 10, static_cast<char>('a' + (i + r) % 26)));
+        pipeline += Multibulk({"ECHO", args.back()});
+      }
+      c.Send(pipeline);  // blocks while the gateway does not read
+      for (int r = 0; r < kRequests; ++r) {
+        if (c.Read(10s) == "$" + std::to_string(args[r].size()) + "\r\n" + args[r] + "\r\n") {
+          ++answered;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(answered, kClients * kRequests);
+  const GatewayStats s = gateways_[0]->stats();
+  EXPECT_GT(s.input_limit_pauses, 0u);
+  EXPECT_LE(s.input_high_water, (256u << 10) + (256u << 10) + kClients * (16u << 10));
+  EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().input_bytes == 0; }));
+  EXPECT_EQ(s.protocol_errors, 0u);
+}
+
+// A client whose request stalls half-way cannot hold the others paused
+// at the gateway-wide bound: after a housekeeping tick without bytes from
+// it, another paused client gets the turn; and a client whose request
+// alone passes its own bound still gets the request-size error then.
+TEST_F(GatewayTest, StalledRequestAtTheInputBoundPassesTheTurn) {
+  GatewayOptions options;
+  options.max_total_input_bytes = 32 << 10;
+  options.parser.max_request_bytes = 64 << 10;
+  StartNodes(1, options);
+  TestClient holder(port(0)), big(port(0));
+  // Most of a 65,024-byte request, then nothing: the total passes the bound.
+  holder.Send("*2\r\n$4\r\nECHO\r\n$65000\r\n" + std::string(64000, 'h'));
+  ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().input_bytes >= 64000; }));
+  big.Send("*2\r\n$4\r\nECHO\r\n");  // read, then `big` is paused
+  ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().input_limit_pauses == 1; }));
+  big.Send("$100000\r\n" + std::string(1000, 'b'));
+  EXPECT_EQ(big.Read(), "-ERR Protocol error: request over 65536 bytes\r\n");
+  EXPECT_EQ(gateways_[0]->stats().requests_too_big, 1u);
+  holder.Send(std::string(1000, 'h') + "\r\n");
+  EXPECT_EQ(holder.Read(), "$65000\r\n" + std::string(65000, 'h') + "\r\n");
+  EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().input_bytes == 0; }));
 }
 
 // QUIT after pipelined PUBLISHes closes only once their replies are sent.
