@@ -34,13 +34,9 @@ absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> NodeBackend::Subscrib
   return std::make_unique<HeldSubscription>(std::move(*s));
 }
 
-void NodeBackend::Publish(std::string topic, std::string payload,
-                          std::function<void(absl::Status)> done) {
-  ImplOf(*node_).PublishDoneOnNetworkThread(
-      std::move(topic), std::move(payload),
-      [done = std::move(done)](absl::StatusOr<uint64_t> seq) {
-        if (done) done(seq.status());
-      });
+void NodeBackend::Publish(std::string topic, std::string payload, PublishDoneFn done) {
+  if (!done) done = [](absl::StatusOr<uint64_t>) {};
+  ImplOf(*node_).PublishDoneOnNetworkThread(std::move(topic), std::move(payload), std::move(done));
 }
 
 }  // namespace peter::node_internal

@@ -16,8 +16,7 @@ class NodeBackend final : public resp::Backend {
 
   absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> Subscribe(
       std::string topic, MessageFn on_message, ActiveFn on_active) override;
-  void Publish(std::string topic, std::string payload,
-               std::function<void(absl::Status)> done) override;
+  void Publish(std::string topic, std::string payload, PublishDoneFn done) override;
 
  private:
   Node* node_;

@@ -31,10 +31,12 @@ class Backend {
   // one subscription; none runs after the subscription is destroyed returns.
   virtual absl::StatusOr<std::unique_ptr<BackendSubscription>> Subscribe(
       std::string topic, MessageFn on_message, ActiveFn on_active) = 0;
-  // Publishes cluster-wide; `done` (any thread) gets OK once the topic's root
-  // has accepted it, or an error.
-  virtual void Publish(std::string topic, std::string payload,
-                       std::function<void(absl::Status)> done) = 0;
+  // Publishes cluster-wide; `done` (any thread) gets the message's sequence
+  // number once the topic's root has accepted it, or an error. (The node's
+  // own callback type: the node takes it as it is, no wrapper allocated per
+  // publish.)
+  using PublishDoneFn = std::function<void(absl::StatusOr<uint64_t> seq)>;
+  virtual void Publish(std::string topic, std::string payload, PublishDoneFn done) = 0;
 };
 
 }  // namespace peter::resp

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "pubsub/resp/request_parser.h"
 #include "pubsub/resp/server.h"
 
@@ -53,7 +54,8 @@ struct PendingSubscribe {
 struct PendingPublish {
   Kind kind = Kind::kChannel;
   std::string channel;
-  std::vector<std::pair<std::string, std::string>> sends;
+  // Inline for the usual one (no matching pattern): no allocation.
+  absl::InlinedVector<std::pair<std::string, std::string>, 1> sends;
   uint64_t ticket = 0;  // its reply's place
 };
 

@@ -163,13 +163,15 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
   if (RefuseReserved(c, kind, a[1])) return;
   counters_.published++;
   PendingPublish publish{kind, a[1], {}, 0};
-  publish.sends.emplace_back(BackendTopic(kind, a[1]), a[2]);
+  publish.sends.emplace_back(BackendTopic(kind, a[1]), std::string());
   if (kind == Kind::kChannel) {
     for (const std::string& pattern : MatchingPatterns(a[1])) {
       counters_.pattern_publishes++;
       publish.sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], a[2]));
     }
   }
+  // The parser's argument is this command's alone: taken, not copied.
+  publish.sends[0].second = std::move(a[2]);
   publish.ticket = c.ReserveReply();
   if (c.TakePublishes(publish.sends.size())) return SendPublish(c, std::move(publish));
   // Its reply keeps its place; it and the client's later commands wait.
@@ -178,56 +180,64 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
 }
 
 void Server::SendPublish(Client& c, PendingPublish publish) {
-  struct State {
-    size_t outstanding = 0;
-    absl::Status primary;      // the channel's own publish
-    size_t copies_failed = 0;  // pattern copies
-    absl::Status copy_error;   // the first of them
-  };
-  auto state = std::make_shared<State>();
   const size_t cost = publish.sends.size();
-  state->outstanding = cost;
+  std::shared_ptr<PublishTally> tally;
+  if (cost > 1) {
+    tally = std::make_shared<PublishTally>();
+    tally->outstanding = cost;
+  }
   for (size_t i = 0; i < cost; ++i) {
-    // Runs once (on the backend's thread): its captures move on to the loop.
-    auto done = [this, poster = poster_, state, i, cost, kind = publish.kind,
-                 channel = publish.channel, ticket = publish.ticket,
-                 weak = c.weak_from_this()](absl::Status status) mutable {
-      poster->Post([this, state = std::move(state), i, cost, kind, channel = std::move(channel),
-                    ticket, weak = std::move(weak), status = std::move(status)] {
-        if (!status.ok()) {
-          counters_.backend_errors++;
-          if (i > 0 && state->copies_failed++ == 0) state->copy_error = status;
-        }
-        if (i == 0) state->primary = status;
-        if (--state->outstanding > 0) return;
-        auto client = weak.lock();
-        if (client && !client->closed()) client->PublishesAnswered(cost);
-        // Counted until the node has answered, whether or not the client
-        // is still there: a client that closes does not free the node.
-        AddPublishInFlight(-static_cast<long>(cost));
-        if (!client || client->closed()) return;
-        std::string reply;
-        ReplyWriter w(&reply, client->protocol_);
-        if (!state->primary.ok()) {
-          w.Error(absl::StrCat("ERR publish failed: ", state->primary.message()));
-        } else if (state->copies_failed > 0) {
-          // A pattern subscriber would miss a message reported published:
-          // an error, though the channel's subscribers have it (a retry
-          // may repeat it to them).
-          w.Error(absl::StrCat("ERR publish accepted for the channel but failed for ",
-                               state->copies_failed, " of ", cost - 1,
-                               " matching patterns: ", state->copy_error.message()));
-        } else {
-          size_t receivers = LocalMembers(kind, channel);
-          if (kind == Kind::kChannel) receivers += LocalPatternReceivers(channel);
-          w.Integer(static_cast<long long>(receivers));
-        }
-        client->CompleteReply(ticket, std::move(reply));
-      });
+    PublishAnswer answer{publish.kind, publish.channel, publish.ticket, c.weak_from_this(),
+                         cost, i, tally, absl::OkStatus()};
+    // Runs once (on the backend's thread): the answer moves on to the loop.
+    auto done = [poster = poster_,
+                 answer = std::move(answer)](absl::StatusOr<uint64_t> seq) mutable {
+      answer.status = seq.status();
+      poster->PostAnswer(std::move(answer));
     };
     backend_.Publish(std::move(publish.sends[i].first), std::move(publish.sends[i].second),
                      std::move(done));
   }
+}
+
+void Server::OnPublishAnswer(PublishAnswer& a) {
+  if (!a.status.ok()) counters_.backend_errors++;
+  absl::Status primary;
+  size_t copies_failed = 0;
+  absl::Status copy_error;
+  if (a.tally == nullptr) {
+    primary = std::move(a.status);
+  } else {
+    PublishTally& t = *a.tally;
+    if (!a.status.ok() && a.index > 0 && t.copies_failed++ == 0) t.copy_error = a.status;
+    if (a.index == 0) t.primary = a.status;
+    if (--t.outstanding > 0) return;
+    primary = t.primary;
+    copies_failed = t.copies_failed;
+    copy_error = t.copy_error;
+  }
+  auto client = a.client.lock();
+  if (client && !client->closed()) client->PublishesAnswered(a.cost);
+  // Counted until the node has answered, whether or not the client is
+  // still there: a client that closes does not free the node.
+  AddPublishInFlight(-static_cast<long>(a.cost));
+  if (!client || client->closed()) return;
+  std::string reply;
+  ReplyWriter w(&reply, client->protocol_);
+  if (!primary.ok()) {
+    w.Error(absl::StrCat("ERR publish failed: ", primary.message()));
+  } else if (copies_failed > 0) {
+    // A pattern subscriber would miss a message reported published: an
+    // error, though the channel's subscribers have it (a retry may repeat
+    // it to them).
+    w.Error(absl::StrCat("ERR publish accepted for the channel but failed for ", copies_failed,
+                         " of ", a.cost - 1, " matching patterns: ", copy_error.message()));
+  } else {
+    size_t receivers = LocalMembers(a.kind, a.channel);
+    if (a.kind == Kind::kChannel) receivers += LocalPatternReceivers(a.channel);
+    w.Integer(static_cast<long long>(receivers));
+  }
+  client->CompleteReply(a.ticket, std::move(reply));
 }
 
 void Server::PubsubCmd(Client& c, Args& a) {

@@ -12,7 +12,7 @@ namespace peter::resp {
 
 void Poster::Post(std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (io_ != nullptr) Push(Entry{std::move(fn), {}, {}});
+  if (io_ != nullptr) Push(Entry{std::move(fn), std::nullopt, {}, {}});
 }
 
 bool Poster::PostMessage(size_t limit, std::weak_ptr<Topic> topic, std::string_view payload) {
@@ -21,8 +21,13 @@ bool Poster::PostMessage(size_t limit, std::weak_ptr<Topic> topic, std::string_v
   if (io_ == nullptr) return true;  // stopping: nothing is delivered any more
   if (message_bytes_ > 0 && message_bytes_ + bytes > limit) return false;
   message_bytes_ += bytes;
-  Push(Entry{nullptr, std::move(topic), std::string(payload)});
+  Push(Entry{nullptr, std::nullopt, std::move(topic), std::string(payload)});
   return true;
+}
+
+void Poster::PostAnswer(PublishAnswer answer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (io_ != nullptr) Push(Entry{nullptr, std::move(answer), {}, {}});
 }
 
 void Poster::Push(Entry entry) {
@@ -41,6 +46,8 @@ void Poster::RunBatch() {
   for (auto& e : running_) {
     if (e.fn) {
       e.fn();
+    } else if (e.answer.has_value()) {
+      on_answer_(*e.answer);
     } else {
       on_message_(e.topic, e.payload);
       ran_bytes += e.payload.size();
@@ -111,7 +118,8 @@ Server::Server(Backend& backend, GatewayOptions options)
           },
           [this](const std::weak_ptr<Topic>& topic, std::string_view payload) {
             OnTopicMessage(topic, payload);
-          })),
+          },
+          [this](PublishAnswer& answer) { OnPublishAnswer(answer); })),
       started_(absl::Now()) {
   std::random_device rd;
   node_nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();

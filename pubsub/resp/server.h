@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -30,6 +31,30 @@ namespace peter::resp {
 class Client;
 struct PendingPublish;
 struct Topic;
+enum class Kind { kChannel, kShard, kPattern };
+
+// A PUBLISH's answers so far, shared by its node publishes when it has more
+// than one (pattern copies).
+struct PublishTally {
+  size_t outstanding = 0;
+  absl::Status primary;      // the channel's own publish
+  size_t copies_failed = 0;  // pattern copies
+  absl::Status copy_error;   // the first of them
+};
+
+// One node publish's answer, on its way to the loop: queued as data, not as
+// a function (an allocation per PUBLISH fewer), and, for a PUBLISH with one
+// node publish (no matching pattern), with no tally to share.
+struct PublishAnswer {
+  Kind kind = Kind::kChannel;
+  std::string channel;
+  uint64_t ticket = 0;  // the reply's place
+  std::weak_ptr<Client> client;
+  size_t cost = 1;   // the PUBLISH's node publishes
+  size_t index = 0;  // this one's: 0 is the channel's own
+  std::shared_ptr<PublishTally> tally;  // null when cost is 1
+  absl::Status status;
+};
 
 // Runs functions on the loop while it is alive; drops them after Disable().
 // Functions posted while earlier ones wait run together, in order, as one
@@ -38,12 +63,14 @@ struct Topic;
 class Poster : public std::enable_shared_from_this<Poster> {
  public:
   using MessageFn = std::function<void(const std::weak_ptr<Topic>&, std::string_view payload)>;
+  using AnswerFn = std::function<void(PublishAnswer&)>;
   Poster(asio::io_context* io, std::function<void()> before_batch,
-         std::function<void()> after_batch, MessageFn on_message)
+         std::function<void()> after_batch, MessageFn on_message, AnswerFn on_answer)
       : io_(io),
         before_batch_(std::move(before_batch)),
         after_batch_(std::move(after_batch)),
-        on_message_(std::move(on_message)) {}
+        on_message_(std::move(on_message)),
+        on_answer_(std::move(on_answer)) {}
   void Post(std::function<void()> fn);
   // Queues on_message(topic, payload) (in order with Post's functions),
   // unless messages of `limit` bytes or more already wait (then false:
@@ -51,11 +78,14 @@ class Poster : public std::enable_shared_from_this<Poster> {
   // and a copy of its payload, not wrapped in a function: one allocation
   // per message fewer.
   bool PostMessage(size_t limit, std::weak_ptr<Topic> topic, std::string_view payload);
+  // Queues on_answer(answer), in order with the rest.
+  void PostAnswer(PublishAnswer answer);
   void Disable();
 
  private:
   struct Entry {
-    std::function<void()> fn;  // or, if empty, a message:
+    std::function<void()> fn;  // or, if empty, an answer or a message:
+    std::optional<PublishAnswer> answer;
     std::weak_ptr<Topic> topic;
     std::string payload;
   };
@@ -69,9 +99,8 @@ class Poster : public std::enable_shared_from_this<Poster> {
   std::vector<Entry> running_;  // loop thread only
   std::function<void()> before_batch_, after_batch_;
   MessageFn on_message_;
+  AnswerFn on_answer_;
 };
-
-enum class Kind { kChannel, kShard, kPattern };
 
 // One backend subscription of this node, shared by its local clients.
 struct Topic {
@@ -151,6 +180,8 @@ class Server : public Gateway {
   // Hands a PUBLISH's node publishes (already counted by TakePublishes) to
   // the backend; its reply fills its place once all are answered.
   void SendPublish(Client& client, PendingPublish publish);
+  // A node publish has been answered; the PUBLISH's reply once all are.
+  void OnPublishAnswer(PublishAnswer& answer);
   // Inside a batch of backend callbacks: client writes wait for its end.
   bool in_callback_batch() const { return in_callback_batch_; }
   void DeferFlush(std::shared_ptr<Client> client);

@@ -120,7 +120,7 @@ void Server::StartPatternDirectory() {
     if (!active) return;
     poster->Post([this] {
       backend_.Publish(std::string(kPatternsTopic), std::string(kAnnounceQuery),
-                       [](absl::Status) {});
+                       [](absl::StatusOr<uint64_t>) {});
     });
   };
   auto subscription = backend_.Subscribe(std::string(kPatternsTopic), std::move(on_message),
@@ -179,8 +179,9 @@ void Server::Announce() {
   a.sequence = ++announce_sequence_;
   a.ttl = options_.pattern_ttl;
   std::string payload = EncodeAnnouncement(a);
-  auto done = [this, poster = poster_, names = std::move(a.patterns)](absl::Status status) {
-    poster->Post([this, names, status] {
+  auto done = [this, poster = poster_,
+               names = std::move(a.patterns)](absl::StatusOr<uint64_t> seq) {
+    poster->Post([this, names, status = seq.status()] {
       if (!status.ok()) {
         counters_.backend_errors++;
         return;

@@ -52,8 +52,7 @@ class FakeCluster::NodeBackend : public Backend {
     return std::unique_ptr<BackendSubscription>(new Sub(cluster_, entry));
   }
 
-  void Publish(std::string topic, std::string payload,
-               std::function<void(absl::Status)> done) override {
+  void Publish(std::string topic, std::string payload, PublishDoneFn done) override {
     cluster_.Schedule(Duration(0), [this, topic = std::move(topic),
                                     payload = std::move(payload), done = std::move(done)] {
       absl::Status status = CheckTopic(topic);
@@ -81,15 +80,24 @@ class FakeCluster::NodeBackend : public Backend {
       {
         std::lock_guard<std::mutex> lock(cluster_.mu_);
         if (cluster_.hold_acks_) {
-          cluster_.held_acks_.emplace_back(topic, [done, status] { done(status); });
+          cluster_.held_acks_.emplace_back(topic, [done, status] { Answer(done, status); });
           return;
         }
       }
-      done(status);
+      Answer(done, status);
     });
   }
 
  private:
+  // The fake numbers nothing: an accepted publish is answered with 0.
+  static void Answer(const PublishDoneFn& done, const absl::Status& status) {
+    if (status.ok()) {
+      done(uint64_t{0});
+    } else {
+      done(status);
+    }
+  }
+
   FakeCluster& cluster_;
 };
 

@@ -482,7 +482,7 @@ TEST_F(GatewayTest, ClusterPatternDirectoryIsBounded) {
   EXPECT_EQ(a.Call({"PSUBSCRIBE", "news.*"}), Sub("psubscribe", "news.*", 1));
   Announcement flood{77, 1, absl::Seconds(60), {}};
   for (int i = 0; i < 100; ++i) flood.patterns.push_back("flood" + std::to_string(i) + ".*");
-  intruder.Publish(std::string(kPatternsTopic), EncodeAnnouncement(flood), [](absl::Status) {});
+  intruder.Publish(std::string(kPatternsTopic), EncodeAnnouncement(flood), [](absl::StatusOr<uint64_t>) {});
   ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().pattern_directory_overflows == 1; }));
   EXPECT_LT(gateways_[0]->stats().known_patterns, 50u);
   EXPECT_EQ(b.Call({"PUBLISH", "news.today", "hi"}).substr(0, 1), ":");
@@ -501,7 +501,7 @@ TEST_F(GatewayTest, PatternAnnouncementTtlIsCapped) {
   TestClient a(port(0)), b(port(0));
   EXPECT_EQ(a.Call({"PSUBSCRIBE", "news.*"}), Sub("psubscribe", "news.*", 1));
   Announcement day{77, 1, absl::Hours(24), {"flood.*"}};
-  intruder.Publish(std::string(kPatternsTopic), EncodeAnnouncement(day), [](absl::Status) {});
+  intruder.Publish(std::string(kPatternsTopic), EncodeAnnouncement(day), [](absl::StatusOr<uint64_t>) {});
   ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().pattern_ttls_clipped == 1; }));
   EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().known_patterns == 2; }));
   EXPECT_NE(b.Call({"INFO", "stats"}).find("pattern_ttls_clipped:1\r\n"), std::string::npos);
@@ -840,7 +840,8 @@ TEST(PosterTest, MessagesOfTheRunningBatchCountTowardTheBound) {
         ran.emplace_back(payload);
         // The loop is busy with this batch, whose message is in memory.
         if (ran.size() == 1) second_taken = poster->PostMessage(20, {}, std::string(15, 'b'));
-      });
+      },
+      [](PublishAnswer&) {});
   ASSERT_TRUE(poster->PostMessage(20, {}, std::string(10, 'a')));
   io.run();
   EXPECT_FALSE(second_taken);

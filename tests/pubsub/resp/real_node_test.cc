@@ -36,10 +36,8 @@ class NodeBackend : public Backend {
     return std::unique_ptr<BackendSubscription>(new Held(std::move(*sub)));
   }
 
-  void Publish(std::string topic, std::string payload,
-               std::function<void(absl::Status)> done) override {
-    node_.Publish(std::move(topic), std::move(payload),
-                  [done = std::move(done)](absl::StatusOr<uint64_t> seq) { done(seq.status()); });
+  void Publish(std::string topic, std::string payload, PublishDoneFn done) override {
+    node_.Publish(std::move(topic), std::move(payload), std::move(done));
   }
 
  private:
