@@ -89,6 +89,10 @@ struct NodeOptions {
   size_t max_total_send_queue_bytes = 256 << 20;
   size_t max_total_receive_bytes = 256 << 20;
   size_t max_connections = 4096;
+  // Of those, slots only outgoing connections may take (at most half of
+  // max_connections takes effect): an incoming flood cannot keep the node
+  // from reaching its leaf set.
+  size_t reserved_outgoing_connections = 64;
 
   // Messages waiting for one subscription's handler; see "Slow consumers".
   size_t max_pending_messages = 10000;

@@ -70,6 +70,7 @@ TransportConfig ToTransportConfig(const RuntimeOptions& o,
   c.max_total_send_queue_bytes = o.max_total_send_queue_bytes;
   c.max_total_receive_bytes = o.max_total_receive_bytes;
   c.max_connections = o.max_connections;
+  c.reserved_outgoing_connections = o.reserved_outgoing_connections;
   c.connect_timeout = o.connect_timeout;
   c.reconnect_backoff_min = o.reconnect_backoff_min;
   c.reconnect_backoff_max = o.reconnect_backoff_max;

@@ -85,6 +85,12 @@ struct RuntimeOptions {
   // Incoming connections beyond this many open connections are closed at
   // once (counted in TransportStats::connections_rejected).
   size_t max_connections = 4096;
+  // Of max_connections, slots only outgoing connections may take: incoming
+  // ones are refused (connections_rejected) once max_connections minus
+  // this many are incoming, so a flood of incoming connections cannot stop
+  // the node from reaching its leaf set and tree. At most half of
+  // max_connections takes effect.
+  size_t reserved_outgoing_connections = 64;
 
   std::shared_ptr<spdlog::logger> logger;  // null: spdlog's default logger
 

@@ -89,18 +89,26 @@ void TcpTransport::OnAccept(const std::error_code& ec, asio::ip::tcp::socket soc
     });
     return;
   }
-  if (all_.size() >= config_.max_connections) {
+  const size_t reserved =
+      std::min(config_.reserved_outgoing_connections, config_.max_connections / 2);
+  const bool all_full = all_.size() >= config_.max_connections;
+  if (all_full || incoming_open_ >= config_.max_connections - reserved) {
     ++stats_.connections_rejected;
     if (reject_warn_.Allow(absl::Now())) {
-      log_->warn("{} connections open, the limit (max_connections): refusing an incoming one "
-                 "({} warnings suppressed)",
-                 all_.size(), reject_warn_.suppressed());
+      log_->warn("{} connections open, {} of them incoming: refusing an incoming one ({}; {} "
+                 "warnings suppressed)",
+                 all_.size(), incoming_open_,
+                 all_full ? "max_connections"
+                          : "the rest are reserved for outgoing ones, "
+                            "reserved_outgoing_connections",
+                 reject_warn_.suppressed());
     }
     std::error_code ignored;
     socket.close(ignored);
   } else {
     ++stats_.connections_accepted;
     ++stats_.connections_open;
+    ++incoming_open_;
     std::shared_ptr<Connection> conn = NewConnection();
     conn->Accept(std::move(socket));
     log_->debug("accepted connection from {}", conn->remote());
@@ -340,7 +348,7 @@ void TcpTransport::OnClosed(Connection& conn, bool was_open, const std::string& 
     --stats_.connections_open;
     log_->debug("connection {} {}: {}", conn.outgoing() ? "to" : "from", conn.remote(), why);
   }
-  all_.erase(conn.id());
+  if (all_.erase(conn.id()) > 0 && !conn.outgoing()) --incoming_open_;
   if (!conn.peer().has_value()) return;
   auto it = by_peer_.find(*conn.peer());
   if (it != by_peer_.end() && it->second.get() == &conn) {

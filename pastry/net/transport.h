@@ -40,8 +40,9 @@
 // framing, so that connection is closed and counted.
 //
 // Connections. max_connections bounds the connections open in both
-// directions together. An incoming one beyond it is closed at once
-// (connections_rejected). A new outgoing one at the bound closes the least
+// directions together. An incoming one beyond it, or beyond the slots not
+// reserved for outgoing ones (reserved_outgoing_connections), is closed at
+// once (connections_rejected). A new outgoing one at the bound closes the least
 // recently used idle connection (open, nothing queued) to make room
 // (connections_evicted): a node must reach its leaf set and tree even when
 // its slots are taken by idle peers. With no idle connection, the outgoing
@@ -88,6 +89,12 @@ struct TransportConfig {
   // connections; the connection whose read passes it is closed.
   size_t max_total_receive_bytes = 256 << 20;
   size_t max_connections = 4096;
+  // Of max_connections, slots only outgoing connections may take: incoming
+  // ones are refused (connections_rejected) once max_connections minus
+  // this many are incoming, so a flood of incoming connections cannot stop
+  // the node from reaching its leaf set and tree. At most half of
+  // max_connections takes effect.
+  size_t reserved_outgoing_connections = 64;
   absl::Duration connect_timeout = absl::Seconds(2);
   absl::Duration reconnect_backoff_min = absl::Milliseconds(100);
   absl::Duration reconnect_backoff_max = absl::Seconds(5);
@@ -189,6 +196,7 @@ class TcpTransport : public Transport, private ConnectionOwner {
   absl::flat_hash_map<Endpoint, Backoff> backoff_;
   absl::flat_hash_map<Endpoint, absl::Duration> backoff_cap_;
   TransportStats stats_;
+  size_t incoming_open_ = 0;  // accepted connections in all_
   ConnectionTotals totals_;  // over all connections (Connection keeps it)
   // Warnings peers can trigger: one per second each.
   LogLimit decode_warn_, overflow_warn_, auth_warn_, global_overflow_warn_, reject_warn_,

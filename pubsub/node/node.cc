@@ -46,6 +46,7 @@ absl::Status NodeImpl::Start() {
   r.max_total_send_queue_bytes = options_.max_total_send_queue_bytes;
   r.max_total_receive_bytes = options_.max_total_receive_bytes;
   r.max_connections = options_.max_connections;
+  r.reserved_outgoing_connections = options_.reserved_outgoing_connections;
   r.bootstrap_retry_for = options_.bootstrap_retry_for;
   r.logger = options_.logger;
   r.on_start = [this](pastry::Node& node) {

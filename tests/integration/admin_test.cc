@@ -329,7 +329,8 @@ std::string ParseLimitFlags(std::vector<std::string> args, NodeFlags* flags) {
 TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
   NodeFlags f;
   ASSERT_EQ(ParseLimitFlags({"--listen", "127.0.0.1:0", "--resp", "127.0.0.1:0",
-                             "--max-connections", "100", "--max-frame-bytes", "2mb",
+                             "--max-connections", "100", "--reserved-outgoing-connections", "10",
+                             "--max-frame-bytes", "2mb",
                              "--max-send-queue-bytes", "1048576",
                              "--max-total-send-queue-bytes", "64mb",
                              "--max-total-receive-bytes", "32mb",
@@ -348,6 +349,7 @@ TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
   ASSERT_TRUE(c.ok()) << c.status();
   const NodeOptions& n = c->node;
   EXPECT_EQ(n.max_connections, 100u);
+  EXPECT_EQ(n.reserved_outgoing_connections, 10u);
   EXPECT_EQ(n.max_frame_bytes, 2u << 20);
   EXPECT_EQ(n.max_send_queue_bytes, 1u << 20);
   EXPECT_EQ(n.max_total_send_queue_bytes, 64u << 20);
@@ -379,6 +381,7 @@ TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
   const NodeOptions defaults;
   const resp::GatewayOptions gateway_defaults;
   EXPECT_EQ(dc->node.max_connections, defaults.max_connections);
+  EXPECT_EQ(dc->node.reserved_outgoing_connections, defaults.reserved_outgoing_connections);
   EXPECT_EQ(dc->node.max_frame_bytes, defaults.max_frame_bytes);
   EXPECT_EQ(dc->node.pubsub.max_topics, defaults.pubsub.max_topics);
   EXPECT_EQ(dc->node.pubsub.replay_max_age, defaults.pubsub.replay_max_age);
@@ -426,6 +429,11 @@ TEST(NodeConfigTest, LimitFlagsOutOfRangeAreErrors) {
                   "--max-total-send-queue-bytes"));
   EXPECT_TRUE(has(config_error({"--max-frame-bytes", "8mb", "--max-total-receive-bytes", "4mb"}),
                   "--max-total-receive-bytes"));
+  EXPECT_TRUE(has(config_error({"--max-connections", "100", "--reserved-outgoing-connections",
+                                "51"}),
+                  "--reserved-outgoing-connections"));
+  // The default reserve (64) adapts to a small --max-connections.
+  EXPECT_EQ(config_error({"--max-connections", "10"}), "");
   EXPECT_TRUE(has(config_error({"--resp-max-request-bytes", "2mb",
                                 "--resp-max-total-input-bytes", "1mb"}),
                   "--resp-max-total-input-bytes"));

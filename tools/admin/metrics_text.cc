@@ -239,7 +239,8 @@ void Connections(Writer& w, const pastry::net::TransportStats& t) {
            "Outgoing connection attempts that failed or timed out.",
            t.connect_failures);
   w.Single("peter_connections_rejected_total", "counter",
-           "Incoming TCP connections closed at once: too many open.",
+           "Incoming TCP connections closed at once: max_connections open, or the "
+           "slots left are reserved for outgoing connections.",
            t.connections_rejected);
   w.Single("peter_connections_evicted_total", "counter",
            "Least recently used idle connections closed to open an outgoing one at "

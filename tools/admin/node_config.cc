@@ -239,6 +239,13 @@ absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags) {
   NodeConfig config;
   config.node = flags.node;
   if (absl::Status s = CheckLimits(config.node); !s.ok()) return s;
+  if (flags.reserved_outgoing_given &&
+      config.node.reserved_outgoing_connections > config.node.max_connections / 2) {
+    return Bad("--reserved-outgoing-connections",
+               std::to_string(config.node.reserved_outgoing_connections),
+               absl::StrCat("must be at most half of --max-connections (",
+                            config.node.max_connections, ")"));
+  }
   absl::StatusOr<pastry::Endpoint> listen = ResolveEndpoint("--listen", flags.listen);
   if (!listen.ok()) return listen.status();
   config.node.listen = listen->ToString();
@@ -323,6 +330,15 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
   count("--max-connections", &n.max_connections, 1'000'000,
         "Peer connections open at once, incoming and outgoing together; an incoming one "
         "beyond it is closed, an outgoing one first closes the least recently used idle one");
+  command
+      .add_option("--reserved-outgoing-connections", n.reserved_outgoing_connections,
+                  "Of --max-connections, slots only outgoing connections may take (incoming "
+                  "ones beyond the rest are closed); at most half of it [0 to 500000]")
+      ->check(CLI::Range(size_t{0}, size_t{500'000}).description(""))
+      ->type_name("N")
+      ->capture_default_str()
+      ->group("Limits")
+      ->each([flags](const std::string&) { flags->reserved_outgoing_given = true; });
   bytes("--max-frame-bytes", &n.max_frame_bytes, 64 * kKiB, 1 * kGiB,
         "Largest frame accepted from a peer; a larger one closes the connection");
   bytes("--max-send-queue-bytes", &n.max_send_queue_bytes, 64 * kKiB, kTiB,

@@ -43,6 +43,9 @@ struct NodeFlags {
   // --resp-client-output-buffer-limit "HARD SOFT SECONDS"; empty: the
   // gateway's defaults.
   std::string resp_output_buffer_limit;
+  // --reserved-outgoing-connections was given (a flag or a configuration
+  // key): then it must fit --max-connections; its default adapts.
+  bool reserved_outgoing_given = false;
 };
 
 // Where the admin endpoint binds.

@@ -147,6 +147,7 @@ TEST(ConnectionTest, IdleConnectionsAreClosed) {
 TEST(ConnectionTest, IncomingConnectionsBeyondTheLimitAreRejected) {
   RuntimeOptions o = LoopbackOptions();
   o.max_connections = 2;
+  o.reserved_outgoing_connections = 0;  // the next test has the reserve
   auto node = StartNode(std::move(o));
   ASSERT_NE(node, nullptr);
   std::vector<int> fds;
@@ -264,6 +265,34 @@ TEST(ConnectionTest, OutgoingConnectionAtTheLimitIsRefusedWhenNoneIsIdle) {
                          absl::Seconds(1)));
   EXPECT_EQ(AcceptWithin(n.listener(2), absl::Milliseconds(100)), -1);
   EXPECT_EQ(n.node().Snapshot().transport.connections_evicted, 0u);
+}
+
+// Slots reserved for outgoing connections: an incoming flood (peers that
+// connect and never finish the cluster-key handshake, so no slot is idle to
+// evict) takes only max_connections minus the reserve, and the rest are
+// refused (counted); the node still dials its peers. Without the reserve,
+// the flood takes both slots and the outgoing connection is refused.
+TEST(ConnectionTest, IncomingFloodLeavesTheReservedSlotsToOutgoingConnections) {
+  RuntimeOptions o = LoopbackOptions();
+  o.security.cluster_key = "0123456789abcdef0123456789abcdef";
+  o.reserved_outgoing_connections = 1;  // of TwoConnectionNode's two
+  TwoConnectionNode n(std::move(o));
+  ASSERT_TRUE(n.ok());
+  std::vector<int> fds;
+  absl::Cleanup close_fds = [&] {
+    for (int fd : fds) ::close(fd);
+  };
+  for (int i = 0; i < 3; ++i) fds.push_back(ConnectRaw(n.node().listen_endpoint()));
+  EXPECT_TRUE(Eventually([&] { return n.node().Snapshot().transport.connections_rejected == 2; },
+                         absl::Seconds(1)));
+  n.SendTo(0);
+  const int fd = AcceptWithin(n.listener(0), absl::Seconds(1));
+  EXPECT_GE(fd, 0);
+  if (fd >= 0) fds.push_back(fd);
+  const TransportStats t = n.node().Snapshot().transport;
+  EXPECT_EQ(t.outgoing_refused, 0u);
+  EXPECT_EQ(t.connections_evicted, 0u);
+  EXPECT_EQ(t.connections_rejected, 2u);
 }
 
 }  // namespace
