@@ -191,7 +191,8 @@ struct ReplicateMsg {
 // replica will not number the topic itself for root_lease from now.
 // `last` nonzero: the replica holds the messages numbered first..last that
 // the Replicate carried (the root confirms publishes once all its replicas
-// hold them).
+// hold them); not sent when it holds another message under one of those
+// numbers (two roots numbered the topic).
 struct ReplicaAckMsg {
   TopicId topic;
   uint64_t lease = 0;

@@ -269,6 +269,7 @@ void Scribe::Update(const NodeHandle& node, bool joined) {
     last_neighbour_loss_ = Now();
     return;
   }
+  had_neighbour_ = true;
   const NodeId self = Self().id;
   std::vector<TopicState*> handed;
   for (auto& [id, t] : topics_) {

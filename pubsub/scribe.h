@@ -91,6 +91,12 @@ struct ScribeStats {
   uint64_t publish_acks_abandoned = 0;
   uint64_t replica_resends = 0;  // unconfirmed copies sent to a replica again
   uint64_t lease_waits = 0;             // publishes held for a root lease
+  // Of those, held by a root that lost every leaf-set neighbour, within
+  // lone_root_grace of the loss.
+  uint64_t lone_root_waits = 0;
+  // As a replica: messages not confirmed because this node holds another
+  // one under the same number (two roots numbered the topic).
+  uint64_t replica_conflicts = 0;
   uint64_t rival_roots_merged = 0;      // another root's numbering taken in
   uint64_t root_cache_hits = 0;         // publishes sent straight to a cached root
   uint64_t root_cache_misses = 0;       // publishes routed (no cached root)
@@ -367,6 +373,8 @@ class Scribe final : public pastry::Application {
   // neighbour was last reported gone.
   absl::Time started_at_ = absl::InfinitePast();
   absl::Time last_neighbour_loss_ = absl::InfinitePast();
+  // Whether a leaf-set neighbour was ever reported (lone_root_grace).
+  bool had_neighbour_ = false;
 };
 
 }  // namespace peter::pubsub

@@ -10,6 +10,19 @@
 
 namespace peter::pubsub {
 
+namespace {
+
+// The same publish: the same origin, or, for publishes without one, the
+// same payload.
+bool SameMessage(const StoredMessage& a, const StoredMessage& b) {
+  if (a.request != 0 || b.request != 0) {
+    return a.request == b.request && a.publisher == b.publisher;
+  }
+  return a.payload == b.payload;
+}
+
+}  // namespace
+
 void Scribe::OnDeliverPublish(PublishMsg publish) {
   TopicState* t = Find(publish.topic);
   if (t == nullptr) t = Create(publish.topic);
@@ -28,6 +41,9 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
       holding_.insert(t->id);
     }
   }
+  // A hold that ended since the last tick: what it held goes first (and a
+  // resend of a held publish is then recognised below).
+  if (!t->held_publishes.empty() && Now() >= t->hold_until && HoldsLease(*t)) ReleaseHolds();
   if (publish.request != 0) {
     // A second copy of a publish numbered before (a resend, or an overlay
     // duplicate): acknowledge it again if asked, number it no more.
@@ -41,6 +57,7 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   const bool leased = HoldsLease(*t);
   if (!leased) {
     ++stats_.lease_waits;
+    if (ReplicaPeers(*t).empty()) ++stats_.lone_root_waits;
     AskLease(*t);
     holding_.insert(t->id);
   }
@@ -699,25 +716,35 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   ReplicaState& replica = it->second;
   replica.next_stamp = std::max(replica.next_stamp, r.next_seq);
   replica.refreshed = Now();
+  // A number this node holds another message under was given twice: by
+  // the sender, and by another root while the sender was cut off (its copy
+  // reached us late). The first one kept is the one a root may have
+  // confirmed; the sender's is not confirmed, and the sender learns the
+  // other numbering when the other root hands the topic over
+  // (MergeRivalRoot).
+  // The origins come with the messages: a new root taken over from here
+  // recognises a resend of one confirmed now.
+  bool conflict = false;
+  ReplicaAckMsg ack{r.topic};
   for (StoredMessage& m : r.messages) {
-    const uint64_t seq = m.seq;
-    replica.messages.emplace(seq, std::move(m));
+    auto [held, fresh] = replica.messages.try_emplace(m.seq, std::move(m));
+    if (!fresh && !SameMessage(held->second, m)) {
+      conflict = true;
+      ++stats_.replica_conflicts;
+      continue;
+    }
+    ack.first = ack.first == 0 ? held->first : std::min(ack.first, held->first);
+    ack.last = std::max(ack.last, held->first);
   }
+  if (conflict) ack.first = ack.last = 0;
   while (replica.messages.size() > options_.replay_capacity) {
     replica.messages.erase(replica.messages.begin());
   }
   // A root that hands the role over can no longer number: its lease is void.
   if (r.handover) replica.granted.erase(from.id);
-  ReplicaAckMsg ack{r.topic};
   if (r.lease != 0 && options_.root_lease > absl::ZeroDuration()) {
     replica.granted[from.id] = Now() + options_.root_lease;
     ack.lease = r.lease;
-  }
-  // The origins came with the messages: a new root taken over from here
-  // recognises a resend of one confirmed now.
-  for (const StoredMessage& m : r.messages) {
-    ack.first = ack.first == 0 ? m.seq : std::min(ack.first, m.seq);
-    ack.last = std::max(ack.last, m.seq);
   }
   if (ack.lease != 0 || ack.last != 0) SendTo(from, ack);
 }
@@ -725,12 +752,31 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
 // Another node numbered this topic as its root while this node also was
 // (or believed it was): take its messages, their origins and its next
 // number, so no number is given twice and resends are recognised.
+//
+// Where both numbered the same number, the other root's message wins over
+// one this node has not confirmed (it numbered it as the cut began, and
+// its copies to the replicas came too late: the other root, taking over
+// without them, gave the number again and may have confirmed it). The
+// publisher of the message dropped here resends it and it is numbered
+// anew. One this node confirmed was held by every replica, so the other
+// root took it over and numbered nothing else under its number.
 void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
   ++stats_.rival_roots_merged;
   for (const StoredMessage& m : r.messages) {
-    Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+    auto mine = t.replay.find(m.seq);
+    if (mine != t.replay.end() && t.unconfirmed.contains(m.seq) &&
+        !SameMessage(StoredMessage{m.seq, mine->second.payload, mine->second.publisher,
+                                   mine->second.request},
+                     m)) {
+      EraseReplay(t, mine);
+      t.unconfirmed.erase(m.seq);
+      Store(t, m.seq, m.payload);
+    } else {
+      Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+    }
     RememberOrigin(t, m);
   }
+  if (t.unconfirmed.empty()) confirming_.erase(t.id);
   RaiseStamp(t, r.next_seq);
 }
 
@@ -750,12 +796,20 @@ std::vector<NodeHandle> Scribe::ReplicaPeers(const TopicState& t) const {
 }
 
 // True if every node that could take the topic over from this root has
-// promised not to number it for now.
+// promised not to number it for now. With no such node, true only if this
+// node never had a neighbour or lost its last one lone_root_grace ago: a
+// root cut off from every other node sees its replica set empty (each
+// declared dead) while a successor numbers the topic on the other side
+// (docs/chaos.md, "A root cut off for longer than failure detection ...").
 bool Scribe::HoldsLease(const TopicState& t) const {
   if (options_.root_lease <= absl::ZeroDuration() || options_.replicas <= 0) {
     return true;
   }
-  for (const NodeHandle& h : ReplicaPeers(t)) {
+  const std::vector<NodeHandle> peers = ReplicaPeers(t);
+  if (peers.empty()) {
+    return !had_neighbour_ || Now() - last_neighbour_loss_ >= options_.lone_root_grace;
+  }
+  for (const NodeHandle& h : peers) {
     auto it = t.leases.find(h.id);
     if (it == t.leases.end() || it->second <= Now()) return false;
   }

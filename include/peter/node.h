@@ -178,6 +178,13 @@ struct PubSubStats {
   // and of those sent without it (more than replay_capacity waiting).
   uint64_t publish_acks_waiting_replicas = 0;
   uint64_t publish_acks_unconfirmed = 0;
+  // As a root: publishes held for lack of a root lease (leases from its
+  // replica set), and of those held because it had lost every neighbour
+  // (lone_root_grace). As a replica: a root's copies not confirmed
+  // because another root had given their numbers (a cut-off root).
+  uint64_t lease_waits = 0;
+  uint64_t lone_root_waits = 0;
+  uint64_t replica_conflicts = 0;
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

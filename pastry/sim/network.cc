@@ -145,6 +145,14 @@ void Network::Send(int from, const Endpoint& to, const Envelope& envelope) {
     ++stats_.dropped_filter;
     return;
   }
+  if (hold_ && hold_(from, dst, envelope)) {
+    held_.push_back(Held{from, incarnation_[from], dst, incarnation_[dst], envelope});
+    return;
+  }
+  Transmit(from, dst, envelope);
+}
+
+void Network::Transmit(int from, int dst, const Envelope& envelope) {
   if (config_.loss_rate > 0 && rng_.Bernoulli(config_.loss_rate)) {
     ++stats_.dropped_loss;
     return;
@@ -152,6 +160,21 @@ void Network::Send(int from, const Endpoint& to, const Envelope& envelope) {
   SimTime at = clock_.now_ns() + SampleDelay(from, dst);
   uint32_t slot = StoreMessage(from, dst, envelope);
   queue_.Push(at, EventKind::kMessage, static_cast<uint32_t>(dst), slot);
+}
+
+void Network::ReleaseHeld() {
+  std::vector<Held> held = std::move(held_);
+  held_.clear();
+  for (const Held& h : held) {
+    // A sender that crashed meanwhile took its connections' buffers along;
+    // a receiver that did reset the connection.
+    if (!alive(h.from) || h.incarnation != incarnation_[h.from]) continue;
+    if (!alive(h.to) || h.to_incarnation != incarnation_[h.to]) {
+      ++stats_.dropped_dead;
+      continue;
+    }
+    Transmit(h.from, h.to, h.envelope);
+  }
 }
 
 SimTime Network::SampleDelay(int from, int to) {

@@ -178,6 +178,15 @@ class Network {
   // (still in its socket buffers). Empty to disable.
   using SendFilter = std::function<bool(int from, int to, const Envelope&)>;
   void set_send_filter(SendFilter filter) { filter_ = std::move(filter); }
+  // Asked at each Send after the send filter: true holds the message until
+  // ReleaseHeld, as a TCP connection across a network partition buffers
+  // what is sent until the partition heals (messages are lost only with
+  // a filter). Empty to disable.
+  void set_hold_filter(SendFilter hold) { hold_ = std::move(hold); }
+  // Sends every held message whose sender and receiver are still the runs
+  // they were, in the order they were sent, each with a fresh delay from
+  // now. Clear or change the hold filter first, or they are held again.
+  void ReleaseHeld();
 
  private:
   // Host i's Transport: forwards to Network::Send with the sender's index.
@@ -211,6 +220,8 @@ class Network {
   };
 
   void Send(int from, const Endpoint& to, const Envelope& envelope);
+  // The rest of Send, once the message is neither filtered nor held.
+  void Transmit(int from, int dst, const Envelope& envelope);
   SimTime SampleDelay(int from, int to);
   uint32_t StoreMessage(int from, int to, const Envelope& envelope);
   void Deliver(const Event& e);
@@ -248,6 +259,15 @@ class Network {
   uint64_t trace_digest_ = 0;
   std::function<void(const Delivery&)> observer_;
   SendFilter filter_;
+  SendFilter hold_;
+  struct Held {
+    int from = 0;
+    uint32_t incarnation = 0;  // the sender's, at send time
+    int to = 0;
+    uint32_t to_incarnation = 0;
+    Envelope envelope;
+  };
+  std::vector<Held> held_;
 };
 
 }  // namespace peter::pastry::sim

@@ -254,6 +254,9 @@ PubSubStats NodeImpl::Stats() {
         out.publish_timeouts = st.publish_timeouts;
         out.publish_acks_waiting_replicas = st.publish_acks_waiting_replicas;
         out.publish_acks_unconfirmed = st.publish_acks_unconfirmed;
+        out.lease_waits = st.lease_waits;
+        out.lone_root_waits = st.lone_root_waits;
+        out.replica_conflicts = st.replica_conflicts;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

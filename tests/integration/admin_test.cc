@@ -159,6 +159,9 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.joins_refused = 11;
   p.messages_dropped = 12;
   p.publish_acks_unconfirmed = 15;
+  p.lease_waits = 16;
+  p.lone_root_waits = 17;
+  p.replica_conflicts = 18;
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
   EXPECT_EQ(m["peter_send_queue_global_overflows_total"], 4);
   EXPECT_EQ(m["peter_receive_overflows_total"], 5);
@@ -172,6 +175,9 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(m["peter_pubsub_joins_refused_total"], 11);
   EXPECT_EQ(m["peter_pubsub_messages_dropped_total"], 12);
   EXPECT_EQ(m["peter_pubsub_publish_acks_unconfirmed_total"], 15);
+  EXPECT_EQ(m["peter_pubsub_lease_waits_total"], 16);
+  EXPECT_EQ(m["peter_pubsub_lone_root_waits_total"], 17);
+  EXPECT_EQ(m["peter_pubsub_replica_conflicts_total"], 18);
   json j = StatusJson(s, p);
   EXPECT_EQ(j["overlay"]["dropped"]["dead_node_overflow"], 6);
   EXPECT_EQ(j["overlay"]["dropped"]["candidate_probe_overflow"], 7);
@@ -185,6 +191,9 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["transport"]["outgoing_refused"], 14);
   EXPECT_EQ(j["pubsub"]["topics_refused"], 8);
   EXPECT_EQ(j["pubsub"]["publish_acks_unconfirmed"], 15);
+  EXPECT_EQ(j["pubsub"]["lease_waits"], 16);
+  EXPECT_EQ(j["pubsub"]["lone_root_waits"], 17);
+  EXPECT_EQ(j["pubsub"]["replica_conflicts"], 18);
   std::map<std::string, double> a = ParseExposition(AdminMetricsText(2, 3));
   EXPECT_EQ(a["peter_admin_queue_full_waits_total"], 2);
   EXPECT_EQ(a["peter_admin_bodies_refused_total"], 3);

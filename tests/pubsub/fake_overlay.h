@@ -42,7 +42,7 @@ class FakeOverlay final : public pastry::Overlay {
   NodeHandle LocalHandle() const override { return Handle(1); }
   std::vector<NodeHandle> LeafSet() const override { return {}; }
   bool IsActive() const override { return true; }
-  absl::Time Now() const override { return absl::UnixEpoch(); }
+  absl::Time Now() const override { return now; }
   TimerId ScheduleTimer(absl::Duration, std::function<void()>) override {
     return ++timers_;
   }
@@ -50,6 +50,7 @@ class FakeOverlay final : public pastry::Overlay {
 
   NodeHandle closest = Handle(1);
   std::vector<NodeHandle> replicas;
+  absl::Time now = absl::UnixEpoch();  // stands still unless a test moves it
 
  private:
   std::vector<Sent>* sent_;

@@ -48,16 +48,6 @@ ScribeRing::SimNetwork::Config DataCentre(uint64_t seed) {
   return config;
 }
 
-// `count` distinct nodes other than `root`.
-std::vector<int> OtherNodes(ScribeRing& ring, int root, size_t count) {
-  std::vector<int> out;
-  while (out.size() < count) {
-    const int n = static_cast<int>(ring.rng().Below(kNodes));
-    if (n != root && std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
-  }
-  return out;
-}
-
 // What goes wrong at the publish "lost".
 enum class Fault {
   // The root crashes right after numbering it: its copies to the replicas
@@ -186,24 +176,7 @@ TEST_P(ConfirmAfterReplicasTest, ConfirmedPublishSurvivesTheFault) {
   }
   for (int s : subscribers) {
     if (!ring.alive(s)) continue;  // the crashed replica may be one
-    const auto& log = ring.log(s, kTopic);
-    const std::string who = absl::StrCat("subscriber ", s);
-    std::map<std::string, int> times;
-    for (size_t i = 0; i < log.size(); ++i) {
-      if (i > 0) {
-        EXPECT_EQ(log[i].seq, log[i - 1].seq + 1) << who << " at " << i;
-      }
-      ++times[log[i].payload];
-    }
-    for (const auto& [seq, payload] : confirmed) {
-      EXPECT_EQ(times[payload], 1) << who << ": " << payload << " delivered " << times[payload]
-                                   << " times";
-      auto it = std::find_if(log.begin(), log.end(),
-                             [&](const Received& r) { return r.payload == payload; });
-      if (it != log.end()) {
-        EXPECT_EQ(it->seq, seq) << who << ": " << payload << " confirmed as " << seq;
-      }
-    }
+    ExpectConfirmedOnceInOrder(ring.log(s, kTopic), confirmed, absl::StrCat("subscriber ", s));
   }
 }
 

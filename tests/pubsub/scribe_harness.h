@@ -3,6 +3,7 @@
 #ifndef PETER_TESTS_PUBSUB_SCRIBE_HARNESS_H_
 #define PETER_TESTS_PUBSUB_SCRIBE_HARNESS_H_
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -215,6 +216,40 @@ inline bool RunUntilAttached(ScribeRing& ring, const std::vector<int>& nodes,
         return true;
       },
       absl::Seconds(10), absl::Milliseconds(10));
+}
+
+// `count` distinct nodes other than `except`, drawn with the ring's rng.
+inline std::vector<int> OtherNodes(ScribeRing& ring, int except, size_t count) {
+  std::vector<int> out;
+  while (out.size() < count) {
+    const int n = static_cast<int>(ring.rng().Below(ring.size()));
+    if (n != except && std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  }
+  return out;
+}
+
+// A reliable subscriber's `log` against the publishes confirmed (number ->
+// payload): consecutive numbers, every confirmed payload exactly once and
+// under its confirmed number. Returns how often each payload was delivered.
+inline std::map<std::string, int> ExpectConfirmedOnceInOrder(
+    const std::vector<Received>& log, const std::map<uint64_t, std::string>& confirmed,
+    const std::string& who) {
+  std::map<std::string, int> times;
+  for (size_t i = 0; i < log.size(); ++i) {
+    if (i > 0) {
+      EXPECT_EQ(log[i].seq, log[i - 1].seq + 1) << who << " at " << i;
+    }
+    ++times[log[i].payload];
+    auto c = confirmed.find(log[i].seq);
+    if (c != confirmed.end()) {
+      EXPECT_EQ(log[i].payload, c->second) << who << ": #" << log[i].seq;
+    }
+  }
+  for (const auto& [seq, payload] : confirmed) {
+    EXPECT_EQ(times[payload], 1) << who << ": " << payload << " (#" << seq << ") delivered "
+                                 << times[payload] << " times";
+  }
+  return times;
 }
 
 // `log` holds exactly the sequence numbers first..last, in order.

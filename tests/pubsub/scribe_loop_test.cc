@@ -407,6 +407,79 @@ TEST_F(ScribeLoopTest, RootTakesInTheNumbersOfARivalRoot) {
   EXPECT_EQ(SentOf<PublishAckMsg>().back().first.seq, 6u);
 }
 
+// A root that lost every leaf-set neighbour (cut off, or the only node
+// left) holds publishes for lone_root_grace after the loss: a successor may
+// be numbering the topic on the other side of a cut. Then it numbers
+// alone, what it held first.
+TEST_F(ScribeLoopTest, RootThatLostEveryNeighbourHoldsForTheGrace) {
+  BecomeRoot();
+  scribe_.Update(Handle(5), /*joined=*/true);
+  scribe_.Update(Handle(5), /*joined=*/false);  // its replica set is empty
+  DeliverPublish(PublishMsg{topic_, "m", Handle(7), 11});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  EXPECT_EQ(scribe_.stats().lone_root_waits, 1u);
+  overlay_->now += ScribeOptions{}.lone_root_grace - absl::Milliseconds(1);
+  DeliverPublish(PublishMsg{topic_, "n", Handle(7), 12});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  overlay_->now += absl::Milliseconds(1);
+  DeliverPublish(PublishMsg{topic_, "o", Handle(7), 13});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 3u);
+  for (uint64_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(acks[k].first.request, 11 + k);
+    EXPECT_EQ(acks[k].first.seq, 1 + k);
+  }
+  EXPECT_EQ(scribe_.stats().lone_root_waits, 2u);
+}
+
+// A node that never had a neighbour (a one-node cluster) numbers at once.
+TEST_F(ScribeLoopTest, RootThatNeverHadANeighbourNumbersAtOnce) {
+  BecomeRoot();
+  DeliverPublish(PublishMsg{topic_, "m", Handle(7), 11});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.seq, 1u);
+  EXPECT_EQ(scribe_.stats().lease_waits, 0u);
+}
+
+// A replica holding a message under a number does not confirm another
+// root's different message under it: two roots gave the number.
+TEST_F(ScribeLoopTest, ReplicaDoesNotConfirmAMessageItHoldsAnotherUnder) {
+  Receive(Handle(5), ReplicateMsg{topic_, 2, false, {StoredMessage{1, "a", Handle(7).id, 1}}});
+  Receive(Handle(6), ReplicateMsg{topic_, 2, false, {StoredMessage{1, "b", Handle(8).id, 1}}});
+  Receive(Handle(6), ReplicateMsg{topic_, 2, false, {StoredMessage{1, "a", Handle(7).id, 1}}});
+  auto acks = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].second, Handle(5));
+  EXPECT_EQ(acks[0].first.last, 1u);
+  EXPECT_EQ(acks[1].second, Handle(6));  // the same message: confirmed
+  EXPECT_EQ(acks[1].first.last, 1u);
+  EXPECT_EQ(scribe_.stats().replica_conflicts, 1u);
+}
+
+// A root numbered a publish it has not confirmed yet (its copies to the
+// replicas were late) under a number a rival root also gave: the rival's
+// message wins, and the publisher's resend is numbered anew.
+TEST_F(ScribeLoopTest, RivalRootsMessageWinsOverAnUnconfirmedOne) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  DeliverPublish(PublishMsg{topic_, "mine", Handle(7), 1});
+  ASSERT_EQ(scribe_.stats().published, 1u);
+  std::optional<NodeHandle> rival = Handle(8);
+  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
+  Receive(*rival, ReplicateMsg{topic_, 2, /*handover=*/true,
+                               {StoredMessage{1, "theirs", rival->id, 3}}});
+  ConfirmReplicas();  // the replica's ack of #1 is for the rival's message now
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  DeliverPublish(PublishMsg{topic_, "mine", Handle(7), 1});  // the resend
+  ConfirmReplicas();
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.request, 1u);
+  EXPECT_EQ(acks[0].first.seq, 2u);
+}
+
 // Publish confirmation. A root acknowledges a publish once every node of
 // its current replica set confirmed holding it: a replica that left the set
 // no longer counts.

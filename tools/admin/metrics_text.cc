@@ -302,6 +302,17 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Publish confirmations sent before every replica held the message "
            "(more than replay_capacity waiting on a topic).",
            p.publish_acks_unconfirmed);
+  w.Single("peter_pubsub_lease_waits_total", "counter",
+           "Publishes held here as root for lack of a root lease from its replica set "
+           "(lone_root_waits included).",
+           p.lease_waits);
+  w.Single("peter_pubsub_lone_root_waits_total", "counter",
+           "Publishes held here as root after it lost every leaf-set neighbour "
+           "(within lone_root_grace).",
+           p.lone_root_waits);
+  w.Single("peter_pubsub_replica_conflicts_total", "counter",
+           "Root copies not confirmed here as replica: another root gave their numbers.",
+           p.replica_conflicts);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",

@@ -54,6 +54,18 @@ struct ScribeOptions {
   // publishes that reach it late while a successor numbers the same topic.
   // Zero turns leases off. More than replicate_interval.
   absl::Duration root_lease = absl::Seconds(3);
+  // A root whose replica set became empty because it lost every leaf-set
+  // neighbour (they failed, or it is cut off from them) cannot tell a
+  // cluster shrunk to one node from a partition whose other side has a new
+  // root numbering the topic. It holds publishes, as a root without a
+  // lease, until a neighbour is back and grants it a lease (after the other
+  // side's root hands the topic back with its numbers), or until this long
+  // after it lost its last neighbour: then it numbers alone. A node that
+  // never had a neighbour (a one-node cluster) numbers at once. Longer
+  // than the cut-offs it should survive without giving a number twice;
+  // shorter than publish_timeout less publish_retry, so a publish held by a
+  // root left alone is still confirmed. Used only with root leases.
+  absl::Duration lone_root_grace = absl::Seconds(8);
   // A node that becomes a topic's root through a publish, with neither a
   // replica nor any state of its own for the topic, may be taking over
   // from a root that failed together with all its replicas, or whose
