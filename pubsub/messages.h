@@ -83,13 +83,20 @@ struct HeartbeatReplyMsg {
 // overlay delivering a routed message twice after a late hop
 // acknowledgement -- so it is numbered once; and, if `want_ack`, answers
 // `publisher` with a PublishAck. Best-effort publishes carry a request for
-// the de-duplication only (want_ack false).
+// the de-duplication only (want_ack false). `after` (with request != 0) is
+// the publisher's previous request to the topic if it was unacknowledged
+// when this one was sent: the root numbers that one first, waiting a bounded
+// time for it (docs/scribe.md, "Publish order"). `passed_on`: a node whose
+// route ended there without being the topic's closest node handed it to the
+// closest one, which numbers it rather than routing it again.
 struct PublishMsg {
   TopicId topic;
   std::string payload;
   NodeHandle publisher;  // meaningful only with request != 0
   uint64_t request = 0;
   bool want_ack = true;  // with request != 0
+  uint64_t after = 0;
+  bool passed_on = false;
 };
 
 // Root -> publisher: the publish `request` was numbered `seq`. Its sender is

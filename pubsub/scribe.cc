@@ -250,7 +250,7 @@ void Scribe::Deliver(const pastry::RouteMessage& msg) {
     if (auto* join = std::get_if<JoinMsg>(&*decoded)) {
       OnDeliverJoin(*join);
     } else if (auto* publish = std::get_if<PublishMsg>(&*decoded)) {
-      OnDeliverPublish(std::move(*publish));
+      OnRoutedPublish(std::move(*publish));
     } else if (auto* anycast = std::get_if<AnycastMsg>(&*decoded)) {
       OnDeliverAnycast(std::move(*anycast));
     } else {
@@ -301,7 +301,7 @@ void Scribe::Dispatch(const NodeHandle& from, ScribeMessage msg) {
         } else if constexpr (std::is_same_v<T, ReplicateMsg>) {
           OnReplicate(from, std::move(m));
         } else if constexpr (std::is_same_v<T, PublishMsg>) {
-          OnDirectPublish(std::move(m));  // to a cached root
+          OnDirectPublish(std::move(m));  // to a cached root, or passed on
         } else if constexpr (std::is_same_v<T, PublishAckMsg>) {
           OnPublishAck(from, m);
         } else if constexpr (std::is_same_v<T, JoinMsg>) {
@@ -374,6 +374,7 @@ void Scribe::Tick() {
   RetryJoins();
   CheckGaps();
   ReleaseHolds();
+  ReleaseOrderWaits();
   CheckUnconfirmed();
   CheckPendingPublishes();
   CheckPendingAnycasts();
@@ -436,6 +437,7 @@ void Scribe::Erase(TopicId id) {
   gapped_.erase(id);
   holding_.erase(id);
   confirming_.erase(id);
+  ordering_.erase(id);
 }
 
 void Scribe::NotifyActive(TopicState& t, bool active) {

@@ -98,6 +98,13 @@ struct ScribeStats {
   // one under the same number (two roots numbered the topic).
   uint64_t replica_conflicts = 0;
   uint64_t rival_roots_merged = 0;      // another root's numbering taken in
+  // Publish order (docs/scribe.md): publishes held as root until their
+  // publisher's previous one was numbered; publishes numbered without it
+  // (publish_order_wait passed, or max_reorder waiting); routed publishes
+  // that ended at a node not closest to the topic, passed to the closest.
+  uint64_t publishes_held_for_order = 0;
+  uint64_t publishes_order_forced = 0;
+  uint64_t publishes_passed_on = 0;
   uint64_t root_cache_hits = 0;         // publishes sent straight to a cached root
   uint64_t root_cache_misses = 0;       // publishes routed (no cached root)
   // Anycast.
@@ -254,8 +261,13 @@ class Scribe final : public pastry::Application {
   void ExpireMoves();
 
   // scribe_data.cc: publish, multicast, ordering, repair, replication.
+  void OnRoutedPublish(PublishMsg publish);
   void OnDeliverPublish(PublishMsg publish);
   void OnDirectPublish(PublishMsg publish);
+  void NumberInOrder(TopicState& t, PublishMsg publish);
+  void StampChain(TopicState& t, PublishMsg publish);
+  void ReleaseOrderWaits();
+  void ForceOutOfOrder(TopicState& t, PublishMsg publish, const char* why);
   bool IsClosestTo(const TopicId& id) const;
   uint64_t Stamp(TopicState& t, PublishMsg publish);
   void AckPublish(const PublishMsg& publish, uint64_t seq);
@@ -321,6 +333,7 @@ class Scribe final : public pastry::Application {
     absl::Time resend_at;
     int sends = 0;
     std::optional<NodeHandle> via_cache;  // the cached root it went to
+    uint64_t after = 0;  // the previous publish to the topic, if pending then
   };
   struct PendingAnycast {
     AnycastCallback done;
@@ -330,13 +343,12 @@ class Scribe final : public pastry::Application {
     NodeHandle handle;
     absl::Time used;
   };
-  // How this node's publishes to one topic in flight were first sent:
-  // straight to `direct`, or routed (nullopt). While any is unacknowledged a
-  // new one takes the same path, so one path carries them in order
-  // (docs/scribe.md, publish order).
+  // This node's publishes to one topic in flight: how many, and the last
+  // one made, which the next names as its predecessor (PublishMsg::after)
+  // so the root numbers them in order (docs/scribe.md, publish order).
   struct PublishPath {
     size_t in_flight = 0;
-    std::optional<NodeHandle> direct;
+    uint64_t last = 0;
   };
   void ReleasePublishPath(const TopicId& topic);
 
@@ -354,6 +366,7 @@ class Scribe final : public pastry::Application {
   absl::btree_set<TopicId> gapped_;   // waiting for a missing seq
   absl::btree_set<TopicId> holding_;  // roots holding publishes
   absl::btree_set<TopicId> confirming_;  // roots with unconfirmed publishes
+  absl::btree_set<TopicId> ordering_;    // roots holding publishes for order
   absl::btree_map<uint64_t, PendingPublish> pending_publishes_;
   absl::btree_map<uint64_t, PendingAnycast> pending_anycasts_;
   absl::btree_map<TopicId, CachedRootEntry> root_cache_;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "pubsub/scribe.h"
 #include "pubsub/wire/codec.h"
 #include "spdlog/logger.h"
@@ -22,6 +23,33 @@ bool SameMessage(const StoredMessage& a, const StoredMessage& b) {
 }
 
 }  // namespace
+
+// A routed publish whose route ended here. The overlay ends a route at the
+// closest node it can use: one it suspects (a hop to it timed out: a stalled
+// thread, a slow link) is skipped, and the route ends early. Unless this
+// node roots the topic already, the publish goes on to the node its leaf
+// set makes closest, straight, over the connection this node's own earlier
+// publishes took: a rival root here would hold it and hand it over late,
+// after publishes made later. The receiver numbers it (passed_on) rather
+// than routing it again: one extra hop at most. Only acknowledged
+// publishes: the node skipped may have failed rather than stalled, and its
+// leaf-set neighbours list it until failure detection says so; a publish
+// passed to it is lost, and only an acknowledged one is sent again (a
+// best-effort one is numbered here, once the root lease allows, as before).
+void Scribe::OnRoutedPublish(PublishMsg publish) {
+  const TopicState* t = Find(publish.topic);
+  if ((t == nullptr || !t->root) && publish.request != 0 && publish.want_ack &&
+      overlay_->IsActive()) {
+    std::vector<NodeHandle> closest = overlay_->ReplicaSet(publish.topic, 1);
+    if (!closest.empty() && closest.front().id != Self().id) {
+      ++stats_.publishes_passed_on;
+      publish.passed_on = true;
+      SendTo(closest.front(), std::move(publish));
+      return;
+    }
+  }
+  OnDeliverPublish(std::move(publish));
+}
 
 void Scribe::OnDeliverPublish(PublishMsg publish) {
   TopicState* t = Find(publish.topic);
@@ -78,13 +106,14 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
     }
     return;
   }
-  Stamp(*t, std::move(publish));
+  NumberInOrder(*t, std::move(publish));
 }
 
-// A publish sent straight to this node as the topic's cached root. If the
-// overlay no longer makes this node the topic's root, it goes on, routed.
+// A publish sent straight to this node as the topic's cached root, or
+// passed on by a node its route ended at. If the overlay no longer makes
+// this node the topic's root, a publish to a cached root goes on, routed.
 void Scribe::OnDirectPublish(PublishMsg publish) {
-  if (IsClosestTo(publish.topic)) {
+  if (publish.passed_on || IsClosestTo(publish.topic)) {
     OnDeliverPublish(std::move(publish));
     return;
   }
@@ -112,7 +141,116 @@ void Scribe::StampOrAck(TopicState& t, PublishMsg publish) {
       return;
     }
   }
-  Stamp(t, std::move(publish));
+  NumberInOrder(t, std::move(publish));
+}
+
+// Numbers a publish once its publisher's previous one to the topic
+// (`after`) is numbered here. A publish that overtook its predecessor
+// (routed around a suspected root through another node, read from another
+// connection first, or sent straight while the predecessor was routed)
+// waits for it, at most publish_order_wait and max_reorder per topic; then
+// it is numbered anyway, counted and logged: order is given up, never a
+// message. A predecessor numbered by an earlier root is known here from
+// the origins its replicas carried.
+void Scribe::NumberInOrder(TopicState& t, PublishMsg publish) {
+  if (publish.request == 0 || publish.after == 0 ||
+      t.origins.contains(PublishOrigin{publish.publisher.id, publish.after})) {
+    StampChain(t, std::move(publish));
+    return;
+  }
+  const PublishOrigin predecessor{publish.publisher.id, publish.after};
+  auto it = t.order_waits.find(predecessor);
+  if (it != t.order_waits.end() && it->second.publish.request == publish.request) {
+    ++stats_.publishes_deduplicated;  // a resend of one already waiting
+    it->second.publish.publisher = publish.publisher;
+    return;
+  }
+  if (it != t.order_waits.end() || t.order_waits.size() >= options_.max_reorder) {
+    ForceOutOfOrder(t, std::move(publish), "max_reorder publishes wait for their predecessors");
+    return;
+  }
+  ++stats_.publishes_held_for_order;
+  absl::Time since = Now();
+  // Its successor may be waiting for it already: the chain's head carries
+  // the chain's oldest wait.
+  auto successor = t.order_waits.find(PublishOrigin{publish.publisher.id, publish.request});
+  if (successor != t.order_waits.end()) since = std::min(since, successor->second.since);
+  t.order_waits.emplace(predecessor, TopicState::OrderWait{std::move(publish), since});
+  ordering_.insert(t.id);
+}
+
+// Stamps `publish`, then each publish that waited for the one before it.
+// One that waited may have been numbered meanwhile: a resend made after its
+// predecessor was acknowledged names none (SendPublish) and does not wait.
+void Scribe::StampChain(TopicState& t, PublishMsg publish) {
+  for (;;) {
+    const PublishOrigin origin{publish.publisher.id, publish.request};
+    auto numbered = origin.second == 0 ? t.origins.end() : t.origins.find(origin);
+    if (numbered != t.origins.end()) {
+      ++stats_.publishes_deduplicated;
+      if (publish.want_ack) ConfirmPublish(t, publish, numbered->second, /*stamped=*/false);
+    } else {
+      Stamp(t, std::move(publish));
+    }
+    if (origin.second == 0) break;
+    auto it = t.order_waits.find(origin);
+    if (it == t.order_waits.end()) break;
+    publish = std::move(it->second.publish);
+    t.order_waits.erase(it);
+  }
+  if (t.order_waits.empty()) ordering_.erase(t.id);
+}
+
+void Scribe::ForceOutOfOrder(TopicState& t, PublishMsg publish, const char* why) {
+  ++stats_.publishes_order_forced;
+  if (log_ != nullptr && bound_warn_.Allow(Now())) {
+    log_->warn("scribe: topic {}: publish {} of {} numbered before its predecessor {}: {} "
+               "({} warnings suppressed)",
+               t.id.ShortHex(), publish.request, publish.publisher.id.ShortHex(), publish.after,
+               why, bound_warn_.suppressed());
+  }
+  StampChain(t, std::move(publish));
+}
+
+// Numbers the chains whose head waited publish_order_wait for a
+// predecessor that never came (lost with a failed root, given up by its
+// publisher, or numbered by a rival root not merged yet). A topic this node
+// no longer roots sends what waits on to the new root.
+void Scribe::ReleaseOrderWaits() {
+  std::vector<TopicId> ids(ordering_.begin(), ordering_.end());
+  for (const TopicId& id : ids) {
+    TopicState* t = Find(id);
+    if (t == nullptr || t->order_waits.empty()) {
+      ordering_.erase(id);
+      continue;
+    }
+    if (!t->root) {
+      for (auto& [predecessor, wait] : t->order_waits) {
+        ++stats_.publishes_rerouted;
+        RouteToTopic(id, wait.publish);
+      }
+      t->order_waits.clear();
+      ordering_.erase(id);
+      continue;
+    }
+    std::vector<PublishOrigin> heads;
+    absl::flat_hash_set<PublishOrigin> waiting;
+    for (const auto& [predecessor, wait] : t->order_waits) {
+      waiting.insert(PublishOrigin{wait.publish.publisher.id, wait.publish.request});
+    }
+    for (const auto& [predecessor, wait] : t->order_waits) {
+      if (Now() - wait.since >= options_.publish_order_wait && !waiting.contains(predecessor)) {
+        heads.push_back(predecessor);
+      }
+    }
+    for (const PublishOrigin& head : heads) {
+      auto it = t->order_waits.find(head);
+      if (it == t->order_waits.end()) continue;
+      PublishMsg publish = std::move(it->second.publish);
+      t->order_waits.erase(it);
+      ForceOutOfOrder(*t, std::move(publish), "publish_order_wait passed");
+    }
+  }
 }
 
 uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
@@ -281,23 +419,27 @@ void Scribe::ReleaseHolds() {
 // The publisher's side: pending acknowledgements and the root cache.
 
 // The first send goes straight to the cached root, or is routed when none
-// is cached; resends are routed. While earlier publishes to the topic are
-// in flight, a new one follows their path instead, even if a root was
-// cached meanwhile: a direct send could overtake a routed one.
+// is cached; resends are routed. Each names the previous publish to the
+// topic while that one is unacknowledged (`after`), and the root numbers
+// them in that order whatever path each took: a direct send may overtake
+// routed ones, a route may end at another node or pass through one (a
+// suspected root), a resend may overtake its successors.
 void Scribe::SendPublish(uint64_t request) {
   PendingPublish& p = pending_publishes_.at(request);
-  PublishMsg msg{p.topic, p.payload, Self(), request};
   std::optional<NodeHandle> direct;
   if (p.sends++ == 0) {
     PublishPath& path = publish_paths_[p.topic];
-    if (path.in_flight++ > 0) {
-      direct = path.direct;
-    } else if (auto cached = root_cache_.find(p.topic); cached != root_cache_.end()) {
+    ++path.in_flight;
+    p.after = path.last;
+    path.last = request;
+    if (auto cached = root_cache_.find(p.topic); cached != root_cache_.end()) {
       cached->second.used = Now();
       direct = cached->second.handle;
     }
-    path.direct = direct;
   }
+  // A predecessor acknowledged (numbered) or given up since is not waited for.
+  if (p.after != 0 && !pending_publishes_.contains(p.after)) p.after = 0;
+  PublishMsg msg{p.topic, p.payload, Self(), request, /*want_ack=*/true, p.after};
   if (direct.has_value()) {
     ++stats_.root_cache_hits;
     p.via_cache = direct;
@@ -374,11 +516,6 @@ void Scribe::CheckPendingPublishes() {
       auto cached = root_cache_.find(p.topic);
       if (cached != root_cache_.end() && cached->second.handle == *p.via_cache) {
         root_cache_.erase(cached);
-      }
-      // Later publishes stop following a root that did not answer.
-      auto path = publish_paths_.find(p.topic);
-      if (path != publish_paths_.end() && path->second.direct == p.via_cache) {
-        path->second.direct.reset();
       }
     }
     ++stats_.publish_resends;

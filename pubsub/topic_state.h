@@ -109,6 +109,15 @@ struct TopicState {
   // Root only: acknowledgements waiting for the replicas, by number; at
   // most replay_capacity.
   std::map<uint64_t, UnconfirmedPublish> unconfirmed;
+  // Root only: publishes waiting for their publisher's previous one (their
+  // `after`), keyed by that one's origin; at most max_reorder. `since` is
+  // the oldest wait of the chain behind it (a publish waited for inherits
+  // it), so a chain's head times out first (publish_order_wait).
+  struct OrderWait {
+    PublishMsg publish;
+    absl::Time since;
+  };
+  absl::btree_map<PublishOrigin, OrderWait> order_waits;
 
   bool Wanted() const { return !subs.empty() || !children.empty() || root; }
   // Children counted against max_children (not being pushed down).

@@ -185,6 +185,11 @@ struct PubSubStats {
   uint64_t lease_waits = 0;
   uint64_t lone_root_waits = 0;
   uint64_t replica_conflicts = 0;
+  // As a root: publishes held until their publisher's previous one was
+  // numbered, and publishes numbered without it (publish_order_wait passed,
+  // or max_reorder waiting: that publisher's order was given up).
+  uint64_t publishes_held_for_order = 0;
+  uint64_t publishes_order_forced = 0;
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

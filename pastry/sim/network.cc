@@ -83,6 +83,7 @@ int Network::AddHost(HostFactory make) {
   transports_.emplace_back(this, i);
   wake_at_.push_back(kNever);
   incarnation_.push_back(0);
+  backlog_.emplace_back();
   hosts_.push_back(nullptr);
   hosts_[i] = make(ContextFor(i));
   Reschedule(i);
@@ -93,6 +94,8 @@ void Network::Crash(int i) {
   if (!alive(i)) return;
   graveyard_.push_back(std::move(hosts_[i]));
   wake_at_[i] = kNever;
+  // What waits for it is dropped as Serve hands it over (incarnation).
+  backlog_[i].stalled_until = backlog_[i].slow_until = 0;
   ++incarnation_[i];
 }
 
@@ -229,8 +232,19 @@ bool Network::Step(SimTime limit) {
 }
 
 void Network::Deliver(const Event& e) {
-  int to = static_cast<int>(e.target);
-  InFlight& in = messages_[e.slot];  // stable while the host sends more
+  const int to = static_cast<int>(e.target);
+  Backlog& b = backlog_[to];
+  if (b.stalled_until > clock_.now_ns() || b.slow_until > clock_.now_ns() ||
+      !b.slots.empty()) {
+    b.slots.push_back(e.slot);
+    ScheduleServe(to);
+    return;
+  }
+  DeliverSlot(to, e.slot);
+}
+
+void Network::DeliverSlot(int to, uint32_t slot) {
+  InFlight& in = messages_[slot];  // stable while the host sends more
   if (!alive(to) || in.incarnation != incarnation_[to]) {
     ++stats_.dropped_dead;
   } else if (!config_.through_wire) {
@@ -243,7 +257,7 @@ void Network::Deliver(const Event& e) {
       ++stats_.dropped_decode;
     }
   }
-  free_messages_.push_back(e.slot);
+  free_messages_.push_back(slot);
 }
 
 void Network::HandTo(int to, int from, const Envelope& envelope) {
@@ -263,6 +277,10 @@ void Network::Wake(const Event& e) {
   int i = static_cast<int>(e.target);
   if (!alive(i) || wake_at_[i] != e.at) return;  // stale
   wake_at_[i] = kNever;
+  if (backlog_[i].stalled_until > e.at) {  // its timers wait for the stall's end
+    ScheduleWake(i, backlog_[i].stalled_until);
+    return;
+  }
   ++stats_.ticks;
   hosts_[i]->Tick();
   if (!alive(i)) return;
@@ -270,6 +288,46 @@ void Network::Wake(const Event& e) {
   // otherwise, wake it a nanosecond later rather than spin at one time.
   SimTime at = clock_.ToSim(hosts_[i]->NextDeadline());
   if (at != kNever) ScheduleWake(i, std::max(at, e.at + 1));
+}
+
+void Network::Stall(int i, absl::Time until) {
+  Backlog& b = backlog_[i];
+  b.stalled_until = std::max(b.stalled_until, clock_.ToSim(until));
+}
+
+void Network::Slow(int i, absl::Duration per_message, absl::Time until) {
+  Backlog& b = backlog_[i];
+  b.slow_until = clock_.ToSim(until);
+  b.per_message = absl::ToInt64Nanoseconds(per_message);
+}
+
+void Network::ScheduleServe(int i) {
+  Backlog& b = backlog_[i];
+  if (b.serving) return;
+  b.serving = true;
+  const SimTime at = std::max({clock_.now_ns(), b.stalled_until, b.busy_until});
+  Schedule(clock_.ToTime(at), [this, i] { Serve(i); });
+}
+
+// Hands host i one waiting message: the oldest of a sender drawn in
+// proportion to what each has waiting (a random merge of the per-sender
+// queues), then waits per_message while the host is slow.
+void Network::Serve(int i) {
+  Backlog& b = backlog_[i];
+  b.serving = false;
+  if (b.slots.empty()) return;
+  if (b.stalled_until > clock_.now_ns()) {  // stalled again meanwhile
+    ScheduleServe(i);
+    return;
+  }
+  const int sender = messages_[b.slots[rng_.Below(b.slots.size())]].from;
+  auto first = std::find_if(b.slots.begin(), b.slots.end(),
+                            [&](uint32_t slot) { return messages_[slot].from == sender; });
+  const uint32_t slot = *first;
+  b.slots.erase(first);
+  b.busy_until = clock_.now_ns() + (b.slow_until > clock_.now_ns() ? b.per_message : 0);
+  DeliverSlot(i, slot);
+  if (!backlog_[i].slots.empty()) ScheduleServe(i);  // `b` may have moved
 }
 
 void Network::RunCallback(const Event& e) {

@@ -187,6 +187,17 @@ class Network {
   // they were, in the order they were sent, each with a fresh delay from
   // now. Clear or change the hold filter first, or they are held again.
   void ReleaseHeld();
+  // Host i's thread is blocked until `until` (a long garbage-collection
+  // pause, a sanitized build on a loaded machine): what arrives meanwhile
+  // waits, its timers do not run, so it acknowledges nothing. Then it takes
+  // what waited as a thread reading its sockets after a stall: each sender's
+  // messages in the order sent (one TCP connection each), the senders
+  // interleaved at random (the order sockets are read in).
+  void Stall(int i, absl::Time until);
+  // Host i's thread is slow until `until`: it spends `per_message` on each
+  // message it receives, so what arrives queues, and it reads the queue as
+  // above (per sender in order, senders at random). Its timers run.
+  void Slow(int i, absl::Duration per_message, absl::Time until);
 
  private:
   // Host i's Transport: forwards to Network::Send with the sender's index.
@@ -229,6 +240,9 @@ class Network {
   void Wake(const Event& e);
   void RunCallback(const Event& e);
   void ScheduleWake(int i, SimTime at);
+  void DeliverSlot(int to, uint32_t slot);
+  void ScheduleServe(int i);
+  void Serve(int i);
   HostContext ContextFor(int i);
 
   NetworkConfig config_;
@@ -244,6 +258,18 @@ class Network {
   std::deque<HostTransport> transports_;  // deque: stable addresses
   std::vector<SimTime> wake_at_;          // the pending wake-up, or kNever
   std::vector<uint32_t> incarnation_;     // bumped by Crash
+  // Stall and Slow, per host: until when, the time per message, when the
+  // next message can be taken, the messages waiting (slots, in arrival
+  // order), and whether a Serve is scheduled.
+  struct Backlog {
+    SimTime stalled_until = 0;
+    SimTime slow_until = 0;
+    SimTime per_message = 0;
+    SimTime busy_until = 0;
+    std::vector<uint32_t> slots;
+    bool serving = false;
+  };
+  std::vector<Backlog> backlog_;
 
   // Message bodies of in-flight messages, by slot, with a free list. A deque
   // so that a message can be handed to its host in place while the host

@@ -257,6 +257,8 @@ PubSubStats NodeImpl::Stats() {
         out.lease_waits = st.lease_waits;
         out.lone_root_waits = st.lone_root_waits;
         out.replica_conflicts = st.replica_conflicts;
+        out.publishes_held_for_order = st.publishes_held_for_order;
+        out.publishes_order_forced = st.publishes_order_forced;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

@@ -92,7 +92,9 @@ void SetBody(Body::Builder b, const PublishMsg& m) {
   if (m.request != 0) {
     SetHandle(r.initPublisher(), m.publisher);
     r.setNoAck(!m.want_ack);
+    r.setAfter(m.after);
   }
+  r.setPassedOn(m.passed_on);
 }
 
 void SetBody(Body::Builder b, const PublishAckMsg& m) {
@@ -285,7 +287,9 @@ class Reader {
       absl::Status status = Handle(r.getPublisher(), m.publisher);
       if (!status.ok()) return status;
       m.want_ack = !r.getNoAck();
+      m.after = r.getAfter();
     }
+    m.passed_on = r.getPassedOn();
     return Payload(r.getPayload(), m.payload);
   }
   absl::Status Read(s::PublishAck::Reader r, PublishAckMsg& m) const {

@@ -62,6 +62,12 @@ struct Publish {
   publisher @2 :Handle;   # set only with request != 0
   request @3 :UInt64;     # 0: no acknowledgement wanted, no de-duplication
   noAck @4 :Bool;         # request set for de-duplication only (best effort)
+  # The publisher's previous request to this topic, unacknowledged when this
+  # one was sent: the root numbers it first (0: none, as from older nodes).
+  after @5 :UInt64;
+  # Passed on to the topic's root by a node the route ended at that is not
+  # the closest to the topic: the receiver numbers it, it is not routed again.
+  passedOn @6 :Bool;
 }
 
 struct PublishAck {

@@ -162,6 +162,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.lease_waits = 16;
   p.lone_root_waits = 17;
   p.replica_conflicts = 18;
+  p.publishes_held_for_order = 19;
+  p.publishes_order_forced = 20;
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
   EXPECT_EQ(m["peter_send_queue_global_overflows_total"], 4);
   EXPECT_EQ(m["peter_receive_overflows_total"], 5);
@@ -178,6 +180,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(m["peter_pubsub_lease_waits_total"], 16);
   EXPECT_EQ(m["peter_pubsub_lone_root_waits_total"], 17);
   EXPECT_EQ(m["peter_pubsub_replica_conflicts_total"], 18);
+  EXPECT_EQ(m["peter_pubsub_publishes_held_for_order_total"], 19);
+  EXPECT_EQ(m["peter_pubsub_publishes_order_forced_total"], 20);
   json j = StatusJson(s, p);
   EXPECT_EQ(j["overlay"]["dropped"]["dead_node_overflow"], 6);
   EXPECT_EQ(j["overlay"]["dropped"]["candidate_probe_overflow"], 7);
@@ -194,6 +198,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["pubsub"]["lease_waits"], 16);
   EXPECT_EQ(j["pubsub"]["lone_root_waits"], 17);
   EXPECT_EQ(j["pubsub"]["replica_conflicts"], 18);
+  EXPECT_EQ(j["pubsub"]["publishes_held_for_order"], 19);
+  EXPECT_EQ(j["pubsub"]["publishes_order_forced"], 20);
   std::map<std::string, double> a = ParseExposition(AdminMetricsText(2, 3));
   EXPECT_EQ(a["peter_admin_queue_full_waits_total"], 2);
   EXPECT_EQ(a["peter_admin_bodies_refused_total"], 3);

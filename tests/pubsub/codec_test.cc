@@ -86,6 +86,12 @@ TEST(ScribeCodecTest, AcknowledgedPublishAnycastAndPushDownRoundTrip) {
   EXPECT_EQ(p.publisher, Handle(3));
   EXPECT_EQ(p.request, 17u);
   EXPECT_TRUE(p.want_ack);
+  EXPECT_EQ(p.after, 0u);  // none, as an older node sends
+  EXPECT_FALSE(p.passed_on);
+  // Its predecessor, and passed on to the root by a non-closest node.
+  PublishMsg q = RoundTrip(PublishMsg{NodeId(1, 2), "x", Handle(3), 19, true, 17, true});
+  EXPECT_EQ(q.after, 17u);
+  EXPECT_TRUE(q.passed_on);
   // Best effort: an origin for de-duplication, no acknowledgement.
   PublishMsg b = RoundTrip(PublishMsg{NodeId(1, 2), "x", Handle(3), 18, false});
   EXPECT_EQ(b.publisher, Handle(3));

@@ -25,15 +25,6 @@ namespace {
 constexpr int kNodes = 20;
 const char kTopic[] = "confirmed";
 
-// The Scribe message a simulated envelope carries, if any.
-std::optional<ScribeMessage> ScribeOf(const pastry::Envelope& envelope) {
-  const auto* route = std::get_if<pastry::RouteMsg>(&envelope.body);
-  if (route == nullptr || route->app != kScribeAppId) return std::nullopt;
-  absl::StatusOr<ScribeMessage> decoded = wire::Decode(route->payload);
-  if (!decoded.ok()) return std::nullopt;
-  return std::move(*decoded);
-}
-
 bool CarriesPayload(const ScribeMessage& m, const std::string& payload) {
   const auto* r = std::get_if<ReplicateMsg>(&m);
   return r != nullptr && std::any_of(r->messages.begin(), r->messages.end(),

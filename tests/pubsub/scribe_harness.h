@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -17,6 +18,7 @@
 #include "pastry/sim/scenario.h"
 #include "pastry/sim/sim_network.h"
 #include "pubsub/scribe.h"
+#include "pubsub/wire/codec.h"
 
 namespace peter::pubsub::testing {
 
@@ -168,6 +170,9 @@ class ScribeRing {
       total.publish_timeouts += s.publish_timeouts;
       total.publishes_deduplicated += s.publishes_deduplicated;
       total.publishes_rerouted += s.publishes_rerouted;
+      total.publishes_held_for_order += s.publishes_held_for_order;
+      total.publishes_order_forced += s.publishes_order_forced;
+      total.publishes_passed_on += s.publishes_passed_on;
       total.root_cache_hits += s.root_cache_hits;
       total.root_cache_misses += s.root_cache_misses;
       total.anycasts_sent += s.anycasts_sent;
@@ -250,6 +255,16 @@ inline std::map<std::string, int> ExpectConfirmedOnceInOrder(
                                  << times[payload] << " times";
   }
   return times;
+}
+
+// The Scribe message a simulated envelope carries, if any (for send filters
+// and delivery observers).
+inline std::optional<ScribeMessage> ScribeOf(const pastry::Envelope& envelope) {
+  const auto* route = std::get_if<pastry::RouteMsg>(&envelope.body);
+  if (route == nullptr || route->app != kScribeAppId) return std::nullopt;
+  absl::StatusOr<ScribeMessage> decoded = wire::Decode(route->payload);
+  if (!decoded.ok()) return std::nullopt;
+  return std::move(*decoded);
 }
 
 // `log` holds exactly the sequence numbers first..last, in order.

@@ -313,6 +313,13 @@ void PubSub(Writer& w, const PubSubStats& p) {
   w.Single("peter_pubsub_replica_conflicts_total", "counter",
            "Root copies not confirmed here as replica: another root gave their numbers.",
            p.replica_conflicts);
+  w.Single("peter_pubsub_publishes_held_for_order_total", "counter",
+           "Publishes held here as root until their publisher's previous publish was numbered.",
+           p.publishes_held_for_order);
+  w.Single("peter_pubsub_publishes_order_forced_total", "counter",
+           "Publishes numbered here as root before their publisher's previous publish "
+           "(publish_order_wait passed, or max_reorder waiting): that order was given up.",
+           p.publishes_order_forced);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",

@@ -91,6 +91,8 @@ json PubSubJson(const PubSubStats& s) {
       {"lease_waits", s.lease_waits},
       {"lone_root_waits", s.lone_root_waits},
       {"replica_conflicts", s.replica_conflicts},
+      {"publishes_held_for_order", s.publishes_held_for_order},
+      {"publishes_order_forced", s.publishes_order_forced},
       {"anycasts_accepted", s.anycasts_accepted},
       {"anycasts_failed", s.anycasts_failed},
       {"pushdowns", s.pushdowns},

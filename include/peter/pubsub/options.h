@@ -97,6 +97,13 @@ struct ScribeOptions {
   // still confirmed.
   absl::Duration publish_timeout = absl::Seconds(10);
   absl::Duration publish_retry = absl::Seconds(1);
+  // A root holds a publish whose publisher's previous publish to the topic,
+  // unacknowledged when this one was sent, has not been numbered yet (it
+  // took a slower path), so that one publisher's publishes are numbered in
+  // the order it made them; for at most this long (more than publish_retry,
+  // so a lost predecessor's resend can arrive) and at most max_reorder
+  // publishes per topic. Beyond either bound it is numbered anyway.
+  absl::Duration publish_order_wait = absl::Seconds(2);
   // Most acknowledged publishes in flight per node (their payloads are kept
   // for resending); Publish returns ResourceExhausted beyond it.
   size_t max_pending_publishes = 10000;
