@@ -97,6 +97,7 @@ struct ScribeStats {
   // As a replica: messages not confirmed because this node holds another
   // one under the same number (two roots numbered the topic).
   uint64_t replica_conflicts = 0;
+  uint64_t leases_refused = 0;  // as a replica: max_lease_grants reached
   uint64_t rival_roots_merged = 0;      // another root's numbering taken in
   // Publish order (docs/scribe.md): publishes held as root until their
   // publisher's previous one was numbered; publishes numbered without it
@@ -309,6 +310,7 @@ class Scribe final : public pastry::Application {
   void TakeReplica(TopicState& t);
   void RememberOrigin(TopicState& t, const StoredMessage& m);
   void MergeRivalRoot(TopicState& t, ReplicateMsg& r);
+  bool GrantLease(ReplicaState& replica, const NodeId& root);
   std::vector<NodeHandle> ReplicaPeers(const TopicState& t) const;
   bool HoldsLease(const TopicState& t) const;
   void AskLease(TopicState& t);

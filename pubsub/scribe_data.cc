@@ -880,10 +880,27 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   // A root that hands the role over can no longer number: its lease is void.
   if (r.handover) replica.granted.erase(from.id);
   if (r.lease != 0 && options_.root_lease > absl::ZeroDuration()) {
-    replica.granted[from.id] = Now() + options_.root_lease;
-    ack.lease = r.lease;
+    if (GrantLease(replica, from.id)) {
+      ack.lease = r.lease;
+    } else {
+      ++stats_.leases_refused;
+    }
   }
   if (ack.lease != 0 || ack.last != 0) SendTo(from, ack);
+}
+
+// Records a root lease for `root` unless max_lease_grants others, still
+// running, are held: then refused (the root holds its publishes and asks
+// again with the next replication). A renewal always succeeds.
+bool Scribe::GrantLease(ReplicaState& replica, const NodeId& root) {
+  const absl::Time now = Now();
+  auto it = replica.granted.find(root);
+  if (it == replica.granted.end() && replica.granted.size() >= options_.max_lease_grants) {
+    absl::erase_if(replica.granted, [now](const auto& grant) { return grant.second <= now; });
+    if (replica.granted.size() >= options_.max_lease_grants) return false;
+  }
+  replica.granted[root] = now + options_.root_lease;
+  return true;
 }
 
 // Another node numbered this topic as its root while this node also was

@@ -190,6 +190,7 @@ struct PubSubStats {
   // or max_reorder waiting: that publisher's order was given up).
   uint64_t publishes_held_for_order = 0;
   uint64_t publishes_order_forced = 0;
+  uint64_t leases_refused = 0;  // as a replica: max_lease_grants held already
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

@@ -259,6 +259,7 @@ PubSubStats NodeImpl::Stats() {
         out.replica_conflicts = st.replica_conflicts;
         out.publishes_held_for_order = st.publishes_held_for_order;
         out.publishes_order_forced = st.publishes_order_forced;
+        out.leases_refused = st.leases_refused;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

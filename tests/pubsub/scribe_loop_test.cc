@@ -561,6 +561,36 @@ TEST_F(ScribeConfirmBoundTest, WaitingAcksAreBoundedByTheReplayBuffer) {
   EXPECT_EQ(SentOf<PublishAckMsg>().size(), 3u);
 }
 
+class ScribeLeaseGrantLimitTest : public ScribeLoopTest {
+ protected:
+  ScribeLeaseGrantLimitTest() : ScribeLoopTest(ScribeOptions{.max_lease_grants = 2}) {}
+  // The lease granted to `root`'s ask, or 0 if none was.
+  uint64_t Ask(const NodeHandle& root, uint64_t lease) {
+    const size_t before = SentOf<ReplicaAckMsg>().size();
+    Receive(root, ReplicateMsg{topic_, 1, false, {}, lease});
+    auto acks = SentOf<ReplicaAckMsg>();
+    return acks.size() > before ? acks.back().first.lease : 0;
+  }
+};
+
+// A replica holds at most max_lease_grants running leases per topic (peers
+// naming ever new ids cannot grow the table): another root's ask is refused
+// and counted, a renewal is not, and an expired grant makes room.
+TEST_F(ScribeLeaseGrantLimitTest, GrantsBeyondTheBoundAreRefusedUntilOneExpires) {
+  EXPECT_EQ(Ask(Handle(5), 1), 1u);
+  overlay_->now += absl::Seconds(1);
+  EXPECT_EQ(Ask(Handle(6), 2), 2u);
+  EXPECT_EQ(Ask(Handle(7), 3), 0u);
+  EXPECT_EQ(scribe_.stats().leases_refused, 1u);
+  EXPECT_EQ(Ask(Handle(6), 4), 4u);  // a renewal, at the bound
+  // Handle(5)'s grant (the first) runs out first.
+  overlay_->now += ScribeOptions{}.root_lease - absl::Seconds(1) - absl::Milliseconds(1);
+  EXPECT_EQ(Ask(Handle(7), 5), 0u);
+  overlay_->now += absl::Milliseconds(1);
+  EXPECT_EQ(Ask(Handle(7), 6), 6u);
+  EXPECT_EQ(scribe_.stats().leases_refused, 2u);
+}
+
 class ScribeTopicLimitTest : public ScribeLoopTest {
  protected:
   ScribeTopicLimitTest() : ScribeLoopTest(ScribeOptions{.max_topics = 4}) {}

@@ -320,6 +320,9 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Publishes numbered here as root before their publisher's previous publish "
            "(publish_order_wait passed, or max_reorder waiting): that order was given up.",
            p.publishes_order_forced);
+  w.Single("peter_pubsub_leases_refused_total", "counter",
+           "Root leases refused here as replica: max_lease_grants others still running.",
+           p.leases_refused);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",

@@ -93,6 +93,7 @@ json PubSubJson(const PubSubStats& s) {
       {"replica_conflicts", s.replica_conflicts},
       {"publishes_held_for_order", s.publishes_held_for_order},
       {"publishes_order_forced", s.publishes_order_forced},
+      {"leases_refused", s.leases_refused},
       {"anycasts_accepted", s.anycasts_accepted},
       {"anycasts_failed", s.anycasts_failed},
       {"pushdowns", s.pushdowns},

@@ -54,6 +54,13 @@ struct ScribeOptions {
   // publishes that reach it late while a successor numbers the same topic.
   // Zero turns leases off. More than replicate_interval.
   absl::Duration root_lease = absl::Seconds(3);
+  // Root leases one replica holds granted per topic at once. Legitimately
+  // one root at a time asks, two or three around a hand-over; the bound
+  // keeps a peer that names ever new ids in its replication messages from
+  // growing the table. Expired grants are dropped first; at the bound a
+  // lease is refused (leases_refused), so the asking root keeps holding
+  // its publishes and asks again: the safe side.
+  size_t max_lease_grants = 8;
   // A root whose replica set became empty because it lost every leaf-set
   // neighbour (they failed, or it is cut off from them) cannot tell a
   // cluster shrunk to one node from a partition whose other side has a new
