@@ -316,6 +316,7 @@ class Scribe final : public pastry::Application {
   void AskLease(TopicState& t);
   void OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack);
   void StampOrAck(TopicState& t, PublishMsg publish);
+  bool AckIfNumbered(TopicState& t, const PublishMsg& publish);
 
   // scribe_anycast.cc: anycast by depth-first search of the tree.
   bool OnForwardAnycast(const AnycastMsg& m);

@@ -2,6 +2,7 @@
 // delivery without duplicates, gap repair from replay buffers, and the
 // replication of the root's sequencing state.
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -15,11 +16,16 @@ namespace {
 
 // The same publish: the same origin, or, for publishes without one, the
 // same payload.
-bool SameMessage(const StoredMessage& a, const StoredMessage& b) {
-  if (a.request != 0 || b.request != 0) {
-    return a.request == b.request && a.publisher == b.publisher;
+bool SameMessage(const NodeId& publisher, uint64_t request, std::string_view payload,
+                 const StoredMessage& b) {
+  if (request != 0 || b.request != 0) {
+    return request == b.request && publisher == b.publisher;
   }
-  return a.payload == b.payload;
+  return payload == b.payload;
+}
+
+bool SameMessage(const StoredMessage& a, const StoredMessage& b) {
+  return SameMessage(a.publisher, a.request, a.payload, b);
 }
 
 }  // namespace
@@ -72,16 +78,7 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   // A hold that ended since the last tick: what it held goes first (and a
   // resend of a held publish is then recognised below).
   if (!t->held_publishes.empty() && Now() >= t->hold_until && HoldsLease(*t)) ReleaseHolds();
-  if (publish.request != 0) {
-    // A second copy of a publish numbered before (a resend, or an overlay
-    // duplicate): acknowledge it again if asked, number it no more.
-    auto it = t->origins.find(PublishOrigin{publish.publisher.id, publish.request});
-    if (it != t->origins.end()) {
-      ++stats_.publishes_deduplicated;
-      if (publish.want_ack) ConfirmPublish(*t, publish, it->second, /*stamped=*/false);
-      return;
-    }
-  }
+  if (AckIfNumbered(*t, publish)) return;
   const bool leased = HoldsLease(*t);
   if (!leased) {
     ++stats_.lease_waits;
@@ -133,15 +130,19 @@ bool Scribe::IsClosestTo(const TopicId& id) const {
 // Stamps a publish released from a hold, unless it is a resend of one that
 // was numbered meanwhile (by this node, or by a rival root merged since).
 void Scribe::StampOrAck(TopicState& t, PublishMsg publish) {
-  if (publish.request != 0) {
-    auto it = t.origins.find(PublishOrigin{publish.publisher.id, publish.request});
-    if (it != t.origins.end()) {
-      ++stats_.publishes_deduplicated;
-      if (publish.want_ack) ConfirmPublish(t, publish, it->second, /*stamped=*/false);
-      return;
-    }
-  }
-  NumberInOrder(t, std::move(publish));
+  if (!AckIfNumbered(t, publish)) NumberInOrder(t, std::move(publish));
+}
+
+// A second copy of a publish numbered before (a resend, or an overlay
+// duplicate): acknowledged again if asked, counted, and true: it is
+// numbered no more.
+bool Scribe::AckIfNumbered(TopicState& t, const PublishMsg& publish) {
+  if (publish.request == 0) return false;
+  auto it = t.origins.find(PublishOrigin{publish.publisher.id, publish.request});
+  if (it == t.origins.end()) return false;
+  ++stats_.publishes_deduplicated;
+  if (publish.want_ack) ConfirmPublish(t, publish, it->second, /*stamped=*/false);
+  return true;
 }
 
 // Numbers a publish once its publisher's previous one to the topic
@@ -185,13 +186,7 @@ void Scribe::NumberInOrder(TopicState& t, PublishMsg publish) {
 void Scribe::StampChain(TopicState& t, PublishMsg publish) {
   for (;;) {
     const PublishOrigin origin{publish.publisher.id, publish.request};
-    auto numbered = origin.second == 0 ? t.origins.end() : t.origins.find(origin);
-    if (numbered != t.origins.end()) {
-      ++stats_.publishes_deduplicated;
-      if (publish.want_ack) ConfirmPublish(t, publish, numbered->second, /*stamped=*/false);
-    } else {
-      Stamp(t, std::move(publish));
-    }
+    if (!AckIfNumbered(t, publish)) Stamp(t, std::move(publish));
     if (origin.second == 0) break;
     auto it = t.order_waits.find(origin);
     if (it == t.order_waits.end()) break;
@@ -919,9 +914,7 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
   for (const StoredMessage& m : r.messages) {
     auto mine = t.replay.find(m.seq);
     if (mine != t.replay.end() && t.unconfirmed.contains(m.seq) &&
-        !SameMessage(StoredMessage{m.seq, mine->second.payload, mine->second.publisher,
-                                   mine->second.request},
-                     m)) {
+        !SameMessage(mine->second.publisher, mine->second.request, mine->second.payload, m)) {
       EraseReplay(t, mine);
       t.unconfirmed.erase(m.seq);
       Store(t, m.seq, m.payload);
