@@ -275,7 +275,7 @@ void Scribe::Update(const NodeHandle& node, bool joined) {
   for (auto& [id, t] : topics_) {
     if (t->root && NodeId::CloserTo(id, node.id, self)) handed.push_back(t.get());
   }
-  for (TopicState* t : handed) HandOver(*t, node);
+  for (TopicState* t : handed) HandOver(*t, node, "a closer node joined");
 }
 
 void Scribe::Dispatch(const NodeHandle& from, ScribeMessage msg) {
@@ -420,6 +420,10 @@ TopicState* Scribe::Create(const TopicId& id) {
   TopicState* t = state.get();
   topics_[id] = std::move(state);
   return t;
+}
+
+bool Scribe::LogsDebug() const {
+  return log_ != nullptr && log_->should_log(spdlog::level::debug);
 }
 
 void Scribe::RefuseTopic(const TopicId& id, const char* what) {

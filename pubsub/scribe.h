@@ -233,6 +233,11 @@ class Scribe final : public pastry::Application {
   void NotifyActive(TopicState& t, bool active);
   // Counts a topic refused for max_topics, and logs it (rate-limited).
   void RefuseTopic(const TopicId& id, const char* what);
+  // Whether debug lines are wanted: the root's decisions (becoming root,
+  // handing over, numbering, lease waits, rival merges, replica conflicts)
+  // are logged at debug level, checked first so the publish path pays a
+  // load and a compare when they are not.
+  bool LogsDebug() const;
 
   // scribe_tree.cc: joins, acks, leaves, heartbeats, root changes.
   bool OnForwardJoin(pastry::RouteMessage& msg, const JoinMsg& join);
@@ -242,7 +247,7 @@ class Scribe final : public pastry::Application {
   void Adopt(TopicState& t, const NodeHandle& child, bool reliable);
   void AckChild(TopicState& t, ChildState& child);
   void RefuseChild(TopicState& t, const NodeId& child);
-  void BecomeRoot(TopicState& t);
+  void BecomeRoot(TopicState& t, const char* why);
   void Detach(TopicState& t);
   void OnJoinAck(const NodeHandle& from, const JoinAckMsg& ack);
   void OnJoinNack(const NodeHandle& from, const JoinNackMsg& nack);
@@ -255,7 +260,7 @@ class Scribe final : public pastry::Application {
   void ExpireChildren();
   void CheckParents();
   void RetryJoins();
-  void HandOver(TopicState& t, const NodeHandle& new_root);
+  void HandOver(TopicState& t, const NodeHandle& new_root, const char* why);
   void OnDirectJoin(const JoinMsg& join);
   bool PushDown(TopicState& t, const NodeHandle& newcomer, bool reliable);
   void OnPushDown(const NodeHandle& from, const PushDownMsg& m);

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "pubsub/scribe.h"
 #include "pubsub/wire/codec.h"
 #include "spdlog/logger.h"
@@ -49,6 +50,11 @@ void Scribe::OnRoutedPublish(PublishMsg publish) {
     std::vector<NodeHandle> closest = overlay_->ReplicaSet(publish.topic, 1);
     if (!closest.empty() && closest.front().id != Self().id) {
       ++stats_.publishes_passed_on;
+      if (LogsDebug()) {
+        log_->debug("scribe: topic {}: publish {} of {} passed on to {}", publish.topic.ShortHex(),
+                    publish.request, publish.publisher.id.ShortHex(),
+                    closest.front().id.ShortHex());
+      }
       publish.passed_on = true;
       SendTo(closest.front(), std::move(publish));
       return;
@@ -66,7 +72,7 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   }
   if (!t->root) {
     const bool fresh = t->next == 0 && !replicas_.contains(t->id);
-    BecomeRoot(*t);
+    BecomeRoot(*t, publish.passed_on ? "a publish was passed on to it" : "a publish was delivered here");
     // Only a recent start or neighbour loss can hide an older numbering.
     const absl::Time hold_until =
         std::max(started_at_, last_neighbour_loss_) + options_.fresh_root_grace;
@@ -82,7 +88,13 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   const bool leased = HoldsLease(*t);
   if (!leased) {
     ++stats_.lease_waits;
-    if (ReplicaPeers(*t).empty()) ++stats_.lone_root_waits;
+    const bool lone = ReplicaPeers(*t).empty();
+    if (lone) ++stats_.lone_root_waits;
+    if (LogsDebug()) {
+      log_->debug("scribe: topic {}: publish {} of {} held for a root lease{}", t->id.ShortHex(),
+                  publish.request, publish.publisher.id.ShortHex(),
+                  lone ? " (every neighbour lost)" : "");
+    }
     AskLease(*t);
     holding_.insert(t->id);
   }
@@ -251,6 +263,12 @@ void Scribe::ReleaseOrderWaits() {
 uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
   const uint64_t seq = t.next_stamp++;
   ++stats_.published;
+  if (LogsDebug()) {
+    log_->debug("scribe: topic {}: numbered #{}: publish {} of {}{}{}", t.id.ShortHex(), seq,
+                publish.request, publish.publisher.id.ShortHex(),
+                publish.passed_on ? " (passed on)" : "",
+                publish.request != 0 && !publish.want_ack ? " (best effort)" : "");
+  }
   // The payload is copied only where it is kept: in a replica's message
   // (if there are replicas) and in the replay buffer (Accept).
   const StoredMessage origin{seq, {}, publish.publisher.id, publish.request};
@@ -265,6 +283,10 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
 
 void Scribe::AckPublish(const PublishMsg& publish, uint64_t seq) {
   ++stats_.publish_acks_sent;
+  if (LogsDebug()) {
+    log_->debug("scribe: topic {}: acknowledges publish {} of {} as #{}", publish.topic.ShortHex(),
+                publish.request, publish.publisher.id.ShortHex(), seq);
+  }
   SendTo(publish.publisher, PublishAckMsg{publish.topic, publish.request, seq});
 }
 
@@ -332,6 +354,11 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
       continue;
     }
     ++stats_.publish_acks_sent;
+    if (LogsDebug()) {
+      log_->debug("scribe: topic {}: acknowledges publish {} of {} as #{} (replicas hold it)",
+                  t.id.ShortHex(), it->second.request, it->second.publisher.id.ShortHex(),
+                  it->first);
+    }
     SendTo(it->second.publisher, PublishAckMsg{t.id, it->second.request, it->first});
     it = t.unconfirmed.erase(it);
   }
@@ -381,6 +408,11 @@ void Scribe::ResendUnconfirmed(TopicState& t) {
 
 // No longer the root: the new root confirms the publishers' resends.
 void Scribe::AbandonUnconfirmed(TopicState& t) {
+  if (!t.unconfirmed.empty() && LogsDebug()) {
+    log_->debug("scribe: topic {}: not root any more: {} acknowledgements abandoned (#{}..#{})",
+                t.id.ShortHex(), t.unconfirmed.size(), t.unconfirmed.begin()->first,
+                t.unconfirmed.rbegin()->first);
+  }
   stats_.publish_acks_abandoned += t.unconfirmed.size();
   t.unconfirmed.clear();
   confirming_.erase(t.id);
@@ -399,6 +431,10 @@ void Scribe::ReleaseHolds() {
     if (t == nullptr) continue;
     std::vector<PublishMsg> held = std::move(t->held_publishes);
     t->held_publishes.clear();
+    if (!held.empty() && LogsDebug()) {
+      log_->debug("scribe: topic {}: releases {} held publishes ({})", id.ShortHex(), held.size(),
+                  t->root ? "to number" : "to the new root");
+    }
     for (PublishMsg& publish : held) {
       if (t->root) {
         StampOrAck(*t, std::move(publish));
@@ -831,7 +867,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     // the numbers the other one gave (it took over while this node was
     // paused or cut off, say).
     if (NodeId::CloserTo(r.topic, from.id, Self().id)) {
-      HandOver(*t, from);
+      HandOver(*t, from, "a closer root replicated to it");
     } else if (r.handover) {
       MergeRivalRoot(*t, r);
     }
@@ -863,6 +899,13 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     if (!fresh && !SameMessage(held->second, m)) {
       conflict = true;
       ++stats_.replica_conflicts;
+      if (LogsDebug()) {
+        log_->debug("scribe: topic {}: replica conflict at #{}: {} sent publish {} of {}, "
+                    "held is publish {} of {}",
+                    r.topic.ShortHex(), m.seq, from.id.ShortHex(), m.request,
+                    m.publisher.ShortHex(), held->second.request,
+                    held->second.publisher.ShortHex());
+      }
       continue;
     }
     ack.first = ack.first == 0 ? held->first : std::min(ack.first, held->first);
@@ -911,15 +954,38 @@ bool Scribe::GrantLease(ReplicaState& replica, const NodeId& root) {
 // root took it over and numbered nothing else under its number.
 void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
   ++stats_.rival_roots_merged;
+  const bool debug = LogsDebug();
+  if (debug) {
+    log_->debug("scribe: topic {}: merges a rival root's state: {} messages, next number {} "
+                "(here {})",
+                t.id.ShortHex(), r.messages.size(), r.next_seq, t.next_stamp);
+  }
   for (const StoredMessage& m : r.messages) {
     auto mine = t.replay.find(m.seq);
     if (mine != t.replay.end() && t.unconfirmed.contains(m.seq) &&
         !SameMessage(mine->second.publisher, mine->second.request, mine->second.payload, m)) {
+      if (debug) {
+        log_->debug("scribe: topic {}: #{}: the rival's publish {} of {} replaces unconfirmed "
+                    "publish {} of {}",
+                    t.id.ShortHex(), m.seq, m.request, m.publisher.ShortHex(),
+                    mine->second.request, mine->second.publisher.ShortHex());
+      }
       EraseReplay(t, mine);
       t.unconfirmed.erase(m.seq);
       Store(t, m.seq, m.payload);
     } else {
-      Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+      const bool fresh = Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+      if (debug && mine != t.replay.end() &&
+          !SameMessage(mine->second.publisher, mine->second.request, mine->second.payload, m)) {
+        log_->debug("scribe: topic {}: #{}: keeps its confirmed publish {} of {}, the rival "
+                    "gave it publish {} of {}",
+                    t.id.ShortHex(), m.seq, mine->second.request,
+                    mine->second.publisher.ShortHex(), m.request, m.publisher.ShortHex());
+      } else if (debug && !fresh && mine == t.replay.end()) {
+        log_->debug("scribe: topic {}: #{}: the rival's publish {} of {} was seen here "
+                    "without a copy (already delivered)",
+                    t.id.ShortHex(), m.seq, m.request, m.publisher.ShortHex());
+      }
     }
     RememberOrigin(t, m);
   }
@@ -997,6 +1063,16 @@ void Scribe::OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack) {
 void Scribe::TakeReplica(TopicState& t) {
   uint64_t stamp = std::max(t.next_stamp, t.SeenEnd());
   auto it = replicas_.find(t.id);
+  if (LogsDebug()) {
+    log_->debug("scribe: topic {}: takes {}: next number {} here, seen up to {}; replica: {}",
+                t.id.ShortHex(), it == replicas_.end() ? "no replica" : "its replica",
+                t.next_stamp, t.SeenEnd(),
+                it == replicas_.end()
+                    ? std::string("-")
+                    : absl::StrCat("next number ", it->second.next_stamp, ", ",
+                                   it->second.messages.size(), " messages, ",
+                                   it->second.granted.size(), " leases granted"));
+  }
   if (it != replicas_.end()) {
     stamp = std::max(stamp, it->second.next_stamp);
     for (const auto& [seq, m] : it->second.messages) {

@@ -8,6 +8,7 @@
 
 #include "pubsub/scribe.h"
 #include "pubsub/wire/codec.h"
+#include "spdlog/logger.h"
 
 namespace peter::pubsub {
 namespace {
@@ -47,7 +48,11 @@ void Scribe::OnDeliverJoin(const JoinMsg& join) {
   TopicState* t = Find(join.topic);
   if (t == nullptr) t = Create(join.topic);
   if (t == nullptr) return;
-  if (!t->root) BecomeRoot(*t);
+  if (!t->root) BecomeRoot(*t, "a join was delivered here");
+  if (LogsDebug() && join.frontier > t->next_stamp) {
+    log_->debug("scribe: topic {}: join of {} raises the next number {} -> {}", t->id.ShortHex(),
+                join.joiner.id.ShortHex(), t->next_stamp, join.frontier);
+  }
   RaiseStamp(*t, join.frontier);
   if (join.joiner.id != Self().id) Adopt(*t, join.joiner, join.reliable);
 }
@@ -118,7 +123,7 @@ static std::vector<NodeId> UnackedChildren(const TopicState& t) {
   return ids;
 }
 
-void Scribe::BecomeRoot(TopicState& t) {
+void Scribe::BecomeRoot(TopicState& t, const char* why) {
   if (t.parent.has_value()) SendTo(*t.parent, LeaveMsg{t.id});
   t.parent.reset();
   t.root = true;
@@ -128,6 +133,12 @@ void Scribe::BecomeRoot(TopicState& t) {
   t.attached = true;
   t.path = {Self().id};
   TakeReplica(t);
+  if (LogsDebug()) {
+    log_->debug("scribe: topic {}: root here ({}); next number {}, next to deliver {}, "
+                "holds publishes for {} (a lease it granted)",
+                t.id.ShortHex(), why, t.next_stamp, t.next,
+                absl::FormatDuration(std::max(t.hold_until - Now(), absl::ZeroDuration())));
+  }
   for (const NodeId& id : UnackedChildren(t)) {
     auto it = t.children.find(id);
     if (it != t.children.end()) AckChild(t, it->second);
@@ -494,8 +505,14 @@ void Scribe::ExpireMoves() {
   }
 }
 
-void Scribe::HandOver(TopicState& t, const NodeHandle& new_root) {
+void Scribe::HandOver(TopicState& t, const NodeHandle& new_root, const char* why) {
   ++stats_.handovers;
+  if (LogsDebug()) {
+    log_->debug("scribe: topic {}: hands the root over to {} ({}); next number {}, {} "
+                "acknowledgements abandoned, {} publishes held",
+                t.id.ShortHex(), new_root.id.ShortHex(), why, t.next_stamp, t.unconfirmed.size(),
+                t.held_publishes.size());
+  }
   for (std::string& part : FullState(t, /*handover=*/true)) {
     SendBytes(new_root, std::move(part));
   }
