@@ -115,6 +115,9 @@ struct ScribeStats {
   uint64_t anycasts_failed = 0;     // requested here, completed with an error
   // Bottleneck remover.
   uint64_t pushdowns = 0;           // children told to join through a sibling
+  // Push-downs that moved the newcomer rather than a farther settled child
+  // because max_moving_children were being moved already.
+  uint64_t pushdowns_limited = 0;
   uint64_t moves = 0;               // re-parented here after a push-down
   uint64_t joins_refused = 0;       // NACKed for lack of room
   // Tree state or a replica refused: max_topics reached (docs/limits.md).

@@ -417,6 +417,20 @@ bool Scribe::PushDown(TopicState& t, const NodeHandle& newcomer,
       victim_far = far;
     }
   }
+  // A served child that moves stays in the table until it leaves; with
+  // max_moving_children moving already, the newcomer goes instead (it is
+  // not served yet, so pushing it leaves nothing behind).
+  if (victim != nullptr && victim->acked &&
+      t.children.size() - t.SettledChildren() >= options_.max_moving_children) {
+    victim = nullptr;
+    ++stats_.pushdowns_limited;
+    if (log_ != nullptr && bound_warn_.Allow(Now())) {
+      log_->warn("scribe: topic {}: max_moving_children ({}) children are being pushed "
+                 "down; the joiner {} is pushed instead ({} warnings suppressed)",
+                 t.id.ShortHex(), options_.max_moving_children, newcomer.id.ShortHex(),
+                 bound_warn_.suppressed());
+    }
+  }
   const NodeId victim_id = victim == nullptr ? newcomer.id : victim->handle.id;
   // Its new parent: a settled sibling, fewest pushed to it, then nearest.
   ChildState* target = nullptr;

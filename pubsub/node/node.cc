@@ -263,6 +263,7 @@ PubSubStats NodeImpl::Stats() {
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;
+        out.pushdowns_limited = st.pushdowns_limited;
         out.topics_refused = st.topics_refused;
         out.joins_refused = st.joins_refused;
         out.messages_dropped = st.dropped;

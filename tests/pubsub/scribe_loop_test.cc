@@ -290,6 +290,49 @@ TEST_F(ScribeBottleneckTest, PushesTheJoinerWhenTheChildrenAreNear) {
   EXPECT_EQ(scribe_.ChildCount("loops"), 3u);
 }
 
+class ScribeMovingLimitTest : public ScribeLoopTest {
+ protected:
+  static ScribeOptions Small() {
+    ScribeOptions options;
+    options.max_children = 3;
+    options.max_moving_children = 1;
+    return options;
+  }
+  ScribeMovingLimitTest() : ScribeLoopTest(Small()) {}
+};
+
+// Children being pushed down stay in the table until they leave; a stream
+// of joiners, each farther (unreported) than the last, would add one each.
+// At max_moving_children the joiner itself is pushed, counted, and the
+// table stops growing; once the moving child leaves, a farther child is
+// moved again.
+TEST_F(ScribeMovingLimitTest, PushedDownChildrenAreBounded) {
+  BecomeRoot();
+  std::string payload;
+  for (uint64_t n : {2, 3, 4}) EXPECT_FALSE(PassJoin(Handle(n), payload));
+  for (uint64_t n : {2, 3, 4}) Receive(Handle(n), HeartbeatMsg{{topic_}, 1000 * n});
+  Receive(Handle(4), HeartbeatMsg{{topic_}, 90000});
+  EXPECT_FALSE(PassJoin(Handle(5), payload));  // 4 is moved
+  EXPECT_EQ(scribe_.ChildCount("loops"), 4u);
+  sent_.clear();
+  for (uint64_t n = 10; n < 30; ++n) EXPECT_FALSE(PassJoin(Handle(n), payload));
+  EXPECT_EQ(scribe_.ChildCount("loops"), 4u);
+  auto pushes = SentOf<PushDownMsg>();
+  ASSERT_EQ(pushes.size(), 20u);
+  for (size_t i = 0; i < pushes.size(); ++i) EXPECT_EQ(pushes[i].second, Handle(10 + i));
+  EXPECT_EQ(scribe_.stats().pushdowns_limited, 20u);
+  EXPECT_EQ(scribe_.stats().joins_refused, 0u);
+
+  Receive(Handle(4), LeaveMsg{topic_});
+  sent_.clear();
+  EXPECT_FALSE(PassJoin(Handle(40), payload));
+  pushes = SentOf<PushDownMsg>();
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].second, Handle(5));  // unreported: farthest
+  EXPECT_EQ(scribe_.ChildCount("loops"), 4u);
+  EXPECT_EQ(scribe_.stats().pushdowns_limited, 20u);
+}
+
 // The pushed child joins through its new parent while still attached, and
 // switches without falling off the tree.
 TEST_F(ScribeLoopTest, PushedChildMovesWithoutFallingOffTheTree) {

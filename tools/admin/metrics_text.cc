@@ -329,6 +329,10 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Anycasts from here that no subscriber took.", p.anycasts_failed);
   w.Single("peter_pubsub_pushdowns_total", "counter",
            "Children moved under a sibling because this node was full.", p.pushdowns);
+  w.Single("peter_pubsub_pushdowns_limited_total", "counter",
+           "Push-downs of the joiner instead of a farther child: max_moving_children "
+           "children of the topic were being moved already.",
+           p.pushdowns_limited);
   w.Single("peter_pubsub_topics_refused_total", "counter",
            "Topic tree state or replicas refused: max_topics reached.", p.topics_refused);
   w.Single("peter_pubsub_joins_refused_total", "counter",

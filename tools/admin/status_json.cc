@@ -97,6 +97,7 @@ json PubSubJson(const PubSubStats& s) {
       {"anycasts_accepted", s.anycasts_accepted},
       {"anycasts_failed", s.anycasts_failed},
       {"pushdowns", s.pushdowns},
+      {"pushdowns_limited", s.pushdowns_limited},
       {"topics_refused", s.topics_refused},
       {"joins_refused", s.joins_refused},
       {"messages_dropped", s.messages_dropped},

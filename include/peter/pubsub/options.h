@@ -95,6 +95,12 @@ struct ScribeOptions {
   // is no other child to push it to (max_children 0, or every other child
   // is itself being moved).
   size_t max_children = 1024;
+  // Most children per topic being pushed down (told to join through a
+  // sibling, still served until they leave or child_timeout passes): they
+  // are not counted against max_children. At the bound no settled child is
+  // moved: the newcomer itself is pushed down (pushdowns_limited), which
+  // leaves no entry here, so a stream of joiners cannot grow the table.
+  size_t max_moving_children = 64;
 
   // Publish with completion: the callback gets DeadlineExceeded when no
   // acknowledgement arrived within publish_timeout (the message may still
