@@ -173,10 +173,14 @@ void Node::OfferCandidate(const NodeHandle& node) {
 // replaces what we knew (NoteAlive); if the copy was wrong, the run we know
 // answers as before, or nothing does, and nothing changes.
 void Node::ProbeHearsay(const NodeHandle& node) {
-  ++stats_.probes_sent;
   ++stats_.hearsay_probes;
-  Send(node.endpoint, Probe{next_id_++, state_ == State::kJoining, /*want_leaf_set=*/false, 0,
-                            leaf_set_.version()});
+  SendLoneProbe(node.endpoint);
+}
+
+void Node::SendLoneProbe(const Endpoint& to) {
+  ++stats_.probes_sent;
+  Send(to, Probe{next_id_++, state_ == State::kJoining, /*want_leaf_set=*/false, 0,
+                 leaf_set_.version()});
 }
 
 // Whether a new peer entry may be made for a candidate (max_tracked_peers);
@@ -248,12 +252,24 @@ void Node::ChangeLeafSet(const std::function<void()>& mutate) {
 
 void Node::MarkDead(const NodeId& id, bool graceful, uint64_t told) {
   const uint64_t incarnation = std::max(KnownIncarnation(id), told);
+  Endpoint endpoint;
+  if (const NodeHandle* m = leaf_set_.Find(id); m != nullptr) {
+    endpoint = m->endpoint;
+  } else if (const RoutingTable::Entry* e = table_.Find(id); e != nullptr) {
+    endpoint = e->node.endpoint;
+  }
   if (auto it = peers_.find(id); it != peers_.end()) {
+    endpoint = it->second.endpoint;  // the one it told us itself
     scheduler_.Cancel(it->second.probe_timer);
     peers_.erase(it);
   }
   if (dead_.size() < options_.max_dead_nodes || dead_.contains(id)) {
-    dead_[id] = DeadRecord{Now(), incarnation};
+    dead_[id] = DeadRecord{Now(),
+                           incarnation,
+                           endpoint,
+                           graceful,
+                           Now() + options_.leaf_probe_interval,
+                           options_.leaf_probe_interval};
   } else {
     ++stats_.dead_node_overflows;
     WarnBound(absl::StrCat("remembers ", dead_.size(), " dead nodes, the limit (max_dead_nodes): ",

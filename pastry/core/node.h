@@ -137,6 +137,10 @@ class Node {
   void NoteAlive(const NodeHandle& node);
   void OfferCandidate(const NodeHandle& node);
   void ProbeHearsay(const NodeHandle& node);
+  // One probe outside any chain of probes (its nonce matches no Peer): an
+  // answer counts only as the node's own message (NoteAlive), no answer
+  // changes nothing.
+  void SendLoneProbe(const Endpoint& to);
   bool MayTrack(const NodeId& id);
   // Logs that a bound was reached (at most one a second; see LogLimit).
   void WarnBound(const std::string& what);
@@ -196,6 +200,7 @@ class Node {
   void OnProbeTimeout(const NodeId& id, uint64_t nonce);
   void Suspect(const NodeHandle& node);
   void LeafSetMaintenance();
+  void ProbeDeclaredDead();
   void ProbeMissingFrom(const NodeId& from, const std::vector<NodeHandle>& reported);
   void TableMaintenance();
   void RepairLeafSet();
@@ -224,6 +229,14 @@ class Node {
     // The run declared dead, as it told us itself; 0: unknown (it never
     // answered us, or predates incarnations), and every run is ignored.
     uint64_t incarnation = 0;
+    // Where it was (port 0: unknown), and whether it left by itself (a
+    // departed node is not probed again; a later run contacts us itself).
+    Endpoint endpoint;
+    bool graceful = false;
+    // Revival probes (ProbeDeclaredDead): when the next is due, and the gap
+    // before the one after it.
+    absl::Time next_probe;
+    absl::Duration probe_gap;
   };
   absl::flat_hash_map<NodeId, DeadRecord> dead_;
   absl::flat_hash_map<uint64_t, PendingHop> pending_;

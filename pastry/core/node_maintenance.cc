@@ -126,6 +126,7 @@ void Node::LeafSetMaintenance() {
     if (now - cur->second.at > options_.dead_node_memory) dead_.erase(cur);
   }
   ReleaseUnusedMemory();
+  ProbeDeclaredDead();
   if (!leaf_set_.Full()) {
     // A ring of at most L nodes: each knows every other, and a failure
     // seen only by its right neighbour may never spread (each member's
@@ -135,6 +136,41 @@ void Node::LeafSetMaintenance() {
     return;
   }
   if (!leaf_set_.left().empty()) SendProbe(leaf_set_.left().front(), /*want_leaf_set=*/true);
+}
+
+// A node declared dead that would be in our leaf set is probed again now and
+// then, in case it is alive after all: a node cut off for a moment (a network
+// partition, a stall) is declared dead by its neighbours, and declares them
+// dead, but when the cut heals neither side takes the other back from
+// second-hand news (KnownDead, for dead_node_memory), and unless they are
+// each other's left neighbour neither contacts the other: the leaf sets
+// stayed wrong until the record expired and a leaf-set change happened to
+// name the node again (28-40 s in tests/sim/leaf_repair_sim_test.cc, 42 s in
+// the chaos soak). The probe is outside any chain of probes: only the node's
+// own answer re-admits it (NoteAlive), which also re-admits us there, and an
+// unanswered one changes nothing. The gaps double from leaf_probe_interval
+// up to 4 x it while the record lasts: about 8 probes from each member of
+// the leaf set of a node that really died. Only the nodes that would enter
+// the leaf set are probed (at most L a round, however many dead candidates
+// peers named); a node that left by itself is not.
+void Node::ProbeDeclaredDead() {
+  const absl::Time now = Now();
+  LeafSet would_be = leaf_set_;
+  std::vector<NodeHandle> due;
+  for (const auto& [id, dead] : dead_) {
+    if (dead.graceful || dead.endpoint.port == 0 || now < dead.next_probe) continue;
+    if (!leaf_set_.WouldAccept(id)) continue;
+    due.push_back(NodeHandle{id, dead.endpoint, dead.incarnation});
+    would_be.Insert(due.back());
+  }
+  for (const NodeHandle& n : due) {
+    if (!would_be.Contains(n.id)) continue;
+    DeadRecord& dead = dead_[n.id];
+    dead.next_probe = now + dead.probe_gap;
+    dead.probe_gap = std::min(2 * dead.probe_gap, 4 * options_.leaf_probe_interval);
+    ++stats_.revival_probes;
+    SendLoneProbe(n.endpoint);
+  }
 }
 
 // `reported` is the leaf set of our leaf-set member `from`. A member of ours

@@ -45,6 +45,9 @@ struct NodeStats {
   // Probes of a later run of a known node that a third node named, to hear
   // it from the node itself (Node::ProbeHearsay).
   uint64_t hearsay_probes = 0;
+  // Probes of nodes declared dead that would be in the leaf set, in case
+  // they are alive after all (a cut that healed; Node::ProbeDeclaredDead).
+  uint64_t revival_probes = 0;
   uint64_t leaves_received = 0;
   // Bounds (Options::max_dead_nodes, max_tracked_peers) reached.
   uint64_t dead_node_overflows = 0;       // deaths not remembered

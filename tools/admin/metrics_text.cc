@@ -210,6 +210,10 @@ void Maintenance(Writer& w, const NodeStats& st) {
   w.Single("peter_hearsay_probes_total", "counter",
            "Probes of a later run of a known peer that a third node named.",
            st.hearsay_probes);
+  w.Single("peter_revival_probes_total", "counter",
+           "Probes of peers declared dead that would be in the leaf set, in case they are "
+           "alive after all.",
+           st.revival_probes);
   w.Single("peter_leaves_received_total", "counter",
            "Graceful departures announced by peers.", st.leaves_received);
   w.Single("peter_joins_completed_total", "counter",

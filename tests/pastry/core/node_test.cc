@@ -607,6 +607,77 @@ TEST(NodeTest, DeadTableEntryOutsideLeafSetIsRemovedWithoutTraffic) {
   EXPECT_GE(a.stats().failures_detected, 1u);
 }
 
+// A node declared dead while it was only cut off (a network partition):
+// each side declared the other dead, and when the cut heals nothing but
+// the revival probes of nodes declared dead (Node::ProbeDeclaredDead) brings
+// them back together: B's copies of them are second-hand, ignored for
+// dead_node_memory. Regression (fixed; they stayed apart for the whole
+// dead_node_memory, 30 s, plus whatever time a leaf-set change took to name
+// them again): the first revival probe goes out one leaf_probe_interval
+// after the death.
+TEST_F(ThreeNodes, NodesDeclaredDeadAcrossAHealedCutTakeEachOtherBack) {
+  bool cut = true;
+  net_.drop = [&](const Sent& s) {
+    const NodeId& from = s.envelope.sender.id;
+    const bool to_c = s.to == c_->self().endpoint, to_a = s.to == a_->self().endpoint;
+    return cut && ((from == kA && to_c) || (from == kC && to_a));
+  };
+  ASSERT_TRUE(net_.RunUntilTrue(
+      [&] { return !a_->leaf_set().Contains(kC) && !c_->leaf_set().Contains(kA); },
+      absl::Seconds(10)));
+  cut = false;
+  const absl::Time healed = net_.clock.Now();
+  const uint64_t revivals = a_->stats().revival_probes + c_->stats().revival_probes;
+  const Options options;
+  EXPECT_TRUE(net_.RunUntilTrue(
+      [&] { return a_->leaf_set().Contains(kC) && c_->leaf_set().Contains(kA); },
+      options.leaf_probe_interval * 1.1 + absl::Milliseconds(10)))
+      << "apart " << (net_.clock.Now() - healed) << " after the heal";
+  EXPECT_GT(a_->stats().revival_probes + c_->stats().revival_probes, revivals);
+  EXPECT_EQ(LeafIds(*a_), (std::set<NodeId>{kB, kC}));
+  EXPECT_EQ(LeafIds(*c_), (std::set<NodeId>{kA, kB}));
+}
+
+// A leaf that really died is probed again a few times while its death is
+// remembered (gaps doubling from leaf_probe_interval to 4 x it), never taken
+// back, and left alone once the record expires. One that left by itself is
+// never probed again.
+TEST_F(ThreeNodes, DeadLeafIsProbedAFewTimesThenLeftAlone) {
+  const Options options;
+  const Endpoint c = c_->self().endpoint;
+  net_.Crash(*c_);
+  ASSERT_TRUE(net_.RunUntilTrue([&] { return !a_->leaf_set().Contains(kC); },
+                                absl::Seconds(5)));
+  const size_t dead_at = net_.transport.log.size();
+  net_.RunFor(options.dead_node_memory + options.leaf_probe_interval * 2);
+  const size_t expired_at = net_.transport.log.size();
+  net_.RunFor(absl::Seconds(20));
+  auto probes_to_c = [&](size_t from, size_t to) {
+    int n = 0;
+    for (size_t i = from; i < to; ++i) {
+      const Sent& s = net_.transport.log[i];
+      if (Is<Probe>(s) && s.envelope.sender.id == kA && s.to == c) ++n;
+    }
+    return n;
+  };
+  // 1, 2 and 4 s after the death, then every 4 s up to 30 s (jittered
+  // rounds of 0.9-1.1 s): 9, give or take one.
+  EXPECT_GE(probes_to_c(dead_at, expired_at), 7);
+  EXPECT_LE(probes_to_c(dead_at, expired_at), 10);
+  EXPECT_EQ(probes_to_c(expired_at, net_.transport.log.size()), 0);
+  EXPECT_FALSE(a_->leaf_set().Contains(kC));
+  EXPECT_FALSE(b_->leaf_set().Contains(kC));
+
+  const Endpoint b = b_->self().endpoint;
+  const size_t left_at = net_.transport.log.size();
+  b_->Leave();
+  net_.RunFor(absl::Seconds(20));
+  for (size_t i = left_at; i < net_.transport.log.size(); ++i) {
+    const Sent& s = net_.transport.log[i];
+    EXPECT_FALSE(Is<Probe>(s) && s.to == b) << "the departed B was probed";
+  }
+}
+
 // -------------------------------------------------------------- leaving
 
 TEST_F(ThreeNodes, LeaveIsSentToLeafSetAndReceiversDropAtOnce) {
