@@ -242,6 +242,8 @@ void Client::CheckOutputLimits() {
   }
   if (over) {
     server_.counters().slow_client_disconnects++;
+    server_.WarnBound(absl::StrCat("closing client ", peer_, ": ", bytes,
+                                   " bytes of output unsent (output buffer limits)"));
     Close(absl::StrCat("output buffer over its limit (", bytes, " bytes)"));
   }
 }

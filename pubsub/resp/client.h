@@ -102,6 +102,10 @@ class Client : public std::enable_shared_from_this<Client> {
   // Loop thread, after a batch of backend callbacks: writes output that
   // Flush() deferred during the batch.
   void FlushDeferred();
+  // From housekeeping: the soft output limit's time runs out for a client
+  // that reads nothing too (no write completes to check it then).
+  bool over_soft_limit() const { return soft_since_.has_value(); }
+  void CheckSoftLimit() { CheckOutputLimits(); }
 
   uint64_t id() const { return id_; }
   bool closed() const { return closed_; }

@@ -248,6 +248,11 @@ void Server::Housekeeping() {
   counters_.known_patterns = directory_.size();
   if (now - last_announce_ >= options_.pattern_refresh) Announce();
   CheckInputTurn();
+  std::vector<std::shared_ptr<Client>> over_soft;
+  for (const auto& [id, c] : clients_) {
+    if (c->over_soft_limit()) over_soft.push_back(c);
+  }
+  for (const auto& c : over_soft) c->CheckSoftLimit();  // may close it
   absl::Duration tick = std::min(options_.pattern_refresh / 2, absl::Seconds(1));
   housekeeping_.expires_after(absl::ToChronoNanoseconds(tick));
   housekeeping_.async_wait([this](const std::error_code& ec) {

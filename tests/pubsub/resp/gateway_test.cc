@@ -527,6 +527,70 @@ TEST_F(GatewayTest, UnreadPipelineIsThrottledNotBuffered) {
   EXPECT_GT(gateways_[0]->stats().output_high_water, 0u);
 }
 
+// A client that is not subscribed (Redis's "normal" class, whose output
+// Redis leaves unlimited by default) pipelines large ECHOs and PINGs and
+// reads nothing: once output_pause_bytes are unsent the gateway stops
+// reading it (back-pressure: nothing dropped, the client not closed), so
+// what the gateway holds for it stays within the pause plus one reply of
+// output and one request plus one read of input, however much it sends.
+// Once it reads, every reply comes, in order.
+TEST_F(GatewayTest, ClientThatNeverReadsLargeRepliesIsBounded) {
+  GatewayOptions options;
+  options.output_pause_bytes = 256 << 10;
+  StartNodes(1, options);
+  TestClient a(port(0), /*rcvbuf=*/4096);
+  constexpr int kCount = 400;
+  const std::string payload(100 << 10, 'p');  // 40 MiB of replies in all
+  std::string pipeline;
+  for (int i = 0; i < kCount; ++i) pipeline += Multibulk({i % 2 ? "PING" : "ECHO", payload});
+  std::atomic<bool> sent{false};
+  std::thread writer([&] {
+    a.Send(pipeline);  // blocks while the gateway does not read
+    sent = true;
+  });
+  ASSERT_TRUE(WaitFor([&] { return gateways_[0]->stats().commands > 0; }));
+  // Far more than the socket buffers hold: it cannot all go while unread.
+  EXPECT_FALSE(WaitFor([&] { return sent.load(); }, 500ms));
+  const GatewayStats held = gateways_[0]->stats();
+  EXPECT_LT(held.commands, static_cast<uint64_t>(kCount));
+  const std::string reply = "$" + std::to_string(payload.size()) + "\r\n" + payload + "\r\n";
+  EXPECT_LE(held.output_high_water, options.output_pause_bytes + reply.size());
+  EXPECT_LE(held.input_high_water, Multibulk({"ECHO", payload}).size() + 16384);
+  for (int i = 0; i < kCount; ++i) ASSERT_EQ(a.Read(), reply) << i;
+  writer.join();
+  EXPECT_EQ(gateways_[0]->stats().slow_client_disconnects, 0u);
+  EXPECT_LE(gateways_[0]->stats().output_high_water, options.output_pause_bytes + reply.size());
+}
+
+// The output limits hold for every client, not only subscribers (Redis's
+// pubsub class): a reply that takes a normal client's unsent output over
+// output_hard_limit closes it, counted.
+TEST_F(GatewayTest, OutputHardLimitClosesANormalClient) {
+  GatewayOptions options;
+  options.output_hard_limit = 64 << 10;
+  options.output_soft_limit = 32 << 10;
+  StartNodes(1, options);
+  TestClient a(port(0));
+  EXPECT_EQ(a.Call({"ECHO", std::string(60 << 10, 'x')}).size(), (60u << 10) + 10);
+  a.Command({"ECHO", std::string(70 << 10, 'x')});
+  EXPECT_TRUE(a.WaitClosed());
+  EXPECT_EQ(gateways_[0]->stats().slow_client_disconnects, 1u);
+}
+
+// A client that reads nothing, holding output over the soft limit, is
+// closed once output_soft_limit_time has passed (checked by housekeeping:
+// with nothing read, no write completes to check it).
+TEST_F(GatewayTest, SoftLimitClosesAClientThatNeverReads) {
+  GatewayOptions options;
+  options.output_soft_limit = 32 << 10;
+  options.output_soft_limit_time = absl::Milliseconds(100);
+  StartNodes(1, options);
+  TestClient a(port(0), /*rcvbuf=*/4096);
+  a.Command({"ECHO", std::string(6 << 20, 'x')});  // more than the socket buffers hold
+  EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().slow_client_disconnects == 1; }));
+  EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().clients_connected == 0; }));
+}
+
 // PUBLISH does not hold up the client: many are in flight at once, their
 // acknowledgements come back in any order (here reversed), and the replies
 // still leave in command order, interleaved with the replies of commands
