@@ -132,15 +132,6 @@ void RunNode(const admin::NodeFlags& flags) {
   admin::EmbeddedNodeSource source(runtime->get());
   admin::AdminServer server(&source, kLookupTimeout);
   server.set_logger(log);
-  std::string admin_address = "-";
-  if (config->admin) {
-    absl::Status started = server.Start(config->admin->host, config->admin->port);
-    if (!started.ok()) Fail(std::string(started.message()));
-    admin_address = config->admin->host.find(':') != std::string::npos
-                        ? absl::StrCat("[", config->admin->host, "]:", server.port())
-                        : absl::StrCat(config->admin->host, ":", server.port());
-  }
-  if (config->admin) log->info("admin endpoint on http://{}", admin_address);
 
   node_internal::NodeBackend backend(runtime->get());
   std::unique_ptr<resp::Gateway> gateway;
@@ -157,6 +148,17 @@ void RunNode(const admin::NodeFlags& flags) {
                        : absl::StrCat(host, ":", gateway->port());
     log->info("Redis gateway on {}", resp_address);
   }
+  // After the gateway: /metrics exports its counters too.
+  server.set_gateway(gateway.get());
+  std::string admin_address = "-";
+  if (config->admin) {
+    absl::Status started = server.Start(config->admin->host, config->admin->port);
+    if (!started.ok()) Fail(std::string(started.message()));
+    admin_address = config->admin->host.find(':') != std::string::npos
+                        ? absl::StrCat("[", config->admin->host, "]:", server.port())
+                        : absl::StrCat(config->admin->host, ":", server.port());
+  }
+  if (config->admin) log->info("admin endpoint on http://{}", admin_address);
   std::printf("listening %s id %s admin %s resp %s\n", listen.c_str(),
               self.id.ToHex().c_str(), admin_address.c_str(), resp_address.c_str());
   std::fflush(stdout);

@@ -5,7 +5,8 @@
 //
 // Threading: the gateway runs its own event-loop thread (Asio); Backend
 // callbacks may come from any thread and are handed to that loop. Start,
-// Stop, port and stats may be called from any one thread.
+// Stop and port may be called from any one thread; stats (atomic counters)
+// from any thread.
 //
 // Lifetime: the Backend must outlive the gateway. Stop (also run by the
 // destructor) closes every client, destroys every backend subscription and
@@ -14,6 +15,7 @@
 #define PETER_PUBSUB_RESP_GATEWAY_H_
 
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -128,6 +130,77 @@ struct GatewayStats {
   uint64_t input_bytes = 0;                    // gauge: request bytes all clients' parsers hold
   uint64_t input_high_water = 0;               // most input_bytes seen
 };
+
+// Every GatewayStats field once, with what it counts: the admin endpoint's
+// /metrics exports each as peter_resp_NAME_total (a counter) or
+// peter_resp_NAME (a gauge) from this table (docs/operations.md).
+struct GatewayStatField {
+  const char* name;
+  bool gauge;
+  const char* help;
+  uint64_t GatewayStats::*value;
+};
+inline constexpr GatewayStatField kGatewayStatFields[] = {
+    {"clients_accepted", false, "Redis clients accepted.", &GatewayStats::clients_accepted},
+    {"clients_refused", false, "Redis clients refused: max_clients connected.",
+     &GatewayStats::clients_refused},
+    {"clients_connected", true, "Redis clients connected now.", &GatewayStats::clients_connected},
+    {"commands", false, "Redis commands run.", &GatewayStats::commands},
+    {"protocol_errors", false, "Clients closed for a protocol error (parser limits included).",
+     &GatewayStats::protocol_errors},
+    {"unknown_commands", false, "Commands refused as unknown.", &GatewayStats::unknown_commands},
+    {"wrong_arity", false, "Commands refused for their number of arguments.",
+     &GatewayStats::wrong_arity},
+    {"auth_failures", false, "AUTH or HELLO with a wrong password.", &GatewayStats::auth_failures},
+    {"noauth_rejections", false, "Commands refused before AUTH.", &GatewayStats::noauth_rejections},
+    {"context_rejections", false, "Commands refused in RESP2 subscribed state.",
+     &GatewayStats::context_rejections},
+    {"slow_client_disconnects", false,
+     "Clients closed because their unsent output passed the output buffer limits.",
+     &GatewayStats::slow_client_disconnects},
+    {"subscribe_timeouts", false, "SUBSCRIBEs the cluster did not confirm in subscribe_timeout.",
+     &GatewayStats::subscribe_timeouts},
+    {"backend_errors", false, "Node subscribes or publishes that failed.",
+     &GatewayStats::backend_errors},
+    {"published", false, "PUBLISH and SPUBLISH commands taken.", &GatewayStats::published},
+    {"pattern_publishes", false, "Extra node publishes on pattern topics.",
+     &GatewayStats::pattern_publishes},
+    {"messages_delivered", false, "Messages queued to clients.", &GatewayStats::messages_delivered},
+    {"bad_announcements", false, "Pattern announcements from other nodes that did not decode.",
+     &GatewayStats::bad_announcements},
+    {"known_patterns", true, "Patterns believed held in the cluster.",
+     &GatewayStats::known_patterns},
+    {"output_high_water", true, "Most unsent output one client had, bytes.",
+     &GatewayStats::output_high_water},
+    {"reserved_rejections", false, "Channels named __peter.* refused.",
+     &GatewayStats::reserved_rejections},
+    {"publish_limit_waits", false,
+     "PUBLISHes (with the client's later commands) held at a publishes-in-flight limit.",
+     &GatewayStats::publish_limit_waits},
+    {"messages_dropped", false,
+     "Messages from the node dropped: max_queued_message_bytes waiting for the gateway.",
+     &GatewayStats::messages_dropped},
+    {"subscription_limit_rejections", false,
+     "SUBSCRIBEs refused: max_subscriptions_per_client reached.",
+     &GatewayStats::subscription_limit_rejections},
+    {"requests_too_big", false, "Clients closed for a request over max_request_bytes.",
+     &GatewayStats::requests_too_big},
+    {"pattern_directory_overflows", false,
+     "Pattern announcements ignored: max_cluster_patterns reached.",
+     &GatewayStats::pattern_directory_overflows},
+    {"pattern_ttls_clipped", false, "Pattern announcements believed only max_pattern_ttl.",
+     &GatewayStats::pattern_ttls_clipped},
+    {"input_limit_pauses", false,
+     "Clients not read from because all clients' buffered requests reached "
+     "max_total_input_bytes.",
+     &GatewayStats::input_limit_pauses},
+    {"input_bytes", true, "Request bytes all clients' parsers hold now.",
+     &GatewayStats::input_bytes},
+    {"input_high_water", true, "Most request bytes all clients' parsers held at once.",
+     &GatewayStats::input_high_water},
+};
+// A field added to GatewayStats must be added to the table too.
+static_assert(sizeof(GatewayStats) == std::size(kGatewayStatFields) * sizeof(uint64_t));
 
 // Sets options->listen_host/listen_port from "host:port", "[v6addr]:port" or
 // ":port" (127.0.0.1). The host must be a numeric address or "localhost".

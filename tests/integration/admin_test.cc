@@ -22,6 +22,9 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "pubsub/resp/gateway.h"
+#include "tests/pubsub/resp/fake_cluster.h"
+#include "tests/pubsub/resp/test_client.h"
 #include "tools/admin/admin_server.h"
 #include "tools/admin/metrics_text.h"
 #include "tools/admin/node_config.h"
@@ -626,6 +629,47 @@ TEST_F(AdminServerTest, ConnectionFloodWaitsInTheBacklog) {
   const double shown = ParseExposition(m->body)["peter_admin_queue_full_waits_total"];
   EXPECT_GE(shown, 1);
   EXPECT_EQ(shown, static_cast<double>(server_.queue_full_waits()));
+}
+
+// The Redis gateway's counters are on /metrics (from its own field table):
+// a bound reached by a client (a request over max_request_bytes) and an
+// unknown command show up on the next scrape.
+TEST(AdminGatewayMetricsTest, GatewayCountersAreScraped) {
+  resp::testing::FakeCluster cluster;
+  resp::GatewayOptions options;
+  options.parser.max_request_bytes = 1024;
+  auto gateway = resp::Gateway::Start(cluster.AddNode(), options);
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  FakeNode node;
+  AdminServer server(&node, absl::Seconds(1));
+  server.set_gateway(gateway->get());
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  auto scrape = [&] {
+    httplib::Client client("127.0.0.1", server.port());
+    client.set_read_timeout(5, 0);
+    httplib::Result r = client.Get("/metrics");
+    return r ? ParseExposition(r->body) : std::map<std::string, double>{};
+  };
+  std::map<std::string, double> before = scrape();
+  ASSERT_EQ(before.count("peter_resp_requests_too_big_total"), 1u);
+  EXPECT_EQ(before["peter_resp_requests_too_big_total"], 0);
+  EXPECT_EQ(before["peter_resp_unknown_commands_total"], 0);
+  // Every field of the gateway's table, once.
+  EXPECT_EQ(before.size(),
+            ParseExposition(MetricsText(NodeSnapshot{}) + AdminMetricsText(0, 0)).size() +
+                std::size(resp::kGatewayStatFields));
+  {
+    resp::testing::TestClient a((*gateway)->port());
+    EXPECT_EQ(a.Call({"NOSUCH"}).substr(0, 4), "-ERR");
+    resp::testing::TestClient b((*gateway)->port());
+    EXPECT_EQ(b.Call({"ECHO", std::string(2000, 'x')}).substr(0, 4), "-ERR");
+    std::map<std::string, double> during = scrape();
+    EXPECT_EQ(during["peter_resp_unknown_commands_total"], 1);
+    EXPECT_EQ(during["peter_resp_requests_too_big_total"], 1);
+    EXPECT_EQ(during["peter_resp_clients_accepted_total"], 2);
+  }
+  server.Stop();
+  (*gateway)->Stop();
 }
 
 TEST_F(AdminServerTest, SecondBindOfTheSamePortFails) {

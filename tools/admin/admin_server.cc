@@ -112,7 +112,9 @@ void AdminServer::Routes() {
     SendJson(res, 200, StatusJson(source_->Snapshot(), source_->PubSub(), source_->Topics()));
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    std::string text = MetricsText(source_->Snapshot(), source_->PubSub());
+    std::optional<resp::GatewayStats> gateway;
+    if (gateway_ != nullptr) gateway = gateway_->stats();
+    std::string text = MetricsText(source_->Snapshot(), source_->PubSub(), gateway);
     absl::StrAppend(&text, AdminMetricsText(queue_full_waits(), bodies_refused()));
     res.set_content(text, kMetricsContentType);
   });

@@ -2,7 +2,8 @@
 //   GET /status        JSON state of the node (status_json.h)
 //   GET /route?key=K   a lookup routed through the overlay (400 for a bad
 //                      key, 503 if the node cannot route yet, 504 on timeout)
-//   GET /metrics       Prometheus text (metrics_text.h)
+//   GET /metrics       Prometheus text (metrics_text.h), with the Redis
+//                      gateway's counters if set_gateway was called
 // and 404 for anything else. It reads the node only through NodeSource, so
 // tests can serve a hand-made snapshot.
 //
@@ -28,6 +29,7 @@
 #include "pastry/net/node_runtime.h"
 #include "peter/node.h"
 #include "peter/pastry/node_id.h"
+#include "pubsub/resp/gateway.h"
 
 namespace httplib {
 class Server;
@@ -83,6 +85,9 @@ class AdminServer {
   // Where warnings of limits reached go (at most one a second); before
   // Start(). Default: spdlog's default logger.
   void set_logger(std::shared_ptr<spdlog::logger> logger) { log_ = std::move(logger); }
+  // The node's Redis gateway, whose counters /metrics exports too; before
+  // Start(). It must outlive Stop() (its stats() are read by the workers).
+  void set_gateway(const resp::Gateway* gateway) { gateway_ = gateway; }
 
  private:
   class BoundedQueue;
@@ -91,6 +96,7 @@ class AdminServer {
   void WarnLimit(const std::string& what);
 
   NodeSource* source_;
+  const resp::Gateway* gateway_ = nullptr;
   absl::Duration lookup_timeout_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -348,10 +348,20 @@ void PubSub(Writer& w, const PubSubStats& p) {
            p.messages_dropped);
 }
 
+// One family per field of the gateway's own table, so a counter added to
+// GatewayStats is exported without another list here.
+void Gateway(Writer& w, const resp::GatewayStats& g) {
+  for (const resp::GatewayStatField& f : resp::kGatewayStatFields) {
+    w.Single(absl::StrCat("peter_resp_", f.name, f.gauge ? "" : "_total"),
+             f.gauge ? "gauge" : "counter", f.help, g.*f.value);
+  }
+}
+
 }  // namespace
 
 std::string MetricsText(const pastry::net::NodeSnapshot& snapshot,
-                        const std::optional<PubSubStats>& pubsub) {
+                        const std::optional<PubSubStats>& pubsub,
+                        const std::optional<resp::GatewayStats>& gateway) {
   Writer w;
   Messages(w, snapshot);
   Routing(w, snapshot.stats);
@@ -360,6 +370,7 @@ std::string MetricsText(const pastry::net::NodeSnapshot& snapshot,
   Auth(w, snapshot.transport);
   State(w, snapshot);
   if (pubsub.has_value()) PubSub(w, *pubsub);
+  if (gateway.has_value()) Gateway(w, *gateway);
   return w.Take();
 }
 

@@ -10,6 +10,7 @@
 
 #include "pastry/net/node_runtime.h"
 #include "peter/node.h"
+#include "pubsub/resp/gateway.h"
 
 namespace peter::tools::admin {
 
@@ -17,9 +18,11 @@ namespace peter::tools::admin {
 inline constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 // Renders every metric family with its # HELP and # TYPE lines.
-// With `pubsub`, the peter_pubsub_* families too.
+// With `pubsub`, the peter_pubsub_* families too; with `gateway` (the
+// node's Redis gateway), the peter_resp_* ones.
 std::string MetricsText(const pastry::net::NodeSnapshot& snapshot,
-                        const std::optional<PubSubStats>& pubsub = std::nullopt);
+                        const std::optional<PubSubStats>& pubsub = std::nullopt,
+                        const std::optional<resp::GatewayStats>& gateway = std::nullopt);
 
 // The admin endpoint's own limits (AdminServer): times its accept loop
 // waited for a free worker, and request bodies refused for their size.
