@@ -190,6 +190,7 @@ void Connection::Established() {
 bool Connection::Enqueue(Frame frame, size_t max_queue_bytes) {
   if (state_ == State::kClosed || retiring_) return false;
   if (!queue_.empty() && queued_bytes_ + frame->size() > max_queue_bytes) return false;
+  if (queue_.empty()) write_progress_ = std::chrono::steady_clock::now();
   AddQueued(frame->size());
   queue_.push_back(std::move(frame));
   Write();
@@ -305,6 +306,7 @@ void Connection::OnWrite(const std::error_code& ec, size_t frames, size_t bytes)
   for (size_t i = 0; i < frames; ++i) queue_.pop_front();
   RemoveQueued(bytes);
   Touch();
+  write_progress_ = last_activity_;
   Write();
 }
 

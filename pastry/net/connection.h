@@ -121,6 +121,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t queued_bytes() const { return queued_bytes_; }
   size_t queued_frames() const { return queue_.size(); }
   SteadyTime last_activity() const { return last_activity_; }
+  // When the peer last took queued bytes (a write completed), or when
+  // frames were queued after none: with frames queued, how long it has
+  // read nothing of them.
+  SteadyTime write_progress() const { return write_progress_; }
 
  private:
   void OnConnect(const std::error_code& ec);
@@ -186,6 +190,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t received_bytes_ = 0;  // partial frames, as last added to totals_
   ConnectionTotals* totals_;
   SteadyTime last_activity_;
+  SteadyTime write_progress_;
   // 16 KiB per connection: at max_connections (4096) that is 64 MiB.
   std::array<char, 16 * 1024> read_buffer_;
 };

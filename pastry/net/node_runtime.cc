@@ -36,8 +36,10 @@ absl::Status ValidateOptions(const RuntimeOptions& o) {
       o.reconnect_backoff_max < o.reconnect_backoff_min) {
     return absl::InvalidArgumentError("need 0 < reconnect_backoff_min <= reconnect_backoff_max");
   }
-  if (o.connect_timeout <= absl::ZeroDuration() || o.idle_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("connect_timeout and idle_timeout must be positive");
+  if (o.connect_timeout <= absl::ZeroDuration() || o.idle_timeout <= absl::ZeroDuration() ||
+      o.send_stall_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "connect_timeout, idle_timeout and send_stall_timeout must be positive");
   }
   return absl::OkStatus();
 }
@@ -75,6 +77,7 @@ TransportConfig ToTransportConfig(const RuntimeOptions& o,
   c.reconnect_backoff_min = o.reconnect_backoff_min;
   c.reconnect_backoff_max = o.reconnect_backoff_max;
   c.idle_timeout = o.idle_timeout;
+  c.send_stall_timeout = o.send_stall_timeout;
   return c;
 }
 

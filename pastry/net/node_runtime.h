@@ -72,6 +72,9 @@ struct RuntimeOptions {
   absl::Duration reconnect_backoff_max = absl::Seconds(5);
   // Connections idle (nothing sent or received) this long are closed.
   absl::Duration idle_timeout = absl::Minutes(5);
+  // A connection whose peer takes none of the frames queued for it this
+  // long is closed (TransportStats::send_stalls).
+  absl::Duration send_stall_timeout = absl::Seconds(60);
   // How long Start() keeps retrying unreachable bootstrap nodes before it
   // fails with Unavailable.
   absl::Duration bootstrap_retry_for = absl::Seconds(30);

@@ -129,10 +129,29 @@ void TcpTransport::Sweep() {
     }
   }
   for (auto& conn : expired) conn->Close("idle");
+  const auto stall = ToChrono(config_.send_stall_timeout);
+  std::vector<std::shared_ptr<Connection>> stalled;
+  for (auto& [id, conn] : all_) {
+    if (conn->state() == Connection::State::kOpen && conn->queued_bytes() > 0 &&
+        now - conn->write_progress() >= stall) {
+      stalled.push_back(conn);
+    }
+  }
+  for (auto& conn : stalled) {
+    ++stats_.send_stalls;
+    if (stall_warn_.Allow(absl::Now())) {
+      log_->warn("{} took none of the {} bytes queued for it in {} (send_stall_timeout): "
+                 "closing the connection ({} warnings suppressed)",
+                 conn->remote(), conn->queued_bytes(),
+                 absl::FormatDuration(config_.send_stall_timeout), stall_warn_.suppressed());
+    }
+    conn->Close("send stalled");
+  }
   const auto forget = 2 * ToChrono(config_.reconnect_backoff_max);
   absl::erase_if(backoff_, [&](const auto& entry) { return now > entry.second.retry_at + forget; });
   const absl::Duration period =
-      std::clamp(config_.idle_timeout / 4, absl::Milliseconds(50), absl::Seconds(5));
+      std::clamp(std::min(config_.idle_timeout, config_.send_stall_timeout) / 4,
+                 absl::Milliseconds(50), absl::Seconds(5));
   sweep_timer_.expires_after(ToChrono(period));
   sweep_timer_.async_wait([this](const std::error_code& ec) {
     if (!ec) Sweep();

@@ -47,7 +47,9 @@
 // (connections_evicted): a node must reach its leaf set and tree even when
 // its slots are taken by idle peers. With no idle connection, the outgoing
 // one is not opened and the message is dropped (outgoing_refused); the
-// core's acknowledgements and probes retry.
+// core's acknowledgements and probes retry. A busy connection whose peer
+// reads nothing for send_stall_timeout is closed (send_stalls), so busy
+// slots are held by peers that are making progress.
 //
 // Authentication. With a PeerSecurity (TransportConfig::security), every
 // connection is TLS and/or opens with the handshake of peer_auth.h; a peer
@@ -99,6 +101,12 @@ struct TransportConfig {
   absl::Duration reconnect_backoff_min = absl::Milliseconds(100);
   absl::Duration reconnect_backoff_max = absl::Seconds(5);
   absl::Duration idle_timeout = absl::Minutes(5);
+  // A connection with frames queued whose peer has taken none of them for
+  // this long is closed (send_stalls): a peer that stops reading (stuck,
+  // paused, hostile) would otherwise hold its slot of max_connections and
+  // its queue for good, since a busy connection is neither idle nor
+  // evictable and TCP keeps a zero window open indefinitely.
+  absl::Duration send_stall_timeout = absl::Seconds(60);
   // Null: plain TCP, no authentication.
   std::shared_ptr<const PeerSecurity> security;
 };
@@ -200,7 +208,7 @@ class TcpTransport : public Transport, private ConnectionOwner {
   ConnectionTotals totals_;  // over all connections (Connection keeps it)
   // Warnings peers can trigger: one per second each.
   LogLimit decode_warn_, overflow_warn_, auth_warn_, global_overflow_warn_, reject_warn_,
-      receive_warn_, outgoing_limit_warn_;
+      receive_warn_, outgoing_limit_warn_, stall_warn_;
 };
 
 }  // namespace peter::pastry::net

@@ -46,6 +46,9 @@ struct TransportStats {
   // the connection was not opened and the message dropped (refused).
   uint64_t connections_evicted = 0;
   uint64_t outgoing_refused = 0;
+  // Connections closed because the peer took none of the frames queued
+  // for it within send_stall_timeout (those frames dropped with it).
+  uint64_t send_stalls = 0;
   // Peers refused by authentication (secured nodes), by AuthFailure.
   std::array<uint64_t, kAuthFailureCount> auth_failures{};
   uint64_t send_queue_bytes = 0;      // gauge: bytes queued on all connections

@@ -254,6 +254,10 @@ void Connections(Writer& w, const pastry::net::TransportStats& t) {
            "Outgoing connections not opened (the message dropped): max_connections open, "
            "none idle.",
            t.outgoing_refused);
+  w.Single("peter_send_stalls_total", "counter",
+           "Connections closed because the peer took none of the frames queued for it "
+           "within send_stall_timeout (60 s).",
+           t.send_stalls);
   w.Single("peter_connections_open", "gauge", "TCP connections open now.",
            t.connections_open);
   w.Single("peter_send_queue_bytes", "gauge",

@@ -53,6 +53,7 @@ json TransportJson(const pastry::net::TransportStats& t) {
       {"connections_rejected", t.connections_rejected},
       {"connections_evicted", t.connections_evicted},
       {"outgoing_refused", t.outgoing_refused},
+      {"send_stalls", t.send_stalls},
       {"frames_sent", Sum(t.frames_sent)},
       {"bytes_sent", Sum(t.bytes_sent)},
       {"frames_received", Sum(t.frames_received)},

@@ -109,44 +109,87 @@ void SendDirect(NodeRuntime& node, Overlay* overlay, const NodeHandle& to, int c
   });
 }
 
+// A node with an application to send from, and a raw listener (receive
+// buffer 4096) standing for a peer that takes connections and reads nothing.
+class StuckPeer {
+ public:
+  explicit StuckPeer(RuntimeOptions o) : node_(StartNode(std::move(o))) {
+    if (node_ == nullptr) return;
+    node_->Post([this](Node& n) { overlay_ = n.RegisterApplication(kFirstUserAppId, &app_); });
+    (void)node_->Snapshot();  // waits for the post above
+    uint16_t port = 0;
+    listener_ = ListenRaw(&port, 4096);
+    handle_ = NodeHandle{NodeId(1, 1), Endpoint::FromIpv4(0x7f000001, port)};
+  }
+  ~StuckPeer() {
+    if (node_ != nullptr) {
+      node_->Post([this](Node&) { overlay_.reset(); });
+      (void)node_->Snapshot();
+    }
+    if (peer_ >= 0) ::close(peer_);
+    if (listener_ >= 0) ::close(listener_);
+  }
+  bool ok() const { return node_ != nullptr && listener_ >= 0; }
+  TransportStats Transport() { return node_->Snapshot().transport; }
+  // Sends `count` messages of `bytes` bytes from the node to the peer.
+  void Send(int count, size_t bytes) { SendDirect(*node_, overlay_.get(), handle_, count, bytes); }
+  // Takes the node's connection (and never reads from it).
+  bool Accept() {
+    pollfd p{listener_, POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) return false;
+    peer_ = ::accept(listener_, nullptr, nullptr);
+    return peer_ >= 0;
+  }
+
+ private:
+  std::unique_ptr<NodeRuntime> node_;
+  SinkApp app_;
+  std::unique_ptr<Overlay> overlay_;
+  int listener_ = -1;
+  int peer_ = -1;
+  NodeHandle handle_;
+};
+
 TEST(FailureTest, SendQueueToAPeerThatDoesNotReadIsBounded) {
   RuntimeOptions o = LoopbackOptions();
   o.max_send_queue_bytes = 256 << 10;
   o.logger->set_level(spdlog::level::err);  // overflow warnings expected
-  auto node = StartNode(std::move(o));
-  ASSERT_NE(node, nullptr);
-  SinkApp app;
-  std::unique_ptr<Overlay> overlay;
-  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
-  (void)node->Snapshot();  // waits for the post above
-  uint16_t port = 0;
-  const int listener = ListenRaw(&port, 4096);
-  ASSERT_GE(listener, 0);
-  const NodeHandle stuck{NodeId(1, 1), Endpoint::FromIpv4(0x7f000001, port)};
+  StuckPeer stuck(std::move(o));
+  ASSERT_TRUE(stuck.ok());
   constexpr size_t kPayload = 64 << 10;
-  SendDirect(*node, overlay.get(), stuck, 4, kPayload);
-  pollfd p{listener, POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 5000), 1);
-  const int peer = ::accept(listener, nullptr, nullptr);  // never read
-  ASSERT_GE(peer, 0);
+  stuck.Send(4, kPayload);
+  ASSERT_TRUE(stuck.Accept());
   uint64_t max_queued = 0;
   EXPECT_TRUE(Eventually(
       [&] {
-        SendDirect(*node, overlay.get(), stuck, 8, kPayload);
-        const TransportStats t = node->Snapshot().transport;
+        stuck.Send(8, kPayload);
+        const TransportStats t = stuck.Transport();
         max_queued = std::max(max_queued, t.send_queue_bytes);
         return t.queue_overflows >= 50;
       },
       absl::Seconds(20)));
-  const TransportStats t = node->Snapshot().transport;
+  const TransportStats t = stuck.Transport();
   // Bounded by the limit plus one frame.
   EXPECT_LE(max_queued, (256u << 10) + kPayload + 1024);
   EXPECT_LE(t.send_queue_bytes, (256u << 10) + kPayload + 1024);
   std::cerr << "queue_overflows " << t.queue_overflows << ", max queued " << max_queued << "\n";
-  node->Post([&](Node&) { overlay.reset(); });
-  (void)node->Snapshot();
-  ::close(peer);
-  ::close(listener);
+}
+
+// A peer that takes a connection and then reads nothing holds its slot of
+// max_connections and its send queue only send_stall_timeout: a busy
+// connection is neither idle nor evictable, and TCP keeps a zero window
+// open indefinitely, so without the timeout it would hold them for good.
+TEST(FailureTest, ConnectionToAPeerThatReadsNothingIsClosedAfterTheStallTimeout) {
+  RuntimeOptions o = LoopbackOptions();
+  o.send_stall_timeout = absl::Milliseconds(300);
+  o.logger->set_level(spdlog::level::err);  // the stall warning is expected
+  StuckPeer stuck(std::move(o));
+  ASSERT_TRUE(stuck.ok());
+  stuck.Send(96, 64 << 10);  // 6 MiB: more than the socket buffers between the two take
+  ASSERT_TRUE(stuck.Accept());
+  // (Messages the core resends to it may open, and stall, another.)
+  EXPECT_TRUE(Eventually([&] { return stuck.Transport().send_stalls >= 1; }, absl::Seconds(10)));
+  EXPECT_GE(stuck.Transport().connections_closed, 1u);
 }
 
 // Several peers that do not read, each under its own queue limit, still
