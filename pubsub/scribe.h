@@ -319,7 +319,9 @@ class Scribe final : public pastry::Application {
   void RememberOrigin(TopicState& t, const StoredMessage& m);
   void MergeRivalRoot(TopicState& t, ReplicateMsg& r);
   bool GrantLease(ReplicaState& replica, const NodeId& root);
+  const std::vector<NodeHandle>& ReplicaSetOf(const TopicState& t) const;
   std::vector<NodeHandle> ReplicaPeers(const TopicState& t) const;
+  bool HasReplicaPeers(const TopicState& t) const;
   bool HoldsLease(const TopicState& t) const;
   void AskLease(TopicState& t);
   void OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack);

@@ -88,7 +88,7 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   const bool leased = HoldsLease(*t);
   if (!leased) {
     ++stats_.lease_waits;
-    const bool lone = ReplicaPeers(*t).empty();
+    const bool lone = !HasReplicaPeers(*t);
     if (lone) ++stats_.lone_root_waits;
     if (LogsDebug()) {
       log_->debug("scribe: topic {}: publish {} of {} held for a root lease{}", t->id.ShortHex(),
@@ -135,6 +135,10 @@ void Scribe::OnDirectPublish(PublishMsg publish) {
 // its leaf set knows: the node the overlay delivers `id` to.
 bool Scribe::IsClosestTo(const TopicId& id) const {
   if (!overlay_->IsActive()) return false;
+  if (const TopicState* t = Find(id); t != nullptr) {
+    const std::vector<NodeHandle>& set = ReplicaSetOf(*t);
+    return !set.empty() && set.front().id == Self().id;
+  }
   std::vector<NodeHandle> closest = overlay_->ReplicaSet(id, 1);
   return !closest.empty() && closest.front().id == Self().id;
 }
@@ -304,7 +308,7 @@ void Scribe::ConfirmPublish(TopicState& t, const PublishMsg& publish,
     it->second.publisher = publish.publisher;
     return;
   }
-  if (!stamped || options_.replicas <= 0 || ReplicaPeers(t).empty()) {
+  if (!stamped || options_.replicas <= 0 || !HasReplicaPeers(t)) {
     AckPublish(publish, seq);
     return;
   }
@@ -807,9 +811,8 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
 // replica; nothing is built when there is none (a one-node ring).
 void Scribe::ReplicateLatest(TopicState& t, const StoredMessage& origin,
                              const std::string& payload) {
-  if (!t.root || options_.replicas <= 0) return;
-  std::vector<NodeHandle> set = ReplicaPeers(t);
-  if (set.empty()) return;
+  if (!t.root || options_.replicas <= 0 || !HasReplicaPeers(t)) return;
+  const std::vector<NodeHandle> set = ReplicaPeers(t);
   ReplicateMsg msg{t.id, t.next_stamp, false, {origin}};
   msg.messages.front().payload = payload;
   std::string bytes = wire::Encode(msg);
@@ -1001,11 +1004,34 @@ void Scribe::RememberOrigin(TopicState& t, const StoredMessage& m) {
   t.origins[PublishOrigin{m.publisher, m.request}] = m.seq;
 }
 
+// The topic's replica set (this node included) is computed again only when
+// the leaf set has changed: it was built, sorted and allocated three or
+// four times per publish (bench/resp-instructions, docs/benchmarks.md).
+const std::vector<NodeHandle>& Scribe::ReplicaSetOf(const TopicState& t) const {
+  const uint64_t version = overlay_->LeafSetVersion();
+  if (t.replica_set_version != version) {
+    t.replica_set = overlay_->ReplicaSet(t.id, std::max(options_.replicas, 0) + 1);
+    t.replica_set_version = version;
+  }
+  return t.replica_set;
+}
+
+// A copy: callers send while they walk it, and a send may change the leaf
+// set (and so the cache) under them.
 std::vector<NodeHandle> Scribe::ReplicaPeers(const TopicState& t) const {
-  std::vector<NodeHandle> set =
-      overlay_->ReplicaSet(t.id, options_.replicas + 1);
-  std::erase_if(set, [this](const NodeHandle& h) { return h.id == Self().id; });
-  return set;
+  const NodeId self = Self().id;
+  std::vector<NodeHandle> peers;
+  for (const NodeHandle& h : ReplicaSetOf(t)) {
+    if (h.id != self) peers.push_back(h);
+  }
+  return peers;
+}
+
+bool Scribe::HasReplicaPeers(const TopicState& t) const {
+  const NodeId self = Self().id;
+  const std::vector<NodeHandle>& set = ReplicaSetOf(t);
+  return std::any_of(set.begin(), set.end(),
+                     [&](const NodeHandle& h) { return h.id != self; });
 }
 
 // True if every node that could take the topic over from this root has
@@ -1018,11 +1044,12 @@ bool Scribe::HoldsLease(const TopicState& t) const {
   if (options_.root_lease <= absl::ZeroDuration() || options_.replicas <= 0) {
     return true;
   }
-  const std::vector<NodeHandle> peers = ReplicaPeers(t);
-  if (peers.empty()) {
+  if (!HasReplicaPeers(t)) {
     return !had_neighbour_ || Now() - last_neighbour_loss_ >= options_.lone_root_grace;
   }
-  for (const NodeHandle& h : peers) {
+  const NodeId self = Self().id;
+  for (const NodeHandle& h : ReplicaSetOf(t)) {
+    if (h.id == self) continue;
     auto it = t.leases.find(h.id);
     if (it == t.leases.end() || it->second <= Now()) return false;
   }

@@ -100,6 +100,11 @@ struct TopicState {
   // Root only: publishes held until `hold_until` (see fresh_root_grace).
   absl::Time hold_until = absl::InfinitePast();
   std::vector<PublishMsg> held_publishes;
+  // A cache: the overlay's ReplicaSet(id, replicas + 1) (this node
+  // included, closest first) as of leaf-set version `replica_set_version`;
+  // see Scribe::ReplicaSetOf.
+  mutable std::vector<NodeHandle> replica_set;
+  mutable std::optional<uint64_t> replica_set_version;
   // Root only: the replica set last sent the full state.
   std::vector<NodeId> replicated_to;
   // Root only: until when each replica has promised not to number the

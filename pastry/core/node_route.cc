@@ -25,6 +25,7 @@ class Node::AppOverlay : public Overlay {
   std::vector<NodeHandle> ReplicaSet(const NodeId& key, int k) const override {
     return node_->leaf_set_.ReplicaSet(key, k, node_->self_);
   }
+  uint64_t LeafSetVersion() const override { return node_->leaf_set_.version(); }
   NodeHandle LocalHandle() const override { return node_->self_; }
   std::vector<NodeHandle> LeafSet() const override {
     return node_->leaf_set_.Members();

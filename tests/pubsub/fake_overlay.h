@@ -39,6 +39,15 @@ class FakeOverlay final : public pastry::Overlay {
     if (static_cast<int>(set.size()) > k) set.resize(k);
     return set;
   }
+  // A new version whenever a test has changed `closest` or `replicas`.
+  uint64_t LeafSetVersion() const override {
+    if (closest != seen_closest_ || replicas != seen_replicas_) {
+      seen_closest_ = closest;
+      seen_replicas_ = replicas;
+      ++version_;
+    }
+    return version_;
+  }
   NodeHandle LocalHandle() const override { return Handle(1); }
   std::vector<NodeHandle> LeafSet() const override { return {}; }
   bool IsActive() const override { return true; }
@@ -55,6 +64,9 @@ class FakeOverlay final : public pastry::Overlay {
  private:
   std::vector<Sent>* sent_;
   TimerId timers_ = 0;
+  mutable NodeHandle seen_closest_ = Handle(1);
+  mutable std::vector<NodeHandle> seen_replicas_;
+  mutable uint64_t version_ = 1;
 };
 
 }  // namespace peter::pubsub::testing

@@ -70,6 +70,12 @@ class Overlay {
   // REQUIRES: k <= leaf-set size + 1.
   virtual std::vector<NodeHandle> ReplicaSet(const NodeId& key, int k) const = 0;
 
+  // Changes whenever the leaf set does (a member added or removed, or one's
+  // handle replaced), so an application may keep what it derived from
+  // ReplicaSet or LeafSet until then (Scribe keeps each topic's replica
+  // set rather than computing it per publish).
+  virtual uint64_t LeafSetVersion() const = 0;
+
   // This node's handle and its current leaf set.
   virtual NodeHandle LocalHandle() const = 0;
   virtual std::vector<NodeHandle> LeafSet() const = 0;
