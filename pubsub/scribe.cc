@@ -12,6 +12,13 @@
 #include "spdlog/spdlog.h"
 
 namespace peter::pubsub {
+namespace {
+
+// Self-sent messages whose storage is kept once they have all run: enough
+// for a batch of publishes, little memory after a burst.
+constexpr size_t kToSelfKeptCapacity = 1024;
+
+}  // namespace
 
 bool TopicState::Reliable() const {
   for (const LocalSubscription& s : subs) {
@@ -328,14 +335,39 @@ void Scribe::SendTo(const NodeHandle& to, ScribeMessage msg) {
     // acknowledgement): the message itself is handed to Dispatch from the
     // event loop, never re-entrantly, as SendBytes does with bytes, but
     // without a Cap'n Proto encode and decode on the way.
+    // The message waits in to_self_, not in the timer's closure (too big
+    // for std::function's inline buffer: two allocations per publish on one
+    // node); the timer carries its ticket, and timers run in the order
+    // they were scheduled.
     ++stats_.messages_out;
-    overlay_->ScheduleTimer(absl::ZeroDuration(),
-                            [this, msg = std::move(msg)]() mutable {
-      Dispatch(Self(), std::move(msg));
-    });
+    const uint64_t ticket = next_to_self_++;
+    to_self_.push_back(ToSelf{ticket, std::move(msg)});
+    overlay_->ScheduleTimer(absl::ZeroDuration(), [this, ticket] { DispatchToSelf(ticket); });
     return;
   }
   SendBytes(to, wire::Encode(msg));
+}
+
+// Runs the message queued with `ticket`. Entries ahead of it belong to
+// timers that never ran (a node that has left runs none): dropped, as their
+// closures were before.
+void Scribe::DispatchToSelf(uint64_t ticket) {
+  while (to_self_head_ < to_self_.size() && to_self_[to_self_head_].ticket < ticket) {
+    ++to_self_head_;
+  }
+  if (to_self_head_ == to_self_.size() || to_self_[to_self_head_].ticket != ticket) return;
+  // Dispatch's parameter is moved from the entry before Dispatch runs, so
+  // the entry may move (Dispatch sending to this node again) meanwhile.
+  ScribeMessage& msg = to_self_[to_self_head_].msg;
+  ++to_self_head_;
+  Dispatch(Self(), std::move(msg));
+  // Emptied (at the latest when the scheduler has run every job due): the
+  // storage is reused from the start, and given back after a burst.
+  if (to_self_head_ == to_self_.size()) {
+    to_self_.clear();
+    if (to_self_.capacity() > kToSelfKeptCapacity) to_self_.shrink_to_fit();
+    to_self_head_ = 0;
+  }
 }
 
 void Scribe::SendBytes(const NodeHandle& to, std::string bytes) {

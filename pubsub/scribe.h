@@ -222,6 +222,7 @@ class Scribe final : public pastry::Application {
   void SendBytes(const NodeHandle& to, std::string bytes);
   void RouteToTopic(const TopicId& topic, const ScribeMessage& msg);
   void Dispatch(const NodeHandle& from, ScribeMessage msg);
+  void DispatchToSelf(uint64_t ticket);
   void ScheduleTick();
   void EnsureTicking();
   void Tick();
@@ -394,6 +395,15 @@ class Scribe final : public pastry::Application {
   absl::Time next_replication_ = absl::InfinitePast();
   ScribeStats stats_;
   std::shared_ptr<spdlog::logger> log_;
+  // Messages SendTo gave this node itself, each waiting for its zero-delay
+  // timer (DispatchToSelf), in ticket order from to_self_head_ on.
+  struct ToSelf {
+    uint64_t ticket;
+    ScribeMessage msg;
+  };
+  std::vector<ToSelf> to_self_;
+  size_t to_self_head_ = 0;
+  uint64_t next_to_self_ = 1;
   LogLimit bound_warn_;
   // For fresh_root_grace: when this Scribe started, and when a leaf-set
   // neighbour was last reported gone.
