@@ -99,6 +99,9 @@ struct ScribeStats {
   uint64_t replica_conflicts = 0;
   uint64_t leases_refused = 0;  // as a replica: max_lease_grants reached
   uint64_t rival_roots_merged = 0;      // another root's numbering taken in
+  // Numbers given here, never multicast (they wait for the replicas), taken
+  // back because another root gave them to other publishes.
+  uint64_t numbers_withdrawn = 0;
   // Publish order (docs/scribe.md): publishes held as root until their
   // publisher's previous one was numbered; publishes numbered without it
   // (publish_order_wait passed, or max_reorder waiting); routed publishes
@@ -281,9 +284,13 @@ class Scribe final : public pastry::Application {
   bool IsClosestTo(const TopicId& id) const;
   uint64_t Stamp(TopicState& t, PublishMsg publish);
   void AckPublish(const PublishMsg& publish, uint64_t seq);
-  void ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t seq,
-                      bool stamped);
+  void ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t seq);
+  void WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack);
+  std::map<uint64_t, UnconfirmedPublish>::iterator ReleaseNumber(
+      TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it);
   void ReleaseConfirmed(TopicState& t);
+  void WithdrawBelow(TopicState& t, uint64_t below);
+  bool AloneForGood() const;
   void CheckUnconfirmed();
   void ResendUnconfirmed(TopicState& t);
   void AbandonUnconfirmed(TopicState& t);
@@ -303,7 +310,7 @@ class Scribe final : public pastry::Application {
   void StartFrom(TopicState& t, uint64_t parent_next);
   void NoteKnownEnd(TopicState& t, uint64_t end);
   void UpdateGap(TopicState& t);
-  void Store(TopicState& t, uint64_t seq, const std::string& payload);
+  void Store(TopicState& t, uint64_t seq, std::string payload);
   void TrimReplay(TopicState& t);
   void CheckGaps();
   void RequestRepair(TopicState& t);
@@ -312,10 +319,12 @@ class Scribe final : public pastry::Application {
   std::vector<std::string> FullState(const TopicState& t, bool handover,
                                      uint64_t lease = 0) const;
   void Replicate(TopicState& t);
-  void ReplicateLatest(TopicState& t, const StoredMessage& origin,
+  // False if there is no replica peer to send it to.
+  bool ReplicateLatest(TopicState& t, const StoredMessage& origin,
                        const std::string& payload);
   void ReplicateAll();
   void OnReplicate(const NodeHandle& from, ReplicateMsg r);
+  void SendReplica(const NodeHandle& root, const TopicId& topic, const ReplicaState& replica);
   void TakeReplica(TopicState& t);
   void RememberOrigin(TopicState& t, const StoredMessage& m);
   void MergeRivalRoot(TopicState& t, ReplicateMsg& r);

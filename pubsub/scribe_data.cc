@@ -90,10 +90,10 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
     ++stats_.lease_waits;
     const bool lone = !HasReplicaPeers(*t);
     if (lone) ++stats_.lone_root_waits;
-    if (LogsDebug()) {
-      log_->debug("scribe: topic {}: publish {} of {} held for a root lease{}", t->id.ShortHex(),
-                  publish.request, publish.publisher.id.ShortHex(),
-                  lone ? " (every neighbour lost)" : "");
+    if (t->held_publishes.empty() && LogsDebug()) {
+      log_->debug("scribe: topic {}: holds publishes for a root lease{}, from publish {} of {}",
+                  t->id.ShortHex(), lone ? " (every neighbour lost)" : "", publish.request,
+                  publish.publisher.id.ShortHex());
     }
     AskLease(*t);
     holding_.insert(t->id);
@@ -157,7 +157,7 @@ bool Scribe::AckIfNumbered(TopicState& t, const PublishMsg& publish) {
   auto it = t.origins.find(PublishOrigin{publish.publisher.id, publish.request});
   if (it == t.origins.end()) return false;
   ++stats_.publishes_deduplicated;
-  if (publish.want_ack) ConfirmPublish(t, publish, it->second, /*stamped=*/false);
+  if (publish.want_ack) ConfirmPublish(t, publish, it->second);
   return true;
 }
 
@@ -274,14 +274,20 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
                 publish.request != 0 && !publish.want_ack ? " (best effort)" : "");
   }
   // The payload is copied only where it is kept: in a replica's message
-  // (if there are replicas) and in the replay buffer (Accept).
+  // (if there are replicas) and in the replay buffer.
   const StoredMessage origin{seq, {}, publish.publisher.id, publish.request};
-  ReplicateLatest(t, origin, publish.payload);
-  Accept(t, DataMsg{t.id, seq, std::move(publish.payload)}, /*forward=*/true);
-  RememberOrigin(t, origin);
-  if (publish.request != 0 && publish.want_ack) {
-    ConfirmPublish(t, publish, seq, /*stamped=*/true);
+  const bool replicated = ReplicateLatest(t, origin, publish.payload);
+  const bool ack = publish.request != 0 && publish.want_ack;
+  if (!replicated && t.unconfirmed.empty()) {
+    // No replica peer (replicas = 0, a one-node ring): at once.
+    Accept(t, DataMsg{t.id, seq, std::move(publish.payload)}, /*forward=*/true);
+    RememberOrigin(t, origin);
+    if (ack) AckPublish(publish, seq);
+    return seq;
   }
+  Store(t, seq, std::move(publish.payload));
+  RememberOrigin(t, origin);
+  WaitForReplicas(t, seq, publish, ack);
   return seq;
 }
 
@@ -294,69 +300,61 @@ void Scribe::AckPublish(const PublishMsg& publish, uint64_t seq) {
   SendTo(publish.publisher, PublishAckMsg{publish.topic, publish.request, seq});
 }
 
-// Acknowledges the publish numbered `seq` once every replica peer holds it
-// (issue 8: a root that confirmed a publish and failed before its copies
-// reached the replicas lost it, and its publisher never sent it again). The
-// multicast does not wait. A resend of a publish still waiting only updates
-// where the ack goes; a resend of one numbered earlier and not waiting was
-// confirmed before (here, or by the root this node took over from, whose
-// replica it was) and is acknowledged at once.
-void Scribe::ConfirmPublish(TopicState& t, const PublishMsg& publish,
-                            uint64_t seq, bool stamped) {
+// A resend (or overlay duplicate) of the publish numbered `seq`: if its
+// number still waits for the replicas, the acknowledgement goes where the
+// last copy came from once it is released; if not, it was released before
+// (here, or by the root this node took over from, whose replica it was)
+// and is acknowledged at once.
+void Scribe::ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t seq) {
   auto it = t.unconfirmed.find(seq);
-  if (it != t.unconfirmed.end()) {
-    it->second.publisher = publish.publisher;
-    return;
-  }
-  if (!stamped || options_.replicas <= 0 || !HasReplicaPeers(t)) {
+  if (it == t.unconfirmed.end()) {
     AckPublish(publish, seq);
     return;
   }
-  ++stats_.publish_acks_waiting_replicas;
-  t.unconfirmed.emplace(seq,
-                        UnconfirmedPublish{publish.publisher, publish.request, {}, Now()});
+  it->second.publisher = publish.publisher;
+  it->second.ack = true;
+}
+
+// Number `seq`, stored in the replay buffer and sent to the replica peers,
+// is multicast (and delivered here), and its publish acknowledged, only
+// once every replica peer holds it and every number before it (a commit
+// index). Issue 8: a root that confirmed a publish and failed before its
+// copies reached the replicas lost it; and a root cut off for less than
+// failure detection kept numbering under its lease while the node next to
+// it, which had declared it dead, numbered the same numbers: the old
+// root's copies, held in its connections, reached subscribers at the heal,
+// the successor's numbering won the merge (MergeRivalRoot), and the
+// publishers' resends were numbered again, so subscribers got them twice
+// (the seed-2 soak). Now a number another root gave meanwhile is never
+// confirmed by the replicas that hold the other message, so it is never
+// multicast, and is withdrawn when the other numbering arrives.
+void Scribe::WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack) {
+  if (ack) ++stats_.publish_acks_waiting_replicas;
+  t.unconfirmed.emplace(seq, UnconfirmedPublish{publish.publisher, publish.request, {}, Now(), ack});
   confirming_.insert(t.id);
   if (t.unconfirmed.size() <= options_.replay_capacity) return;
-  // Beyond the replay buffer the root no longer holds the oldest message to
-  // send a new replica either: confirm it as it is, and say so.
+  // Beyond the replay buffer the root would no longer hold the oldest
+  // message to send a new replica either: release it as it is, and say so.
   auto oldest = t.unconfirmed.begin();
   ++stats_.publish_acks_unconfirmed;
-  ++stats_.publish_acks_sent;
-  SendTo(oldest->second.publisher,
-         PublishAckMsg{t.id, oldest->second.request, oldest->first});
   if (log_ != nullptr && bound_warn_.Allow(Now())) {
-    log_->warn("scribe: topic {}: more than replay_capacity ({}) publishes wait for "
-               "their replicas; #{} acknowledged unconfirmed ({} warnings suppressed)",
+    log_->warn("scribe: topic {}: more than replay_capacity ({}) numbers wait for "
+               "their replicas; #{} released unconfirmed ({} warnings suppressed)",
                t.id.ShortHex(), options_.replay_capacity, oldest->first,
                bound_warn_.suppressed());
   }
-  t.unconfirmed.erase(oldest);
+  ReleaseNumber(t, oldest);
+  if (t.unconfirmed.empty()) confirming_.erase(t.id);
 }
 
-// Sends the acknowledgements whose message every current replica peer
-// holds. Peers are those of now: one that left the replica set (failed,
-// or a closer node joined) no longer counts, one that joined it gets the
-// full state (Replicate) and confirms it. But one holder at least: a root
-// cut off from every peer sees its replica set empty (each declared dead)
-// and must not confirm what only it holds; its publishers resend to the
-// root on the other side.
-void Scribe::ReleaseConfirmed(TopicState& t) {
-  if (!t.root) {
-    AbandonUnconfirmed(t);
-    return;
+// Multicasts the message numbered `it->first` (and delivers it here), and
+// acknowledges its publish if asked. Returns the next waiting number.
+std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
+    TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it) {
+  if (auto entry = t.replay.find(it->first); entry != t.replay.end()) {
+    Accept(t, DataMsg{t.id, it->first, entry->second.payload}, /*forward=*/true);
   }
-  std::vector<NodeHandle> peers;
-  if (options_.replicas > 0) peers = ReplicaPeers(t);
-  for (auto it = t.unconfirmed.begin(); it != t.unconfirmed.end();) {
-    const std::vector<NodeId>& holders = it->second.holders;
-    const bool held =
-        !holders.empty() && std::all_of(peers.begin(), peers.end(), [&](const NodeHandle& h) {
-          return std::find(holders.begin(), holders.end(), h.id) != holders.end();
-        });
-    if (!held) {
-      ++it;
-      continue;
-    }
+  if (it->second.ack) {
     ++stats_.publish_acks_sent;
     if (LogsDebug()) {
       log_->debug("scribe: topic {}: acknowledges publish {} of {} as #{} (replicas hold it)",
@@ -364,6 +362,55 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
                   it->first);
     }
     SendTo(it->second.publisher, PublishAckMsg{t.id, it->second.request, it->first});
+  }
+  return t.unconfirmed.erase(it);
+}
+
+// Releases, in order, the numbers every current replica peer holds with
+// every number before them. Peers are those of now: one that left the
+// replica set (failed, or a closer node joined) no longer counts, one that
+// joined it gets the full state (Replicate) and confirms it. But one holder
+// at least: a root cut off from every peer sees its replica set empty (each
+// declared dead) and must not release what only it holds; its publishers
+// resend to the root on the other side. Unless it is alone for good
+// (lone_root_grace passed, as for numbering: a cluster that shrank to one
+// node).
+void Scribe::ReleaseConfirmed(TopicState& t) {
+  if (!t.root) {
+    AbandonUnconfirmed(t);
+    return;
+  }
+  std::vector<NodeHandle> peers;
+  if (options_.replicas > 0) peers = ReplicaPeers(t);
+  const bool alone = peers.empty() && AloneForGood();
+  while (!t.unconfirmed.empty()) {
+    auto it = t.unconfirmed.begin();
+    const std::vector<NodeId>& holders = it->second.holders;
+    const bool held =
+        alone ||
+        (!holders.empty() && std::all_of(peers.begin(), peers.end(), [&](const NodeHandle& h) {
+          return std::find(holders.begin(), holders.end(), h.id) != holders.end();
+        }));
+    if (!held) break;
+    ReleaseNumber(t, it);
+  }
+  if (t.unconfirmed.empty()) confirming_.erase(t.id);
+}
+
+// Another root's numbering reached up to `below` (a join's frontier, a
+// rival's hand-over): the numbers below it waiting here were given twice
+// and never multicast. They are withdrawn unacknowledged; an acknowledged
+// publish's resend is numbered anew (a best-effort one is lost, counted).
+void Scribe::WithdrawBelow(TopicState& t, uint64_t below) {
+  for (auto it = t.unconfirmed.begin(); it != t.unconfirmed.end() && it->first < below;) {
+    ++stats_.numbers_withdrawn;
+    if (LogsDebug()) {
+      log_->debug("scribe: topic {}: #{} (publish {} of {}) withdrawn: another root's numbering "
+                  "reached #{}",
+                  t.id.ShortHex(), it->first, it->second.request,
+                  it->second.publisher.id.ShortHex(), below - 1);
+    }
+    if (auto entry = t.replay.find(it->first); entry != t.replay.end()) EraseReplay(t, entry);
     it = t.unconfirmed.erase(it);
   }
   if (t.unconfirmed.empty()) confirming_.erase(t.id);
@@ -411,13 +458,20 @@ void Scribe::ResendUnconfirmed(TopicState& t) {
 }
 
 // No longer the root: the new root confirms the publishers' resends.
+// Its waiting numbers were never multicast from here: they went to the new
+// root with the hand-over (FullState), which multicasts them unless it gave
+// the numbers to other publishes. This node forgets them, so that it keeps
+// no copy the new root's numbering may contradict.
 void Scribe::AbandonUnconfirmed(TopicState& t) {
   if (!t.unconfirmed.empty() && LogsDebug()) {
-    log_->debug("scribe: topic {}: not root any more: {} acknowledgements abandoned (#{}..#{})",
-                t.id.ShortHex(), t.unconfirmed.size(), t.unconfirmed.begin()->first,
-                t.unconfirmed.rbegin()->first);
+    log_->debug("scribe: topic {}: not root any more: numbers #{}..#{} ({}) left to the new root",
+                t.id.ShortHex(), t.unconfirmed.begin()->first, t.unconfirmed.rbegin()->first,
+                t.unconfirmed.size());
   }
-  stats_.publish_acks_abandoned += t.unconfirmed.size();
+  for (const auto& [seq, waiting] : t.unconfirmed) {
+    if (waiting.ack) ++stats_.publish_acks_abandoned;
+    if (auto entry = t.replay.find(seq); entry != t.replay.end()) EraseReplay(t, entry);
+  }
   t.unconfirmed.clear();
   confirming_.erase(t.id);
 }
@@ -560,10 +614,15 @@ void Scribe::CheckPendingPublishes() {
 }
 
 // The root learns that numbers below `frontier` were used before it.
+// Past this root's multicast frontier: numbers that are waiting here were
+// given by another root too (nothing waiting has been multicast).
 void Scribe::RaiseStamp(TopicState& t, uint64_t frontier) {
-  if (!t.root || frontier <= t.next_stamp) return;
-  t.next_stamp = frontier;
-  SetFrontier(t, frontier);
+  if (!t.root) return;
+  if (frontier > t.next) {
+    WithdrawBelow(t, frontier);
+    SetFrontier(t, frontier);
+  }
+  t.next_stamp = std::max(t.next_stamp, frontier);
 }
 
 void Scribe::OnData(const NodeHandle& from, DataMsg data) {
@@ -590,7 +649,8 @@ bool Scribe::Accept(TopicState& t, const DataMsg& data, bool forward) {
   // serve goes on to its parent: the root (numbering, replicas, resends)
   // and nodes with a reliable subscriber or child keep a replay buffer; a
   // best-effort tree's other nodes keep none.
-  if (t.root || t.Reliable()) Store(t, data.seq, data.payload);
+  // (A root stored what it numbered already, when it numbered it.)
+  if ((t.root || t.Reliable()) && !t.replay.contains(data.seq)) Store(t, data.seq, data.payload);
   if (forward) Multicast(t, data);
   if (data.seq == t.next) {
     t.next = data.seq + 1;
@@ -693,8 +753,8 @@ void Scribe::UpdateGap(TopicState& t) {
   }
 }
 
-void Scribe::Store(TopicState& t, uint64_t seq, const std::string& payload) {
-  t.replay.emplace(seq, ReplayEntry{payload, Now(), {}, 0});
+void Scribe::Store(TopicState& t, uint64_t seq, std::string payload) {
+  t.replay.emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0});
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
   }
@@ -753,7 +813,9 @@ void Scribe::RequestRepair(TopicState& t) {
 void Scribe::OnRepairRequest(const RepairRequestMsg& r) {
   TopicState* t = Find(r.topic);
   if (t == nullptr || r.to <= r.from) return;
-  const uint64_t to = std::min<uint64_t>(r.to, r.from + options_.replay_capacity);
+  uint64_t to = std::min<uint64_t>(r.to, r.from + options_.replay_capacity);
+  // A root holds numbers its replicas have not confirmed yet: not served.
+  if (t->root) to = std::min(to, t->next);
   uint64_t expect = r.from;
   std::optional<uint64_t> missing;
   for (auto it = t->replay.lower_bound(r.from);
@@ -768,7 +830,8 @@ void Scribe::OnRepairRequest(const RepairRequestMsg& r) {
   if (t->root) {
     if (*missing >= t->next_stamp) return;  // not published yet
     auto it = t->replay.lower_bound(*missing);
-    const uint64_t up_to = it == t->replay.end() ? t->next_stamp : it->first;
+    const uint64_t up_to =
+        std::min(it == t->replay.end() ? t->next_stamp : it->first, t->next);
     SendTo(r.requester, SkipMsg{t->id, up_to});
   } else if (t->attached && t->parent.has_value()) {
     SendTo(*t->parent, RepairRequestMsg{t->id, *missing, to, r.requester});
@@ -809,14 +872,15 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
 
 // The message just stamped (`origin`, whose payload is `payload`) to every
 // replica; nothing is built when there is none (a one-node ring).
-void Scribe::ReplicateLatest(TopicState& t, const StoredMessage& origin,
+bool Scribe::ReplicateLatest(TopicState& t, const StoredMessage& origin,
                              const std::string& payload) {
-  if (!t.root || options_.replicas <= 0 || !HasReplicaPeers(t)) return;
+  if (!t.root || options_.replicas <= 0 || !HasReplicaPeers(t)) return false;
   const std::vector<NodeHandle> set = ReplicaPeers(t);
   ReplicateMsg msg{t.id, t.next_stamp, false, {origin}};
   msg.messages.front().payload = payload;
   std::string bytes = wire::Encode(msg);
   for (const NodeHandle& h : set) SendBytes(h, bytes);
+  return true;
 }
 
 // The full state to replicas new since the last time, the next sequence
@@ -885,6 +949,18 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     it = replicas_.emplace(r.topic, ReplicaState{}).first;
   }
   ReplicaState& replica = it->second;
+  // A root whose next number is behind this replica's does not know numbers
+  // given before: by its own previous run (restarted without its state:
+  // they waited for the replicas when it failed, so no subscriber's
+  // frontier shows them), or by another root while it was cut off. It is
+  // told them rather than refused number by number (replica conflicts
+  // would hold its multicast back for good).
+  const bool behind = !r.handover && r.next_seq != 0 && r.next_seq < replica.next_stamp;
+  if (behind && LogsDebug()) {
+    log_->debug("scribe: topic {}: root {} numbers from {}, this replica holds up to {}: "
+                "sends it the replica",
+                r.topic.ShortHex(), from.id.ShortHex(), r.next_seq, replica.next_stamp - 1);
+  }
   replica.next_stamp = std::max(replica.next_stamp, r.next_seq);
   replica.refreshed = Now();
   // A number this node holds another message under was given twice: by
@@ -928,6 +1004,31 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     }
   }
   if (ack.lease != 0 || ack.last != 0) SendTo(from, ack);
+  if (behind) SendReplica(from, r.topic, replica);
+}
+
+// This replica's state, to a root that numbers behind it, as a rival
+// root's state (a hand-over), which the root merges (MergeRivalRoot): the
+// messages it lacks are multicast, what it numbered under their numbers
+// and still holds back for the replicas is withdrawn, and it numbers on
+// after them. In parts of at most 2 MiB of payload; only the last names
+// the next number (the root skips to it, so the messages come first).
+void Scribe::SendReplica(const NodeHandle& root, const TopicId& topic,
+                         const ReplicaState& replica) {
+  constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
+  ReplicateMsg msg{topic, 0, /*handover=*/true, {}};
+  size_t bytes = 0;
+  for (const auto& [seq, m] : replica.messages) {
+    if (!msg.messages.empty() && bytes + m.payload.size() > kMaxReplicateBytes) {
+      SendTo(root, msg);
+      msg.messages.clear();
+      bytes = 0;
+    }
+    msg.messages.push_back(m);
+    bytes += m.payload.size();
+  }
+  msg.next_seq = replica.next_stamp;
+  SendTo(root, std::move(msg));
 }
 
 // Records a root lease for `root` unless max_lease_grants others, still
@@ -949,12 +1050,15 @@ bool Scribe::GrantLease(ReplicaState& replica, const NodeId& root) {
 // number, so no number is given twice and resends are recognised.
 //
 // Where both numbered the same number, the other root's message wins over
-// one this node has not confirmed (it numbered it as the cut began, and
-// its copies to the replicas came too late: the other root, taking over
-// without them, gave the number again and may have confirmed it). The
-// publisher of the message dropped here resends it and it is numbered
-// anew. One this node confirmed was held by every replica, so the other
-// root took it over and numbered nothing else under its number.
+// one still waiting here for the replicas (numbered under a lease as the
+// cut began, its copies to the replicas too late: the other root, taking
+// over without them, gave the number again and may have confirmed it).
+// Nothing waiting was multicast, so no subscriber has it: it is withdrawn,
+// the other root's is multicast, and an acknowledged publish's resend is
+// numbered anew. One this node released was held by every replica, so the
+// other root took it over and numbered nothing else under its number. One
+// numbered alike by both is released. The state may also be a replica's,
+// sent to a root behind it.
 void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
   ++stats_.rival_roots_merged;
   const bool debug = LogsDebug();
@@ -965,35 +1069,44 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
   }
   for (const StoredMessage& m : r.messages) {
     auto mine = t.replay.find(m.seq);
-    if (mine != t.replay.end() && t.unconfirmed.contains(m.seq) &&
-        !SameMessage(mine->second.publisher, mine->second.request, mine->second.payload, m)) {
-      if (debug) {
-        log_->debug("scribe: topic {}: #{}: the rival's publish {} of {} replaces unconfirmed "
-                    "publish {} of {}",
-                    t.id.ShortHex(), m.seq, m.request, m.publisher.ShortHex(),
-                    mine->second.request, mine->second.publisher.ShortHex());
+    const bool same = mine != t.replay.end() &&
+                      SameMessage(mine->second.publisher, mine->second.request,
+                                  mine->second.payload, m);
+    if (auto waiting = t.unconfirmed.find(m.seq); waiting != t.unconfirmed.end()) {
+      if (same) {
+        // Numbered alike by both: the other root's replicas hold it.
+        ReleaseNumber(t, waiting);
+      } else {
+        ++stats_.numbers_withdrawn;
+        if (debug) {
+          log_->debug("scribe: topic {}: #{}: the rival's publish {} of {} replaces waiting "
+                      "publish {} of {} (withdrawn)",
+                      t.id.ShortHex(), m.seq, m.request, m.publisher.ShortHex(),
+                      waiting->second.request, waiting->second.publisher.id.ShortHex());
+        }
+        if (mine != t.replay.end()) EraseReplay(t, mine);
+        t.unconfirmed.erase(waiting);
+        Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
       }
-      EraseReplay(t, mine);
-      t.unconfirmed.erase(m.seq);
-      Store(t, m.seq, m.payload);
     } else {
-      const bool fresh = Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
-      if (debug && mine != t.replay.end() &&
-          !SameMessage(mine->second.publisher, mine->second.request, mine->second.payload, m)) {
-        log_->debug("scribe: topic {}: #{}: keeps its confirmed publish {} of {}, the rival "
+      Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+      if (debug && mine != t.replay.end() && !same) {
+        log_->debug("scribe: topic {}: #{}: keeps its multicast publish {} of {}, the rival "
                     "gave it publish {} of {}",
                     t.id.ShortHex(), m.seq, mine->second.request,
                     mine->second.publisher.ShortHex(), m.request, m.publisher.ShortHex());
-      } else if (debug && !fresh && mine == t.replay.end()) {
-        log_->debug("scribe: topic {}: #{}: the rival's publish {} of {} was seen here "
-                    "without a copy (already delivered)",
-                    t.id.ShortHex(), m.seq, m.request, m.publisher.ShortHex());
       }
     }
     RememberOrigin(t, m);
   }
   if (t.unconfirmed.empty()) confirming_.erase(t.id);
-  RaiseStamp(t, r.next_seq);
+  // Numbers the other state has no message for and this node holds back
+  // stay waiting (they may be its own, in flight to that replica); their
+  // replicas decide. Below the first of them nobody holds a message: skipped.
+  if (r.next_seq > t.next_stamp) t.next_stamp = r.next_seq;
+  const uint64_t skip_to =
+      t.unconfirmed.empty() ? r.next_seq : std::min(r.next_seq, t.unconfirmed.begin()->first);
+  if (skip_to > t.next) SetFrontier(t, skip_to);
 }
 
 void Scribe::RememberOrigin(TopicState& t, const StoredMessage& m) {
@@ -1044,9 +1157,7 @@ bool Scribe::HoldsLease(const TopicState& t) const {
   if (options_.root_lease <= absl::ZeroDuration() || options_.replicas <= 0) {
     return true;
   }
-  if (!HasReplicaPeers(t)) {
-    return !had_neighbour_ || Now() - last_neighbour_loss_ >= options_.lone_root_grace;
-  }
+  if (!HasReplicaPeers(t)) return AloneForGood();
   const NodeId self = Self().id;
   for (const NodeHandle& h : ReplicaSetOf(t)) {
     if (h.id == self) continue;
@@ -1054,6 +1165,12 @@ bool Scribe::HoldsLease(const TopicState& t) const {
     if (it == t.leases.end() || it->second <= Now()) return false;
   }
   return true;
+}
+
+// A node with no replica peer numbers alone only if it never had a
+// neighbour, or lost its last one lone_root_grace ago.
+bool Scribe::AloneForGood() const {
+  return !had_neighbour_ || Now() - last_neighbour_loss_ >= options_.lone_root_grace;
 }
 
 // Renews the leases now, unless that was done within a tick.

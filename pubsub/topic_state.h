@@ -54,14 +54,17 @@ struct ReplayEntry {
 // An acknowledged publish, as the root recognises a resend of it.
 using PublishOrigin = std::pair<NodeId, uint64_t>;
 
-// Root side: a publish numbered here whose acknowledgement waits until
-// every replica peer holds it (a root that fails after confirming must not
-// take the message with it).
+// Root side: a number given here that waits until every replica peer
+// holds it (and every number before it): only then is the message
+// multicast, and its publish acknowledged. A root that fails after
+// confirming must not take the message with it, and a number a rival root
+// gave to another message must not reach subscribers.
 struct UnconfirmedPublish {
   NodeHandle publisher;  // the last copy's sender: the ack goes there
   uint64_t request = 0;
   std::vector<NodeId> holders;  // replica peers that confirmed holding it
   absl::Time sent;              // when it was last sent to the replicas
+  bool ack = false;             // an acknowledged publish (else best effort)
 };
 
 struct TopicState {
@@ -111,8 +114,8 @@ struct TopicState {
   // topic itself (root leases), and when a lease was last asked for.
   absl::flat_hash_map<NodeId, absl::Time> leases;
   absl::Time lease_asked = absl::InfinitePast();
-  // Root only: acknowledgements waiting for the replicas, by number; at
-  // most replay_capacity.
+  // Root only: numbers waiting for the replicas before their multicast and
+  // acknowledgement; at most replay_capacity.
   std::map<uint64_t, UnconfirmedPublish> unconfirmed;
   // Root only: publishes waiting for their publisher's previous one (their
   // `after`), keyed by that one's origin; at most max_reorder. `since` is

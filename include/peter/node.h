@@ -185,6 +185,9 @@ struct PubSubStats {
   uint64_t lease_waits = 0;
   uint64_t lone_root_waits = 0;
   uint64_t replica_conflicts = 0;
+  // As a root: numbers never multicast (they wait for the replicas) and
+  // taken back because another root gave them to other publishes.
+  uint64_t numbers_withdrawn = 0;
   // As a root: publishes held until their publisher's previous one was
   // numbered, and publishes numbered without it (publish_order_wait passed,
   // or max_reorder waiting: that publisher's order was given up).

@@ -165,6 +165,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.lease_waits = 16;
   p.lone_root_waits = 17;
   p.replica_conflicts = 18;
+  p.numbers_withdrawn = 41;
   p.publishes_held_for_order = 19;
   p.publishes_order_forced = 20;
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
@@ -183,6 +184,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(m["peter_pubsub_lease_waits_total"], 16);
   EXPECT_EQ(m["peter_pubsub_lone_root_waits_total"], 17);
   EXPECT_EQ(m["peter_pubsub_replica_conflicts_total"], 18);
+  EXPECT_EQ(m["peter_pubsub_numbers_withdrawn_total"], 41);
   EXPECT_EQ(m["peter_pubsub_publishes_held_for_order_total"], 19);
   EXPECT_EQ(m["peter_pubsub_publishes_order_forced_total"], 20);
   json j = StatusJson(s, p);
@@ -201,6 +203,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["pubsub"]["lease_waits"], 16);
   EXPECT_EQ(j["pubsub"]["lone_root_waits"], 17);
   EXPECT_EQ(j["pubsub"]["replica_conflicts"], 18);
+  EXPECT_EQ(j["pubsub"]["numbers_withdrawn"], 41);
   EXPECT_EQ(j["pubsub"]["publishes_held_for_order"], 19);
   EXPECT_EQ(j["pubsub"]["publishes_order_forced"], 20);
   std::map<std::string, double> a = ParseExposition(AdminMetricsText(2, 3));

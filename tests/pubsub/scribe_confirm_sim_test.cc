@@ -185,8 +185,10 @@ INSTANTIATE_TEST_SUITE_P(Faults, ConfirmAfterReplicasTest, ::testing::ValuesIn(C
 
 // The normal path: the root sends each acknowledgement only once every
 // replica peer confirmed holding the message (replicas = 4: the 4 other
-// nodes of the root's replica set), or at once with replicas = 0. Prints
-// what the wait adds to a publish's confirmation.
+// nodes of the root's replica set), or at once with replicas = 0; the
+// multicast waits as long (a number leaves the root once its replicas hold
+// it). Prints what the wait adds to a publish's confirmation and to its
+// delivery to a subscriber.
 class ConfirmPathTest : public ::testing::TestWithParam<std::tuple<int, uint64_t>> {};
 
 TEST_P(ConfirmPathTest, AckWaitsForEveryReplicaPeer) {
@@ -197,9 +199,14 @@ TEST_P(ConfirmPathTest, AckWaitsForEveryReplicaPeer) {
   ASSERT_TRUE(ring.all_active());
   const int root = ring.net().ClosestLiveNode(TopicIdOf(kTopic));
   ASSERT_GE(root, 0);
-  const int publisher = OtherNodes(ring, root, 1)[0];
+  const std::vector<int> others = OtherNodes(ring, root, 2);
+  const int publisher = others[0];
+  const int subscriber = others[1];
+  ring.Subscribe(subscriber, kTopic, /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, {subscriber}, kTopic));
 
   std::map<uint64_t, absl::Time> arrived;           // request -> at the root
+  std::map<uint64_t, absl::Time> delivered;         // seq -> at the subscriber
   std::map<uint64_t, std::set<int>> holders;        // seq -> confirmed by
   struct Ack {
     uint64_t request, seq;
@@ -208,9 +215,13 @@ TEST_P(ConfirmPathTest, AckWaitsForEveryReplicaPeer) {
   };
   std::vector<Ack> acks;
   ring.net().network().set_delivery_observer([&](const pastry::sim::Delivery& d) {
-    if (d.to != root) return;
+    if (d.to != root && d.to != subscriber) return;
     std::optional<ScribeMessage> m = ScribeOf(d.envelope);
     if (!m.has_value()) return;
+    if (d.to == subscriber) {
+      if (const auto* data = std::get_if<DataMsg>(&*m)) delivered.emplace(data->seq, d.at);
+      return;
+    }
     if (const auto* p = std::get_if<PublishMsg>(&*m)) arrived.emplace(p->request, d.at);
     if (const auto* a = std::get_if<ReplicaAckMsg>(&*m); a != nullptr && a->last != 0) {
       for (uint64_t seq = a->first; seq <= a->last; ++seq) holders[seq].insert(d.from);
@@ -228,8 +239,10 @@ TEST_P(ConfirmPathTest, AckWaitsForEveryReplicaPeer) {
   constexpr int kPublishes = 20;
   std::vector<std::optional<absl::StatusOr<uint64_t>>> outcomes(kPublishes);
   std::vector<absl::Duration> took(kPublishes);
+  std::vector<absl::Time> sent_at(kPublishes);
   for (int k = 0; k < kPublishes; ++k) {
     const absl::Time sent = ring.net().Now();
+    sent_at[k] = sent;
     ring.Call(publisher, [&, k, sent](Scribe& s) {
       ASSERT_TRUE(s.Publish(kTopic, absl::StrCat("m", k),
                             [&, k, sent](absl::StatusOr<uint64_t> seq) {
@@ -246,10 +259,12 @@ TEST_P(ConfirmPathTest, AckWaitsForEveryReplicaPeer) {
     ASSERT_TRUE(outcomes[k].has_value() && outcomes[k]->ok()) << "m" << k;
   }
   ASSERT_EQ(acks.size(), size_t{kPublishes}) << "one acknowledgement each, no resend";
-  absl::Duration waited, total;
+  absl::Duration waited, total, to_subscriber;
   for (int k = 0; k < kPublishes; ++k) {
     const Ack& a = acks[k];
     ASSERT_TRUE(arrived.contains(a.request));
+    ASSERT_TRUE(delivered.contains(**outcomes[k])) << "m" << k << " never reached the subscriber";
+    to_subscriber += delivered[**outcomes[k]] - sent_at[k];
     if (replicas == 0) {
       EXPECT_EQ(a.at, arrived[a.request]) << "#" << a.seq << " acknowledged at once";
     } else {
@@ -264,9 +279,10 @@ TEST_P(ConfirmPathTest, AckWaitsForEveryReplicaPeer) {
   for (int i = 0; i < ring.size(); ++i) waiting += ring.scribe(i).stats().publish_acks_waiting_replicas;
   EXPECT_EQ(waiting, replicas == 0 ? 0u : static_cast<uint64_t>(kPublishes));
   std::printf("replicas %d: the root waited %s per publish on average; publish to "
-              "confirmation %s\n",
+              "confirmation %s, to the subscriber %s\n",
               replicas, absl::FormatDuration(waited / kPublishes).c_str(),
-              absl::FormatDuration(total / kPublishes).c_str());
+              absl::FormatDuration(total / kPublishes).c_str(),
+              absl::FormatDuration(to_subscriber / kPublishes).c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Replicas, ConfirmPathTest,

@@ -12,6 +12,9 @@ namespace peter::pubsub::testing {
 namespace {
 
 constexpr absl::Duration kTenthSecond = absl::Milliseconds(100);
+// A publish reaches subscribers after the root's replicas hold it: a route
+// to the root, a replica round trip, the tree (simulated time).
+constexpr absl::Duration kDelivery = absl::Milliseconds(300);
 
 TEST(ScribeTest, SubscribersGetEveryMessageOnceInOrder) {
   ScribeRing ring(1, 5);
@@ -68,7 +71,7 @@ TEST(ScribeTest, UnsubscribePrunesTheTree) {
   for (int i : subs) ids.push_back(ring.Subscribe(i, "u"));
   ASSERT_TRUE(RunUntilAttached(ring, subs, "u"));
   ring.Publish(root, "u", "before");
-  ring.net().RunFor(kTenthSecond);
+  ring.net().RunFor(kDelivery);
   for (size_t k = 0; k < subs.size(); ++k) {
     ring.Call(subs[k], [&](Scribe& s) { ASSERT_TRUE(s.Unsubscribe(ids[k]).ok()); });
   }
@@ -76,7 +79,7 @@ TEST(ScribeTest, UnsubscribePrunesTheTree) {
   for (int i : subs) EXPECT_EQ(ring.scribe(i).topic_count(), 0u) << i;
   EXPECT_EQ(ring.scribe(root).ChildCount("u"), 0u);
   ring.Publish(root, "u", "after");
-  ring.net().RunFor(kTenthSecond);
+  ring.net().RunFor(kDelivery);
   for (int i : subs) EXPECT_EQ(ring.log(i, "u").size(), 1u);
 }
 
@@ -90,7 +93,7 @@ TEST(ScribeTest, TreeSurvivesHeartbeatsWithoutChurn) {
   EXPECT_EQ(ring.TotalStats().joins_sent, joins);  // no spurious re-joins
   EXPECT_EQ(ring.TotalStats().parent_failures, 0u);
   ring.Publish(2, "quiet", "x");
-  ring.net().RunFor(kTenthSecond);
+  ring.net().RunFor(kDelivery);
   for (int i = 0; i < 5; ++i) ExpectExactly(ring.log(i, "quiet"), 1, 1);
 }
 

@@ -321,6 +321,9 @@ void PubSub(Writer& w, const PubSubStats& p) {
   w.Single("peter_pubsub_replica_conflicts_total", "counter",
            "Root copies not confirmed here as replica: another root gave their numbers.",
            p.replica_conflicts);
+  w.Single("peter_pubsub_numbers_withdrawn_total", "counter",
+           "Numbers given here as root, never multicast, taken back: another root gave them.",
+           p.numbers_withdrawn);
   w.Single("peter_pubsub_publishes_held_for_order_total", "counter",
            "Publishes held here as root until their publisher's previous publish was numbered.",
            p.publishes_held_for_order);

@@ -92,6 +92,7 @@ json PubSubJson(const PubSubStats& s) {
       {"lease_waits", s.lease_waits},
       {"lone_root_waits", s.lone_root_waits},
       {"replica_conflicts", s.replica_conflicts},
+      {"numbers_withdrawn", s.numbers_withdrawn},
       {"publishes_held_for_order", s.publishes_held_for_order},
       {"publishes_order_forced", s.publishes_order_forced},
       {"leases_refused", s.leases_refused},
