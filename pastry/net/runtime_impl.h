@@ -103,7 +103,10 @@ class RuntimeImpl final : public NodeRuntime {
 
   RuntimeOptions options_;
   std::shared_ptr<spdlog::logger> log_;
-  asio::io_context io_;
+  // Run by one thread only (concurrency hint 1): Asio then queues what a
+  // handler posts to its own loop without taking the scheduler's mutex.
+  // Other threads still post through the mutex.
+  asio::io_context io_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   SteadyClock clock_;
   TcpTransport transport_;

@@ -260,7 +260,10 @@ class Server : public Gateway {
   Backend& backend_;
   GatewayOptions options_;
   Counters counters_;
-  asio::io_context io_;
+  // Run by one thread only (concurrency hint 1): Asio then queues what a
+  // handler posts to its own loop without taking the scheduler's mutex.
+  // Other threads still post through the mutex.
+  asio::io_context io_{1};
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer housekeeping_;
   std::shared_ptr<Poster> poster_;
