@@ -450,6 +450,26 @@ TEST_F(ScribeLoopTest, RootTakesInTheNumbersOfARivalRoot) {
   EXPECT_EQ(SentOf<PublishAckMsg>().back().first.seq, 6u);
 }
 
+// A rival root's hand-over gives a number this root released (multicast
+// and acknowledged) to another publish: the root keeps its own, and the
+// rival's publish, resent, is numbered anew, not acknowledged with a
+// number that names another message (the seed-1 soak, docs/chaos.md).
+TEST_F(ScribeLoopTest, RivalsPublishUnderAKeptNumberIsNumberedAnew) {
+  BecomeRoot();
+  DeliverPublish(PublishMsg{topic_, "a", Handle(7), 1});
+  ASSERT_EQ(SentOf<PublishAckMsg>().back().first.seq, 1u);
+  std::optional<NodeHandle> rival = Handle(8);
+  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
+  Receive(*rival, ReplicateMsg{topic_, 2, /*handover=*/true,
+                               {StoredMessage{1, "r", Handle(9).id, 3}}});
+  DeliverPublish(PublishMsg{topic_, "r", Handle(9), 3});  // the resend
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[1].first.request, 3u);
+  EXPECT_EQ(acks[1].first.seq, 2u);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 0u);
+}
+
 // A root that lost every leaf-set neighbour (cut off, or the only node
 // left) holds publishes for lone_root_grace after the loss: a successor may
 // be numbering the topic on the other side of a cut. Then it numbers
