@@ -244,7 +244,7 @@ void TcpTransport::OnConnected(Connection& conn) {
 }
 
 void TcpTransport::OnConnectFailed(Connection& conn, const std::error_code& ec) {
-  BackOff(conn, ec.message());
+  BackOff(conn, ec.message(), /*refused=*/ec == asio::error::connection_refused);
 }
 
 void TcpTransport::OnHandshakeFailed(Connection& conn, std::optional<AuthFailure> why,
@@ -266,12 +266,18 @@ void TcpTransport::Refused(Connection& conn, AuthFailure why, const std::string&
   }
 }
 
-void TcpTransport::BackOff(Connection& conn, const std::string& error) {
+void TcpTransport::BackOff(Connection& conn, const std::string& error, bool refused) {
   ++stats_.connect_failures;
   stats_.dropped_backoff += conn.queued_frames();
   const Endpoint peer = *conn.peer();
   Backoff& b = backoff_[peer];
-  b.delay = b.delay == absl::ZeroDuration()
+  // A refusal is immediate and cheap, and says only that nobody listens
+  // there now: a process restarted at that endpoint should be reached at
+  // once. Doubling it made a killed node unreachable for up to
+  // reconnect_backoff_max after its restart once the core kept probing it
+  // now and then (revival probes, docs/design.md): the join reply to it was
+  // dropped and it became active only at its join timeout (3 s).
+  b.delay = b.delay == absl::ZeroDuration() || refused
                 ? config_.reconnect_backoff_min
                 : std::min(b.delay * 2, config_.reconnect_backoff_max);
   if (auto cap = backoff_cap_.find(peer); cap != backoff_cap_.end()) {

@@ -21,7 +21,9 @@
 // Failures. A failed connect (refused, unreachable, or no answer within
 // connect_timeout) puts the endpoint in backoff: no new connect before
 // reconnect_backoff_min, doubling per consecutive failure up to
-// reconnect_backoff_max; messages to it meanwhile are dropped and counted
+// reconnect_backoff_max (a refused connect does not double: nobody listens
+// there now, and a restarted process must be reachable at once); messages
+// to it meanwhile are dropped and counted
 // (dropped_backoff), as are those queued on the failed attempt. A successful
 // connect resets the backoff. The core's probes and per-hop acks recover.
 //
@@ -178,7 +180,9 @@ class TcpTransport : public Transport, private ConnectionOwner {
   // Counts a refused peer and logs it (rate-limited).
   void Refused(Connection& conn, AuthFailure why, const std::string& detail);
   // An outgoing connection failed: back off from its endpoint.
-  void BackOff(Connection& conn, const std::string& error);
+  // `refused`: the connect was refused (nobody listening), which backs off
+  // by reconnect_backoff_min without doubling.
+  void BackOff(Connection& conn, const std::string& error, bool refused = false);
   void OnFrame(Connection& conn, std::string_view frame) override;
   void OnFramingError(Connection& conn, const absl::Status& status) override;
   void OnReceiveLimit(Connection& conn, size_t buffered_bytes) override;

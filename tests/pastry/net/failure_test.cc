@@ -274,8 +274,9 @@ TEST(FailureTest, ConnectsToARefusingEndpointBackOff) {
   const NodeHandle nobody{NodeId(2, 2), Endpoint::FromIpv4(0x7f000001, UnusedPort())};
   const absl::Time start = absl::Now();
   int rounds = 0;
-  // Keep sending for 2 s: 100 + 200 + 400 + 800 ms of backoff allow at most
-  // five attempts.
+  // Keep sending for 2 s: a refused connect backs off 100 ms each time
+  // (without doubling: a process restarted there must be reached at once),
+  // so at most about 20 attempts, however many messages are sent.
   Eventually(
       [&] {
         SendDirect(*node, overlay.get(), nobody, 1, 10);
@@ -285,7 +286,7 @@ TEST(FailureTest, ConnectsToARefusingEndpointBackOff) {
       absl::Seconds(3));
   const TransportStats t = node->Snapshot().transport;
   EXPECT_GE(t.connect_failures, 2u);
-  EXPECT_LE(t.connect_failures, 6u);
+  EXPECT_LE(t.connect_failures, 22u);
   EXPECT_GT(t.dropped_backoff, 10u);
   std::cerr << rounds << " sends, " << t.connect_failures << " connect failures, "
             << t.dropped_backoff << " dropped in backoff\n";
