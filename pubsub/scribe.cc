@@ -277,6 +277,7 @@ void Scribe::Update(const NodeHandle& node, bool joined) {
     return;
   }
   had_neighbour_ = true;
+  widest_leaf_set_ = std::max(widest_leaf_set_, overlay_->LeafSet().size());
   const NodeId self = Self().id;
   std::vector<TopicState*> handed;
   for (auto& [id, t] : topics_) {

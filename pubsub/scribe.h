@@ -420,6 +420,9 @@ class Scribe final : public pastry::Application {
   absl::Time last_neighbour_loss_ = absl::InfinitePast();
   // Whether a leaf-set neighbour was ever reported (lone_root_grace).
   bool had_neighbour_ = false;
+  // The most leaf-set neighbours this node has had: a ring never larger
+  // than a replica set has no partial leaf set to mistake for a whole one.
+  size_t widest_leaf_set_ = 0;
 };
 
 }  // namespace peter::pubsub

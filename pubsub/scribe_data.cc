@@ -383,6 +383,17 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
   std::vector<NodeHandle> peers;
   if (options_.replicas > 0) peers = ReplicaPeers(t);
   const bool alone = peers.empty() && AloneForGood();
+  // A root that lost neighbours lately may see part of its leaf set again
+  // after a cut: its replicas then need not be the ones a successor
+  // numbered with, and both would release the same numbers (the seed-1
+  // soak, docs/scribe.md "Two roots after a cut"). It releases only
+  // against a full replica set until lone_root_grace after the loss, in a
+  // ring that ever had that many nodes.
+  const size_t full = static_cast<size_t>(std::max(options_.replicas, 0));
+  if (!alone && peers.size() < full && widest_leaf_set_ >= full &&
+      Now() - last_neighbour_loss_ < options_.lone_root_grace) {
+    return;
+  }
   while (!t.unconfirmed.empty()) {
     auto it = t.unconfirmed.begin();
     const std::vector<NodeId>& holders = it->second.holders;

@@ -49,7 +49,8 @@ class FakeOverlay final : public pastry::Overlay {
     return version_;
   }
   NodeHandle LocalHandle() const override { return Handle(1); }
-  std::vector<NodeHandle> LeafSet() const override { return {}; }
+  // The replica peers stand for the leaf set.
+  std::vector<NodeHandle> LeafSet() const override { return replicas; }
   bool IsActive() const override { return true; }
   absl::Time Now() const override { return now; }
   TimerId ScheduleTimer(absl::Duration, std::function<void()>) override {

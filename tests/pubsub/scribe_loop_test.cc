@@ -624,6 +624,27 @@ TEST_F(ScribeConfirmBoundTest, WaitingAcksAreBoundedByTheReplayBuffer) {
   EXPECT_EQ(SentOf<PublishAckMsg>().size(), 3u);
 }
 
+// A root that lost neighbours lately releases a number only once a full
+// replica set (`replicas` peers) holds it: a leaf set that came back in
+// part after a cut may lack the successor's replicas, and confirm numbers
+// the successor gave to other publishes. lone_root_grace after the loss,
+// the peers it has suffice again.
+TEST_F(ScribeLoopTest, RootThatLostNeighboursReleasesOnlyAgainstAFullReplicaSet) {
+  overlay_->replicas = {Handle(5), Handle(6), Handle(7), Handle(8)};
+  scribe_.Update(Handle(8), /*joined=*/true);
+  BecomeRoot();
+  scribe_.Update(Handle(6), /*joined=*/false);
+  overlay_->replicas = {Handle(5)};
+  GrantLeases();
+  DeliverPublish(PublishMsg{topic_, "x", Handle(9), 1});
+  ASSERT_EQ(scribe_.stats().published, 1u);
+  ConfirmReplicas();
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  overlay_->now += ScribeOptions{}.lone_root_grace;
+  ConfirmReplicas();
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), 1u);
+}
+
 class ScribeLeaseGrantLimitTest : public ScribeLoopTest {
  protected:
   ScribeLeaseGrantLimitTest() : ScribeLoopTest(ScribeOptions{.max_lease_grants = 2}) {}

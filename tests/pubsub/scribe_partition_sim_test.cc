@@ -250,5 +250,18 @@ std::vector<ShortCut> ShortCuts() {
 INSTANTIATE_TEST_SUITE_P(Seeds, ShortRootCutTest, ::testing::ValuesIn(ShortCuts()),
                          ShortCutName);
 
+// Cuts of 3 s, longer than failure detection: a successor takes the topic
+// over, and after the heal the old root sees part of its leaf set again.
+// Seeds 5, 12 and 25 had both roots release the same numbers while a
+// replica granted leases to both.
+std::vector<ShortCut> LongerCuts() {
+  std::vector<ShortCut> out;
+  for (uint64_t seed = 1; seed <= 25; ++seed) out.push_back(ShortCut{seed, absl::Seconds(3)});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(LongerCuts, ShortRootCutTest, ::testing::ValuesIn(LongerCuts()),
+                         ShortCutName);
+
 }  // namespace
 }  // namespace peter::pubsub::testing
