@@ -55,6 +55,10 @@ namespace peter::pubsub {
 // Scribe's application id on every node (ids below 16 are Peter's own).
 inline constexpr pastry::AppId kScribeAppId = 1;
 
+// At most this many numbers in one Replicate a root sends for the numbers
+// it stamped in one batch of work (FlushReplicates).
+inline constexpr size_t kMaxReplicateBatch = 1024;
+
 struct ScribeStats {
   uint64_t joins_sent = 0;          // own joins routed (first and retries)
   uint64_t children_adopted = 0;
@@ -90,6 +94,9 @@ struct ScribeStats {
   uint64_t publish_acks_unconfirmed = 0;
   uint64_t publish_acks_abandoned = 0;
   uint64_t replica_resends = 0;  // unconfirmed copies sent to a replica again
+  // Replicate messages a root sent with numbers just stamped (one per run
+  // of numbers per batch of work, each to every replica peer).
+  uint64_t replicate_batches = 0;
   uint64_t lease_waits = 0;             // publishes held for a root lease
   // Of those, held by a root that lost every leaf-set neighbour, within
   // lone_root_grace of the loss.
@@ -320,8 +327,8 @@ class Scribe final : public pastry::Application {
                                      uint64_t lease = 0) const;
   void Replicate(TopicState& t);
   // False if there is no replica peer to send it to.
-  bool ReplicateLatest(TopicState& t, const StoredMessage& origin,
-                       const std::string& payload);
+  bool QueueReplicate(TopicState& t, uint64_t seq);
+  void FlushReplicates();
   void ReplicateAll();
   void OnReplicate(const NodeHandle& from, ReplicateMsg r);
   void SendReplica(const NodeHandle& root, const TopicId& topic, const ReplicaState& replica);
@@ -390,6 +397,10 @@ class Scribe final : public pastry::Application {
   absl::btree_set<TopicId> holding_;  // roots holding publishes
   absl::btree_set<TopicId> confirming_;  // roots with unconfirmed publishes
   absl::btree_set<TopicId> ordering_;    // roots holding publishes for order
+  // Roots with numbers queued for their replicas (TopicState::to_replicate),
+  // sent by FlushReplicates from a zero-delay timer, scheduled once.
+  absl::btree_set<TopicId> replicating_;
+  bool replicate_flush_scheduled_ = false;
   absl::btree_map<uint64_t, PendingPublish> pending_publishes_;
   absl::btree_map<uint64_t, PendingAnycast> pending_anycasts_;
   absl::btree_map<TopicId, CachedRootEntry> root_cache_;

@@ -273,10 +273,10 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
                 publish.passed_on ? " (passed on)" : "",
                 publish.request != 0 && !publish.want_ack ? " (best effort)" : "");
   }
-  // The payload is copied only where it is kept: in a replica's message
-  // (if there are replicas) and in the replay buffer.
+  // The payload is copied only where it is kept: in the replay buffer, and
+  // from there into the replicas' message (if there are replicas).
   const StoredMessage origin{seq, {}, publish.publisher.id, publish.request};
-  const bool replicated = ReplicateLatest(t, origin, publish.payload);
+  const bool replicated = QueueReplicate(t, seq);
   const bool ack = publish.request != 0 && publish.want_ack;
   if (!replicated && t.unconfirmed.empty()) {
     // No replica peer (replicas = 0, a one-node ring): at once.
@@ -881,17 +881,69 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
   return out;
 }
 
-// The message just stamped (`origin`, whose payload is `payload`) to every
-// replica; nothing is built when there is none (a one-node ring).
-bool Scribe::ReplicateLatest(TopicState& t, const StoredMessage& origin,
-                             const std::string& payload) {
+// The number just stamped goes to every replica peer with the others
+// stamped in the same batch of work (FlushReplicates, a zero-delay timer:
+// it runs once the event loop has handled what it read, so a burst of
+// publishes is one Replicate, and one ReplicaAck naming the range, per
+// peer rather than one each). False, and nothing queued, when there is no
+// replica peer (a one-node ring).
+bool Scribe::QueueReplicate(TopicState& t, uint64_t seq) {
   if (!t.root || options_.replicas <= 0 || !HasReplicaPeers(t)) return false;
-  const std::vector<NodeHandle> set = ReplicaPeers(t);
-  ReplicateMsg msg{t.id, t.next_stamp, false, {origin}};
-  msg.messages.front().payload = payload;
-  std::string bytes = wire::Encode(msg);
-  for (const NodeHandle& h : set) SendBytes(h, bytes);
+  t.to_replicate.push_back(seq);
+  replicating_.insert(t.id);
+  if (!replicate_flush_scheduled_) {
+    replicate_flush_scheduled_ = true;
+    overlay_->ScheduleTimer(absl::ZeroDuration(), [this] { FlushReplicates(); });
+  }
   return true;
+}
+
+// Sends each root topic's queued numbers to its replica peers of now, from
+// the replay buffer: in runs without holes (a replica confirms the range a
+// Replicate carries; a number withdrawn meanwhile is no longer there), of
+// at most kMaxReplicateBytes of payload each (a receiver decodes at most
+// 4 MiB) and kMaxReplicateBatch messages. A topic no longer rooted here
+// sends nothing: its hand-over carried the replay buffer.
+void Scribe::FlushReplicates() {
+  constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
+  replicate_flush_scheduled_ = false;
+  std::vector<TopicId> ids(replicating_.begin(), replicating_.end());
+  replicating_.clear();
+  for (const TopicId& id : ids) {
+    TopicState* t = Find(id);
+    if (t == nullptr) continue;
+    std::vector<uint64_t> seqs = std::move(t->to_replicate);
+    t->to_replicate.clear();
+    if (!t->root || seqs.empty()) continue;
+    const std::vector<NodeHandle> peers = ReplicaPeers(*t);
+    if (peers.empty()) continue;
+    ReplicateMsg msg{t->id, t->next_stamp, false, {}};
+    size_t bytes = 0;
+    auto send = [&] {
+      if (msg.messages.empty()) return;
+      ++stats_.replicate_batches;
+      const std::string encoded = wire::Encode(msg);
+      for (const NodeHandle& h : peers) SendBytes(h, encoded);
+      msg.messages.clear();
+      bytes = 0;
+    };
+    for (uint64_t seq : seqs) {
+      auto entry = t->replay.find(seq);
+      if (entry == t->replay.end()) {
+        send();  // a hole: the run ends here
+        continue;
+      }
+      const ReplayEntry& e = entry->second;
+      if (!msg.messages.empty() &&
+          (msg.messages.back().seq + 1 != seq || msg.messages.size() >= kMaxReplicateBatch ||
+           bytes + e.payload.size() > kMaxReplicateBytes)) {
+        send();
+      }
+      msg.messages.push_back(StoredMessage{seq, e.payload, e.publisher, e.request});
+      bytes += e.payload.size();
+    }
+    send();
+  }
 }
 
 // The full state to replicas new since the last time, the next sequence

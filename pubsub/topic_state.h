@@ -108,6 +108,9 @@ struct TopicState {
   // see Scribe::ReplicaSetOf.
   mutable std::vector<NodeHandle> replica_set;
   mutable std::optional<uint64_t> replica_set_version;
+  // Root only: numbers stamped since the last FlushReplicates, in order,
+  // to be sent to the replica peers in one Replicate.
+  std::vector<uint64_t> to_replicate;
   // Root only: the replica set last sent the full state.
   std::vector<NodeId> replicated_to;
   // Root only: until when each replica has promised not to number the

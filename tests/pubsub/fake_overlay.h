@@ -1,11 +1,15 @@
 // A hand-driven pastry::Overlay for Scribe unit tests: records what Scribe
-// routes or sends, time stands still, timers never fire, and the node that
-// the overlay makes a key's root is whatever the test says.
+// routes or sends, time stands still, timers never fire unless a test runs
+// the zero-delay ones (RunZeroDelayTimers: what the event loop runs once it
+// has handled what it read), and the node that the overlay makes a key's
+// root is whatever the test says.
 #ifndef PETER_TESTS_PUBSUB_FAKE_OVERLAY_H_
 #define PETER_TESTS_PUBSUB_FAKE_OVERLAY_H_
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "peter/pastry/application.h"
@@ -53,10 +57,21 @@ class FakeOverlay final : public pastry::Overlay {
   std::vector<NodeHandle> LeafSet() const override { return replicas; }
   bool IsActive() const override { return true; }
   absl::Time Now() const override { return now; }
-  TimerId ScheduleTimer(absl::Duration, std::function<void()>) override {
-    return ++timers_;
+  TimerId ScheduleTimer(absl::Duration delay, std::function<void()> job) override {
+    const TimerId id = ++timers_;
+    if (delay <= absl::ZeroDuration()) due_.emplace_back(id, std::move(job));
+    return id;
   }
   void CancelTimer(TimerId) override {}
+  // Runs the zero-delay timers, in the order scheduled, until none is left
+  // (a job may schedule more).
+  void RunZeroDelayTimers() {
+    while (!due_.empty()) {
+      std::function<void()> job = std::move(due_.front().second);
+      due_.erase(due_.begin());
+      job();
+    }
+  }
 
   NodeHandle closest = Handle(1);
   std::vector<NodeHandle> replicas;
@@ -65,6 +80,7 @@ class FakeOverlay final : public pastry::Overlay {
  private:
   std::vector<Sent>* sent_;
   TimerId timers_ = 0;
+  std::vector<std::pair<TimerId, std::function<void()>>> due_;
   mutable NodeHandle seen_closest_ = Handle(1);
   mutable std::vector<NodeHandle> seen_replicas_;
   mutable uint64_t version_ = 1;

@@ -44,8 +44,11 @@ class ScribeLoopTest : public ::testing::Test {
     payload = m.payload;
     return go_on;
   }
+  // What was sent of type T, once the event loop has run what is due (the
+  // Replicate a root sends for the numbers of one batch of work).
   template <typename T>
   std::vector<std::pair<T, std::optional<NodeHandle>>> SentOf() {
+    overlay_->RunZeroDelayTimers();
     std::vector<std::pair<T, std::optional<NodeHandle>>> out;
     for (const Sent& s : sent_) {
       if (auto* m = std::get_if<T>(&s.msg)) out.emplace_back(*m, s.hint);
@@ -564,6 +567,44 @@ TEST_F(ScribeLoopTest, AckWaitsForEveryCurrentReplicaPeer) {
   EXPECT_EQ(acks[0].first.seq, 1u);
   EXPECT_EQ(acks[1].first.seq, 2u);
   EXPECT_EQ(scribe_.stats().publish_acks_waiting_replicas, 2u);
+}
+
+// A burst of publishes numbered in one batch of work goes to each replica
+// peer in one Replicate carrying the run of numbers, in order; one
+// ReplicaAck per peer naming the range releases them all, acknowledged in
+// number order.
+TEST_F(ScribeLoopTest, BatchOfNumbersIsReplicatedInOneMessageAndConfirmedByOneAck) {
+  overlay_->replicas = {Handle(5), Handle(6)};
+  BecomeRoot();
+  GrantLeases();
+  const size_t before = SentOf<ReplicateMsg>().size();
+  for (uint64_t r = 1; r <= 5; ++r) {
+    DeliverPublish(PublishMsg{topic_, "m" + std::to_string(r), Handle(7), r});
+  }
+  auto replicates = SentOf<ReplicateMsg>();
+  ASSERT_EQ(replicates.size(), before + 2);  // one per replica peer
+  for (size_t i = before; i < replicates.size(); ++i) {
+    const ReplicateMsg& r = replicates[i].first;
+    ASSERT_EQ(r.messages.size(), 5u);
+    for (uint64_t k = 0; k < 5; ++k) {
+      EXPECT_EQ(r.messages[k].seq, k + 1);
+      EXPECT_EQ(r.messages[k].payload, "m" + std::to_string(k + 1));
+      EXPECT_EQ(r.messages[k].request, k + 1);
+    }
+    EXPECT_EQ(r.next_seq, 6u);
+  }
+  EXPECT_EQ(replicates[before].second, Handle(5));
+  EXPECT_EQ(replicates[before + 1].second, Handle(6));
+  EXPECT_EQ(scribe_.stats().replicate_batches, 1u);
+  Receive(Handle(5), ReplicaAckMsg{topic_, 0, 1, 5});
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());  // 6 has not confirmed
+  Receive(Handle(6), ReplicaAckMsg{topic_, 0, 1, 5});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 5u);
+  for (uint64_t k = 0; k < 5; ++k) {
+    EXPECT_EQ(acks[k].first.seq, k + 1);
+    EXPECT_EQ(acks[k].first.request, k + 1);
+  }
 }
 
 // The replica side: a Replicate with messages is answered with the range
