@@ -84,8 +84,10 @@ void PrintReport(const SoakOptions& o, const SoakResult& r) {
   std::printf("duration: fault phase %.1f s, whole run %.1f s\n", Seconds(r.fault_phase),
               Seconds(r.total));
   PrintRepairTimes(r.faults);
-  std::printf("\npublished %lld, confirmed by a root %lld, unconfirmed (timed out) %lld\n",
-              (long long)v.published, (long long)v.confirmed, (long long)v.unconfirmed);
+  std::printf("\npublished %lld, confirmed by a root %lld, unconfirmed (timed out) %lld, "
+              "numbers confirmed for two publishes %lld\n",
+              (long long)v.published, (long long)v.confirmed, (long long)v.unconfirmed,
+              (long long)v.confirmed_twice);
   PrintMode("reliable", v.reliable, true);
   PrintMode("best effort", v.best_effort, false);
   std::printf("  delivery latency (publish call to handler) p50 %.1f ms, p99 %.1f ms, "

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace peter::chaos {
 namespace {
@@ -71,6 +74,12 @@ class LogJudge {
     }
   }
 
+  // One (topic, number) confirmed for two or more publishes.
+  void NumberConflict(int topic, std::string what) {
+    topic_ = topic;
+    Violation(v_.confirmed_twice, std::move(what));
+  }
+
  private:
   bool InWindow(absl::Time from, absl::Time to) const {
     return std::any_of(windows_.begin(), windows_.end(), [&](const auto& w) {
@@ -104,15 +113,26 @@ Verdict Judge(const absl::flat_hash_map<std::string, PublishRecord>& publishes,
               const std::vector<SubscriberLog>& logs, const std::vector<Fault>& faults,
               absl::Duration window_margin) {
   Verdict v;
+  // (topic, number) -> every payload confirmed under it, sorted so that the
+  // report does not depend on the map's order.
+  std::map<std::pair<int, uint64_t>, std::vector<std::string>> by_number;
   for (const auto& [payload, r] : publishes) {
     ++v.published;
     if (r.seq) {
       ++v.confirmed;
+      by_number[{r.topic, *r.seq}].push_back(payload);
     } else {
       ++v.unconfirmed;
     }
   }
   LogJudge judge(publishes, faults, window_margin, v);
+  for (auto& [key, payloads] : by_number) {
+    if (payloads.size() < 2) continue;
+    std::sort(payloads.begin(), payloads.end());
+    judge.NumberConflict(key.first, absl::StrCat("topic ", key.first, ": number ", key.second,
+                                                 " confirmed for ", payloads.size(),
+                                                 " publishes: ", absl::StrJoin(payloads, " ")));
+  }
   std::vector<double> latencies_ms;
   for (const SubscriberLog& log : logs) judge.Log(log, latencies_ms);
   v.latency_p50_ms = Percentile(latencies_ms, 0.5);

@@ -40,6 +40,10 @@ struct Verdict {
   int64_t published = 0;
   int64_t confirmed = 0;
   int64_t unconfirmed = 0;  // DeadlineExceeded: may or may not be out
+  // Two different publishes confirmed under the same (topic, number): two
+  // roots gave one number to two messages (a violation; every subscriber
+  // can have at most one of them).
+  int64_t confirmed_twice = 0;
   ModeCounts reliable;
   ModeCounts best_effort;
   std::vector<std::string> problems;  // every violation, one line each (first few kept)

@@ -67,6 +67,23 @@ TEST(VerdictTest, ReliableLossDuplicateGapAndMismatchAreViolations) {
   EXPECT_EQ(v.violations_by_topic[0], 6);
 }
 
+// Two roots gave number 2 to m2 and to m3. A subscriber takes one message
+// per number, so the history has no gap, no duplicate and no mismatch, only
+// a confirmed publish that never arrives (seed 5's soak on fef6e9d); the
+// number confirmed twice is the violation that names the cause.
+TEST(VerdictTest, ANumberConfirmedForTwoPublishesIsAViolation) {
+  auto publishes = Published(3);
+  publishes["m3"].seq = 2;
+  Verdict v = Judge(publishes, {Deliver(true, {{1, 1}, {2, 2}})}, {}, absl::Seconds(1));
+  EXPECT_EQ(v.confirmed_twice, 1);
+  EXPECT_EQ(v.reliable.gaps, 0);
+  EXPECT_EQ(v.reliable.seq_mismatch, 0);
+  EXPECT_EQ(v.reliable.lost, 1);  // m3
+  EXPECT_EQ(v.violations, 2);
+  ASSERT_FALSE(v.problems.empty());
+  EXPECT_EQ(v.problems.front(), "topic 0: number 2 confirmed for 2 publishes: m2 m3");
+}
+
 TEST(VerdictTest, BestEffortLossIsFineOnlyInsideARepairWindow) {
   // m3 (sent at t=3) and m6 (t=6) missed; one fault from t=2.5 repaired at 4.
   Verdict v = Judge(Published(6), {Deliver(false, {{1, 1}, {2, 2}, {4, 4}, {5, 5}})},
