@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "pastry/core/node.h"
@@ -26,6 +27,10 @@
 #include "peter/pastry/options.h"
 #include "peter/pastry/security.h"
 #include "spdlog/logger.h"
+
+namespace asio {
+class io_context;
+}
 
 namespace peter::pastry::net {
 
@@ -153,6 +158,22 @@ class NodeRuntime {
 
   // Runs `fn` on the node's thread. Returns at once.
   virtual void Post(std::function<void(Node&)> fn) = 0;
+
+  // --- For layers that run on the node's thread themselves (the Redis
+  // gateway of `peter node --resp`): no hand-off between threads. ---
+  // The event loop the node's thread runs. Handlers run there must never
+  // block (the overlay waits for them), and must be finished with (sockets
+  // closed, timers cancelled) before the runtime is destroyed: it returns
+  // only once the loop has no work left.
+  virtual asio::io_context& io_context() = 0;
+  // Whether the caller is on the node's thread.
+  virtual bool OnNodeThread() const = 0;
+  // Runs `fn` at once, as a call into the node (the loop's clock batch, the
+  // node's timer re-armed after it), and returns true; false without
+  // running it when the runtime is stopping or the caller is already inside
+  // a call into the node (a callback of the node or of an application on
+  // it), where the node must not be re-entered. REQUIRES: OnNodeThread().
+  virtual bool RunHere(absl::FunctionRef<void(Node&)> fn) = 0;
 
   // Routes a real lookup through the overlay and waits for the root's answer.
   virtual absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key,

@@ -16,6 +16,14 @@ void RuntimeImpl::Post(std::function<void(Node&)> fn) {
   });
 }
 
+bool RuntimeImpl::RunHere(absl::FunctionRef<void(Node&)> fn) {
+  if (stopping_ || clock_.in_batch()) return false;
+  SteadyClock::Batch batch(clock_);
+  fn(*node_);
+  AfterNodeCall();
+  return true;
+}
+
 absl::Status RuntimeImpl::WaitUntilActive(absl::Duration timeout) {
   if (OnLoopThread()) return absl::FailedPreconditionError("WaitUntilActive on the node's thread");
   std::unique_lock<std::mutex> lock(mu_);

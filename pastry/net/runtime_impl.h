@@ -40,6 +40,8 @@ class SteadyClock : public Clock {
     return batch_now_.has_value() ? *batch_now_ : ToAbsl(std::chrono::steady_clock::now());
   }
   absl::Time ToAbsl(SteadyTime t) const;
+  // Whether a Batch is open: the loop is inside a call into the node.
+  bool in_batch() const { return batch_now_.has_value(); }
 
   // Opens a batch unless one is open already (then it keeps the outer one's
   // time: a nested handler is part of the same batch).
@@ -83,6 +85,9 @@ class RuntimeImpl final : public NodeRuntime {
   NodeHandle self() const override { return self_; }
   Endpoint listen_endpoint() const override { return listen_; }
   void Post(std::function<void(Node&)> fn) override;
+  asio::io_context& io_context() override { return io_; }
+  bool OnNodeThread() const override { return OnLoopThread(); }
+  bool RunHere(absl::FunctionRef<void(Node&)> fn) override;
   absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key, absl::Duration timeout) override;
   NodeSnapshot Snapshot() override;
 

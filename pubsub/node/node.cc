@@ -123,6 +123,10 @@ absl::Status NodeImpl::SubscribeOnLoop(const std::shared_ptr<State>& state,
 
 void NodeImpl::Enqueue(const std::shared_ptr<State>& state, const pubsub::Delivery& d,
                        bool anycast) {
+  if (state->on_loop) {
+    if (!state->inline_cancelled) state->handler(Message{d.topic, d.seq, d.payload});
+    return;
+  }
   if (state->inline_delivery && !anycast) {
     std::lock_guard lock(state->inline_mu);
     if (!state->inline_cancelled) state->handler(Message{d.topic, d.seq, d.payload});
@@ -151,12 +155,36 @@ void NodeImpl::SetActive(const std::shared_ptr<State>& state, bool active) {
     state->active = active;
     state->cv.notify_all();
   }
-  if (state->on_active) {
-    delivery_.Post([state, active] { state->on_active(active); }, state.get());
+  if (!state->on_active) return;
+  if (state->on_loop) {
+    // Posted: never inside SubscribeHere, nor inside the node's work.
+    runtime_->Post([state, active](pastry::Node&) {
+      if (!state->inline_cancelled) state->on_active(active);
+    });
+    return;
   }
+  delivery_.Post([state, active] { state->on_active(active); }, state.get());
 }
 
 void NodeImpl::Unsubscribe(const std::shared_ptr<State>& state) {
+  if (state->on_loop) {
+    auto drop = [this, state] {
+      state->inline_cancelled = true;
+      // Posted: the subscription's handler may be running (inside Scribe).
+      runtime_->Post([this, state](pastry::Node&) {
+        if (subs_.erase(state->scribe_id) > 0) {
+          scribe_->Unsubscribe(state->scribe_id).IgnoreError();
+        }
+      });
+      return true;
+    };
+    if (runtime_->OnNodeThread()) {
+      drop();
+    } else {
+      Call<bool>(drop, false);  // waits: no handler runs once Cancel returns
+    }
+    return;
+  }
   delivery_.Cancel(state.get());
   if (state->inline_delivery) {
     std::lock_guard lock(state->inline_mu);  // waits for a running handler
@@ -206,6 +234,38 @@ void NodeImpl::RunQueuedPublishes() {
     PublishOnLoop(std::move(p.topic), std::move(p.payload), std::move(p.done));
   }
   publishing_.clear();
+}
+
+absl::StatusOr<Subscription> NodeImpl::SubscribeHere(std::string topic, MessageHandler handler,
+                                                     std::function<void(bool)> on_active) {
+  if (!handler) return absl::InvalidArgumentError("Subscribe: the message handler is empty");
+  auto state = std::make_shared<State>();
+  state->on_loop = true;
+  state->control = control_;
+  state->topic = std::move(topic);
+  state->handler = std::move(handler);
+  state->on_active = std::move(on_active);
+  absl::Status status;
+  if (!runtime_->RunHere([&](pastry::Node&) { status = SubscribeOnLoop(state, {}); })) {
+    return absl::FailedPreconditionError(
+        "subscribe from inside the node's work, or the node is stopping");
+  }
+  if (!status.ok()) return status;
+  return Subscription(std::move(state));
+}
+
+void NodeImpl::PublishHere(std::string topic, std::string payload, PublishCallback done) {
+  here_queue_.push_back(QueuedPublish{std::move(topic), std::move(payload), std::move(done)});
+  // A post to the loop from its own thread: queued without a lock.
+  if (here_queue_.size() == 1) runtime_->Post([this](pastry::Node&) { RunHerePublishes(); });
+}
+
+void NodeImpl::RunHerePublishes() {
+  here_publishing_.swap(here_queue_);
+  for (QueuedPublish& p : here_publishing_) {
+    PublishOnLoop(std::move(p.topic), std::move(p.payload), std::move(p.done));
+  }
+  here_publishing_.clear();
 }
 
 absl::StatusOr<uint64_t> NodeImpl::PublishAndWait(std::string topic, std::string payload) {

@@ -58,7 +58,12 @@ struct Subscription::State : node_internal::DeliveryThread::Owner {
   // inline_cancelled.
   bool inline_delivery = false;
   std::mutex inline_mu;
-  bool inline_cancelled = false;  // guarded by inline_mu
+  bool inline_cancelled = false;  // guarded by inline_mu, or network thread if on_loop
+
+  // Made on the network thread by its own user (NodeImpl::SubscribeHere):
+  // handler and on_active run there, without a lock, and the subscription
+  // is cancelled there (inline_cancelled is the network thread's).
+  bool on_loop = false;
 };
 
 namespace node_internal {
@@ -104,6 +109,22 @@ class NodeImpl {
   void PublishDoneOnNetworkThread(std::string topic, std::string payload,
                                   PublishCallback done);
   absl::StatusOr<uint64_t> PublishAndWait(std::string topic, std::string payload);
+
+  // --- For a user that runs on the network thread itself (the Redis
+  // gateway of `peter node --resp`, pubsub/node/resp_backend.h): no hand-off
+  // to another thread either way. REQUIRES: on the network thread
+  // (runtime().OnNodeThread()). ---
+  // Subscribes at once. `handler` runs on the network thread, from inside
+  // the node's work (it may publish and cancel subscriptions there, not
+  // subscribe), `on_active` too but never inside this call. Fails
+  // (FailedPrecondition) when called from inside a call into the node.
+  // Cancel the subscription on the network thread.
+  absl::StatusOr<Subscription> SubscribeHere(std::string topic, MessageHandler handler,
+                                             std::function<void(bool)> on_active);
+  // Publishes: handed to Scribe after the current handler (publishes made
+  // in one handler go together); `done` runs on the network thread, never
+  // inside this call.
+  void PublishHere(std::string topic, std::string payload, PublishCallback done);
   void Anycast(std::string topic, std::string payload, AnycastCallback done);
   PubSubStats Stats();
   std::vector<TopicStatus> Topics();
@@ -138,6 +159,10 @@ class NodeImpl {
   std::mutex publish_mu_;
   std::vector<QueuedPublish> publish_queue_;  // guarded by publish_mu_
   std::vector<QueuedPublish> publishing_;     // network thread
+  // PublishHere's: network thread only.
+  std::vector<QueuedPublish> here_queue_;
+  std::vector<QueuedPublish> here_publishing_;
+  void RunHerePublishes();
 };
 
 template <typename T, typename F>

@@ -1,6 +1,7 @@
 // The Redis gateway's Backend (pubsub/resp/backend.h) on an embedded node:
 // gateway subscriptions are peter::Subscriptions, publishes are confirmed
-// by the topic's root. Used by `peter node --resp`.
+// by the topic's root. Used by `peter node --resp`: the gateway then runs
+// on the node's network thread (docs/resp.md, "Threads").
 #ifndef PETER_PUBSUB_NODE_RESP_BACKEND_H_
 #define PETER_PUBSUB_NODE_RESP_BACKEND_H_
 
@@ -17,6 +18,10 @@ class NodeBackend final : public resp::Backend {
   absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> Subscribe(
       std::string topic, MessageFn on_message, ActiveFn on_active) override;
   void Publish(std::string topic, std::string payload, PublishDoneFn done) override;
+  // The node's network thread: a gateway started on this backend runs
+  // there (unless GatewayOptions::own_thread). Called from that thread,
+  // Subscribe and Publish are the node's own, with callbacks there.
+  asio::io_context* loop() override;
 
  private:
   Node* node_;

@@ -12,6 +12,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+namespace asio {
+class io_context;
+}
+
 namespace peter::resp {
 
 // Destroying it unsubscribes.
@@ -37,6 +41,17 @@ class Backend {
   // publish.)
   using PublishDoneFn = std::function<void(absl::StatusOr<uint64_t> seq)>;
   virtual void Publish(std::string topic, std::string payload, PublishDoneFn done) = 0;
+
+  // The event loop of the thread the backend works on, if it offers it:
+  // the gateway then runs on it (unless GatewayOptions::own_thread), and
+  // calls Subscribe, Publish and destroys subscriptions on that thread,
+  // with no hand-off between threads. Called there, the backend calls back
+  // there too: messages and publish completions possibly from inside its
+  // own work (the gateway may publish and destroy subscriptions in them,
+  // but not subscribe), never inside the Subscribe or Publish call itself
+  // (nor on_active inside Subscribe). Handlers on the loop never block. Null (the default): callbacks may come from any
+  // thread, and the gateway runs a thread of its own.
+  virtual asio::io_context* loop() { return nullptr; }
 };
 
 }  // namespace peter::resp

@@ -64,6 +64,8 @@ void Client::CountInput() {
 }
 
 void Client::ProcessInput() {
+  // A closed client's handlers touch the server no more: it may be gone.
+  if (closed_) return;
   // The clock is read once per batch of commands (CLIENT INFO's idle time
   // needs no more), not per command.
   bool stamped = false;

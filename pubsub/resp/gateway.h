@@ -3,14 +3,18 @@
 // any node's gateway reaches the subscribers of every gateway in the cluster.
 // docs/resp.md lists the commands and where the gateway departs from Redis.
 //
-// Threading: the gateway runs its own event-loop thread (Asio); Backend
-// callbacks may come from any thread and are handed to that loop. Start,
-// Stop and port may be called from any one thread; stats (atomic counters)
-// from any thread.
+// Threading: the gateway runs on the backend's own event loop when the
+// backend offers one (Backend::loop(): `peter node --resp` runs it on the
+// node's network thread), with no hand-off between threads; otherwise, or
+// with GatewayOptions::own_thread, on an event-loop thread of its own
+// (Asio), and Backend callbacks, from any thread, are handed to that loop.
+// Start, Stop and port may be called from any one thread; stats (atomic
+// counters) from any thread.
 //
 // Lifetime: the Backend must outlive the gateway. Stop (also run by the
 // destructor) closes every client, destroys every backend subscription and
-// joins the thread; backend callbacks still in flight are then ignored.
+// joins the thread (on the backend's loop: waits for the loop to have
+// done so); backend callbacks still in flight are then ignored.
 #ifndef PETER_PUBSUB_RESP_GATEWAY_H_
 #define PETER_PUBSUB_RESP_GATEWAY_H_
 
@@ -33,6 +37,13 @@ class logger;
 namespace peter::resp {
 
 struct GatewayOptions {
+  // Run on a thread of its own even if the backend offers its loop: every
+  // message and publish answer then crosses between the two threads (on
+  // one node, 1 subscriber on 1 channel: about 16,700 instructions and 18
+  // mutex locks per message instead of 13,000 and 2, docs/benchmarks.md),
+  // but the gateway's work (parsing, replies, fan-out to clients) can run
+  // on another core than the overlay's.
+  bool own_thread = false;
   std::string listen_host = "127.0.0.1";  // numeric address or "localhost"
   uint16_t listen_port = 0;               // 0: any free port (see port())
   std::string requirepass;                // empty: no AUTH needed (Redis default)
@@ -67,9 +78,11 @@ struct GatewayOptions {
   size_t max_client_publishes_in_flight = 256;
   size_t max_publishes_in_flight = 8192;
   // Payload bytes of messages the node delivered that wait for (or are
-  // being handled by) the gateway's loop; beyond it new ones are dropped
-  // and counted (messages_dropped), as the node drops for a slow
-  // subscription.
+  // being handled by) the gateway's own thread (own_thread, or a backend
+  // without a loop); beyond it new ones are dropped and counted
+  // (messages_dropped), as the node drops for a slow subscription. On the
+  // backend's loop nothing waits: each message goes to its clients' output
+  // buffers (bounded by the output limits) at once.
   size_t max_queued_message_bytes = 64 << 20;
   // Request bytes all clients' parsers hold together (requests still
   // arriving, commands read ahead): each client's are bounded by

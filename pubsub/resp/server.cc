@@ -1,5 +1,6 @@
 #include "pubsub/resp/server.h"
 
+#include <future>
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -10,22 +11,49 @@
 
 namespace peter::resp {
 
+bool Poster::BeginDirect() {
+  if (io_ == nullptr) return false;
+  if (!direct_batch_) {
+    direct_batch_ = true;
+    before_batch_();
+    // From the loop's own thread: queued without a lock.
+    asio::post(*io_, [self = shared_from_this()] {
+      self->direct_batch_ = false;
+      if (self->io_ != nullptr) self->after_batch_();
+    });
+  }
+  return true;
+}
+
 void Poster::Post(std::function<void()> fn) {
+  if (direct_) {
+    if (BeginDirect()) fn();
+    return;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (io_ != nullptr) Push(Entry{std::move(fn), std::nullopt, {}, {}});
 }
 
-bool Poster::PostMessage(size_t limit, std::weak_ptr<Topic> topic, std::string_view payload) {
+bool Poster::PostMessage(size_t limit, const std::weak_ptr<Topic>& topic,
+                         std::string_view payload) {
+  if (direct_) {
+    if (BeginDirect()) on_message_(topic, payload);
+    return true;
+  }
   const size_t bytes = payload.size();
   std::lock_guard<std::mutex> lock(mu_);
   if (io_ == nullptr) return true;  // stopping: nothing is delivered any more
   if (message_bytes_ > 0 && message_bytes_ + bytes > limit) return false;
   message_bytes_ += bytes;
-  Push(Entry{nullptr, std::nullopt, std::move(topic), std::string(payload)});
+  Push(Entry{nullptr, std::nullopt, topic, std::string(payload)});
   return true;
 }
 
 void Poster::PostAnswer(PublishAnswer answer) {
+  if (direct_) {
+    if (BeginDirect()) on_answer_(answer);
+    return;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (io_ != nullptr) Push(Entry{nullptr, std::move(answer), {}, {}});
 }
@@ -64,6 +92,10 @@ void Poster::RunBatch() {
 }
 
 void Poster::Disable() {
+  if (direct_) {
+    io_ = nullptr;
+    return;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   io_ = nullptr;
 }
@@ -106,10 +138,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(Backend& backend,
 Server::Server(Backend& backend, GatewayOptions options)
     : backend_(backend),
       options_(std::move(options)),
+      own_io_(backend.loop() != nullptr && !options_.own_thread
+                  ? nullptr
+                  : std::make_unique<asio::io_context>(1)),
+      io_(own_io_ != nullptr ? *own_io_ : *backend.loop()),
       acceptor_(io_),
       housekeeping_(io_),
       poster_(std::make_shared<Poster>(
-          &io_, [this] { in_callback_batch_ = true; },
+          &io_, !own_thread(), [this] { in_callback_batch_ = true; },
           [this] {
             in_callback_batch_ = false;
             flushing_.swap(deferred_flushes_);
@@ -160,28 +196,57 @@ void Server::Run() {
     Accept();
     Housekeeping();
   });
-  thread_ = std::thread([this] { io_.run(); });
+  if (own_thread()) thread_ = std::thread([this] { io_.run(); });
+}
+
+void Server::StopOnLoop() {
+  stopping_ = true;
+  std::error_code ec;
+  acceptor_.close(ec);
+  housekeeping_.cancel();
+  auto clients = clients_;
+  for (auto& [id, client] : clients) client->Close("gateway stopping");
+  clients_.clear();
+  topics_.clear();  // destroys the backend subscriptions
+  patterns_subscription_.reset();
 }
 
 void Server::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopped_) return;
   stopped_ = true;
-  if (thread_.joinable()) {
-    asio::post(io_, [this] {
-      std::error_code ec;
-      acceptor_.close(ec);
-      housekeeping_.cancel();
-      auto clients = clients_;
-      for (auto& [id, client] : clients) client->Close("gateway stopping");
-      clients_.clear();
-      topics_.clear();  // destroys the backend subscriptions
-      patterns_subscription_.reset();
-      io_.stop();
-    });
-    thread_.join();
+  if (own_thread()) {
+    if (thread_.joinable()) {
+      asio::post(io_, [this] {
+        StopOnLoop();
+        io_.stop();
+      });
+      thread_.join();
+    }
+    poster_->Disable();
+    return;
   }
-  poster_->Disable();
+  // On the backend's loop, which goes on: the handlers of what StopOnLoop
+  // cancelled are queued by then, and the second post runs after them, so
+  // none touches the server once this returns.
+  if (io_.get_executor().running_in_this_thread()) {
+    // Called from the loop itself: handlers still queued see stopping_ or
+    // their closed client.
+    StopOnLoop();
+    poster_->Disable();
+    return;
+  }
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> stopped = done->get_future();
+  asio::post(io_, [this, done] {
+    StopOnLoop();
+    poster_->Disable();
+    asio::post(io_, [done] { done->set_value(); });
+  });
+  try {
+    stopped.get();
+  } catch (const std::future_error&) {  // the loop was destroyed first
+  }
 }
 
 GatewayStats Server::stats() const {
@@ -222,11 +287,14 @@ GatewayStats Server::stats() const {
 
 void Server::Accept() {
   acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec == asio::error::operation_aborted || stopping_ || !acceptor_.is_open()) return;
     if (!ec) {
       if (clients_.size() >= options_.max_clients) {
         counters_.clients_refused++;
         std::error_code ignored;
+        // Never blocks the loop: what does not fit the socket's buffer at
+        // once is not sent.
+        socket.non_blocking(true, ignored);
         static constexpr std::string_view kFull = "-ERR max number of clients reached\r\n";
         asio::write(socket, asio::buffer(kFull.data(), kFull.size()), ignored);
         socket.close(ignored);
@@ -256,7 +324,7 @@ void Server::Housekeeping() {
   absl::Duration tick = std::min(options_.pattern_refresh / 2, absl::Seconds(1));
   housekeeping_.expires_after(absl::ToChronoNanoseconds(tick));
   housekeeping_.async_wait([this](const std::error_code& ec) {
-    if (!ec) Housekeeping();
+    if (!ec && !stopping_) Housekeeping();
   });
 }
 
@@ -285,7 +353,9 @@ void Server::InputChanged(size_t before, size_t after) {
       !input_waiters_.empty() && !input_resume_posted_) {
     // Posted: this runs inside a client's read or command processing.
     input_resume_posted_ = true;
-    asio::post(io_, [this] { ResumeInput(); });
+    asio::post(io_, [this] {
+      if (!stopping_) ResumeInput();
+    });
   }
 }
 

@@ -1,6 +1,7 @@
 // Private to pubsub/resp: the gateway's implementation. Everything here runs
-// on the gateway's event-loop thread, except Start/Stop/stats and the
-// Poster, which hands backend callbacks over to that thread.
+// on the gateway's event loop (the backend's, or a thread of the gateway's
+// own), except Start/Stop/stats and the Poster, which hands backend
+// callbacks over to that loop when it is the gateway's own.
 #ifndef PETER_PUBSUB_RESP_SERVER_H_
 #define PETER_PUBSUB_RESP_SERVER_H_
 
@@ -60,13 +61,20 @@ struct PublishAnswer {
 // Functions posted while earlier ones wait run together, in order, as one
 // batch (one hand-off to the loop rather than one each); `after_batch` runs
 // on the loop after each batch.
+//
+// Direct (the gateway on the backend's loop): callbacks already come on the
+// loop's thread, and run at once, without a lock; `before_batch` runs
+// before the first of them since the loop last went round, `after_batch`
+// in a handler posted then (one per batch: the clients' writes wait for
+// it). Disable() is then called on the loop's thread too.
 class Poster : public std::enable_shared_from_this<Poster> {
  public:
   using MessageFn = std::function<void(const std::weak_ptr<Topic>&, std::string_view payload)>;
   using AnswerFn = std::function<void(PublishAnswer&)>;
-  Poster(asio::io_context* io, std::function<void()> before_batch,
+  Poster(asio::io_context* io, bool direct, std::function<void()> before_batch,
          std::function<void()> after_batch, MessageFn on_message, AnswerFn on_answer)
       : io_(io),
+        direct_(direct),
         before_batch_(std::move(before_batch)),
         after_batch_(std::move(after_batch)),
         on_message_(std::move(on_message)),
@@ -77,7 +85,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
   // dropped). At least one always fits. A message is queued as its topic
   // and a copy of its payload, not wrapped in a function: one allocation
   // per message fewer.
-  bool PostMessage(size_t limit, std::weak_ptr<Topic> topic, std::string_view payload);
+  bool PostMessage(size_t limit, const std::weak_ptr<Topic>& topic, std::string_view payload);
   // Queues on_answer(answer), in order with the rest.
   void PostAnswer(PublishAnswer answer);
   void Disable();
@@ -91,9 +99,13 @@ class Poster : public std::enable_shared_from_this<Poster> {
   };
   void Push(Entry entry);  // REQUIRES: mu_ held, io_ set
   void RunBatch();
+  // Direct: opens a batch unless one is open (false: disabled).
+  bool BeginDirect();
 
   std::mutex mu_;
-  asio::io_context* io_;      // guarded by mu_
+  asio::io_context* io_;      // guarded by mu_ (direct: the loop's thread)
+  const bool direct_;
+  bool direct_batch_ = false;  // direct: a batch is open, its end posted
   std::vector<Entry> queue_;  // guarded by mu_
   size_t message_bytes_ = 0;  // guarded by mu_: of the messages queued or running
   std::vector<Entry> running_;  // loop thread only
@@ -155,8 +167,8 @@ class Server : public Gateway {
   Server(Backend& backend, GatewayOptions options);
   ~Server() override;
 
-  absl::Status Listen();  // before the thread starts
-  void Run();             // starts the loop thread
+  absl::Status Listen();  // before the loop starts
+  void Run();             // starts on the loop (and starts its thread if our own)
 
   uint16_t port() const override { return port_; }
   GatewayStats stats() const override;
@@ -202,6 +214,10 @@ class Server : public Gateway {
 
   void Accept();
   void Housekeeping();
+  // On the loop: closes every client and the listener, drops the backend
+  // subscriptions.
+  void StopOnLoop();
+  bool own_thread() const { return own_io_ != nullptr; }
   std::shared_ptr<Client> FindClient(uint64_t id);
 
   // Connection commands (commands.cc).
@@ -260,16 +276,19 @@ class Server : public Gateway {
   Backend& backend_;
   GatewayOptions options_;
   Counters counters_;
-  // Run by one thread only (concurrency hint 1): Asio then queues what a
-  // handler posts to its own loop without taking the scheduler's mutex.
-  // Other threads still post through the mutex.
-  asio::io_context io_{1};
+  // Our own loop (null on the backend's). Run by one thread only
+  // (concurrency hint 1): Asio then queues what a handler posts to its own
+  // loop without taking the scheduler's mutex. Other threads still post
+  // through the mutex.
+  std::unique_ptr<asio::io_context> own_io_;
+  asio::io_context& io_;  // the loop we run on
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer housekeeping_;
   std::shared_ptr<Poster> poster_;
   std::thread thread_;
   std::mutex stop_mu_;
-  bool stopped_ = false;
+  bool stopped_ = false;   // guarded by stop_mu_
+  bool stopping_ = false;  // loop: StopOnLoop ran (handlers still queued return)
   uint16_t port_ = 0;
   absl::Time started_;
 

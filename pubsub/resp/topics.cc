@@ -163,7 +163,7 @@ void Server::ScheduleAnnounce() {
   announce_scheduled_ = true;
   asio::post(io_, [this] {
     announce_scheduled_ = false;
-    Announce();
+    if (!stopping_) Announce();
   });
 }
 

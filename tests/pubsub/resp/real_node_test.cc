@@ -2,6 +2,8 @@
 // loopback, a gateway on each, through a test-only Backend adapter. Checks
 // the Backend contract the gateway relies on (activation, self-delivery,
 // done after the root accepted) with Scribe underneath.
+#include <dirent.h>
+
 #include <memory>
 #include <thread>
 #include <string>
@@ -54,12 +56,36 @@ std::string Push(const std::vector<std::string>& items) {
   return s;
 }
 
-// Three nodes on loopback, a gateway on each: on the adapter above, or on
-// the one `peter node --resp` uses (pubsub/node/resp_backend.h: callbacks
-// on the node's network thread).
+// Which backend the gateways run on: the adapter above (the gateway on a
+// thread of its own, callbacks from the node's delivery thread), or the one
+// `peter node --resp` uses (pubsub/node/resp_backend.h), with the gateway on
+// the node's network thread or, with GatewayOptions::own_thread, on its own.
+enum class Mode { kEmbeddingAdapter, kNodeLoop, kNodeOwnThread };
+
+std::string ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kEmbeddingAdapter: return "EmbeddingAdapter";
+    case Mode::kNodeLoop: return "PeterNodeBackend";
+    case Mode::kNodeOwnThread: return "PeterNodeBackendOwnThread";
+  }
+  return "";
+}
+
+// Threads of this process now.
+int ThreadCount() {
+  int n = 0;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return -1;
+  while (dirent* e = readdir(dir)) n += e->d_name[0] != '.';
+  closedir(dir);
+  return n;
+}
+
+// Nodes on loopback (three by default), a gateway on each.
 struct ThreeNodes {
-  void Start(bool node_backend = false) {
-    for (int i = 0; i < 3; ++i) {
+  void Start(Mode mode = Mode::kEmbeddingAdapter, int count = 3, GatewayOptions options = {}) {
+    options.own_thread = mode == Mode::kNodeOwnThread;
+    for (int i = 0; i < count; ++i) {
       NodeOptions options;
       if (i > 0) options.bootstrap = {nodes[0]->listen_address()};
       auto node = Node::Start(std::move(options));
@@ -68,12 +94,12 @@ struct ThreeNodes {
       nodes.push_back(std::move(*node));
     }
     for (auto& node : nodes) {
-      if (node_backend) {
+      if (mode != Mode::kEmbeddingAdapter) {
         backends.push_back(std::make_unique<node_internal::NodeBackend>(node.get()));
       } else {
         backends.push_back(std::make_unique<NodeBackend>(*node));
       }
-      auto g = Gateway::Start(*backends.back(), {});
+      auto g = Gateway::Start(*backends.back(), options);
       ASSERT_TRUE(g.ok()) << g.status();
       gateways.push_back(std::move(*g));
     }
@@ -120,11 +146,11 @@ TEST(RealNodeGatewayTest, ChannelsAndPatternsAcrossThreeNodes) {
 // client sent them, whichever node roots the channel, even when the root's
 // thread stalls past the hop-ack timeout and is routed around, as a
 // sanitized build on a loaded machine does (docs/resp.md, order).
-class PipelinedPublishTest : public ::testing::TestWithParam<bool> {};
+class PipelinedPublishTest : public ::testing::TestWithParam<Mode> {};
 
 TEST_P(PipelinedPublishTest, ArriveInOrder) {
   ThreeNodes cluster;
-  ASSERT_NO_FATAL_FAILURE(cluster.Start(/*node_backend=*/GetParam()));
+  ASSERT_NO_FATAL_FAILURE(cluster.Start(GetParam()));
   auto& gateways = cluster.gateways;
   constexpr int kCount = 10000;
   for (const std::string channel : {"ordered-a", "ordered-b", "ordered-c"}) {
@@ -159,10 +185,94 @@ TEST_P(PipelinedPublishTest, ArriveInOrder) {
   for (auto& g : gateways) g->Stop();
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, PipelinedPublishTest, ::testing::Bool(),
-                         [](const auto& info) {
-                           return info.param ? "PeterNodeBackend" : "EmbeddingAdapter";
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, PipelinedPublishTest,
+                         ::testing::Values(Mode::kEmbeddingAdapter, Mode::kNodeLoop,
+                                           Mode::kNodeOwnThread),
+                         [](const auto& info) { return ModeName(info.param); });
+
+// On the node's backend the gateway runs on the node's network thread: it
+// starts no thread of its own (every message and publish answer would
+// otherwise cross between two threads), unless asked to.
+TEST(RealNodeGatewayTest, OnTheNodesBackendTheGatewayRunsOnTheNodesThread) {
+  auto node = Node::Start({});
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE((*node)->WaitUntilActive(absl::Seconds(20)).ok());
+  node_internal::NodeBackend backend(node->get());
+  for (bool own_thread : {false, true}) {
+    const int before = ThreadCount();
+    GatewayOptions options;
+    options.own_thread = own_thread;
+    auto gateway = Gateway::Start(backend, options);
+    ASSERT_TRUE(gateway.ok()) << gateway.status();
+    EXPECT_EQ(ThreadCount(), before + (own_thread ? 1 : 0)) << "own_thread " << own_thread;
+    TestClient subscriber((*gateway)->port()), publisher((*gateway)->port());
+    EXPECT_EQ(subscriber.Call({"SUBSCRIBE", "t"}), "*3\r\n$9\r\nsubscribe\r\n$1\r\nt\r\n:1\r\n");
+    EXPECT_EQ(publisher.Call({"PUBLISH", "t", "m"}), ":1\r\n");
+    EXPECT_EQ(subscriber.Read(std::chrono::seconds(20)), Push({"message", "t", "m"}));
+    (*gateway)->Stop();
+    EXPECT_EQ(ThreadCount(), before);
+  }
+}
+
+// A subscriber that reads nothing while its channel is flooded is cut off
+// at the output hard limit (counted), and the node, whose thread the
+// gateway may share, goes on: the publisher's replies and another
+// subscriber's messages all come, and its subscription is dropped (from
+// inside the node's delivery, when it was the channel's last).
+class SlowSubscriberTest : public ::testing::TestWithParam<Mode> {};
+
+TEST_P(SlowSubscriberTest, IsCutOffAndTheNodeGoesOn) {
+  GatewayOptions options;
+  options.output_hard_limit = 256 << 10;
+  options.output_soft_limit = 128 << 10;
+  options.output_pause_bytes = 64 << 10;
+  ThreeNodes cluster;
+  ASSERT_NO_FATAL_FAILURE(cluster.Start(GetParam(), 1, options));
+  Gateway& gateway = *cluster.gateways[0];
+  TestClient slow(gateway.port(), /*rcvbuf=*/4096), reader(gateway.port());
+  TestClient publisher(gateway.port());
+  const std::string subscribed = "*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n";
+  ASSERT_EQ(slow.Call({"SUBSCRIBE", "flood"}), subscribed);
+  ASSERT_EQ(reader.Call({"SUBSCRIBE", "flood"}), subscribed);
+  const std::string payload(16 << 10, 'x');
+  int published = 0;
+  for (; published < 5000 && gateway.stats().slow_client_disconnects == 0; ++published) {
+    std::string reply = publisher.Call({"PUBLISH", "flood", payload});
+    ASSERT_TRUE(reply == ":2\r\n" || reply == ":1\r\n") << published << " " << reply;
+    ASSERT_EQ(reader.Read(std::chrono::seconds(20)), Push({"message", "flood", payload}))
+        << published;
+  }
+  EXPECT_EQ(gateway.stats().slow_client_disconnects, 1u) << published << " published";
+  EXPECT_TRUE(slow.WaitClosed(std::chrono::seconds(20)));
+  EXPECT_EQ(publisher.Call({"PUBLISH", "flood", "last"}), ":1\r\n");
+  EXPECT_EQ(reader.Read(std::chrono::seconds(20)), Push({"message", "flood", "last"}));
+  EXPECT_EQ(gateway.stats().clients_connected, 2u);
+
+  // Alone on its channel: cutting it off drops the channel's subscription
+  // from inside the node's delivery; subscribing again afterwards works.
+  TestClient alone(gateway.port(), /*rcvbuf=*/4096);
+  ASSERT_EQ(alone.Call({"SUBSCRIBE", "alone"}),
+            "*3\r\n$9\r\nsubscribe\r\n$5\r\nalone\r\n:1\r\n");
+  for (int i = 0; i < 5000 && gateway.stats().slow_client_disconnects < 2; ++i) {
+    std::string reply = publisher.Call({"PUBLISH", "alone", payload});
+    ASSERT_TRUE(reply == ":1\r\n" || reply == ":0\r\n") << i << " " << reply;
+  }
+  EXPECT_EQ(gateway.stats().slow_client_disconnects, 2u);
+  EXPECT_TRUE(alone.WaitClosed(std::chrono::seconds(20)));
+  EXPECT_EQ(publisher.Call({"PUBLISH", "alone", "nobody"}), ":0\r\n");
+  TestClient again(gateway.port());
+  ASSERT_EQ(again.Call({"SUBSCRIBE", "alone"}),
+            "*3\r\n$9\r\nsubscribe\r\n$5\r\nalone\r\n:1\r\n");
+  EXPECT_EQ(publisher.Call({"PUBLISH", "alone", "back"}), ":1\r\n");
+  EXPECT_EQ(again.Read(std::chrono::seconds(20)), Push({"message", "alone", "back"}));
+  EXPECT_EQ(gateway.stats().backend_errors, 0u);
+  gateway.Stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SlowSubscriberTest,
+                         ::testing::Values(Mode::kEmbeddingAdapter, Mode::kNodeLoop,
+                                           Mode::kNodeOwnThread),
+                         [](const auto& info) { return ModeName(info.param); });
 
 }  // namespace
 }  // namespace peter::resp
