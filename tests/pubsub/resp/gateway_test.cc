@@ -899,7 +899,7 @@ TEST(PosterTest, MessagesOfTheRunningBatchCountTowardTheBound) {
   std::vector<std::string> ran;
   bool second_taken = true;
   poster = std::make_shared<Poster>(
-      &io, [] {}, [] {},
+      &io, /*direct=*/false, [] {}, [] {},
       [&](const std::weak_ptr<Topic>&, std::string_view payload) {
         ran.emplace_back(payload);
         // The loop is busy with this batch, whose message is in memory.
@@ -916,6 +916,38 @@ TEST(PosterTest, MessagesOfTheRunningBatchCountTowardTheBound) {
   io.run();
   EXPECT_EQ(ran.size(), 2u);
   poster->Disable();
+}
+
+// On the backend's loop (direct): callbacks run at once, in order, with no
+// queue and so no bound to drop at; the batch's end (the clients' deferred
+// writes) runs once, after them, in a posted handler; nothing after
+// Disable.
+TEST(PosterTest, DirectRunsAtOnceAndEndsEachBatchOnce) {
+  asio::io_context io;
+  int before = 0, after = 0;
+  std::vector<std::string> ran;
+  auto poster = std::make_shared<Poster>(
+      &io, /*direct=*/true, [&] { ++before; }, [&] { ++after; },
+      [&](const std::weak_ptr<Topic>&, std::string_view payload) { ran.emplace_back(payload); },
+      [&](PublishAnswer&) { ran.emplace_back("answer"); });
+  EXPECT_TRUE(poster->PostMessage(1, {}, "a"));
+  EXPECT_TRUE(poster->PostMessage(1, {}, "bb"));
+  poster->PostAnswer(PublishAnswer{});
+  poster->Post([&] { ran.emplace_back("fn"); });
+  EXPECT_EQ(ran, (std::vector<std::string>{"a", "bb", "answer", "fn"}));
+  EXPECT_EQ(before, 1);
+  EXPECT_EQ(after, 0);
+  io.run();
+  EXPECT_EQ(after, 1);
+  EXPECT_TRUE(poster->PostMessage(1, {}, "c"));
+  EXPECT_EQ(before, 2);
+  poster->Disable();
+  poster->PostMessage(1, {}, "d");
+  poster->Post([&] { ran.emplace_back("late"); });
+  io.restart();
+  io.run();
+  EXPECT_EQ(after, 1);  // disabled before its batch ended
+  EXPECT_EQ(ran, (std::vector<std::string>{"a", "bb", "answer", "fn", "c"}));
 }
 
 // Many clients sending big requests at once (16 x 3 x 192 KiB): the
