@@ -213,10 +213,14 @@ void AckedPublishesThroughFailures(uint64_t seed, ScribeOptions options) {
       const std::string who = absl::StrCat("node ", node, " topic ", k);
       std::set<std::string> payloads;
       for (size_t i = 0; i < log.size(); ++i) {
-        if (i > 0) ASSERT_GT(log[i].seq, log[i - 1].seq) << who;
+        if (i > 0) {
+          ASSERT_GT(log[i].seq, log[i - 1].seq) << who;
+        }
         ASSERT_TRUE(payloads.insert(log[i].payload).second) << who << " twice";
         auto it = by_seq[k].find(log[i].seq);
-        if (it != by_seq[k].end()) EXPECT_EQ(it->second, log[i].payload) << who;
+        if (it != by_seq[k].end()) {
+          EXPECT_EQ(it->second, log[i].payload) << who;
+        }
       }
       if (!reliable[{k, node}]) continue;
       ++reliable_checked;
