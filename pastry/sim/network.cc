@@ -176,6 +176,11 @@ void Network::ReleaseHeld() {
       ++stats_.dropped_dead;
       continue;
     }
+    // Still cut (overlapping partitions): held again, in order.
+    if (hold_ && hold_(h.from, h.to, h.envelope)) {
+      held_.push_back(h);
+      continue;
+    }
     Transmit(h.from, h.to, h.envelope);
   }
 }

@@ -185,7 +185,9 @@ class Network {
   void set_hold_filter(SendFilter hold) { hold_ = std::move(hold); }
   // Sends every held message whose sender and receiver are still the runs
   // they were, in the order they were sent, each with a fresh delay from
-  // now. Clear or change the hold filter first, or they are held again.
+  // now; the messages the hold filter still holds (a pair still cut by an
+  // overlapping partition) stay held, in order. Clear or change the hold
+  // filter first, or they are held again.
   void ReleaseHeld();
   // Host i's thread is blocked until `until` (a long garbage-collection
   // pause, a sanitized build on a loaded machine): what arrives meanwhile
