@@ -333,6 +333,7 @@ class Scribe final : public pastry::Application {
   void OnReplicate(const NodeHandle& from, ReplicateMsg r);
   void SendReplica(const NodeHandle& root, const TopicId& topic, const ReplicaState& replica);
   void TakeReplica(TopicState& t);
+  void KeepAsReplica(const TopicState& t);
   void RememberOrigin(TopicState& t, const StoredMessage& m);
   void MergeRivalRoot(TopicState& t, ReplicateMsg& r);
   bool GrantLease(ReplicaState& replica, const NodeId& root);

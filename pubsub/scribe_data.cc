@@ -414,6 +414,14 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
 // publish's resend is numbered anew (a best-effort one is lost, counted).
 void Scribe::WithdrawBelow(TopicState& t, uint64_t below) {
   for (auto it = t.unconfirmed.begin(); it != t.unconfirmed.end() && it->first < below;) {
+    if (it->second.taken_over) {
+      // Not numbered here: a subscriber past it shows that the root it came
+      // from released it (most likely this very message; a rival's state
+      // withdraws it only through MergeRivalRoot). Multicast, as it was
+      // before taken-over numbers waited for the replicas.
+      it = ReleaseNumber(t, it);
+      continue;
+    }
     ++stats_.numbers_withdrawn;
     if (LogsDebug()) {
       log_->debug("scribe: topic {}: #{} (publish {} of {}) withdrawn: another root's numbering "
@@ -802,7 +810,12 @@ void Scribe::CheckGaps() {
         RequestRepair(*t);
       }
     } else {
-      SetFrontier(*t, t->held.empty() ? t->known_end : t->held.begin()->first);
+      uint64_t to = t->held.empty() ? t->known_end : t->held.begin()->first;
+      // A root does not skip numbers that still wait for its replicas
+      // (taken over from its replica: TakeReplica); they are delivered here
+      // once released.
+      if (t->root && !t->unconfirmed.empty()) to = std::min(to, t->unconfirmed.begin()->first);
+      SetFrontier(*t, to);
     }
   }
 }
@@ -1306,15 +1319,59 @@ void Scribe::TakeReplica(TopicState& t) {
     t.next = t.next_stamp;
     return;
   }
-  std::vector<uint64_t> seqs;
+  // What the replica holds beyond this node's frontier need not have been
+  // released by the root it came from: that root may have numbered it on
+  // the small side of a partition, holding it back for a full replica set,
+  // while the other side's root released other messages under the same
+  // numbers (the root-fault sweep, seed 133: docs/scribe.md, "The
+  // root-fault sweep"). It waits for this root's replica peers like a
+  // publish numbered here: one that holds another message under a number
+  // refuses it, and the rival's state, when it arrives, withdraws it
+  // (MergeRivalRoot). Numbers nobody kept are skipped once the ones before
+  // them are released.
+  uint64_t skip_to = t.next_stamp;
   for (auto r = t.replay.lower_bound(t.next); r != t.replay.end(); ++r) {
-    seqs.push_back(r->first);
+    if (t.unconfirmed.contains(r->first)) continue;
+    skip_to = std::min(skip_to, r->first);
+    t.unconfirmed.emplace(r->first, UnconfirmedPublish{NodeHandle{r->second.publisher, {}},
+                                                       r->second.request, {}, Now(), false,
+                                                       /*taken_over=*/true});
+    confirming_.insert(t.id);
   }
-  for (uint64_t seq : seqs) {
-    auto r = t.replay.find(seq);
-    if (r != t.replay.end()) Accept(t, DataMsg{t.id, seq, r->second.payload}, true);
+  SetFrontier(t, skip_to);  // what nobody kept is lost
+}
+
+// A root that hands the role over keeps the numbers it released as a
+// replica of the topic, as if the new root had replicated them here. Before, it kept none:
+// a rival root that numbered the same numbers to other messages (the other
+// side of a partition, at the heal) found it an empty replica, which
+// confirmed them, and released them against a full replica set although
+// this node had multicast other messages under them (the root-fault sweep,
+// seed 133: docs/scribe.md, "The root-fault sweep").
+void Scribe::KeepAsReplica(const TopicState& t) {
+  if (options_.replicas <= 0) return;
+  auto it = replicas_.find(t.id);
+  if (it == replicas_.end()) {
+    if (replicas_.size() >= options_.max_topics) return;
+    it = replicas_.emplace(t.id, ReplicaState{}).first;
   }
-  SetFrontier(t, t.next_stamp);  // what nobody kept is lost
+  ReplicaState& replica = it->second;
+  // Up to what it released: a root behind the replica is told to skip to
+  // its next number (SendReplica), and the waiting numbers are the new
+  // root's to give.
+  const uint64_t released =
+      t.unconfirmed.empty() ? t.next_stamp : t.unconfirmed.begin()->first;
+  replica.next_stamp = std::max(replica.next_stamp, released);
+  replica.refreshed = Now();
+  // What it released; what still waited for the replicas went to the new
+  // root, which decides it (and replicates it here if it keeps it).
+  for (const auto& [seq, e] : t.replay) {
+    if (t.unconfirmed.contains(seq)) continue;
+    replica.messages.try_emplace(seq, StoredMessage{seq, e.payload, e.publisher, e.request});
+  }
+  while (replica.messages.size() > options_.replay_capacity) {
+    replica.messages.erase(replica.messages.begin());
+  }
 }
 
 }  // namespace peter::pubsub

@@ -530,6 +530,7 @@ void Scribe::HandOver(TopicState& t, const NodeHandle& new_root, const char* why
   for (std::string& part : FullState(t, /*handover=*/true)) {
     SendBytes(new_root, std::move(part));
   }
+  KeepAsReplica(t);
   t.root = false;
   t.replicated_to.clear();
   AbandonUnconfirmed(t);

@@ -65,6 +65,9 @@ struct UnconfirmedPublish {
   std::vector<NodeId> holders;  // replica peers that confirmed holding it
   absl::Time sent;              // when it was last sent to the replicas
   bool ack = false;             // an acknowledged publish (else best effort)
+  // Taken over from this node's replica when it became root (TakeReplica),
+  // not numbered here: the root it came from may have released it.
+  bool taken_over = false;
 };
 
 struct TopicState {
