@@ -230,6 +230,14 @@ void Client::FlushDeferred() {
   if (!closed_) Write();
 }
 
+void Client::CountOutput() {
+  const size_t bytes = closed_ ? 0 : output_bytes();
+  if (bytes == output_counted_) return;
+  const size_t before = output_counted_;
+  output_counted_ = bytes;
+  server_.OutputChanged(before, bytes);
+}
+
 void Client::CheckOutputLimits() {
   const GatewayOptions& o = server_.options();
   size_t bytes = output_bytes();
@@ -247,7 +255,9 @@ void Client::CheckOutputLimits() {
     server_.WarnBound(absl::StrCat("closing client ", peer_, ": ", bytes,
                                    " bytes of output unsent (output buffer limits)"));
     Close(absl::StrCat("output buffer over its limit (", bytes, " bytes)"));
+    return;
   }
+  CountOutput();  // the gateway-wide bound
 }
 
 void Client::Write() {
@@ -262,6 +272,7 @@ void Client::Write() {
                       if (self->closed_) return;
                       self->writing_.clear();
                       if (ec) return self->Close(ec.message());
+                      self->CountOutput();
                       self->Write();
                       if (self->output_bytes() < self->server_.options().output_soft_limit) {
                         self->soft_since_.reset();
@@ -293,6 +304,7 @@ void Client::Close(const std::string& why) {
   pending_publish_.reset();
   replies_.clear();
   queued_closed_ = 0;
+  CountOutput();
   server_.OnClientClosed(*this);
 }
 

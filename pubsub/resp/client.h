@@ -167,6 +167,9 @@ class Client : public std::enable_shared_from_this<Client> {
   RequestParser parser_;
   std::array<char, 16384> read_buffer_;
   size_t input_counted_ = 0;  // parser_.held() as last told to the server
+  size_t output_counted_ = 0;  // output_bytes() as last told to the server
+  // Tells the server the unsent output now.
+  void CountOutput();
   uint64_t bytes_read_ = 0;
   bool reading_ = false;
   bool blocked_ = false;

@@ -380,7 +380,9 @@ void Server::Info(Client& c, Args& a) {
         "\r\npattern_directory_overflows:", s.pattern_directory_overflows,
         "\r\npattern_ttls_clipped:", s.pattern_ttls_clipped,
         "\r\ninput_limit_pauses:", s.input_limit_pauses,
-        "\r\ninput_buffered_bytes:", s.input_bytes, "\r\n\r\n");
+        "\r\ninput_buffered_bytes:", s.input_bytes,
+        "\r\nevicted_clients:", s.evicted_clients,
+        "\r\noutput_buffered_bytes:", s.output_bytes, "\r\n\r\n");
   }
   c.writer().Verbatim("txt", text);
 }

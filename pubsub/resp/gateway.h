@@ -67,6 +67,17 @@ struct GatewayOptions {
   // A client's commands are not read while this much output is unsent, so
   // replies alone cannot grow the buffer without bound.
   size_t output_pause_bytes = 1 << 20;
+  // Unsent output of all clients together (Redis 7's maxmemory-clients,
+  // counting output buffers only): each client is bounded by the limits
+  // above, their sum only by max_clients times them. When a client's output
+  // takes the total past it, the clients holding most output are closed,
+  // largest first, until the total is within it again (counted in
+  // evicted_clients, logged), as Redis evicts the clients using most
+  // memory. Checked once the loop has run the writes already started, so
+  // the total may pass it within one batch of messages (every
+  // subscriber's copy waits for the batch's end). 0: no bound (Redis's
+  // default).
+  size_t max_total_output_bytes = 256 << 20;
   // Node publishes waiting for their topic's root (a PUBLISH makes one for
   // its channel and one per matching pattern, held until all are answered):
   // a client may have this many in flight (pipelined; replies still in
@@ -142,6 +153,8 @@ struct GatewayStats {
   uint64_t input_limit_pauses = 0;             // clients not read from at max_total_input_bytes
   uint64_t input_bytes = 0;                    // gauge: request bytes all clients' parsers hold
   uint64_t input_high_water = 0;               // most input_bytes seen
+  uint64_t evicted_clients = 0;                // closed at max_total_output_bytes
+  uint64_t output_bytes = 0;                   // gauge: unsent output of all clients
 };
 
 // Every GatewayStats field once, with what it counts: the admin endpoint's
@@ -211,6 +224,12 @@ inline constexpr GatewayStatField kGatewayStatFields[] = {
      &GatewayStats::input_bytes},
     {"input_high_water", true, "Most request bytes all clients' parsers held at once.",
      &GatewayStats::input_high_water},
+    {"evicted_clients", false,
+     "Clients closed, largest output first, because all clients' unsent output passed "
+     "max_total_output_bytes.",
+     &GatewayStats::evicted_clients},
+    {"output_bytes", true, "Unsent output of all clients now, bytes.",
+     &GatewayStats::output_bytes},
 };
 // A field added to GatewayStats must be added to the table too.
 static_assert(sizeof(GatewayStats) == std::size(kGatewayStatFields) * sizeof(uint64_t));

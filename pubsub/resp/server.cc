@@ -281,6 +281,8 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(input_limit_pauses)
   PETER_RESP_COPY(input_bytes)
   PETER_RESP_COPY(input_high_water)
+  PETER_RESP_COPY(evicted_clients)
+  PETER_RESP_COPY(output_bytes)
 #undef PETER_RESP_COPY
   return s;
 }
@@ -357,6 +359,49 @@ void Server::InputChanged(size_t before, size_t after) {
       if (!stopping_) ResumeInput();
     });
   }
+}
+
+void Server::OutputChanged(size_t before, size_t after) {
+  output_bytes_ = output_bytes_ - before + after;
+  counters_.output_bytes = output_bytes_;
+  if (after > before && options_.max_total_output_bytes != 0 &&
+      output_bytes_ > options_.max_total_output_bytes && !eviction_posted_) {
+    // Posted, not done here: within a batch of messages every subscriber's
+    // output grows (writes wait for the batch's end), and the writes the
+    // batch starts complete (at once, for a client that reads) before a
+    // handler posted now runs. So the clients evicted are those whose
+    // output stays, not fast readers caught in the middle of a burst.
+    eviction_posted_ = true;
+    asio::post(io_, [this] {
+      eviction_posted_ = false;
+      EvictForOutput();
+    });
+  }
+}
+
+// As Redis's client eviction (maxmemory-clients): the client holding most
+// goes first, until the total is within the bound. A scan of the clients
+// per eviction: evictions are rare, the check per change is not a scan.
+void Server::EvictForOutput() {
+  if (evicting_ || options_.max_total_output_bytes == 0) return;
+  evicting_ = true;
+  while (output_bytes_ > options_.max_total_output_bytes) {
+    std::shared_ptr<Client> largest;
+    for (const auto& [id, c] : clients_) {
+      if (!c->closed() && (largest == nullptr || c->output_bytes() > largest->output_bytes())) {
+        largest = c;
+      }
+    }
+    if (largest == nullptr || largest->output_bytes() == 0) break;
+    counters_.evicted_clients++;
+    const size_t bytes = largest->output_bytes();
+    WarnBound(absl::StrCat("closing client ", largest->peer(), " holding ", bytes,
+                           " bytes of unsent output: all clients' output passed ",
+                           options_.max_total_output_bytes, " bytes (max_total_output_bytes)"));
+    largest->Close(absl::StrCat("evicted: all clients' output over max_total_output_bytes (",
+                                bytes, " bytes its own)"));
+  }
+  evicting_ = false;
 }
 
 bool Server::MayRead(Client& client) {

@@ -157,6 +157,8 @@ struct Counters {
   PETER_RESP_COUNTER(input_limit_pauses)
   PETER_RESP_COUNTER(input_bytes)
   PETER_RESP_COUNTER(input_high_water)
+  PETER_RESP_COUNTER(evicted_clients)
+  PETER_RESP_COUNTER(output_bytes)
 #undef PETER_RESP_COUNTER
 };
 
@@ -204,6 +206,11 @@ class Server : public Gateway {
   // again once the total drops below the bound or it gets its turn to
   // finish its request (Client::finishing()).
   bool MayRead(Client& client);
+  // The gateway-wide output bound (max_total_output_bytes). A client
+  // reports each change of its unsent output; past the bound, the clients
+  // holding most are closed, by a handler posted to the loop (so after the
+  // writes already started have completed).
+  void OutputChanged(size_t before, size_t after);
   // `client` finished the request it had its turn for (or closed, or can
   // no longer read): the turn goes to the waiting client holding most.
   void InputTurnOver(Client& client);
@@ -309,6 +316,10 @@ class Server : public Gateway {
   void ResumeInput();
   void CheckInputTurn();
   size_t input_bytes_ = 0;
+  size_t output_bytes_ = 0;
+  bool evicting_ = false;
+  bool eviction_posted_ = false;
+  void EvictForOutput();
   uint64_t input_turn_ = 0;
   uint64_t input_turn_progress_ = 0;
   std::vector<std::weak_ptr<Client>> input_waiters_;

@@ -591,6 +591,50 @@ TEST_F(GatewayTest, SoftLimitClosesAClientThatNeverReads) {
   EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().clients_connected == 0; }));
 }
 
+// Every slow subscriber stays within its own output limits, but together
+// they would hold max_clients times them: past max_total_output_bytes the
+// clients holding most output are closed, largest first (Redis 7's
+// maxmemory-clients eviction), counted and logged, while a subscriber that
+// reads keeps every message.
+TEST_F(GatewayTest, OutputOfAllClientsIsBoundedByEvictingTheLargest) {
+  GatewayOptions options;
+  options.max_total_output_bytes = 2 << 20;  // each client's own limits stay at 32/8 MiB
+  StartNodes(1, options);
+  std::vector<std::unique_ptr<TestClient>> slow;
+  for (int i = 0; i < 3; ++i) {
+    slow.push_back(std::make_unique<TestClient>(port(0), /*rcvbuf=*/4096));
+    ASSERT_EQ(slow.back()->Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  }
+  TestClient reader(port(0)), pub(port(0));
+  ASSERT_EQ(reader.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  // 12.8 MiB to each subscriber: far more than the socket buffers hold.
+  constexpr int kCount = 200;
+  const std::string payload(64 << 10, 'm');
+  const std::string message = Push({"message", "ch", payload});
+  std::atomic<int> received{0};
+  std::thread read_all([&] {
+    for (int i = 0; i < kCount; ++i) {
+      if (reader.Read() != message) return;
+      ++received;
+    }
+  });
+  // One at a time: a burst (a pipeline) reaches the gateway as one batch,
+  // whose copies wait for the batch's end in every subscriber's buffer,
+  // the reader's too.
+  for (int i = 0; i < kCount; ++i) {
+    ASSERT_EQ(pub.Call({"PUBLISH", "ch", payload}).substr(0, 1), ":") << i;
+  }
+  read_all.join();
+  EXPECT_EQ(received.load(), kCount);
+  for (auto& c : slow) EXPECT_TRUE(c->WaitClosed());
+  const GatewayStats s = gateways_[0]->stats();
+  EXPECT_EQ(s.evicted_clients, 3u);
+  EXPECT_EQ(s.slow_client_disconnects, 0u);  // no client passed its own limits
+  EXPECT_LE(s.output_bytes, options.max_total_output_bytes);
+  EXPECT_EQ(s.clients_connected, 2u);  // the reader and the publisher
+  EXPECT_NE(pub.Call({"INFO", "stats"}).find("evicted_clients:3\r\n"), std::string::npos);
+}
+
 // PUBLISH does not hold up the client: many are in flight at once, their
 // acknowledgements come back in any order (here reversed), and the replies
 // still leave in command order, interleaved with the replies of commands
