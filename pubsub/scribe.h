@@ -105,6 +105,13 @@ struct ScribeStats {
   // one under the same number (two roots numbered the topic).
   uint64_t replica_conflicts = 0;
   uint64_t leases_refused = 0;  // as a replica: max_lease_grants reached
+  // As a replica ahead of the root: its state sent to the root, and sends
+  // held back because one went to that root within replica_resend_interval.
+  uint64_t replica_states_sent = 0;
+  uint64_t replica_sends_limited = 0;
+  // As a root: replica confirmations and leases from nodes not in the
+  // topic's replica set, ignored.
+  uint64_t replica_acks_ignored = 0;
   uint64_t rival_roots_merged = 0;      // another root's numbering taken in
   // Numbers given here, never multicast (they wait for the replicas), taken
   // back because another root gave them to other publishes.

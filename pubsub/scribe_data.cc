@@ -1080,7 +1080,25 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     }
   }
   if (ack.lease != 0 || ack.last != 0) SendTo(from, ack);
-  if (behind) SendReplica(from, r.topic, replica);
+  if (behind) {
+    // Once per replica_resend_interval to one root: the root shows itself
+    // behind in every Replicate until the state arrives.
+    const absl::Time now = Now();
+    if (replica.state_sent_to == from.id &&
+        now - replica.state_sent_at < options_.replica_resend_interval) {
+      ++stats_.replica_sends_limited;
+      if (log_ != nullptr && LogsDebug()) {
+        log_->debug("scribe: topic {}: replica state sent to root {} {} ago: not again yet",
+                    r.topic.ShortHex(), from.id.ShortHex(),
+                    absl::FormatDuration(now - replica.state_sent_at));
+      }
+      return;
+    }
+    replica.state_sent_to = from.id;
+    replica.state_sent_at = now;
+    ++stats_.replica_states_sent;
+    SendReplica(from, r.topic, replica);
+  }
 }
 
 // This replica's state, to a root that numbers behind it, as a rival
@@ -1264,6 +1282,16 @@ void Scribe::AskLease(TopicState& t) {
 void Scribe::OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack) {
   TopicState* t = Find(ack.topic);
   if (t == nullptr || !t->root) return;
+  // Only the replica set's confirmations and leases count (ReleaseConfirmed,
+  // HoldsLease); one from another node (a former member, or a peer naming
+  // ever new ids) would only grow the topic's lease table and each waiting
+  // message's holders.
+  const std::vector<NodeHandle>& set = ReplicaSetOf(*t);
+  if (from.id == Self().id ||
+      std::none_of(set.begin(), set.end(), [&](const NodeHandle& h) { return h.id == from.id; })) {
+    ++stats_.replica_acks_ignored;
+    return;
+  }
   if (ack.last != 0 && !t->unconfirmed.empty()) {
     for (auto it = t->unconfirmed.lower_bound(ack.first);
          it != t->unconfirmed.end() && it->first <= ack.last; ++it) {

@@ -152,6 +152,10 @@ struct ReplicaState {
   // Root leases granted: until when this node promised each root not to
   // number the topic itself.
   absl::flat_hash_map<NodeId, absl::Time> granted;
+  // The last root this replica sent its state to (behind it), and when:
+  // at most once per ScribeOptions::replica_resend_interval to one root.
+  NodeId state_sent_to;
+  absl::Time state_sent_at = absl::InfinitePast();
 };
 
 }  // namespace peter::pubsub

@@ -607,6 +607,25 @@ TEST_F(ScribeLoopTest, BatchOfNumbersIsReplicatedInOneMessageAndConfirmedByOneAc
   }
 }
 
+// Confirmations and leases from nodes outside the topic's replica set are
+// ignored and counted: a peer naming ever new ids in ReplicaAcks cannot
+// grow the root's lease table or a waiting message's holders, and they do
+// not stand for the replica's own confirmation.
+TEST_F(ScribeLoopTest, ReplicaAcksFromOutsideTheReplicaSetAreIgnored) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  DeliverPublish(PublishMsg{topic_, "x", Handle(7), 1});
+  for (int i = 0; i < 100; ++i) {
+    Receive(Handle(100 + i), ReplicaAckMsg{topic_, 77, 1, 1});
+  }
+  EXPECT_EQ(scribe_.stats().replica_acks_ignored, 100u);
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  Receive(Handle(5), ReplicaAckMsg{topic_, 0, 1, 1});
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), 1u);
+  EXPECT_EQ(scribe_.stats().replica_acks_ignored, 100u);
+}
+
 // The replica side: a Replicate with messages is answered with the range
 // it now holds (and the lease, if one was asked for); one without messages
 // or lease is not answered.
@@ -714,6 +733,51 @@ TEST_F(ScribeLeaseGrantLimitTest, GrantsBeyondTheBoundAreRefusedUntilOneExpires)
   overlay_->now += absl::Milliseconds(1);
   EXPECT_EQ(Ask(Handle(7), 6), 6u);
   EXPECT_EQ(scribe_.stats().leases_refused, 2u);
+}
+
+// A replica ahead of a root that numbers behind it (restarted without its
+// state) sends the root its state, as a hand-over. Every Replicate of the
+// root shows it behind until that state arrives: the state goes to that
+// root once per replica_resend_interval, not once per Replicate (it went
+// 71-82 times per chaos soak), the rest counted; another root behind gets
+// its own, and a send that was lost is repeated after the interval.
+TEST_F(ScribeLoopTest, StateGoesToARootBehindOncePerResendInterval) {
+  const NodeHandle old_root = Handle(5), restarted = Handle(6), other = Handle(7);
+  const NodeHandle publisher = Handle(2);
+  Receive(old_root, ReplicateMsg{topic_, 8, false,
+                                 {StoredMessage{6, "a", publisher.id, 3},
+                                  StoredMessage{7, "b", publisher.id, 4}}});
+  auto states_to = [&](const NodeHandle& root) {
+    int n = 0;
+    for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
+      if (r.handover && to == root) {
+        EXPECT_EQ(r.next_seq, 8u);
+        EXPECT_EQ(r.messages.size(), 2u);
+        ++n;
+      }
+    }
+    return n;
+  };
+  for (uint64_t next = 1; next <= 5; ++next) {
+    Receive(restarted, ReplicateMsg{topic_, next, false, {}});
+    overlay_->now += absl::Milliseconds(100);
+  }
+  EXPECT_EQ(states_to(restarted), 1);
+  EXPECT_EQ(scribe_.stats().replica_states_sent, 1u);
+  EXPECT_EQ(scribe_.stats().replica_sends_limited, 4u);
+  // Another root behind is not held back by the first one's send.
+  Receive(other, ReplicateMsg{topic_, 3, false, {}});
+  EXPECT_EQ(states_to(other), 1);
+  // The interval passed and the restarted root is still behind (the state
+  // was lost): sent again.
+  overlay_->now += ScribeOptions{}.replica_resend_interval;
+  Receive(restarted, ReplicateMsg{topic_, 6, false, {}});
+  EXPECT_EQ(states_to(restarted), 2);
+  // Caught up: nothing more to send.
+  Receive(restarted, ReplicateMsg{topic_, 8, false, {}});
+  EXPECT_EQ(states_to(restarted), 2);
+  EXPECT_EQ(scribe_.stats().replica_states_sent, 3u);
+  EXPECT_EQ(scribe_.stats().replica_sends_limited, 4u);
 }
 
 class ScribeTopicLimitTest : public ScribeLoopTest {

@@ -61,6 +61,15 @@ struct ScribeOptions {
   // lease is refused (leases_refused), so the asking root keeps holding
   // its publishes and asks again: the safe side.
   size_t max_lease_grants = 8;
+  // A replica ahead of the root (the root numbers behind what it holds: it
+  // restarted without its state, or another root numbered meanwhile) sends
+  // the root its whole state (up to replay_capacity messages) so the root
+  // catches up. Every Replicate of the root shows it behind until that
+  // state arrives, so without a bound a replica would send it once per
+  // publish in flight. It is sent again to the same root of a topic only
+  // after this long (replica_sends_limited counts the ones held back); a
+  // lost send is repeated then.
+  absl::Duration replica_resend_interval = absl::Seconds(1);
   // A root whose replica set became empty because it lost every leaf-set
   // neighbour (they failed, or it is cut off from them) cannot tell a
   // cluster shrunk to one node from a partition whose other side has a new
