@@ -37,9 +37,13 @@ absl::Status ValidateOptions(const RuntimeOptions& o) {
     return absl::InvalidArgumentError("need 0 < reconnect_backoff_min <= reconnect_backoff_max");
   }
   if (o.connect_timeout <= absl::ZeroDuration() || o.idle_timeout <= absl::ZeroDuration() ||
-      o.send_stall_timeout <= absl::ZeroDuration()) {
+      o.send_stall_timeout <= absl::ZeroDuration() || o.pending_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "connect_timeout, idle_timeout and send_stall_timeout must be positive");
+        "connect_timeout, idle_timeout, send_stall_timeout and pending_timeout must be "
+        "positive");
+  }
+  if (o.max_pending_incoming == 0) {
+    return absl::InvalidArgumentError("max_pending_incoming is 0");
   }
   return absl::OkStatus();
 }
@@ -78,6 +82,8 @@ TransportConfig ToTransportConfig(const RuntimeOptions& o,
   c.reconnect_backoff_max = o.reconnect_backoff_max;
   c.idle_timeout = o.idle_timeout;
   c.send_stall_timeout = o.send_stall_timeout;
+  c.max_pending_incoming = o.max_pending_incoming;
+  c.pending_timeout = o.pending_timeout;
   return c;
 }
 

@@ -80,6 +80,11 @@ struct RuntimeOptions {
   // A connection whose peer takes none of the frames queued for it this
   // long is closed (TransportStats::send_stalls).
   absl::Duration send_stall_timeout = absl::Seconds(60);
+  // Incoming connections that have sent no frame yet: at most this many
+  // (the oldest closed for a new one), each for at most pending_timeout
+  // (TransportStats::pending_evicted, pending_timeouts).
+  size_t max_pending_incoming = 256;
+  absl::Duration pending_timeout = absl::Seconds(10);
   // How long Start() keeps retrying unreachable bootstrap nodes before it
   // fails with Unavailable.
   absl::Duration bootstrap_retry_for = absl::Seconds(30);

@@ -109,11 +109,36 @@ void TcpTransport::OnAccept(const std::error_code& ec, asio::ip::tcp::socket soc
     ++stats_.connections_accepted;
     ++stats_.connections_open;
     ++incoming_open_;
+    if (pending_.size() >= std::max<size_t>(config_.max_pending_incoming, 1)) {
+      EvictOldestPending();
+    }
     std::shared_ptr<Connection> conn = NewConnection();
+    pending_[conn->id()] = steady_clock::now();
     conn->Accept(std::move(socket));
     log_->debug("accepted connection from {}", conn->remote());
   }
   Accept();
+}
+
+void TcpTransport::EvictOldestPending() {
+  auto oldest = pending_.end();
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (oldest == pending_.end() || it->second < oldest->second) oldest = it;
+  }
+  if (oldest == pending_.end()) return;
+  auto found = all_.find(oldest->first);
+  pending_.erase(oldest);
+  ++stats_.pending_evicted;
+  // Held here: closing it takes it out of all_.
+  std::shared_ptr<Connection> conn = found != all_.end() ? found->second : nullptr;
+  if (pending_warn_.Allow(absl::Now())) {
+    log_->warn("{} incoming connections have sent nothing yet (max_pending_incoming): closing "
+               "the oldest{} for a new one ({} warnings suppressed)",
+               config_.max_pending_incoming,
+               conn != nullptr ? absl::StrCat(", from ", conn->remote()) : "",
+               pending_warn_.suppressed());
+  }
+  if (conn != nullptr) conn->Close("pending: evicted for a newer connection");
 }
 
 // Closes connections idle for idle_timeout and forgets stale backoff state.
@@ -129,6 +154,25 @@ void TcpTransport::Sweep() {
     }
   }
   for (auto& conn : expired) conn->Close("idle");
+  const auto pending_for = ToChrono(config_.pending_timeout);
+  std::vector<uint64_t> silent;
+  for (const auto& [id, since] : pending_) {
+    if (now - since >= pending_for) silent.push_back(id);
+  }
+  for (uint64_t id : silent) {
+    pending_.erase(id);
+    ++stats_.pending_timeouts;
+    auto found = all_.find(id);
+    if (found == all_.end()) continue;
+    std::shared_ptr<Connection> conn = found->second;  // closing takes it out of all_
+    if (pending_warn_.Allow(absl::Now())) {
+      log_->warn("{} sent nothing in {} (pending_timeout): closing the connection ({} warnings "
+                 "suppressed)",
+                 conn->remote(), absl::FormatDuration(config_.pending_timeout),
+                 pending_warn_.suppressed());
+    }
+    conn->Close("pending: sent nothing");
+  }
   const auto stall = ToChrono(config_.send_stall_timeout);
   std::vector<std::shared_ptr<Connection>> stalled;
   for (auto& [id, conn] : all_) {
@@ -150,7 +194,8 @@ void TcpTransport::Sweep() {
   const auto forget = 2 * ToChrono(config_.reconnect_backoff_max);
   absl::erase_if(backoff_, [&](const auto& entry) { return now > entry.second.retry_at + forget; });
   const absl::Duration period =
-      std::clamp(std::min(config_.idle_timeout, config_.send_stall_timeout) / 4,
+      std::clamp(std::min({config_.idle_timeout, config_.send_stall_timeout,
+                           config_.pending_timeout}) / 4,
                  absl::Milliseconds(50), absl::Seconds(5));
   sweep_timer_.expires_after(ToChrono(period));
   sweep_timer_.async_wait([this](const std::error_code& ec) {
@@ -313,6 +358,7 @@ void TcpTransport::OnFrame(Connection& conn, std::string_view frame) {
     conn.Close("refused: frame from another id");
     return;
   }
+  if (!conn.outgoing()) pending_.erase(conn.id());
   const size_t type = envelope->body.index();
   ++stats_.frames_received[type];
   stats_.bytes_received[type] += frame.size();
@@ -374,6 +420,7 @@ void TcpTransport::OnClosed(Connection& conn, bool was_open, const std::string& 
     log_->debug("connection {} {}: {}", conn.outgoing() ? "to" : "from", conn.remote(), why);
   }
   if (all_.erase(conn.id()) > 0 && !conn.outgoing()) --incoming_open_;
+  pending_.erase(conn.id());
   if (!conn.peer().has_value()) return;
   auto it = by_peer_.find(*conn.peer());
   if (it != by_peer_.end() && it->second.get() == &conn) {

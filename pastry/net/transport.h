@@ -51,7 +51,9 @@
 // one is not opened and the message is dropped (outgoing_refused); the
 // core's acknowledgements and probes retry. A busy connection whose peer
 // reads nothing for send_stall_timeout is closed (send_stalls), so busy
-// slots are held by peers that are making progress.
+// slots are held by peers that are making progress. Incoming connections
+// that have sent no frame yet are bounded in number and time
+// (max_pending_incoming, pending_timeout): see TransportConfig.
 //
 // Authentication. With a PeerSecurity (TransportConfig::security), every
 // connection is TLS and/or opens with the handshake of peer_auth.h; a peer
@@ -109,6 +111,15 @@ struct TransportConfig {
   // its queue for good, since a busy connection is neither idle nor
   // evictable and TCP keeps a zero window open indefinitely.
   absl::Duration send_stall_timeout = absl::Seconds(60);
+  // Incoming connections that have not yet sent a frame that decodes (on a
+  // secured node: that includes the handshake): at most this many at once
+  // (at the bound, the oldest is closed for a new one: pending_evicted),
+  // each for at most pending_timeout (then closed: pending_timeouts). A
+  // peer connects to send, so a real one leaves the pending set within a
+  // round trip; connections that say nothing cannot hold incoming slots
+  // for idle_timeout, nor keep a real peer out.
+  size_t max_pending_incoming = 256;
+  absl::Duration pending_timeout = absl::Seconds(10);
   // Null: plain TCP, no authentication.
   std::shared_ptr<const PeerSecurity> security;
 };
@@ -209,10 +220,15 @@ class TcpTransport : public Transport, private ConnectionOwner {
   absl::flat_hash_map<Endpoint, absl::Duration> backoff_cap_;
   TransportStats stats_;
   size_t incoming_open_ = 0;  // accepted connections in all_
+  // Accepted connections that have sent no frame that decodes yet, with
+  // when they were accepted (at most max_pending_incoming).
+  absl::flat_hash_map<uint64_t, SteadyTime> pending_;
+  // Closes the pending connection accepted first, for a new one.
+  void EvictOldestPending();
   ConnectionTotals totals_;  // over all connections (Connection keeps it)
   // Warnings peers can trigger: one per second each.
   LogLimit decode_warn_, overflow_warn_, auth_warn_, global_overflow_warn_, reject_warn_,
-      receive_warn_, outgoing_limit_warn_, stall_warn_;
+      receive_warn_, outgoing_limit_warn_, stall_warn_, pending_warn_;
 };
 
 }  // namespace peter::pastry::net

@@ -49,6 +49,11 @@ struct TransportStats {
   // Connections closed because the peer took none of the frames queued
   // for it within send_stall_timeout (those frames dropped with it).
   uint64_t send_stalls = 0;
+  // Incoming connections closed before they sent a frame that decodes: the
+  // oldest, at max_pending_incoming, for a new one (evicted), or after
+  // pending_timeout (timeouts).
+  uint64_t pending_evicted = 0;
+  uint64_t pending_timeouts = 0;
   // Peers refused by authentication (secured nodes), by AuthFailure.
   std::array<uint64_t, kAuthFailureCount> auth_failures{};
   uint64_t send_queue_bytes = 0;      // gauge: bytes queued on all connections

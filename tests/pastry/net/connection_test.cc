@@ -295,5 +295,48 @@ TEST(ConnectionTest, IncomingFloodLeavesTheReservedSlotsToOutgoingConnections) {
   EXPECT_EQ(t.connections_rejected, 2u);
 }
 
+// Incoming connections that send nothing are bounded in number and time:
+// beyond max_pending_incoming the oldest is closed for the new one, and
+// each is closed after pending_timeout (both counted). A connection whose
+// first frame decodes leaves the pending set and stays open. Without the
+// bound, silent connections held incoming slots for idle_timeout (5 min).
+TEST(ConnectionTest, SilentIncomingConnectionsAreBoundedInNumberAndTime) {
+  RuntimeOptions o = LoopbackOptions();
+  o.max_pending_incoming = 2;
+  o.pending_timeout = absl::Milliseconds(500);
+  std::unique_ptr<NodeRuntime> node = StartNode(std::move(o));
+  ASSERT_NE(node, nullptr);
+  auto transport = [&] { return node->Snapshot().transport; };
+  std::vector<int> silent;
+  absl::Cleanup close_silent = [&] {
+    for (int fd : silent) ::close(fd);
+  };
+  for (int i = 0; i < 2; ++i) {
+    silent.push_back(ConnectRaw(node->listen_endpoint()));
+    ASSERT_GE(silent.back(), 0);
+    // One at a time, so the accepting order is the connecting order.
+    ASSERT_TRUE(Eventually([&] { return transport().connections_accepted == silent.size(); },
+                           absl::Seconds(2)));
+  }
+  // A peer that speaks at once: a probe.
+  RawStream speaker(ConnectRaw(node->listen_endpoint()));
+  ASSERT_GE(speaker.fd(), 0);
+  EXPECT_TRUE(PeerClosed(silent[0], absl::Seconds(2)));  // the oldest made room for it
+  EXPECT_EQ(transport().pending_evicted, 1u);
+  Envelope probe;
+  probe.sender = NodeHandle{NodeId(7, 7), Endpoint::FromIpv4(0x7f000001, 1)};
+  probe.body = Probe{42, false, false, 0};
+  ASSERT_TRUE(SendAll(speaker.fd(), wire::Encode(probe)));
+  EXPECT_TRUE(speaker.AwaitProbeReply(42, absl::Seconds(2)));
+  // The silent one left goes at pending_timeout; the speaker stays.
+  EXPECT_TRUE(PeerClosed(silent[1], absl::Seconds(3)));
+  EXPECT_TRUE(Eventually([&] { return transport().pending_timeouts == 1; }, absl::Seconds(2)));
+  EXPECT_FALSE(PeerClosed(speaker.fd(), absl::Milliseconds(700)));
+  const TransportStats t = transport();
+  EXPECT_EQ(t.pending_evicted, 1u);
+  EXPECT_EQ(t.pending_timeouts, 1u);
+  EXPECT_EQ(t.connections_open, 1u);
+}
+
 }  // namespace
 }  // namespace peter::pastry::net::testing
