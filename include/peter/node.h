@@ -93,6 +93,16 @@ struct NodeOptions {
   // max_connections takes effect): an incoming flood cannot keep the node
   // from reaching its leaf set.
   size_t reserved_outgoing_connections = 64;
+  // A connection idle this long (nothing sent or received) is closed; a
+  // busy one whose peer takes none of the frames queued for it for
+  // send_stall_timeout is closed too, its frames dropped (send_stalls).
+  absl::Duration idle_timeout = absl::Minutes(5);
+  absl::Duration send_stall_timeout = absl::Seconds(60);
+  // Incoming connections that have not yet sent a frame (or, secured,
+  // finished the handshake and sent one): at most this many at once, the
+  // oldest closed for a new one, each closed after pending_timeout.
+  size_t max_pending_incoming = 256;
+  absl::Duration pending_timeout = absl::Seconds(10);
 
   // Messages waiting for one subscription's handler; see "Slow consumers".
   size_t max_pending_messages = 10000;
@@ -194,6 +204,12 @@ struct PubSubStats {
   uint64_t publishes_held_for_order = 0;
   uint64_t publishes_order_forced = 0;
   uint64_t leases_refused = 0;  // as a replica: max_lease_grants held already
+  // As a replica ahead of a root: its state sent to the root, and sends
+  // held back (one went to that root within replica_resend_interval).
+  uint64_t replica_states_sent = 0;
+  uint64_t replica_sends_limited = 0;
+  // As a root: replica confirmations from nodes outside the replica set.
+  uint64_t replica_acks_ignored = 0;
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

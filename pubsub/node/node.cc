@@ -47,6 +47,10 @@ absl::Status NodeImpl::Start() {
   r.max_total_receive_bytes = options_.max_total_receive_bytes;
   r.max_connections = options_.max_connections;
   r.reserved_outgoing_connections = options_.reserved_outgoing_connections;
+  r.idle_timeout = options_.idle_timeout;
+  r.send_stall_timeout = options_.send_stall_timeout;
+  r.max_pending_incoming = options_.max_pending_incoming;
+  r.pending_timeout = options_.pending_timeout;
   r.bootstrap_retry_for = options_.bootstrap_retry_for;
   r.logger = options_.logger;
   r.on_start = [this](pastry::Node& node) {
@@ -321,6 +325,9 @@ PubSubStats NodeImpl::Stats() {
         out.publishes_held_for_order = st.publishes_held_for_order;
         out.publishes_order_forced = st.publishes_order_forced;
         out.leases_refused = st.leases_refused;
+        out.replica_states_sent = st.replica_states_sent;
+        out.replica_sends_limited = st.replica_sends_limited;
+        out.replica_acks_ignored = st.replica_acks_ignored;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

@@ -153,6 +153,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   s.transport.receive_overflows = 5;
   s.transport.connections_evicted = 13;
   s.transport.outgoing_refused = 14;
+  s.transport.pending_evicted = 21;
+  s.transport.pending_timeouts = 22;
   s.stats.dead_node_overflows = 6;
   s.stats.candidate_probe_overflows = 7;
   s.stats.join_buffer_overflows = 9;
@@ -168,7 +170,15 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.numbers_withdrawn = 41;
   p.publishes_held_for_order = 19;
   p.publishes_order_forced = 20;
+  p.replica_states_sent = 23;
+  p.replica_sends_limited = 24;
+  p.replica_acks_ignored = 25;
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
+  EXPECT_EQ(m["peter_pending_connections_evicted_total"], 21);
+  EXPECT_EQ(m["peter_pending_connection_timeouts_total"], 22);
+  EXPECT_EQ(m["peter_pubsub_replica_states_sent_total"], 23);
+  EXPECT_EQ(m["peter_pubsub_replica_sends_limited_total"], 24);
+  EXPECT_EQ(m["peter_pubsub_replica_acks_ignored_total"], 25);
   EXPECT_EQ(m["peter_send_queue_global_overflows_total"], 4);
   EXPECT_EQ(m["peter_receive_overflows_total"], 5);
   EXPECT_EQ(m["peter_connections_evicted_total"], 13);
@@ -198,6 +208,10 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["transport"]["dropped"]["receive_overflow"], 5);
   EXPECT_EQ(j["transport"]["connections_evicted"], 13);
   EXPECT_EQ(j["transport"]["outgoing_refused"], 14);
+  EXPECT_EQ(j["transport"]["pending_evicted"], 21);
+  EXPECT_EQ(j["transport"]["pending_timeouts"], 22);
+  EXPECT_EQ(j["pubsub"]["replica_sends_limited"], 24);
+  EXPECT_EQ(j["pubsub"]["replica_acks_ignored"], 25);
   EXPECT_EQ(j["pubsub"]["topics_refused"], 8);
   EXPECT_EQ(j["pubsub"]["publish_acks_unconfirmed"], 15);
   EXPECT_EQ(j["pubsub"]["lease_waits"], 16);
@@ -469,6 +483,111 @@ TEST(NodeConfigTest, LimitFlagsOutOfRangeAreErrors) {
   EXPECT_TRUE(has(config_error({"--resp-max-publishes-in-flight", "20000"}),
                   "--resp-max-publishes-in-flight"));
   EXPECT_EQ(config_error({"--max-frame-bytes", "8mb", "--max-total-receive-bytes", "8mb"}), "");
+}
+
+// Every option that bounds what peers or clients make a node hold has a
+// flag (issue 8): the ones added after the first set reach their options,
+// and bad values are one-line errors naming the flag.
+TEST(NodeConfigTest, EveryBoundHasAFlag) {
+  NodeFlags f;
+  ASSERT_EQ(ParseLimitFlags({"--listen", "127.0.0.1:0", "--resp", "127.0.0.1:0",
+                             "--idle-timeout", "30", "--send-stall-timeout", "2.5",
+                             "--max-pending-incoming", "9", "--pending-timeout", "4",
+                             "--max-join-buffer", "11", "--max-dead-nodes", "12",
+                             "--max-moving-children", "0", "--max-reorder", "13",
+                             "--max-lease-grants", "3", "--max-pending-publishes", "14000",
+                             "--max-pending-anycasts", "15", "--max-anycast-visits", "16",
+                             "--root-cache-size", "17", "--max-topic-name-bytes", "18",
+                             "--max-payload-bytes", "64kb",
+                             "--resp-max-publishes-in-flight", "40",
+                             "--resp-max-client-publishes-in-flight", "19",
+                             "--resp-max-total-output-bytes", "1gb",
+                             "--resp-output-pause-bytes", "2mb",
+                             "--resp-max-queued-message-bytes", "8mb",
+                             "--resp-max-cluster-patterns", "20",
+                             "--resp-max-pattern-ttl", "120", "--resp-max-bulk-len", "1mb",
+                             "--resp-max-args", "21", "--resp-max-inline-len", "4kb"},
+                            &f),
+            "");
+  absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const NodeOptions& n = c->node;
+  EXPECT_EQ(n.idle_timeout, absl::Seconds(30));
+  EXPECT_EQ(n.send_stall_timeout, absl::Milliseconds(2500));
+  EXPECT_EQ(n.max_pending_incoming, 9u);
+  EXPECT_EQ(n.pending_timeout, absl::Seconds(4));
+  EXPECT_EQ(n.overlay.max_join_buffer, 11u);
+  EXPECT_EQ(n.overlay.max_dead_nodes, 12u);
+  EXPECT_EQ(n.pubsub.max_moving_children, 0u);
+  EXPECT_EQ(n.pubsub.max_reorder, 13u);
+  EXPECT_EQ(n.pubsub.max_lease_grants, 3u);
+  EXPECT_EQ(n.pubsub.max_pending_publishes, 14000u);
+  EXPECT_EQ(n.pubsub.max_pending_anycasts, 15u);
+  EXPECT_EQ(n.pubsub.max_anycast_visits, 16u);
+  EXPECT_EQ(n.pubsub.root_cache_size, 17u);
+  EXPECT_EQ(n.pubsub.max_topic_name_bytes, 18u);
+  EXPECT_EQ(n.pubsub.max_payload_bytes, 64u << 10);
+  ASSERT_TRUE(c->gateway.has_value());
+  const resp::GatewayOptions& g = *c->gateway;
+  EXPECT_EQ(g.max_client_publishes_in_flight, 19u);
+  EXPECT_EQ(g.max_total_output_bytes, size_t{1} << 30);
+  EXPECT_EQ(g.output_pause_bytes, 2u << 20);
+  EXPECT_EQ(g.max_queued_message_bytes, 8u << 20);
+  EXPECT_EQ(g.max_cluster_patterns, 20u);
+  EXPECT_EQ(g.max_pattern_ttl, absl::Seconds(120));
+  EXPECT_EQ(g.parser.max_bulk_len, 1u << 20);
+  EXPECT_EQ(g.parser.max_args, 21u);
+  EXPECT_EQ(g.parser.max_inline_len, 4u << 10);
+
+  // Defaults are the options' own.
+  NodeFlags d;
+  ASSERT_EQ(ParseLimitFlags({"--listen", "127.0.0.1:0", "--resp", "127.0.0.1:0"}, &d), "");
+  absl::StatusOr<NodeConfig> dc = MakeNodeConfig(d);
+  ASSERT_TRUE(dc.ok()) << dc.status();
+  const NodeOptions defaults;
+  EXPECT_EQ(dc->node.send_stall_timeout, defaults.send_stall_timeout);
+  EXPECT_EQ(dc->node.idle_timeout, defaults.idle_timeout);
+  EXPECT_EQ(dc->node.pubsub.max_moving_children, defaults.pubsub.max_moving_children);
+  EXPECT_EQ(dc->gateway->max_total_output_bytes, resp::GatewayOptions{}.max_total_output_bytes);
+
+  auto parse_error = [](std::vector<std::string> args) {
+    NodeFlags e;
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
+    return ParseLimitFlags(args, &e);
+  };
+  auto has = [](const std::string& error, const char* word) {
+    return error.find(word) != std::string::npos;
+  };
+  EXPECT_TRUE(has(parse_error({"--send-stall-timeout", "0"}), "--send-stall-timeout"));
+  EXPECT_TRUE(has(parse_error({"--send-stall-timeout", "soon"}), "--send-stall-timeout"));
+  EXPECT_TRUE(has(parse_error({"--idle-timeout", "-5"}), "--idle-timeout"));
+  EXPECT_TRUE(has(parse_error({"--max-pending-incoming", "0"}), "--max-pending-incoming"));
+  EXPECT_TRUE(has(parse_error({"--pending-timeout", "0"}), "--pending-timeout"));
+  EXPECT_TRUE(has(parse_error({"--max-moving-children", "-1"}), "--max-moving-children"));
+  EXPECT_TRUE(has(parse_error({"--max-moving-children", "2000000"}), "--max-moving-children"));
+  EXPECT_TRUE(has(parse_error({"--max-lease-grants", "0"}), "--max-lease-grants"));
+  EXPECT_TRUE(has(parse_error({"--max-payload-bytes", "10"}), "--max-payload-bytes"));
+  EXPECT_TRUE(has(parse_error({"--resp-max-total-output-bytes", "1kb"}),
+                  "--resp-max-total-output-bytes"));
+  EXPECT_TRUE(has(parse_error({"--resp-max-args", "0"}), "--resp-max-args"));
+
+  auto config_error = [&](std::vector<std::string> args) -> std::string {
+    NodeFlags e;
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0", "--resp", "127.0.0.1:0"});
+    std::string parse = ParseLimitFlags(args, &e);
+    if (!parse.empty()) return "parse: " + parse;
+    absl::StatusOr<NodeConfig> config = MakeNodeConfig(e);
+    return config.ok() ? "" : std::string(config.status().message());
+  };
+  EXPECT_TRUE(has(config_error({"--resp-max-total-output-bytes", "16mb"}),
+                  "--resp-max-total-output-bytes"));
+  EXPECT_EQ(config_error({"--resp-max-total-output-bytes", "16mb",
+                          "--resp-client-output-buffer-limit", "8mb 4mb 60"}),
+            "");
+  EXPECT_TRUE(has(config_error({"--resp-output-pause-bytes", "64mb"}),
+                  "--resp-output-pause-bytes"));
+  EXPECT_TRUE(has(config_error({"--resp-max-pattern-ttl", "10"}), "--resp-max-pattern-ttl"));
+  EXPECT_TRUE(has(config_error({"--max-payload-bytes", "8mb"}), "payload"));
 }
 
 // A node that answers lookups from a table and times out on the rest. A

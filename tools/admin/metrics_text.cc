@@ -258,6 +258,13 @@ void Connections(Writer& w, const pastry::net::TransportStats& t) {
            "Connections closed because the peer took none of the frames queued for it "
            "within send_stall_timeout (60 s).",
            t.send_stalls);
+  w.Single("peter_pending_connections_evicted_total", "counter",
+           "Incoming connections that had sent nothing yet, closed (the oldest) for a new "
+           "one: max_pending_incoming of them open.",
+           t.pending_evicted);
+  w.Single("peter_pending_connection_timeouts_total", "counter",
+           "Incoming connections closed because they sent no frame within pending_timeout.",
+           t.pending_timeouts);
   w.Single("peter_connections_open", "gauge", "TCP connections open now.",
            t.connections_open);
   w.Single("peter_send_queue_bytes", "gauge",
@@ -334,6 +341,17 @@ void PubSub(Writer& w, const PubSubStats& p) {
   w.Single("peter_pubsub_leases_refused_total", "counter",
            "Root leases refused here as replica: max_lease_grants others still running.",
            p.leases_refused);
+  w.Single("peter_pubsub_replica_states_sent_total", "counter",
+           "Replica states sent here to a root numbering behind this replica.",
+           p.replica_states_sent);
+  w.Single("peter_pubsub_replica_sends_limited_total", "counter",
+           "Replica states not sent to a root behind this replica: one went to it within "
+           "replica_resend_interval.",
+           p.replica_sends_limited);
+  w.Single("peter_pubsub_replica_acks_ignored_total", "counter",
+           "Replica confirmations and leases ignored here as root: from a node outside the "
+           "topic's replica set.",
+           p.replica_acks_ignored);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",

@@ -169,6 +169,23 @@ absl::StatusOr<std::optional<resp::GatewayOptions>> GatewayConfig(const NodeFlag
                absl::StrCat("must be at least --resp-max-request-bytes (",
                             options.parser.max_request_bytes, ")"));
   }
+  if (options.max_total_output_bytes < options.output_hard_limit) {
+    return Bad("--resp-max-total-output-bytes", std::to_string(options.max_total_output_bytes),
+               absl::StrCat("must be at least the hard output limit of one client (",
+                            options.output_hard_limit,
+                            ", --resp-client-output-buffer-limit)"));
+  }
+  if (options.output_pause_bytes > options.output_hard_limit) {
+    return Bad("--resp-output-pause-bytes", std::to_string(options.output_pause_bytes),
+               absl::StrCat("must not pass the hard output limit of one client (",
+                            options.output_hard_limit,
+                            ", --resp-client-output-buffer-limit)"));
+  }
+  if (options.max_pattern_ttl <= options.pattern_ttl) {
+    return Bad("--resp-max-pattern-ttl", absl::FormatDuration(options.max_pattern_ttl),
+               absl::StrCat("must be above the ttl nodes announce (",
+                            absl::FormatDuration(options.pattern_ttl), ")"));
+  }
   // The per-client bound cannot usefully pass the gateway-wide one.
   options.max_client_publishes_in_flight =
       std::min(options.max_client_publishes_in_flight, options.max_publishes_in_flight);
@@ -326,6 +343,17 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
         ->default_str(SizeText(*field))
         ->group("Limits");
   };
+  // A duration in seconds (`min` to `max`), into an absl::Duration field.
+  auto seconds = [&](const std::string& name, absl::Duration* field, double min, double max,
+                     const std::string& help) {
+    command.add_option_function<double>(
+               name, [field](double s) { *field = absl::Seconds(s); },
+               absl::StrCat(help, " [", min, " to ", max, "]"))
+        ->check(CLI::Range(min, max).description(""))
+        ->type_name("SECONDS")
+        ->default_str(absl::StrCat(absl::ToDoubleSeconds(*field)))
+        ->group("Limits");
+  };
   // Network: what peers can make this node hold.
   count("--max-connections", &n.max_connections, 1'000'000,
         "Peer connections open at once, incoming and outgoing together; an incoming one "
@@ -348,18 +376,61 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
   bytes("--max-total-receive-bytes", &n.max_total_receive_bytes, 64 * kKiB, kTiB,
         "Bytes of frames still arriving on all connections together; the connection "
         "whose read passes it is closed");
+  seconds("--idle-timeout", &n.idle_timeout, 1, 86400,
+          "Seconds a peer connection may stay idle (nothing sent or received) before it is "
+          "closed");
+  seconds("--send-stall-timeout", &n.send_stall_timeout, 1, 86400,
+          "Seconds a peer may take none of the frames queued for it before its connection is "
+          "closed and the frames dropped");
+  count("--max-pending-incoming", &n.max_pending_incoming, 1'000'000,
+        "Incoming peer connections that have sent nothing yet; beyond it the oldest is "
+        "closed for the new one");
+  seconds("--pending-timeout", &n.pending_timeout, 0.1, 3600,
+          "Seconds an incoming peer connection may take to send its first frame before it is "
+          "closed");
   // Overlay core: the two bounds that grow with the load (peers heard of,
-  // routed traffic); the others guard against hostile peers only.
+  // routed traffic), then those that guard against hostile peers.
   count("--max-tracked-peers", &n.overlay.max_tracked_peers, 10'000'000,
         "Peers with liveness state; a candidate heard of second-hand beyond it is not probed");
   count("--max-pending-acks", &n.overlay.max_pending_acks, 100'000'000,
         "Routed messages awaiting a hop acknowledgement; beyond it they are sent untracked");
+  count("--max-join-buffer", &n.overlay.max_join_buffer, 10'000'000,
+        "Messages held while this node joins; beyond it they are dropped");
+  count("--max-dead-nodes", &n.overlay.max_dead_nodes, 100'000'000,
+        "Nodes remembered as dead (for 30 s each); beyond it one is removed but not "
+        "remembered");
   // Scribe.
   count("--max-topics", &n.pubsub.max_topics, 100'000'000,
         "Topics this node keeps tree state for, and topics it replicates; a join beyond it "
         "passes through without state");
   count("--max-children", &n.pubsub.max_children, 1'000'000,
         "Children per topic; beyond it the farthest child is pushed down under a sibling");
+  command
+      .add_option("--max-moving-children", n.pubsub.max_moving_children,
+                  "Children per topic being pushed down under a sibling; at it the joiner "
+                  "itself is pushed down instead [0 to 1000000]")
+      ->check(CLI::Range(size_t{0}, size_t{1'000'000}).description(""))
+      ->type_name("N")
+      ->capture_default_str()
+      ->group("Limits");
+  count("--max-reorder", &n.pubsub.max_reorder, 10'000'000,
+        "Out-of-order messages held per topic, and publishes a fresh root holds; beyond it "
+        "a gap is skipped (best effort) or the publish dropped");
+  count("--max-lease-grants", &n.pubsub.max_lease_grants, 1'000,
+        "Root leases a replica grants per topic at once; beyond it a root gets none");
+  count("--max-pending-publishes", &n.pubsub.max_pending_publishes, 100'000'000,
+        "This node's acknowledged publishes in flight; beyond it a publish fails");
+  count("--max-pending-anycasts", &n.pubsub.max_pending_anycasts, 100'000'000,
+        "This node's anycasts in flight; beyond it an anycast fails");
+  count("--max-anycast-visits", &n.pubsub.max_anycast_visits, 1'000'000,
+        "Nodes one anycast may visit before it fails");
+  count("--root-cache-size", &n.pubsub.root_cache_size, 100'000'000,
+        "Topic roots' addresses remembered; beyond it the least recently used is forgotten");
+  count("--max-topic-name-bytes", &n.pubsub.max_topic_name_bytes, 65'536,
+        "Longest topic name; a longer one is refused");
+  bytes("--max-payload-bytes", &n.pubsub.max_payload_bytes, 1 * kKiB, 1 * kGiB,
+        "Largest message payload; a larger publish is refused (must fit --max-frame-bytes "
+        "with 64kb of headers)");
   count("--replay-capacity", &n.pubsub.replay_capacity, 10'000'000,
         "Messages kept per topic for gap repair and reliable subscribers' replays");
   command.add_option_function<double>(
@@ -395,6 +466,29 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
   count("--resp-max-publishes-in-flight", &g.max_publishes_in_flight, 1'000'000,
         "Node publishes of all Redis clients (a PUBLISH: one, plus one per matching pattern) "
         "waiting for their topic's root; at it, clients' commands wait");
+  count("--resp-max-client-publishes-in-flight", &g.max_client_publishes_in_flight, 1'000'000,
+        "Node publishes of one Redis client waiting for their topic's root; at it, the "
+        "client's commands wait");
+  bytes("--resp-max-total-output-bytes", &g.max_total_output_bytes, 64 * kKiB, kTiB,
+        "Unsent output of all Redis clients together (Redis's maxmemory-clients, output "
+        "only); past it the clients holding most are disconnected, largest first");
+  bytes("--resp-output-pause-bytes", &g.output_pause_bytes, 1 * kKiB, 1 * kGiB,
+        "Unsent output of one Redis client at which its commands are no longer read");
+  bytes("--resp-max-queued-message-bytes", &g.max_queued_message_bytes, 64 * kKiB, kTiB,
+        "Payload bytes of messages waiting for the Redis gateway's loop; beyond it new "
+        "ones are dropped");
+  count("--resp-max-cluster-patterns", &g.max_cluster_patterns, 100'000'000,
+        "Patterns (with their nodes) believed held in the cluster; an announcement beyond "
+        "it is ignored");
+  seconds("--resp-max-pattern-ttl", &g.max_pattern_ttl, 1, 86400,
+          "Longest time another node's pattern announcement is believed without a refresh");
+  bytes("--resp-max-bulk-len", &g.parser.max_bulk_len, 1 * kKiB, 4 * kGiB,
+        "Largest argument of a Redis request (Redis's proto-max-bulk-len); a larger one "
+        "closes the client");
+  count("--resp-max-args", &g.parser.max_args, 100'000'000,
+        "Most arguments of one Redis command; more close the client");
+  bytes("--resp-max-inline-len", &g.parser.max_inline_len, 1 * kKiB, 1 * kGiB,
+        "Longest inline request or count line; a longer one closes the client");
 }
 
 }  // namespace peter::tools::admin
