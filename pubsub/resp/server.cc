@@ -374,7 +374,7 @@ void Server::OutputChanged(size_t before, size_t after) {
     eviction_posted_ = true;
     asio::post(io_, [this] {
       eviction_posted_ = false;
-      EvictForOutput();
+      if (!stopping_) EvictForOutput();
     });
   }
 }
