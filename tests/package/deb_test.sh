@@ -78,6 +78,9 @@ else
 fi
 
 echo "== run the installed node as user peter"
+# Created first: the node's shell opens it in the background, and awk below
+# may run before that (set -e would end the test on awk's error).
+: >"${WORK}/node.out"
 # setpriv execs the node itself (runuser would stay in between as its parent).
 setpriv --reuid=peter --regid=peter --init-groups /usr/bin/peter node --config /etc/peter/peter.toml \
   --listen 127.0.0.1:0 --admin 127.0.0.1:0 >"${WORK}/node.out" 2>"${WORK}/node.err" &
