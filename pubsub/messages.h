@@ -191,6 +191,12 @@ struct ReplicateMsg {
   // Nonzero: the root asks the replica for a root lease (see
   // ScribeOptions::root_lease); the replica echoes it in a ReplicaAck.
   uint64_t lease = 0;
+  // The sender's commit index: every number below it that it gave, it
+  // released (multicast, acknowledged); numbers from it on are held back
+  // for the replicas (tentative). From a replica (a state sent to a root
+  // behind it), the highest such index a root told it. 0: not known (a
+  // sender from before the field; every message counts as tentative).
+  uint64_t commit = 0;
 };
 
 // Replica -> root, for a Replicate that asked for a lease or carried

@@ -104,6 +104,9 @@ struct ScribeStats {
   // As a replica: messages not confirmed because this node holds another
   // one under the same number (two roots numbered the topic).
   uint64_t replica_conflicts = 0;
+  // As a replica: tentative messages (beyond the commit index a root told
+  // it) replaced by another message a root released under that number.
+  uint64_t replica_tentative_replaced = 0;
   uint64_t leases_refused = 0;  // as a replica: max_lease_grants reached
   // As a replica ahead of the root: its state sent to the root, and sends
   // held back because one went to that root within replica_resend_interval.
@@ -303,6 +306,8 @@ class Scribe final : public pastry::Application {
   std::map<uint64_t, UnconfirmedPublish>::iterator ReleaseNumber(
       TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it);
   void ReleaseConfirmed(TopicState& t);
+  // The root's commit index: it released every number below it.
+  static uint64_t CommitIndex(const TopicState& t);
   void WithdrawBelow(TopicState& t, uint64_t below);
   bool AloneForGood() const;
   void CheckUnconfirmed();

@@ -375,6 +375,10 @@ std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
 // resend to the root on the other side. Unless it is alone for good
 // (lone_root_grace passed, as for numbering: a cluster that shrank to one
 // node).
+uint64_t Scribe::CommitIndex(const TopicState& t) {
+  return t.unconfirmed.empty() ? t.next_stamp : t.unconfirmed.begin()->first;
+}
+
 void Scribe::ReleaseConfirmed(TopicState& t) {
   if (!t.root) {
     AbandonUnconfirmed(t);
@@ -467,8 +471,12 @@ void Scribe::ResendUnconfirmed(TopicState& t) {
       if (std::find(holders.begin(), holders.end(), h.id) != holders.end()) continue;
       if (bytes.empty()) {
         const ReplayEntry& e = entry->second;
-        bytes = wire::Encode(ReplicateMsg{
-            t.id, t.next_stamp, false, {StoredMessage{seq, e.payload, e.publisher, e.request}}});
+        bytes = wire::Encode(ReplicateMsg{t.id,
+                                          t.next_stamp,
+                                          false,
+                                          {StoredMessage{seq, e.payload, e.publisher, e.request}},
+                                          0,
+                                          CommitIndex(t)});
       }
       ++stats_.replica_resends;
       SendBytes(h, bytes);
@@ -877,7 +885,7 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
                                            uint64_t lease) const {
   constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
   std::vector<std::string> out;
-  ReplicateMsg msg{t.id, t.next_stamp, handover, {}, lease};
+  ReplicateMsg msg{t.id, t.next_stamp, handover, {}, lease, CommitIndex(t)};
   size_t bytes = 0;
   for (const auto& [seq, entry] : t.replay) {
     if (!msg.messages.empty() &&
@@ -930,7 +938,7 @@ void Scribe::FlushReplicates() {
     if (!t->root || seqs.empty()) continue;
     const std::vector<NodeHandle> peers = ReplicaPeers(*t);
     if (peers.empty()) continue;
-    ReplicateMsg msg{t->id, t->next_stamp, false, {}};
+    ReplicateMsg msg{t->id, t->next_stamp, false, {}, 0, CommitIndex(*t)};
     size_t bytes = 0;
     auto send = [&] {
       if (msg.messages.empty()) return;
@@ -981,7 +989,7 @@ void Scribe::Replicate(TopicState& t) {
     }
   }
   std::string light =
-      wire::Encode(ReplicateMsg{t.id, t.next_stamp, false, {}, lease});
+      wire::Encode(ReplicateMsg{t.id, t.next_stamp, false, {}, lease, CommitIndex(t)});
   std::vector<std::string> full;
   std::vector<NodeId> ids;
   for (const NodeHandle& h : set) {
@@ -1047,11 +1055,28 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   // (MergeRivalRoot).
   // The origins come with the messages: a new root taken over from here
   // recognises a resend of one confirmed now.
+  //
+  // Except that a message its sender released (below its commit index)
+  // wins over a tentative one held here (from it on: its root may have
+  // held it back for the replicas as a cut began, and never released it):
+  // a root releases a number only once its replicas hold it, so the
+  // released one is the one subscribers have (the root-fault sweep, issue
+  // 8). A released number is never overwritten.
   bool conflict = false;
   ReplicaAckMsg ack{r.topic};
   for (StoredMessage& m : r.messages) {
+    const bool released = m.seq < r.commit;
     auto [held, fresh] = replica.messages.try_emplace(m.seq, std::move(m));
-    if (!fresh && !SameMessage(held->second, m)) {
+    if (!fresh && !SameMessage(held->second, m) && released && held->first >= replica.commit) {
+      ++stats_.replica_tentative_replaced;
+      if (LogsDebug()) {
+        log_->debug("scribe: topic {}: replica: #{}: publish {} of {}, released by {}, replaces "
+                    "tentative publish {} of {}",
+                    r.topic.ShortHex(), m.seq, m.request, m.publisher.ShortHex(),
+                    from.id.ShortHex(), held->second.request, held->second.publisher.ShortHex());
+      }
+      held->second = std::move(m);
+    } else if (!fresh && !SameMessage(held->second, m)) {
       conflict = true;
       ++stats_.replica_conflicts;
       if (LogsDebug()) {
@@ -1067,6 +1092,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     ack.last = std::max(ack.last, held->first);
   }
   if (conflict) ack.first = ack.last = 0;
+  replica.commit = std::max(replica.commit, r.commit);
   while (replica.messages.size() > options_.replay_capacity) {
     replica.messages.erase(replica.messages.begin());
   }
@@ -1110,7 +1136,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
 void Scribe::SendReplica(const NodeHandle& root, const TopicId& topic,
                          const ReplicaState& replica) {
   constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
-  ReplicateMsg msg{topic, 0, /*handover=*/true, {}};
+  ReplicateMsg msg{topic, 0, /*handover=*/true, {}, 0, replica.commit};
   size_t bytes = 0;
   for (const auto& [seq, m] : replica.messages) {
     if (!msg.messages.empty() && bytes + m.payload.size() > kMaxReplicateBytes) {
@@ -1316,6 +1342,9 @@ void Scribe::OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack) {
 // deliver and pass down what it holds that this node had not seen.
 void Scribe::TakeReplica(TopicState& t) {
   uint64_t stamp = std::max(t.next_stamp, t.SeenEnd());
+  // The replica's commit index: below it, its root released. Without a
+  // replica, all this node holds came to it multicast.
+  uint64_t commit = stamp;
   auto it = replicas_.find(t.id);
   if (LogsDebug()) {
     log_->debug("scribe: topic {}: takes {}: next number {} here, seen up to {}; replica: {}",
@@ -1323,12 +1352,14 @@ void Scribe::TakeReplica(TopicState& t) {
                 t.next_stamp, t.SeenEnd(),
                 it == replicas_.end()
                     ? std::string("-")
-                    : absl::StrCat("next number ", it->second.next_stamp, ", ",
-                                   it->second.messages.size(), " messages, ",
+                    : absl::StrCat("next number ", it->second.next_stamp, ", commit index ",
+                                   it->second.commit, ", ", it->second.messages.size(),
+                                   " messages, ",
                                    it->second.granted.size(), " leases granted"));
   }
   if (it != replicas_.end()) {
     stamp = std::max(stamp, it->second.next_stamp);
+    commit = it->second.commit;
     for (const auto& [seq, m] : it->second.messages) {
       if (!t.replay.contains(seq)) Store(t, seq, m.payload);
       RememberOrigin(t, m);
@@ -1343,22 +1374,40 @@ void Scribe::TakeReplica(TopicState& t) {
     replicas_.erase(it);
   }
   t.next_stamp = std::max<uint64_t>(stamp, 1);
+  commit = std::min(commit, t.next_stamp);
+  // A node with no frontier (no subscription, not in the tree) starts at
+  // the commit index. It used to start at the next number, so that it
+  // counted all the replica held as released, and acknowledged a resend of
+  // a publish the cut root had numbered and never released under that
+  // number, while the other side's root had released another message
+  // under it (the root-fault sweep, seed 152).
   if (t.next == 0) {
-    t.next = t.next_stamp;
-    return;
+    t.next = commit != 0 || t.replay.empty() ? commit : t.replay.begin()->first;
+    t.next = std::max<uint64_t>(t.next, 1);
   }
-  // What the replica holds beyond this node's frontier need not have been
-  // released by the root it came from: that root may have numbered it on
-  // the small side of a partition, holding it back for a full replica set,
-  // while the other side's root released other messages under the same
-  // numbers (the root-fault sweep, seed 133: docs/scribe.md, "The
-  // root-fault sweep"). It waits for this root's replica peers like a
-  // publish numbered here: one that holds another message under a number
-  // refuses it, and the rival's state, when it arrives, withdraws it
-  // (MergeRivalRoot). Numbers nobody kept are skipped once the ones before
-  // them are released.
+  // What the replica holds below the commit index its root released: it is
+  // multicast at once.
+  std::vector<uint64_t> released;
+  for (auto r = t.replay.lower_bound(t.next); r != t.replay.end() && r->first < commit; ++r) {
+    released.push_back(r->first);
+  }
+  for (uint64_t seq : released) {
+    if (auto r = t.replay.find(seq); r != t.replay.end()) {
+      Accept(t, DataMsg{t.id, seq, r->second.payload}, /*forward=*/true);
+    }
+  }
+  // What it holds from the commit index on need not have been released by
+  // the root it came from: that root may have numbered it on the small
+  // side of a partition, holding it back for a full replica set, while the
+  // other side's root released other messages under the same numbers (the
+  // root-fault sweep, seed 133: docs/scribe.md, "The root-fault sweep").
+  // It is tentative: it waits for this root's replica peers like a publish
+  // numbered here: one that holds another message under a number refuses
+  // it (or replaces it with the released one: OnReplicate), and the
+  // rival's state, when it arrives, withdraws it (MergeRivalRoot). Numbers
+  // nobody kept are skipped once the ones before them are released.
   uint64_t skip_to = t.next_stamp;
-  for (auto r = t.replay.lower_bound(t.next); r != t.replay.end(); ++r) {
+  for (auto r = t.replay.lower_bound(std::max(t.next, commit)); r != t.replay.end(); ++r) {
     if (t.unconfirmed.contains(r->first)) continue;
     skip_to = std::min(skip_to, r->first);
     t.unconfirmed.emplace(r->first, UnconfirmedPublish{NodeHandle{r->second.publisher, {}},
@@ -1390,6 +1439,7 @@ void Scribe::KeepAsReplica(const TopicState& t) {
   const uint64_t released =
       t.unconfirmed.empty() ? t.next_stamp : t.unconfirmed.begin()->first;
   replica.next_stamp = std::max(replica.next_stamp, released);
+  replica.commit = std::max(replica.commit, released);
   replica.refreshed = Now();
   // What it released; what still waited for the replicas went to the new
   // root, which decides it (and replicates it here if it keeps it).

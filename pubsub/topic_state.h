@@ -147,6 +147,10 @@ struct TopicState {
 // What a replica keeps for a topic whose root is a neighbour.
 struct ReplicaState {
   uint64_t next_stamp = 1;
+  // The highest commit index a root replicated here (ReplicateMsg::commit):
+  // a message held under a number below it was released by its root; one
+  // from it on may have been held back and never released (tentative).
+  uint64_t commit = 0;
   std::map<uint64_t, StoredMessage> messages;
   absl::Time refreshed;
   // Root leases granted: until when this node promised each root not to

@@ -195,6 +195,7 @@ struct PubSubStats {
   uint64_t lease_waits = 0;
   uint64_t lone_root_waits = 0;
   uint64_t replica_conflicts = 0;
+  uint64_t replica_tentative_replaced = 0;
   // As a root: numbers never multicast (they wait for the replicas) and
   // taken back because another root gave them to other publishes.
   uint64_t numbers_withdrawn = 0;

@@ -321,6 +321,7 @@ PubSubStats NodeImpl::Stats() {
         out.lease_waits = st.lease_waits;
         out.lone_root_waits = st.lone_root_waits;
         out.replica_conflicts = st.replica_conflicts;
+        out.replica_tentative_replaced = st.replica_tentative_replaced;
         out.numbers_withdrawn = st.numbers_withdrawn;
         out.publishes_held_for_order = st.publishes_held_for_order;
         out.publishes_order_forced = st.publishes_order_forced;

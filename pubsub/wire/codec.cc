@@ -161,6 +161,7 @@ void SetBody(Body::Builder b, const ReplicateMsg& m) {
   r.setNextSeq(m.next_seq);
   r.setHandover(m.handover);
   r.setLease(m.lease);
+  r.setCommit(m.commit);
   auto list = r.initMessages(m.messages.size());
   for (size_t i = 0; i < m.messages.size(); ++i) {
     list[i].setSeq(m.messages[i].seq);
@@ -358,6 +359,7 @@ class Reader {
     m.next_seq = r.getNextSeq();
     m.handover = r.getHandover();
     m.lease = r.getLease();
+    m.commit = r.getCommit();
     auto list = r.getMessages();
     if (list.size() > limits_.max_list) return Invalid("too many messages");
     m.messages.resize(list.size());

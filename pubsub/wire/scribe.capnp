@@ -131,6 +131,10 @@ struct Replicate {
   handover @2 :Bool;
   messages @3 :List(Stored);
   lease @4 :UInt64;  # nonzero: asks for a root lease, echoed in ReplicaAck
+  # The sender's commit index: it released every number below it that it
+  # gave; the numbers from it on are tentative (held back for the
+  # replicas). 0 (an older sender): not known, every message tentative.
+  commit @5 :UInt64;
 }
 
 struct ReplicaAck {

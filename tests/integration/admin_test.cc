@@ -167,6 +167,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.lease_waits = 16;
   p.lone_root_waits = 17;
   p.replica_conflicts = 18;
+  p.replica_tentative_replaced = 42;
   p.numbers_withdrawn = 41;
   p.publishes_held_for_order = 19;
   p.publishes_order_forced = 20;
@@ -194,6 +195,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(m["peter_pubsub_lease_waits_total"], 16);
   EXPECT_EQ(m["peter_pubsub_lone_root_waits_total"], 17);
   EXPECT_EQ(m["peter_pubsub_replica_conflicts_total"], 18);
+  EXPECT_EQ(m["peter_pubsub_replica_tentative_replaced_total"], 42);
   EXPECT_EQ(m["peter_pubsub_numbers_withdrawn_total"], 41);
   EXPECT_EQ(m["peter_pubsub_publishes_held_for_order_total"], 19);
   EXPECT_EQ(m["peter_pubsub_publishes_order_forced_total"], 20);
@@ -217,6 +219,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["pubsub"]["lease_waits"], 16);
   EXPECT_EQ(j["pubsub"]["lone_root_waits"], 17);
   EXPECT_EQ(j["pubsub"]["replica_conflicts"], 18);
+  EXPECT_EQ(j["pubsub"]["replica_tentative_replaced"], 42);
   EXPECT_EQ(j["pubsub"]["numbers_withdrawn"], 41);
   EXPECT_EQ(j["pubsub"]["publishes_held_for_order"], 19);
   EXPECT_EQ(j["pubsub"]["publishes_order_forced"], 20);

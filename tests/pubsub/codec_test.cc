@@ -63,9 +63,10 @@ TEST(ScribeCodecTest, DataPathMessagesRoundTrip) {
   EXPECT_EQ(rr.requester, Handle(4));
   EXPECT_EQ(RoundTrip(SkipMsg{NodeId(1, 2), 12}).up_to, 12u);
   ReplicateMsg rep{NodeId(1, 2), 10, true,
-                   {{8, "a", {}, 0}, {9, "bb", NodeId(5, 5), 31}}, 77};
+                   {{8, "a", {}, 0}, {9, "bb", NodeId(5, 5), 31}}, 77, 9};
   ReplicateMsg r = RoundTrip(rep);
   EXPECT_EQ(r.lease, 77u);
+  EXPECT_EQ(r.commit, 9u);
   ReplicaAckMsg ack = RoundTrip(ReplicaAckMsg{NodeId(1, 2), 77, 5, 9});
   EXPECT_EQ(ack.topic, NodeId(1, 2));
   EXPECT_EQ(ack.lease, 77u);

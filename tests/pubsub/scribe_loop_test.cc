@@ -196,17 +196,65 @@ TEST_F(ScribeLoopTest, RootNumbersAResentPublishOnce) {
   EXPECT_TRUE(carried);
 }
 
-// A new root recognises a resend of a publish its predecessor numbered,
-// from the replicated state.
+// A new root recognises a resend of a publish its predecessor numbered and
+// released (below the commit index it replicated), from the replicated
+// state.
 TEST_F(ScribeLoopTest, NewRootRecognisesAPublishItsPredecessorNumbered) {
   const NodeHandle old_root = Handle(3), publisher = Handle(2);
-  Receive(old_root, ReplicateMsg{topic_, 6, false, {StoredMessage{5, "x", publisher.id, 9}}});
+  Receive(old_root, ReplicateMsg{topic_, 6, false, {StoredMessage{5, "x", publisher.id, 9}},
+                                 0, /*commit=*/6});
   DeliverPublish(PublishMsg{topic_, "x", publisher, 9});
   ASSERT_TRUE(scribe_.IsRoot("loops"));
   auto acks = SentOf<PublishAckMsg>();
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].first.seq, 5u);
   EXPECT_EQ(scribe_.stats().published, 0u);
+}
+
+// One its predecessor numbered and held back for the replicas (from the
+// commit index on) is tentative at a new root, even one with no frontier
+// of its own: the resend is acknowledged only once this root's replica
+// peers hold the number. It used to be acknowledged at once, under a
+// number the other side of a cut had released another message under
+// (the root-fault sweep, seed 152).
+TEST_F(ScribeLoopTest, NewRootAcknowledgesATentativeNumberOnlyOnceItsReplicasHoldIt) {
+  const NodeHandle old_root = Handle(3), publisher = Handle(2);
+  overlay_->replicas = {Handle(5)};
+  Receive(old_root, ReplicateMsg{topic_, 6, false, {StoredMessage{5, "x", publisher.id, 9}},
+                                 0, /*commit=*/5});
+  DeliverPublish(PublishMsg{topic_, "x", publisher, 9});
+  ASSERT_TRUE(scribe_.IsRoot("loops"));
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  GrantLeases();
+  Receive(Handle(5), ReplicaAckMsg{topic_, 0, 5, 5});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.seq, 5u);
+  EXPECT_EQ(scribe_.stats().published, 0u);
+}
+
+// A replica replaces a tentative message (at or beyond the commit index it
+// was told) with the one another root released under its number, and
+// confirms it; a released one it never replaces.
+TEST_F(ScribeLoopTest, ReplicaReplacesATentativeMessageWithAReleasedOne) {
+  const NodeHandle cut_root = Handle(5), other_root = Handle(6), publisher = Handle(2);
+  Receive(cut_root, ReplicateMsg{topic_, 3, false,
+                                 {StoredMessage{1, "a", publisher.id, 1},
+                                  StoredMessage{2, "b", publisher.id, 2}},
+                                 0, /*commit=*/2});
+  Receive(other_root, ReplicateMsg{topic_, 3, false,
+                                   {StoredMessage{1, "c", publisher.id, 3},
+                                    StoredMessage{2, "d", publisher.id, 4}},
+                                   0, /*commit=*/3});
+  EXPECT_EQ(scribe_.stats().replica_tentative_replaced, 1u);  // #2
+  EXPECT_EQ(scribe_.stats().replica_conflicts, 1u);           // #1: released before
+  Receive(other_root, ReplicateMsg{topic_, 3, false, {StoredMessage{2, "d", publisher.id, 4}},
+                                   0, /*commit=*/3});
+  auto confirms = SentOf<ReplicaAckMsg>();
+  ASSERT_FALSE(confirms.empty());
+  EXPECT_EQ(confirms.back().second, other_root);
+  EXPECT_EQ(confirms.back().first.first, 2u);
+  EXPECT_EQ(confirms.back().first.last, 2u);
 }
 
 // A publish sent straight to us as a cached root, when the overlay no longer

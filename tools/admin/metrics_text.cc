@@ -328,6 +328,10 @@ void PubSub(Writer& w, const PubSubStats& p) {
   w.Single("peter_pubsub_replica_conflicts_total", "counter",
            "Root copies not confirmed here as replica: another root gave their numbers.",
            p.replica_conflicts);
+  w.Single("peter_pubsub_replica_tentative_replaced_total", "counter",
+           "Tentative copies held here as replica replaced by a message a root released "
+           "under the same number.",
+           p.replica_tentative_replaced);
   w.Single("peter_pubsub_numbers_withdrawn_total", "counter",
            "Numbers given here as root, never multicast, taken back: another root gave them.",
            p.numbers_withdrawn);

@@ -94,6 +94,7 @@ json PubSubJson(const PubSubStats& s) {
       {"lease_waits", s.lease_waits},
       {"lone_root_waits", s.lone_root_waits},
       {"replica_conflicts", s.replica_conflicts},
+      {"replica_tentative_replaced", s.replica_tentative_replaced},
       {"numbers_withdrawn", s.numbers_withdrawn},
       {"publishes_held_for_order", s.publishes_held_for_order},
       {"publishes_order_forced", s.publishes_order_forced},
