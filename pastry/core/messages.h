@@ -18,8 +18,15 @@ namespace peter::pastry {
 
 // Version of the wire protocol spoken by this build. A node accepts frames of
 // any version >= kMinProtocolVersion and drops (and counts) the rest.
-inline constexpr uint16_t kProtocolVersion = 1;
+//   1: the first.
+//   2: a RouteAck may name several route ids (RouteAck::ids, the wire's
+//      `ids` list). A node acknowledges a peer's route messages in batches
+//      only if that peer's own route frames carry version >= 2
+//      (kBatchedAckVersion); a version-1 peer gets one RouteAck per route
+//      message, at once, as before.
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr uint16_t kMinProtocolVersion = 1;
+inline constexpr uint16_t kBatchedAckVersion = 2;
 
 enum class RouteKind : uint8_t {
   kApp = 0,     // an application's message
@@ -28,7 +35,7 @@ enum class RouteKind : uint8_t {
 };
 
 // A message routed hop by hop toward `key` (or sent straight to a node).
-// Each hop acknowledges it to the previous one (RouteAck with `id`).
+// Each hop acknowledges it to the previous one (a RouteAck naming `id`).
 struct RouteMsg {
   uint64_t id = 0;  // chosen by the sending hop, echoed in RouteAck
   RouteKind kind = RouteKind::kApp;
@@ -47,8 +54,13 @@ struct RouteMsg {
   std::vector<NodeHandle> join_rows;
 };
 
+// Acknowledges route messages received from the acknowledging node's peer:
+// every id the receiver got from that peer in one batch of work (at most
+// kMaxAckIds per frame), or a single one (version-1 peers, see
+// kProtocolVersion). Never holds 0 (an untracked hop is not acknowledged).
 struct RouteAck {
-  uint64_t id = 0;
+  static constexpr size_t kMaxAckIds = 1024;
+  std::vector<uint64_t> ids;
 };
 
 // Sent by the root of a join to the joiner.

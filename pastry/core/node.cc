@@ -73,13 +73,13 @@ void Node::HandleMessage(const Envelope& envelope) {
     return;
   }
   NoteAlive(from);
-  Dispatch(from, envelope.body);
+  Dispatch(from, envelope.body, envelope.version);
 }
 
-void Node::Dispatch(const NodeHandle& from, const MessageBody& body) {
+void Node::Dispatch(const NodeHandle& from, const MessageBody& body, uint16_t version) {
   std::visit(
       Overloaded{
-          [&](const RouteMsg& m) { OnRoute(from, m); },
+          [&](const RouteMsg& m) { OnRoute(from, m, version); },
           [&](const RouteAck& m) { OnRouteAck(from, m); },
           [&](const JoinReply& m) { OnJoinReply(from, m); },
           [&](const Probe& m) { OnProbe(from, m); },
@@ -374,6 +374,7 @@ void Node::ReleaseUnusedMemory() {
   shrink(peers_);
   shrink(dead_);
   shrink(pending_);
+  shrink(hop_watches_);
   shrink(lookups_);
   shrink(confirmed_);
   shrink(awaiting_);

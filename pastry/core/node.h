@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -113,14 +114,34 @@ class Node {
     Scheduler::JobId probe_timer = 0;
     bool suspected = false;  // an ack timed out; avoided until it answers
   };
-  // A routed message sent to `next` and not yet acknowledged.
+  // A routed message sent to `next` and not yet acknowledged. Its deadline
+  // is kept in the HopWatch of `next`.
   struct PendingHop {
     RouteMsg msg;
     NodeHandle next;
     std::vector<NodeId> tried;
     int attempts = 0;
     absl::Time sent;
-    Scheduler::JobId timer = 0;
+  };
+  // The deadlines of the hops sent to one peer, earliest first, and one
+  // scheduler job at the earliest deadline of a hop still unacknowledged
+  // (not a job per hop). An acknowledged hop leaves pending_ only; its
+  // entry here is dropped when it reaches the front.
+  struct HopDeadline {
+    absl::Time at;
+    uint64_t id;
+  };
+  struct HopWatch {
+    std::deque<HopDeadline> deadlines;
+    Scheduler::JobId job = 0;
+    absl::Time job_at = absl::InfiniteFuture();  // InfiniteFuture: no job
+  };
+  // Route ids received from one peer in the current batch of work, to be
+  // acknowledged together (FlushAcks).
+  struct AckBatch {
+    NodeId peer;
+    Endpoint endpoint;
+    std::vector<uint64_t> ids;
   };
   struct PendingLookup {
     LookupCallback done;
@@ -162,27 +183,35 @@ class Node {
   absl::Duration TimeoutFor(const NodeId& id, absl::Duration floor) const;
   void ForgetPeerIfUnused(const NodeId& id);
   void ReleaseUnusedMemory();
-  void Dispatch(const NodeHandle& from, const MessageBody& body);
+  // `version`: the protocol version of the envelope that carried `body`.
+  void Dispatch(const NodeHandle& from, const MessageBody& body, uint16_t version);
   void OnLeave(const NodeHandle& from);
   void SchedulePeriodic(absl::Duration interval, void (Node::*job)());
   absl::Duration Jittered(absl::Duration d);
 
   // node_route.cc: routing, per-hop acknowledgements, delivery, lookups.
   void Originate(RouteMsg msg, std::optional<NodeHandle> hint);
-  void OnRoute(const NodeHandle& from, RouteMsg msg);
+  void OnRoute(const NodeHandle& from, RouteMsg msg, uint16_t version);
   void ProcessRoute(RouteMsg msg, const NodeHandle& previous_hop);
   void DeliverLocally(RouteMsg msg, const NodeHandle& previous_hop);
   void DeliverToApp(RouteMsg msg, const NodeHandle& previous_hop);
   bool ForwardUpcall(RouteMsg& msg, const NodeHandle& previous_hop, NodeHandle& next);
   void SendHop(RouteMsg msg, const NodeHandle& next, std::vector<NodeId> tried,
                int attempts);
-  void OnRouteAck(const NodeHandle& from, const RouteAck& ack);
-  void OnHopTimeout(uint64_t id);
   void Reroute(PendingHop hop);
   void OnLookupReply(const NodeHandle& from, const LookupReply& reply);
   void CompleteLookup(uint64_t request_id, absl::StatusOr<LookupResult> result);
   void AppRoute(AppId app, std::optional<NodeId> key, std::string payload,
                 std::optional<NodeHandle> hint);
+
+  // node_ack.cc: per-hop acknowledgements, batched both ways.
+  void Acknowledge(const NodeHandle& from, uint64_t id, uint16_t version);
+  void FlushAcks();
+  void OnRouteAck(const NodeHandle& from, const RouteAck& ack);
+  void WatchHop(const NodeId& next, uint64_t id, absl::Time deadline);
+  void ArmHopWatch(const NodeId& peer, HopWatch& watch);
+  void OnHopWatch(const NodeId& peer);
+  void OnHopTimeout(uint64_t id);
 
   // node_join.cc: joining, consistent activation, leaving.
   void SendJoinRequest();
@@ -240,6 +269,11 @@ class Node {
   };
   absl::flat_hash_map<NodeId, DeadRecord> dead_;
   absl::flat_hash_map<uint64_t, PendingHop> pending_;
+  absl::flat_hash_map<NodeId, HopWatch> hop_watches_;  // peers with hops in pending_
+  // In the order the peers first sent in this batch (a vector: the order of
+  // the acknowledgements must not depend on a hash seed).
+  std::vector<AckBatch> acks_;
+  bool ack_flush_scheduled_ = false;
   absl::flat_hash_map<uint64_t, PendingLookup> lookups_;
   int pns_budget_ = 0;
   // Round trips measured by probes, kept after the peer is forgotten so that

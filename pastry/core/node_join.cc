@@ -147,6 +147,9 @@ void Node::Leave() {
   table_.ForEach([&](int, int, const RoutingTable::Entry& e) {
     if (!leaf_set_.Contains(e.node.id)) tell.push_back(e.node);
   });
+  // Route messages already handled are acknowledged (their senders would
+  // time out and reroute them again).
+  FlushAcks();
   for (const NodeHandle& n : tell) Send(n.endpoint, pastry::Leave{});
   state_ = State::kLeft;
   scheduler_ = Scheduler();

@@ -1,5 +1,5 @@
-// Node: routing with per-hop acknowledgements, delivery, lookups, and the
-// Overlay handed to applications.
+// Node: routing (each hop tracked until acknowledged, node_ack.cc),
+// delivery, lookups, and the Overlay handed to applications.
 #include <algorithm>
 
 #include "pastry/core/node.h"
@@ -96,8 +96,8 @@ void Node::Originate(RouteMsg msg, std::optional<NodeHandle> hint) {
   ProcessRoute(std::move(msg), self_);
 }
 
-void Node::OnRoute(const NodeHandle& from, RouteMsg msg) {
-  if (msg.id != 0) Send(from.endpoint, RouteAck{msg.id});
+void Node::OnRoute(const NodeHandle& from, RouteMsg msg, uint16_t version) {
+  if (msg.id != 0) Acknowledge(from, msg.id, version);
   if (msg.hops >= kMaxRouteHops) {
     ++stats_.routes_dropped;
     return;
@@ -200,32 +200,14 @@ void Node::SendHop(RouteMsg msg, const NodeHandle& next, std::vector<NodeId> tri
   Envelope envelope{kProtocolVersion, self_, std::move(msg)};
   ++stats_.messages_sent[envelope.body.index()];
   env_.transport->Send(next.endpoint, envelope);
+  const absl::Time now = Now();
   PendingHop& hop = pending_[id];
   hop.msg = std::move(std::get<RouteMsg>(envelope.body));
   hop.next = next;
   hop.tried = std::move(tried);
   hop.attempts = attempts;
-  hop.sent = Now();
-  hop.timer = scheduler_.Schedule(Now() + TimeoutFor(next.id, options_.hop_ack_timeout),
-                                  [this, id] { OnHopTimeout(id); });
-}
-
-void Node::OnRouteAck(const NodeHandle& from, const RouteAck& ack) {
-  auto it = pending_.find(ack.id);
-  if (it == pending_.end() || it->second.next.id != from.id) return;
-  UpdateRtt(from.id, Now() - it->second.sent);
-  scheduler_.Cancel(it->second.timer);
-  pending_.erase(it);
-}
-
-void Node::OnHopTimeout(uint64_t id) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return;
-  PendingHop hop = std::move(it->second);
-  pending_.erase(it);
-  ++stats_.hop_ack_timeouts;
-  Suspect(hop.next);
-  Reroute(std::move(hop));
+  hop.sent = now;
+  WatchHop(next.id, id, now + TimeoutFor(next.id, options_.hop_ack_timeout));
 }
 
 void Node::Reroute(PendingHop hop) {

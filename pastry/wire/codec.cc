@@ -42,6 +42,9 @@ size_t EstimateBodyWords(const ProbeReply& m) {
 size_t EstimateBodyWords(const RowReply& m) {
   return 4 + kHandleWords * m.entries.size();
 }
+size_t EstimateBodyWords(const RouteAck& m) {
+  return 4 + m.ids.size();
+}
 size_t EstimateBodyWords(const LookupReply& m) {
   return 12 + 2 * m.path.size();
 }
@@ -101,8 +104,15 @@ void SetBody(Body::Builder body, const RouteMsg& m) {
   }
 }
 
+// The first id goes in `id`, so a lone acknowledgement is the frame version
+// 1 wrote; the rest in `ids`.
 void SetBody(Body::Builder body, const RouteAck& m) {
-  body.initRouteAck().setId(m.id);
+  s::RouteAck::Builder r = body.initRouteAck();
+  if (m.ids.empty()) return;
+  r.setId(m.ids.front());
+  if (m.ids.size() == 1) return;
+  capnp::List<uint64_t>::Builder rest = r.initIds(m.ids.size() - 1);
+  for (size_t i = 1; i < m.ids.size(); ++i) rest.set(i - 1, m.ids[i]);
 }
 
 void SetBody(Body::Builder body, const JoinReply& m) {
@@ -281,8 +291,17 @@ class Reader {
     return Handles("join rows", r.getJoinRows(), m.join_rows);
   }
 
+  // Ids 0 are dropped: no hop is tracked under 0.
   absl::Status ReadBody(s::RouteAck::Reader r, RouteAck& m) const {
-    m.id = r.getId();
+    capnp::List<uint64_t>::Reader rest = r.getIds();
+    absl::Status status = CheckSize("acknowledged ids", rest.size(),
+                                    limits_.max_list_entries);
+    if (!status.ok()) return status;
+    m.ids.reserve(1 + rest.size());
+    if (r.getId() != 0) m.ids.push_back(r.getId());
+    for (uint64_t id : rest) {
+      if (id != 0) m.ids.push_back(id);
+    }
     return absl::OkStatus();
   }
 

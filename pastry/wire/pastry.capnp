@@ -66,8 +66,15 @@ struct RouteMsg {
   joinRows @10 :List(NodeHandle);
 }
 
+# Acknowledges route messages received from the acknowledging node's peer:
+# `id` (unless 0) and every entry of `ids` (0 entries ignored). A node
+# writes a lone id in `id` (as version 1 did) and a batch as its first id
+# in `id` and the rest in `ids`. A version-1 node reads only `id`, so a
+# node sends batches only to peers whose own frames carry version >= 2
+# (kBatchedAckVersion in pastry/core/messages.h).
 struct RouteAck {
   id @0 :UInt64;
+  ids @1 :List(UInt64);  # version 2; at most max_list_entries on decode
 }
 
 struct JoinReply {

@@ -37,6 +37,10 @@ std::vector<std::string> FuzzSeeds() {
     envelope.body = std::move(body);
     seeds.push_back(pastry::wire::Encode(envelope));
   }
+  // A batched acknowledgement (its `ids` list; the default one has none).
+  pastry::Envelope ack;
+  ack.body = pastry::RouteAck{{1, 2, 3}};
+  seeds.push_back(pastry::wire::Encode(ack));
   return seeds;
 }
 

@@ -501,6 +501,102 @@ TEST_F(ThreeNodes, UnacknowledgedHopIsReroutedAndStillDelivered) {
 
 // ------------------------------------------------------ failure detection
 
+// The route messages A sent to C, and the RouteAcks C sent to A, from the
+// transport's log entry `from` on.
+struct HopsAndAcks {
+  std::vector<uint64_t> sent;
+  std::vector<std::vector<uint64_t>> acks;
+};
+HopsAndAcks HopsAndAcksBetween(const FakeTransport& t, size_t from, const Node& a,
+                               const Node& c) {
+  HopsAndAcks out;
+  for (size_t i = from; i < t.log.size(); ++i) {
+    const Sent& s = t.log[i];
+    if (Is<RouteMsg>(s) && s.envelope.sender.id == a.self().id && s.to == c.self().endpoint) {
+      out.sent.push_back(std::get<RouteMsg>(s.envelope.body).id);
+    }
+    if (Is<RouteAck>(s) && s.envelope.sender.id == c.self().id && s.to == a.self().endpoint) {
+      out.acks.push_back(std::get<RouteAck>(s.envelope.body).ids);
+    }
+  }
+  return out;
+}
+
+TEST_F(ThreeNodes, RoutesReceivedInOneBatchAreAcknowledgedByOneRouteAck) {
+  const size_t log0 = net_.transport.log.size();
+  const uint64_t timeouts0 = a_->stats().hop_ack_timeouts;
+  const uint64_t reroutes0 = a_->stats().reroutes;
+  for (const char* m : {"m0", "m1", "m2"}) net_.OverlayOf(*a_).Route(kC, m);
+  net_.RunFor(absl::Seconds(2));
+  HopsAndAcks seen = HopsAndAcksBetween(net_.transport, log0, *a_, *c_);
+  ASSERT_EQ(seen.sent.size(), 3u);
+  ASSERT_EQ(seen.acks.size(), 1u);  // one frame, naming every id
+  EXPECT_EQ(seen.acks[0], seen.sent);
+  EXPECT_EQ(a_->stats().hop_ack_timeouts, timeouts0);
+  EXPECT_EQ(a_->stats().reroutes, reroutes0);
+  EXPECT_EQ(net_.log.delivers.size(), 3u);
+}
+
+TEST_F(ThreeNodes, IdMissingFromABatchedAckTimesOutAtItsDeadlineAndIsRerouted) {
+  // C's acknowledgement of A's three messages leaves out the second.
+  bool cut = false;
+  net_.drop = [&](const Sent& s) {
+    if (cut || !Is<RouteAck>(s) || s.envelope.sender.id != kC || s.to != a_->self().endpoint) {
+      return false;
+    }
+    cut = true;
+    Sent forged = s;
+    std::vector<uint64_t>& ids = std::get<RouteAck>(forged.envelope.body).ids;
+    EXPECT_EQ(ids.size(), 3u);
+    ids.erase(ids.begin() + 1);
+    net_.transport.queue.push_back(forged);
+    return true;
+  };
+  const uint64_t timeouts0 = a_->stats().hop_ack_timeouts;
+  const uint64_t reroutes0 = a_->stats().reroutes;
+  const absl::Duration timeout = Options().hop_ack_timeout;
+  for (const char* m : {"m0", "m1", "m2"}) net_.OverlayOf(*a_).Route(kC, m);
+  net_.RunFor(timeout - absl::Milliseconds(1));
+  EXPECT_TRUE(cut);
+  EXPECT_EQ(a_->stats().hop_ack_timeouts, timeouts0);  // not before its deadline
+  net_.RunFor(absl::Milliseconds(2));
+  EXPECT_EQ(a_->stats().hop_ack_timeouts, timeouts0 + 1);  // that one only
+  EXPECT_EQ(a_->stats().reroutes, reroutes0 + 1);
+  net_.RunFor(absl::Seconds(2));
+  EXPECT_EQ(a_->stats().hop_ack_timeouts, timeouts0 + 1);
+  // Delivered three times from A, and the second again through B (a hop
+  // that times out may have been delivered: at least once).
+  ASSERT_EQ(net_.log.delivers.size(), 4u);
+  EXPECT_EQ(net_.log.delivers[3].previous, kB);
+  EXPECT_EQ(net_.log.delivers[3].payload, "m1");
+}
+
+TEST_F(ThreeNodes, VersionOnePeerGetsOneRouteAckPerRouteAtOnce) {
+  RouteMsg m;
+  m.kind = RouteKind::kApp;
+  m.app = kApp;
+  m.key = kC;
+  m.source = a_->self();
+  const size_t log0 = net_.transport.log.size();
+  for (uint64_t id : {9001, 9002}) {
+    m.id = id;
+    c_->HandleMessage(Envelope{1, a_->self(), m});
+  }
+  // Without a Tick: a version-1 node reads one id per RouteAck.
+  HopsAndAcks seen = HopsAndAcksBetween(net_.transport, log0, *a_, *c_);
+  EXPECT_EQ(seen.acks, (std::vector<std::vector<uint64_t>>{{9001}, {9002}}));
+  // A version-2 peer's are named together once the batch of work is over.
+  for (uint64_t id : {9003, 9004}) {
+    m.id = id;
+    c_->HandleMessage(Envelope{kBatchedAckVersion, a_->self(), m});
+  }
+  EXPECT_EQ(HopsAndAcksBetween(net_.transport, log0, *a_, *c_).acks.size(), 2u);
+  c_->Tick();
+  seen = HopsAndAcksBetween(net_.transport, log0, *a_, *c_);
+  ASSERT_EQ(seen.acks.size(), 3u);
+  EXPECT_EQ(seen.acks[2], (std::vector<uint64_t>{9003, 9004}));
+}
+
 TEST(NodeTest, SilentPeerIsDeclaredDeadAfterRetriesAndRemoved) {
   Options options;
   Net net(options);

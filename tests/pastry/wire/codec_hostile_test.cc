@@ -147,6 +147,13 @@ TEST(CodecHostileTest, OverLongLists) {
                   LookupReply{1, NodeId(), 1, std::vector<NodeId>(129)}};
   ExpectInvalid(Encode(lookup), limits);
 
+  // An acknowledgement's `ids` list (its first id travels in `id`).
+  std::vector<uint64_t> ids(4098, 5);
+  Envelope ack{kProtocolVersion, Handle(1), RouteAck{ids}};
+  ExpectInvalid(Encode(ack), limits, "acknowledged ids");
+  std::get<RouteAck>(ack.body).ids.resize(4097);
+  EXPECT_TRUE(Decode(Encode(ack), limits).ok());
+
   limits.max_payload_bytes = 6;
   ExpectInvalid(Encode(SampleRoute()), limits);  // "payload" is 7 bytes
 }

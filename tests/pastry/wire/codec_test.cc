@@ -63,7 +63,7 @@ auto Tie(const RouteMsg& m) {
   return std::tie(m.id, m.kind, m.request_id, m.app, m.key, m.source, m.hops,
                   m.trace, m.path, m.payload, m.join_rows);
 }
-auto Tie(const RouteAck& m) { return std::tie(m.id); }
+auto Tie(const RouteAck& m) { return std::tie(m.ids); }
 auto Tie(const JoinReply& m) { return std::tie(m.rows, m.leaf_set); }
 auto Tie(const Probe& m) {
   return std::tie(m.nonce, m.joining, m.want_leaf_set, m.known_leaf_version,
@@ -137,7 +137,11 @@ std::vector<Case> Cases() {
   big.path = Path(128);
   big.join_rows = Handles(4096, 1);
   cases.push_back({"RouteLargestWithinLimits", Wrap(big)});
-  cases.push_back({"RouteAck", Wrap(RouteAck{~uint64_t{0}})});
+  cases.push_back({"RouteAck", Wrap(RouteAck{{~uint64_t{0}}})});
+  std::vector<uint64_t> ids(RouteAck::kMaxAckIds);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = 1000 + 3 * i;
+  cases.push_back({"RouteAckBatch", Wrap(RouteAck{ids})});
+  cases.push_back({"RouteAckEmpty", Wrap(RouteAck{})});
   cases.push_back(
       {"JoinReply", Wrap(JoinReply{Handles(512, 1000), Handles(24, 2000)})});
   cases.push_back({"JoinReplyEmpty", Wrap(JoinReply{})});
@@ -152,7 +156,7 @@ std::vector<Case> Cases() {
   cases.push_back({"Leave", Wrap(Leave{})});
   cases.push_back({"LookupReply",
                    Wrap(LookupReply{5, Id(9), 17, Path(17)})});
-  Envelope later_version = Wrap(RouteAck{1});
+  Envelope later_version = Wrap(RouteAck{{1}});
   later_version.version = 9;
   cases.push_back({"LaterVersion", later_version});
   cases.push_back({"AllDefaults", Envelope{}});
@@ -280,6 +284,30 @@ TEST(FutureVersionTest, HandleWithoutIncarnationReadsAsUnknown) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->sender.endpoint.port, 7);
   EXPECT_EQ(out->sender.incarnation, 0u);
+}
+
+// The fixture's RouteAck is version 1's, with `id` only: it reads our
+// acknowledgements as a version-1 node does.
+TEST(FutureVersionTest, LoneRouteAckIsTheVersionOneFrame) {
+  const std::string frame = Encode(Wrap(RouteAck{{42}}));
+  kj::ArrayPtr<const capnp::word> words(
+      reinterpret_cast<const capnp::word*>(frame.data()), frame.size() / 8);
+  capnp::FlatArrayMessageReader reader(words);
+  auto e = reader.getRoot<future::Envelope>();
+  ASSERT_EQ(e.getBody().which(), future::Envelope::Body::ROUTE_ACK);
+  EXPECT_EQ(e.getBody().getRouteAck().getId(), 42u);
+}
+
+TEST(FutureVersionTest, VersionOneRouteAckDecodesToOneId) {
+  capnp::MallocMessageBuilder builder;
+  auto e = builder.initRoot<future::Envelope>();
+  SetFutureSender(e);
+  e.setVersion(1);
+  e.getBody().initRouteAck().setId(77);
+  absl::StatusOr<Envelope> out = Decode(EncodeFuture(builder));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->version, 1);
+  EXPECT_EQ(std::get<RouteAck>(out->body).ids, std::vector<uint64_t>{77});
 }
 
 TEST(FutureVersionTest, OldFramesDecodeUnderTheNewSchema) {

@@ -1,0 +1,126 @@
+// Node: per-hop acknowledgements, batched both ways (docs/design.md,
+// "Per-hop acknowledgements").
+//
+// Receiving: the route ids a peer sent in one batch of work are named in one
+// RouteAck, sent by a zero-delay job once the owner has handed over what it
+// read (the runtime runs due jobs after the handlers already queued on its
+// loop; the simulator right after the message). A version-1 peer reads only
+// one id per RouteAck and gets one per route message, at once.
+//
+// Sending: each hop's deadline is queued in its next hop's HopWatch; one
+// scheduler job per peer sits at the earliest deadline of a hop still
+// unacknowledged. A hop that is not acknowledged by its deadline times out at
+// that deadline, as with a job per hop, and is rerouted.
+#include <algorithm>
+#include <iterator>
+
+#include "pastry/core/node.h"
+
+namespace peter::pastry {
+
+void Node::Acknowledge(const NodeHandle& from, uint64_t id, uint16_t version) {
+  if (version < kBatchedAckVersion) {
+    Send(from.endpoint, RouteAck{{id}});
+    return;
+  }
+  // Few peers send to us within one batch of work; the latest is likeliest.
+  auto it = std::find_if(acks_.rbegin(), acks_.rend(), [&](const AckBatch& b) {
+    return b.peer == from.id && b.endpoint == from.endpoint;
+  });
+  if (it == acks_.rend()) {
+    acks_.push_back(AckBatch{from.id, from.endpoint, {}});
+    it = acks_.rbegin();
+  }
+  it->ids.push_back(id);
+  if (it->ids.size() >= RouteAck::kMaxAckIds) {
+    Send(it->endpoint, RouteAck{std::move(it->ids)});
+    it->ids.clear();
+  }
+  if (!ack_flush_scheduled_) {
+    ack_flush_scheduled_ = true;
+    scheduler_.ScheduleNow(Now(), [this] { FlushAcks(); });
+  }
+}
+
+void Node::FlushAcks() {
+  ack_flush_scheduled_ = false;
+  std::vector<AckBatch> batches = std::move(acks_);
+  acks_.clear();
+  for (AckBatch& b : batches) {
+    if (!b.ids.empty()) Send(b.endpoint, RouteAck{std::move(b.ids)});
+  }
+}
+
+// One round-trip sample per RouteAck, from the latest hop it acknowledges
+// (the one that waited least for the batch to end).
+void Node::OnRouteAck(const NodeHandle& from, const RouteAck& ack) {
+  absl::Time latest = absl::InfinitePast();
+  for (uint64_t id : ack.ids) {
+    auto it = pending_.find(id);
+    if (it == pending_.end() || it->second.next.id != from.id) continue;
+    latest = std::max(latest, it->second.sent);
+    pending_.erase(it);
+  }
+  if (latest != absl::InfinitePast()) UpdateRtt(from.id, Now() - latest);
+}
+
+// REQUIRES: `id` is in pending_.
+void Node::WatchHop(const NodeId& next, uint64_t id, absl::Time deadline) {
+  HopWatch& watch = hop_watches_[next];
+  std::deque<HopDeadline>& q = watch.deadlines;
+  // Acknowledged hops at the front go (each entry is dropped once, here or
+  // in OnHopWatch), so the queue holds about one timeout's worth of hops.
+  while (!q.empty() && !pending_.contains(q.front().id)) q.pop_front();
+  // Earliest first; a deadline before the last one (the peer's round trip,
+  // and so its timeout, shrank) goes in its place.
+  auto pos = q.end();
+  while (pos != q.begin() && std::prev(pos)->at > deadline) --pos;
+  q.insert(pos, HopDeadline{deadline, id});
+  ArmHopWatch(next, watch);
+}
+
+// REQUIRES: !watch.deadlines.empty().
+void Node::ArmHopWatch(const NodeId& peer, HopWatch& watch) {
+  const absl::Time first = watch.deadlines.front().at;
+  if (watch.job_at <= first) return;  // it runs early enough, and re-arms
+  scheduler_.Cancel(watch.job);
+  watch.job_at = first;
+  watch.job = scheduler_.Schedule(first, [this, peer] { OnHopWatch(peer); });
+}
+
+void Node::OnHopWatch(const NodeId& peer) {
+  auto it = hop_watches_.find(peer);
+  if (it == hop_watches_.end()) return;
+  HopWatch& watch = it->second;
+  watch.job = 0;
+  watch.job_at = absl::InfiniteFuture();
+  const absl::Time now = Now();
+  std::vector<uint64_t> due;
+  std::deque<HopDeadline>& q = watch.deadlines;
+  while (!q.empty()) {
+    if (pending_.contains(q.front().id)) {
+      if (q.front().at > now) break;
+      due.push_back(q.front().id);
+    }
+    q.pop_front();
+  }
+  if (q.empty()) {
+    hop_watches_.erase(it);
+  } else {
+    ArmHopWatch(peer, watch);
+  }
+  // Rerouting sends hops (to other peers), which may add watches.
+  for (uint64_t id : due) OnHopTimeout(id);
+}
+
+void Node::OnHopTimeout(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  PendingHop hop = std::move(it->second);
+  pending_.erase(it);
+  ++stats_.hop_ack_timeouts;
+  Suspect(hop.next);
+  Reroute(std::move(hop));
+}
+
+}  // namespace peter::pastry
