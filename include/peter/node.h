@@ -121,6 +121,8 @@ struct Message {
 
 using MessageHandler = std::function<void(const Message&)>;
 
+// Every field has a default initializer, so a designated initializer may
+// name only some ({.reliable = true}) without -Wmissing-field-initializers.
 struct SubscribeOptions {
   // Reliable: gaps (after a tree repair) are filled from the replay buffers
   // kept along the tree, so the handler sees every message published after
@@ -129,16 +131,16 @@ struct SubscribeOptions {
   bool reliable = false;
   // Reliable only: start from this sequence number, if the tree still keeps
   // it (NodeOptions::pubsub.replay_capacity / replay_max_age).
-  std::optional<uint64_t> since_seq;
+  std::optional<uint64_t> since_seq = std::nullopt;
   // Called with true once this node is on the topic's tree (a message
   // published afterwards is delivered), with false when it falls off (its
   // parent failed) until it is back. May be empty.
-  std::function<void(bool active)> on_active;
+  std::function<void(bool active)> on_active = nullptr;
   // Takes anycasts to the topic (queue-group style work distribution): an
   // anycast goes to exactly one subscription with this handler set, nearest
   // first. A subscription whose queue is full declines, so work flows to
   // members that keep up. Empty: this subscription takes no anycasts.
-  MessageHandler on_anycast;
+  MessageHandler on_anycast = nullptr;
 };
 
 // A live subscription; destroying it (or Cancel()) unsubscribes. Move-only.

@@ -160,7 +160,9 @@ TEST(PubSubClusterTest, ReliableSubscribersLoseNothingWhenTheRootIsKilled) {
   const auto got = reliable.got();
   std::set<std::string> seen;
   for (size_t i = 0; i < got.size(); ++i) {
-    if (i > 0) EXPECT_EQ(got[i].first, got[i - 1].first + 1) << "at " << i;
+    if (i > 0) {
+      EXPECT_EQ(got[i].first, got[i - 1].first + 1) << "at " << i;
+    }
     EXPECT_TRUE(seen.insert(got[i].second).second) << "duplicate " << got[i].second;
   }
   // Best effort: increasing sequence numbers, no duplicate.

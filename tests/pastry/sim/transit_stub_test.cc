@@ -24,7 +24,9 @@ TEST(TransitStubTopologyTest, DelaysAreSymmetricDeterministicAndMetric) {
     for (int j = 0; j < 300; j += 11) {
       EXPECT_EQ(a.Delay(i, j), b.Delay(i, j));
       EXPECT_EQ(a.Delay(i, j), a.Delay(j, i));
-      if (i != j) EXPECT_GT(a.Delay(i, j), absl::ZeroDuration());
+      if (i != j) {
+        EXPECT_GT(a.Delay(i, j), absl::ZeroDuration());
+      }
     }
   }
   // Shortest paths: the triangle inequality holds between stub routers.
