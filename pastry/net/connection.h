@@ -118,6 +118,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // On a secured node, once open: the id the peer authenticated as.
   const std::optional<NodeId>& peer_id() const { return peer_id_; }
   const std::string& remote() const { return remote_; }  // for logs
+  // The owner's mark, false until it calls set_heard(): TcpTransport sets it
+  // on the first frame it takes from the connection (the connection then
+  // leaves its set of incoming ones that have sent nothing yet).
+  bool heard() const { return heard_; }
+  void set_heard() { heard_ = true; }
   size_t queued_bytes() const { return queued_bytes_; }
   size_t queued_frames() const { return queue_.size(); }
   SteadyTime last_activity() const { return last_activity_; }
@@ -183,6 +188,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool outgoing_ = false;
   bool retiring_ = false;
   bool writing_ = false;
+  bool heard_ = false;
   std::optional<Endpoint> peer_;
   std::string remote_;
   std::deque<Frame> queue_;

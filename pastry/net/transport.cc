@@ -358,7 +358,12 @@ void TcpTransport::OnFrame(Connection& conn, std::string_view frame) {
     conn.Close("refused: frame from another id");
     return;
   }
-  if (!conn.outgoing()) pending_.erase(conn.id());
+  // The first frame taken from an incoming connection takes it out of the
+  // pending set; later frames need no lookup.
+  if (!conn.heard()) {
+    conn.set_heard();
+    if (!conn.outgoing()) pending_.erase(conn.id());
+  }
   const size_t type = envelope->body.index();
   ++stats_.frames_received[type];
   stats_.bytes_received[type] += frame.size();
