@@ -14,7 +14,12 @@
 // Lifetime: the Backend must outlive the gateway. Stop (also run by the
 // destructor) closes every client, destroys every backend subscription and
 // joins the thread (on the backend's loop: waits for the loop to have
-// done so); backend callbacks still in flight are then ignored.
+// done so); backend callbacks still in flight are then ignored. If the
+// backend's loop was stopped (io_context::stop, or run() returned) and not
+// destroyed, it runs no handler, so Stop does the loop's part on the
+// calling thread: the loop's threads must then have left run(), and the
+// loop must not run again once the gateway is destroyed (handlers of the
+// gateway's cancelled operations are left in it).
 #ifndef PETER_PUBSUB_RESP_GATEWAY_H_
 #define PETER_PUBSUB_RESP_GATEWAY_H_
 

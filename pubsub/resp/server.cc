@@ -1,6 +1,7 @@
 #include "pubsub/resp/server.h"
 
-#include <future>
+#include <chrono>
+#include <condition_variable>
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -10,6 +11,42 @@
 #include "spdlog/spdlog.h"
 
 namespace peter::resp {
+
+namespace {
+
+// Server::Stop, from another thread than the backend's loop it runs on: the
+// loop's part runs in a handler posted there, and Stop waits until a
+// second handler, posted by the first, has run (after the handlers of what
+// the first cancelled). If the loop stops first (io_context::stop, or run()
+// returned), it runs no handler: Stop then does the loop's part itself.
+struct LoopStop {
+  enum class Phase { kQueued, kRunning, kRan, kDone };
+  // Held by the handlers Stop posts, moved from the first to the second.
+  // Destroyed, run or not (a loop destroyed drops its handlers), it tells
+  // Stop that nothing more of its stop will run.
+  struct Ticket {
+    explicit Ticket(std::shared_ptr<LoopStop> s) : stop(std::move(s)) {}
+    Ticket(Ticket&&) noexcept = default;  // leaves the other null
+    Ticket& operator=(Ticket&&) = delete;
+    ~Ticket() {
+      if (stop != nullptr) stop->Set(Phase::kDone);
+    }
+    std::shared_ptr<LoopStop> stop;
+  };
+
+  void Set(Phase p) {
+    std::lock_guard<std::mutex> l(mu);
+    phase = p;
+    cv.notify_all();
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  Phase phase = Phase::kQueued;  // guarded by mu
+  bool taken = false;            // guarded by mu: Stop did the loop's part
+};
+
+}  // namespace
 
 bool Poster::BeginDirect() {
   if (io_ == nullptr) return false;
@@ -236,17 +273,40 @@ void Server::Stop() {
     poster_->Disable();
     return;
   }
-  auto done = std::make_shared<std::promise<void>>();
-  std::future<void> stopped = done->get_future();
-  asio::post(io_, [this, done] {
+  auto stop = std::make_shared<LoopStop>();
+  asio::post(io_, [this, ticket = LoopStop::Ticket(stop)]() mutable {
+    {
+      std::lock_guard<std::mutex> l(ticket.stop->mu);
+      if (ticket.stop->taken) return;  // Stop did it: the server may be gone
+      ticket.stop->phase = LoopStop::Phase::kRunning;
+    }
     StopOnLoop();
     poster_->Disable();
-    asio::post(io_, [done] { done->set_value(); });
+    ticket.stop->Set(LoopStop::Phase::kRan);
+    asio::post(io_, [ticket = std::move(ticket)] {});
   });
-  try {
-    stopped.get();
-  } catch (const std::future_error&) {  // the loop was destroyed first
+  std::unique_lock<std::mutex> wait(stop->mu);
+  while (stop->phase != LoopStop::Phase::kDone) {
+    // A ticket is alive, so the loop is too (it destroys the ticket's
+    // handler before it goes, and that waits for `wait`).
+    if (io_.stopped()) {
+      if (stop->phase == LoopStop::Phase::kQueued) {
+        stop->taken = true;
+        break;
+      }
+      // It ran; what it cancelled waits in the stopped loop, and must not
+      // run after the server is gone (gateway.h).
+      if (stop->phase == LoopStop::Phase::kRan) return;
+    }
+    // No one tells us the loop stopped: look again now and then.
+    stop->cv.wait_for(wait, std::chrono::milliseconds(10));
   }
+  if (!stop->taken) return;
+  wait.unlock();
+  // The loop was stopped before our handler ran, so it runs nothing: its
+  // part is done here.
+  StopOnLoop();
+  poster_->Disable();
 }
 
 GatewayStats Server::stats() const {
