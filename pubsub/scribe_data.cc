@@ -1209,7 +1209,15 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
         Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
       }
     } else {
-      Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+      const bool fresh = Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+      if (!fresh && mine == t.replay.end() && r.commit != 0 && m.seq < r.commit) {
+        // Released by the rival, behind this root's frontier (skipped at an
+        // earlier merge, of a replica's state that lacked it) and not kept
+        // here: kept now, with its origin, so that a resend of its publish
+        // is acknowledged under its number rather than numbered again (the
+        // root-fault sweep, seed 344: subscribers got it twice).
+        Store(t, m.seq, m.payload);
+      }
       if (mine != t.replay.end() && !same) {
         // Kept: the rival's publish is not known here under this number
         // (its resend is numbered anew, not acknowledged with a number

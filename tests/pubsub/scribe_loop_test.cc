@@ -501,6 +501,25 @@ TEST_F(ScribeLoopTest, RootTakesInTheNumbersOfARivalRoot) {
   EXPECT_EQ(SentOf<PublishAckMsg>().back().first.seq, 6u);
 }
 
+// A state without a number's message (a replica's) moves the frontier past
+// it; when the rival's state that has it, released (below its commit
+// index), comes next, the root keeps it with its origin: a resend of its
+// publish is acknowledged under that number, not numbered again (the
+// root-fault sweep, seed 344: subscribers got it twice).
+TEST_F(ScribeLoopTest, RootKeepsARivalsReleasedMessageBehindItsFrontier) {
+  BecomeRoot();
+  std::optional<NodeHandle> rival = Handle(8);
+  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
+  ASSERT_TRUE(NodeId::CloserTo(topic_, Handle(1).id, rival->id));
+  Receive(*rival, ReplicateMsg{topic_, 6, /*handover=*/true, {}, 0, /*commit=*/4});
+  Receive(*rival, ReplicateMsg{topic_, 6, /*handover=*/true,
+                               {StoredMessage{5, "r", Handle(8).id, 3}}, 0, /*commit=*/6});
+  DeliverPublish(PublishMsg{topic_, "r", Handle(8), 3});  // a resend
+  ASSERT_FALSE(SentOf<PublishAckMsg>().empty());
+  EXPECT_EQ(SentOf<PublishAckMsg>().back().first.seq, 5u);
+  EXPECT_EQ(scribe_.stats().published, 0u);
+}
+
 // A rival root's hand-over gives a number this root released (multicast
 // and acknowledged) to another publish: the root keeps its own, and the
 // rival's publish, resent, is numbered anew, not acknowledged with a
