@@ -206,6 +206,11 @@ void RegisterNodeCommand(CLI::App& app) {
   node->add_option("--requirepass-file", flags->requirepass_file,
                    "File whose first line is the password Redis clients must AUTH "
                    "with (Redis's requirepass; default: no password)");
+  node->add_flag("--resp-own-thread", flags->gateway.own_thread,
+                 "Run the Redis gateway on a thread of its own instead of the node's network "
+                 "thread: its work (parsing, replies, fan-out to clients) may then use another "
+                 "core, at the cost of a hand-off between the threads per message (default: "
+                 "the network thread)");
   node->add_option("--tls-cert", flags->tls_cert,
                    "PEM certificate (chain) of this node, signed by the cluster CA: peers "
                    "talk TLS 1.3 with mutual authentication, and the node id derives from "

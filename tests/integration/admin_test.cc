@@ -327,6 +327,25 @@ TEST(NodeConfigTest, RejectsBadFlagsWithOneLine) {
                   "--cluster-key-file"));
 }
 
+// --resp-own-thread reaches GatewayOptions::own_thread (off by default: the
+// gateway on the node's network thread), and needs --resp.
+TEST(NodeConfigTest, RespOwnThreadReachesTheGatewayOptions) {
+  NodeFlags f;
+  f.listen = "127.0.0.1:0";
+  f.resp = "127.0.0.1:0";
+  absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(c->gateway.has_value());
+  EXPECT_FALSE(c->gateway->own_thread);
+  f.gateway.own_thread = true;
+  c = MakeNodeConfig(f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(c->gateway.has_value());
+  EXPECT_TRUE(c->gateway->own_thread);
+  EXPECT_EQ(ConfigError([](NodeFlags& f) { f.gateway.own_thread = true; }),
+            "--resp-own-thread needs --resp");
+}
+
 TEST(NodeConfigTest, ClusterKeyIsTheFileWithoutItsNewline) {
   char path[] = "/tmp/peter-key-XXXXXX";
   const int fd = mkstemp(path);

@@ -1,5 +1,6 @@
-// `peter node --config FILE` and `peter status` against real `peter node`
-// processes on loopback.
+// `peter node --config FILE`, `--resp-own-thread` and `peter status`
+// against real `peter node` processes on loopback.
+#include <dirent.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/integration/log_dir.h"
 #include "tests/integration/node_process.h"
+#include "tests/pubsub/resp/test_client.h"
 
 #ifndef PETER_BINARY
 #error "PETER_BINARY must name the peter program"
@@ -20,6 +22,8 @@
 
 namespace peter::integration {
 namespace {
+
+using resp::testing::TestClient;
 
 constexpr absl::Duration kRunTimeout = absl::Seconds(20);
 
@@ -94,6 +98,48 @@ TEST(ConfigFileCliTest, MissingFileAndBadValuesAreUsageErrors) {
   ASSERT_TRUE(bad.ok()) << bad.status();
   EXPECT_EQ(ExitCode(*bad), 2);
   EXPECT_NE(bad->stderr_text.find("--leaf-set"), std::string::npos) << bad->stderr_text;
+}
+
+// Threads of process `pid` now.
+int ThreadCount(pid_t pid) {
+  int n = 0;
+  DIR* dir = opendir(absl::StrCat("/proc/", pid, "/task").c_str());
+  if (dir == nullptr) return -1;
+  while (dirent* e = readdir(dir)) n += e->d_name[0] != '.';
+  closedir(dir);
+  return n;
+}
+
+// `--resp-own-thread` (or `resp-own-thread = true` in the configuration
+// file) runs the Redis gateway on a thread of its own: one thread more than
+// `--resp` alone, where it shares the node's network thread; it serves
+// clients all the same.
+TEST(RespOwnThreadCliTest, TheGatewayGetsAThreadOfItsOwnAndWorks) {
+  LogDir logs;
+  auto spawn = [&](const std::string& name, std::vector<std::string> extra) {
+    NodeSpec spec;
+    spec.admin = "";  // no admin endpoint: its threads would blur the count
+    spec.extra = std::move(extra);
+    spec.log_path = absl::StrCat(logs.path(), "/", name, ".log");
+    return NodeProcess::Spawn(PETER_BINARY, spec);
+  };
+  absl::StatusOr<std::unique_ptr<NodeProcess>> shared = spawn("shared", {"--resp", "127.0.0.1:0"});
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  const std::string config = Write(logs, "peter.toml",
+                                   "resp = \"127.0.0.1:0\"\nresp-own-thread = true\n");
+  for (const auto& extra : {std::vector<std::string>{"--resp", "127.0.0.1:0", "--resp-own-thread"},
+                            std::vector<std::string>{"--config", config}}) {
+    absl::StatusOr<std::unique_ptr<NodeProcess>> own = spawn("own", extra);
+    ASSERT_TRUE(own.ok()) << own.status();
+    ASSERT_GT((*own)->resp_port(), 0);
+    EXPECT_EQ(ThreadCount((*own)->pid()), ThreadCount((*shared)->pid()) + 1) << extra[0];
+    TestClient subscriber(static_cast<uint16_t>((*own)->resp_port()));
+    TestClient publisher(static_cast<uint16_t>((*own)->resp_port()));
+    ASSERT_TRUE(subscriber.connected() && publisher.connected());
+    EXPECT_EQ(subscriber.Call({"SUBSCRIBE", "t"}), "*3\r\n$9\r\nsubscribe\r\n$1\r\nt\r\n:1\r\n");
+    EXPECT_EQ(publisher.Call({"PUBLISH", "t", "m"}), ":1\r\n");
+    EXPECT_EQ(subscriber.Read(std::chrono::seconds(10)), "*3\r\n$7\r\nmessage\r\n$1\r\nt\r\n$1\r\nm\r\n");
+  }
 }
 
 TEST(StatusCliTest, ShowsATwoNodeRing) {

@@ -134,13 +134,16 @@ absl::Status SetOutputBufferLimit(const std::string& text, resp::GatewayOptions*
   return absl::OkStatus();
 }
 
-// The Redis gateway's options from --resp, --requirepass-file and the
-// --resp-* bounds; nullopt without --resp.
+// The Redis gateway's options from --resp, --requirepass-file,
+// --resp-own-thread and the --resp-* bounds; nullopt without --resp.
 absl::StatusOr<std::optional<resp::GatewayOptions>> GatewayConfig(const NodeFlags& flags,
                                                                   const NodeOptions& node) {
   if (flags.resp.empty()) {
     if (!flags.requirepass_file.empty()) {
       return absl::InvalidArgumentError("--requirepass-file needs --resp");
+    }
+    if (flags.gateway.own_thread) {
+      return absl::InvalidArgumentError("--resp-own-thread needs --resp");
     }
     return std::nullopt;
   }

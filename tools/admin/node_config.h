@@ -39,6 +39,7 @@ struct NodeFlags {
   // own. Only those fields are read from here: MakeNodeConfig sets the
   // others (addresses, ids, security) from the flags above.
   NodeOptions node;
+  // Also --resp-own-thread's field, own_thread (not a bound).
   resp::GatewayOptions gateway;
   // --resp-client-output-buffer-limit "HARD SOFT SECONDS"; empty: the
   // gateway's defaults.
@@ -83,7 +84,8 @@ absl::StatusOr<pastry::Endpoint> ResolveEndpoint(std::string_view flag,
 // listen address to peers unless --advertise is given; a wildcard listen
 // address (0.0.0.0, [::]) therefore needs --advertise, and an advertised
 // address must not be a wildcard. Bootstrap ports must be non-zero. Errors
-// are one line each. --requirepass-file needs --resp, and is read here.
+// are one line each. --requirepass-file needs --resp, and is read here;
+// --resp-own-thread (flags->gateway.own_thread) needs --resp too.
 absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags);
 
 }  // namespace peter::tools::admin
