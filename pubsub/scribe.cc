@@ -272,10 +272,15 @@ void Scribe::Update(const NodeHandle& node, bool joined) {
   EnsureTicking();
   // The replica sets may have changed: replicate at the next tick.
   next_replication_ = Now();
+  absl::erase_if(lost_neighbours_, [&](const auto& lost) {
+    return Now() - lost.second >= options_.lone_root_grace;
+  });
   if (!joined) {
     last_neighbour_loss_ = Now();
+    lost_neighbours_[node.id] = Now();
     return;
   }
+  lost_neighbours_.erase(node.id);
   had_neighbour_ = true;
   widest_leaf_set_ = std::max(widest_leaf_set_, overlay_->LeafSet().size());
   const NodeId self = Self().id;

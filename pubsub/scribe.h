@@ -353,6 +353,7 @@ class Scribe final : public pastry::Application {
   std::vector<NodeHandle> ReplicaPeers(const TopicState& t) const;
   bool HasReplicaPeers(const TopicState& t) const;
   bool HoldsLease(const TopicState& t) const;
+  bool ReplicaPeersCoverLosses(const TopicState& t) const;
   void AskLease(TopicState& t);
   void OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack);
   void StampOrAck(TopicState& t, PublishMsg publish);
@@ -442,6 +443,10 @@ class Scribe final : public pastry::Application {
   // neighbour was last reported gone.
   absl::Time started_at_ = absl::InfinitePast();
   absl::Time last_neighbour_loss_ = absl::InfinitePast();
+  // Leaf-set neighbours reported gone and not back, with when; pruned
+  // lone_root_grace after the loss (ReplicaPeersCoverLosses). At most the
+  // neighbours lost within lone_root_grace.
+  absl::flat_hash_map<NodeId, absl::Time> lost_neighbours_;
   // Whether a leaf-set neighbour was ever reported (lone_root_grace).
   bool had_neighbour_ = false;
   // The most leaf-set neighbours this node has had: a ring never larger

@@ -398,6 +398,9 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
       Now() - last_neighbour_loss_ < options_.lone_root_grace) {
     return;
   }
+  // A full replica set back after a cut need not hold the successor's
+  // numbering either (the seed-11 soak): ReplicaPeersCoverLosses.
+  if (!alone && !ReplicaPeersCoverLosses(t)) return;
   while (!t.unconfirmed.empty()) {
     auto it = t.unconfirmed.begin();
     const std::vector<NodeId>& holders = it->second.holders;
@@ -1292,6 +1295,7 @@ bool Scribe::HoldsLease(const TopicState& t) const {
     return true;
   }
   if (!HasReplicaPeers(t)) return AloneForGood();
+  if (!ReplicaPeersCoverLosses(t)) return false;
   const NodeId self = Self().id;
   for (const NodeHandle& h : ReplicaSetOf(t)) {
     if (h.id == self) continue;
@@ -1299,6 +1303,41 @@ bool Scribe::HoldsLease(const TopicState& t) const {
     if (it == t.leases.end() || it->second <= Now()) return false;
   }
   return true;
+}
+
+// True unless this node lost, less than lone_root_grace ago, the
+// `replicas + 1` nodes nearest the topic among its replica peers and those
+// lost neighbours, i.e. none of its replica peers is among the nodes that
+// formed a successor's replica set (the successor and its `replicas`
+// peers; docs/scribe.md, "A root back in part after a cut"). A root cut off
+// past failure detection is re-admitted by each node on that node's own
+// answer to its probe, so after the heal its leaf set may refill from
+// farther nodes first, while the successor's side, which numbered the topic
+// meanwhile, is still unheard: those farther nodes, a full replica set,
+// would grant leases and confirm numbers the successor gave to other
+// publishes. One peer of the successor's set suffices: a number is
+// released only once every replica peer holds it, and that peer refuses it
+// (it holds another message under it) or sends its state (this root is
+// behind it), which withdraws it.
+bool Scribe::ReplicaPeersCoverLosses(const TopicState& t) const {
+  if (lost_neighbours_.empty()) return true;
+  const std::vector<NodeHandle> peers = ReplicaPeers(t);
+  const auto is_peer = [&](const NodeId& id) {
+    return std::any_of(peers.begin(), peers.end(), [&](const NodeHandle& h) { return h.id == id; });
+  };
+  std::vector<NodeId> near;
+  for (const NodeHandle& h : peers) near.push_back(h.id);
+  const size_t own = near.size();
+  for (const auto& [id, at] : lost_neighbours_) {
+    if (Now() - at < options_.lone_root_grace && id != Self().id && !is_peer(id)) {
+      near.push_back(id);
+    }
+  }
+  if (near.size() == own) return true;
+  const size_t k = std::min(near.size(), static_cast<size_t>(options_.replicas) + 1);
+  std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(k), near.end(),
+                    [&](const NodeId& a, const NodeId& b) { return NodeId::CloserTo(t.id, a, b); });
+  return std::any_of(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(k), is_peer);
 }
 
 // A node with no replica peer numbers alone only if it never had a

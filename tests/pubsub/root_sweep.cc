@@ -45,6 +45,7 @@ const char* KindName(FaultKind kind) {
     case FaultKind::kKillRoot: return "kill-root";
     case FaultKind::kKillReplica: return "kill-replica";
     case FaultKind::kShrink: return "shrink";
+    case FaultKind::kCutRootLaggedHeal: return "cut-root-lagged-heal";
   }
   return "?";
 }
@@ -81,6 +82,12 @@ Fault DrawFault(Rng& rng, FaultKind kind, absl::Duration start) {
     case FaultKind::kKillReplica:
       f.length = DownTime(rng);
       f.rank = 1 + static_cast<int>(rng.Below(kReplicas));
+      break;
+    case FaultKind::kCutRootLaggedHeal:
+      // Both within lone_root_grace (8 s) together.
+      f.length = absl::Milliseconds(3000 + static_cast<int64_t>(rng.Below(3000)));
+      f.gap = absl::Milliseconds(
+          500 + static_cast<int64_t>(rng.Below(7300 - absl::ToInt64Milliseconds(f.length))));
       break;
     case FaultKind::kShrink:
       f.length = absl::InfiniteDuration();
@@ -144,6 +151,7 @@ class CaseRun {
   }
   void ScheduleFault(const Fault& f);
   void CutLinks(const std::vector<std::pair<int, int>>& links, absl::Duration length);
+  void CutOneWay(const std::vector<std::pair<int, int>>& links, absl::Duration length);
   void Kill(int i, absl::Duration down);
   void PublishRound(int step);
   void Observe(const pastry::sim::Delivery& d);
@@ -229,6 +237,15 @@ void CaseRun::CutLinks(const std::vector<std::pair<int, int>>& links, absl::Dura
   });
 }
 
+// Holds what goes from `first` to `second` of each link only.
+void CaseRun::CutOneWay(const std::vector<std::pair<int, int>>& links, absl::Duration length) {
+  for (auto [a, b] : links) ++cut_[a * n() + b];
+  ring_.net().Schedule(ring_.net().Now() + length, [this, links] {
+    for (auto [a, b] : links) --cut_[a * n() + b];
+    ring_.net().network().ReleaseHeld();
+  });
+}
+
 void CaseRun::Kill(int i, absl::Duration down) {
   if (!ring_.alive(i)) return;
   if (ring_.net().live_count() <= 1) return;
@@ -268,6 +285,18 @@ void CaseRun::ScheduleFault(const Fault& f) {
         }
         CutLinks(links, f.length);
         break;
+      case FaultKind::kCutRootLaggedHeal: {
+        for (int b : near) {
+          if (b != root) links.emplace_back(root, b);
+        }
+        CutLinks(links, f.length);
+        std::vector<std::pair<int, int>> lagged;
+        for (size_t r = 1; r <= kReplicas + 1 && r < near.size(); ++r) {
+          lagged.emplace_back(near[r], root);
+        }
+        CutOneWay(lagged, f.length + f.gap);
+        break;
+      }
       case FaultKind::kCutGroup: {
         const size_t side = std::min<size_t>(1 + f.rank, near.size() - 1);
         for (size_t a = 0; a < side; ++a) {
@@ -346,6 +375,7 @@ void CaseRun::Record(int topic, uint64_t seq, const std::string& payload,
                      const std::string& where) {
   auto [it, fresh] = seen_.emplace(std::make_pair(topic, seq), std::make_pair(payload, where));
   if (fresh || it->second.first == payload) return;
+  ++result_.numbers_given_twice;
   result_.violations.push_back(absl::StrCat("topic ", topic, " #", seq, ": '", it->second.first,
                                             "' (", it->second.second, ") and '", payload, "' (",
                                             where, ")"));
@@ -378,6 +408,7 @@ void CaseRun::Check() {
     Record(a.topic, seq, a.payload, "confirmed");
     auto [it, fresh] = confirmed[a.topic].emplace(seq, a.payload);
     if (!fresh) {
+      ++result_.numbers_given_twice;
       result_.violations.push_back(absl::StrCat("topic ", a.topic, " #", seq, " confirmed to '",
                                                 it->second, "' and '", a.payload, "'"));
     }
@@ -455,6 +486,7 @@ SweepResult CaseRun::Run() {
     ScheduleFault(f);
     absl::Duration end = f.start;
     if (f.length != absl::InfiniteDuration()) end += f.length;
+    if (f.kind == FaultKind::kCutRootLaggedHeal) end += f.gap;
     if (f.kind == FaultKind::kShrink) end += f.gap * case_.nodes;
     faults_end_ = std::max(faults_end_, end);
   }
@@ -504,12 +536,24 @@ SweepCase SweepCase::FromSeed(uint64_t seed) {
   return c;
 }
 
+SweepCase SweepCase::LaggedHealFromSeed(uint64_t seed) {
+  Rng rng(Rng::Derive(seed, 2));
+  SweepCase c;
+  c.seed = seed;
+  c.nodes = 10 + static_cast<int>(rng.Below(21));
+  c.publish_at_root = rng.Bernoulli(0.5);
+  c.faults.push_back(DrawFault(rng, FaultKind::kCutRootLaggedHeal, kBeforeFaults));
+  return c;
+}
+
 absl::Duration SweepCase::LongestCut() const {
   std::vector<std::pair<absl::Duration, absl::Duration>> cuts;
   for (const Fault& f : faults) {
     if (f.kind == FaultKind::kCutRoot || f.kind == FaultKind::kCutGroup ||
         f.kind == FaultKind::kCutPartial) {
       cuts.emplace_back(f.start, f.start + f.length);
+    } else if (f.kind == FaultKind::kCutRootLaggedHeal) {
+      cuts.emplace_back(f.start, f.start + f.length + f.gap);
     }
   }
   std::sort(cuts.begin(), cuts.end());
@@ -529,7 +573,9 @@ std::string SweepCase::Describe() const {
   for (const Fault& f : faults) {
     std::string s = absl::StrCat(KindName(f.kind), "@", absl::FormatDuration(f.start));
     if (f.length != absl::InfiniteDuration()) absl::StrAppend(&s, "+", absl::FormatDuration(f.length));
-    if (f.kind == FaultKind::kShrink) {
+    if (f.kind == FaultKind::kCutRootLaggedHeal) {
+      absl::StrAppend(&s, " lag ", absl::FormatDuration(f.gap));
+    } else if (f.kind == FaultKind::kShrink) {
       absl::StrAppend(&s, " to ", f.rank, " nodes, ", absl::FormatDuration(f.gap), " apart");
     } else if (f.kind == FaultKind::kCutGroup || f.kind == FaultKind::kKillReplica) {
       absl::StrAppend(&s, " rank ", f.rank);

@@ -35,6 +35,12 @@ enum class FaultKind {
   kKillRoot,     // crash of the root; restarted after `length` unless infinite
   kKillReplica,  // crash of the root's `rank`-th nearest neighbour, likewise
   kShrink,       // crashes, `gap` apart, until `rank` nodes are left, for good
+  // kCutRoot whose heal is lagged: the links from the root's successor and
+  // the successor's replica peers (the `replicas + 1` nodes nearest the
+  // topic after the root) towards the root stay held `gap` longer, as when
+  // TCP retransmission backoff heals the directions of a cut at different
+  // times (the seed-11 soak). Drawn only by LaggedHealFromSeed.
+  kCutRootLaggedHeal,
 };
 
 struct Fault {
@@ -42,7 +48,7 @@ struct Fault {
   absl::Duration start;   // after publishing began
   absl::Duration length;  // the cut, or the time down (infinite: for good)
   int rank = 0;
-  absl::Duration gap;     // kShrink
+  absl::Duration gap;     // kShrink; kCutRootLaggedHeal: the lag
   uint64_t salt = 0;      // kCutPartial: which links are cut
 };
 
@@ -54,6 +60,11 @@ struct SweepCase {
 
   // The case drawn for `seed` (deterministic).
   static SweepCase FromSeed(uint64_t seed);
+  // A case of one kCutRootLaggedHeal for `seed` (deterministic; a draw of its
+  // own, so FromSeed's cases stay as they were): 10-30 nodes, a cut of
+  // 3-6 s (past failure detection) and a lag of 0.5 s on, 7.8 s at most
+  // together (within lone_root_grace).
+  static SweepCase LaggedHealFromSeed(uint64_t seed);
   // The longest stretch during which some cut drawn here lasts (overlapping
   // cuts joined). From lone_root_grace (8 s) on, a root cut off from its
   // replica set releases numbers alone or against the peers on its side
@@ -65,6 +76,9 @@ struct SweepCase {
 
 struct SweepResult {
   std::vector<std::string> violations;  // empty: every invariant held
+  // Of them, a (topic, number) carrying two messages or confirmed to two
+  // publishes (the rest: a reliable subscriber's gap, reorder or duplicate).
+  uint64_t numbers_given_twice = 0;
   uint64_t acked_publishes = 0;
   uint64_t confirmed = 0;
   uint64_t unconfirmed = 0;          // timed out, failed, or never completed

@@ -7,7 +7,9 @@
 //
 // runs seeds FIRST .. FIRST+N-1 and prints each case that broke an
 // invariant; PETER_ROOT_SWEEP_SEED=S runs seed S alone with the Scribes'
-// debug log (root decisions) on stderr.
+// debug log (root decisions) on stderr. PETER_ROOT_SWEEP_LAGGED=1 draws the
+// cases of LaggedHealFromSeed (a cut root whose successor's side heals
+// last) instead.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -79,10 +81,56 @@ INSTANTIATE_TEST_SUITE_P(Seeds, RootSweepTest, ::testing::Range<uint64_t>(1, 9))
 INSTANTIATE_TEST_SUITE_P(Regressions, RootSweepTest,
                          ::testing::Values(133, 151, 185, 291, 47, 152, 322, 412, 872, 344));
 
+// The seed-11 soak (docs/scribe.md, "A root back in part after a cut"): the
+// root cut off for 5 s, and at the heal what its successor and the
+// successor's replica peers send it held 2.5 s more. The root is back in the
+// leaf sets of the farther nodes, whose answers refill its own, gets leases
+// from them and would release numbers its successor released meanwhile
+// against peers that never held the successor's numbering: numbers
+// confirmed to two publishes. Fails without Scribe's lost_neighbours_ rule
+// (ReplicaPeersCoverLosses): 207 violations, numbers carrying two messages.
+// Only numbers given twice are asserted: the case still ends with a gap
+// (#211 at the three subscribers), a separate mechanism, open (the
+// successor hands the topic over with #211 waiting, forgets it, takes the
+// topic back from its replica before the hand-over, held on the lagged
+// link, reaches the root, and skips #211: docs/scribe.md, "A root back in
+// part after a cut").
+TEST(RootSweepLaggedHealTest, RootBackBeforeItsSuccessorsSide) {
+  SweepCase c;
+  c.seed = 11;
+  c.nodes = 20;
+  c.faults.push_back(Fault{.kind = FaultKind::kCutRootLaggedHeal,
+                           .start = absl::Seconds(2),
+                           .length = absl::Seconds(5),
+                           .gap = absl::Milliseconds(2500)});
+  const SweepResult r = RunSweepCase(c, EnvNumber("PETER_ROOT_SWEEP_DEBUG", 0) != 0);
+  Print(c, r);
+  EXPECT_EQ(r.numbers_given_twice, 0u) << c.Describe();
+  EXPECT_GT(r.confirmed, r.acked_publishes / 2) << c.Describe();
+}
+
+class LaggedHealSweepTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(LaggedHealSweepTest, NoNumberTwiceNoLossNoReorder) {
+  const SweepCase c = SweepCase::LaggedHealFromSeed(GetParam());
+  const SweepResult r = RunSweepCase(c);
+  Print(c, r);
+  // As above: gaps are open (seed 2 has one).
+  EXPECT_EQ(r.numbers_given_twice, 0u) << c.Describe();
+  EXPECT_GT(r.confirmed, r.acked_publishes / 2) << c.Describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, LaggedHealSweepTest, ::testing::Range<uint64_t>(1, 5));
+
+SweepCase CaseOf(uint64_t seed) {
+  return EnvNumber("PETER_ROOT_SWEEP_LAGGED", 0) != 0 ? SweepCase::LaggedHealFromSeed(seed)
+                                                       : SweepCase::FromSeed(seed);
+}
+
 TEST(RootSweepLargeTest, Large) {
   const uint64_t only = EnvNumber("PETER_ROOT_SWEEP_SEED", 0);
   if (only != 0) {
-    const SweepCase c = SweepCase::FromSeed(only);
+    const SweepCase c = CaseOf(only);
     const SweepResult r = RunSweepCase(c, /*debug_log=*/true);
     Print(c, r);
     EXPECT_TRUE(r.violations.empty());
@@ -95,10 +143,11 @@ TEST(RootSweepLargeTest, Large) {
   // more (reported, not failed: the documented limit).
   uint64_t cases[2] = {0, 0};
   uint64_t failed[2] = {0, 0};
+  uint64_t twice[2] = {0, 0};  // of them, with a number given twice
   uint64_t acked = 0;
   uint64_t confirmed = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
-    const SweepCase c = SweepCase::FromSeed(seed);
+    const SweepCase c = CaseOf(seed);
     const SweepResult r = RunSweepCase(c);
     const int beyond = c.BeyondLoneRootGrace() ? 1 : 0;
     ++cases[beyond];
@@ -106,17 +155,20 @@ TEST(RootSweepLargeTest, Large) {
     confirmed += r.confirmed;
     if (!r.violations.empty()) {
       ++failed[beyond];
+      if (r.numbers_given_twice > 0) ++twice[beyond];
       Print(c, r);
     }
     std::fflush(stdout);
   }
   std::printf("root sweep: seeds %llu..%llu; %llu cases within lone_root_grace, %llu with "
-              "violations; %llu cases with a cut beyond it, %llu with violations; %llu acked "
-              "publishes, %llu confirmed\n",
+              "violations (%llu with a number given twice); %llu cases with a cut beyond it, "
+              "%llu with violations (%llu); %llu acked publishes, %llu confirmed\n",
               static_cast<unsigned long long>(first),
               static_cast<unsigned long long>(first + count - 1),
               static_cast<unsigned long long>(cases[0]), static_cast<unsigned long long>(failed[0]),
+              static_cast<unsigned long long>(twice[0]),
               static_cast<unsigned long long>(cases[1]), static_cast<unsigned long long>(failed[1]),
+              static_cast<unsigned long long>(twice[1]),
               static_cast<unsigned long long>(acked), static_cast<unsigned long long>(confirmed));
   EXPECT_EQ(failed[0], 0u);
 }
