@@ -88,7 +88,7 @@ INSTANTIATE_TEST_SUITE_P(Regressions, RootSweepTest,
 // from them and would release numbers its successor released meanwhile
 // against peers that never held the successor's numbering: numbers
 // confirmed to two publishes. Fails without Scribe's lost_neighbours_ rule
-// (ReplicaPeersCoverLosses): 207 violations, numbers carrying two messages.
+// (ReplicaPeersCoverLosses): 123 violations of a number given twice.
 // Only numbers given twice are asserted: the case still ends with a gap
 // (#211 at the three subscribers), a separate mechanism, open (the
 // successor hands the topic over with #211 waiting, forgets it, takes the
