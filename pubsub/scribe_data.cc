@@ -1465,8 +1465,9 @@ void Scribe::TakeReplica(TopicState& t) {
   SetFrontier(t, skip_to);  // what nobody kept is lost
 }
 
-// A root that hands the role over keeps the numbers it released as a
-// replica of the topic, as if the new root had replicated them here. Before, it kept none:
+// A root that hands the role over keeps its numbers (released, and those
+// waiting, as tentative) as a replica of the topic, as if the new root had
+// replicated them here. Before, it kept none:
 // a rival root that numbered the same numbers to other messages (the other
 // side of a partition, at the heal) found it an empty replica, which
 // confirmed them, and released them against a full replica set although
@@ -1480,18 +1481,22 @@ void Scribe::KeepAsReplica(const TopicState& t) {
     it = replicas_.emplace(t.id, ReplicaState{}).first;
   }
   ReplicaState& replica = it->second;
-  // Up to what it released: a root behind the replica is told to skip to
-  // its next number (SendReplica), and the waiting numbers are the new
-  // root's to give.
+  // Its commit index is up to what it released; a root behind the replica
+  // is sent the state (SendReplica), the waiting numbers included.
   const uint64_t released =
       t.unconfirmed.empty() ? t.next_stamp : t.unconfirmed.begin()->first;
-  replica.next_stamp = std::max(replica.next_stamp, released);
+  replica.next_stamp = std::max(replica.next_stamp, t.next_stamp);
   replica.commit = std::max(replica.commit, released);
   replica.refreshed = Now();
-  // What it released; what still waited for the replicas went to the new
-  // root, which decides it (and replicates it here if it keeps it).
+  // What it released, and what still waited for the replicas: that went to
+  // the new root, which decides it, but is kept here too, beyond the
+  // commit index (tentative: a released message replaces it, OnReplicate).
+  // This node may take the topic back from this replica before its
+  // hand-over reaches the new root (a link that heals late), and would
+  // skip those numbers: the new root multicasts them when the hand-over
+  // arrives, and this node's subtree, past them, never got them (the
+  // lagged-heal sweep; docs/scribe.md, "A root back in part after a cut").
   for (const auto& [seq, e] : t.replay) {
-    if (t.unconfirmed.contains(seq)) continue;
     replica.messages.try_emplace(seq, StoredMessage{seq, e.payload, e.publisher, e.request});
   }
   while (replica.messages.size() > options_.replay_capacity) {
