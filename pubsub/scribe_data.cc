@@ -366,6 +366,11 @@ std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
   return t.unconfirmed.erase(it);
 }
 
+// The root's commit index: every number below it was released.
+uint64_t Scribe::CommitIndex(const TopicState& t) {
+  return t.unconfirmed.empty() ? t.next_stamp : t.unconfirmed.begin()->first;
+}
+
 // Releases, in order, the numbers every current replica peer holds with
 // every number before them. Peers are those of now: one that left the
 // replica set (failed, or a closer node joined) no longer counts, one that
@@ -375,10 +380,6 @@ std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
 // resend to the root on the other side. Unless it is alone for good
 // (lone_root_grace passed, as for numbering: a cluster that shrank to one
 // node).
-uint64_t Scribe::CommitIndex(const TopicState& t) {
-  return t.unconfirmed.empty() ? t.next_stamp : t.unconfirmed.begin()->first;
-}
-
 void Scribe::ReleaseConfirmed(TopicState& t) {
   if (!t.root) {
     AbandonUnconfirmed(t);
@@ -1483,10 +1484,8 @@ void Scribe::KeepAsReplica(const TopicState& t) {
   ReplicaState& replica = it->second;
   // Its commit index is up to what it released; a root behind the replica
   // is sent the state (SendReplica), the waiting numbers included.
-  const uint64_t released =
-      t.unconfirmed.empty() ? t.next_stamp : t.unconfirmed.begin()->first;
   replica.next_stamp = std::max(replica.next_stamp, t.next_stamp);
-  replica.commit = std::max(replica.commit, released);
+  replica.commit = std::max(replica.commit, CommitIndex(t));
   replica.refreshed = Now();
   // What it released, and what still waited for the replicas: that went to
   // the new root, which decides it, but is kept here too, beyond the
