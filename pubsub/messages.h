@@ -20,10 +20,15 @@ using TopicId = pastry::NodeId;
 using pastry::NodeHandle;
 using pastry::NodeId;
 
-// Raised when the meaning of existing fields changes; frames below
-// kMinScribeVersion are dropped.
-inline constexpr uint16_t kScribeVersion = 1;
+// Raised when the meaning of existing fields changes or a peer must know a
+// new message type before it is sent one; frames below kMinScribeVersion are
+// dropped.
+//   2: bundles (several messages to one node in one payload,
+//      wire::EncodeBundle), sent only to nodes heard from at version >= 2
+//      (kBundleVersion); a version-1 node gets one message per payload.
+inline constexpr uint16_t kScribeVersion = 2;
 inline constexpr uint16_t kMinScribeVersion = 1;
+inline constexpr uint16_t kBundleVersion = 2;
 
 // Routed toward `topic`: `joiner` asks to become a child of the first node
 // on the way that is on the topic's tree (or of the root).

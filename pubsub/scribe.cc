@@ -230,6 +230,7 @@ std::optional<NodeHandle> Scribe::CachedRoot(std::string_view topic) const {
 bool Scribe::Forward(pastry::RouteMessage& msg, NodeHandle& next_hop) {
   EnsureTicking();
   if (!msg.key.has_value()) return true;  // straight to a node
+  SendOutbox();  // a routed message goes on after what was sent before it
   absl::StatusOr<ScribeMessage> decoded = wire::Decode(msg.payload);
   if (!decoded.ok()) {
     ++stats_.malformed;
@@ -247,25 +248,27 @@ bool Scribe::Forward(pastry::RouteMessage& msg, NodeHandle& next_hop) {
 
 void Scribe::Deliver(const pastry::RouteMessage& msg) {
   EnsureTicking();
-  absl::StatusOr<ScribeMessage> decoded = wire::Decode(msg.payload);
-  if (!decoded.ok()) {
+  absl::StatusOr<wire::Received> received = wire::DecodeReceived(msg.payload);
+  if (!received.ok() || (msg.key.has_value() && received->messages.size() != 1)) {
     ++stats_.malformed;
     return;
   }
-  ++stats_.messages_in;
+  NoteVersion(msg.source, received->version);
+  stats_.messages_in += received->messages.size();
   if (msg.key.has_value()) {
-    if (auto* join = std::get_if<JoinMsg>(&*decoded)) {
+    ScribeMessage& decoded = received->messages.front();
+    if (auto* join = std::get_if<JoinMsg>(&decoded)) {
       OnDeliverJoin(*join);
-    } else if (auto* publish = std::get_if<PublishMsg>(&*decoded)) {
+    } else if (auto* publish = std::get_if<PublishMsg>(&decoded)) {
       OnRoutedPublish(std::move(*publish));
-    } else if (auto* anycast = std::get_if<AnycastMsg>(&*decoded)) {
+    } else if (auto* anycast = std::get_if<AnycastMsg>(&decoded)) {
       OnDeliverAnycast(std::move(*anycast));
     } else {
       ++stats_.malformed;
     }
     return;
   }
-  Dispatch(msg.source, std::move(*decoded));
+  for (ScribeMessage& m : received->messages) Dispatch(msg.source, std::move(m));
 }
 
 void Scribe::Update(const NodeHandle& node, bool joined) {
@@ -387,10 +390,15 @@ void Scribe::SendBytes(const NodeHandle& to, std::string bytes) {
     });
     return;
   }
+  if (ReadsBundles(to)) {
+    Queue(to, std::move(bytes));
+    return;
+  }
   overlay_->Route(std::nullopt, std::move(bytes), to);
 }
 
 void Scribe::RouteToTopic(const TopicId& topic, const ScribeMessage& msg) {
+  SendOutbox();  // not ahead of what was sent before it
   ++stats_.messages_out;
   overlay_->Route(topic, wire::Encode(msg));
 }

@@ -59,6 +59,17 @@ inline constexpr pastry::AppId kScribeAppId = 1;
 // it stamped in one batch of work (FlushReplicates).
 inline constexpr size_t kMaxReplicateBatch = 1024;
 
+// A bundle (the messages for one node of one batch of work, in one payload:
+// FlushOutbox) holds at most this many messages and, unless one message is
+// larger, this many bytes: well under what a receiver decodes (4 MiB,
+// wire::DecodeLimits), and a lost frame loses little.
+inline constexpr size_t kMaxBundleMessages = 256;
+inline constexpr size_t kMaxBundleBytes = size_t{256} << 10;
+// Nodes whose Scribe version is remembered (to send them bundles). Beyond
+// it the table is emptied and filled again from the next messages heard:
+// a peer naming ever new ids cannot grow it.
+inline constexpr size_t kMaxPeerVersions = 4096;
+
 struct ScribeStats {
   uint64_t joins_sent = 0;          // own joins routed (first and retries)
   uint64_t children_adopted = 0;
@@ -77,6 +88,10 @@ struct ScribeStats {
   uint64_t malformed = 0;           // payloads that failed to decode
   uint64_t messages_in = 0;         // Scribe messages delivered here or caught in Forward
   uint64_t messages_out = 0;        // Scribe messages sent or routed from here
+  // Payloads carrying several messages for one node (bundles), and the
+  // messages they carried (each also in messages_out).
+  uint64_t bundles_sent = 0;
+  uint64_t bundled_messages = 0;
   uint64_t dropped = 0;             // well-formed messages dropped (no state, full, stale)
   uint64_t gaps_filled = 0;         // missing numbers that arrived later (repair, reorder)
   // Publish with completion and the root cache.
@@ -240,6 +255,13 @@ class Scribe final : public pastry::Application {
   absl::Time Now() const { return overlay_->Now(); }
   void SendTo(const NodeHandle& to, ScribeMessage msg);
   void SendBytes(const NodeHandle& to, std::string bytes);
+  // scribe_outbox.cc: messages to one node in one batch of work, bundled.
+  bool ReadsBundles(const NodeHandle& to) const;
+  void NoteVersion(const NodeHandle& from, uint16_t version);
+  void Queue(const NodeHandle& to, std::string bytes);
+  void FlushOutbox();
+  void SendOutbox();
+  void SendQueued(const NodeHandle& to, std::vector<std::string> queued);
   void RouteToTopic(const TopicId& topic, const ScribeMessage& msg);
   void Dispatch(const NodeHandle& from, ScribeMessage msg);
   void DispatchToSelf(uint64_t ticket);
@@ -438,6 +460,23 @@ class Scribe final : public pastry::Application {
   std::vector<ToSelf> to_self_;
   size_t to_self_head_ = 0;
   uint64_t next_to_self_ = 1;
+  // Encoded messages for nodes that read bundles (ReadsBundles), in the
+  // order sent, until FlushOutbox (a zero-delay timer, scheduled once)
+  // sends each node's as one payload. Few nodes per batch of work.
+  struct Outbox {
+    NodeHandle to;
+    std::vector<std::string> queued;
+    size_t bytes = 0;
+  };
+  std::vector<Outbox> outbox_;
+  bool outbox_flush_scheduled_ = false;
+  // The Scribe version each node last wrote to us, for the run of it we
+  // heard (its incarnation; 0: not known). At most kMaxPeerVersions.
+  struct PeerVersion {
+    uint64_t incarnation = 0;
+    uint16_t version = 0;
+  };
+  absl::flat_hash_map<NodeId, PeerVersion> peer_versions_;
   LogLimit bound_warn_;
   // For fresh_root_grace: when this Scribe started, and when a leaf-set
   // neighbour was last reported gone.

@@ -416,24 +416,58 @@ class Reader {
         return As<AnycastReplyMsg>(b.getAnycastReply());
       case Body::PUSH_DOWN: return As<PushDownMsg>(b.getPushDown());
       case Body::REPLICA_ACK: return As<ReplicaAckMsg>(b.getReplicaAck());
+      case Body::BUNDLE:
+        return absl::UnimplementedError("a bundle where one message was expected");
     }
     return absl::UnimplementedError(absl::StrCat(
         "unknown scribe message type ", static_cast<int>(b.which())));
+  }
+
+  // One message, or each of a bundle's (a bundle inside one is refused).
+  absl::StatusOr<Received> Many(s::ScribeMsg::Reader r) const {
+    Received out;
+    out.version = r.getVersion();
+    if (r.getBody().which() != Body::BUNDLE) {
+      absl::StatusOr<ScribeMessage> one = Message(r);
+      if (!one.ok()) return one.status();
+      out.messages.push_back(std::move(*one));
+      return out;
+    }
+    if (out.version < kMinScribeVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("scribe version ", out.version, " too old"));
+    }
+    capnp::List<capnp::Data>::Reader list = r.getBody().getBundle();
+    if (list.size() == 0 || list.size() > limits_.max_list) {
+      return Invalid("bundle size");
+    }
+    out.messages.reserve(list.size());
+    for (capnp::Data::Reader bytes : list) {
+      absl::StatusOr<ScribeMessage> one = Decode(
+          std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
+          limits_);
+      if (!one.ok()) return one.status();
+      out.messages.push_back(std::move(*one));
+    }
+    return out;
   }
 
  private:
   const DecodeLimits& limits_;
 };
 
-absl::StatusOr<ScribeMessage> DecodeWords(kj::ArrayPtr<const capnp::word> words,
-                                          const DecodeLimits& limits) {
+// `read(Reader, root)` on the message in `words`, Cap'n Proto's exceptions
+// turned into errors.
+template <typename Result, typename Read>
+absl::StatusOr<Result> DecodeWords(kj::ArrayPtr<const capnp::word> words,
+                                   const DecodeLimits& limits, Read read) {
   capnp::ReaderOptions options;
   options.traversalLimitInWords = 2 * words.size() + 64;
   options.nestingLimit = limits.nesting_limit;
   try {
     capnp::FlatArrayMessageReader message(words, options);
     if (message.getEnd() != words.end()) return Invalid("trailing bytes");
-    return Reader(limits).Message(message.getRoot<s::ScribeMsg>());
+    return read(Reader(limits), message.getRoot<s::ScribeMsg>());
   } catch (const kj::Exception& e) {
     return Invalid(e.getDescription().cStr());
   } catch (const std::exception& e) {
@@ -441,6 +475,26 @@ absl::StatusOr<ScribeMessage> DecodeWords(kj::ArrayPtr<const capnp::word> words,
   } catch (...) {
     return Invalid("unknown error");
   }
+}
+
+// Checks `bytes` and hands DecodeWords aligned words.
+template <typename Result, typename Read>
+absl::StatusOr<Result> DecodeBytes(std::string_view bytes, const DecodeLimits& limits,
+                                   Read read) {
+  if (bytes.size() > limits.max_bytes) return Invalid("too large");
+  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty()) {
+    return Invalid("not a whole number of words");
+  }
+  const size_t count = bytes.size() / sizeof(capnp::word);
+  // capnp reads words in place; an unaligned buffer is copied first.
+  std::unique_ptr<capnp::word[]> aligned;
+  const auto* words = reinterpret_cast<const capnp::word*>(bytes.data());
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
+    aligned.reset(new capnp::word[count]);
+    std::memcpy(aligned.get(), bytes.data(), bytes.size());
+    words = aligned.get();
+  }
+  return DecodeWords<Result>(kj::arrayPtr(words, count), limits, read);
 }
 
 }  // namespace
@@ -460,20 +514,28 @@ std::string Encode(const ScribeMessage& msg) {
 
 absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
                                      const DecodeLimits& limits) {
-  if (bytes.size() > limits.max_bytes) return Invalid("too large");
-  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty()) {
-    return Invalid("not a whole number of words");
-  }
-  const size_t count = bytes.size() / sizeof(capnp::word);
-  // capnp reads words in place; an unaligned buffer is copied first.
-  std::unique_ptr<capnp::word[]> aligned;
-  const auto* words = reinterpret_cast<const capnp::word*>(bytes.data());
-  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
-    aligned.reset(new capnp::word[count]);
-    std::memcpy(aligned.get(), bytes.data(), bytes.size());
-    words = aligned.get();
-  }
-  return DecodeWords(kj::arrayPtr(words, count), limits);
+  return DecodeBytes<ScribeMessage>(
+      bytes, limits, [](const Reader& r, s::ScribeMsg::Reader m) { return r.Message(m); });
+}
+
+std::string EncodeBundle(absl::Span<const std::string> encoded) {
+  size_t words = 8;
+  for (const std::string& m : encoded) words += m.size() / 8 + 2;
+  capnp::MallocMessageBuilder builder(static_cast<unsigned>(words));
+  s::ScribeMsg::Builder root = builder.initRoot<s::ScribeMsg>();
+  root.setVersion(kScribeVersion);
+  capnp::List<capnp::Data>::Builder list =
+      root.initBody().initBundle(static_cast<unsigned>(encoded.size()));
+  for (size_t i = 0; i < encoded.size(); ++i) list.set(static_cast<unsigned>(i), Bytes(encoded[i]));
+  kj::Array<capnp::word> flat = capnp::messageToFlatArray(builder);
+  kj::ArrayPtr<const kj::byte> bytes = flat.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+absl::StatusOr<Received> DecodeReceived(std::string_view bytes,
+                                        const DecodeLimits& limits) {
+  return DecodeBytes<Received>(
+      bytes, limits, [](const Reader& r, s::ScribeMsg::Reader m) { return r.Many(m); });
 }
 
 }  // namespace peter::pubsub::wire

@@ -15,7 +15,9 @@
 #include <string>
 #include <string_view>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "pubsub/messages.h"
 
 namespace peter::pubsub::wire {
@@ -37,9 +39,28 @@ struct DecodeLimits {
 // Encodes `msg`; never fails.
 std::string Encode(const ScribeMessage& msg);
 
-// Decodes exactly one message (trailing bytes are an error).
+// Wraps messages encoded by Encode in one bundle (scribe version
+// kBundleVersion), which only DecodeReceived reads; never fails.
+// REQUIRES: 1 <= encoded.size() <= DecodeLimits::max_list, none a bundle.
+std::string EncodeBundle(absl::Span<const std::string> encoded);
+
+// Decodes exactly one message (trailing bytes are an error). A bundle is
+// kUnimplemented here.
 absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
                                      const DecodeLimits& limits = {});
+
+// What one payload from a peer held: one message, or a bundle's messages in
+// the order sent, and the version the sender wrote (kScribeVersion of its
+// build), which tells what it can read.
+struct Received {
+  uint16_t version = 0;
+  absl::InlinedVector<ScribeMessage, 1> messages;
+};
+
+// Decodes one message or a bundle (at most DecodeLimits::max_list messages,
+// none a bundle itself); any malformed message fails the whole payload.
+absl::StatusOr<Received> DecodeReceived(std::string_view bytes,
+                                        const DecodeLimits& limits = {});
 
 }  // namespace peter::pubsub::wire
 

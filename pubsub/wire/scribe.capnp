@@ -165,6 +165,11 @@ struct ScribeMsg {
     anycastReply @14 :AnycastReply;
     pushDown @15 :PushDown;
     replicaAck @16 :ReplicaAck;
-    # Append new message types here (@16, ...).
+    # Version 2 (kBundleVersion): several messages for one node, sent in one
+    # batch of work, in the order sent, each an encoded ScribeMsg in stream
+    # framing (as one payload would be), none of them a bundle. Sent only to
+    # a node heard from at version >= 2 (docs/scribe.md, "Bundles").
+    bundle @17 :List(Data);
+    # Append new message types here (@18, ...).
   }
 }

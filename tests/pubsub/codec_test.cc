@@ -1,6 +1,7 @@
 #include "pubsub/wire/codec.h"
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -166,6 +167,51 @@ TEST(ScribeCodecTest, LimitsAreEnforced) {
   limits.max_path = 1;
   EXPECT_FALSE(
       Decode(Encode(JoinAckMsg{NodeId(), {NodeId(), NodeId()}, 1}), limits).ok());
+}
+
+std::string Bundle(const std::vector<std::string>& parts) { return EncodeBundle(parts); }
+
+// A bundle (version 2) carries each message as Encode wrote it, in order;
+// DecodeReceived reads it and a lone message alike, with the sender's
+// version. Decode, which is what a version-1 node runs, refuses it.
+TEST(ScribeCodecTest, BundleRoundTripsAndOnlyDecodeReceivedReadsIt) {
+  const std::vector<std::string> parts = {
+      Encode(PublishAckMsg{NodeId(1, 2), 7, 3}),
+      Encode(DataMsg{NodeId(3, 4), 9, std::string(100, 'x')}),
+      Encode(ReplicaAckMsg{NodeId(5, 6), 0, 1, 4})};
+  const std::string bundle = EncodeBundle(parts);
+  absl::StatusOr<Received> r = DecodeReceived(bundle);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->version, kScribeVersion);
+  ASSERT_EQ(r->messages.size(), 3u);
+  EXPECT_EQ(std::get<PublishAckMsg>(r->messages[0]).request, 7u);
+  EXPECT_EQ(std::get<DataMsg>(r->messages[1]).payload, std::string(100, 'x'));
+  EXPECT_EQ(std::get<ReplicaAckMsg>(r->messages[2]).last, 4u);
+  EXPECT_EQ(Decode(bundle).status().code(), absl::StatusCode::kUnimplemented);
+
+  absl::StatusOr<Received> lone = DecodeReceived(parts[0]);
+  ASSERT_TRUE(lone.ok());
+  EXPECT_EQ(lone->version, kScribeVersion);
+  ASSERT_EQ(lone->messages.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<PublishAckMsg>(lone->messages[0]));
+}
+
+// A bundle inside a bundle, one malformed part, or more parts than
+// max_list fail the whole payload; garbage fails cleanly.
+TEST(ScribeCodecTest, BundleLimitsAreEnforced) {
+  const std::string one = Encode(LeaveMsg{NodeId(1, 2)});
+  EXPECT_FALSE(DecodeReceived(Bundle({one, Bundle({one, one})})).ok());
+  EXPECT_FALSE(DecodeReceived(Bundle({one, std::string(16, '\xff')})).ok());
+  DecodeLimits limits;
+  limits.max_list = 2;
+  EXPECT_TRUE(DecodeReceived(Bundle({one, one}), limits).ok());
+  EXPECT_FALSE(DecodeReceived(Bundle({one, one, one}), limits).ok());
+  const std::string good = Bundle({one, one});
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] ^= 0x5a;
+    (void)DecodeReceived(bad);
+  }
 }
 
 }  // namespace

@@ -383,13 +383,13 @@ void CaseRun::Record(int topic, uint64_t seq, const std::string& payload,
 }
 
 void CaseRun::Observe(const pastry::sim::Delivery& d) {
-  std::optional<ScribeMessage> m = ScribeOf(d.envelope);
-  if (!m.has_value()) return;
-  const auto* data = std::get_if<DataMsg>(&*m);
-  if (data == nullptr) return;
-  auto k = topic_index_.find(data->topic);
-  if (k == topic_index_.end()) return;
-  Record(k->second, data->seq, data->payload, absl::StrCat("data n", d.from, "->n", d.to));
+  for (const ScribeMessage& m : ScribeOf(d.envelope)) {
+    const auto* data = std::get_if<DataMsg>(&m);
+    if (data == nullptr) continue;
+    auto k = topic_index_.find(data->topic);
+    if (k == topic_index_.end()) continue;
+    Record(k->second, data->seq, data->payload, absl::StrCat("data n", d.from, "->n", d.to));
+  }
 }
 
 void CaseRun::Check() {

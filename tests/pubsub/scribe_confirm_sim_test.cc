@@ -25,12 +25,15 @@ namespace {
 constexpr int kNodes = 20;
 const char kTopic[] = "confirmed";
 
-bool CarriesPayload(const ScribeMessage& m, const std::string& payload) {
-  const auto* r = std::get_if<ReplicateMsg>(&m);
-  return r != nullptr && std::any_of(r->messages.begin(), r->messages.end(),
-                                     [&](const StoredMessage& s) {
-                                       return s.payload == payload;
-                                     });
+// Whether one of `messages` (an envelope's) is a Replicate carrying `payload`.
+bool CarriesPayload(const std::vector<ScribeMessage>& messages, const std::string& payload) {
+  return std::any_of(messages.begin(), messages.end(), [&](const ScribeMessage& m) {
+    const auto* r = std::get_if<ReplicateMsg>(&m);
+    return r != nullptr && std::any_of(r->messages.begin(), r->messages.end(),
+                                       [&](const StoredMessage& s) {
+                                         return s.payload == payload;
+                                       });
+  });
 }
 
 ScribeRing::SimNetwork::Config DataCentre(uint64_t seed) {
@@ -113,30 +116,29 @@ TEST_P(ConfirmAfterReplicasTest, ConfirmedPublishSurvivesTheFault) {
     if (cut) return from == root || to == root;
     if (crashing) {
       if (from != root) return false;
-      std::optional<ScribeMessage> m = ScribeOf(e);
-      return !(m.has_value() && std::holds_alternative<PublishAckMsg>(*m));
+      return !AnyOf<PublishAckMsg>(ScribeOf(e));
     }
     if (triggered || from != root) return false;
-    std::optional<ScribeMessage> m = ScribeOf(e);
-    if (!m.has_value()) return false;
+    const std::vector<ScribeMessage> m = ScribeOf(e);
+    if (m.empty()) return false;
     switch (fault) {
       case Fault::kRootCrashesBeforeReplicated:
-        if (!CarriesPayload(*m, "lost")) return false;
+        if (!CarriesPayload(m, "lost")) return false;
         triggered = crashing = true;  // the rest of this Stamp's sends too
         victim = root;
         return true;
       case Fault::kRootCutOffBeforeReplicated:
-        if (!CarriesPayload(*m, "lost")) return false;
+        if (!CarriesPayload(m, "lost")) return false;
         triggered = cut = true;
         return true;
       case Fault::kRootCrashesBeforeAckSent:
-        if (!std::holds_alternative<PublishAckMsg>(*m)) return false;
+        if (!AnyOf<PublishAckMsg>(m)) return false;
         triggered = true;
         victim = root;
         return true;
       case Fault::kReplicaCrashes:
       case Fault::kReplicaCopyLost:
-        if (!CarriesPayload(*m, "lost")) return false;
+        if (!CarriesPayload(m, "lost")) return false;
         triggered = true;
         if (fault == Fault::kReplicaCrashes) victim = to;
         return true;
@@ -216,22 +218,23 @@ TEST_P(ConfirmPathTest, AckWaitsForEveryReplicaPeer) {
   std::vector<Ack> acks;
   ring.net().network().set_delivery_observer([&](const pastry::sim::Delivery& d) {
     if (d.to != root && d.to != subscriber) return;
-    std::optional<ScribeMessage> m = ScribeOf(d.envelope);
-    if (!m.has_value()) return;
-    if (d.to == subscriber) {
-      if (const auto* data = std::get_if<DataMsg>(&*m)) delivered.emplace(data->seq, d.at);
-      return;
-    }
-    if (const auto* p = std::get_if<PublishMsg>(&*m)) arrived.emplace(p->request, d.at);
-    if (const auto* a = std::get_if<ReplicaAckMsg>(&*m); a != nullptr && a->last != 0) {
-      for (uint64_t seq = a->first; seq <= a->last; ++seq) holders[seq].insert(d.from);
+    for (const ScribeMessage& m : ScribeOf(d.envelope)) {
+      if (d.to == subscriber) {
+        if (const auto* data = std::get_if<DataMsg>(&m)) delivered.emplace(data->seq, d.at);
+        continue;
+      }
+      if (const auto* p = std::get_if<PublishMsg>(&m)) arrived.emplace(p->request, d.at);
+      if (const auto* a = std::get_if<ReplicaAckMsg>(&m); a != nullptr && a->last != 0) {
+        for (uint64_t seq = a->first; seq <= a->last; ++seq) holders[seq].insert(d.from);
+      }
     }
   });
   ring.net().network().set_send_filter([&](int from, int, const pastry::Envelope& e) {
     if (from != root) return false;
-    std::optional<ScribeMessage> m = ScribeOf(e);
-    if (const auto* a = m.has_value() ? std::get_if<PublishAckMsg>(&*m) : nullptr) {
-      acks.push_back(Ack{a->request, a->seq, ring.net().Now(), holders[a->seq].size()});
+    for (const ScribeMessage& m : ScribeOf(e)) {
+      if (const auto* a = std::get_if<PublishAckMsg>(&m)) {
+        acks.push_back(Ack{a->request, a->seq, ring.net().Now(), holders[a->seq].size()});
+      }
     }
     return false;
   });

@@ -4,6 +4,7 @@
 #define PETER_TESTS_PUBSUB_SCRIBE_HARNESS_H_
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -257,14 +258,23 @@ inline std::map<std::string, int> ExpectConfirmedOnceInOrder(
   return times;
 }
 
-// The Scribe message a simulated envelope carries, if any (for send filters
-// and delivery observers).
-inline std::optional<ScribeMessage> ScribeOf(const pastry::Envelope& envelope) {
+// The Scribe messages a simulated envelope carries: one, a bundle's (in
+// order), or none (for send filters and delivery observers; a filter that
+// drops the envelope drops them all).
+inline std::vector<ScribeMessage> ScribeOf(const pastry::Envelope& envelope) {
   const auto* route = std::get_if<pastry::RouteMsg>(&envelope.body);
-  if (route == nullptr || route->app != kScribeAppId) return std::nullopt;
-  absl::StatusOr<ScribeMessage> decoded = wire::Decode(route->payload);
-  if (!decoded.ok()) return std::nullopt;
-  return std::move(*decoded);
+  if (route == nullptr || route->app != kScribeAppId) return {};
+  absl::StatusOr<wire::Received> decoded = wire::DecodeReceived(route->payload);
+  if (!decoded.ok()) return {};
+  return std::vector<ScribeMessage>(std::make_move_iterator(decoded->messages.begin()),
+                                    std::make_move_iterator(decoded->messages.end()));
+}
+
+// Whether any of `messages` is a T.
+template <typename T>
+bool AnyOf(const std::vector<ScribeMessage>& messages) {
+  return std::any_of(messages.begin(), messages.end(),
+                     [](const ScribeMessage& m) { return std::holds_alternative<T>(m); });
 }
 
 // `log` holds exactly the sequence numbers first..last, in order.

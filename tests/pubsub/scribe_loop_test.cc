@@ -275,6 +275,111 @@ TEST_F(ScribeLoopTest, FormerRootPassesADirectPublishOn) {
   EXPECT_EQ(SentOf<PublishAckMsg>().size(), 1u);
 }
 
+// A root with no replica peers that numbers at once (no fresh-root grace).
+class ScribeBundleTest : public ScribeLoopTest {
+ protected:
+  static ScribeOptions NoGrace() {
+    ScribeOptions options;
+    options.fresh_root_grace = absl::ZeroDuration();
+    return options;
+  }
+  ScribeBundleTest() : ScribeLoopTest(NoGrace()) {}
+};
+
+// Bundles (docs/scribe.md, "Bundles"). What a root sends one node in one
+// batch of work -- here the acknowledgements of publishes to three topics --
+// goes in one payload to a node that wrote to us at kBundleVersion, in the
+// order sent; a node heard at version 1, one not heard from, and another run
+// (incarnation) of a bundle reader each get one payload per message, at once.
+TEST_F(ScribeBundleTest, MessagesToOneNodeInOneBatchOfWorkGoInOneBundleIfItReadsThem) {
+  NodeHandle reader = Handle(7), old = Handle(8), unheard = Handle(9), restarted = Handle(6);
+  reader.incarnation = 3;
+  restarted.incarnation = 4;
+  Receive(reader, LeaveMsg{topic_});
+  Receive(restarted, LeaveMsg{topic_});
+  // Version 1's frame: the root struct's data section starts at byte 16 of a
+  // one-segment message (segment table, root pointer), its version first.
+  std::string v1 = wire::Encode(LeaveMsg{topic_});
+  v1[16] = 1;
+  ASSERT_EQ(wire::DecodeReceived(v1).value().version, 1u);
+  scribe_.Deliver(pastry::RouteMessage{std::nullopt, old, old, 1, v1});
+  restarted.incarnation = 5;  // not heard from since it restarted
+  sent_.clear();
+  overlay_->payloads.clear();
+  const std::vector<NodeHandle> publishers = {reader, old, unheard, restarted};
+  for (size_t p = 0; p < publishers.size(); ++p) {
+    for (uint64_t k = 0; k < 3; ++k) {
+      const TopicId topic = TopicIdOf("bundle-" + std::to_string(k));
+      // Routed here by another node (the publishers are not heard from here).
+      PublishMsg publish{topic, "x", publishers[p], 10 * p + k + 1};
+      scribe_.Deliver(pastry::RouteMessage{topic, Handle(2), Handle(2), 2,
+                                           wire::Encode(publish)});
+    }
+  }
+  // The other nodes' acknowledgements went at once, one payload each.
+  EXPECT_EQ(overlay_->payloads.size(), 9u);
+  for (const auto& [to, count] : overlay_->payloads) {
+    EXPECT_NE(to, reader);
+    EXPECT_EQ(count, 1u);
+  }
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 12u);
+  ASSERT_EQ(overlay_->payloads.size(), 10u);
+  EXPECT_EQ(overlay_->payloads.back().first, reader);
+  EXPECT_EQ(overlay_->payloads.back().second, 3u);
+  for (uint64_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(acks[9 + k].second, reader);
+    EXPECT_EQ(acks[9 + k].first.request, k + 1);  // in the order sent
+  }
+  EXPECT_EQ(scribe_.stats().bundles_sent, 1u);
+  EXPECT_EQ(scribe_.stats().bundled_messages, 3u);
+}
+
+// A routed message goes after what was queued before it for a bundle
+// reader: told by a heartbeat reply that its path runs through us, a child
+// leaves its parent and joins again, and the Leave is sent before the Join
+// is routed (the parent must not see the join first and then drop us).
+TEST_F(ScribeBundleTest, ARoutedJoinDoesNotOvertakeTheLeaveBeforeIt) {
+  SubscribeOptions options;
+  options.on_message = [](const Delivery&) {};
+  ASSERT_TRUE(scribe_.Subscribe("loops", options).ok());
+  const NodeHandle parent = Handle(3);
+  Receive(parent, JoinAckMsg{topic_, {parent.id, Handle(4).id}, 1});
+  ASSERT_TRUE(scribe_.IsAttached("loops"));
+  overlay_->RunZeroDelayTimers();
+  sent_.clear();
+  Receive(parent, HeartbeatReplyMsg{{TopicStatus{topic_, true, {parent.id, Handle(1).id}, 1}}});
+  // No zero-delay timer has run: what was sent so far, in order.
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<LeaveMsg>(sent_[0].msg));
+  EXPECT_EQ(sent_[0].hint, parent);
+  EXPECT_TRUE(std::holds_alternative<JoinMsg>(sent_[1].msg));
+  EXPECT_EQ(sent_[1].key, topic_);
+}
+
+// A lone message for a bundle reader is its own payload, which any version
+// reads; a batch beyond kMaxBundleMessages is split.
+TEST_F(ScribeBundleTest, BundlesAreBoundedAndALoneMessageIsNotOne) {
+  const NodeHandle reader = Handle(7);
+  Receive(reader, LeaveMsg{topic_});
+  auto publish = [&](uint64_t request) {
+    const TopicId topic = TopicIdOf("bound-" + std::to_string(request % 50));
+    scribe_.Deliver(pastry::RouteMessage{topic, reader, reader, 2,
+                                         wire::Encode(PublishMsg{topic, "x", reader, request})});
+  };
+  publish(1);
+  SentOf<PublishAckMsg>();
+  ASSERT_EQ(overlay_->payloads.size(), 1u);
+  EXPECT_EQ(overlay_->payloads[0].second, 1u);
+  EXPECT_EQ(scribe_.stats().bundles_sent, 0u);
+  overlay_->payloads.clear();
+  for (uint64_t r = 2; r < 2 + kMaxBundleMessages + 10; ++r) publish(r);
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), kMaxBundleMessages + 11);
+  ASSERT_EQ(overlay_->payloads.size(), 2u);
+  EXPECT_EQ(overlay_->payloads[0].second, kMaxBundleMessages);
+  EXPECT_EQ(overlay_->payloads[1].second, 10u);
+}
+
 class ScribeBottleneckTest : public ScribeLoopTest {
  protected:
   static ScribeOptions Small() {
@@ -365,6 +470,7 @@ TEST_F(ScribeMovingLimitTest, PushedDownChildrenAreBounded) {
   Receive(Handle(4), HeartbeatMsg{{topic_}, 90000});
   EXPECT_FALSE(PassJoin(Handle(5), payload));  // 4 is moved
   EXPECT_EQ(scribe_.ChildCount("loops"), 4u);
+  overlay_->RunZeroDelayTimers();  // 4's push-down leaves in this batch of work
   sent_.clear();
   for (uint64_t n = 10; n < 30; ++n) EXPECT_FALSE(PassJoin(Handle(n), payload));
   EXPECT_EQ(scribe_.ChildCount("loops"), 4u);

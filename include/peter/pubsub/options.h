@@ -132,6 +132,12 @@ struct ScribeOptions {
   // Topics whose root address is remembered (least recently used evicted).
   size_t root_cache_size = 1024;
 
+  // Messages for one node of one batch of work go in one payload (a
+  // bundle) to nodes that read them (docs/scribe.md, "Bundles"). Off: one
+  // message per payload, as before version 2 (a fallback, and for tests
+  // that lose single messages on purpose).
+  bool bundle_messages = true;
+
   // Anycast: the callback gets DeadlineExceeded after anycast_timeout; the
   // tree walk gives up (ResourceExhausted) after visiting this many nodes.
   absl::Duration anycast_timeout = absl::Seconds(5);
