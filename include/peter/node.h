@@ -213,6 +213,10 @@ struct PubSubStats {
   uint64_t replica_sends_limited = 0;
   // As a root: replica confirmations from nodes outside the replica set.
   uint64_t replica_acks_ignored = 0;
+  // Payloads that carried several messages for one node (bundles), and the
+  // messages they carried.
+  uint64_t bundles_sent = 0;
+  uint64_t bundled_messages = 0;
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

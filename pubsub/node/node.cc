@@ -329,6 +329,8 @@ PubSubStats NodeImpl::Stats() {
         out.replica_states_sent = st.replica_states_sent;
         out.replica_sends_limited = st.replica_sends_limited;
         out.replica_acks_ignored = st.replica_acks_ignored;
+        out.bundles_sent = st.bundles_sent;
+        out.bundled_messages = st.bundled_messages;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

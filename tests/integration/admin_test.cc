@@ -174,12 +174,16 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.replica_states_sent = 23;
   p.replica_sends_limited = 24;
   p.replica_acks_ignored = 25;
+  p.bundles_sent = 26;
+  p.bundled_messages = 27;
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
   EXPECT_EQ(m["peter_pending_connections_evicted_total"], 21);
   EXPECT_EQ(m["peter_pending_connection_timeouts_total"], 22);
   EXPECT_EQ(m["peter_pubsub_replica_states_sent_total"], 23);
   EXPECT_EQ(m["peter_pubsub_replica_sends_limited_total"], 24);
   EXPECT_EQ(m["peter_pubsub_replica_acks_ignored_total"], 25);
+  EXPECT_EQ(m["peter_pubsub_bundles_sent_total"], 26);
+  EXPECT_EQ(m["peter_pubsub_bundled_messages_total"], 27);
   EXPECT_EQ(m["peter_send_queue_global_overflows_total"], 4);
   EXPECT_EQ(m["peter_receive_overflows_total"], 5);
   EXPECT_EQ(m["peter_connections_evicted_total"], 13);
@@ -214,6 +218,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["transport"]["pending_timeouts"], 22);
   EXPECT_EQ(j["pubsub"]["replica_sends_limited"], 24);
   EXPECT_EQ(j["pubsub"]["replica_acks_ignored"], 25);
+  EXPECT_EQ(j["pubsub"]["bundles_sent"], 26);
+  EXPECT_EQ(j["pubsub"]["bundled_messages"], 27);
   EXPECT_EQ(j["pubsub"]["topics_refused"], 8);
   EXPECT_EQ(j["pubsub"]["publish_acks_unconfirmed"], 15);
   EXPECT_EQ(j["pubsub"]["lease_waits"], 16);

@@ -356,6 +356,11 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Replica confirmations and leases ignored here as root: from a node outside the "
            "topic's replica set.",
            p.replica_acks_ignored);
+  w.Single("peter_pubsub_bundles_sent_total", "counter",
+           "Payloads sent here carrying several Scribe messages for one node (bundles).",
+           p.bundles_sent);
+  w.Single("peter_pubsub_bundled_messages_total", "counter",
+           "Scribe messages sent here inside bundles.", p.bundled_messages);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",

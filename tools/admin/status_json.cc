@@ -102,6 +102,8 @@ json PubSubJson(const PubSubStats& s) {
       {"replica_states_sent", s.replica_states_sent},
       {"replica_sends_limited", s.replica_sends_limited},
       {"replica_acks_ignored", s.replica_acks_ignored},
+      {"bundles_sent", s.bundles_sent},
+      {"bundled_messages", s.bundled_messages},
       {"anycasts_accepted", s.anycasts_accepted},
       {"anycasts_failed", s.anycasts_failed},
       {"pushdowns", s.pushdowns},
