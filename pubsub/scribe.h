@@ -365,6 +365,7 @@ class Scribe final : public pastry::Application {
   void FlushReplicates();
   void ReplicateAll();
   void OnReplicate(const NodeHandle& from, ReplicateMsg r);
+  void SendStateBehind(const NodeHandle& root, const TopicId& topic, ReplicaState& replica);
   void SendReplica(const NodeHandle& root, const TopicId& topic, const ReplicaState& replica);
   void TakeReplica(TopicState& t);
   void KeepAsReplica(const TopicState& t);

@@ -29,6 +29,11 @@ bool SameMessage(const StoredMessage& a, const StoredMessage& b) {
   return SameMessage(a.publisher, a.request, a.payload, b);
 }
 
+// A replica that never saw a number given.
+bool ReplicaIsEmpty(const ReplicaState& replica) {
+  return replica.next_stamp <= 1 && replica.messages.empty();
+}
+
 }  // namespace
 
 // A routed publish whose route ended here. The overlay ends a route at the
@@ -71,7 +76,16 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
     return;
   }
   if (!t->root) {
-    const bool fresh = t->next == 0 && !replicas_.contains(t->id);
+    // A replica that never saw a number (the hand-over of a root that held
+    // its publishes as fresh itself, or numbered nothing) tells nothing of
+    // an older numbering: before, it let this node number from 1 at once
+    // (the root-fault sweep, seed 720: a shrink killed the root and its
+    // replicas, a fresh root held and handed the topic to a restarted
+    // closer node, which numbered from 1 before the subscribers' joins
+    // showed their frontiers).
+    auto replica = replicas_.find(t->id);
+    const bool fresh =
+        t->next == 0 && (replica == replicas_.end() || ReplicaIsEmpty(replica->second));
     BecomeRoot(*t, publish.passed_on ? "a publish was passed on to it" : "a publish was delivered here");
     // Only a recent start or neighbour loss can hide an older numbering.
     const absl::Time hold_until =
@@ -1109,26 +1123,36 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
       ++stats_.leases_refused;
     }
   }
+  // The state goes before the acknowledgement and its lease: a root
+  // holding publishes for a lease numbers them as the lease arrives, and
+  // must know this replica's numbers by then (the root-fault sweep, seed
+  // 293, and the lagged-heal sweep, seeds 160 and 260: it numbered again
+  // publishes the state carried, then merged the state, and both numbers
+  // were released).
+  if (behind) SendStateBehind(from, r.topic, replica);
   if (ack.lease != 0 || ack.last != 0) SendTo(from, ack);
-  if (behind) {
-    // Once per replica_resend_interval to one root: the root shows itself
-    // behind in every Replicate until the state arrives.
-    const absl::Time now = Now();
-    if (replica.state_sent_to == from.id &&
-        now - replica.state_sent_at < options_.replica_resend_interval) {
-      ++stats_.replica_sends_limited;
-      if (log_ != nullptr && LogsDebug()) {
-        log_->debug("scribe: topic {}: replica state sent to root {} {} ago: not again yet",
-                    r.topic.ShortHex(), from.id.ShortHex(),
-                    absl::FormatDuration(now - replica.state_sent_at));
-      }
-      return;
+}
+
+// This replica's state to a root behind it, at most once per
+// replica_resend_interval to one root: the root shows itself behind in
+// every Replicate until the state arrives.
+void Scribe::SendStateBehind(const NodeHandle& root, const TopicId& topic,
+                             ReplicaState& replica) {
+  const absl::Time now = Now();
+  if (replica.state_sent_to == root.id &&
+      now - replica.state_sent_at < options_.replica_resend_interval) {
+    ++stats_.replica_sends_limited;
+    if (LogsDebug()) {
+      log_->debug("scribe: topic {}: replica state sent to root {} {} ago: not again yet",
+                  topic.ShortHex(), root.id.ShortHex(),
+                  absl::FormatDuration(now - replica.state_sent_at));
     }
-    replica.state_sent_to = from.id;
-    replica.state_sent_at = now;
-    ++stats_.replica_states_sent;
-    SendReplica(from, r.topic, replica);
+    return;
   }
+  replica.state_sent_to = root.id;
+  replica.state_sent_at = now;
+  ++stats_.replica_states_sent;
+  SendReplica(root, topic, replica);
 }
 
 // This replica's state, to a root that numbers behind it, as a rival

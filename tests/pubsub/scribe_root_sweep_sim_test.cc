@@ -77,9 +77,18 @@ INSTANTIATE_TEST_SUITE_P(Seeds, RootSweepTest, ::testing::Range<uint64_t>(1, 9))
 // TakeReplica). 344 had a root skip a number at the merge of a replica's
 // state that lacked it, then drop the rival's released message under it
 // as behind its frontier, so the publish's resend was numbered again (fails
-// without MergeRivalRoot keeping it).
+// without MergeRivalRoot keeping it). 293 (two cut-group cuts; a
+// best-effort publisher's messages on the second topic delivered twice)
+// had a replica send a root behind it its lease before its state: the root
+// numbered its held publishes, the state's among them, then merged the
+// state (fails without the state going first, OnReplicate). 720 (a shrink
+// killed the root and its replicas, then a kill of the new root) had a
+// fresh root that held its publishes hand the topic to a restarted closer
+// node, whose empty replica of it let it number from 1 at once (fails
+// without an empty replica counting as none, OnDeliverPublish).
 INSTANTIATE_TEST_SUITE_P(Regressions, RootSweepTest,
-                         ::testing::Values(133, 151, 185, 291, 47, 152, 322, 412, 872, 344));
+                         ::testing::Values(133, 151, 185, 291, 47, 152, 322, 412, 872, 344, 293,
+                                           720));
 
 // The seed-11 soak (docs/scribe.md, "A root back in part after a cut"): the
 // root cut off for 5 s, and at the heal what its successor and the
@@ -121,6 +130,14 @@ TEST_P(LaggedHealSweepTest, NoNumberTwiceNoLossNoReorder) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, LaggedHealSweepTest, ::testing::Range<uint64_t>(1, 5));
+
+// Lagged-heal seeds whose third topic (its root next to the cut one) was
+// numbered by two roots at the heal, and a publish delivered twice under
+// two numbers: a replica sent a root behind it its lease before its state,
+// so the root numbered the publishes it held for the lease, among them
+// publishes the state carried, then merged the state (fail without the
+// state going first, OnReplicate; docs/scribe.md, "The root-fault sweep").
+INSTANTIATE_TEST_SUITE_P(Regressions, LaggedHealSweepTest, ::testing::Values(160, 260));
 
 SweepCase CaseOf(uint64_t seed) {
   return EnvNumber("PETER_ROOT_SWEEP_LAGGED", 0) != 0 ? SweepCase::LaggedHealFromSeed(seed)
