@@ -25,6 +25,8 @@ Client::Client(Server& server, asio::ip::tcp::socket socket, uint64_t id)
   auto local = socket_.local_endpoint(ec);
   if (!ec) local_ = EndpointText(local);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // Write() tries the socket at once; asynchronous operations are unchanged.
+  socket_.non_blocking(true, ec);
   set_authenticated(server.options().requirepass.empty());
   last_command_ = created_;
 }
@@ -260,25 +262,51 @@ void Client::CheckOutputLimits() {
   CountOutput();  // the gateway-wide bound
 }
 
+// Writes at once what the socket takes (it is non-blocking): a reply or a
+// message usually leaves here, with no completion handler to run later.
+// Only what the socket does not take waits for an asynchronous write.
 void Client::Write() {
   if (closed_ || !writing_.empty()) return;
   if (out_.empty()) {
     if (closing_ && replies_.empty()) Close("closed after reply");
     return;
   }
+  const bool was_paused = output_bytes() >= server_.options().output_pause_bytes;
+  std::error_code ec;
+  size_t n = socket_.write_some(asio::buffer(out_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    n = 0;
+    ec.clear();
+  }
+  if (ec) return Close(ec.message());
+  if (n == out_.size()) {
+    out_.clear();
+    AfterWrite();
+    if (closed_) return;
+    if (closing_ && replies_.empty()) return Close("closed after reply");
+    // Reads paused for this output resume (not from here: a command may be
+    // running).
+    if (was_paused && output_bytes() < server_.options().output_pause_bytes) {
+      ScheduleProcessInput();
+    }
+    return;
+  }
+  out_.erase(0, n);
   writing_.swap(out_);
   asio::async_write(socket_, asio::buffer(writing_),
                     [self = shared_from_this()](const std::error_code& ec, size_t) {
                       if (self->closed_) return;
                       self->writing_.clear();
                       if (ec) return self->Close(ec.message());
-                      self->CountOutput();
+                      self->AfterWrite();
                       self->Write();
-                      if (self->output_bytes() < self->server_.options().output_soft_limit) {
-                        self->soft_since_.reset();
-                      }
                       self->ProcessInput();
                     });
+}
+
+void Client::AfterWrite() {
+  CountOutput();
+  if (output_bytes() < server_.options().output_soft_limit) soft_since_.reset();
 }
 
 void Client::CloseAfterReply() {

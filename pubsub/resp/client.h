@@ -155,6 +155,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void ProcessInput();
   void ScheduleProcessInput();
   void Write();
+  // After bytes left: the gateway-wide output count, the soft limit's time.
+  void AfterWrite();
   void CheckOutputLimits();
   size_t QueuedBytes() const;
   std::string* OutputTarget();
