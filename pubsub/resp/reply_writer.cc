@@ -1,6 +1,7 @@
 #include "pubsub/resp/reply_writer.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace peter::resp {
 
@@ -68,5 +69,52 @@ void ReplyWriter::Map(size_t n) {
 void ReplyWriter::Set(size_t n) { Header(protocol_ >= 3 ? '~' : '*', static_cast<long long>(n)); }
 
 void ReplyWriter::Push(size_t n) { Header(protocol_ >= 3 ? '>' : '*', static_cast<long long>(n)); }
+
+namespace {
+
+size_t DecimalDigits(size_t n) {
+  size_t digits = 1;
+  while (n >= 10) {
+    n /= 10;
+    ++digits;
+  }
+  return digits;
+}
+
+// "$<len>\r\n<s>\r\n" at `at`, which has room for it; returns its end.
+char* PutBulk(char* at, std::string_view s) {
+  *at++ = '$';
+  at = std::to_chars(at, at + 20, s.size()).ptr;
+  *at++ = '\r';
+  *at++ = '\n';
+  if (!s.empty()) std::memcpy(at, s.data(), s.size());
+  at += s.size();
+  *at++ = '\r';
+  *at++ = '\n';
+  return at;
+}
+
+size_t BulkSize(std::string_view s) { return 1 + DecimalDigits(s.size()) + 2 + s.size() + 2; }
+
+}  // namespace
+
+void ReplyWriter::Message(std::string_view verb, const std::string_view* pattern,
+                          std::string_view channel, std::string_view payload) {
+  // One resize and copies in place: a delivered message's encoding was five
+  // appends, each checking the capacity.
+  size_t size = 4 + BulkSize(verb) + BulkSize(channel) + BulkSize(payload);
+  if (pattern != nullptr) size += BulkSize(*pattern);
+  const size_t old_size = out_->size();
+  out_->resize(old_size + size);
+  char* at = out_->data() + old_size;
+  *at++ = protocol_ >= 3 ? '>' : '*';
+  *at++ = pattern != nullptr ? '4' : '3';
+  *at++ = '\r';
+  *at++ = '\n';
+  at = PutBulk(at, verb);
+  if (pattern != nullptr) at = PutBulk(at, *pattern);
+  at = PutBulk(at, channel);
+  PutBulk(at, payload);
+}
 
 }  // namespace peter::resp

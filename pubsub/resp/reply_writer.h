@@ -32,6 +32,11 @@ class ReplyWriter {
   void Map(size_t n);               // n key/value pairs follow
   void Set(size_t n);
   void Push(size_t n);              // out-of-band data (RESP3 ">")
+  // A pub/sub message as one push, encoded in one pass: [verb, channel,
+  // payload], or [verb, pattern, channel, payload] when `pattern` is given
+  // ("pmessage"). The same bytes as Push() and Bulk()s.
+  void Message(std::string_view verb, const std::string_view* pattern, std::string_view channel,
+               std::string_view payload);
 
  private:
   void Header(char type, long long n);

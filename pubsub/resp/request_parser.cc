@@ -1,5 +1,6 @@
 #include "pubsub/resp/request_parser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 
@@ -170,7 +171,27 @@ RequestParser::Result RequestParser::ParseInline(std::vector<std::string>* args)
   return Result::kCommand;
 }
 
+bool RequestParser::ReadShortCount(long long* value) {
+  const char* start = buffer_.data() + pos_;
+  const char* end = buffer_.data() + buffer_.size();
+  const char* digits = start + 1;
+  const char* limit = std::min(end, digits + 18);  // 18 digits cannot overflow
+  const char* p = digits;
+  unsigned long long v = 0;
+  while (p < limit && *p >= '0' && *p <= '9') v = v * 10 + static_cast<unsigned>(*p++ - '0');
+  if (p == digits || p + 1 >= end || p[0] != '\r' || p[1] != '\n') return false;
+  if (*digits == '0' && p - digits > 1) return false;  // a leading zero: refused by the slow path
+  if (static_cast<size_t>(p - start) > limits_.max_inline_len) return false;
+  *value = static_cast<long long>(v);
+  pos_ += static_cast<size_t>(p + 2 - start);
+  return true;
+}
+
 bool RequestParser::ReadCountLine(const char* too_big_error, long long* value, bool* ok) {
+  if (ReadShortCount(value)) {
+    *ok = true;
+    return true;
+  }
   *ok = false;
   size_t cr = buffer_.find('\r', pos_);
   if (cr == std::string::npos || cr + 1 >= buffer_.size()) {
@@ -213,22 +234,26 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
   while (pending_args_ > 0) {
     if (bulk_len_ < 0) {
       if (pos_ >= buffer_.size()) return Result::kNeedMore;
-      // As Redis, the header is judged once its line is complete.
-      size_t cr = buffer_.find('\r', pos_);
-      if (cr == std::string::npos || cr + 1 >= buffer_.size()) {
-        if (buffered() > limits_.max_inline_len) {
-          return Fail("Protocol error: too big bulk count string");
-        }
-        return Result::kNeedMore;
-      }
-      if (buffer_[pos_] != '$') {
-        return Fail(std::string("Protocol error: expected '$', got '") + buffer_[pos_] + "'");
-      }
       const size_t header_start = pos_;
       long long len = 0;
       bool ok = false;
-      if (!ReadCountLine("Protocol error: too big bulk count string", &len, &ok)) {
-        return error_.empty() ? Result::kNeedMore : Result::kError;
+      if (buffer_[pos_] == '$' && ReadShortCount(&len)) {
+        ok = true;  // the usual header, read in one pass
+      } else {
+        // As Redis, the header is judged once its line is complete.
+        size_t cr = buffer_.find('\r', pos_);
+        if (cr == std::string::npos || cr + 1 >= buffer_.size()) {
+          if (buffered() > limits_.max_inline_len) {
+            return Fail("Protocol error: too big bulk count string");
+          }
+          return Result::kNeedMore;
+        }
+        if (buffer_[pos_] != '$') {
+          return Fail(std::string("Protocol error: expected '$', got '") + buffer_[pos_] + "'");
+        }
+        if (!ReadCountLine("Protocol error: too big bulk count string", &len, &ok)) {
+          return error_.empty() ? Result::kNeedMore : Result::kError;
+        }
       }
       if (!ok || len < 0 || len > static_cast<long long>(limits_.max_bulk_len)) {
         return Fail("Protocol error: invalid bulk length");

@@ -70,6 +70,11 @@ class RequestParser {
   // Reads "<prefix><integer>\r\n" at pos_; false if the line is incomplete.
   // On a malformed or over-long line sets error_ and returns false.
   bool ReadCountLine(const char* too_big_error, long long* value, bool* ok);
+  // The usual line at pos_, read in one pass: a prefix byte, 1 to 18 digits
+  // without a leading zero, CRLF. Then true, with pos_ past it; false (and
+  // nothing consumed) for anything else, left to the general path, which
+  // gives the same value for every line this accepts.
+  bool ReadShortCount(long long* value);
   Result Fail(std::string error);
   void Compact();
 

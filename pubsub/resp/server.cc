@@ -586,52 +586,53 @@ std::string UnknownCommandError(const Args& args) {
 
 void Server::Execute(Client& c, Args& args) {
   counters_.commands++;
-  ReplyWriter w = c.writer();
   std::string name = absl::AsciiStrToLower(args[0]);
   const CommandSpec* spec = FindCommand(name);
   // As Redis: the (sub)command is looked up, then its arity checked, then
   // authentication, then the RESP2 subscribed state. Redis commands the
   // gateway does not serve pass the same checks before "unknown command".
-  std::string full = name;
+  // The name with its subcommand ("client|list") is made only for an error.
+  std::string sub;
+  auto full = [&] { return sub.empty() ? name : absl::StrCat(name, "|", sub); };
   std::optional<int> arity;
   if (spec != nullptr && !spec->subcommands.empty() && args.size() >= 2) {
-    std::string sub = absl::AsciiStrToLower(args[1]);
+    sub = absl::AsciiStrToLower(args[1]);
     for (const auto& [sub_name, sub_arity] : spec->subcommands) {
       if (sub_name == sub) arity = sub_arity;
     }
     if (!arity) {
       counters_.unknown_commands++;
-      return w.Error(absl::StrCat("ERR unknown subcommand '", args[1].substr(0, 128), "'. Try ",
-                                  absl::AsciiStrToUpper(name), " HELP."));
+      return c.writer().Error(absl::StrCat("ERR unknown subcommand '", args[1].substr(0, 128),
+                                           "'. Try ", absl::AsciiStrToUpper(name), " HELP."));
     }
-    absl::StrAppend(&full, "|", sub);
   } else {
     arity = spec ? std::optional<int>(spec->arity) : RedisCommandArity(name);
   }
   if (!arity) {
     counters_.unknown_commands++;
-    return w.Error(UnknownCommandError(args));
+    return c.writer().Error(UnknownCommandError(args));
   }
   int n = static_cast<int>(args.size());
   if ((*arity > 0 && n != *arity) || (*arity < 0 && n < -*arity)) {
     counters_.wrong_arity++;
-    return w.Error(absl::StrCat("ERR wrong number of arguments for '", full, "' command"));
+    return c.writer().Error(absl::StrCat("ERR wrong number of arguments for '", full(),
+                                         "' command"));
   }
   unsigned flags = spec ? spec->flags : 0;
   if (!c.authenticated_ && !(flags & kNoAuth)) {
     counters_.noauth_rejections++;
-    return w.Error("NOAUTH Authentication required.");
+    return c.writer().Error("NOAUTH Authentication required.");
   }
   if (c.protocol_ == 2 && c.in_pubsub_mode() && !(flags & kPubSubContext)) {
     counters_.context_rejections++;
-    return w.Error(absl::StrCat(
-        "ERR Can't execute '", full,
+    return c.writer().Error(absl::StrCat(
+        "ERR Can't execute '", full(),
         "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
         "context"));
   }
   if (spec == nullptr) {
     counters_.unknown_commands++;
-    return w.Error(UnknownCommandError(args));
+    return c.writer().Error(UnknownCommandError(args));
   }
   switch (spec->id) {
     case CommandId::kPing: return Ping(c, args);

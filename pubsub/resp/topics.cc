@@ -87,24 +87,18 @@ void Server::Deliver(const Topic& topic, std::string_view channel, std::string_v
   for (uint64_t id : members) {
     auto client = FindClient(id);
     if (!client || client->closed()) continue;
-    ReplyWriter w = client->push_writer();
+    std::string_view pattern = topic.name;
     switch (topic.kind) {
       case Kind::kChannel:
-        w.Push(3);
-        w.Bulk("message");
+        client->push_writer().Message("message", nullptr, channel, payload);
         break;
       case Kind::kShard:
-        w.Push(3);
-        w.Bulk("smessage");
+        client->push_writer().Message("smessage", nullptr, channel, payload);
         break;
       case Kind::kPattern:
-        w.Push(4);
-        w.Bulk("pmessage");
-        w.Bulk(topic.name);
+        client->push_writer().Message("pmessage", &pattern, channel, payload);
         break;
     }
-    w.Bulk(channel);
-    w.Bulk(payload);
     counters_.messages_delivered++;
     client->Flush();
   }

@@ -180,5 +180,60 @@ TEST(ReplyWriterTest, Resp2AndResp3) {
             "+OK\r\n-ERR x\r\n$2\r\nab\r\n:-5\r\n_\r\n_\r\n#t\r\n%1\r\n~0\r\n>2\r\n=6\r\ntxt:hi\r\n");
 }
 
+// Count lines are read in one pass when they are short plain numbers; every
+// other line goes the general way. Both must give Redis's answers.
+TEST(RequestParserTest, CountLinesFastAndGeneralAgree) {
+  auto [cmds, err] = Parse("*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$10\r\n0123456789\r\n*0\r\n"
+                           "*1\r\n$0\r\n\r\n");
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(cmds, (Commands{{"PUBLISH", "ch", "0123456789"}, {""}}));
+  // A leading zero is refused, as by Redis's string2ll.
+  EXPECT_EQ(Parse("*1\r\n$01\r\na\r\n").second, "Protocol error: invalid bulk length");
+  EXPECT_EQ(Parse("*01\r\n$1\r\na\r\n").second, "Protocol error: invalid multibulk length");
+  // 2^64 + 1 must not wrap to 1.
+  EXPECT_EQ(Parse("*1\r\n$18446744073709551617\r\na\r\n").second,
+            "Protocol error: invalid bulk length");
+  EXPECT_EQ(Parse("*18446744073709551617\r\n").second, "Protocol error: invalid multibulk length");
+  EXPECT_EQ(Parse("*1\r\n$999999999999999999\r\n").second, "Protocol error: invalid bulk length");
+  // A negative length, a blank, a line cut before its LF.
+  EXPECT_EQ(Parse("*1\r\n$-1\r\n").second, "Protocol error: invalid bulk length");
+  EXPECT_EQ(Parse("*1\r\n$1 \r\na\r\n").second, "Protocol error: invalid bulk length");
+  auto cut = Parse("*1\r\n$1\r");
+  EXPECT_EQ(cut, (std::pair<Commands, std::string>{{}, ""}));
+  // The line limit holds for short numbers too.
+  ParserLimits limits;
+  limits.max_inline_len = 3;
+  EXPECT_EQ(Parse("*1\r\n$100\r\n" + std::string(100, 'x') + "\r\n", limits).second,
+            "Protocol error: too big bulk count string");
+  EXPECT_EQ(Parse("*1000\r\n", limits).second, "Protocol error: too big mbulk count string");
+  EXPECT_EQ(Parse("*1\r\n$10\r\n0123456789\r\n", limits).first,
+            (Commands{{"0123456789"}}));
+}
+
+TEST(ReplyWriterTest, MessagePushIsExactBytes) {
+  std::string two = "+OK\r\n", three;
+  std::string_view pattern = "c*";
+  ReplyWriter(&two, 2).Message("message", nullptr, "ch", "0123456789");
+  ReplyWriter(&two, 2).Message("pmessage", &pattern, "ch", std::string_view("\0\r\n", 3));
+  ReplyWriter(&three, 3).Message("smessage", nullptr, "", "");
+  EXPECT_EQ(two,
+            "+OK\r\n*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$10\r\n0123456789\r\n"
+            "*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$3\r\n" +
+                std::string("\0\r\n", 3) + "\r\n");
+  EXPECT_EQ(three, ">3\r\n$8\r\nsmessage\r\n$0\r\n\r\n$0\r\n\r\n");
+  // The same bytes as the general writer, for payload sizes across digit counts.
+  for (size_t n : {0, 9, 10, 99, 100, 1000, 65536}) {
+    std::string payload(n, 'p'), fast, slow;
+    ReplyWriter f(&fast, 3), w(&slow, 3);
+    f.Message("pmessage", &pattern, "channel", payload);
+    w.Push(4);
+    w.Bulk("pmessage");
+    w.Bulk(pattern);
+    w.Bulk("channel");
+    w.Bulk(payload);
+    EXPECT_EQ(fast, slow) << n;
+  }
+}
+
 }  // namespace
 }  // namespace peter::resp
