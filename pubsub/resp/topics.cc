@@ -193,12 +193,17 @@ void Server::Announce() {
 
 std::vector<std::string> Server::MatchingPatterns(std::string_view channel) const {
   std::vector<std::string> matching = directory_.Matching(channel);
-  std::set<std::string> seen(matching.begin(), matching.end());
-  for (const auto& [key, topic] : topics_) {
-    if (topic->kind == Kind::kPattern && !seen.count(topic->name) &&
-        GlobMatch(topic->name, channel)) {
-      matching.push_back(topic->name);
-    }
+  // This node's own patterns (its announcement may not have come back yet):
+  // their topics are all keyed under kPatternTopicPrefix, so a PUBLISH walks
+  // those only, not every channel the node holds.
+  const std::string prefix(kPatternTopicPrefix);
+  std::set<std::string> seen;
+  for (auto it = topics_.lower_bound(prefix);
+       it != topics_.end() && it->first.starts_with(prefix); ++it) {
+    const Topic& topic = *it->second;
+    if (topic.kind != Kind::kPattern || !GlobMatch(topic.name, channel)) continue;
+    if (seen.empty()) seen.insert(matching.begin(), matching.end());
+    if (seen.insert(topic.name).second) matching.push_back(topic.name);
   }
   return matching;
 }
