@@ -87,6 +87,12 @@ class Node {
   // max_dead_nodes).
   size_t tracked_peer_count() const { return peers_.size(); }
   size_t dead_node_count() const { return dead_.size(); }
+  // Hop deadlines queued for `peer`, acknowledged or not
+  // (Options::max_hops_in_flight_per_peer bounds the others).
+  size_t queued_hop_deadlines(const NodeId& peer) const {
+    auto it = hop_watches_.find(peer);
+    return it == hop_watches_.end() ? 0 : it->second.deadlines.size();
+  }
   const Options& options() const { return options_; }
   // Turns routing-table repair on or off from now on (see Options).
   void set_routing_table_repair(bool on) { options_.routing_table_repair = on; }
@@ -125,14 +131,18 @@ class Node {
   };
   // The deadlines of the hops sent to one peer, earliest first, and one
   // scheduler job at the earliest deadline of a hop still unacknowledged
-  // (not a job per hop). An acknowledged hop leaves pending_ only; its
-  // entry here is dropped when it reaches the front.
+  // (not a job per hop). An acknowledgement erases the hop from pending_
+  // and its entry here once it is at the front, or once the acknowledged
+  // entries are as many as the live ones (DropAcknowledged). Invariant: `live`
+  // entries are in pending_, at most max_hops_in_flight_per_peer, and the
+  // front is one of them; a watch with none is erased.
   struct HopDeadline {
     absl::Time at;
     uint64_t id;
   };
   struct HopWatch {
     std::deque<HopDeadline> deadlines;
+    size_t live = 0;
     Scheduler::JobId job = 0;
     absl::Time job_at = absl::InfiniteFuture();  // InfiniteFuture: no job
   };
@@ -209,9 +219,12 @@ class Node {
   void FlushAcks();
   void OnRouteAck(const NodeHandle& from, const RouteAck& ack);
   void WatchHop(const NodeId& next, uint64_t id, absl::Time deadline);
+  void DropAcknowledged(HopWatch& watch);
   void ArmHopWatch(const NodeId& peer, HopWatch& watch);
   void OnHopWatch(const NodeId& peer);
-  void OnHopTimeout(uint64_t id);
+  // Suspects the hop's next node and reroutes the message; false if the hop
+  // is no longer pending.
+  bool GiveUpHop(uint64_t id);
 
   // node_join.cc: joining, consistent activation, leaving.
   void SendJoinRequest();

@@ -10,9 +10,14 @@
 // Sending: each hop's deadline is queued in its next hop's HopWatch; one
 // scheduler job per peer sits at the earliest deadline of a hop still
 // unacknowledged. A hop that is not acknowledged by its deadline times out at
-// that deadline, as with a job per hop, and is rerouted.
+// that deadline, as with a job per hop, and is rerouted. Acknowledged entries
+// leave the queue at once from its front, and from behind an unacknowledged
+// front once they are as many as the hops in flight; a peer has at most
+// Options::max_hops_in_flight_per_peer hops in flight.
 #include <algorithm>
 #include <iterator>
+
+#include "absl/strings/str_cat.h"
 
 #include "pastry/core/node.h"
 
@@ -55,28 +60,72 @@ void Node::FlushAcks() {
 // (the one that waited least for the batch to end).
 void Node::OnRouteAck(const NodeHandle& from, const RouteAck& ack) {
   absl::Time latest = absl::InfinitePast();
+  size_t acknowledged = 0;
   for (uint64_t id : ack.ids) {
     auto it = pending_.find(id);
     if (it == pending_.end() || it->second.next.id != from.id) continue;
     latest = std::max(latest, it->second.sent);
     pending_.erase(it);
+    ++acknowledged;
   }
-  if (latest != absl::InfinitePast()) UpdateRtt(from.id, Now() - latest);
+  if (acknowledged == 0) return;
+  UpdateRtt(from.id, Now() - latest);
+  auto watch = hop_watches_.find(from.id);
+  if (watch == hop_watches_.end()) return;
+  watch->second.live -= acknowledged;
+  if (watch->second.live == 0) {
+    scheduler_.Cancel(watch->second.job);
+    hop_watches_.erase(watch);
+    return;
+  }
+  DropAcknowledged(watch->second);
+}
+
+// Keeps the front live, and the acknowledged entries behind it fewer than
+// the live ones: a compaction drops at least half the queue and each entry
+// is dropped once, so O(1) amortised a hop, and a hop that stays
+// unacknowledged at the front holds fewer acknowledged ones behind it than
+// there are hops in flight.
+// REQUIRES: watch.live > 0.
+void Node::DropAcknowledged(HopWatch& watch) {
+  std::deque<HopDeadline>& q = watch.deadlines;
+  while (!pending_.contains(q.front().id)) q.pop_front();
+  if (q.size() >= 2 * watch.live) {
+    std::erase_if(q, [this](const HopDeadline& d) { return !pending_.contains(d.id); });
+  }
 }
 
 // REQUIRES: `id` is in pending_.
 void Node::WatchHop(const NodeId& next, uint64_t id, absl::Time deadline) {
   HopWatch& watch = hop_watches_[next];
   std::deque<HopDeadline>& q = watch.deadlines;
-  // Acknowledged hops at the front go (each entry is dropped once, here or
-  // in OnHopWatch), so the queue holds about one timeout's worth of hops.
-  while (!q.empty() && !pending_.contains(q.front().id)) q.pop_front();
+  // At the bound, the hop with the earliest deadline times out now instead
+  // of later: it has been sent, so rerouting it loses nothing (docs/limits.md).
+  uint64_t early = 0;
+  if (watch.live >= options_.max_hops_in_flight_per_peer) {
+    early = q.front().id;
+    q.pop_front();
+    if (--watch.live > 0) {
+      DropAcknowledged(watch);
+    } else {
+      q.clear();
+    }
+  }
   // Earliest first; a deadline before the last one (the peer's round trip,
   // and so its timeout, shrank) goes in its place.
   auto pos = q.end();
   while (pos != q.begin() && std::prev(pos)->at > deadline) --pos;
   q.insert(pos, HopDeadline{deadline, id});
+  ++watch.live;
   ArmHopWatch(next, watch);
+  if (early == 0) return;
+  ++stats_.hops_in_flight_overflows;
+  WarnBound(absl::StrCat("awaits ", options_.max_hops_in_flight_per_peer,
+                         " hop acknowledgements from ", next.ShortHex(),
+                         ", the limit (max_hops_in_flight_per_peer): the earliest times out "
+                         "now"));
+  // Rerouting sends hops, which may add watches (`watch` is not used again).
+  GiveUpHop(early);
 }
 
 // REQUIRES: !watch.deadlines.empty().
@@ -101,6 +150,7 @@ void Node::OnHopWatch(const NodeId& peer) {
     if (pending_.contains(q.front().id)) {
       if (q.front().at > now) break;
       due.push_back(q.front().id);
+      --watch.live;
     }
     q.pop_front();
   }
@@ -110,17 +160,19 @@ void Node::OnHopWatch(const NodeId& peer) {
     ArmHopWatch(peer, watch);
   }
   // Rerouting sends hops (to other peers), which may add watches.
-  for (uint64_t id : due) OnHopTimeout(id);
+  for (uint64_t id : due) {
+    if (GiveUpHop(id)) ++stats_.hop_ack_timeouts;
+  }
 }
 
-void Node::OnHopTimeout(uint64_t id) {
+bool Node::GiveUpHop(uint64_t id) {
   auto it = pending_.find(id);
-  if (it == pending_.end()) return;
+  if (it == pending_.end()) return false;
   PendingHop hop = std::move(it->second);
   pending_.erase(it);
-  ++stats_.hop_ack_timeouts;
   Suspect(hop.next);
   Reroute(std::move(hop));
+  return true;
 }
 
 }  // namespace peter::pastry

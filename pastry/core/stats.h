@@ -32,6 +32,10 @@ struct NodeStats {
   uint64_t reroutes = 0;
   uint64_t routes_dropped = 0;         // no live next hop after max_reroutes
   uint64_t pending_ack_overflows = 0;
+  // Hops timed out before their deadline because their next hop had
+  // Options::max_hops_in_flight_per_peer unacknowledged (also in reroutes,
+  // not in hop_ack_timeouts).
+  uint64_t hops_in_flight_overflows = 0;
   std::array<uint64_t, kMaxHops + 1> delivered_hops{};  // last bucket: more
 
   // Liveness and repair.

@@ -24,6 +24,9 @@ absl::Status ValidateOptions(const RuntimeOptions& o) {
   if (p.leaf_set_size < 2 || p.leaf_set_size % 2 != 0) {
     return absl::InvalidArgumentError("pastry.leaf_set_size must be even and at least 2");
   }
+  if (p.max_hops_in_flight_per_peer == 0) {
+    return absl::InvalidArgumentError("pastry.max_hops_in_flight_per_peer is 0");
+  }
   if (o.max_frame_bytes < 1024) return absl::InvalidArgumentError("max_frame_bytes < 1024");
   if (o.max_send_queue_bytes == 0) return absl::InvalidArgumentError("max_send_queue_bytes is 0");
   if (o.max_total_send_queue_bytes < o.max_send_queue_bytes) {

@@ -159,6 +159,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   s.stats.candidate_probe_overflows = 7;
   s.stats.join_buffer_overflows = 9;
   s.stats.pending_ack_overflows = 10;
+  s.stats.hops_in_flight_overflows = 43;
   PubSubStats p;
   p.topics_refused = 8;
   p.joins_refused = 11;
@@ -193,6 +194,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(m["peter_pubsub_topics_refused_total"], 8);
   EXPECT_EQ(m["peter_join_buffer_overflows_total"], 9);
   EXPECT_EQ(m["peter_pending_ack_overflows_total"], 10);
+  EXPECT_EQ(m["peter_hops_in_flight_overflows_total"], 43);
   EXPECT_EQ(m["peter_pubsub_joins_refused_total"], 11);
   EXPECT_EQ(m["peter_pubsub_messages_dropped_total"], 12);
   EXPECT_EQ(m["peter_pubsub_publish_acks_unconfirmed_total"], 15);
@@ -208,6 +210,7 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["overlay"]["dropped"]["candidate_probe_overflow"], 7);
   EXPECT_EQ(j["overlay"]["dropped"]["join_buffer_overflow"], 9);
   EXPECT_EQ(j["overlay"]["dropped"]["pending_ack_overflow"], 10);
+  EXPECT_EQ(j["overlay"]["dropped"]["hops_in_flight_overflow"], 43);
   EXPECT_EQ(j["pubsub"]["joins_refused"], 11);
   EXPECT_EQ(j["pubsub"]["messages_dropped"], 12);
   EXPECT_EQ(j["transport"]["dropped"]["global_queue_overflow"], 4);
@@ -398,6 +401,7 @@ TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
                              "--max-total-send-queue-bytes", "64mb",
                              "--max-total-receive-bytes", "32mb",
                              "--max-tracked-peers", "512", "--max-pending-acks", "1000",
+                             "--max-hops-in-flight-per-peer", "250",
                              "--max-topics", "50", "--max-children", "8",
                              "--replay-capacity", "64", "--replay-max-age", "2.5",
                              "--max-pending-messages", "77", "--resp-max-clients", "9",
@@ -419,6 +423,7 @@ TEST(NodeConfigTest, LimitFlagsReachTheOptions) {
   EXPECT_EQ(n.max_total_receive_bytes, 32u << 20);
   EXPECT_EQ(n.overlay.max_tracked_peers, 512u);
   EXPECT_EQ(n.overlay.max_pending_acks, 1000u);
+  EXPECT_EQ(n.overlay.max_hops_in_flight_per_peer, 250u);
   EXPECT_EQ(n.pubsub.max_topics, 50u);
   EXPECT_EQ(n.pubsub.max_children, 8u);
   EXPECT_EQ(n.pubsub.replay_capacity, 64u);

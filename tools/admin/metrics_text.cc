@@ -185,6 +185,10 @@ void Routing(Writer& w, const NodeStats& st) {
   w.Single("peter_pending_ack_overflows_total", "counter",
            "Hops sent untracked because too many awaited acknowledgement.",
            st.pending_ack_overflows);
+  w.Single("peter_hops_in_flight_overflows_total", "counter",
+           "Hops timed out early because max_hops_in_flight_per_peer awaited "
+           "acknowledgement from their next node.",
+           st.hops_in_flight_overflows);
 }
 
 void Maintenance(Writer& w, const NodeStats& st) {

@@ -397,6 +397,9 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
         "Peers with liveness state; a candidate heard of second-hand beyond it is not probed");
   count("--max-pending-acks", &n.overlay.max_pending_acks, 100'000'000,
         "Routed messages awaiting a hop acknowledgement; beyond it they are sent untracked");
+  count("--max-hops-in-flight-per-peer", &n.overlay.max_hops_in_flight_per_peer, 100'000'000,
+        "Routed messages awaiting a hop acknowledgement from one peer; at it the one sent "
+        "first to that peer times out early and is rerouted");
   count("--max-join-buffer", &n.overlay.max_join_buffer, 10'000'000,
         "Messages held while this node joins; beyond it they are dropped");
   count("--max-dead-nodes", &n.overlay.max_dead_nodes, 100'000'000,

@@ -36,6 +36,7 @@ json OverlayJson(const pastry::NodeStats& s) {
       {"dropped",
        {{"join_buffer_overflow", s.join_buffer_overflows},
         {"pending_ack_overflow", s.pending_ack_overflows},
+        {"hops_in_flight_overflow", s.hops_in_flight_overflows},
         {"candidate_probe_overflow", s.candidate_probe_overflows},
         {"dead_node_overflow", s.dead_node_overflows}}},
   };

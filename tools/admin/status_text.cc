@@ -153,11 +153,13 @@ void Transport(const json& s, std::string& out) {
       s["overlay"]["dropped"].is_object()) {
     const json& d = s["overlay"]["dropped"];
     const uint64_t any = Count(d, "join_buffer_overflow") + Count(d, "pending_ack_overflow") +
+                         Count(d, "hops_in_flight_overflow") +
                          Count(d, "candidate_probe_overflow") + Count(d, "dead_node_overflow");
     if (any > 0) {
       absl::StrAppend(&out, "          overlay bounds reached: join buffer ",
                       Count(d, "join_buffer_overflow"), ", pending acks ",
-                      Count(d, "pending_ack_overflow"), ", tracked peers ",
+                      Count(d, "pending_ack_overflow"), ", hops in flight to one peer ",
+                      Count(d, "hops_in_flight_overflow"), ", tracked peers ",
                       Count(d, "candidate_probe_overflow"), ", dead nodes ",
                       Count(d, "dead_node_overflow"), "\n");
     }

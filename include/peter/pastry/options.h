@@ -81,6 +81,13 @@ struct Options {
   // must not make us hold unbounded state; beyond it, sends are not tracked
   // (they are still sent) and the overflow is counted.
   size_t max_pending_acks = 65536;
+  // Upper bound on the hops awaiting an acknowledgement from one next hop,
+  // so that one slow or silent peer cannot take the whole max_pending_acks
+  // (sends to every other peer would go untracked). At the bound, the hop
+  // with the earliest deadline times out at once (its next hop is suspected
+  // and the message rerouted, as at its deadline) and the overflow is
+  // counted (NodeStats::hops_in_flight_overflows). Must be at least 1.
+  size_t max_hops_in_flight_per_peer = 16384;
 };
 
 }  // namespace peter::pastry
