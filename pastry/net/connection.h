@@ -18,7 +18,6 @@
 #define PETER_PASTRY_NET_CONNECTION_H_
 
 #include <array>
-#include <cstdint>
 #include <chrono>
 #include <cstdint>
 #include <deque>
