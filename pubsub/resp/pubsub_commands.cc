@@ -287,11 +287,7 @@ size_t Server::LocalMembers(Kind kind, std::string_view name) const {
 
 size_t Server::LocalPatternReceivers(std::string_view channel) const {
   size_t n = 0;
-  for (const auto& [key, topic] : topics_) {
-    if (topic->kind == Kind::kPattern && GlobMatch(topic->name, channel)) {
-      n += topic->members.size();
-    }
-  }
+  for (const Topic* topic : LocalPatternsMatching(channel)) n += topic->members.size();
   return n;
 }
 

@@ -270,6 +270,10 @@ class Server : public Gateway {
   void FailPendingSubscribe(Client& c, std::string error);
   size_t LocalMembers(Kind kind, std::string_view name) const;
   size_t LocalPatternReceivers(std::string_view channel) const;
+  // This node's pattern topics that match `channel`: a range of topics_
+  // (every pattern topic is keyed under kPatternTopicPrefix), so a PUBLISH
+  // does not walk every channel the node holds.
+  std::vector<const Topic*> LocalPatternsMatching(std::string_view channel) const;
 
   // Pattern directory (topics.cc).
   void StartPatternDirectory();

@@ -191,19 +191,25 @@ void Server::Announce() {
   backend_.Publish(std::string(kPatternsTopic), std::move(payload), std::move(done));
 }
 
-std::vector<std::string> Server::MatchingPatterns(std::string_view channel) const {
-  std::vector<std::string> matching = directory_.Matching(channel);
-  // This node's own patterns (its announcement may not have come back yet):
-  // their topics are all keyed under kPatternTopicPrefix, so a PUBLISH walks
-  // those only, not every channel the node holds.
+std::vector<const Topic*> Server::LocalPatternsMatching(std::string_view channel) const {
+  std::vector<const Topic*> out;
   const std::string prefix(kPatternTopicPrefix);
-  std::set<std::string> seen;
   for (auto it = topics_.lower_bound(prefix);
        it != topics_.end() && it->first.starts_with(prefix); ++it) {
     const Topic& topic = *it->second;
-    if (topic.kind != Kind::kPattern || !GlobMatch(topic.name, channel)) continue;
-    if (seen.empty()) seen.insert(matching.begin(), matching.end());
-    if (seen.insert(topic.name).second) matching.push_back(topic.name);
+    if (topic.kind == Kind::kPattern && GlobMatch(topic.name, channel)) out.push_back(&topic);
+  }
+  return out;
+}
+
+std::vector<std::string> Server::MatchingPatterns(std::string_view channel) const {
+  std::vector<std::string> matching = directory_.Matching(channel);
+  // This node's own patterns too: its announcement may not have come back.
+  const std::vector<const Topic*> local = LocalPatternsMatching(channel);
+  if (local.empty()) return matching;
+  std::set<std::string> seen(matching.begin(), matching.end());
+  for (const Topic* topic : local) {
+    if (seen.insert(topic->name).second) matching.push_back(topic->name);
   }
   return matching;
 }
