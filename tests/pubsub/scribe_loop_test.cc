@@ -257,6 +257,85 @@ TEST_F(ScribeLoopTest, ReplicaReplacesATentativeMessageWithAReleasedOne) {
   EXPECT_EQ(confirms.back().first.last, 2u);
 }
 
+// A replica answers a root that numbers behind it with its state first,
+// then the acknowledgement carrying the lease: a root holding publishes for
+// a lease numbers them as the lease arrives, and must know the replica's
+// numbers by then. The acknowledgement used to go first (the root-fault
+// sweep, seed 293; the lagged-heal sweep, seeds 160 and 260).
+TEST_F(ScribeLoopTest, ReplicaSendsARootBehindItItsStateBeforeTheLease) {
+  const NodeHandle old_root = Handle(3), new_root = Handle(5), publisher = Handle(2);
+  Receive(old_root, ReplicateMsg{topic_, 6, false, {StoredMessage{5, "x", publisher.id, 9}},
+                                 0, /*commit=*/5});
+  overlay_->RunZeroDelayTimers();
+  sent_.clear();
+  Receive(new_root, ReplicateMsg{topic_, 1, false, {}, /*lease=*/4, 0});
+  overlay_->RunZeroDelayTimers();
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(sent_[0].hint, new_root);
+  const auto* state = std::get_if<ReplicateMsg>(&sent_[0].msg);
+  ASSERT_NE(state, nullptr);
+  EXPECT_TRUE(state->handover);
+  EXPECT_EQ(state->next_seq, 6u);
+  ASSERT_EQ(state->messages.size(), 1u);
+  EXPECT_EQ(state->messages[0].seq, 5u);
+  EXPECT_EQ(sent_[1].hint, new_root);
+  const auto* ack = std::get_if<ReplicaAckMsg>(&sent_[1].msg);
+  ASSERT_NE(ack, nullptr);
+  EXPECT_EQ(ack->lease, 4u);
+  EXPECT_EQ(scribe_.stats().replica_states_sent, 1u);
+  // The root, still behind, asks again at once: the state is not sent
+  // again within replica_resend_interval; the lease is renewed.
+  sent_.clear();
+  Receive(new_root, ReplicateMsg{topic_, 1, false, {}, /*lease=*/5, 0});
+  auto acks = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(sent_.size(), 1u);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.lease, 5u);
+  EXPECT_EQ(scribe_.stats().replica_sends_limited, 1u);
+}
+
+// A replica that never saw a number (the hand-over of a fresh root that
+// held its publishes, next number 1, nothing stored) does not make a node
+// that becomes the root skip fresh_root_grace: it tells nothing of an older
+// numbering. It used to let the node number from 1 at once (the root-fault
+// sweep, seed 720). A replica that holds a number does.
+TEST_F(ScribeLoopTest, AnEmptyReplicaDoesNotCancelTheFreshRootGrace) {
+  const NodeHandle fresh_root = Handle(3), publisher = Handle(2);
+  overlay_->replicas = {Handle(9)};
+  Receive(fresh_root, ReplicateMsg{topic_, 1, /*handover=*/true, {}, 0, 0});
+  DeliverPublish(PublishMsg{topic_, "x", publisher, 7});
+  ASSERT_TRUE(scribe_.IsRoot("loops"));
+  GrantLeases();
+  ConfirmReplicas();
+  EXPECT_EQ(scribe_.stats().published, 0u);  // held for the grace
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  // Once the grace has run out, the held publish goes first.
+  overlay_->now += ScribeOptions{}.fresh_root_grace;
+  DeliverPublish(PublishMsg{topic_, "y", publisher, 8});
+  GrantLeases();
+  ConfirmReplicas();
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].first.request, 7u);
+  EXPECT_EQ(acks[0].first.seq, 1u);
+  EXPECT_EQ(acks[1].first.request, 8u);
+  EXPECT_EQ(acks[1].first.seq, 2u);
+}
+
+TEST_F(ScribeLoopTest, AReplicaThatHoldsANumberEndsTheFreshRootGrace) {
+  const NodeHandle old_root = Handle(3), publisher = Handle(2);
+  overlay_->replicas = {Handle(9)};
+  Receive(old_root, ReplicateMsg{topic_, 3, /*handover=*/true,
+                                 {StoredMessage{2, "w", publisher.id, 6}}, 0, /*commit=*/3});
+  DeliverPublish(PublishMsg{topic_, "x", publisher, 7});
+  ASSERT_TRUE(scribe_.IsRoot("loops"));
+  GrantLeases();
+  ConfirmReplicas();
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.seq, 3u);  // at once, after the numbers it held
+}
+
 // A publish sent straight to us as a cached root, when the overlay no longer
 // makes us the root: it goes on, routed toward the topic.
 TEST_F(ScribeLoopTest, FormerRootPassesADirectPublishOn) {
