@@ -4,6 +4,7 @@
 #define PETER_TESTS_PUBSUB_SCRIBE_HARNESS_H_
 
 #include <algorithm>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -69,6 +70,15 @@ class ScribeRing {
     net_.Join(i, bootstrap);
     return i;
   }
+
+  // How node i's Scribe reaches the overlay: registers `scribe` (or an
+  // application standing in front of it) with node i and returns the
+  // overlay the Scribe is to use. A test adapter (a node that speaks an
+  // older version, say) for the Scribes made from now on (AddNode,
+  // Restart); empty for the plain registration.
+  using Adapter =
+      std::function<std::unique_ptr<pastry::Overlay>(int i, pastry::Application* scribe)>;
+  void set_adapter(Adapter adapter) { adapter_ = std::move(adapter); }
 
   bool all_active() const { return all_active_; }
   SimNetwork& net() { return net_; }
@@ -194,6 +204,7 @@ class ScribeRing {
   std::unique_ptr<Scribe> MakeScribe(int i) {
     return std::make_unique<Scribe>(
         [this, i](pastry::Application* app) {
+          if (adapter_) return adapter_(i, app);
           return net_.node(i).RegisterApplication(kScribeAppId, app);
         },
         options_);
@@ -206,6 +217,7 @@ class ScribeRing {
   SimNetwork net_;
   pastry::sim::Rng rng_;
   ScribeOptions options_;
+  Adapter adapter_;
   bool all_active_ = false;
   std::vector<std::unique_ptr<Scribe>> scribes_;
   std::map<std::pair<int, std::string>, std::vector<Received>> log_;
