@@ -253,7 +253,15 @@ void Scribe::Deliver(const pastry::RouteMessage& msg) {
     ++stats_.malformed;
     return;
   }
-  NoteVersion(msg.source, received->version);
+  // A join rewritten on its way (a node without the topic's state routed
+  // its own in its place, Forward) carries the version of the node that
+  // rewrote it, not the source's: a version-1 source was taken for a bundle
+  // reader from it.
+  const auto* join =
+      msg.key.has_value() ? std::get_if<JoinMsg>(&received->messages.front()) : nullptr;
+  if (join == nullptr || join->joiner.id == msg.source.id) {
+    NoteVersion(msg.source, received->version);
+  }
   stats_.messages_in += received->messages.size();
   if (msg.key.has_value()) {
     ScribeMessage& decoded = received->messages.front();

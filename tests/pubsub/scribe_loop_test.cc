@@ -414,6 +414,36 @@ TEST_F(ScribeBundleTest, MessagesToOneNodeInOneBatchOfWorkGoInOneBundleIfItReads
   EXPECT_EQ(scribe_.stats().bundled_messages, 3u);
 }
 
+// A join rewritten on its way (a node without the topic's state routes its
+// own join in its place, in Forward) keeps its source but carries the
+// version of the node that rewrote it: it tells nothing of the source's. A
+// version-1 source used to be taken for a bundle reader from it and sent a
+// bundle it cannot read (here its three publish acknowledgements).
+TEST_F(ScribeBundleTest, ARewrittenJoinDoesNotTellItsSourcesVersion) {
+  const NodeHandle old = Handle(8), rewriter = Handle(3);
+  std::string v1 = wire::Encode(LeaveMsg{topic_});
+  v1[16] = 1;
+  scribe_.Deliver(pastry::RouteMessage{std::nullopt, old, old, 1, v1});
+  scribe_.Deliver(pastry::RouteMessage{topic_, old, rewriter, 2,
+                                       wire::Encode(JoinMsg{topic_, rewriter, false, 0})});
+  ASSERT_EQ(scribe_.ChildCount("loops"), 1u);
+  SentOf<JoinAckMsg>();
+  sent_.clear();
+  overlay_->payloads.clear();
+  for (uint64_t k = 0; k < 3; ++k) {
+    const TopicId topic = TopicIdOf("rewritten-" + std::to_string(k));
+    scribe_.Deliver(pastry::RouteMessage{topic, Handle(2), Handle(2), 2,
+                                         wire::Encode(PublishMsg{topic, "x", old, k + 1})});
+  }
+  ASSERT_EQ(SentOf<PublishAckMsg>().size(), 3u);
+  ASSERT_EQ(overlay_->payloads.size(), 3u);
+  for (const auto& [to, count] : overlay_->payloads) {
+    EXPECT_EQ(to, old);
+    EXPECT_EQ(count, 1u);
+  }
+  EXPECT_EQ(scribe_.stats().bundles_sent, 0u);
+}
+
 // A routed message goes after what was queued before it for a bundle
 // reader: told by a heartbeat reply that its path runs through us, a child
 // leaves its parent and joins again, and the Leave is sent before the Join
