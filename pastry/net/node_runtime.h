@@ -161,7 +161,9 @@ class NodeRuntime {
   virtual NodeHandle self() const = 0;
   virtual Endpoint listen_endpoint() const = 0;
 
-  // Runs `fn` on the node's thread. Returns at once.
+  // Runs `fn` on the node's thread. Returns at once. The node's work that
+  // `fn` makes due at once (zero-delay timers) runs right after it, in the
+  // same handler of the loop.
   virtual void Post(std::function<void(Node&)> fn) = 0;
 
   // --- For layers that run on the node's thread themselves (the Redis

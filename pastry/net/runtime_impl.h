@@ -101,6 +101,9 @@ class RuntimeImpl final : public NodeRuntime {
   void Begin();
   void Shutdown();
   void AfterNodeCall();
+  // Runs the node's work that is due now, once (only where no caller's
+  // frame is on the stack: a posted call).
+  void RunDueWork();
   void ArmTimer();
   void OnConnectResult(const Endpoint& endpoint, bool ok, const std::string& error);
   void OnBootstrapDeadline();

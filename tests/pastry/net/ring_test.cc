@@ -1,9 +1,15 @@
 // Rings of real nodes on loopback: start, join, exact leaf sets, lookups.
 #include <future>
+#include <mutex>
 #include <random>
+#include <string>
+#include <vector>
 
+#include "asio/io_context.hpp"
+#include "asio/post.hpp"
 #include "gtest/gtest.h"
 #include "net_test_util.h"
+#include "peter/pastry/application.h"
 
 namespace peter::pastry::net::testing {
 namespace {
@@ -134,6 +140,45 @@ TEST(RingTest, ApplicationCallsPostedToTheNodeThread) {
   std::promise<NodeId> id;
   node->Post([&](Node& n) { id.set_value(n.self().id); });
   EXPECT_EQ(id.get_future().get(), node->self().id);
+}
+
+// The work a posted call makes due at once (a zero-delay timer: Scribe's
+// messages to its own node) runs right after the call, in its handler:
+// before a handler the call posted to the loop itself, together with what
+// that work makes due at once (as a posted Tick() ran it: RunDue runs what
+// becomes due while it runs).
+TEST(RingTest, PostedCallRunsTheWorkItMadeDueInItsOwnHandler) {
+  auto node = StartNode(LoopbackOptions());
+  ASSERT_NE(node, nullptr);
+  ASSERT_TRUE(node->WaitUntilActive(absl::Seconds(10)).ok());
+  struct NoApp : Application {
+    void Deliver(const RouteMessage&) override {}
+  } app;
+  std::unique_ptr<Overlay> overlay;
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto note = [&](const char* what) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(what);
+  };
+  node->Post([&](Node& n) {
+    overlay = n.RegisterApplication(kFirstUserAppId, &app);
+    asio::post(node->io_context(), [&] { note("other handler"); });
+    overlay->ScheduleTimer(absl::ZeroDuration(), [&] {
+      note("due");
+      overlay->ScheduleTimer(absl::ZeroDuration(), [&] { note("due again"); });
+      asio::post(node->io_context(), [&] { note("handler of the due work"); });
+    });
+  });
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return order.size() == 4;
+      },
+      absl::Seconds(10)));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"due", "due again", "other handler",
+                                             "handler of the due work"}));
 }
 
 }  // namespace
