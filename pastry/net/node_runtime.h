@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -181,6 +182,15 @@ class NodeRuntime {
   // a call into the node (a callback of the node or of an application on
   // it), where the node must not be re-entered. REQUIRES: OnNodeThread().
   virtual bool RunHere(absl::FunctionRef<void(Node&)> fn) = 0;
+  // Inside a call posted with Post() (its work made due included): queues
+  // `fn` to run once that call has finished, in the same handler of the
+  // loop, before any other handler, and returns true. Elsewhere (outside
+  // the node's work, in RunHere, whose caller is still on the stack, or in
+  // the node's handlers for messages and timers) returns false and drops
+  // `fn`: the caller posts it itself. Lets a layer on the node's thread end
+  // its batch of callbacks without a handler of its own per call.
+  // REQUIRES: OnNodeThread().
+  virtual bool AtEndOfCall(absl::AnyInvocable<void()> fn) = 0;
 
   // Routes a real lookup through the overlay and waits for the root's answer.
   virtual absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key,

@@ -10,11 +10,25 @@ namespace peter::pastry::net {
 void RuntimeImpl::Post(std::function<void(Node&)> fn) {
   asio::post(io_, [this, fn = std::move(fn)] {
     if (stopping_) return;
-    SteadyClock::Batch batch(clock_);
-    fn(*node_);
-    RunDueWork();
-    AfterNodeCall();
+    {
+      SteadyClock::Batch batch(clock_);
+      in_posted_call_ = true;
+      fn(*node_);
+      RunDueWork();
+      AfterNodeCall();
+      in_posted_call_ = false;
+    }
+    // Outside the call: what these run is not the node's work (and what
+    // they ask AtEndOfCall for they post themselves).
+    for (size_t i = 0; i < end_of_call_.size(); ++i) end_of_call_[i]();
+    end_of_call_.clear();
   });
+}
+
+bool RuntimeImpl::AtEndOfCall(absl::AnyInvocable<void()> fn) {
+  if (!in_posted_call_) return false;
+  end_of_call_.push_back(std::move(fn));
+  return true;
 }
 
 // A posted call is a handler of its own, with nothing of the caller's on

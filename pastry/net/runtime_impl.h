@@ -88,6 +88,7 @@ class RuntimeImpl final : public NodeRuntime {
   asio::io_context& io_context() override { return io_; }
   bool OnNodeThread() const override { return OnLoopThread(); }
   bool RunHere(absl::FunctionRef<void(Node&)> fn) override;
+  bool AtEndOfCall(absl::AnyInvocable<void()> fn) override;
   absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key, absl::Duration timeout) override;
   NodeSnapshot Snapshot() override;
 
@@ -135,6 +136,8 @@ class RuntimeImpl final : public NodeRuntime {
   bool stopping_ = false;
   bool was_active_ = false;
   bool was_departed_ = false;
+  bool in_posted_call_ = false;  // AtEndOfCall queues
+  std::vector<absl::AnyInvocable<void()>> end_of_call_;  // its capacity kept
 
   std::mutex mu_;
   std::condition_variable cv_;

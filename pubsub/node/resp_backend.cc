@@ -26,6 +26,10 @@ class HeldSubscription final : public resp::BackendSubscription {
 
 asio::io_context* NodeBackend::loop() { return &ImplOf(*node_).runtime().io_context(); }
 
+bool NodeBackend::AtEndOfWork(absl::AnyInvocable<void()> fn) {
+  return ImplOf(*node_).runtime().AtEndOfCall(std::move(fn));
+}
+
 absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> NodeBackend::Subscribe(
     std::string topic, MessageFn on_message, ActiveFn on_active) {
   NodeImpl& impl = ImplOf(*node_);

@@ -22,6 +22,9 @@ class NodeBackend final : public resp::Backend {
   // there (unless GatewayOptions::own_thread). Called from that thread,
   // Subscribe and Publish are the node's own, with callbacks there.
   asio::io_context* loop() override;
+  // Inside a call the node's runtime posted (the gateway's publishes, the
+  // work they made due): NodeRuntime::AtEndOfCall.
+  bool AtEndOfWork(absl::AnyInvocable<void()> fn) override;
 
  private:
   Node* node_;

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -52,6 +53,11 @@ class Backend {
   // (nor on_active inside Subscribe). Handlers on the loop never block. Null (the default): callbacks may come from any
   // thread, and the gateway runs a thread of its own.
   virtual asio::io_context* loop() { return nullptr; }
+  // With loop(), inside a callback of the backend's on the loop: may queue
+  // `fn` to run once the backend's current work has finished, in the same
+  // handler of the loop, before any other handler, and then returns true.
+  // False (the default; `fn` dropped): the caller posts it itself.
+  virtual bool AtEndOfWork(absl::AnyInvocable<void()> fn) { return false; }
 };
 
 }  // namespace peter::resp

@@ -53,11 +53,13 @@ bool Poster::BeginDirect() {
   if (!direct_batch_) {
     direct_batch_ = true;
     before_batch_();
-    // From the loop's own thread: queued without a lock.
-    asio::post(*io_, [self = shared_from_this()] {
+    auto end = [self = shared_from_this()] {
       self->direct_batch_ = false;
       if (self->io_ != nullptr) self->after_batch_();
-    });
+    };
+    if (at_end_of_work_ && at_end_of_work_(end)) return true;
+    // From the loop's own thread: queued without a lock.
+    asio::post(*io_, std::move(end));
   }
   return true;
 }
@@ -192,7 +194,8 @@ Server::Server(Backend& backend, GatewayOptions options)
           [this](const std::weak_ptr<Topic>& topic, std::string_view payload) {
             OnTopicMessage(topic, payload);
           },
-          [this](PublishAnswer& answer) { OnPublishAnswer(answer); })),
+          [this](PublishAnswer& answer) { OnPublishAnswer(answer); },
+          [&backend](absl::AnyInvocable<void()> fn) { return backend.AtEndOfWork(std::move(fn)); })),
       started_(absl::Now()) {
   std::random_device rd;
   node_nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();

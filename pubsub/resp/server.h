@@ -21,6 +21,7 @@
 
 #include <asio.hpp>
 
+#include "absl/functional/any_invocable.h"
 #include "pastry/core/log_limit.h"
 #include "pubsub/resp/backend.h"
 #include "pubsub/resp/gateway.h"
@@ -66,19 +67,25 @@ struct PublishAnswer {
 // loop's thread, and run at once, without a lock; `before_batch` runs
 // before the first of them since the loop last went round, `after_batch`
 // in a handler posted then (one per batch: the clients' writes wait for
-// it). Disable() is then called on the loop's thread too.
+// it), or, when `at_end_of_work` takes it (Backend::AtEndOfWork: the
+// callbacks come from a call of the backend's own), at the end of that
+// call, without a handler of its own. Disable() is then called on the
+// loop's thread too.
 class Poster : public std::enable_shared_from_this<Poster> {
  public:
   using MessageFn = std::function<void(const std::weak_ptr<Topic>&, std::string_view payload)>;
   using AnswerFn = std::function<void(PublishAnswer&)>;
+  using AtEndOfWorkFn = std::function<bool(absl::AnyInvocable<void()>)>;
   Poster(asio::io_context* io, bool direct, std::function<void()> before_batch,
-         std::function<void()> after_batch, MessageFn on_message, AnswerFn on_answer)
+         std::function<void()> after_batch, MessageFn on_message, AnswerFn on_answer,
+         AtEndOfWorkFn at_end_of_work = nullptr)
       : io_(io),
         direct_(direct),
         before_batch_(std::move(before_batch)),
         after_batch_(std::move(after_batch)),
         on_message_(std::move(on_message)),
-        on_answer_(std::move(on_answer)) {}
+        on_answer_(std::move(on_answer)),
+        at_end_of_work_(std::move(at_end_of_work)) {}
   void Post(std::function<void()> fn);
   // Queues on_message(topic, payload) (in order with Post's functions),
   // unless messages of `limit` bytes or more already wait (then false:
@@ -112,6 +119,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
   std::function<void()> before_batch_, after_batch_;
   MessageFn on_message_;
   AnswerFn on_answer_;
+  AtEndOfWorkFn at_end_of_work_;  // direct only; may be null
 };
 
 // One backend subscription of this node, shared by its local clients.

@@ -181,5 +181,55 @@ TEST(RingTest, PostedCallRunsTheWorkItMadeDueInItsOwnHandler) {
                                              "handler of the due work"}));
 }
 
+// AtEndOfCall, inside a posted call (its due work included), runs the
+// function once the call is over, before the handlers it posted; outside
+// one (a handler of the loop's own, RunHere) it refuses.
+TEST(RingTest, AtEndOfCallRunsAfterThePostedCallBeforeOtherHandlers) {
+  auto node = StartNode(LoopbackOptions());
+  ASSERT_NE(node, nullptr);
+  ASSERT_TRUE(node->WaitUntilActive(absl::Seconds(10)).ok());
+  struct NoApp : Application {
+    void Deliver(const RouteMessage&) override {}
+  } app;
+  std::unique_ptr<Overlay> overlay;
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto note = [&](std::string what) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(std::move(what));
+  };
+  NodeRuntime& runtime = *node;
+  node->Post([&](Node& n) {
+    overlay = n.RegisterApplication(kFirstUserAppId, &app);
+    asio::post(runtime.io_context(), [&] {
+      note("other handler");
+      const bool taken = runtime.AtEndOfCall([&] { note("never"); });
+      bool taken_in_run_here = true;
+      runtime.RunHere([&](Node&) {
+        taken_in_run_here = runtime.AtEndOfCall([&] { note("never"); });
+      });
+      note(taken || taken_in_run_here ? "taken outside a posted call" : "refused outside");
+    });
+    note(runtime.AtEndOfCall([&] {
+      note("end of call");
+      note(runtime.AtEndOfCall([&] { note("never"); }) ? "taken at the end" : "refused at the end");
+    }) ? "taken" : "refused");
+    overlay->ScheduleTimer(absl::ZeroDuration(), [&] {
+      note(runtime.AtEndOfCall([&] { note("end of call, from the due work"); }) ? "taken in due work"
+                                                                                : "refused in due work");
+    });
+  });
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return order.size() == 7;
+      },
+      absl::Seconds(10)));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"taken", "taken in due work", "end of call",
+                                             "refused at the end", "end of call, from the due work",
+                                             "other handler", "refused outside"}));
+}
+
 }  // namespace
 }  // namespace peter::pastry::net::testing
