@@ -80,6 +80,7 @@ struct ScribeStats {
   uint64_t data_forwarded = 0;      // copies sent to children
   uint64_t delivered = 0;           // handed to local subscribers
   uint64_t duplicates = 0;          // data dropped as already seen
+  uint64_t stale_parents_left = 0;  // Leaves sent to a former parent still sending data
   uint64_t repairs_requested = 0;
   uint64_t repairs_served = 0;      // messages resent from a replay buffer
   uint64_t skipped = 0;             // sequence numbers given up

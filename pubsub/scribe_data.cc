@@ -678,6 +678,15 @@ void Scribe::OnData(const NodeHandle& from, DataMsg data) {
   }
   if (t->parent.has_value() && t->parent->id == from.id) {
     t->last_parent_contact = Now();
+  } else if ((t->root || t->attached) && !t->OnPath(from.id)) {
+    // Neither our parent nor an ancestor answering a repair: a former
+    // parent that still counts us as a child. It was paused or cut off
+    // while we joined another parent (CheckParents sends it no Leave),
+    // and would send us every message again until child_timeout. The data
+    // is still taken (it may fill a gap); the Leave stops the rest. Not
+    // sent while we are joining: the join may be on its way to that node.
+    ++stats_.stale_parents_left;
+    SendTo(from, LeaveMsg{data.topic});
   }
   Accept(*t, data, /*forward=*/true);
 }

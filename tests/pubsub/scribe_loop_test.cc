@@ -128,6 +128,40 @@ TEST_F(ScribeLoopTest, AckWhosePathContainsUsIsRefused) {
   EXPECT_EQ(scribe_.stats().loops_refused, 1u);
 }
 
+// A parent that was paused or cut off long enough for us to join another
+// parent still counts us as a child when it comes back, and sends us every
+// message until child_timeout (the chaos soak's daemons dropped 2-3 copies
+// of each message so). Its data is taken but answered with a Leave; an
+// ancestor's (a repair) and the new parent's are not.
+TEST_F(ScribeLoopTest, DataFromAFormerParentIsAnsweredWithALeave) {
+  std::vector<uint64_t> got;
+  SubscribeOptions options;
+  options.on_message = [&](const Delivery& d) { got.push_back(d.seq); };
+  ASSERT_TRUE(scribe_.Subscribe("loops", options).ok());
+  const NodeHandle old_parent = Handle(3), parent = Handle(5), root = Handle(4);
+  Receive(old_parent, JoinAckMsg{topic_, {old_parent.id, root.id}, 1});
+  ASSERT_TRUE(scribe_.IsAttached("loops"));
+  Receive(old_parent, DataMsg{topic_, 1, "a"});  // our parent: no Leave
+
+  // The old parent stopped answering; we joined through another.
+  Receive(old_parent, HeartbeatReplyMsg{{TopicStatus{topic_, false, {}, 0}}});
+  ASSERT_FALSE(scribe_.IsAttached("loops"));
+  Receive(old_parent, DataMsg{topic_, 2, "b"});  // joining: it may be our next parent
+  Receive(parent, JoinAckMsg{topic_, {parent.id, root.id}, 3});
+  ASSERT_TRUE(scribe_.IsAttached("loops"));
+  ASSERT_TRUE(SentOf<LeaveMsg>().empty());
+
+  Receive(parent, DataMsg{topic_, 3, "c"});
+  Receive(root, DataMsg{topic_, 4, "d"});  // an ancestor serving a repair
+  EXPECT_TRUE(SentOf<LeaveMsg>().empty());
+  Receive(old_parent, DataMsg{topic_, 5, "e"});
+  auto leaves = SentOf<LeaveMsg>();
+  ASSERT_EQ(leaves.size(), 1u);
+  EXPECT_EQ(leaves[0].second, old_parent);
+  EXPECT_EQ(scribe_.stats().stale_parents_left, 1u);
+  EXPECT_EQ(got, (std::vector<uint64_t>{1, 2, 3, 4, 5}));  // its data still counts
+}
+
 TEST_F(ScribeLoopTest, JoinFromANodeOnOurPathPassesThrough) {
   SubscribeOptions options;
   options.on_message = [](const Delivery&) {};
