@@ -3,10 +3,12 @@
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <kj/exception.h>
+#include <kj/io.h>
 
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -497,19 +499,39 @@ absl::StatusOr<Result> DecodeBytes(std::string_view bytes, const DecodeLimits& l
   return DecodeWords<Result>(kj::arrayPtr(words, count), limits, read);
 }
 
+// A message of about `words` words whose body `fill` sets, in stream
+// framing. Most messages fit this thread's scratch first segment (zeroed,
+// and zeroed again by the builder where it was used), and are written
+// straight into the string returned: one allocation per message where a
+// builder of its own took three (its segment, calloc'd; the flat array;
+// the string). Larger ones get a first segment of their own.
+template <typename Fill>
+std::string Build(size_t words, Fill fill) {
+  constexpr size_t kScratchWords = 8192;  // 64 KiB: a bundle of small messages
+  thread_local const std::unique_ptr<capnp::word[]> scratch(new capnp::word[kScratchWords]());
+  std::optional<capnp::MallocMessageBuilder> builder;
+  if (words <= kScratchWords) {
+    builder.emplace(kj::arrayPtr(scratch.get(), kScratchWords));
+  } else {
+    builder.emplace(static_cast<unsigned>(words));
+  }
+  s::ScribeMsg::Builder root = builder->initRoot<s::ScribeMsg>();
+  root.setVersion(kScribeVersion);
+  fill(root.initBody());
+  kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments = builder->getSegmentsForOutput();
+  std::string out(capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word), '\0');
+  kj::ArrayOutputStream stream(
+      kj::arrayPtr(reinterpret_cast<kj::byte*>(out.data()), out.size()));
+  capnp::writeMessage(stream, segments);
+  return out;
+}
+
 }  // namespace
 
 std::string Encode(const ScribeMessage& msg) {
-  capnp::MallocMessageBuilder builder(
-      static_cast<unsigned>(EstimateWords(msg)));
-  s::ScribeMsg::Builder root = builder.initRoot<s::ScribeMsg>();
-  root.setVersion(kScribeVersion);
-  Body::Builder body = root.initBody();
-  std::visit([&body](const auto& m) { SetBody(body, m); }, msg);
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
-  kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()),
-                     bytes.size());
+  return Build(EstimateWords(msg), [&msg](Body::Builder body) {
+    std::visit([&body](const auto& m) { SetBody(body, m); }, msg);
+  });
 }
 
 absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
@@ -521,15 +543,13 @@ absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
 std::string EncodeBundle(absl::Span<const std::string> encoded) {
   size_t words = 8;
   for (const std::string& m : encoded) words += m.size() / 8 + 2;
-  capnp::MallocMessageBuilder builder(static_cast<unsigned>(words));
-  s::ScribeMsg::Builder root = builder.initRoot<s::ScribeMsg>();
-  root.setVersion(kScribeVersion);
-  capnp::List<capnp::Data>::Builder list =
-      root.initBody().initBundle(static_cast<unsigned>(encoded.size()));
-  for (size_t i = 0; i < encoded.size(); ++i) list.set(static_cast<unsigned>(i), Bytes(encoded[i]));
-  kj::Array<capnp::word> flat = capnp::messageToFlatArray(builder);
-  kj::ArrayPtr<const kj::byte> bytes = flat.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return Build(words, [&encoded](Body::Builder body) {
+    capnp::List<capnp::Data>::Builder list =
+        body.initBundle(static_cast<unsigned>(encoded.size()));
+    for (size_t i = 0; i < encoded.size(); ++i) {
+      list.set(static_cast<unsigned>(i), Bytes(encoded[i]));
+    }
+  });
 }
 
 absl::StatusOr<Received> DecodeReceived(std::string_view bytes,
