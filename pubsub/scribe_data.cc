@@ -29,6 +29,24 @@ bool SameMessage(const StoredMessage& a, const StoredMessage& b) {
   return SameMessage(a.publisher, a.request, a.payload, b);
 }
 
+// The entry for `seq` in a map keyed by number, looked for from the newest
+// end first: the numbers a root stores, replicates and releases, and a
+// replica stores, are almost always the last few, while a find from the
+// top descends some ten tree nodes of a full replay buffer (1,024), each a
+// cache miss: with many topics that descent was most of OnReplicate's and
+// ReleaseNumber's own time (bench/resp-three-nodes, docs/benchmarks.md).
+template <typename Map>
+typename Map::iterator FindRecent(Map& map, uint64_t seq) {
+  constexpr int kNewest = 4;
+  auto it = map.end();
+  for (int i = 0; i < kNewest && it != map.begin(); ++i) {
+    --it;
+    if (it->first == seq) return it;
+    if (it->first < seq) return map.end();
+  }
+  return map.find(seq);
+}
+
 // A replica that never saw a number given.
 bool ReplicaIsEmpty(const ReplicaState& replica) {
   return replica.next_stamp <= 1 && replica.messages.empty();
@@ -344,7 +362,8 @@ void Scribe::ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t s
 // multicast, and is withdrawn when the other numbering arrives.
 void Scribe::WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack) {
   if (ack) ++stats_.publish_acks_waiting_replicas;
-  t.unconfirmed.emplace(seq, UnconfirmedPublish{publish.publisher, publish.request, {}, Now(), ack});
+  t.unconfirmed.try_emplace(t.unconfirmed.end(), seq,
+                            UnconfirmedPublish{publish.publisher, publish.request, {}, Now(), ack});
   confirming_.insert(t.id);
   if (t.unconfirmed.size() <= options_.replay_capacity) return;
   // Beyond the replay buffer the root would no longer hold the oldest
@@ -365,7 +384,7 @@ void Scribe::WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publ
 // acknowledges its publish if asked. Returns the next waiting number.
 std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
     TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it) {
-  if (auto entry = t.replay.find(it->first); entry != t.replay.end()) {
+  if (auto entry = FindRecent(t.replay, it->first); entry != t.replay.end()) {
     Accept(t, DataMsg{t.id, it->first, entry->second.payload}, /*forward=*/true);
   }
   if (it->second.ack) {
@@ -704,7 +723,9 @@ bool Scribe::Accept(TopicState& t, const DataMsg& data, bool forward) {
   // and nodes with a reliable subscriber or child keep a replay buffer; a
   // best-effort tree's other nodes keep none.
   // (A root stored what it numbered already, when it numbered it.)
-  if ((t.root || t.Reliable()) && !t.replay.contains(data.seq)) Store(t, data.seq, data.payload);
+  if ((t.root || t.Reliable()) && FindRecent(t.replay, data.seq) == t.replay.end()) {
+    Store(t, data.seq, data.payload);
+  }
   if (forward) Multicast(t, data);
   if (data.seq == t.next) {
     t.next = data.seq + 1;
@@ -808,7 +829,8 @@ void Scribe::UpdateGap(TopicState& t) {
 }
 
 void Scribe::Store(TopicState& t, uint64_t seq, std::string payload) {
-  t.replay.emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0});
+  // Numbers mostly come in order: after the last, inserted without a descent.
+  t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0});
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
   }
@@ -970,13 +992,14 @@ void Scribe::FlushReplicates() {
     auto send = [&] {
       if (msg.messages.empty()) return;
       ++stats_.replicate_batches;
-      const std::string encoded = wire::Encode(msg);
-      for (const NodeHandle& h : peers) SendBytes(h, encoded);
+      std::string encoded = wire::Encode(msg);
+      for (size_t i = 0; i + 1 < peers.size(); ++i) SendBytes(peers[i], encoded);
+      SendBytes(peers.back(), std::move(encoded));
       msg.messages.clear();
       bytes = 0;
     };
     for (uint64_t seq : seqs) {
-      auto entry = t->replay.find(seq);
+      auto entry = FindRecent(t->replay, seq);
       if (entry == t->replay.end()) {
         send();  // a hole: the run ends here
         continue;
@@ -1093,7 +1116,10 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   ReplicaAckMsg ack{r.topic};
   for (StoredMessage& m : r.messages) {
     const bool released = m.seq < r.commit;
-    auto [held, fresh] = replica.messages.try_emplace(m.seq, std::move(m));
+    const size_t held_before = replica.messages.size();
+    // In order, after what is held: inserted at the end without a descent.
+    auto held = replica.messages.try_emplace(replica.messages.end(), m.seq, std::move(m));
+    const bool fresh = replica.messages.size() != held_before;
     if (!fresh && !SameMessage(held->second, m) && released && held->first >= replica.commit) {
       ++stats_.replica_tentative_replaced;
       if (LogsDebug()) {
@@ -1281,8 +1307,9 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
 }
 
 void Scribe::RememberOrigin(TopicState& t, const StoredMessage& m) {
-  auto entry = t.replay.find(m.seq);
-  if (m.request == 0 || entry == t.replay.end()) return;
+  if (m.request == 0) return;
+  auto entry = FindRecent(t.replay, m.seq);
+  if (entry == t.replay.end()) return;
   entry->second.publisher = m.publisher;
   entry->second.request = m.request;
   t.origins[PublishOrigin{m.publisher, m.request}] = m.seq;
@@ -1404,6 +1431,7 @@ void Scribe::OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack) {
          it != t->unconfirmed.end() && it->first <= ack.last; ++it) {
       std::vector<NodeId>& holders = it->second.holders;
       if (std::find(holders.begin(), holders.end(), from.id) == holders.end()) {
+        if (holders.empty()) holders.reserve(set.size());  // one allocation, not one per peer
         holders.push_back(from.id);
       }
     }
