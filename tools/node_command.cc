@@ -229,6 +229,7 @@ void RegisterNodeCommand(CLI::App& app) {
                    "Seconds to keep retrying unreachable bootstrap nodes")
       ->capture_default_str();
   admin::AddLimitFlags(*node, flags.get());
+  admin::AddScribeFlags(*node, flags.get());
   node->callback([flags] { RunNode(*flags); });
 }
 

@@ -518,6 +518,65 @@ TEST(NodeConfigTest, LimitFlagsOutOfRangeAreErrors) {
   EXPECT_EQ(config_error({"--max-frame-bytes", "8mb", "--max-total-receive-bytes", "8mb"}), "");
 }
 
+// The Scribe flags (not bounds): --replicas and --no-bundle-messages reach
+// their options, the defaults are the options' own, and a bad --replicas is
+// a one-line error naming the flag: from CLI11 (not a number, outside 0 to
+// 256) or from MakeNodeConfig (more than --leaf-set).
+TEST(NodeConfigTest, ScribeFlagsReachTheOptions) {
+  auto parse = [](std::vector<std::string> args, NodeFlags* f) {
+    CLI::App app{"test", "peter-node"};
+    app.add_option("--listen", f->listen);
+    app.add_option("--leaf-set", f->leaf_set);
+    AddScribeFlags(app, f);
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
+    std::reverse(args.begin(), args.end());
+    try {
+      app.parse(args);
+    } catch (const CLI::ParseError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  NodeFlags f;
+  ASSERT_EQ(parse({"--replicas", "2", "--no-bundle-messages"}, &f), "");
+  absl::StatusOr<NodeConfig> c = MakeNodeConfig(f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->node.pubsub.replicas, 2);
+  EXPECT_FALSE(c->node.pubsub.bundle_messages);
+
+  NodeFlags none;
+  ASSERT_EQ(parse({"--replicas", "0"}, &none), "");
+  c = MakeNodeConfig(none);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->node.pubsub.replicas, 0);
+  EXPECT_TRUE(c->node.pubsub.bundle_messages);
+
+  NodeFlags d;
+  ASSERT_EQ(parse({}, &d), "");
+  c = MakeNodeConfig(d);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const pubsub::ScribeOptions defaults;
+  EXPECT_EQ(c->node.pubsub.replicas, defaults.replicas);
+  EXPECT_EQ(c->node.pubsub.bundle_messages, defaults.bundle_messages);
+
+  auto has = [](const std::string& error, const char* word) {
+    return error.find(word) != std::string::npos;
+  };
+  NodeFlags e;
+  EXPECT_TRUE(has(parse({"--replicas", "-1"}, &e), "--replicas"));
+  EXPECT_TRUE(has(parse({"--replicas", "257"}, &e), "--replicas"));
+  EXPECT_TRUE(has(parse({"--replicas", "all"}, &e), "--replicas"));
+  NodeFlags wide;
+  ASSERT_EQ(parse({"--replicas", "17"}, &wide), "");
+  const std::string error = ConfigError([&](NodeFlags& g) { g.node = wide.node; });
+  EXPECT_TRUE(has(error, "--replicas")) << error;
+  EXPECT_TRUE(has(error, "--leaf-set (16)")) << error;
+  NodeFlags wider;
+  ASSERT_EQ(parse({"--replicas", "17", "--leaf-set", "18"}, &wider), "");
+  EXPECT_TRUE(MakeNodeConfig(wider).ok());
+  EXPECT_TRUE(has(ConfigError([](NodeFlags& g) { g.node.pubsub.replicas = -3; }), "--replicas"));
+}
+
 // Every option that bounds what peers or clients make a node hold has a
 // flag (issue 8): the ones added after the first set reach their options,
 // and bad values are one-line errors naming the flag.

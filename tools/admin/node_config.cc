@@ -303,6 +303,11 @@ absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags) {
                "must be an even number from 2 to 256");
   }
   config.node.overlay.leaf_set_size = flags.leaf_set;
+  if (config.node.pubsub.replicas < 0 || config.node.pubsub.replicas > flags.leaf_set) {
+    return Bad("--replicas", std::to_string(config.node.pubsub.replicas),
+               absl::StrCat("must be from 0 to --leaf-set (", flags.leaf_set,
+                            "): a root's replicas are drawn from its leaf set"));
+  }
   if (!(flags.join_timeout_s > 0)) {
     return Bad("--join-timeout", std::to_string(flags.join_timeout_s),
                "must be a positive number of seconds");
@@ -495,6 +500,27 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
         "Most arguments of one Redis command; more close the client");
   bytes("--resp-max-inline-len", &g.parser.max_inline_len, 1 * kKiB, 1 * kGiB,
         "Longest inline request or count line; a longer one closes the client");
+}
+
+void AddScribeFlags(CLI::App& command, NodeFlags* flags) {
+  pubsub::ScribeOptions& p = flags->node.pubsub;
+  command
+      .add_option("--replicas", p.replicas,
+                  "Nodes a topic's root copies each message and its numbering to, and waits "
+                  "for, before it delivers the message: the nodes that take the topic over if "
+                  "the root fails. 0: no replication and no root leases, so a root's failure "
+                  "or a cut loses or renumbers the messages it had not delivered "
+                  "(docs/operations.md) [0 to 256, at most --leaf-set]")
+      ->check(CLI::Range(0, 256).description(""))
+      ->type_name("N")
+      ->capture_default_str()
+      ->group("Scribe");
+  command
+      .add_flag_function(
+          "--no-bundle-messages", [&p](int64_t) { p.bundle_messages = false; },
+          "Send each Scribe message to another node in a payload of its own, as version 1 "
+          "did, instead of bundling those of one batch of work per node: a fallback, slower")
+      ->group("Scribe");
 }
 
 }  // namespace peter::tools::admin

@@ -67,6 +67,12 @@ struct NodeConfig {
 // `flags->gateway`. Sizes take powers-of-1024 units: 64kb, 4mb, 1gb.
 void AddLimitFlags(CLI::App& command, NodeFlags* flags);
 
+// Adds to `command` the flags of the Scribe options a user tuning for speed
+// may change (not bounds, group "Scribe"): --replicas (0 to 256; at most
+// --leaf-set, MakeNodeConfig checks) and --no-bundle-messages, bound to
+// `flags->node.pubsub`.
+void AddScribeFlags(CLI::App& command, NodeFlags* flags);
+
 // Splits "host:port" or "[v6]:port" into host and port (0-65535). Any other
 // shape is InvalidArgument with a message naming `flag`.
 absl::StatusOr<AdminAddress> SplitHostPort(std::string_view flag, std::string_view text);
@@ -83,7 +89,9 @@ absl::StatusOr<pastry::Endpoint> ResolveEndpoint(std::string_view flag,
 // and no --id (the id derives from the certificate). The node advertises its
 // listen address to peers unless --advertise is given; a wildcard listen
 // address (0.0.0.0, [::]) therefore needs --advertise, and an advertised
-// address must not be a wildcard. Bootstrap ports must be non-zero. Errors
+// address must not be a wildcard. Bootstrap ports must be non-zero.
+// --replicas is at most --leaf-set (a replica set is drawn from the leaf
+// set). Errors
 // are one line each. --requirepass-file needs --resp, and is read here;
 // --resp-own-thread (flags->gateway.own_thread) needs --resp too.
 absl::StatusOr<NodeConfig> MakeNodeConfig(const NodeFlags& flags);
