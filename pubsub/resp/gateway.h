@@ -147,6 +147,7 @@ struct GatewayStats {
   uint64_t bad_announcements = 0;        // undecodable pattern-topic payloads
   uint64_t known_patterns = 0;           // gauge: cluster patterns believed
   uint64_t output_high_water = 0;        // most unsent output one client had, bytes
+  uint64_t output_async_writes = 0;      // writes the socket did not take whole
   uint64_t reserved_rejections = 0;      // channels named "__peter.*" refused
   uint64_t publish_limit_waits = 0;      // a client's commands held at a publish limit
   uint64_t messages_dropped = 0;         // over max_queued_message_bytes
@@ -203,6 +204,9 @@ inline constexpr GatewayStatField kGatewayStatFields[] = {
      &GatewayStats::known_patterns},
     {"output_high_water", true, "Most unsent output one client had, bytes.",
      &GatewayStats::output_high_water},
+    {"output_async_writes", false,
+     "Client writes the socket did not take whole: the rest went by an asynchronous write.",
+     &GatewayStats::output_async_writes},
     {"reserved_rejections", false, "Channels named __peter.* refused.",
      &GatewayStats::reserved_rejections},
     {"publish_limit_waits", false,

@@ -334,6 +334,7 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(bad_announcements)
   PETER_RESP_COPY(known_patterns)
   PETER_RESP_COPY(output_high_water)
+  PETER_RESP_COPY(output_async_writes)
   PETER_RESP_COPY(reserved_rejections)
   PETER_RESP_COPY(publish_limit_waits)
   PETER_RESP_COPY(messages_dropped)

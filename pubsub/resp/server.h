@@ -155,6 +155,7 @@ struct Counters {
   PETER_RESP_COUNTER(bad_announcements)
   PETER_RESP_COUNTER(known_patterns)
   PETER_RESP_COUNTER(output_high_water)
+  PETER_RESP_COUNTER(output_async_writes)
   PETER_RESP_COUNTER(reserved_rejections)
   PETER_RESP_COUNTER(publish_limit_waits)
   PETER_RESP_COUNTER(messages_dropped)

@@ -1,0 +1,118 @@
+// How the gateway writes a client's output (pubsub/resp/client.cc, Write):
+// at once with write_some on the non-blocking socket, and only what the
+// kernel does not take by an asynchronous write. Over loopback TCP on the
+// in-process fake cluster.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "pubsub/resp/gateway.h"
+#include "tests/pubsub/resp/fake_cluster.h"
+#include "tests/pubsub/resp/test_client.h"
+
+namespace peter::resp {
+namespace {
+
+using testing::FakeCluster;
+using testing::TestClient;
+using namespace std::chrono_literals;
+
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+std::string Push(const std::vector<std::string>& items) {
+  std::string s = "*" + std::to_string(items.size()) + "\r\n";
+  for (const auto& i : items) s += "$" + std::to_string(i.size()) + "\r\n" + i + "\r\n";
+  return s;
+}
+
+// Message k's payload: `bytes` long, every byte depending on k and its
+// place, so a lost, repeated or misplaced piece shows.
+std::string Payload(int k, size_t bytes) {
+  std::string p(bytes, '\0');
+  uint32_t x = 2654435761u * static_cast<uint32_t>(k + 1);
+  for (size_t i = 0; i < bytes; ++i) {
+    x = x * 1103515245u + 12345u;
+    p[i] = static_cast<char>('a' + (x >> 16) % 26);
+  }
+  return p;
+}
+
+size_t FirstDifference(const std::string& a, const std::string& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  return i;
+}
+
+// A subscriber that does not read while 12 MiB of messages are published
+// (its receive buffer shrunk to 4 KiB): the kernel soon takes no more, so
+// the gateway's write_some takes part of a write or nothing and the rest
+// goes by an asynchronous write (counted in output_async_writes), while
+// more messages queue behind it. Then it reads everything: every message
+// whole, exactly once, in the order published.
+TEST(GatewayWriteTest, OutputTheSocketDoesNotTakeArrivesWholeAndInOrder) {
+  FakeCluster cluster;
+  GatewayOptions options;
+  options.output_hard_limit = 1 << 30;
+  options.output_soft_limit = 1 << 30;
+  std::vector<std::unique_ptr<Gateway>> gateways;
+  struct StopAll {
+    std::vector<std::unique_ptr<Gateway>>& gateways;
+    ~StopAll() {
+      for (auto& g : gateways) g->Stop();
+    }
+  } stop_all{gateways};
+  for (int i = 0; i < 2; ++i) {
+    auto gw = Gateway::Start(cluster.AddNode(), options);
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    gateways.push_back(std::move(*gw));
+  }
+  TestClient sub(gateways[0]->port(), /*rcvbuf=*/4096);
+  ASSERT_EQ(sub.Call({"SUBSCRIBE", "ch"}), "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+  const uint64_t async_before = gateways[0]->stats().output_async_writes;
+  TestClient pub(gateways[1]->port());
+  constexpr int kMessages = 384;
+  constexpr size_t kBytes = 32 << 10;
+  for (int k = 0; k < kMessages; ++k) {
+    ASSERT_EQ(pub.Call({"PUBLISH", "ch", Payload(k, kBytes)}), ":0\r\n") << k;
+  }
+  // Every message reached the gateway (queued to the client or written).
+  ASSERT_TRUE(WaitFor([&] {
+    return gateways[0]->stats().messages_delivered >= static_cast<uint64_t>(kMessages);
+  }));
+  const uint64_t async_writes = gateways[0]->stats().output_async_writes - async_before;
+  EXPECT_GT(async_writes, 0u);
+  std::printf("%d messages of %zu bytes: %llu asynchronous writes\n", kMessages, kBytes,
+              static_cast<unsigned long long>(async_writes));
+  EXPECT_GT(gateways[0]->stats().output_bytes, 0u);  // still unsent: the kernel is full
+  for (int k = 0; k < kMessages; ++k) {
+    const std::string got = sub.Read(10s);
+    const std::string want = Push({"message", "ch", Payload(k, kBytes)});
+    ASSERT_TRUE(got == want) << "message " << k << ": " << got.size() << " bytes read, "
+                             << want.size() << " expected, first difference at byte "
+                             << FirstDifference(got, want);
+  }
+  EXPECT_EQ(sub.Pending(), 0u);
+  // The output queued behind the first asynchronous write went by
+  // write_some and, the kernel full again, another asynchronous write.
+  const uint64_t all_async = gateways[0]->stats().output_async_writes - async_before;
+  EXPECT_GE(all_async, 2u);
+  std::printf("%llu asynchronous writes in all\n", static_cast<unsigned long long>(all_async));
+  EXPECT_EQ(sub.Read(100ms), "<timeout>");  // nothing more, nothing repeated
+  EXPECT_TRUE(WaitFor([&] { return gateways[0]->stats().output_bytes == 0; }));
+  EXPECT_EQ(gateways[0]->stats().slow_client_disconnects, 0u);
+}
+
+}  // namespace
+}  // namespace peter::resp
