@@ -225,6 +225,9 @@ class Node {
   // Suspects the hop's next node and reroutes the message; false if the hop
   // is no longer pending.
   bool GiveUpHop(uint64_t id);
+  // At max_pending_acks: the hop with the earliest deadline other than
+  // `keep` (just sent) times out now.
+  void GiveUpEarliestHop(uint64_t keep);
 
   // node_join.cc: joining, consistent activation, leaving.
   void SendJoinRequest();
@@ -283,6 +286,8 @@ class Node {
   absl::flat_hash_map<NodeId, DeadRecord> dead_;
   absl::flat_hash_map<uint64_t, PendingHop> pending_;
   absl::flat_hash_map<NodeId, HopWatch> hop_watches_;  // peers with hops in pending_
+  // True while GiveUpEarliestHop reroutes: the copy goes untracked.
+  bool rerouting_at_pending_bound_ = false;
   // In the order the peers first sent in this batch (a vector: the order of
   // the acknowledgements must not depend on a hash seed).
   std::vector<AckBatch> acks_;

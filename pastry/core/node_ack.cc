@@ -165,6 +165,47 @@ void Node::OnHopWatch(const NodeId& peer) {
   }
 }
 
+// At max_pending_acks the hop with the earliest deadline of all (other than
+// `keep`, just sent and tracked in its place) times out now, as at
+// max_hops_in_flight_per_peer (WatchHop): its next hop is suspected and it
+// is rerouted, the copy untracked (docs/limits.md). Before, the new hop was
+// sent untracked: lost if its next hop was dead, the case that fills
+// pending_.
+void Node::GiveUpEarliestHop(uint64_t keep) {
+  NodeId peer;
+  HopDeadline earliest{absl::InfiniteFuture(), 0};
+  for (const auto& [p, watch] : hop_watches_) {
+    for (const HopDeadline& d : watch.deadlines) {
+      if (d.id == keep || !pending_.contains(d.id)) continue;
+      // Ties by id: the choice must not depend on the map's order.
+      if (d.at < earliest.at || (d.at == earliest.at && d.id < earliest.id)) {
+        earliest = d;
+        peer = p;
+      }
+      break;  // the queue's earliest live one
+    }
+  }
+  if (earliest.id == 0) return;  // `keep` is the only hop tracked
+  auto it = hop_watches_.find(peer);
+  HopWatch& watch = it->second;
+  std::deque<HopDeadline>& q = watch.deadlines;
+  q.erase(std::find_if(q.begin(), q.end(),
+                       [&](const HopDeadline& d) { return d.id == earliest.id; }));
+  if (--watch.live == 0) {
+    scheduler_.Cancel(watch.job);
+    hop_watches_.erase(it);
+  } else {
+    DropAcknowledged(watch);
+  }
+  ++stats_.pending_ack_overflows;
+  WarnBound(absl::StrCat("awaits ", pending_.size(),
+                         " hop acknowledgements, the limit (max_pending_acks): the earliest "
+                         "times out now"));
+  rerouting_at_pending_bound_ = true;
+  GiveUpHop(earliest.id);
+  rerouting_at_pending_bound_ = false;
+}
+
 bool Node::GiveUpHop(uint64_t id) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return false;

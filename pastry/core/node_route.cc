@@ -186,12 +186,11 @@ void Node::DeliverToApp(RouteMsg msg, const NodeHandle& previous_hop) {
 void Node::SendHop(RouteMsg msg, const NodeHandle& next, std::vector<NodeId> tried,
                    int attempts) {
   tried.push_back(next.id);
-  if (pending_.size() >= options_.max_pending_acks) {
-    ++stats_.pending_ack_overflows;
-    WarnBound(absl::StrCat("awaits ", pending_.size(),
-                           " hop acknowledgements, the limit (max_pending_acks): sending "
-                           "untracked"));
-    msg.id = 0;  // sent, but not tracked: no reroute if it is lost
+  if (rerouting_at_pending_bound_ && pending_.size() >= options_.max_pending_acks) {
+    // The copy of a hop given up early at the bound (GiveUpEarliestHop):
+    // the hop's slot went to the one sent then. The first copy was sent to
+    // a peer now suspected; this one goes to another, untracked.
+    msg.id = 0;
     Send(next.endpoint, std::move(msg));
     return;
   }
@@ -208,6 +207,7 @@ void Node::SendHop(RouteMsg msg, const NodeHandle& next, std::vector<NodeId> tri
   hop.attempts = attempts;
   hop.sent = now;
   WatchHop(next.id, id, now + TimeoutFor(next.id, options_.hop_ack_timeout));
+  if (pending_.size() > options_.max_pending_acks) GiveUpEarliestHop(id);
 }
 
 void Node::Reroute(PendingHop hop) {

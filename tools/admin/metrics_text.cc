@@ -183,7 +183,8 @@ void Routing(Writer& w, const NodeStats& st) {
            "or a looping route cut.",
            st.routes_dropped);
   w.Single("peter_pending_ack_overflows_total", "counter",
-           "Hops sent untracked because too many awaited acknowledgement.",
+           "Hops timed out early (rerouted untracked) because max_pending_acks awaited "
+           "acknowledgement.",
            st.pending_ack_overflows);
   w.Single("peter_hops_in_flight_overflows_total", "counter",
            "Hops timed out early because max_hops_in_flight_per_peer awaited "

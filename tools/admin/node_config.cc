@@ -401,7 +401,8 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
   count("--max-tracked-peers", &n.overlay.max_tracked_peers, 10'000'000,
         "Peers with liveness state; a candidate heard of second-hand beyond it is not probed");
   count("--max-pending-acks", &n.overlay.max_pending_acks, 100'000'000,
-        "Routed messages awaiting a hop acknowledgement; beyond it they are sent untracked");
+        "Routed messages awaiting a hop acknowledgement; at it the one with the earliest deadline "
+        "times out early and is rerouted (untracked), so the new one is tracked");
   count("--max-hops-in-flight-per-peer", &n.overlay.max_hops_in_flight_per_peer, 100'000'000,
         "Routed messages awaiting a hop acknowledgement from one peer; at it the one sent "
         "first to that peer times out early and is rerouted");

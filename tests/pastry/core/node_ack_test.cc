@@ -194,5 +194,47 @@ TEST_F(HopBoundTest, HopsInFlightToOnePeerAreBoundedAndTheEarliestIsRerouted) {
   EXPECT_EQ(node_.stats().hops_in_flight_overflows, 1u);
 }
 
+class PendingBoundTest : public HopWatchTest {
+ protected:
+  static Options Bounded() {
+    Options o;
+    o.max_pending_acks = 4;
+    return o;
+  }
+  PendingBoundTest() : HopWatchTest(Bounded()) {}
+};
+
+// At max_pending_acks, the hop with the earliest deadline of all times out
+// at once and is rerouted (its copy untracked: its slot went to the new
+// hop), and the new hop is tracked: a message sent to a peer that then
+// stays silent is rerouted at its deadline. It used to be sent untracked,
+// and was lost.
+TEST_F(PendingBoundTest, AtTheBoundTheEarliestHopIsReroutedAndTheNewOneTracked) {
+  const absl::Time sent = clock_.now;
+  for (int i = 0; i < 4; ++i) RouteToX("m" + std::to_string(i));
+  EXPECT_EQ(node_.stats().pending_ack_overflows, 0u);
+  EXPECT_TRUE(RoutesTo(y_, "m0").empty());
+
+  EXPECT_NE(RouteToX("m4"), 0u);  // tracked
+  EXPECT_EQ(node_.stats().pending_ack_overflows, 1u);
+  EXPECT_EQ(node_.stats().hop_ack_timeouts, 0u);  // early, not at a deadline
+  EXPECT_EQ(node_.stats().reroutes, 1u);
+  EXPECT_EQ(RoutesTo(y_, "m0"), std::vector<uint64_t>{0});  // at once, through y, untracked
+  EXPECT_EQ(node_.queued_hop_deadlines(x_.id), 4u);
+  EXPECT_TRUE(Logged("max_pending_acks")) << "not logged";
+
+  // x answers probes but never acknowledges a hop: m1 to m4 time out at
+  // their deadline and go through y, tracked.
+  RunUntil(sent + Options().hop_ack_timeout);
+  EXPECT_EQ(node_.stats().hop_ack_timeouts, 4u);
+  for (int i = 1; i <= 4; ++i) {
+    const std::vector<uint64_t> at_y = RoutesTo(y_, "m" + std::to_string(i));
+    ASSERT_EQ(at_y.size(), 1u) << "m" << i;
+    EXPECT_NE(at_y[0], 0u) << "m" << i;
+  }
+  EXPECT_EQ(RoutesTo(y_, "m0").size(), 1u);  // not again
+  EXPECT_EQ(node_.stats().pending_ack_overflows, 1u);
+}
+
 }  // namespace
 }  // namespace peter::pastry
