@@ -162,7 +162,7 @@ void Server::UnsubscribeOne(Client& c, Kind kind, const std::string& name, bool 
 void Server::Publish(Client& c, Args& a, Kind kind) {
   if (RefuseReserved(c, kind, a[1])) return;
   counters_.published++;
-  PendingPublish publish{kind, a[1], {}, 0};
+  PendingPublish publish{kind, {}, {}, 0};
   publish.sends.emplace_back(BackendTopic(kind, a[1]), std::string());
   if (kind == Kind::kChannel) {
     for (const std::string& pattern : MatchingPatterns(a[1])) {
@@ -170,8 +170,9 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
       publish.sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], a[2]));
     }
   }
-  // The parser's argument is this command's alone: taken, not copied.
+  // The parser's arguments are this command's alone: taken, not copied.
   publish.sends[0].second = std::move(a[2]);
+  publish.channel = std::move(a[1]);
   publish.ticket = c.ReserveReply();
   if (c.TakePublishes(publish.sends.size())) return SendPublish(c, std::move(publish));
   // Its reply keeps its place; it and the client's later commands wait.
@@ -187,8 +188,9 @@ void Server::SendPublish(Client& c, PendingPublish publish) {
     tally->outstanding = cost;
   }
   for (size_t i = 0; i < cost; ++i) {
-    PublishAnswer answer{publish.kind, publish.channel, publish.ticket, c.weak_from_this(),
-                         cost, i, tally, absl::OkStatus()};
+    // The last answer takes the channel's name, the others copy it.
+    PublishAnswer answer{publish.kind, i + 1 == cost ? std::move(publish.channel) : publish.channel,
+                         publish.ticket, c.weak_from_this(), cost, i, tally, absl::OkStatus()};
     // Runs once (on the backend's thread): the answer moves on to the loop.
     auto done = [poster = poster_,
                  answer = std::move(answer)](absl::StatusOr<uint64_t> seq) mutable {
@@ -281,7 +283,8 @@ void Server::PubsubCmd(Client& c, Args& a) {
 }
 
 size_t Server::LocalMembers(Kind kind, std::string_view name) const {
-  auto it = topics_.find(BackendTopic(kind, name));
+  // A channel is its own backend topic: no key to build.
+  auto it = kind == Kind::kChannel ? topics_.find(name) : topics_.find(BackendTopic(kind, name));
   return it == topics_.end() ? 0 : it->second->members.size();
 }
 

@@ -88,7 +88,7 @@ bool Poster::PostMessage(size_t limit, const std::weak_ptr<Topic>& topic,
   return true;
 }
 
-void Poster::PostAnswer(PublishAnswer answer) {
+void Poster::PostAnswer(PublishAnswer&& answer) {
   if (direct_) {
     if (BeginDirect()) on_answer_(answer);
     return;

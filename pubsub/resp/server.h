@@ -94,7 +94,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
   // per message fewer.
   bool PostMessage(size_t limit, const std::weak_ptr<Topic>& topic, std::string_view payload);
   // Queues on_answer(answer), in order with the rest.
-  void PostAnswer(PublishAnswer answer);
+  void PostAnswer(PublishAnswer&& answer);
   void Disable();
 
  private:
@@ -338,7 +338,8 @@ class Server : public Gateway {
   std::vector<std::weak_ptr<Client>> input_waiters_;
   bool input_resume_posted_ = false;
   bool input_paused_ = false;  // reads were paused since the total last was below the bound
-  std::map<std::string, std::shared_ptr<Topic>> topics_;  // by backend topic
+  // By backend topic; looked up by string_view too (no key built per PUBLISH).
+  std::map<std::string, std::shared_ptr<Topic>, std::less<>> topics_;
 
   // Patterns.
   uint64_t node_nonce_ = 0;

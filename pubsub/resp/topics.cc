@@ -193,9 +193,8 @@ void Server::Announce() {
 
 std::vector<const Topic*> Server::LocalPatternsMatching(std::string_view channel) const {
   std::vector<const Topic*> out;
-  const std::string prefix(kPatternTopicPrefix);
-  for (auto it = topics_.lower_bound(prefix);
-       it != topics_.end() && it->first.starts_with(prefix); ++it) {
+  for (auto it = topics_.lower_bound(kPatternTopicPrefix);
+       it != topics_.end() && it->first.starts_with(kPatternTopicPrefix); ++it) {
     const Topic& topic = *it->second;
     if (topic.kind == Kind::kPattern && GlobMatch(topic.name, channel)) out.push_back(&topic);
   }
