@@ -278,10 +278,15 @@ void RuntimeImpl::ArmTimer() {
     });
     return;
   }
+  // A deadline no earlier than the armed one maps to a steady time no
+  // earlier either (ToSteady is monotonic in it, whatever the clock reads
+  // since): that common case reads no clock.
+  if (timer_armed_ && deadline >= armed_deadline_) return;
   const SteadyTime at = clock_.ToSteady(deadline);
   if (timer_armed_ && at >= armed_at_) return;
   timer_armed_ = true;
   armed_at_ = at;
+  armed_deadline_ = deadline;
   tick_timer_.expires_at(at);
   tick_timer_.async_wait([this](const std::error_code& ec) {
     if (ec || stopping_) return;

@@ -137,6 +137,7 @@ class RuntimeImpl final : public NodeRuntime {
   bool was_active_ = false;
   bool was_departed_ = false;
   bool in_posted_call_ = false;  // AtEndOfCall queues
+  absl::Time armed_deadline_;  // the node's deadline armed_at_ was for
   std::vector<absl::AnyInvocable<void()>> end_of_call_;  // its capacity kept
 
   std::mutex mu_;
