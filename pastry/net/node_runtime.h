@@ -191,6 +191,14 @@ class NodeRuntime {
   // its batch of callbacks without a handler of its own per call.
   // REQUIRES: OnNodeThread().
   virtual bool AtEndOfCall(absl::AnyInvocable<void()> fn) = 0;
+  // Runs `fn` at once as a call posted with Post() runs: the node's work it
+  // makes due at once right after it, then what AtEndOfCall queued, all
+  // before this returns true. False without running it where RunHere
+  // refuses (stopping, or inside a call into the node). Lets a layer on the
+  // node's thread end a handler of its own with the calls it gathered there
+  // rather than post them (a handler of the loop, with its lock, fewer).
+  // REQUIRES: OnNodeThread().
+  virtual bool RunAsCall(absl::FunctionRef<void(Node&)> fn) = 0;
 
   // Routes a real lookup through the overlay and waits for the root's answer.
   virtual absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key,

@@ -10,19 +10,33 @@ namespace peter::pastry::net {
 void RuntimeImpl::Post(std::function<void(Node&)> fn) {
   asio::post(io_, [this, fn = std::move(fn)] {
     if (stopping_) return;
-    {
-      SteadyClock::Batch batch(clock_);
-      in_posted_call_ = true;
-      fn(*node_);
-      RunDueWork();
-      AfterNodeCall();
-      in_posted_call_ = false;
-    }
-    // Outside the call: what these run is not the node's work (and what
-    // they ask AtEndOfCall for they post themselves).
-    for (size_t i = 0; i < end_of_call_.size(); ++i) end_of_call_[i]();
-    end_of_call_.clear();
+    RunCall(fn);
   });
+}
+
+bool RuntimeImpl::RunAsCall(absl::FunctionRef<void(Node&)> fn) {
+  // Not from an end-of-call function either: RunCall would run the ones
+  // before it again.
+  if (stopping_ || clock_.in_batch() || in_end_of_call_) return false;
+  RunCall(fn);
+  return true;
+}
+
+void RuntimeImpl::RunCall(absl::FunctionRef<void(Node&)> fn) {
+  {
+    SteadyClock::Batch batch(clock_);
+    in_posted_call_ = true;
+    fn(*node_);
+    RunDueWork();
+    AfterNodeCall();
+    in_posted_call_ = false;
+  }
+  // Outside the call: what these run is not the node's work (and what
+  // they ask AtEndOfCall for they post themselves).
+  in_end_of_call_ = true;
+  for (size_t i = 0; i < end_of_call_.size(); ++i) end_of_call_[i]();
+  end_of_call_.clear();
+  in_end_of_call_ = false;
 }
 
 bool RuntimeImpl::AtEndOfCall(absl::AnyInvocable<void()> fn) {

@@ -89,6 +89,7 @@ class RuntimeImpl final : public NodeRuntime {
   bool OnNodeThread() const override { return OnLoopThread(); }
   bool RunHere(absl::FunctionRef<void(Node&)> fn) override;
   bool AtEndOfCall(absl::AnyInvocable<void()> fn) override;
+  bool RunAsCall(absl::FunctionRef<void(Node&)> fn) override;
   absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key, absl::Duration timeout) override;
   NodeSnapshot Snapshot() override;
 
@@ -102,6 +103,9 @@ class RuntimeImpl final : public NodeRuntime {
   void Begin();
   void Shutdown();
   void AfterNodeCall();
+  // A call of Post()'s or RunAsCall()'s: `fn`, the work it made due, then
+  // the end-of-call functions.
+  void RunCall(absl::FunctionRef<void(Node&)> fn);
   // Runs the node's work that is due now, once (only where no caller's
   // frame is on the stack: a posted call).
   void RunDueWork();
@@ -133,12 +137,13 @@ class RuntimeImpl final : public NodeRuntime {
   bool timer_armed_ = false;
   bool tick_posted_ = false;  // a Tick() for work already due is queued
   SteadyTime armed_at_{};
+  absl::Time armed_deadline_;  // the node's deadline armed_at_ was for
   bool stopping_ = false;
   bool was_active_ = false;
   bool was_departed_ = false;
   bool in_posted_call_ = false;  // AtEndOfCall queues
-  absl::Time armed_deadline_;  // the node's deadline armed_at_ was for
   std::vector<absl::AnyInvocable<void()>> end_of_call_;  // its capacity kept
+  bool in_end_of_call_ = false;  // end_of_call_'s functions are running
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -260,8 +260,17 @@ absl::StatusOr<Subscription> NodeImpl::SubscribeHere(std::string topic, MessageH
 
 void NodeImpl::PublishHere(std::string topic, std::string payload, PublishCallback done) {
   here_queue_.push_back(QueuedPublish{std::move(topic), std::move(payload), std::move(done)});
-  // A post to the loop from its own thread: queued without a lock.
-  if (here_queue_.size() == 1) runtime_->Post([this](pastry::Node&) { RunHerePublishes(); });
+  // Held: ReleaseHerePublishes runs them. Else a post to the loop from its
+  // own thread: queued without a lock.
+  if (here_queue_.size() == 1 && here_holds_ == 0) {
+    runtime_->Post([this](pastry::Node&) { RunHerePublishes(); });
+  }
+}
+
+void NodeImpl::ReleaseHerePublishes() {
+  if (here_holds_ == 0 || --here_holds_ > 0 || here_queue_.empty()) return;
+  if (runtime_->RunAsCall([this](pastry::Node&) { RunHerePublishes(); })) return;
+  runtime_->Post([this](pastry::Node&) { RunHerePublishes(); });
 }
 
 void NodeImpl::RunHerePublishes() {

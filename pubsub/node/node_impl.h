@@ -125,6 +125,13 @@ class NodeImpl {
   // in one handler go together); `done` runs on the network thread, never
   // inside this call.
   void PublishHere(std::string topic, std::string payload, PublishCallback done);
+  // Between these (on the network thread, outside the node's work; they
+  // nest), PublishHere's publishes wait for the end, which hands them to
+  // Scribe at once as one call into the node (NodeRuntime::RunAsCall), in
+  // order, instead of in a handler posted for them. Where the runtime
+  // refuses that call they are posted as before.
+  void HoldHerePublishes() { ++here_holds_; }
+  void ReleaseHerePublishes();
   void Anycast(std::string topic, std::string payload, AnycastCallback done);
   PubSubStats Stats();
   std::vector<TopicStatus> Topics();
@@ -162,6 +169,7 @@ class NodeImpl {
   // PublishHere's: network thread only.
   std::vector<QueuedPublish> here_queue_;
   std::vector<QueuedPublish> here_publishing_;
+  size_t here_holds_ = 0;  // HoldHerePublishes without its release
   void RunHerePublishes();
 };
 

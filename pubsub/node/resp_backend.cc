@@ -30,6 +30,16 @@ bool NodeBackend::AtEndOfWork(absl::AnyInvocable<void()> fn) {
   return ImplOf(*node_).runtime().AtEndOfCall(std::move(fn));
 }
 
+void NodeBackend::BeginPublishes() {
+  NodeImpl& impl = ImplOf(*node_);
+  if (impl.runtime().OnNodeThread()) impl.HoldHerePublishes();
+}
+
+void NodeBackend::EndPublishes() {
+  NodeImpl& impl = ImplOf(*node_);
+  if (impl.runtime().OnNodeThread()) impl.ReleaseHerePublishes();
+}
+
 absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> NodeBackend::Subscribe(
     std::string topic, MessageFn on_message, ActiveFn on_active) {
   NodeImpl& impl = ImplOf(*node_);

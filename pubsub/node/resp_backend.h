@@ -25,6 +25,11 @@ class NodeBackend final : public resp::Backend {
   // Inside a call the node's runtime posted (the gateway's publishes, the
   // work they made due): NodeRuntime::AtEndOfCall.
   bool AtEndOfWork(absl::AnyInvocable<void()> fn) override;
+  // On the network thread: NodeImpl::HoldHerePublishes and its release
+  // (the publishes as one call into the node, NodeRuntime::RunAsCall).
+  // Elsewhere nothing waits.
+  void BeginPublishes() override;
+  void EndPublishes() override;
 
  private:
   Node* node_;

@@ -58,6 +58,14 @@ class Backend {
   // handler of the loop, before any other handler, and then returns true.
   // False (the default; `fn` dropped): the caller posts it itself.
   virtual bool AtEndOfWork(absl::AnyInvocable<void()> fn) { return false; }
+  // With loop(), on the loop, in a handler of the gateway's own (never
+  // inside a callback of the backend's): Publish calls between these may
+  // wait for EndPublishes, which then does them, in order, as the backend's
+  // own work in this handler: callbacks they make due may run inside
+  // EndPublishes (as in any call of the backend's; AtEndOfWork works
+  // there). They nest. Default: nothing waits.
+  virtual void BeginPublishes() {}
+  virtual void EndPublishes() {}
 };
 
 }  // namespace peter::resp

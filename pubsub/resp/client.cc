@@ -50,7 +50,10 @@ void Client::Read() {
         self->bytes_read_ += n;
         self->parser_.Feed(std::string_view(self->read_buffer_.data(), n));
         self->CountInput();
+        Server& server = self->server_;
+        server.BeginPublishes();
         self->ProcessInput();
+        server.EndPublishes();
       });
 }
 

@@ -193,6 +193,15 @@ class Server : public Gateway {
   asio::io_context& io() { return io_; }
   // Runs one parsed command for `client`.
   void Execute(Client& client, Args& args);
+  // Around the commands of one read (the gateway on the backend's loop):
+  // their PUBLISHes reach the backend together at the end of the read's
+  // handler (Backend::BeginPublishes), not in a handler of their own.
+  void BeginPublishes() {
+    if (!own_thread()) backend_.BeginPublishes();
+  }
+  void EndPublishes() {
+    if (!own_thread()) backend_.EndPublishes();
+  }
   // The client is gone: drop its subscriptions and forget it.
   void OnClientClosed(Client& client);
   // Node publishes of all clients waiting for their roots (the

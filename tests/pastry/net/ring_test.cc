@@ -231,5 +231,56 @@ TEST(RingTest, AtEndOfCallRunsAfterThePostedCallBeforeOtherHandlers) {
                                              "other handler", "refused outside"}));
 }
 
+// RunAsCall, from a handler of the loop's own, runs the call, the work it
+// made due and what it asked AtEndOfCall for before it returns, as the
+// handler of a posted call would; inside a call into the node (RunHere, its
+// own call) or from an end-of-call function it refuses and runs nothing.
+TEST(RingTest, RunAsCallRunsTheCallItsDueWorkAndEndOfCallBeforeReturning) {
+  auto node = StartNode(LoopbackOptions());
+  ASSERT_NE(node, nullptr);
+  ASSERT_TRUE(node->WaitUntilActive(absl::Seconds(10)).ok());
+  struct NoApp : Application {
+    void Deliver(const RouteMessage&) override {}
+  } app;
+  std::unique_ptr<Overlay> overlay;
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto note = [&](std::string what) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(std::move(what));
+  };
+  NodeRuntime& runtime = *node;
+  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  asio::post(runtime.io_context(), [&] {
+    const bool ran = runtime.RunAsCall([&](Node&) {
+      note("call");
+      note(runtime.RunAsCall([&](Node&) { note("never"); }) ? "nested taken" : "nested refused");
+      overlay->ScheduleTimer(absl::ZeroDuration(), [&] { note("due"); });
+      runtime.AtEndOfCall([&] {
+        note("end of call");
+        note(runtime.RunAsCall([&](Node&) { note("never"); }) ? "taken at the end"
+                                                                : "refused at the end");
+      });
+      asio::post(runtime.io_context(), [&] { note("other handler"); });
+    });
+    note(ran ? "returned" : "refused");
+    bool in_run_here = true;
+    runtime.RunHere([&](Node&) {
+      in_run_here = runtime.RunAsCall([&](Node&) { note("never"); });
+    });
+    note(in_run_here ? "taken in RunHere" : "refused in RunHere");
+  });
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return order.size() == 8;
+      },
+      absl::Seconds(10)));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"call", "nested refused", "due", "end of call",
+                                             "refused at the end", "returned",
+                                             "refused in RunHere", "other handler"}));
+}
+
 }  // namespace
 }  // namespace peter::pastry::net::testing

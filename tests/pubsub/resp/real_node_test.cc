@@ -4,7 +4,9 @@
 // done after the root accepted) with Scribe underneath.
 #include <dirent.h>
 
+#include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "pubsub/node/resp_backend.h"
 #include "pubsub/resp/backend.h"
 #include "pubsub/resp/gateway.h"
+#include "pubsub/resp/server.h"  // Asio
 #include "tests/pubsub/resp/test_client.h"
 
 namespace peter::resp {
@@ -212,6 +215,62 @@ TEST(RealNodeGatewayTest, OnTheNodesBackendTheGatewayRunsOnTheNodesThread) {
     (*gateway)->Stop();
     EXPECT_EQ(ThreadCount(), before);
   }
+}
+
+// Publishes the gateway makes between BeginPublishes and EndPublishes on
+// the node's thread (a read's PUBLISHes) reach the node inside
+// EndPublishes, in order, as one call into it: on one node, the root's
+// answers have all come when it returns, with no handler of their own.
+// Outside such a pair, they wait for a handler of their own as before.
+// (Fails if the publishes are not held: the answers come after the
+// handler.)
+TEST(RealNodeGatewayTest, PublishesHeldUntilEndPublishesRunInItInOrder) {
+  auto node = Node::Start({});
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE((*node)->WaitUntilActive(absl::Seconds(20)).ok());
+  node_internal::NodeBackend backend(node->get());
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto note = [&](std::string what) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(std::move(what));
+  };
+  // The topic's first publish makes the node its root (not at once).
+  std::promise<absl::Status> warm;
+  asio::post(*backend.loop(), [&] {
+    backend.Publish("held", "warm", [&](absl::StatusOr<uint64_t> seq) {
+      warm.set_value(seq.status());
+    });
+  });
+  ASSERT_TRUE(warm.get_future().get().ok());
+  asio::post(*backend.loop(), [&] {
+    backend.BeginPublishes();
+    for (int i = 0; i < 3; ++i) {
+      backend.Publish("held", std::to_string(i), [&, i](absl::StatusOr<uint64_t> seq) {
+        note(seq.ok() ? "answer " + std::to_string(i) : seq.status().ToString());
+      });
+    }
+    note("published");
+    backend.EndPublishes();
+    note("end returned");
+    backend.Publish("held", "alone", [&](absl::StatusOr<uint64_t> seq) {
+      note(seq.ok() ? "answer alone" : seq.status().ToString());
+    });
+    note("handler returned");
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (order.size() >= 7) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::yield();
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"published", "answer 0", "answer 1", "answer 2",
+                                             "end returned", "handler returned",
+                                             "answer alone"}));
 }
 
 // A subscriber that reads nothing while its channel is flooded is cut off
