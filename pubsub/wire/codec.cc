@@ -184,26 +184,22 @@ void SetBody(Body::Builder b, const ReplicaAckMsg& m) {
 }
 
 // Payload bytes dominate; the rest is a few words per id.
-size_t EstimateWords(const ScribeMessage& msg) {
+template <typename T>
+size_t EstimateWords(const T& m) {
   size_t bytes = 256;
-  std::visit(
-      [&bytes](const auto& m) {
-        using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, PublishMsg> ||
-                      std::is_same_v<T, DataMsg>) {
-          bytes += m.payload.size();
-        } else if constexpr (std::is_same_v<T, AnycastMsg>) {
-          bytes += 24 * m.visited.size() + 64 * m.pending.size();
-          bytes += m.payload.size();
-        } else if constexpr (std::is_same_v<T, ReplicateMsg>) {
-          for (const auto& s : m.messages) bytes += s.payload.size() + 56;
-        } else if constexpr (std::is_same_v<T, HeartbeatReplyMsg>) {
-          for (const auto& t : m.topics) bytes += 64 + 24 * t.path.size();
-        } else if constexpr (std::is_same_v<T, HeartbeatMsg>) {
-          bytes += 24 * m.topics.size();
-        }
-      },
-      msg);
+  if constexpr (std::is_same_v<T, PublishMsg> ||
+                std::is_same_v<T, DataMsg>) {
+    bytes += m.payload.size();
+  } else if constexpr (std::is_same_v<T, AnycastMsg>) {
+    bytes += 24 * m.visited.size() + 64 * m.pending.size();
+    bytes += m.payload.size();
+  } else if constexpr (std::is_same_v<T, ReplicateMsg>) {
+    for (const auto& s : m.messages) bytes += s.payload.size() + 56;
+  } else if constexpr (std::is_same_v<T, HeartbeatReplyMsg>) {
+    for (const auto& t : m.topics) bytes += 64 + 24 * t.path.size();
+  } else if constexpr (std::is_same_v<T, HeartbeatMsg>) {
+    bytes += 24 * m.topics.size();
+  }
   return bytes / 8 + 1;
 }
 
@@ -526,13 +522,21 @@ std::string Build(size_t words, Fill fill) {
   return out;
 }
 
+// One message of type T (of ScribeMessage), encoded from where it is.
+template <typename T>
+std::string EncodeOne(const T& msg) {
+  return Build(EstimateWords(msg), [&msg](Body::Builder body) { SetBody(body, msg); });
+}
+
 }  // namespace
 
 std::string Encode(const ScribeMessage& msg) {
-  return Build(EstimateWords(msg), [&msg](Body::Builder body) {
-    std::visit([&body](const auto& m) { SetBody(body, m); }, msg);
-  });
+  return std::visit([](const auto& m) { return EncodeOne(m); }, msg);
 }
+
+std::string Encode(const DataMsg& msg) { return EncodeOne(msg); }
+
+std::string Encode(const ReplicateMsg& msg) { return EncodeOne(msg); }
 
 absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
                                      const DecodeLimits& limits) {

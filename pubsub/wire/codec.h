@@ -38,6 +38,10 @@ struct DecodeLimits {
 
 // Encodes `msg`; never fails.
 std::string Encode(const ScribeMessage& msg);
+// The same bytes for the messages sent per publish, without copying `msg`
+// (its payloads: an allocation each) into a ScribeMessage first.
+std::string Encode(const DataMsg& msg);
+std::string Encode(const ReplicateMsg& msg);
 
 // Wraps messages encoded by Encode in one bundle (scribe version
 // kBundleVersion), which only DecodeReceived reads; never fails.

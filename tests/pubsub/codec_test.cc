@@ -253,5 +253,31 @@ TEST(ScribeCodecTest, MessagesOfEverySizeRoundTripOneAfterAnother) {
   }
 }
 
+// Encode(DataMsg) and Encode(ReplicateMsg), which spare the copy into a
+// ScribeMessage, give the very bytes Encode(ScribeMessage) gives.
+TEST(ScribeCodecTest, DataAndReplicateEncodeAsTheirScribeMessage) {
+  for (size_t size : {0, 64, 70'000}) {
+    const DataMsg data{NodeId(size, 3), size + 7, std::string(size, 'd')};
+    EXPECT_EQ(Encode(data), Encode(ScribeMessage(data))) << size;
+  }
+  ReplicateMsg replicate{NodeId(4, 5), 99, true, {}, 12, 90};
+  EXPECT_EQ(Encode(replicate), Encode(ScribeMessage(replicate)));
+  for (uint64_t seq = 80; seq < 99; ++seq) {
+    replicate.messages.push_back(StoredMessage{seq, std::string(64, 'p'), NodeId(seq, 6), seq * 3});
+  }
+  const std::string bytes = Encode(replicate);
+  EXPECT_EQ(bytes, Encode(ScribeMessage(replicate)));
+  absl::StatusOr<ScribeMessage> back = Decode(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  const ReplicateMsg& got = std::get<ReplicateMsg>(*back);
+  EXPECT_TRUE(got.handover);
+  EXPECT_EQ(got.next_seq, 99u);
+  EXPECT_EQ(got.lease, 12u);
+  EXPECT_EQ(got.commit, 90u);
+  ASSERT_EQ(got.messages.size(), 19u);
+  EXPECT_EQ(got.messages.front().seq, 80u);
+  EXPECT_EQ(got.messages.front().request, 240u);
+}
+
 }  // namespace
 }  // namespace peter::pubsub::wire

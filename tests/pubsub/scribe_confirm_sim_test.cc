@@ -5,6 +5,7 @@
 // 30 ms (a data centre, as in the chaos soak). Seeded and deterministic.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -291,6 +292,54 @@ TEST_P(ConfirmPathTest, AckWaitsForEveryReplicaPeer) {
 INSTANTIATE_TEST_SUITE_P(Replicas, ConfirmPathTest,
                          ::testing::Combine(::testing::Values(0, 4),
                                             ::testing::Values<uint64_t>(1, 2, 3)));
+
+// bench/resp-three-nodes' 1 x 100 case on the simulated network: 3 nodes
+// (each root of some topics and replica of the others'), 100 topics with
+// one subscriber each, round-robin over the nodes, publishes from node 0 to
+// the topics in turn, in bursts of one round. Every subscriber gets every
+// message once, in order, and every number went through the replicas.
+// Also the load-independent cost measure of root-state replication
+// (docs/benchmarks.md): the instructions of PETER_REPLICATION_COST_ROUNDS
+// rounds (default 100) under callgrind, minus those of half as many.
+TEST(ScribeReplicationCostTest, ThreeNodesOneHundredTopicsOneSubscriberEach) {
+  constexpr int kCostTopics = 100;
+  int rounds = 100;
+  if (const char* value = std::getenv("PETER_REPLICATION_COST_ROUNDS")) {
+    rounds = std::atoi(value);
+  }
+  ScribeRing ring(DataCentre(3), 3);
+  ASSERT_TRUE(ring.all_active());
+  auto topic = [](int k) { return absl::StrCat("cost-", k); };
+  for (int k = 0; k < kCostTopics; ++k) ring.Subscribe(k % 3, topic(k));
+  ring.net().RunFor(absl::Seconds(5));
+  for (int r = 0; r < rounds; ++r) {
+    for (int k = 0; k < kCostTopics; ++k) {
+      ring.Publish(0, topic(k), absl::StrCat(std::string(56, 'x'), r));
+    }
+    ring.net().RunFor(absl::Milliseconds(2));
+  }
+  ring.net().RunFor(absl::Seconds(5));
+  for (int k = 0; k < kCostTopics; ++k) {
+    const std::vector<Received>& log = ring.log(k % 3, topic(k));
+    ASSERT_EQ(log.size(), static_cast<size_t>(rounds)) << topic(k);
+    for (int r = 0; r < rounds; ++r) {
+      ASSERT_EQ(log[r].payload, absl::StrCat(std::string(56, 'x'), r)) << topic(k);
+      if (r > 0) {
+        ASSERT_EQ(log[r].seq, log[r - 1].seq + 1) << topic(k);
+      }
+    }
+  }
+  uint64_t published = 0;
+  uint64_t replicate_batches = 0;
+  for (int i = 0; i < 3; ++i) {
+    published += ring.scribe(i).stats().published;
+    replicate_batches += ring.scribe(i).stats().replicate_batches;
+    EXPECT_EQ(ring.scribe(i).stats().publish_acks_unconfirmed, 0u) << i;
+    EXPECT_EQ(ring.scribe(i).stats().replica_conflicts, 0u) << i;
+  }
+  EXPECT_EQ(published, static_cast<uint64_t>(rounds) * kCostTopics);
+  EXPECT_GT(replicate_batches, 0u);
+}
 
 }  // namespace
 }  // namespace peter::pubsub::testing
