@@ -326,8 +326,8 @@ class Scribe final : public pastry::Application {
   void AckPublish(const PublishMsg& publish, uint64_t seq);
   void ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t seq);
   void WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack);
-  SeqMap<UnconfirmedPublish>::iterator ReleaseNumber(
-      TopicState& t, SeqMap<UnconfirmedPublish>::iterator it);
+  std::map<uint64_t, UnconfirmedPublish>::iterator ReleaseNumber(
+      TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it);
   void ReleaseConfirmed(TopicState& t);
   // The root's commit index: it released every number below it.
   static uint64_t CommitIndex(const TopicState& t);
@@ -340,7 +340,7 @@ class Scribe final : public pastry::Application {
   void SendPublish(uint64_t request);
   void CheckPendingPublishes();
   void CacheRoot(const TopicId& topic, const NodeHandle& root);
-  void EraseReplay(TopicState& t, SeqMap<ReplayEntry>::iterator it);
+  void EraseReplay(TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it);
   void ReleaseHolds();
   void RaiseStamp(TopicState& t, uint64_t frontier);
   void OnData(const NodeHandle& from, DataMsg data);

@@ -382,8 +382,8 @@ void Scribe::WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publ
 
 // Multicasts the message numbered `it->first` (and delivers it here), and
 // acknowledges its publish if asked. Returns the next waiting number.
-SeqMap<UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
-    TopicState& t, SeqMap<UnconfirmedPublish>::iterator it) {
+std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
+    TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it) {
   if (auto entry = FindRecent(t.replay, it->first); entry != t.replay.end()) {
     Accept(t, DataMsg{t.id, it->first, entry->second.payload}, /*forward=*/true);
   }
@@ -829,8 +829,7 @@ void Scribe::UpdateGap(TopicState& t) {
 }
 
 void Scribe::Store(TopicState& t, uint64_t seq, std::string payload) {
-  // Numbers mostly come in order: after the last, inserted without a search.
-  t.replay.set_bound(options_.replay_capacity + 1);
+  // Numbers mostly come in order: after the last, inserted without a descent.
   t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0});
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
@@ -838,7 +837,7 @@ void Scribe::Store(TopicState& t, uint64_t seq, std::string payload) {
 }
 
 void Scribe::EraseReplay(TopicState& t,
-                         SeqMap<ReplayEntry>::iterator it) {
+                         std::map<uint64_t, ReplayEntry>::iterator it) {
   if (it->second.request != 0) {
     t.origins.erase(PublishOrigin{it->second.publisher, it->second.request});
   }
@@ -1115,20 +1114,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   // 8). A released number is never overwritten.
   bool conflict = false;
   ReplicaAckMsg ack{r.topic};
-  // While the numbers come in ascending order (as a root sends them), the
-  // oldest held beyond replay_capacity is trimmed before each is stored,
-  // not all after them: the ring (SeqMap) then stays full, its slots warm.
-  // The same ones go as at the end: each is below the number stored next,
-  // so no later number of the message finds its held entry gone.
-  replica.messages.set_bound(options_.replay_capacity + 1);
-  bool ascending = true;
-  uint64_t previous = 0;
   for (StoredMessage& m : r.messages) {
-    ascending = ascending && m.seq > previous;
-    previous = m.seq;
-    if (ascending && replica.messages.size() > options_.replay_capacity) {
-      replica.messages.erase(replica.messages.begin());
-    }
     const bool released = m.seq < r.commit;
     const size_t held_before = replica.messages.size();
     // In order, after what is held: inserted at the end without a descent.
@@ -1265,12 +1251,10 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
                 t.id.ShortHex(), r.messages.size(), r.next_seq, t.next_stamp);
   }
   for (const StoredMessage& m : r.messages) {
-    // `mine` is not used once Accept may have stored (a SeqMap's end()
-    // moves, and an insertion before it shifts it).
     auto mine = t.replay.find(m.seq);
-    const bool kept = mine != t.replay.end();
-    const bool same = kept && SameMessage(mine->second.publisher, mine->second.request,
-                                          mine->second.payload, m);
+    const bool same = mine != t.replay.end() &&
+                      SameMessage(mine->second.publisher, mine->second.request,
+                                  mine->second.payload, m);
     if (auto waiting = t.unconfirmed.find(m.seq); waiting != t.unconfirmed.end()) {
       if (same) {
         // Numbered alike by both: the other root's replicas hold it.
@@ -1283,15 +1267,13 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
                       t.id.ShortHex(), m.seq, m.request, m.publisher.ShortHex(),
                       waiting->second.request, waiting->second.publisher.id.ShortHex());
         }
-        if (kept) EraseReplay(t, mine);
+        if (mine != t.replay.end()) EraseReplay(t, mine);
         t.unconfirmed.erase(waiting);
         Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
       }
     } else {
-      const NodeId mine_publisher = kept ? mine->second.publisher : NodeId();
-      const uint64_t mine_request = kept ? mine->second.request : 0;
       const bool fresh = Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
-      if (!fresh && !kept && r.commit != 0 && m.seq < r.commit) {
+      if (!fresh && mine == t.replay.end() && r.commit != 0 && m.seq < r.commit) {
         // Released by the rival, behind this root's frontier (skipped at an
         // earlier merge, of a replica's state that lacked it) and not kept
         // here: kept now, with its origin, so that a resend of its publish
@@ -1299,15 +1281,15 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
         // root-fault sweep, seed 344: subscribers got it twice).
         Store(t, m.seq, m.payload);
       }
-      if (kept && !same) {
+      if (mine != t.replay.end() && !same) {
         // Kept: the rival's publish is not known here under this number
         // (its resend is numbered anew, not acknowledged with a number
         // that names another message: the seed-1 soak lost two so).
         if (debug) {
           log_->debug("scribe: topic {}: #{}: keeps its multicast publish {} of {}, the rival "
                       "gave it publish {} of {}",
-                      t.id.ShortHex(), m.seq, mine_request, mine_publisher.ShortHex(),
-                      m.request, m.publisher.ShortHex());
+                      t.id.ShortHex(), m.seq, mine->second.request,
+                      mine->second.publisher.ShortHex(), m.request, m.publisher.ShortHex());
         }
         continue;
       }
@@ -1561,7 +1543,6 @@ void Scribe::KeepAsReplica(const TopicState& t) {
     it = replicas_.emplace(t.id, ReplicaState{}).first;
   }
   ReplicaState& replica = it->second;
-  replica.messages.set_bound(options_.replay_capacity + 1);
   // Its commit index is up to what it released; a root behind the replica
   // is sent the state (SendReplica), the waiting numbers included.
   replica.next_stamp = std::max(replica.next_stamp, t.next_stamp);

@@ -18,7 +18,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "pubsub/messages.h"
-#include "pubsub/seq_map.h"
 #include "pubsub/subscription.h"
 
 namespace peter::pubsub {
@@ -91,10 +90,7 @@ struct TopicState {
 
   // Sequencing. `next` is the first sequence number not yet delivered
   // locally (0: unknown until attached); `held` are later ones received
-  // early; `replay` the recent messages kept for repair. The numbers a
-  // topic keeps (`replay`, `unconfirmed`, a replica's messages) nearly
-  // always arrive after the newest and leave from the oldest: SeqMap
-  // rings, not std::maps (seq_map.h).
+  // early; `replay` the recent messages kept for repair.
   uint64_t next_stamp = 1;  // root only: the number the next publish gets
   uint64_t next = 0;
   uint64_t known_end = 0;  // one past the highest number known to exist
@@ -102,7 +98,7 @@ struct TopicState {
   absl::Time gap_since = absl::InfiniteFuture();
   absl::Time repair_sent = absl::InfinitePast();
   uint64_t repair_from = 0;  // `next` when the last repair was requested
-  SeqMap<ReplayEntry> replay;
+  std::map<uint64_t, ReplayEntry> replay;
   // Publishes in `replay` with an origin (acknowledged or best effort), by
   // origin (root side); bounded by the replay buffer.
   absl::flat_hash_map<PublishOrigin, uint64_t> origins;
@@ -126,7 +122,7 @@ struct TopicState {
   absl::Time lease_asked = absl::InfinitePast();
   // Root only: numbers waiting for the replicas before their multicast and
   // acknowledgement; at most replay_capacity.
-  SeqMap<UnconfirmedPublish> unconfirmed;
+  std::map<uint64_t, UnconfirmedPublish> unconfirmed;
   // Root only: publishes waiting for their publisher's previous one (their
   // `after`), keyed by that one's origin; at most max_reorder. `since` is
   // the oldest wait of the chain behind it (a publish waited for inherits
@@ -155,7 +151,7 @@ struct ReplicaState {
   // a message held under a number below it was released by its root; one
   // from it on may have been held back and never released (tentative).
   uint64_t commit = 0;
-  SeqMap<StoredMessage> messages;
+  std::map<uint64_t, StoredMessage> messages;
   absl::Time refreshed;
   // Root leases granted: until when this node promised each root not to
   // number the topic itself.
