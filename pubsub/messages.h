@@ -179,11 +179,14 @@ struct SkipMsg {
 
 // `publisher`/`request` identify a publish with an origin (request 0: none)
 // so a root that takes over still recognises its resend.
+// `term`: the root term it was numbered under (docs/scribe.md, "Entry
+// terms"); 0 from a sender before the field, older than any term.
 struct StoredMessage {
   uint64_t seq = 0;
   std::string payload;
   NodeId publisher;
   uint64_t request = 0;
+  uint64_t term = 0;
 };
 
 // Root -> replica (or -> the new root on hand-over): the topic's next
@@ -202,6 +205,14 @@ struct ReplicateMsg {
   // behind it), the highest such index a root told it. 0: not known (a
   // sender from before the field; every message counts as tentative).
   uint64_t commit = 0;
+  // The sender's root term (docs/scribe.md, "Entry terms"): a node that
+  // becomes root takes a term above every one it knows. From a replica (a
+  // state sent to a root behind it, or one it refused), the highest term it
+  // has seen. 0: a sender from before the field, not checked.
+  uint64_t term = 0;
+  // Set by a replica only: the root that replicated `term` to it. Unset
+  // (zero) from a root: the sender.
+  NodeId term_root;
 };
 
 // Replica -> root, for a Replicate that asked for a lease or carried

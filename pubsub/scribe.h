@@ -124,6 +124,10 @@ struct ScribeStats {
   // it) replaced by another message a root released under that number.
   uint64_t replica_tentative_replaced = 0;
   uint64_t leases_refused = 0;  // as a replica: max_lease_grants reached
+  // As a replica: Replicates from a root whose term is below the highest
+  // this node has seen, while that term's root lives (docs/scribe.md,
+  // "Entry terms"): not confirmed, no lease, the replica's state sent.
+  uint64_t replica_stale_terms = 0;
   // As a replica ahead of the root: its state sent to the root, and sends
   // held back because one went to that root within replica_resend_interval.
   uint64_t replica_states_sent = 0;
@@ -331,6 +335,8 @@ class Scribe final : public pastry::Application {
   void ReleaseConfirmed(TopicState& t);
   // The root's commit index: it released every number below it.
   static uint64_t CommitIndex(const TopicState& t);
+  // A root term above `known` (docs/scribe.md, "Entry terms").
+  uint64_t NextTerm(uint64_t known) const;
   void WithdrawBelow(TopicState& t, uint64_t below);
   bool AloneForGood() const;
   void CheckUnconfirmed();
@@ -371,7 +377,12 @@ class Scribe final : public pastry::Application {
   void TakeReplica(TopicState& t);
   void KeepAsReplica(const TopicState& t);
   void RememberOrigin(TopicState& t, const StoredMessage& m);
-  void MergeRivalRoot(TopicState& t, ReplicateMsg& r);
+  void MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& from);
+  void WaitAsTakenOver(TopicState& t, const StoredMessage& m);
+  void MoveIntoDuplicate(TopicState& t, const StoredMessage& m,
+                         const UnconfirmedPublish& displaced, std::string payload);
+  bool TermRootLives(const ReplicaState& replica) const;
+  bool Deposed(const TopicState& t) const;
   bool GrantLease(ReplicaState& replica, const NodeId& root);
   const std::vector<NodeHandle>& ReplicaSetOf(const TopicState& t) const;
   std::vector<NodeHandle> ReplicaPeers(const TopicState& t) const;

@@ -318,6 +318,7 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
     return seq;
   }
   Store(t, seq, std::move(publish.payload));
+  if (auto entry = FindRecent(t.replay, seq); entry != t.replay.end()) entry->second.term = t.term;
   RememberOrigin(t, origin);
   WaitForReplicas(t, seq, publish, ack);
   return seq;
@@ -399,6 +400,13 @@ std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
   return t.unconfirmed.erase(it);
 }
 
+// A root term above `known`: a counter in the high bits, and the low 16
+// bits of this node's id, so that two nodes taking the topic over from the
+// same known term (the two sides of a cut) take different terms.
+uint64_t Scribe::NextTerm(uint64_t known) const {
+  return (((known >> 16) + 1) << 16) | (Self().id.lo() & 0xffff);
+}
+
 // The root's commit index: every number below it was released.
 uint64_t Scribe::CommitIndex(const TopicState& t) {
   return t.unconfirmed.empty() ? t.next_stamp : t.unconfirmed.begin()->first;
@@ -435,6 +443,7 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
   // A full replica set back after a cut need not hold the successor's
   // numbering either (the seed-11 soak): ReplicaPeersCoverLosses.
   if (!alone && !ReplicaPeersCoverLosses(t)) return;
+  if (Deposed(t)) return;
   while (!t.unconfirmed.empty()) {
     auto it = t.unconfirmed.begin();
     const std::vector<NodeId>& holders = it->second.holders;
@@ -508,12 +517,15 @@ void Scribe::ResendUnconfirmed(TopicState& t) {
       if (std::find(holders.begin(), holders.end(), h.id) != holders.end()) continue;
       if (bytes.empty()) {
         const ReplayEntry& e = entry->second;
-        bytes = wire::Encode(ReplicateMsg{t.id,
-                                          t.next_stamp,
-                                          false,
-                                          {StoredMessage{seq, e.payload, e.publisher, e.request}},
-                                          0,
-                                          CommitIndex(t)});
+        bytes = wire::Encode(
+            ReplicateMsg{t.id,
+                         t.next_stamp,
+                         false,
+                         {StoredMessage{seq, e.payload, e.publisher, e.request, e.term}},
+                         0,
+                         CommitIndex(t),
+                         t.term,
+                         {}});
       }
       ++stats_.replica_resends;
       SendBytes(h, bytes);
@@ -934,7 +946,7 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
                                            uint64_t lease) const {
   constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
   std::vector<std::string> out;
-  ReplicateMsg msg{t.id, t.next_stamp, handover, {}, lease, CommitIndex(t)};
+  ReplicateMsg msg{t.id, t.next_stamp, handover, {}, lease, CommitIndex(t), t.term, {}};
   size_t bytes = 0;
   for (const auto& [seq, entry] : t.replay) {
     if (!msg.messages.empty() &&
@@ -944,7 +956,7 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
       bytes = 0;
     }
     msg.messages.push_back(
-        StoredMessage{seq, entry.payload, entry.publisher, entry.request});
+        StoredMessage{seq, entry.payload, entry.publisher, entry.request, entry.term});
     bytes += entry.payload.size();
   }
   out.push_back(wire::Encode(msg));
@@ -987,7 +999,7 @@ void Scribe::FlushReplicates() {
     if (!t->root || seqs.empty()) continue;
     const std::vector<NodeHandle> peers = ReplicaPeers(*t);
     if (peers.empty()) continue;
-    ReplicateMsg msg{t->id, t->next_stamp, false, {}, 0, CommitIndex(*t)};
+    ReplicateMsg msg{t->id, t->next_stamp, false, {}, 0, CommitIndex(*t), t->term, {}};
     size_t bytes = 0;
     auto send = [&] {
       if (msg.messages.empty()) return;
@@ -1010,7 +1022,7 @@ void Scribe::FlushReplicates() {
            bytes + e.payload.size() > kMaxReplicateBytes)) {
         send();
       }
-      msg.messages.push_back(StoredMessage{seq, e.payload, e.publisher, e.request});
+      msg.messages.push_back(StoredMessage{seq, e.payload, e.publisher, e.request, e.term});
       bytes += e.payload.size();
     }
     send();
@@ -1039,7 +1051,7 @@ void Scribe::Replicate(TopicState& t) {
     }
   }
   std::string light =
-      wire::Encode(ReplicateMsg{t.id, t.next_stamp, false, {}, lease, CommitIndex(t)});
+      wire::Encode(ReplicateMsg{t.id, t.next_stamp, false, {}, lease, CommitIndex(t), t.term, {}});
   std::vector<std::string> full;
   std::vector<NodeId> ids;
   for (const NodeHandle& h : set) {
@@ -1070,7 +1082,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     if (NodeId::CloserTo(r.topic, from.id, Self().id)) {
       HandOver(*t, from, "a closer root replicated to it");
     } else if (r.handover) {
-      MergeRivalRoot(*t, r);
+      MergeRivalRoot(*t, r, from);
     }
     return;
   }
@@ -1090,6 +1102,27 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   // told them rather than refused number by number (replica conflicts
   // would hold its multicast back for good).
   const bool behind = !r.handover && r.next_seq != 0 && r.next_seq < replica.next_stamp;
+  // A root whose term is below the highest this replica has seen is a
+  // former root while the root of that term lives (as far as this node
+  // knows): it gets no confirmation and no lease from here, and is sent
+  // this replica's state (it takes a term above if it is the closer root,
+  // else it waits to hand over). A sender with no term (an older version)
+  // is not checked; nor is one whose rival this node has lost (a root that
+  // failed must not stall the topic). docs/scribe.md, "Entry terms".
+  const bool stale = r.term != 0 && r.term < replica.term && from.id != replica.term_root &&
+                     TermRootLives(replica);
+  if (stale) {
+    ++stats_.replica_stale_terms;
+    if (LogsDebug()) {
+      log_->debug("scribe: topic {}: root {} numbers under term {:x}, this replica has seen "
+                  "{:x} of {}: no confirmation, no lease",
+                  r.topic.ShortHex(), from.id.ShortHex(), r.term, replica.term,
+                  replica.term_root.ShortHex());
+    }
+  } else if (r.term != 0 && (r.term > replica.term || !r.handover)) {
+    replica.term = r.term;
+    replica.term_root = from.id;
+  }
   if (behind && LogsDebug()) {
     log_->debug("scribe: topic {}: root {} numbers from {}, this replica holds up to {}: "
                 "sends it the replica",
@@ -1114,16 +1147,28 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   // 8). A released number is never overwritten.
   bool conflict = false;
   ReplicaAckMsg ack{r.topic};
+  if (!stale && r.term != 0 && from.id != replica.confirmed_root) {
+    replica.protected_end = std::max(replica.protected_end, replica.confirmed_end);
+  }
   for (StoredMessage& m : r.messages) {
     const bool released = m.seq < r.commit;
     const size_t held_before = replica.messages.size();
     // In order, after what is held: inserted at the end without a descent.
     auto held = replica.messages.try_emplace(replica.messages.end(), m.seq, std::move(m));
     const bool fresh = replica.messages.size() != held_before;
-    if (!fresh && !SameMessage(held->second, m) && released && held->first >= replica.commit) {
+    // A tentative one that this replica did not confirm to another root
+    // (which may have released it) is also replaced by a message of a
+    // higher term, or by any message of a root whose term is not below the
+    // tentative one's (Raft's rule: the current root's numbering wins over
+    // what an older term left). docs/scribe.md, "Entry terms".
+    const uint64_t held_term = fresh ? 0 : held->second.term;
+    const bool confirmed = held->first < replica.protected_end;
+    if (!fresh && !SameMessage(held->second, m) && held->first >= replica.commit &&
+        (released ||
+         (!confirmed && (m.term > held_term || (!stale && r.term != 0 && r.term >= held_term))))) {
       ++stats_.replica_tentative_replaced;
       if (LogsDebug()) {
-        log_->debug("scribe: topic {}: replica: #{}: publish {} of {}, released by {}, replaces "
+        log_->debug("scribe: topic {}: replica: #{}: publish {} of {}, from {}, replaces "
                     "tentative publish {} of {}",
                     r.topic.ShortHex(), m.seq, m.request, m.publisher.ShortHex(),
                     from.id.ShortHex(), held->second.request, held->second.publisher.ShortHex());
@@ -1144,14 +1189,18 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     ack.first = ack.first == 0 ? held->first : std::min(ack.first, held->first);
     ack.last = std::max(ack.last, held->first);
   }
-  if (conflict) ack.first = ack.last = 0;
-  replica.commit = std::max(replica.commit, r.commit);
+  if (conflict || stale) ack.first = ack.last = 0;
+  if (ack.last != 0 && r.term != 0) {
+    replica.confirmed_end = std::max(replica.confirmed_end, ack.last + 1);
+    replica.confirmed_root = from.id;
+  }
+  if (!stale) replica.commit = std::max(replica.commit, r.commit);
   while (replica.messages.size() > options_.replay_capacity) {
     replica.messages.erase(replica.messages.begin());
   }
   // A root that hands the role over can no longer number: its lease is void.
   if (r.handover) replica.granted.erase(from.id);
-  if (r.lease != 0 && options_.root_lease > absl::ZeroDuration()) {
+  if (r.lease != 0 && !stale && options_.root_lease > absl::ZeroDuration()) {
     if (GrantLease(replica, from.id)) {
       ack.lease = r.lease;
     } else {
@@ -1164,7 +1213,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   // 293, and the lagged-heal sweep, seeds 160 and 260: it numbered again
   // publishes the state carried, then merged the state, and both numbers
   // were released).
-  if (behind) SendStateBehind(from, r.topic, replica);
+  if (behind || stale || (conflict && r.term != 0)) SendStateBehind(from, r.topic, replica);
   if (ack.lease != 0 || ack.last != 0) SendTo(from, ack);
 }
 
@@ -1174,7 +1223,9 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
 void Scribe::SendStateBehind(const NodeHandle& root, const TopicId& topic,
                              ReplicaState& replica) {
   const absl::Time now = Now();
-  if (replica.state_sent_to == root.id &&
+  // A term the root was not sent yet goes at once: it stops a root that
+  // another, closer one has deposed.
+  if (replica.state_sent_to == root.id && replica.state_sent_term == replica.term &&
       now - replica.state_sent_at < options_.replica_resend_interval) {
     ++stats_.replica_sends_limited;
     if (LogsDebug()) {
@@ -1186,6 +1237,7 @@ void Scribe::SendStateBehind(const NodeHandle& root, const TopicId& topic,
   }
   replica.state_sent_to = root.id;
   replica.state_sent_at = now;
+  replica.state_sent_term = replica.term;
   ++stats_.replica_states_sent;
   SendReplica(root, topic, replica);
 }
@@ -1199,7 +1251,10 @@ void Scribe::SendStateBehind(const NodeHandle& root, const TopicId& topic,
 void Scribe::SendReplica(const NodeHandle& root, const TopicId& topic,
                          const ReplicaState& replica) {
   constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
-  ReplicateMsg msg{topic, 0, /*handover=*/true, {}, 0, replica.commit};
+  const uint64_t confirmed =
+      root.id == replica.confirmed_root ? replica.protected_end : replica.confirmed_end;
+  const uint64_t commit = replica.term != 0 ? std::max(replica.commit, confirmed) : replica.commit;
+  ReplicateMsg msg{topic, 0, /*handover=*/true, {}, 0, commit, replica.term, replica.term_root};
   size_t bytes = 0;
   for (const auto& [seq, m] : replica.messages) {
     if (!msg.messages.empty() && bytes + m.payload.size() > kMaxReplicateBytes) {
@@ -1233,46 +1288,97 @@ bool Scribe::GrantLease(ReplicaState& replica, const NodeId& root) {
 // number, so no number is given twice and resends are recognised.
 //
 // Where both numbered the same number, the other root's message wins over
-// one still waiting here for the replicas (numbered under a lease as the
-// cut began, its copies to the replicas too late: the other root, taking
-// over without them, gave the number again and may have confirmed it).
-// Nothing waiting was multicast, so no subscriber has it: it is withdrawn,
-// the other root's is multicast, and an acknowledged publish's resend is
-// numbered anew. One this node released was held by every replica, so the
-// other root took it over and numbered nothing else under its number. One
-// numbered alike by both is released. The state may also be a replica's,
-// sent to a root behind it.
-void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
+// one still waiting here for the replicas if the other released it (below
+// its commit index: numbered under a lease as the cut began, this root's
+// copies to the replicas too late) or if it was numbered under a term above
+// this root's (docs/scribe.md, "Entry terms"); a sender with no term (an
+// older version) wins always, as before. Nothing waiting was multicast, so
+// no subscriber has it: it is withdrawn, the other root's is multicast if
+// released, else it waits for this root's replicas, and an acknowledged
+// publish's resend is numbered anew. One this node released was held by
+// every replica, so the other root took it over and numbered nothing else
+// under its number. One numbered alike by both is released. The state may
+// also be a replica's, sent to a root behind it.
+void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& from) {
   ++stats_.rival_roots_merged;
   const bool debug = LogsDebug();
+  // A replica's state names the root of its term. It may echo this root's
+  // own waiting numbers: those it does not release (docs/scribe.md, "Entry
+  // terms").
+  const bool from_replica = r.term_root != NodeId();
+  const NodeId term_root = from_replica ? r.term_root : from.id;
+  const bool termed = r.term != 0;
   if (debug) {
-    log_->debug("scribe: topic {}: merges a rival root's state: {} messages, next number {} "
-                "(here {})",
-                t.id.ShortHex(), r.messages.size(), r.next_seq, t.next_stamp);
+    log_->debug("scribe: topic {}: merges a rival {}'s state: {} messages, next number {} "
+                "(here {}), term {:x} of {} (here {:x})",
+                t.id.ShortHex(), from_replica ? "replica" : "root", r.messages.size(),
+                r.next_seq, t.next_stamp, r.term, term_root.ShortHex(), t.term);
   }
   for (const StoredMessage& m : r.messages) {
     auto mine = t.replay.find(m.seq);
     const bool same = mine != t.replay.end() &&
                       SameMessage(mine->second.publisher, mine->second.request,
                                   mine->second.payload, m);
+    // Released (below the commit index; a replica takes its commit index
+    // only from the root of the highest term it has seen, and counts what
+    // it confirmed to another root as released too, SendReplica):
+    // subscribers may have it. A sender with no term (an older version) is
+    // merged as before: its messages win over waiting ones and are
+    // multicast.
+    const bool rival_released = !termed || (r.commit != 0 && m.seq < r.commit);
     if (auto waiting = t.unconfirmed.find(m.seq); waiting != t.unconfirmed.end()) {
+      const uint64_t my_term = mine != t.replay.end() ? mine->second.term : 0;
       if (same) {
-        // Numbered alike by both: the other root's replicas hold it.
-        ReleaseNumber(t, waiting);
-      } else {
+        // Numbered alike by both: the other root's replicas hold it. From a
+        // replica it may be this root's own number echoed: it stays waiting.
+        if (!from_replica) ReleaseNumber(t, waiting);
+      } else if (rival_released || m.term > t.term) {
         ++stats_.numbers_withdrawn;
         if (debug) {
-          log_->debug("scribe: topic {}: #{}: the rival's publish {} of {} replaces waiting "
-                      "publish {} of {} (withdrawn)",
-                      t.id.ShortHex(), m.seq, m.request, m.publisher.ShortHex(),
-                      waiting->second.request, waiting->second.publisher.id.ShortHex());
+          log_->debug("scribe: topic {}: #{}: the rival's publish {} of {} (term {:x}{}) "
+                      "replaces waiting publish {} of {} (term {:x}, withdrawn)",
+                      t.id.ShortHex(), m.seq, m.request, m.publisher.ShortHex(), m.term,
+                      rival_released ? ", released" : "", waiting->second.request,
+                      waiting->second.publisher.id.ShortHex(), my_term);
         }
-        if (mine != t.replay.end()) EraseReplay(t, mine);
+        const UnconfirmedPublish displaced = waiting->second;
+        std::string displaced_payload;
+        const bool had_entry = mine != t.replay.end();
+        if (had_entry) {
+          displaced_payload = std::move(mine->second.payload);
+          EraseReplay(t, mine);
+        }
         t.unconfirmed.erase(waiting);
-        Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+        if (termed && had_entry) {
+          MoveIntoDuplicate(t, m, displaced, std::move(displaced_payload));
+        }
+        if (rival_released) {
+          // Its replicas hold the withdrawn message under the number, and
+          // would pass it on in their state: the released one replaces it.
+          Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+          QueueReplicate(t, m.seq);
+        } else {
+          WaitAsTakenOver(t, m);
+        }
+      } else {
+        // Kept: the rival's entry is of a term not above this root's, whose
+        // replicas replace the rival's (OnReplicate).
+        if (debug) {
+          log_->debug("scribe: topic {}: #{}: keeps waiting publish {} of {} (term {:x}), the "
+                      "rival gave it publish {} of {} (term {:x})",
+                      t.id.ShortHex(), m.seq, waiting->second.request,
+                      waiting->second.publisher.id.ShortHex(), my_term, m.request,
+                      m.publisher.ShortHex(), m.term);
+        }
+        continue;
       }
+    } else if (!rival_released && mine == t.replay.end() && t.next != 0 && m.seq >= t.next) {
+      // The rival's tentative number, past this root's frontier: it waits
+      // for this root's replica peers as one taken over from a replica.
+      WaitAsTakenOver(t, m);
     } else {
       const bool fresh = Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
+      if (fresh && termed) QueueReplicate(t, m.seq);
       if (!fresh && mine == t.replay.end() && r.commit != 0 && m.seq < r.commit) {
         // Released by the rival, behind this root's frontier (skipped at an
         // earlier merge, of a replica's state that lacked it) and not kept
@@ -1301,9 +1407,84 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r) {
   // stay waiting (they may be its own, in flight to that replica); their
   // replicas decide. Below the first of them nobody holds a message: skipped.
   if (r.next_seq > t.next_stamp) t.next_stamp = r.next_seq;
+  // A term above the rival's, only for the closer of the two roots: the
+  // farther one stays below (the replicas that follow the other refuse it)
+  // until the closer one's Replicate reaches it and it hands over. Both
+  // taking terms above each other's would refuse each other in turn (two
+  // roots that do not hear each other, sharing a replica).
+  if (r.term != 0 && r.term >= t.term && term_root != Self().id &&
+      NodeId::CloserTo(t.id, Self().id, term_root)) {
+    t.term = NextTerm(r.term);
+    if (debug) log_->debug("scribe: topic {}: takes term {:x}", t.id.ShortHex(), t.term);
+  } else if (r.term > t.term && term_root != Self().id) {
+    // A closer root numbers under a higher term: this one is deposed.
+    t.higher_term = std::max(t.higher_term, r.term);
+    t.higher_term_at = Now();
+    if (debug) {
+      log_->debug("scribe: topic {}: deposed by term {:x} of {}", t.id.ShortHex(), r.term,
+                  term_root.ShortHex());
+    }
+  }
   const uint64_t skip_to =
       t.unconfirmed.empty() ? r.next_seq : std::min(r.next_seq, t.unconfirmed.begin()->first);
   if (skip_to > t.next) SetFrontier(t, skip_to);
+}
+
+// A rival's number it may not have released: kept in the replay buffer
+// under its term, waiting for this root's replica peers (as one taken over
+// from a replica, TakeReplica).
+void Scribe::WaitAsTakenOver(TopicState& t, const StoredMessage& m) {
+  if (!t.replay.try_emplace(m.seq, ReplayEntry{m.payload, Now(), {}, 0, m.term}).second) return;
+  while (t.replay.size() > options_.replay_capacity) EraseReplay(t, t.replay.begin());
+  if (!t.replay.contains(m.seq)) return;
+  t.unconfirmed.emplace(m.seq, UnconfirmedPublish{NodeHandle{m.publisher, {}}, m.request, {},
+                                                  Now(), false, /*taken_over=*/true});
+  confirming_.insert(t.id);
+  QueueReplicate(t, m.seq);
+}
+
+// The rival's publish `m` may be waiting here under another number too
+// (both roots numbered it): the message `m` displaced takes that number, so
+// that neither a publish is numbered twice nor a hole is left.
+void Scribe::MoveIntoDuplicate(TopicState& t, const StoredMessage& m,
+                               const UnconfirmedPublish& displaced, std::string payload) {
+  if (m.request == 0) return;
+  auto origin = t.origins.find(PublishOrigin{m.publisher, m.request});
+  if (origin == t.origins.end() || origin->second == m.seq) return;
+  const uint64_t seq = origin->second;
+  auto waiting = t.unconfirmed.find(seq);
+  if (waiting == t.unconfirmed.end()) return;
+  if (LogsDebug()) {
+    log_->debug("scribe: topic {}: #{}: numbered here too (publish {} of {}): publish {} of {} "
+                "takes it",
+                t.id.ShortHex(), seq, m.request, m.publisher.ShortHex(), displaced.request,
+                displaced.publisher.id.ShortHex());
+  }
+  if (auto entry = t.replay.find(seq); entry != t.replay.end()) EraseReplay(t, entry);
+  t.unconfirmed.erase(waiting);
+  t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, t.term});
+  RememberOrigin(t, StoredMessage{seq, {}, displaced.publisher.id, displaced.request});
+  t.unconfirmed.emplace(seq, UnconfirmedPublish{displaced.publisher, displaced.request, {}, Now(),
+                                                displaced.ack, displaced.taken_over});
+  QueueReplicate(t, seq);
+}
+
+// A root that learned of a higher term of a closer root (MergeRivalRoot)
+// numbers and releases nothing until it hands over to that root, or until
+// lone_root_grace has passed since the last state that showed the term (the
+// closer root failed: the replicas that followed it stop refusing this one
+// once they lose it, TermRootLives).
+bool Scribe::Deposed(const TopicState& t) const {
+  return t.higher_term > t.term && Now() - t.higher_term_at < options_.lone_root_grace;
+}
+
+// True if the root of the highest term this replica has seen is this node
+// or one of its leaf-set neighbours (not declared dead).
+bool Scribe::TermRootLives(const ReplicaState& replica) const {
+  if (replica.term_root == Self().id) return true;
+  const std::vector<NodeHandle> leaf_set = overlay_->LeafSet();
+  return std::any_of(leaf_set.begin(), leaf_set.end(),
+                     [&](const NodeHandle& h) { return h.id == replica.term_root; });
 }
 
 void Scribe::RememberOrigin(TopicState& t, const StoredMessage& m) {
@@ -1355,6 +1536,7 @@ bool Scribe::HoldsLease(const TopicState& t) const {
   if (options_.root_lease <= absl::ZeroDuration() || options_.replicas <= 0) {
     return true;
   }
+  if (Deposed(t)) return false;
   if (!HasReplicaPeers(t)) return AloneForGood();
   if (!ReplicaPeersCoverLosses(t)) return false;
   const NodeId self = Self().id;
@@ -1466,11 +1648,22 @@ void Scribe::TakeReplica(TopicState& t) {
                                    " messages, ",
                                    it->second.granted.size(), " leases granted"));
   }
+  // A term above every one it knows: its own last one, and the highest its
+  // replica saw (docs/scribe.md, "Entry terms"). Unless a closer root showed
+  // it a higher term lately (Deposed): it keeps its term, below that one,
+  // rather than out-bid a root it may only not hear for now (a heal whose
+  // directions recover at different times).
+  const bool deposed = Deposed(t);
+  uint64_t known_term = t.term;
   if (it != replicas_.end()) {
+    known_term = std::max(known_term, it->second.term);
     stamp = std::max(stamp, it->second.next_stamp);
     commit = it->second.commit;
     for (const auto& [seq, m] : it->second.messages) {
-      if (!t.replay.contains(seq)) Store(t, seq, m.payload);
+      if (!t.replay.contains(seq)) {
+        Store(t, seq, m.payload);
+        if (auto entry = t.replay.find(seq); entry != t.replay.end()) entry->second.term = m.term;
+      }
       RememberOrigin(t, m);
     }
     // The root it granted a lease may still be numbering (paused, or cut
@@ -1483,6 +1676,7 @@ void Scribe::TakeReplica(TopicState& t) {
     replicas_.erase(it);
   }
   t.next_stamp = std::max<uint64_t>(stamp, 1);
+  if (!deposed || t.term == 0) t.term = NextTerm(known_term);
   commit = std::min(commit, t.next_stamp);
   // A node with no frontier (no subscription, not in the tree) starts at
   // the commit index. It used to start at the next number, so that it
@@ -1547,6 +1741,10 @@ void Scribe::KeepAsReplica(const TopicState& t) {
   // is sent the state (SendReplica), the waiting numbers included.
   replica.next_stamp = std::max(replica.next_stamp, t.next_stamp);
   replica.commit = std::max(replica.commit, CommitIndex(t));
+  if (t.term > replica.term) {
+    replica.term = t.term;
+    replica.term_root = Self().id;
+  }
   replica.refreshed = Now();
   // What it released, and what still waited for the replicas: that went to
   // the new root, which decides it, but is kept here too, beyond the
@@ -1557,7 +1755,8 @@ void Scribe::KeepAsReplica(const TopicState& t) {
   // arrives, and this node's subtree, past them, never got them (the
   // lagged-heal sweep; docs/scribe.md, "A root back in part after a cut").
   for (const auto& [seq, e] : t.replay) {
-    replica.messages.try_emplace(seq, StoredMessage{seq, e.payload, e.publisher, e.request});
+    replica.messages.try_emplace(seq,
+                                 StoredMessage{seq, e.payload, e.publisher, e.request, e.term});
   }
   while (replica.messages.size() > options_.replay_capacity) {
     replica.messages.erase(replica.messages.begin());

@@ -49,6 +49,8 @@ struct ReplayEntry {
   absl::Time stored;
   NodeId publisher;      // of a publish with an origin (root side)
   uint64_t request = 0;  // 0: unknown / no origin
+  // Root side: the root term it was numbered under (StoredMessage::term).
+  uint64_t term = 0;
 };
 
 // An acknowledged publish, as the root recognises a resend of it.
@@ -92,6 +94,17 @@ struct TopicState {
   // locally (0: unknown until attached); `held` are later ones received
   // early; `replay` the recent messages kept for repair.
   uint64_t next_stamp = 1;  // root only: the number the next publish gets
+  // The root term this node numbers under (docs/scribe.md, "Entry terms"),
+  // above every term it knew when it became root (Scribe::NextTerm); kept
+  // when it hands over, so that it takes a higher one if it becomes root
+  // again. 0: never root.
+  uint64_t term = 0;
+  // Root only: a higher term a merged state showed, of a root closer to
+  // the topic, and when it was last shown. While it is above `term` (and
+  // for lone_root_grace after the last showing) this root is deposed: it
+  // numbers and releases nothing, and waits to hand over.
+  uint64_t higher_term = 0;
+  absl::Time higher_term_at = absl::InfinitePast();
   uint64_t next = 0;
   uint64_t known_end = 0;  // one past the highest number known to exist
   std::map<uint64_t, std::string> held;
@@ -151,6 +164,23 @@ struct ReplicaState {
   // a message held under a number below it was released by its root; one
   // from it on may have been held back and never released (tentative).
   uint64_t commit = 0;
+  // The highest root term a Replicate showed, and the root that sent it: a
+  // root with a lower one gets no confirmation and no lease from here while
+  // that root is alive as far as this node knows (docs/scribe.md, "Entry
+  // terms").
+  uint64_t term = 0;
+  NodeId term_root;
+  // One past the highest number this replica confirmed to a root (the last
+  // one it confirmed to: `confirmed_root`), which may have released it;
+  // and one past the highest it confirmed to another root before. No other
+  // root's message replaces one confirmed to a root, and the state sent to
+  // a root counts what was confirmed to others as released (docs/scribe.md,
+  // "Entry terms").
+  uint64_t confirmed_end = 0;
+  NodeId confirmed_root;
+  uint64_t protected_end = 0;
+  // Each message keeps the term it was numbered under: a message of a
+  // higher term replaces a tentative one (from `commit` on) of a lower term.
   std::map<uint64_t, StoredMessage> messages;
   absl::Time refreshed;
   // Root leases granted: until when this node promised each root not to
@@ -160,6 +190,7 @@ struct ReplicaState {
   // at most once per ScribeOptions::replica_resend_interval to one root.
   NodeId state_sent_to;
   absl::Time state_sent_at = absl::InfinitePast();
+  uint64_t state_sent_term = 0;  // `term` as of that send
 };
 
 }  // namespace peter::pubsub

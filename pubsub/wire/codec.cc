@@ -164,10 +164,13 @@ void SetBody(Body::Builder b, const ReplicateMsg& m) {
   r.setHandover(m.handover);
   r.setLease(m.lease);
   r.setCommit(m.commit);
+  r.setTerm(m.term);
+  if (m.term_root != NodeId()) SetId(r.initTermRoot(), m.term_root);
   auto list = r.initMessages(m.messages.size());
   for (size_t i = 0; i < m.messages.size(); ++i) {
     list[i].setSeq(m.messages[i].seq);
     list[i].setPayload(Bytes(m.messages[i].payload));
+    list[i].setTerm(m.messages[i].term);
     if (m.messages[i].request != 0) {
       SetId(list[i].initPublisher(), m.messages[i].publisher);
       list[i].setRequest(m.messages[i].request);
@@ -358,11 +361,14 @@ class Reader {
     m.handover = r.getHandover();
     m.lease = r.getLease();
     m.commit = r.getCommit();
+    m.term = r.getTerm();
+    if (r.hasTermRoot()) m.term_root = ReadId(r.getTermRoot());
     auto list = r.getMessages();
     if (list.size() > limits_.max_list) return Invalid("too many messages");
     m.messages.resize(list.size());
     for (size_t i = 0; i < list.size(); ++i) {
       m.messages[i].seq = list[i].getSeq();
+      m.messages[i].term = list[i].getTerm();
       m.messages[i].request = list[i].getRequest();
       if (m.messages[i].request != 0) {
         m.messages[i].publisher = ReadId(list[i].getPublisher());

@@ -123,6 +123,9 @@ struct Stored {
   payload @1 :Data;
   publisher @2 :Id128;    # of a publish with an origin; absent otherwise
   request @3 :UInt64;     # 0: no origin
+  # The root term it was numbered under (docs/scribe.md, "Entry terms");
+  # 0 (an older sender): older than any term.
+  term @4 :UInt64;
 }
 
 struct Replicate {
@@ -135,6 +138,11 @@ struct Replicate {
   # gave; the numbers from it on are tentative (held back for the
   # replicas). 0 (an older sender): not known, every message tentative.
   commit @5 :UInt64;
+  # The sender's root term (docs/scribe.md, "Entry terms"); from a
+  # replica, the highest term it has seen. 0 (an older sender): no check.
+  term @6 :UInt64;
+  # From a replica only: the root that replicated `term` to it.
+  termRoot @7 :Id128;
 }
 
 struct ReplicaAck {

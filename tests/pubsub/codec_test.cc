@@ -64,10 +64,18 @@ TEST(ScribeCodecTest, DataPathMessagesRoundTrip) {
   EXPECT_EQ(rr.requester, Handle(4));
   EXPECT_EQ(RoundTrip(SkipMsg{NodeId(1, 2), 12}).up_to, 12u);
   ReplicateMsg rep{NodeId(1, 2), 10, true,
-                   {{8, "a", {}, 0}, {9, "bb", NodeId(5, 5), 31}}, 77, 9};
+                   {{8, "a", {}, 0, 0}, {9, "bb", NodeId(5, 5), 31, 0x20007}}, 77, 9,
+                   0x30007, NodeId(6, 6)};
   ReplicateMsg r = RoundTrip(rep);
   EXPECT_EQ(r.lease, 77u);
   EXPECT_EQ(r.commit, 9u);
+  EXPECT_EQ(r.term, 0x30007u);
+  EXPECT_EQ(r.term_root, NodeId(6, 6));
+  EXPECT_EQ(r.messages[0].term, 0u);
+  EXPECT_EQ(r.messages[1].term, 0x20007u);
+  // A root's Replicate names no term root.
+  EXPECT_EQ(RoundTrip(ReplicateMsg{NodeId(1, 2), 10, false, {}, 0, 9, 0x30007, {}}).term_root,
+            NodeId());
   ReplicaAckMsg ack = RoundTrip(ReplicaAckMsg{NodeId(1, 2), 77, 5, 9});
   EXPECT_EQ(ack.topic, NodeId(1, 2));
   EXPECT_EQ(ack.lease, 77u);

@@ -839,6 +839,143 @@ TEST_F(ScribeLoopTest, ReplicaDoesNotConfirmAMessageItHoldsAnotherUnder) {
   EXPECT_EQ(scribe_.stats().replica_conflicts, 1u);
 }
 
+// Entry terms (docs/scribe.md, "Entry terms"). A replica that has seen a
+// higher term, of a root it still has in its leaf set, gives a root of a
+// lower term no confirmation and no lease, and sends it its state, which
+// names the term and its root.
+TEST_F(ScribeLoopTest, ReplicaRefusesALowerTermWhileItsRootLives) {
+  const NodeHandle current = Handle(5), former = Handle(6);
+  overlay_->replicas = {current, former};
+  Receive(current, ReplicateMsg{topic_, 2, false, {StoredMessage{1, "a", Handle(7).id, 1, 0x20005}},
+                                /*lease=*/9, /*commit=*/2, /*term=*/0x20005, {}});
+  Receive(former, ReplicateMsg{topic_, 3, false,
+                               {StoredMessage{2, "b", Handle(8).id, 1, 0x10006}},
+                               /*lease=*/9, /*commit=*/2, /*term=*/0x10006, {}});
+  auto acks = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].second, current);
+  EXPECT_EQ(scribe_.stats().replica_stale_terms, 1u);
+  std::vector<ReplicateMsg> states;
+  for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
+    if (to == former && r.handover) states.push_back(r);
+  }
+  ASSERT_EQ(states.size(), 1u);
+  EXPECT_EQ(states[0].term, 0x20005u);
+  EXPECT_EQ(states[0].term_root, current.id);
+  ASSERT_EQ(states[0].messages.size(), 2u);
+  EXPECT_EQ(states[0].messages[0].term, 0x20005u);
+  EXPECT_EQ(states[0].messages[1].term, 0x10006u);
+}
+
+// Once the root of the higher term has left its leaf set (declared dead),
+// the replica follows a root of a lower term again: a root that failed must
+// not stall the topic.
+TEST_F(ScribeLoopTest, ReplicaFollowsALowerTermOnceItsRootIsLost) {
+  const NodeHandle lost = Handle(5), next = Handle(6);
+  overlay_->replicas = {lost, next};
+  Receive(lost, ReplicateMsg{topic_, 2, false, {}, 0, 1, /*term=*/0x20005, {}});
+  overlay_->replicas = {next};
+  Receive(next, ReplicateMsg{topic_, 3, false, {StoredMessage{2, "b", Handle(8).id, 1, 0x10006}},
+                             /*lease=*/9, /*commit=*/2, /*term=*/0x10006, {}});
+  auto acks = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].second, next);
+  EXPECT_EQ(acks[0].first.lease, 9u);
+  EXPECT_EQ(acks[0].first.last, 2u);
+  EXPECT_EQ(scribe_.stats().replica_stale_terms, 0u);
+}
+
+// A tentative entry this replica never confirmed (a refused root's) is
+// replaced by the message of a root of a higher term, which it confirms.
+TEST_F(ScribeLoopTest, HigherTermReplacesAnUnconfirmedTentativeEntry) {
+  const NodeHandle current = Handle(5), former = Handle(6);
+  overlay_->replicas = {current, former};
+  Receive(current, ReplicateMsg{topic_, 1, false, {}, 0, 1, /*term=*/0x20005, {}});
+  Receive(former, ReplicateMsg{topic_, 2, false, {StoredMessage{1, "old", Handle(8).id, 1, 0x10006}},
+                               0, /*commit=*/1, /*term=*/0x10006, {}});
+  Receive(current, ReplicateMsg{topic_, 2, false,
+                                {StoredMessage{1, "new", Handle(7).id, 1, 0x20005}}, 0,
+                                /*commit=*/1, /*term=*/0x20005, {}});
+  auto acks = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].second, current);
+  EXPECT_EQ(acks[0].first.last, 1u);
+  EXPECT_EQ(scribe_.stats().replica_tentative_replaced, 1u);
+  EXPECT_EQ(scribe_.stats().replica_conflicts, 0u);
+}
+
+// An entry this replica confirmed to one root may be released by it: no
+// other root's message replaces it, whatever its term; the other root is
+// sent the state, which counts the confirmed entry as released.
+TEST_F(ScribeLoopTest, ConfirmedEntryIsKeptAndSentAsReleased) {
+  const NodeHandle first = Handle(5), second = Handle(6);
+  overlay_->replicas = {first, second};
+  Receive(first, ReplicateMsg{topic_, 2, false, {StoredMessage{1, "a", Handle(7).id, 1, 0x10005}},
+                              0, /*commit=*/1, /*term=*/0x10005, {}});
+  Receive(second, ReplicateMsg{topic_, 2, false,
+                               {StoredMessage{1, "b", Handle(8).id, 1, 0x20006}}, 0,
+                               /*commit=*/1, /*term=*/0x20006, {}});
+  auto acks = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].second, first);
+  EXPECT_EQ(scribe_.stats().replica_conflicts, 1u);
+  std::vector<ReplicateMsg> states;
+  for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
+    if (to == second && r.handover) states.push_back(r);
+  }
+  ASSERT_EQ(states.size(), 1u);
+  EXPECT_EQ(states[0].commit, 2u);
+  ASSERT_EQ(states[0].messages.size(), 1u);
+  EXPECT_EQ(states[0].messages[0].payload, "a");
+}
+
+// A root that merges a state naming a higher term of a root closer to the
+// topic is deposed: it numbers nothing more (publishes are held) until it
+// hands over, rather than out-bid that root's term.
+TEST_F(ScribeLoopTest, RootIsDeposedByACloserRootsHigherTerm) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  DeliverPublish(PublishMsg{topic_, "a", Handle(7), 1});
+  ConfirmReplicas();
+  ASSERT_EQ(SentOf<PublishAckMsg>().size(), 1u);
+  const NodeId closer(topic_.hi(), topic_.lo());  // the topic's own id
+  ASSERT_TRUE(NodeId::CloserTo(topic_, closer, Handle(1).id));
+  // A replica's state (farther from the topic than us) naming that term.
+  std::optional<NodeHandle> replica = Handle(8);
+  replica->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
+  Receive(*replica, ReplicateMsg{topic_, 2, /*handover=*/true, {}, 0, /*commit=*/2,
+                                 /*term=*/uint64_t{0x7fff} << 16, closer});
+  ASSERT_TRUE(scribe_.IsRoot("loops"));
+  DeliverPublish(PublishMsg{topic_, "b", Handle(7), 2});
+  EXPECT_EQ(scribe_.stats().published, 1u);  // held
+  GrantLeases();
+  EXPECT_EQ(scribe_.stats().published, 1u);
+}
+
+// A root merging a rival's state takes the rival's tentative entry over its
+// own waiting one only if it is of a higher term than its own: here the
+// rival's is older, so the root keeps its own (its replicas replace the
+// rival's: HigherTermReplacesAnUnconfirmedTentativeEntry) and releases it.
+TEST_F(ScribeLoopTest, RootKeepsItsWaitingEntryOverALowerTermOne) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  DeliverPublish(PublishMsg{topic_, "mine", Handle(7), 1});
+  ASSERT_EQ(scribe_.stats().published, 1u);
+  std::optional<NodeHandle> rival = Handle(8);
+  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
+  Receive(*rival, ReplicateMsg{topic_, 2, /*handover=*/true,
+                               {StoredMessage{1, "theirs", rival->id, 3, 1}}, 0, /*commit=*/1,
+                               /*term=*/1, {}});
+  EXPECT_EQ(scribe_.stats().numbers_withdrawn, 0u);
+  ConfirmReplicas();
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first.request, 1u);
+  EXPECT_EQ(acks[0].first.seq, 1u);
+}
+
 // A root numbered a publish it has not confirmed yet (its copies to the
 // replicas were late) under a number a rival root also gave: the rival's
 // message wins, and the publisher's resend is numbered anew.

@@ -85,10 +85,15 @@ INSTANTIATE_TEST_SUITE_P(Seeds, RootSweepTest, ::testing::Range<uint64_t>(1, 9))
 // killed the root and its replicas, then a kill of the new root) had a
 // fresh root that held its publishes hand the topic to a restarted closer
 // node, whose empty replica of it let it number from 1 at once (fails
-// without an empty replica counting as none, OnDeliverPublish).
+// without an empty replica counting as none, OnDeliverPublish). 205, 784
+// and 985 (a cut-partial, then a second cut: two roots, each reaching part
+// of the replica set, with replicas both use) had replicas confirm and grant
+// leases to both roots, and merges take each other's held-back numbers for
+// released ones: numbers carrying two messages, publishes delivered twice
+// (fail without entry terms: docs/scribe.md, "Entry terms").
 INSTANTIATE_TEST_SUITE_P(Regressions, RootSweepTest,
                          ::testing::Values(133, 151, 185, 291, 47, 152, 322, 412, 872, 344, 293,
-                                           720));
+                                           720, 205, 784, 985));
 
 // The seed-11 soak (docs/scribe.md, "A root back in part after a cut"): the
 // root cut off for 5 s, and at the heal what its successor and the
@@ -137,7 +142,13 @@ INSTANTIATE_TEST_SUITE_P(Seeds, LaggedHealSweepTest, ::testing::Range<uint64_t>(
 // so the root numbered the publishes it held for the lease, among them
 // publishes the state carried, then merged the state (fail without the
 // state going first, OnReplicate; docs/scribe.md, "The root-fault sweep").
-INSTANTIATE_TEST_SUITE_P(Regressions, LaggedHealSweepTest, ::testing::Values(160, 260));
+// 251 and 266: the cut root and its successor (which the lag keeps from
+// hearing it) number the third topic at once, and each one's merge of the
+// other's numbering keeps a publish under two numbers (251), or a replica's
+// rate-limited state reaches the root too late (266); fail without entry
+// terms (docs/scribe.md, "Entry terms").
+INSTANTIATE_TEST_SUITE_P(Regressions, LaggedHealSweepTest,
+                         ::testing::Values(160, 260, 251, 266));
 
 SweepCase CaseOf(uint64_t seed) {
   return EnvNumber("PETER_ROOT_SWEEP_LAGGED", 0) != 0 ? SweepCase::LaggedHealFromSeed(seed)
