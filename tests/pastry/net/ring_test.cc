@@ -142,65 +142,72 @@ TEST(RingTest, ApplicationCallsPostedToTheNodeThread) {
   EXPECT_EQ(id.get_future().get(), node->self().id);
 }
 
+// One active node, an application to register from a posted call, and the
+// events a test notes (from the node's thread) in their order.
+struct OrderedNode {
+  struct NoApp : Application {
+    void Deliver(const RouteMessage&) override {}
+  };
+
+  // False if the node did not start or become active.
+  bool Start() {
+    node = StartNode(LoopbackOptions());
+    return node != nullptr && node->WaitUntilActive(absl::Seconds(10)).ok();
+  }
+  void Note(std::string what) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(std::move(what));
+  }
+  // The events noted, once there are `n` (or after 10 s).
+  std::vector<std::string> Events(size_t n) {
+    Eventually(
+        [&] {
+          std::lock_guard<std::mutex> lock(mu);
+          return order.size() >= n;
+        },
+        absl::Seconds(10));
+    std::lock_guard<std::mutex> lock(mu);
+    return order;
+  }
+
+  std::unique_ptr<NodeRuntime> node;
+  NoApp app;
+  std::unique_ptr<Overlay> overlay;
+  std::mutex mu;
+  std::vector<std::string> order;  // guarded by mu
+};
+
 // The work a posted call makes due at once (a zero-delay timer: Scribe's
 // messages to its own node) runs right after the call, in its handler:
 // before a handler the call posted to the loop itself, together with what
 // that work makes due at once (as a posted Tick() ran it: RunDue runs what
 // becomes due while it runs).
 TEST(RingTest, PostedCallRunsTheWorkItMadeDueInItsOwnHandler) {
-  auto node = StartNode(LoopbackOptions());
-  ASSERT_NE(node, nullptr);
-  ASSERT_TRUE(node->WaitUntilActive(absl::Seconds(10)).ok());
-  struct NoApp : Application {
-    void Deliver(const RouteMessage&) override {}
-  } app;
-  std::unique_ptr<Overlay> overlay;
-  std::mutex mu;
-  std::vector<std::string> order;
-  auto note = [&](const char* what) {
-    std::lock_guard<std::mutex> lock(mu);
-    order.push_back(what);
-  };
-  node->Post([&](Node& n) {
-    overlay = n.RegisterApplication(kFirstUserAppId, &app);
-    asio::post(node->io_context(), [&] { note("other handler"); });
-    overlay->ScheduleTimer(absl::ZeroDuration(), [&] {
-      note("due");
-      overlay->ScheduleTimer(absl::ZeroDuration(), [&] { note("due again"); });
-      asio::post(node->io_context(), [&] { note("handler of the due work"); });
+  OrderedNode t;
+  ASSERT_TRUE(t.Start());
+  t.node->Post([&](Node& n) {
+    t.overlay = n.RegisterApplication(kFirstUserAppId, &t.app);
+    asio::post(t.node->io_context(), [&] { t.Note("other handler"); });
+    t.overlay->ScheduleTimer(absl::ZeroDuration(), [&] {
+      t.Note("due");
+      t.overlay->ScheduleTimer(absl::ZeroDuration(), [&] { t.Note("due again"); });
+      asio::post(t.node->io_context(), [&] { t.Note("handler of the due work"); });
     });
   });
-  ASSERT_TRUE(Eventually(
-      [&] {
-        std::lock_guard<std::mutex> lock(mu);
-        return order.size() == 4;
-      },
-      absl::Seconds(10)));
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(order, (std::vector<std::string>{"due", "due again", "other handler",
-                                             "handler of the due work"}));
+  EXPECT_EQ(t.Events(4), (std::vector<std::string>{"due", "due again", "other handler",
+                                                   "handler of the due work"}));
 }
 
 // AtEndOfCall, inside a posted call (its due work included), runs the
 // function once the call is over, before the handlers it posted; outside
 // one (a handler of the loop's own, RunHere) it refuses.
 TEST(RingTest, AtEndOfCallRunsAfterThePostedCallBeforeOtherHandlers) {
-  auto node = StartNode(LoopbackOptions());
-  ASSERT_NE(node, nullptr);
-  ASSERT_TRUE(node->WaitUntilActive(absl::Seconds(10)).ok());
-  struct NoApp : Application {
-    void Deliver(const RouteMessage&) override {}
-  } app;
-  std::unique_ptr<Overlay> overlay;
-  std::mutex mu;
-  std::vector<std::string> order;
-  auto note = [&](std::string what) {
-    std::lock_guard<std::mutex> lock(mu);
-    order.push_back(std::move(what));
-  };
-  NodeRuntime& runtime = *node;
-  node->Post([&](Node& n) {
-    overlay = n.RegisterApplication(kFirstUserAppId, &app);
+  OrderedNode t;
+  ASSERT_TRUE(t.Start());
+  NodeRuntime& runtime = *t.node;
+  auto note = [&](std::string what) { t.Note(std::move(what)); };
+  runtime.Post([&](Node& n) {
+    t.overlay = n.RegisterApplication(kFirstUserAppId, &t.app);
     asio::post(runtime.io_context(), [&] {
       note("other handler");
       const bool taken = runtime.AtEndOfCall([&] { note("never"); });
@@ -214,21 +221,15 @@ TEST(RingTest, AtEndOfCallRunsAfterThePostedCallBeforeOtherHandlers) {
       note("end of call");
       note(runtime.AtEndOfCall([&] { note("never"); }) ? "taken at the end" : "refused at the end");
     }) ? "taken" : "refused");
-    overlay->ScheduleTimer(absl::ZeroDuration(), [&] {
+    t.overlay->ScheduleTimer(absl::ZeroDuration(), [&] {
       note(runtime.AtEndOfCall([&] { note("end of call, from the due work"); }) ? "taken in due work"
                                                                                 : "refused in due work");
     });
   });
-  ASSERT_TRUE(Eventually(
-      [&] {
-        std::lock_guard<std::mutex> lock(mu);
-        return order.size() == 7;
-      },
-      absl::Seconds(10)));
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(order, (std::vector<std::string>{"taken", "taken in due work", "end of call",
-                                             "refused at the end", "end of call, from the due work",
-                                             "other handler", "refused outside"}));
+  EXPECT_EQ(t.Events(7), (std::vector<std::string>{"taken", "taken in due work", "end of call",
+                                                   "refused at the end",
+                                                   "end of call, from the due work",
+                                                   "other handler", "refused outside"}));
 }
 
 // RunAsCall, from a handler of the loop's own, runs the call, the work it
@@ -236,26 +237,16 @@ TEST(RingTest, AtEndOfCallRunsAfterThePostedCallBeforeOtherHandlers) {
 // handler of a posted call would; inside a call into the node (RunHere, its
 // own call) or from an end-of-call function it refuses and runs nothing.
 TEST(RingTest, RunAsCallRunsTheCallItsDueWorkAndEndOfCallBeforeReturning) {
-  auto node = StartNode(LoopbackOptions());
-  ASSERT_NE(node, nullptr);
-  ASSERT_TRUE(node->WaitUntilActive(absl::Seconds(10)).ok());
-  struct NoApp : Application {
-    void Deliver(const RouteMessage&) override {}
-  } app;
-  std::unique_ptr<Overlay> overlay;
-  std::mutex mu;
-  std::vector<std::string> order;
-  auto note = [&](std::string what) {
-    std::lock_guard<std::mutex> lock(mu);
-    order.push_back(std::move(what));
-  };
-  NodeRuntime& runtime = *node;
-  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  OrderedNode t;
+  ASSERT_TRUE(t.Start());
+  NodeRuntime& runtime = *t.node;
+  auto note = [&](std::string what) { t.Note(std::move(what)); };
+  runtime.Post([&](Node& n) { t.overlay = n.RegisterApplication(kFirstUserAppId, &t.app); });
   asio::post(runtime.io_context(), [&] {
     const bool ran = runtime.RunAsCall([&](Node&) {
       note("call");
       note(runtime.RunAsCall([&](Node&) { note("never"); }) ? "nested taken" : "nested refused");
-      overlay->ScheduleTimer(absl::ZeroDuration(), [&] { note("due"); });
+      t.overlay->ScheduleTimer(absl::ZeroDuration(), [&] { note("due"); });
       runtime.AtEndOfCall([&] {
         note("end of call");
         note(runtime.RunAsCall([&](Node&) { note("never"); }) ? "taken at the end"
@@ -270,16 +261,10 @@ TEST(RingTest, RunAsCallRunsTheCallItsDueWorkAndEndOfCallBeforeReturning) {
     });
     note(in_run_here ? "taken in RunHere" : "refused in RunHere");
   });
-  ASSERT_TRUE(Eventually(
-      [&] {
-        std::lock_guard<std::mutex> lock(mu);
-        return order.size() == 8;
-      },
-      absl::Seconds(10)));
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(order, (std::vector<std::string>{"call", "nested refused", "due", "end of call",
-                                             "refused at the end", "returned",
-                                             "refused in RunHere", "other handler"}));
+  EXPECT_EQ(t.Events(8), (std::vector<std::string>{"call", "nested refused", "due",
+                                                   "end of call", "refused at the end",
+                                                   "returned", "refused in RunHere",
+                                                   "other handler"}));
 }
 
 }  // namespace

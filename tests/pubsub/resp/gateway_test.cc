@@ -16,25 +16,10 @@ namespace {
 
 using testing::FakeCluster;
 using testing::Multibulk;
+using testing::Push;
 using testing::TestClient;
+using testing::WaitFor;
 using namespace std::chrono_literals;
-
-// Waits for `pred` with a deadline (no fixed sleeps).
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-std::string Push(const std::vector<std::string>& items) {
-  std::string s = "*" + std::to_string(items.size()) + "\r\n";
-  for (const auto& i : items) s += "$" + std::to_string(i.size()) + "\r\n" + i + "\r\n";
-  return s;
-}
 
 std::string Sub(std::string verb, std::string name, int count) {
   return "*3\r\n$" + std::to_string(verb.size()) + "\r\n" + verb + "\r\n$" +

@@ -18,24 +18,10 @@ namespace peter::resp {
 namespace {
 
 using testing::FakeCluster;
+using testing::Push;
 using testing::TestClient;
+using testing::WaitFor;
 using namespace std::chrono_literals;
-
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-std::string Push(const std::vector<std::string>& items) {
-  std::string s = "*" + std::to_string(items.size()) + "\r\n";
-  for (const auto& i : items) s += "$" + std::to_string(i.size()) + "\r\n" + i + "\r\n";
-  return s;
-}
 
 // Message k's payload: `bytes` long, every byte depending on k and its
 // place, so a lost, repeated or misplaced piece shows.

@@ -22,6 +22,7 @@
 namespace peter::resp {
 namespace {
 
+using testing::Push;
 using testing::TestClient;
 
 // peter::Node as a Backend: a few lines, as an embedding would write them.
@@ -52,12 +53,6 @@ class NodeBackend : public Backend {
   };
   Node& node_;
 };
-
-std::string Push(const std::vector<std::string>& items) {
-  std::string s = "*" + std::to_string(items.size()) + "\r\n";
-  for (const auto& i : items) s += "$" + std::to_string(i.size()) + "\r\n" + i + "\r\n";
-  return s;
-}
 
 // Which backend the gateways run on: the adapter above (the gateway on a
 // thread of its own, callbacks from the node's delivery thread), or the one

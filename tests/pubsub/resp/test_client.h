@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace peter::resp::testing {
@@ -19,6 +20,20 @@ std::optional<size_t> ReplyLength(std::string_view data);
 
 // "*N\r\n$len\r\narg\r\n..." for the given arguments.
 std::string Multibulk(const std::vector<std::string>& args);
+// A pub/sub push as the gateway sends it to a RESP2 client ({"message",
+// channel, payload}): the same bytes as Multibulk.
+inline std::string Push(const std::vector<std::string>& items) { return Multibulk(items); }
+
+// Waits for `pred` with a deadline (no fixed sleeps); false if it passes.
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 class TestClient {
  public:
