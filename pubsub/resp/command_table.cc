@@ -1,5 +1,8 @@
 #include "pubsub/resp/command_table.h"
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+
 namespace peter::resp {
 
 const std::vector<CommandSpec>& AllCommands() {
@@ -61,10 +64,19 @@ const std::vector<CommandSpec>& AllCommands() {
 }
 
 const CommandSpec* FindCommand(std::string_view name) {
-  for (const CommandSpec& spec : AllCommands()) {
-    if (spec.name == name) return &spec;
-  }
-  return nullptr;
+  // By lower-case name; every request looks its command up here.
+  static const auto* const kByName = [] {
+    auto* by_name = new absl::flat_hash_map<std::string_view, const CommandSpec*>();
+    for (const CommandSpec& spec : AllCommands()) by_name->emplace(spec.name, &spec);
+    return by_name;
+  }();
+  // No command name is longer: fold the case without allocating.
+  constexpr size_t kLongestName = 32;
+  if (name.size() > kLongestName) return nullptr;
+  char lower[kLongestName];
+  for (size_t i = 0; i < name.size(); ++i) lower[i] = absl::ascii_tolower(name[i]);
+  auto it = kByName->find(std::string_view(lower, name.size()));
+  return it == kByName->end() ? nullptr : it->second;
 }
 
 }  // namespace peter::resp

@@ -37,7 +37,7 @@ struct CommandSpec {
   std::vector<std::pair<std::string_view, int>> subcommands = {};
 };
 
-// nullptr if unknown. `name` must be lower case.
+// nullptr if unknown. `name` in any case (as Redis: "PuBlIsH" is PUBLISH).
 const CommandSpec* FindCommand(std::string_view name);
 const std::vector<CommandSpec>& AllCommands();
 

@@ -310,7 +310,7 @@ void Server::CommandCmd(Client& c, Args& a) {
     }
     w.Array(a.size() - 2);
     for (size_t i = 2; i < a.size(); ++i) {
-      const CommandSpec* spec = FindCommand(absl::AsciiStrToLower(a[i]));
+      const CommandSpec* spec = FindCommand(a[i]);
       if (spec != nullptr) {
         WriteCommandInfo(w, *spec);
       } else {
@@ -320,7 +320,7 @@ void Server::CommandCmd(Client& c, Args& a) {
   } else if (sub == "docs") {
     std::vector<const CommandSpec*> specs;
     for (size_t i = 2; i < a.size(); ++i) {
-      if (const CommandSpec* s = FindCommand(absl::AsciiStrToLower(a[i]))) specs.push_back(s);
+      if (const CommandSpec* s = FindCommand(a[i])) specs.push_back(s);
     }
     if (a.size() == 2) {
       for (const auto& spec : all) specs.push_back(&spec);
