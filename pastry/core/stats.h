@@ -31,6 +31,9 @@ struct NodeStats {
   uint64_t hop_ack_timeouts = 0;
   uint64_t reroutes = 0;
   uint64_t routes_dropped = 0;         // no live next hop after max_reroutes
+  // Hops timed out before their deadline because Options::max_pending_acks
+  // awaited acknowledgement (also in reroutes, not in hop_ack_timeouts; the
+  // rerouted copy goes untracked).
   uint64_t pending_ack_overflows = 0;
   // Hops timed out before their deadline because their next hop had
   // Options::max_hops_in_flight_per_peer unacknowledged (also in reroutes,

@@ -270,8 +270,10 @@ TEST(StatusTextTest, RendersEveryPart) {
   EXPECT_EQ(text.find("overlay bounds reached"), std::string::npos) << text;
   s.stats.pending_ack_overflows = 6;
   const std::string full = RenderStatus(StatusJson(s, ps, {}));
-  EXPECT_NE(full.find("overlay bounds reached: join buffer 0, pending acks 6, hops in flight to one peer 0, tracked peers 0"),
-            std::string::npos) << full;
+  EXPECT_NE(full.find("overlay bounds reached: join buffer 0, pending acks (rerouted early) 6, "
+                      "hops in flight to one peer (rerouted early) 0, tracked peers 0"),
+            std::string::npos)
+      << full;
 }
 
 TEST(StatusTextTest, ListsAtMostTwentyTopics) {

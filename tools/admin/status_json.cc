@@ -30,7 +30,10 @@ json AuthFailuresJson(const pastry::net::TransportStats& t) {
 }
 
 // The overlay core's bounds reached (docs/limits.md), as the transport's
-// "dropped" beside them.
+// "dropped" beside them. pending_ack_overflow and hops_in_flight_overflow
+// drop nothing: they count hops timed out early and rerouted at
+// max_pending_acks and max_hops_in_flight_per_peer; their names are kept
+// for the consumers of /status (docs/operations.md, "The admin endpoint").
 json OverlayJson(const pastry::NodeStats& s) {
   return json{
       {"dropped",

@@ -157,8 +157,9 @@ void Transport(const json& s, std::string& out) {
                          Count(d, "candidate_probe_overflow") + Count(d, "dead_node_overflow");
     if (any > 0) {
       absl::StrAppend(&out, "          overlay bounds reached: join buffer ",
-                      Count(d, "join_buffer_overflow"), ", pending acks ",
-                      Count(d, "pending_ack_overflow"), ", hops in flight to one peer ",
+                      Count(d, "join_buffer_overflow"), ", pending acks (rerouted early) ",
+                      Count(d, "pending_ack_overflow"),
+                      ", hops in flight to one peer (rerouted early) ",
                       Count(d, "hops_in_flight_overflow"), ", tracked peers ",
                       Count(d, "candidate_probe_overflow"), ", dead nodes ",
                       Count(d, "dead_node_overflow"), "\n");

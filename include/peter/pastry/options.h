@@ -77,9 +77,13 @@ struct Options {
   // maintenance is unaffected.
   bool routing_table_repair = true;
 
-  // Upper bound on routed messages awaiting a per-hop acknowledgement. A peer
-  // must not make us hold unbounded state; beyond it, sends are not tracked
-  // (they are still sent) and the overflow is counted.
+  // Upper bound on routed messages awaiting a per-hop acknowledgement: a peer
+  // must not make us hold unbounded state. At the bound a new hop is still
+  // tracked; the tracked hop with the earliest deadline of all times out at
+  // once instead (its next hop is suspected and the message rerouted, as at
+  // its deadline), and the rerouted copy goes untracked (tracking it would
+  // take the slot back). Counted (NodeStats::pending_ack_overflows, also in
+  // reroutes); docs/limits.md.
   size_t max_pending_acks = 65536;
   // Upper bound on the hops awaiting an acknowledgement from one next hop,
   // so that one slow or silent peer cannot take the whole max_pending_acks
