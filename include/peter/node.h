@@ -55,30 +55,34 @@ class NodeImpl;
 NodeImpl& ImplOf(Node& node);
 }  // namespace node_internal
 
+// Every field has a default initializer (`peter node`'s flags take their
+// defaults from here), so a default NodeOptions starts a one-node ring on a
+// free local port, and a designated initializer may name only some fields
+// ({.listen = "0.0.0.0:7000"}) without -Wmissing-field-initializers.
 struct NodeOptions {
   // Address to listen on, "host:port" (IPv6 as "[addr]:port"); port 0 picks
   // a free port (see Node::listen_address()).
   std::string listen = "127.0.0.1:0";
   // Nodes to join through; empty starts a new ring.
-  std::vector<std::string> bootstrap;
+  std::vector<std::string> bootstrap = {};
   // The address other nodes reach this one at, if not the listen address.
-  std::string advertise;
+  std::string advertise = {};
   // This node's id; random if absent. Must be absent with TLS (the id then
   // derives from the certificate's public key).
-  std::optional<pastry::NodeId> id;
+  std::optional<pastry::NodeId> id = std::nullopt;
   // A file keeping this node's incarnation across restarts, so it grows
   // even if the wall clock steps back (see pastry::net::RuntimeOptions::
   // incarnation_file). Empty: the start time in microseconds alone.
-  std::string incarnation_file;
+  std::string incarnation_file = {};
   // How long Start()'s join keeps retrying unreachable bootstrap nodes.
   absl::Duration bootstrap_retry_for = absl::Seconds(30);
 
-  pastry::Options overlay;
-  pubsub::ScribeOptions pubsub;
+  pastry::Options overlay = {};
+  pubsub::ScribeOptions pubsub = {};
   // Peer authentication: TLS 1.3 with a cluster CA and/or a pre-shared
   // cluster key. Nodes of one cluster must use the same kind; see
   // docs/security.md.
-  pastry::SecurityOptions security;
+  pastry::SecurityOptions security = {};
 
   // Limits of the network layer: largest frame from a peer, bytes queued for
   // one peer before messages to it are dropped, bytes queued for all peers
@@ -107,7 +111,7 @@ struct NodeOptions {
   // Messages waiting for one subscription's handler; see "Slow consumers".
   size_t max_pending_messages = 10000;
 
-  std::shared_ptr<spdlog::logger> logger;  // null: spdlog's default logger
+  std::shared_ptr<spdlog::logger> logger = nullptr;  // null: spdlog's default logger
 };
 
 // One message as a subscriber receives it.

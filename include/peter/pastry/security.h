@@ -13,19 +13,21 @@ namespace peter::pastry {
 // key-protected cluster, and HMAC's strength is bounded by it.
 inline constexpr size_t kMinClusterKeyBytes = 16;
 
+// Every field has a default initializer (none set), so a designated
+// initializer may name only some.
 struct SecurityOptions {
   // TLS 1.3 with mutual authentication: all three PEM files, or none. Both
   // ends of every connection must present a certificate signed by the CA in
   // `tls_ca_file`. The node's id is then derived from its certificate's
   // public key (the first 128 bits of SHA-256 of the DER
   // SubjectPublicKeyInfo), so an explicit id is refused.
-  std::string tls_cert_file;  // this node's certificate (chain)
-  std::string tls_key_file;   // its private key
-  std::string tls_ca_file;    // the cluster CA
+  std::string tls_cert_file = {};  // this node's certificate (chain)
+  std::string tls_key_file = {};   // its private key
+  std::string tls_ca_file = {};    // the cluster CA
   // A pre-shared cluster key (at least 16 bytes): every connection starts
   // with an HMAC-SHA256 challenge-response over fresh nonces from both ends.
   // It authenticates membership; without TLS it does not encrypt.
-  std::string cluster_key;
+  std::string cluster_key = {};
 
   bool tls() const {
     return !tls_cert_file.empty() || !tls_key_file.empty() || !tls_ca_file.empty();
