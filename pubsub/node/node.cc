@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "asio/io_context.hpp"
 #include "pubsub/node/node_impl.h"
 #include "spdlog/spdlog.h"
 
@@ -68,6 +69,8 @@ absl::Status NodeImpl::Start() {
   runtime_ = std::move(*runtime);
   return absl::OkStatus();
 }
+
+bool NodeImpl::LoopStopped() { return runtime_->io_context().stopped(); }
 
 absl::StatusOr<Subscription> NodeImpl::SubscribeOnNetworkThread(std::string topic,
                                                                 MessageHandler handler,

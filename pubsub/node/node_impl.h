@@ -10,6 +10,7 @@
 #define PETER_PUBSUB_NODE_NODE_IMPL_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <memory>
@@ -83,7 +84,8 @@ class NodeImpl {
   pubsub::Scribe& scribe() { return *scribe_; }
 
   // Runs `fn` on the network thread and returns its result; `on_stop` if
-  // the node stopped first.
+  // the node stopped first, or its loop was stopped (io_context::stop) before
+  // `fn` started: then `fn` never runs. REQUIRES: not on the network thread.
   template <typename T, typename F>
   T Call(F fn, T on_stop);
 
@@ -147,6 +149,9 @@ class NodeImpl {
   void SetActive(const std::shared_ptr<State>& state, bool active);
   // Runs the publishes PublishDoneOnNetworkThread queued, in order.
   void RunQueuedPublishes();
+  // Whether the network thread's loop was stopped (io_context::stopped):
+  // it runs no handler until it is destroyed.
+  bool LoopStopped();
   // Posts `fn` to run on the delivery thread (not for any subscription).
   void Deliver(std::function<void()> fn) { delivery_.Post(std::move(fn)); }
 
@@ -175,11 +180,37 @@ class NodeImpl {
 
 template <typename T, typename F>
 T NodeImpl::Call(F fn, T on_stop) {
+  // `fn` runs only if the loop starts it before Call gives up on it.
+  struct Ticket {
+    std::mutex mu;
+    bool started = false;  // guarded by mu
+    bool taken = false;    // guarded by mu: Call returned on_stop
+  };
+  auto ticket = std::make_shared<Ticket>();
+  // Owned by the posted call alone, so dropping it (the runtime stopping)
+  // breaks the promise.
   auto promise = std::make_shared<std::promise<T>>();
   std::future<T> result = promise->get_future();
-  runtime_->Post([promise, fn = std::move(fn)](pastry::Node&) mutable {
+  runtime_->Post([ticket, promise, fn = std::move(fn)](pastry::Node&) mutable {
+    {
+      std::lock_guard<std::mutex> lock(ticket->mu);
+      if (ticket->taken) return;
+      ticket->started = true;
+    }
     promise->set_value(fn());
   });
+  // A loop stopped (io_context::stop) but not destroyed neither runs nor
+  // drops the call, and no one tells us: look now and then (as
+  // resp::Server::Stop does).
+  while (result.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+    if (!LoopStopped()) continue;
+    std::lock_guard<std::mutex> lock(ticket->mu);
+    if (!ticket->started) {
+      ticket->taken = true;
+      return on_stop;
+    }
+    // Started before the loop stopped: it finishes.
+  }
   try {
     return result.get();
   } catch (const std::future_error&) {  // dropped: the runtime stopped
