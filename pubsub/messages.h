@@ -212,7 +212,7 @@ struct ReplicateMsg {
   uint64_t term = 0;
   // Set by a replica only: the root that replicated `term` to it. Unset
   // (zero) from a root: the sender.
-  NodeId term_root;
+  NodeId term_root{};
 };
 
 // Replica -> root, for a Replicate that asked for a lease or carried

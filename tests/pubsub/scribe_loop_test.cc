@@ -66,6 +66,15 @@ class ScribeLoopTest : public ::testing::Test {
     scribe_.Deliver(m);
     ASSERT_TRUE(scribe_.IsRoot("loops"));
   }
+  // The states (Replicates marked as a hand-over) sent to `to` so far: what
+  // a replica answers a root behind it with.
+  std::vector<ReplicateMsg> StatesSentTo(const NodeHandle& to) {
+    std::vector<ReplicateMsg> states;
+    for (const auto& [r, hint] : SentOf<ReplicateMsg>()) {
+      if (hint == to && r.handover) states.push_back(r);
+    }
+    return states;
+  }
   // Every replica grants the leases asked for so far.
   void GrantLeases() {
     for (const auto& [ask, to] : SentOf<ReplicateMsg>()) {
@@ -855,10 +864,7 @@ TEST_F(ScribeLoopTest, ReplicaRefusesALowerTermWhileItsRootLives) {
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].second, current);
   EXPECT_EQ(scribe_.stats().replica_stale_terms, 1u);
-  std::vector<ReplicateMsg> states;
-  for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
-    if (to == former && r.handover) states.push_back(r);
-  }
+  const std::vector<ReplicateMsg> states = StatesSentTo(former);
   ASSERT_EQ(states.size(), 1u);
   EXPECT_EQ(states[0].term, 0x20005u);
   EXPECT_EQ(states[0].term_root, current.id);
@@ -919,10 +925,7 @@ TEST_F(ScribeLoopTest, ConfirmedEntryIsKeptAndSentAsReleased) {
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].second, first);
   EXPECT_EQ(scribe_.stats().replica_conflicts, 1u);
-  std::vector<ReplicateMsg> states;
-  for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
-    if (to == second && r.handover) states.push_back(r);
-  }
+  const std::vector<ReplicateMsg> states = StatesSentTo(second);
   ASSERT_EQ(states.size(), 1u);
   EXPECT_EQ(states[0].commit, 2u);
   ASSERT_EQ(states[0].messages.size(), 1u);
