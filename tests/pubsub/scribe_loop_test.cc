@@ -75,6 +75,22 @@ class ScribeLoopTest : public ::testing::Test {
     }
     return states;
   }
+  // A peer half the ring away from the topic: farther from it than this
+  // node (Handle(1)), so a rival root or replica that must hand over to it.
+  NodeHandle FartherPeer(int n) const {
+    NodeHandle h = Handle(n);
+    h.id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
+    return h;
+  }
+  // Root with one replica peer and its lease: publish "mine" (request 1 of
+  // Handle(7)) is numbered #1 and waits for the replica.
+  void RootWithAWaitingPublish() {
+    overlay_->replicas = {Handle(5)};
+    BecomeRoot();
+    GrantLeases();
+    DeliverPublish(PublishMsg{topic_, "mine", Handle(7), 1});
+    ASSERT_EQ(scribe_.stats().published, 1u);
+  }
   // Every replica grants the leases asked for so far.
   void GrantLeases() {
     for (const auto& [ask, to] : SentOf<ReplicateMsg>()) {
@@ -744,11 +760,10 @@ TEST_F(ScribeLoopTest, RootTakesInTheNumbersOfARivalRoot) {
   ASSERT_EQ(SentOf<PublishAckMsg>().back().first.seq, 1u);
 
   // Half the ring away from the topic: farther from it than we are.
-  std::optional<NodeHandle> rival = Handle(8);
-  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
-  ASSERT_TRUE(NodeId::CloserTo(topic_, Handle(1).id, rival->id));
+  const NodeHandle rival = FartherPeer(8);
+  ASSERT_TRUE(NodeId::CloserTo(topic_, Handle(1).id, rival.id));
   // Its hand-over (it heard from us, the closer root) carries its numbers.
-  Receive(*rival, ReplicateMsg{topic_, 6, /*handover=*/true,
+  Receive(rival, ReplicateMsg{topic_, 6, /*handover=*/true,
                                {StoredMessage{5, "r", Handle(8).id, 3}}});
   EXPECT_EQ(scribe_.stats().rival_roots_merged, 1u);
 
@@ -766,11 +781,10 @@ TEST_F(ScribeLoopTest, RootTakesInTheNumbersOfARivalRoot) {
 // root-fault sweep, seed 344: subscribers got it twice).
 TEST_F(ScribeLoopTest, RootKeepsARivalsReleasedMessageBehindItsFrontier) {
   BecomeRoot();
-  std::optional<NodeHandle> rival = Handle(8);
-  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
-  ASSERT_TRUE(NodeId::CloserTo(topic_, Handle(1).id, rival->id));
-  Receive(*rival, ReplicateMsg{topic_, 6, /*handover=*/true, {}, 0, /*commit=*/4});
-  Receive(*rival, ReplicateMsg{topic_, 6, /*handover=*/true,
+  const NodeHandle rival = FartherPeer(8);
+  ASSERT_TRUE(NodeId::CloserTo(topic_, Handle(1).id, rival.id));
+  Receive(rival, ReplicateMsg{topic_, 6, /*handover=*/true, {}, 0, /*commit=*/4});
+  Receive(rival, ReplicateMsg{topic_, 6, /*handover=*/true,
                                {StoredMessage{5, "r", Handle(8).id, 3}}, 0, /*commit=*/6});
   DeliverPublish(PublishMsg{topic_, "r", Handle(8), 3});  // a resend
   ASSERT_FALSE(SentOf<PublishAckMsg>().empty());
@@ -786,9 +800,8 @@ TEST_F(ScribeLoopTest, RivalsPublishUnderAKeptNumberIsNumberedAnew) {
   BecomeRoot();
   DeliverPublish(PublishMsg{topic_, "a", Handle(7), 1});
   ASSERT_EQ(SentOf<PublishAckMsg>().back().first.seq, 1u);
-  std::optional<NodeHandle> rival = Handle(8);
-  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
-  Receive(*rival, ReplicateMsg{topic_, 2, /*handover=*/true,
+  const NodeHandle rival = FartherPeer(8);
+  Receive(rival, ReplicateMsg{topic_, 2, /*handover=*/true,
                                {StoredMessage{1, "r", Handle(9).id, 3}}});
   DeliverPublish(PublishMsg{topic_, "r", Handle(9), 3});  // the resend
   auto acks = SentOf<PublishAckMsg>();
@@ -945,9 +958,8 @@ TEST_F(ScribeLoopTest, RootIsDeposedByACloserRootsHigherTerm) {
   const NodeId closer(topic_.hi(), topic_.lo());  // the topic's own id
   ASSERT_TRUE(NodeId::CloserTo(topic_, closer, Handle(1).id));
   // A replica's state (farther from the topic than us) naming that term.
-  std::optional<NodeHandle> replica = Handle(8);
-  replica->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
-  Receive(*replica, ReplicateMsg{topic_, 2, /*handover=*/true, {}, 0, /*commit=*/2,
+  const NodeHandle replica = FartherPeer(8);
+  Receive(replica, ReplicateMsg{topic_, 2, /*handover=*/true, {}, 0, /*commit=*/2,
                                  /*term=*/uint64_t{0x7fff} << 16, closer});
   ASSERT_TRUE(scribe_.IsRoot("loops"));
   DeliverPublish(PublishMsg{topic_, "b", Handle(7), 2});
@@ -961,15 +973,10 @@ TEST_F(ScribeLoopTest, RootIsDeposedByACloserRootsHigherTerm) {
 // rival's is older, so the root keeps its own (its replicas replace the
 // rival's: HigherTermReplacesAnUnconfirmedTentativeEntry) and releases it.
 TEST_F(ScribeLoopTest, RootKeepsItsWaitingEntryOverALowerTermOne) {
-  overlay_->replicas = {Handle(5)};
-  BecomeRoot();
-  GrantLeases();
-  DeliverPublish(PublishMsg{topic_, "mine", Handle(7), 1});
-  ASSERT_EQ(scribe_.stats().published, 1u);
-  std::optional<NodeHandle> rival = Handle(8);
-  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
-  Receive(*rival, ReplicateMsg{topic_, 2, /*handover=*/true,
-                               {StoredMessage{1, "theirs", rival->id, 3, 1}}, 0, /*commit=*/1,
+  ASSERT_NO_FATAL_FAILURE(RootWithAWaitingPublish());
+  const NodeHandle rival = FartherPeer(8);
+  Receive(rival, ReplicateMsg{topic_, 2, /*handover=*/true,
+                               {StoredMessage{1, "theirs", rival.id, 3, 1}}, 0, /*commit=*/1,
                                /*term=*/1, {}});
   EXPECT_EQ(scribe_.stats().numbers_withdrawn, 0u);
   ConfirmReplicas();
@@ -983,15 +990,10 @@ TEST_F(ScribeLoopTest, RootKeepsItsWaitingEntryOverALowerTermOne) {
 // replicas were late) under a number a rival root also gave: the rival's
 // message wins, and the publisher's resend is numbered anew.
 TEST_F(ScribeLoopTest, RivalRootsMessageWinsOverAnUnconfirmedOne) {
-  overlay_->replicas = {Handle(5)};
-  BecomeRoot();
-  GrantLeases();
-  DeliverPublish(PublishMsg{topic_, "mine", Handle(7), 1});
-  ASSERT_EQ(scribe_.stats().published, 1u);
-  std::optional<NodeHandle> rival = Handle(8);
-  rival->id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo());
-  Receive(*rival, ReplicateMsg{topic_, 2, /*handover=*/true,
-                               {StoredMessage{1, "theirs", rival->id, 3}}});
+  ASSERT_NO_FATAL_FAILURE(RootWithAWaitingPublish());
+  const NodeHandle rival = FartherPeer(8);
+  Receive(rival, ReplicateMsg{topic_, 2, /*handover=*/true,
+                               {StoredMessage{1, "theirs", rival.id, 3}}});
   ConfirmReplicas();  // the replica's ack of #1 is for the rival's message now
   EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
   DeliverPublish(PublishMsg{topic_, "mine", Handle(7), 1});  // the resend
