@@ -590,14 +590,21 @@ std::string UnknownCommandError(const Args& args) {
 
 void Server::Execute(Client& c, Args& args) {
   counters_.commands++;
-  std::string name = absl::AsciiStrToLower(args[0]);
-  const CommandSpec* spec = FindCommand(name);
+  const CommandSpec* spec = FindCommand(args[0]);  // folds the case itself
+  // The lower-case name, for errors and for Redis's other commands: the
+  // table's own if served, else a folded copy (made only for those).
+  std::string folded;
+  std::string_view name = spec ? spec->name : (folded = absl::AsciiStrToLower(args[0]));
   // As Redis: the (sub)command is looked up, then its arity checked, then
   // authentication, then the RESP2 subscribed state. Redis commands the
   // gateway does not serve pass the same checks before "unknown command".
   // The name with its subcommand ("client|list") is made only for an error.
   std::string sub;
-  auto full = [&] { return sub.empty() ? name : absl::StrCat(name, "|", sub); };
+  auto full = [&] {
+    std::string full_name(name);
+    if (!sub.empty()) absl::StrAppend(&full_name, "|", sub);
+    return full_name;
+  };
   std::optional<int> arity;
   if (spec != nullptr && !spec->subcommands.empty() && args.size() >= 2) {
     sub = absl::AsciiStrToLower(args[1]);
@@ -606,8 +613,10 @@ void Server::Execute(Client& c, Args& args) {
     }
     if (!arity) {
       counters_.unknown_commands++;
+      std::string upper(name);
+      absl::AsciiStrToUpper(&upper);
       return c.writer().Error(absl::StrCat("ERR unknown subcommand '", args[1].substr(0, 128),
-                                           "'. Try ", absl::AsciiStrToUpper(name), " HELP."));
+                                           "'. Try ", upper, " HELP."));
     }
   } else {
     arity = spec ? std::optional<int>(spec->arity) : RedisCommandArity(name);
