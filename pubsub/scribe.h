@@ -358,7 +358,9 @@ class Scribe final : public pastry::Application {
   void StartFrom(TopicState& t, uint64_t parent_next);
   void NoteKnownEnd(TopicState& t, uint64_t end);
   void UpdateGap(TopicState& t);
-  void Store(TopicState& t, uint64_t seq, std::string payload);
+  // Keeps `payload` in the replay buffer under `seq` (unless kept there
+  // already), with the root term it was numbered under (0: unknown).
+  void Store(TopicState& t, uint64_t seq, std::string payload, uint64_t term = 0);
   void TrimReplay(TopicState& t);
   void CheckGaps();
   void RequestRepair(TopicState& t);

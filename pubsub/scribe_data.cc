@@ -317,8 +317,7 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
     if (ack) AckPublish(publish, seq);
     return seq;
   }
-  Store(t, seq, std::move(publish.payload));
-  if (auto entry = FindRecent(t.replay, seq); entry != t.replay.end()) entry->second.term = t.term;
+  Store(t, seq, std::move(publish.payload), t.term);
   RememberOrigin(t, origin);
   WaitForReplicas(t, seq, publish, ack);
   return seq;
@@ -840,9 +839,9 @@ void Scribe::UpdateGap(TopicState& t) {
   }
 }
 
-void Scribe::Store(TopicState& t, uint64_t seq, std::string payload) {
+void Scribe::Store(TopicState& t, uint64_t seq, std::string payload, uint64_t term) {
   // Numbers mostly come in order: after the last, inserted without a descent.
-  t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0});
+  t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0, term});
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
   }
@@ -1661,8 +1660,7 @@ void Scribe::TakeReplica(TopicState& t) {
     commit = it->second.commit;
     for (const auto& [seq, m] : it->second.messages) {
       if (!t.replay.contains(seq)) {
-        Store(t, seq, m.payload);
-        if (auto entry = t.replay.find(seq); entry != t.replay.end()) entry->second.term = m.term;
+        Store(t, seq, m.payload, m.term);
       }
       RememberOrigin(t, m);
     }
