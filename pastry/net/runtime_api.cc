@@ -17,7 +17,7 @@ void RuntimeImpl::Post(std::function<void(Node&)> fn) {
 bool RuntimeImpl::RunAsCall(absl::FunctionRef<void(Node&)> fn) {
   // Not from an end-of-call function either: RunCall would run the ones
   // before it again.
-  if (stopping_ || clock_.in_batch() || in_end_of_call_) return false;
+  if (stopping_ || clock_.in_batch() || call_phase_ == CallPhase::kEndOfCall) return false;
   RunCall(fn);
   return true;
 }
@@ -25,22 +25,21 @@ bool RuntimeImpl::RunAsCall(absl::FunctionRef<void(Node&)> fn) {
 void RuntimeImpl::RunCall(absl::FunctionRef<void(Node&)> fn) {
   {
     SteadyClock::Batch batch(clock_);
-    in_posted_call_ = true;
+    call_phase_ = CallPhase::kCall;
     fn(*node_);
     RunDueWork();
     AfterNodeCall();
-    in_posted_call_ = false;
   }
   // Outside the call: what these run is not the node's work (and what
   // they ask AtEndOfCall for they post themselves).
-  in_end_of_call_ = true;
+  call_phase_ = CallPhase::kEndOfCall;
   for (size_t i = 0; i < end_of_call_.size(); ++i) end_of_call_[i]();
   end_of_call_.clear();
-  in_end_of_call_ = false;
+  call_phase_ = CallPhase::kNone;
 }
 
 bool RuntimeImpl::AtEndOfCall(absl::AnyInvocable<void()> fn) {
-  if (!in_posted_call_) return false;
+  if (call_phase_ != CallPhase::kCall) return false;
   end_of_call_.push_back(std::move(fn));
   return true;
 }

@@ -141,9 +141,11 @@ class RuntimeImpl final : public NodeRuntime {
   bool stopping_ = false;
   bool was_active_ = false;
   bool was_departed_ = false;
-  bool in_posted_call_ = false;  // AtEndOfCall queues
+  // Where RunCall is: running the call (AtEndOfCall queues), then its
+  // end-of-call functions (RunAsCall refuses: it would run them again).
+  enum class CallPhase { kNone, kCall, kEndOfCall };
+  CallPhase call_phase_ = CallPhase::kNone;
   std::vector<absl::AnyInvocable<void()>> end_of_call_;  // its capacity kept
-  bool in_end_of_call_ = false;  // end_of_call_'s functions are running
 
   std::mutex mu_;
   std::condition_variable cv_;
