@@ -1328,9 +1328,22 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
     if (auto waiting = t.unconfirmed.find(m.seq); waiting != t.unconfirmed.end()) {
       const uint64_t my_term = mine != t.replay.end() ? mine->second.term : 0;
       if (same) {
-        // Numbered alike by both: the other root's replicas hold it. From a
-        // replica it may be this root's own number echoed: it stays waiting.
-        if (!from_replica) ReleaseNumber(t, waiting);
+        // Numbered alike by both. Released by the other root: its replicas
+        // held it. Else it may be this root's own waiting number echoed: by
+        // a replica, or by a root that took the topic over from a replica
+        // holding it and hands it back (the root-fault sweep, seeds 596 and
+        // 692: the cut root released its held-back numbers at that hand-over
+        // while the other side's root had released other messages under
+        // them). It stays waiting for this root's replicas; from a root, as
+        // one taken over: a joining subscriber's frontier past it shows it
+        // was released where the subscriber had it (WithdrawBelow; seed 65:
+        // the rival had multicast it, taken as released from a replica that
+        // confirmed it here).
+        if (!from_replica && rival_released) {
+          ReleaseNumber(t, waiting);
+        } else if (!from_replica) {
+          waiting->second.taken_over = true;
+        }
       } else if (rival_released || m.term > t.term) {
         ++stats_.numbers_withdrawn;
         if (debug) {
