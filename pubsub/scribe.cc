@@ -17,6 +17,9 @@ namespace {
 // Self-sent messages whose storage is kept once they have all run: enough
 // for a batch of publishes, little memory after a burst.
 constexpr size_t kToSelfKeptCapacity = 1024;
+// Nodes of acknowledged publishes kept for the next ones (Scribe::
+// ErasePending): a burst's worth, not the peak in flight.
+constexpr size_t kSparePending = 256;
 
 }  // namespace
 
@@ -151,13 +154,37 @@ absl::Status Scribe::Publish(std::string_view topic, std::string payload,
         absl::StrCat(pending_publishes_.size(), " publishes in flight"));
   }
   const uint64_t request = NextRequest();
-  PendingPublish& p = pending_publishes_[request];
+  PendingPublish& p = AddPending(request);
   p.topic = TopicIdOf(topic);
   p.payload = std::move(payload);
   p.done = std::move(done);
   p.deadline = Now() + options_.publish_timeout;
   SendPublish(request);
   return absl::OkStatus();
+}
+
+// Request ids ascend: a new publish goes at the end, in a spare node if
+// there is one.
+Scribe::PendingPublish& Scribe::AddPending(uint64_t request) {
+  if (spare_pending_.empty()) {
+    return pending_publishes_.try_emplace(pending_publishes_.end(), request)->second;
+  }
+  auto node = std::move(spare_pending_.back());
+  spare_pending_.pop_back();
+  node.key() = request;
+  return pending_publishes_.insert(pending_publishes_.end(), std::move(node))->second;
+}
+
+// The payload and callback go at once; the node is kept for a later
+// publish, up to kSparePending of them.
+std::map<uint64_t, Scribe::PendingPublish>::iterator Scribe::ErasePending(
+    std::map<uint64_t, PendingPublish>::iterator it) {
+  if (spare_pending_.size() >= kSparePending) return pending_publishes_.erase(it);
+  auto next = std::next(it);
+  auto node = pending_publishes_.extract(it);
+  node.mapped() = PendingPublish{};
+  spare_pending_.push_back(std::move(node));
+  return next;
 }
 
 // Request ids start from the clock so a restarted node (same node id) does

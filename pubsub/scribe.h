@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -347,10 +348,13 @@ class Scribe final : public pastry::Application {
   void CheckPendingPublishes();
   void CacheRoot(const TopicId& topic, const NodeHandle& root);
   void EraseReplay(TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it);
+  // Drops the origin of the entry at `it` (on its way out); returns `it`.
+  std::map<uint64_t, ReplayEntry>::iterator ForgetOrigin(
+      TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it);
   void ReleaseHolds();
   void RaiseStamp(TopicState& t, uint64_t frontier);
   void OnData(const NodeHandle& from, DataMsg data);
-  bool Accept(TopicState& t, const DataMsg& data, bool forward);
+  bool Accept(TopicState& t, DataMsg data, bool forward);
   void Multicast(TopicState& t, const DataMsg& data);
   void DeliverLocal(TopicState& t, uint64_t seq, const std::string& payload);
   void Drain(TopicState& t);
@@ -439,7 +443,7 @@ class Scribe final : public pastry::Application {
   // order, must not depend on absl's per-process hash seed (an address,
   // which changes with address-space randomisation), so the same simulated
   // run gives the same result in every process. Hash maps only for
-  // look-ups (subscriptions_, TopicState::origins).
+  // look-ups (subscriptions_, publish_paths_, TopicState::origins).
   absl::btree_map<TopicId, std::unique_ptr<TopicState>> topics_;
   absl::flat_hash_map<SubscriptionId, TopicId> subscriptions_;
   absl::btree_map<TopicId, ReplicaState> replicas_;
@@ -452,10 +456,22 @@ class Scribe final : public pastry::Application {
   // sent by FlushReplicates from a zero-delay timer, scheduled once.
   absl::btree_set<TopicId> replicating_;
   bool replicate_flush_scheduled_ = false;
-  absl::btree_map<uint64_t, PendingPublish> pending_publishes_;
+  // By request (ascending: NextRequest). A std::map, whose nodes never
+  // move (SendPublish keeps a reference across a send that may reach a
+  // handler that publishes), and whose nodes are recycled: an
+  // acknowledged publish's node waits in spare_pending_ (at most
+  // kSparePending) for the next publish, where a btree freed its root
+  // node and allocated it again for every publish on one node.
+  std::map<uint64_t, PendingPublish> pending_publishes_;
+  std::vector<std::map<uint64_t, PendingPublish>::node_type> spare_pending_;
+  PendingPublish& AddPending(uint64_t request);
+  std::map<uint64_t, PendingPublish>::iterator ErasePending(
+      std::map<uint64_t, PendingPublish>::iterator it);
   absl::btree_map<uint64_t, PendingAnycast> pending_anycasts_;
   absl::btree_map<TopicId, CachedRootEntry> root_cache_;
-  absl::btree_map<TopicId, PublishPath> publish_paths_;
+  // Looked up only; a hash map keeps its slots when its last entry goes
+  // (a btree frees its root node: an allocation per publish on one node).
+  absl::flat_hash_map<TopicId, PublishPath> publish_paths_;
   // Round trips measured on heartbeats to each parent node.
   absl::btree_map<NodeId, absl::Time> heartbeat_sent_;
   absl::btree_map<NodeId, absl::Duration> parent_rtt_;

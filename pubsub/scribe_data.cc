@@ -305,8 +305,9 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
                 publish.passed_on ? " (passed on)" : "",
                 publish.request != 0 && !publish.want_ack ? " (best effort)" : "");
   }
-  // The payload is copied only where it is kept: in the replay buffer, and
-  // from there into the replicas' message (if there are replicas).
+  // The payload is moved, not copied, into the replay buffer (without
+  // replicas by Accept, once it is delivered), and copied from there into
+  // the replicas' message (if there are replicas).
   const StoredMessage origin{seq, {}, publish.publisher.id, publish.request};
   const bool replicated = QueueReplicate(t, seq);
   const bool ack = publish.request != 0 && publish.want_ack;
@@ -629,7 +630,7 @@ void Scribe::OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack) {
   CacheRoot(ack.topic, from);
   ++stats_.publish_acks_received;
   PublishCallback done = std::move(it->second.done);
-  pending_publishes_.erase(it);
+  ErasePending(it);
   ReleasePublishPath(ack.topic);
   done(ack.seq);
 }
@@ -667,7 +668,7 @@ void Scribe::CheckPendingPublishes() {
                               "publish not acknowledged in time; it may still "
                               "have been published"));
       const TopicId topic = p.topic;
-      it = pending_publishes_.erase(it);
+      it = ErasePending(it);
       ReleasePublishPath(topic);
       continue;
     }
@@ -718,37 +719,42 @@ void Scribe::OnData(const NodeHandle& from, DataMsg data) {
     ++stats_.stale_parents_left;
     SendTo(from, LeaveMsg{data.topic});
   }
-  Accept(*t, data, /*forward=*/true);
+  Accept(*t, std::move(data), /*forward=*/true);
 }
 
 // New data is stored, passed to every child and delivered in order; data
 // seen before is dropped. Returns whether `data` was new.
-bool Scribe::Accept(TopicState& t, const DataMsg& data, bool forward) {
+bool Scribe::Accept(TopicState& t, DataMsg data, bool forward) {
   if (t.next == 0 || data.seq < t.next || t.held.contains(data.seq)) {
     ++stats_.duplicates;
     return false;
   }
-  if (data.seq < t.known_end) ++stats_.gaps_filled;  // it was missing
+  const uint64_t seq = data.seq;
+  if (seq < t.known_end) ++stats_.gaps_filled;  // it was missing
   // Only reliable subtrees ask for repairs, and a repair this node cannot
   // serve goes on to its parent: the root (numbering, replicas, resends)
   // and nodes with a reliable subscriber or child keep a replay buffer; a
   // best-effort tree's other nodes keep none.
-  // (A root stored what it numbered already, when it numbered it.)
-  if ((t.root || t.Reliable()) && FindRecent(t.replay, data.seq) == t.replay.end()) {
-    Store(t, data.seq, data.payload);
-  }
+  const bool store = (t.root || t.Reliable()) && FindRecent(t.replay, seq) == t.replay.end();
   if (forward) Multicast(t, data);
-  if (data.seq == t.next) {
-    t.next = data.seq + 1;
-    DeliverLocal(t, data.seq, data.payload);
+  if (seq == t.next) {
+    t.next = seq + 1;
+    DeliverLocal(t, seq, data.payload);
     Drain(t);
   } else {
-    t.held.emplace(data.seq, data.payload);
+    t.held.emplace(seq, data.payload);
     if (t.held.size() > options_.max_reorder) {
       SetFrontier(t, t.held.begin()->first);
     }
   }
-  NoteKnownEnd(t, data.seq + 1);
+  NoteKnownEnd(t, seq + 1);
+  // Stored last, so the replay buffer takes the payload itself rather than
+  // a copy: the subscribers were handed `data`'s bytes, which a handler
+  // that publishes (numbered, stored and trimmed here before it returns)
+  // cannot free. Nothing a handler can reach reads this number's entry
+  // before it returns: repairs, replication and hand-overs run from
+  // messages and timers. try_emplace keeps an entry stored meanwhile.
+  if (store) Store(t, seq, std::move(data.payload));
   return true;
 }
 
@@ -840,19 +846,34 @@ void Scribe::UpdateGap(TopicState& t) {
 }
 
 void Scribe::Store(TopicState& t, uint64_t seq, std::string payload, uint64_t term) {
-  // Numbers mostly come in order: after the last, inserted without a descent.
-  t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0, term});
+  // Numbers mostly come in order: after the last, inserted without a
+  // descent. Into a full buffer, the newest goes in the node of the oldest,
+  // which it pushes out: no allocation per message once the buffer is full.
+  if (!t.replay.empty() && t.replay.size() >= options_.replay_capacity &&
+      t.replay.rbegin()->first < seq) {
+    auto oldest = t.replay.extract(ForgetOrigin(t, t.replay.begin()));
+    oldest.key() = seq;
+    oldest.mapped() = ReplayEntry{std::move(payload), Now(), {}, 0, term};
+    t.replay.insert(t.replay.end(), std::move(oldest));
+  } else {
+    t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0, term});
+  }
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
   }
 }
 
-void Scribe::EraseReplay(TopicState& t,
-                         std::map<uint64_t, ReplayEntry>::iterator it) {
+std::map<uint64_t, ReplayEntry>::iterator Scribe::ForgetOrigin(
+    TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it) {
   if (it->second.request != 0) {
     t.origins.erase(PublishOrigin{it->second.publisher, it->second.request});
   }
-  t.replay.erase(it);
+  return it;
+}
+
+void Scribe::EraseReplay(TopicState& t,
+                         std::map<uint64_t, ReplayEntry>::iterator it) {
+  t.replay.erase(ForgetOrigin(t, it));
 }
 
 void Scribe::TrimReplay(TopicState& t) {

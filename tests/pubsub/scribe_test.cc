@@ -2,6 +2,8 @@
 // nodes, driven by hand.
 #include "pubsub/scribe.h"
 
+#include <iterator>
+#include <map>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -174,5 +176,64 @@ TEST(ScribeTest, RootFailureKeepsNumberingAndReliableSubscribersMissNothing) {
   }
 }
 
+// The replay buffer takes a delivered message's payload itself, after the
+// subscribers had it (Accept), not a copy. A handler that publishes from
+// inside its delivery (routed to this root and numbered, delivered and
+// stored before it returns, trimming the oldest entries: with a buffer of
+// one, the entry of the message being delivered) must neither alter what
+// the other subscribers are handed nor what the buffer keeps: a late
+// reliable subscriber, replayed from the buffer, gets the same bytes under
+// the same numbers. The payloads are longer than a std::string holds in
+// place, so bytes freed under a delivery would show.
+TEST(ScribeTest, PublishFromAHandlerLeavesDeliveriesAndReplayIntact) {
+  const std::string a = "the first message, longer than a small string";
+  const std::string b = "the second message, longer than a small string";
+  const std::map<uint64_t, std::string> expected{
+      {1, a}, {2, "echo of " + a}, {3, b}, {4, "echo of " + b}};
+  for (const size_t capacity : {size_t{1}, size_t{4}}) {
+    SCOPED_TRACE(capacity);
+    ScribeOptions options;
+    options.replicas = 0;  // numbered, delivered and stored at once
+    options.replay_capacity = capacity;
+    ScribeRing ring(7, 2, options);
+    ASSERT_TRUE(ring.all_active());
+    const int root = ring.net().ClosestLiveNode(TopicIdOf("t"));
+    const int late = 1 - root;
+    Scribe* scribe = &ring.scribe(root);
+    std::map<uint64_t, std::string> echoing, other;
+    SubscribeOptions echo;
+    echo.on_message = [&](const Delivery& d) {
+      echoing.emplace(d.seq, std::string(d.payload));
+      if (d.payload.substr(0, 4) != "echo") {
+        ASSERT_TRUE(scribe->Publish("t", "echo of " + std::string(d.payload)).ok());
+      }
+    };
+    SubscribeOptions plain;
+    plain.on_message = [&](const Delivery& d) { other.emplace(d.seq, std::string(d.payload)); };
+    ring.Call(root, [&](Scribe& s) {
+      ASSERT_TRUE(s.Subscribe("t", echo).ok());
+      ASSERT_TRUE(s.Subscribe("t", plain).ok());
+    });
+    ASSERT_TRUE(RunUntilAttached(ring, {root}, "t"));
+    for (const std::string& m : {a, b}) {
+      ring.Publish(root, "t", m);
+      ring.net().RunFor(kTenthSecond);
+    }
+    EXPECT_EQ(echoing, expected);
+    EXPECT_EQ(other, expected);
+
+    SubscribeOptions from_start;
+    from_start.reliable = true;
+    from_start.since_seq = 1;
+    ring.Subscribe(late, "t", std::move(from_start));
+    ring.net().RunFor(absl::Seconds(2));
+    std::map<uint64_t, std::string> replayed;
+    for (const Received& r : ring.log(late, "t")) replayed.emplace(r.seq, r.payload);
+    // The newest `capacity` messages: the replay buffer's.
+    const std::map<uint64_t, std::string> kept(std::prev(expected.end(), capacity),
+                                               expected.end());
+    EXPECT_EQ(replayed, kept);
+  }
+}
 }  // namespace
 }  // namespace peter::pubsub::testing
