@@ -92,9 +92,9 @@ void Node::Dispatch(const NodeHandle& from, const MessageBody& body, uint16_t ve
       body);
 }
 
-void Node::Tick() {
+void Node::Tick(size_t max_jobs) {
   if (state_ == State::kLeft || state_ == State::kIdle) return;
-  scheduler_.RunDue(Now());
+  scheduler_.RunDue(Now(), max_jobs);
 }
 
 // A message from `node` itself proves it is alive: it may enter the leaf set

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,8 +57,9 @@ class Node {
 
   // Handles one message from a peer.
   void HandleMessage(const Envelope& envelope);
-  // Runs the work due at the clock's current time.
-  void Tick();
+  // Runs the work due at the clock's current time, at most `max_jobs` jobs
+  // of it (Scheduler::RunDue): what is left stays due (NextDeadline()).
+  void Tick(size_t max_jobs = std::numeric_limits<size_t>::max());
   // When Tick() should next run; InfiniteFuture() if nothing is scheduled.
   absl::Time NextDeadline() const { return scheduler_.NextDeadline(); }
 

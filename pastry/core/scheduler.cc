@@ -56,8 +56,10 @@ void Scheduler::DropCancelledQueued() {
   UpdateNext();
 }
 
-void Scheduler::RunDue(absl::Time now) {
-  while ((!heap_.empty() || !queue_.empty()) && next_ <= now) {
+void Scheduler::RunDue(absl::Time now, size_t max_jobs) {
+  size_t ran = 0;
+  while ((!heap_.empty() || !queue_.empty()) && next_ <= now && ran < max_jobs) {
+    ++ran;
     // The earlier of the two fronts by (time, id); both are live.
     const bool from_queue =
         !queue_.empty() &&

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -30,8 +31,12 @@ class Scheduler {
   // Cancels a job that has not run yet; a no-op otherwise.
   void Cancel(JobId id);
   // Runs every job due at or before `now`, including jobs that those jobs
-  // schedule for no later than `now`.
-  void RunDue(absl::Time now);
+  // schedule for no later than `now`, but at most `max_jobs` of them: an
+  // owner with other work to serve (a socket loop) bounds its pass, since
+  // a job that schedules itself again at no delay would otherwise keep
+  // RunDue from returning, and calls again for the rest (NextDeadline()
+  // stays at or before `now`).
+  void RunDue(absl::Time now, size_t max_jobs = std::numeric_limits<size_t>::max());
   // Constant time, no memory touched beyond the scheduler itself: the owner
   // asks after every message.
   absl::Time NextDeadline() const { return next_; }

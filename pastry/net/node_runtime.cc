@@ -273,7 +273,7 @@ void RuntimeImpl::ArmTimer() {
       tick_posted_ = false;
       if (stopping_) return;
       SteadyClock::Batch batch(clock_);
-      node_->Tick();
+      node_->Tick(kMaxJobsPerTick);
       AfterNodeCall();
     });
     return;
@@ -292,7 +292,7 @@ void RuntimeImpl::ArmTimer() {
     if (ec || stopping_) return;
     timer_armed_ = false;
     SteadyClock::Batch batch(clock_);
-    node_->Tick();
+    node_->Tick(kMaxJobsPerTick);
     AfterNodeCall();
   });
 }

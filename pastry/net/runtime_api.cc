@@ -52,7 +52,7 @@ bool RuntimeImpl::AtEndOfCall(absl::AnyInvocable<void()> fn) {
 // posted one was: what it leaves due goes through the loop as before.
 void RuntimeImpl::RunDueWork() {
   if (stopping_ || node_->NextDeadline() > clock_.Now()) return;
-  node_->Tick();
+  node_->Tick(kMaxJobsPerTick);
 }
 
 bool RuntimeImpl::RunHere(absl::FunctionRef<void(Node&)> fn) {

@@ -99,6 +99,13 @@ class RuntimeImpl final : public NodeRuntime {
   template <typename F>
   auto Call(F fn) -> decltype(fn());
 
+  // Jobs the node runs in one handler of the loop (Node::Tick): what is
+  // left runs in a Tick posted behind the loop's other handlers (socket
+  // reads, posted calls), so that a timer scheduling itself again at no
+  // delay cannot keep them waiting. Large enough that the work a call or a
+  // burst of messages makes due at once still runs in the same handler.
+  static constexpr size_t kMaxJobsPerTick = 1024;
+
   // On the loop thread.
   void Begin();
   void Shutdown();

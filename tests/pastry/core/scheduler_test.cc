@@ -3,6 +3,7 @@
 // insertion order; cancelled jobs never run; jobs may schedule and cancel.
 #include "pastry/core/scheduler.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -248,6 +249,30 @@ TEST(SchedulerTest, ScheduleNowWithAnEarlierTimeStillRunsInTimeOrder) {
   EXPECT_EQ(ran, std::vector<int>{10});
   s.RunDue(At(20));
   EXPECT_EQ(ran, (std::vector<int>{10, 20}));
+}
+
+TEST(SchedulerTest, MaxJobsBoundsAPassAndTheRestStaysDue) {
+  // A job that schedules itself again at no delay: without a bound RunDue
+  // would never return. With one, each pass runs that many jobs, in the
+  // same order as one unbounded pass, and the rest stays due.
+  Scheduler s;
+  std::vector<int> ran;
+  int n = 0;
+  std::function<void()> again = [&] {
+    ran.push_back(n++);
+    if (n < 10) s.ScheduleNow(At(10), again);
+  };
+  s.ScheduleNow(At(10), again);
+  s.Schedule(At(5), [&] { ran.push_back(-1); });
+  s.RunDue(At(10), 4);
+  EXPECT_EQ(ran, (std::vector<int>{-1, 0, 1, 2}));
+  EXPECT_EQ(s.NextDeadline(), At(10));
+  s.RunDue(At(10), 4);
+  EXPECT_EQ(ran, (std::vector<int>{-1, 0, 1, 2, 3, 4, 5, 6}));
+  s.RunDue(At(10));
+  EXPECT_EQ(ran, (std::vector<int>{-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(s.NextDeadline(), absl::InfiniteFuture());
+  s.RunDue(At(10), 0);  // runs nothing, harmlessly
 }
 
 }  // namespace
