@@ -2,8 +2,10 @@
 // at once with write_some on the non-blocking socket, and only what the
 // kernel does not take by an asynchronous write. Over loopback TCP on the
 // in-process fake cluster.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -35,14 +37,27 @@ std::string Payload(int k, size_t bytes) {
   return p;
 }
 
+// The most the kernel can hold of the gateway's output to a subscriber
+// whose receive buffer is fixed at 4 KiB: the gateway's send buffer grows
+// (autotuning) up to tcp_wmem's maximum, plus the subscriber's receive
+// buffer and what is in flight (64 KiB is far more than both). The
+// default maximum is 4 MiB; a host may raise it.
+size_t KernelHoldsAtMost() {
+  size_t min = 0, initial = 0, max = 0;
+  std::ifstream wmem("/proc/sys/net/ipv4/tcp_wmem");
+  if (!(wmem >> min >> initial >> max)) max = 4 << 20;
+  return max + (64 << 10);
+}
+
 size_t FirstDifference(const std::string& a, const std::string& b) {
   size_t i = 0;
   while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
   return i;
 }
 
-// A subscriber that does not read while 12 MiB of messages are published
-// (its receive buffer shrunk to 4 KiB): the kernel soon takes no more, so
+// A subscriber that does not read while at least 12 MiB of messages, and
+// three times what the kernel can hold, are published (its receive buffer
+// shrunk to 4 KiB): the kernel soon takes no more, so
 // the gateway's write_some takes part of a write or nothing and the rest
 // goes by an asynchronous write (counted in output_async_writes), while
 // more messages queue behind it. Then it reads everything: every message
@@ -68,8 +83,12 @@ TEST(GatewayWriteTest, OutputTheSocketDoesNotTakeArrivesWholeAndInOrder) {
   ASSERT_EQ(sub.Call({"SUBSCRIBE", "ch"}), "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
   const uint64_t async_before = gateways[0]->stats().output_async_writes;
   TestClient pub(gateways[1]->port());
-  constexpr int kMessages = 384;
+  // Three times what the kernel holds: once all are published, at least
+  // twice that waits in the gateway, so that reading it needs asynchronous
+  // writes again (not only the first).
   constexpr size_t kBytes = 32 << 10;
+  const int kMessages =
+      static_cast<int>(std::max<size_t>(384, (3 * KernelHoldsAtMost() + kBytes - 1) / kBytes));
   for (int k = 0; k < kMessages; ++k) {
     ASSERT_EQ(pub.Call({"PUBLISH", "ch", Payload(k, kBytes)}), ":0\r\n") << k;
   }
