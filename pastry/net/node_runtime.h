@@ -151,7 +151,8 @@ class NodeRuntime {
   virtual ~NodeRuntime() = default;
 
   // Sends Leave to the leaf set and routing table, and waits (up to
-  // `timeout`) for those messages to be written to the sockets.
+  // `timeout`) for those messages to be written to the sockets. Returns at
+  // once if the loop was stopped (io_context::stop): nothing is sent.
   virtual void Leave(absl::Duration timeout) = 0;
 
   // Blocks until the node is active (OK), the join has failed (Unavailable:
@@ -204,6 +205,7 @@ class NodeRuntime {
   virtual absl::StatusOr<Node::LookupResult> Lookup(const NodeId& key,
                                                     absl::Duration timeout) = 0;
 
+  // If the loop was stopped (io_context::stop), only `self` is filled in.
   virtual NodeSnapshot Snapshot() = 0;
 };
 

@@ -124,7 +124,10 @@ NodeSnapshot RuntimeImpl::TakeSnapshot() const {
 
 NodeSnapshot RuntimeImpl::Snapshot() {
   if (OnLoopThread()) return TakeSnapshot();  // already on the thread: no need to post
-  return Call([this] { return TakeSnapshot(); });
+  // A stopped loop: what is known without it.
+  NodeSnapshot stopped;
+  stopped.self = self_;
+  return Call([this] { return TakeSnapshot(); }, std::move(stopped));
 }
 
 void RuntimeImpl::Leave(absl::Duration timeout) {
@@ -132,7 +135,7 @@ void RuntimeImpl::Leave(absl::Duration timeout) {
   if (OnLoopThread()) return;
   // Wait until what Leave() queued has been written to the sockets.
   const auto deadline = std::chrono::steady_clock::now() + ToChrono(timeout);
-  while (Call([this] { return transport_.queued_bytes(); }) > 0 &&
+  while (Call([this] { return transport_.queued_bytes(); }, size_t{0}) > 0 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
