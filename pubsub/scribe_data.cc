@@ -464,7 +464,7 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
 // publish's resend is numbered anew (a best-effort one is lost, counted).
 void Scribe::WithdrawBelow(TopicState& t, uint64_t below) {
   for (auto it = t.unconfirmed.begin(); it != t.unconfirmed.end() && it->first < below;) {
-    if (it->second.taken_over) {
+    if (it->second.taken_over || it->second.echoed) {
       // Not numbered here: a subscriber past it shows that the root it came
       // from released it (most likely this very message; a rival's state
       // withdraws it only through MergeRivalRoot). Multicast, as it was
@@ -1359,11 +1359,18 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
         // one taken over: a joining subscriber's frontier past it shows it
         // was released where the subscriber had it (WithdrawBelow; seed 65:
         // the rival had multicast it, taken as released from a replica that
-        // confirmed it here).
-        if (!from_replica && rival_released) {
+        // confirmed it here). A rival's number taken over here (not echoed
+        // back) that a replica's state shows released (confirmed to its
+        // root) is released: the root-fault sweep, seed 551, a deposed root
+        // held its successor's two numbers so while multicasting the later
+        // ones, and its subtree skipped them. An echoed one is not: the
+        // replica counts what it confirmed to the echoing root as released
+        // (seed 596 again).
+        const bool taken_over = waiting->second.taken_over && !waiting->second.echoed;
+        if (rival_released && (!from_replica || taken_over)) {
           ReleaseNumber(t, waiting);
         } else if (!from_replica) {
-          waiting->second.taken_over = true;
+          waiting->second.echoed = true;
         }
       } else if (rival_released || m.term > t.term) {
         ++stats_.numbers_withdrawn;

@@ -70,6 +70,12 @@ struct UnconfirmedPublish {
   // Taken over from this node's replica when it became root (TakeReplica),
   // not numbered here: the root it came from may have released it.
   bool taken_over = false;
+  // Numbered here, and sent back by a rival root that took it over from its
+  // replica and never released it (MergeRivalRoot): it waits as one taken
+  // over for a joiner's frontier (WithdrawBelow), but a replica's state
+  // does not release it (the replica may count what it confirmed to that
+  // rival as released).
+  bool echoed = false;
 };
 
 struct TopicState {

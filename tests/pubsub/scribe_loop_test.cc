@@ -1030,6 +1030,33 @@ TEST_F(ScribeLoopTest, RootReleasesAnEchoedNumberAJoinersFrontierPasses) {
   EXPECT_EQ(scribe_.stats().numbers_withdrawn, 0u);
 }
 
+// A root holding a rival's tentative number as taken over (from the
+// rival's hand-over) releases it once a replica's state shows it released
+// under the same message (confirmed to its root): the root-fault sweep,
+// seed 551, a deposed root held its successor's #248-#249 so while it
+// multicast the later numbers, and its subtree skipped them (a gap). Its
+// own echoed numbers a replica's state does not release
+// (RootDoesNotReleaseItsOwnNumberEchoedByARivalRoot, and the sweep's seed
+// 596: a replica counts what it confirmed to the echoing root as released).
+TEST_F(ScribeLoopTest, RootReleasesATakenOverNumberAReplicasStateShowsReleased) {
+  // A replica next to the rival, half the ring away: farther than us.
+  NodeHandle replica = Handle(5);
+  replica.id = NodeId(topic_.hi() ^ (uint64_t{1} << 63), topic_.lo() ^ 1);
+  ASSERT_TRUE(NodeId::CloserTo(topic_, Handle(1).id, replica.id));
+  overlay_->replicas = {replica};
+  BecomeRoot();
+  GrantLeases();
+  const NodeHandle rival = FartherPeer(8);
+  const StoredMessage theirs{1, "theirs", Handle(9).id, 3, 0x20008};
+  Receive(rival, ReplicateMsg{topic_, 2, /*handover=*/true, {theirs}, 0, /*commit=*/1,
+                               /*term=*/0x20008, {}});
+  ASSERT_EQ(scribe_.stats().delivered, 0u);  // waits, taken over
+  // Its replica's state: the same message under #1, released.
+  Receive(replica, ReplicateMsg{topic_, 2, /*handover=*/true, {theirs}, 0, /*commit=*/2,
+                                 /*term=*/0x20008, rival.id});
+  EXPECT_EQ(scribe_.stats().delivered, 1u);
+}
+
 // The same number numbered alike, released by the rival (below its commit
 // index): the rival's replicas held it, so it is released at the merge.
 TEST_F(ScribeLoopTest, RootReleasesItsNumberTheRivalReleasedAlike) {
