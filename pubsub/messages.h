@@ -26,9 +26,14 @@ using pastry::NodeId;
 //   2: bundles (several messages to one node in one payload,
 //      wire::EncodeBundle), sent only to nodes heard from at version >= 2
 //      (kBundleVersion); a version-1 node gets one message per payload.
-inline constexpr uint16_t kScribeVersion = 2;
+//   3: lists of Replicates and of ReplicaAcks (several topics' in one
+//      message: wire::EncodeReplicates, wire::EncodeReplicaAcks), sent only
+//      to nodes heard from at version >= 3 (kBatchVersion); a version-2
+//      node gets one message per topic (in a bundle).
+inline constexpr uint16_t kScribeVersion = 3;
 inline constexpr uint16_t kMinScribeVersion = 1;
 inline constexpr uint16_t kBundleVersion = 2;
+inline constexpr uint16_t kBatchVersion = 3;
 
 // Routed toward `topic`: `joiner` asks to become a child of the first node
 // on the way that is on the topic's tree (or of the root).

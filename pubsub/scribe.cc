@@ -389,6 +389,10 @@ void Scribe::SendTo(const NodeHandle& to, ScribeMessage msg) {
     overlay_->ScheduleTimer(absl::ZeroDuration(), [this, ticket] { DispatchToSelf(ticket); });
     return;
   }
+  if (const auto* ack = std::get_if<ReplicaAckMsg>(&msg); ack != nullptr && ReadsLists(to)) {
+    QueueAck(to, *ack);  // with the ones before it, one list
+    return;
+  }
   SendBytes(to, wire::Encode(msg));
 }
 
@@ -414,8 +418,8 @@ void Scribe::DispatchToSelf(uint64_t ticket) {
   }
 }
 
-void Scribe::SendBytes(const NodeHandle& to, std::string bytes) {
-  ++stats_.messages_out;
+void Scribe::SendBytes(const NodeHandle& to, std::string bytes, size_t count) {
+  stats_.messages_out += count;
   if (to.id == Self().id) {
     // To ourselves: delivered from the event loop, never re-entrantly.
     overlay_->ScheduleTimer(absl::ZeroDuration(),
@@ -426,7 +430,7 @@ void Scribe::SendBytes(const NodeHandle& to, std::string bytes) {
     return;
   }
   if (ReadsBundles(to)) {
-    Queue(to, std::move(bytes));
+    Queue(to, std::move(bytes), count);
     return;
   }
   overlay_->Route(std::nullopt, std::move(bytes), to);

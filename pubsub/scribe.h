@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -61,8 +62,9 @@ inline constexpr pastry::AppId kScribeAppId = 1;
 inline constexpr size_t kMaxReplicateBatch = 1024;
 
 // A bundle (the messages for one node of one batch of work, in one payload:
-// FlushOutbox) holds at most this many messages and, unless one message is
-// larger, this many bytes: well under what a receiver decodes (4 MiB,
+// FlushOutbox) holds at most this many messages (each of a list of
+// Replicates or ReplicaAcks counted) and, unless one message is larger, this
+// many bytes: well under what a receiver decodes (4 MiB,
 // wire::DecodeLimits), and a lost frame loses little.
 inline constexpr size_t kMaxBundleMessages = 256;
 inline constexpr size_t kMaxBundleBytes = size_t{256} << 10;
@@ -94,6 +96,13 @@ struct ScribeStats {
   // messages they carried (each also in messages_out).
   uint64_t bundles_sent = 0;
   uint64_t bundled_messages = 0;
+  // Messages carrying several Replicates (ReplicaAcks) for one node, of
+  // several topics (version 3), and the Replicates (ReplicaAcks) in them
+  // (each also in messages_out).
+  uint64_t replicate_lists_sent = 0;
+  uint64_t replicates_listed = 0;
+  uint64_t replica_ack_lists_sent = 0;
+  uint64_t replica_acks_listed = 0;
   uint64_t dropped = 0;             // well-formed messages dropped (no state, full, stale)
   uint64_t gaps_filled = 0;         // missing numbers that arrived later (repair, reorder)
   // Publish with completion and the root cache.
@@ -260,14 +269,26 @@ class Scribe final : public pastry::Application {
   NodeHandle Self() const { return overlay_->LocalHandle(); }
   absl::Time Now() const { return overlay_->Now(); }
   void SendTo(const NodeHandle& to, ScribeMessage msg);
-  void SendBytes(const NodeHandle& to, std::string bytes);
+  // `count`: the Scribe messages `bytes` holds (a list: several).
+  void SendBytes(const NodeHandle& to, std::string bytes, size_t count = 1);
   // scribe_outbox.cc: messages to one node in one batch of work, bundled.
-  bool ReadsBundles(const NodeHandle& to) const;
+  struct Outbox;
+  bool ReadsBundles(const NodeHandle& to) const { return Reads(to, kBundleVersion); }
+  bool ReadsLists(const NodeHandle& to) const { return Reads(to, kBatchVersion); }
+  bool Reads(const NodeHandle& to, uint16_t version) const;
   void NoteVersion(const NodeHandle& from, uint16_t version);
-  void Queue(const NodeHandle& to, std::string bytes);
+  Outbox& OutboxOf(const NodeHandle& to);
+  void Queue(const NodeHandle& to, std::string bytes, size_t count);
+  void QueueEncoded(Outbox& o, std::string bytes, size_t count);
+  void QueueAck(const NodeHandle& to, const ReplicaAckMsg& ack);
+  void CloseAcks(Outbox& o);
   void FlushOutbox();
   void SendOutbox();
-  void SendQueued(const NodeHandle& to, std::vector<std::string> queued);
+  void SendQueued(const NodeHandle& to, std::vector<std::string> queued, size_t count);
+  // scribe_data.cc: the Replicates of one FlushReplicates for nodes that
+  // read lists, one list per node.
+  void SendReplicateLists(
+      std::vector<std::pair<NodeHandle, std::vector<const ReplicateMsg*>>>& lists);
   void RouteToTopic(const TopicId& topic, const ScribeMessage& msg);
   void Dispatch(const NodeHandle& from, ScribeMessage msg);
   void DispatchToSelf(uint64_t ticket);
@@ -494,10 +515,15 @@ class Scribe final : public pastry::Application {
   // Encoded messages for nodes that read bundles (ReadsBundles), in the
   // order sent, until FlushOutbox (a zero-delay timer, scheduled once)
   // sends each node's as one payload. Few nodes per batch of work.
+  // ReplicaAcks for a node that reads lists (ReadsLists) sent one after
+  // another wait in `acks` and go in `queued` as one list (CloseAcks) when
+  // something else is queued after them or the outbox is sent.
   struct Outbox {
     NodeHandle to;
     std::vector<std::string> queued;
     size_t bytes = 0;
+    size_t messages = 0;  // in `queued`, a list's each counted
+    std::vector<ReplicaAckMsg> acks;
   };
   std::vector<Outbox> outbox_;
   bool outbox_flush_scheduled_ = false;

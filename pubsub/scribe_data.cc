@@ -2,6 +2,7 @@
 // delivery without duplicates, gap repair from replay buffers, and the
 // replication of the root's sequencing state.
 #include <algorithm>
+#include <deque>
 #include <string_view>
 #include <utility>
 
@@ -1005,12 +1006,24 @@ bool Scribe::QueueReplicate(TopicState& t, uint64_t seq) {
 // Replicate carries; a number withdrawn meanwhile is no longer there), of
 // at most kMaxReplicateBytes of payload each (a receiver decodes at most
 // 4 MiB) and kMaxReplicateBatch messages. A topic no longer rooted here
-// sends nothing: its hand-over carried the replay buffer.
+// sends nothing: its hand-over carried the replay buffer. A peer that reads
+// lists (version 3) gets every topic's Replicates of this flush in one
+// list (SendReplicateLists), the others one message each.
 void Scribe::FlushReplicates() {
   constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
   replicate_flush_scheduled_ = false;
   std::vector<TopicId> ids(replicating_.begin(), replicating_.end());
   replicating_.clear();
+  // The Replicates for peers that read lists, kept until every topic's are
+  // made (a deque: their addresses stay), and each such peer's, in order.
+  std::deque<ReplicateMsg> made;
+  std::vector<std::pair<NodeHandle, std::vector<const ReplicateMsg*>>> lists;
+  auto list_of = [&lists](const NodeHandle& peer) -> std::vector<const ReplicateMsg*>& {
+    for (auto& [to, list] : lists) {
+      if (to.id == peer.id && to.endpoint == peer.endpoint) return list;
+    }
+    return lists.emplace_back(peer, std::vector<const ReplicateMsg*>()).second;
+  };
   for (const TopicId& id : ids) {
     TopicState* t = Find(id);
     if (t == nullptr) continue;
@@ -1024,11 +1037,26 @@ void Scribe::FlushReplicates() {
     auto send = [&] {
       if (msg.messages.empty()) return;
       ++stats_.replicate_batches;
-      std::string encoded = wire::Encode(msg);
-      for (size_t i = 0; i + 1 < peers.size(); ++i) SendBytes(peers[i], encoded);
-      SendBytes(peers.back(), std::move(encoded));
-      msg.messages.clear();
+      std::string encoded;
+      bool listed = false;
+      for (const NodeHandle& peer : peers) {
+        if (ReadsLists(peer)) {
+          listed = true;
+          continue;
+        }
+        if (encoded.empty()) encoded = wire::Encode(msg);
+        SendBytes(peer, encoded);
+      }
       bytes = 0;
+      if (!listed) {
+        msg.messages.clear();
+        return;
+      }
+      const ReplicateMsg& kept = made.emplace_back(std::move(msg));
+      for (const NodeHandle& peer : peers) {
+        if (ReadsLists(peer)) list_of(peer).push_back(&kept);
+      }
+      msg = ReplicateMsg{kept.topic, kept.next_seq, false, {}, 0, kept.commit, kept.term, {}};
     };
     for (uint64_t seq : seqs) {
       auto entry = FindRecent(t->replay, seq);
@@ -1046,6 +1074,54 @@ void Scribe::FlushReplicates() {
       bytes += e.payload.size();
     }
     send();
+  }
+  SendReplicateLists(lists);
+}
+
+// Each peer's Replicates in lists of at most kMaxBundleMessages and, unless
+// one is larger, about kMaxBundleBytes of payload; a lone one as itself. Peers
+// given the same Replicates (every peer, on a small ring) share the bytes.
+void Scribe::SendReplicateLists(
+    std::vector<std::pair<NodeHandle, std::vector<const ReplicateMsg*>>>& lists) {
+  std::vector<const ReplicateMsg*> last;
+  std::vector<std::string> encoded;  // `last`'s, in parts
+  std::vector<size_t> counts;
+  for (auto& [peer, list] : lists) {
+    if (list != last) {
+      encoded.clear();
+      counts.clear();
+      size_t start = 0;
+      size_t bytes = 0;
+      auto part = [&](size_t end) {
+        if (end == start) return;
+        const absl::Span<const ReplicateMsg* const> run(list.data() + start, end - start);
+        if (run.size() == 1) {
+          encoded.push_back(wire::Encode(*run.front()));
+        } else {
+          encoded.push_back(wire::EncodeReplicates(run));
+        }
+        counts.push_back(run.size());
+        start = end;
+        bytes = 0;
+      };
+      for (size_t i = 0; i < list.size(); ++i) {
+        size_t size = 64;
+        for (const StoredMessage& m : list[i]->messages) size += m.payload.size() + 56;
+        if (i - start >= kMaxBundleMessages || (i > start && bytes + size > kMaxBundleBytes)) {
+          part(i);
+        }
+        bytes += size;
+      }
+      part(list.size());
+      last = std::move(list);
+    }
+    for (size_t i = 0; i < encoded.size(); ++i) {
+      if (counts[i] > 1) {
+        ++stats_.replicate_lists_sent;
+        stats_.replicates_listed += counts[i];
+      }
+      SendBytes(peer, encoded[i], counts[i]);
+    }
   }
 }
 

@@ -16,6 +16,12 @@
 // through) goes after everything queued before it (SendOutbox first), as
 // it did when nothing was held: a Leave to a parent, say, is not overtaken
 // by the join that follows it.
+//
+// ReplicaAcks for a node that reads lists (version 3) sent one after
+// another are held apart (Outbox::acks) and queued as one list when
+// anything else is queued for that node or the outbox is sent: a replica
+// answering a root's Replicates of many topics sends one message, not one
+// per topic (docs/scribe.md, "Replicate and ReplicaAck lists").
 #include <utility>
 
 #include "pubsub/scribe.h"
@@ -23,10 +29,10 @@
 
 namespace peter::pubsub {
 
-bool Scribe::ReadsBundles(const NodeHandle& to) const {
+bool Scribe::Reads(const NodeHandle& to, uint16_t version) const {
   if (!options_.bundle_messages) return false;
   auto it = peer_versions_.find(to.id);
-  if (it == peer_versions_.end() || it->second.version < kBundleVersion) return false;
+  if (it == peer_versions_.end() || it->second.version < version) return false;
   // Another run of the node (maybe an older build) must be heard first.
   return it->second.incarnation == to.incarnation || to.incarnation == 0 ||
          it->second.incarnation == 0;
@@ -43,27 +49,61 @@ void Scribe::NoteVersion(const NodeHandle& from, uint16_t version) {
   it->second = PeerVersion{from.incarnation, version};
 }
 
-void Scribe::Queue(const NodeHandle& to, std::string bytes) {
+Scribe::Outbox& Scribe::OutboxOf(const NodeHandle& to) {
   // Few nodes get messages within one batch of work; the latest is likeliest.
   auto it = std::find_if(outbox_.rbegin(), outbox_.rend(), [&](const Outbox& o) {
     return o.to.id == to.id && o.to.endpoint == to.endpoint;
   });
-  if (it == outbox_.rend()) {
-    outbox_.push_back(Outbox{to, {}, 0});
-    it = outbox_.rbegin();
-  }
-  if (!it->queued.empty() && (it->queued.size() >= kMaxBundleMessages ||
-                              it->bytes + bytes.size() > kMaxBundleBytes)) {
-    SendQueued(it->to, std::move(it->queued));
-    it->queued.clear();
-    it->bytes = 0;
-  }
-  it->bytes += bytes.size();
-  it->queued.push_back(std::move(bytes));
+  if (it != outbox_.rend()) return *it;
   if (!outbox_flush_scheduled_) {
     outbox_flush_scheduled_ = true;
     overlay_->ScheduleTimer(absl::ZeroDuration(), [this] { FlushOutbox(); });
   }
+  return outbox_.emplace_back(Outbox{to, {}, 0, 0, {}});
+}
+
+void Scribe::Queue(const NodeHandle& to, std::string bytes, size_t count) {
+  Outbox& o = OutboxOf(to);
+  CloseAcks(o);  // they were sent first
+  QueueEncoded(o, std::move(bytes), count);
+}
+
+void Scribe::QueueEncoded(Outbox& o, std::string bytes, size_t count) {
+  if (!o.queued.empty() && (o.messages + count > kMaxBundleMessages ||
+                            o.bytes + bytes.size() > kMaxBundleBytes)) {
+    SendQueued(o.to, std::move(o.queued), o.messages);
+    o.queued.clear();
+    o.bytes = 0;
+    o.messages = 0;
+  }
+  o.bytes += bytes.size();
+  o.messages += count;
+  o.queued.push_back(std::move(bytes));
+}
+
+// A ReplicaAck for a node that reads lists: with the ones sent right before
+// it to that node, one list (a replica answers a root's Replicates of many
+// topics, read from one payload, one after another).
+void Scribe::QueueAck(const NodeHandle& to, const ReplicaAckMsg& ack) {
+  ++stats_.messages_out;
+  Outbox& o = OutboxOf(to);
+  if (o.acks.size() >= kMaxBundleMessages) CloseAcks(o);
+  o.acks.push_back(ack);
+}
+
+void Scribe::CloseAcks(Outbox& o) {
+  if (o.acks.empty()) return;
+  const size_t count = o.acks.size();
+  std::string bytes;
+  if (count == 1) {
+    bytes = wire::Encode(ScribeMessage(o.acks.front()));
+  } else {
+    ++stats_.replica_ack_lists_sent;
+    stats_.replica_acks_listed += count;
+    bytes = wire::EncodeReplicaAcks(o.acks);
+  }
+  o.acks.clear();
+  QueueEncoded(o, std::move(bytes), count);
 }
 
 void Scribe::FlushOutbox() {
@@ -76,17 +116,18 @@ void Scribe::SendOutbox() {
   std::vector<Outbox> outbox = std::move(outbox_);
   outbox_.clear();
   for (Outbox& o : outbox) {
-    if (!o.queued.empty()) SendQueued(o.to, std::move(o.queued));
+    CloseAcks(o);
+    if (!o.queued.empty()) SendQueued(o.to, std::move(o.queued), o.messages);
   }
 }
 
-void Scribe::SendQueued(const NodeHandle& to, std::vector<std::string> queued) {
+void Scribe::SendQueued(const NodeHandle& to, std::vector<std::string> queued, size_t count) {
   if (queued.size() == 1) {
     overlay_->Route(std::nullopt, std::move(queued.front()), to);
     return;
   }
   ++stats_.bundles_sent;
-  stats_.bundled_messages += queued.size();
+  stats_.bundled_messages += count;
   overlay_->Route(std::nullopt, wire::EncodeBundle(queued), to);
 }
 

@@ -5,6 +5,7 @@
 #include <kj/exception.h>
 #include <kj/io.h>
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -157,8 +158,7 @@ void SetBody(Body::Builder b, const SkipMsg& m) {
   r.setUpTo(m.up_to);
 }
 
-void SetBody(Body::Builder b, const ReplicateMsg& m) {
-  s::Replicate::Builder r = b.initReplicate();
+void Fill(s::Replicate::Builder r, const ReplicateMsg& m) {
   SetId(r.initTopic(), m.topic);
   r.setNextSeq(m.next_seq);
   r.setHandover(m.handover);
@@ -178,13 +178,16 @@ void SetBody(Body::Builder b, const ReplicateMsg& m) {
   }
 }
 
-void SetBody(Body::Builder b, const ReplicaAckMsg& m) {
-  s::ReplicaAck::Builder r = b.initReplicaAck();
+void SetBody(Body::Builder b, const ReplicateMsg& m) { Fill(b.initReplicate(), m); }
+
+void Fill(s::ReplicaAck::Builder r, const ReplicaAckMsg& m) {
   SetId(r.initTopic(), m.topic);
   r.setLease(m.lease);
   r.setFirst(m.first);
   r.setLast(m.last);
 }
+
+void SetBody(Body::Builder b, const ReplicaAckMsg& m) { Fill(b.initReplicaAck(), m); }
 
 // Payload bytes dominate; the rest is a few words per id.
 template <typename T>
@@ -215,6 +218,10 @@ absl::Status Invalid(absl::string_view what) {
 }
 
 NodeId ReadId(s::Id128::Reader r) { return NodeId(r.getHi(), r.getLo()); }
+
+template <typename Result, typename Read>
+absl::StatusOr<Result> DecodeBytes(std::string_view bytes, const DecodeLimits& limits,
+                                   Read read);
 
 class Reader {
  public:
@@ -422,19 +429,22 @@ class Reader {
       case Body::REPLICA_ACK: return As<ReplicaAckMsg>(b.getReplicaAck());
       case Body::BUNDLE:
         return absl::UnimplementedError("a bundle where one message was expected");
+      case Body::REPLICATES:
+      case Body::REPLICA_ACKS:
+        return absl::UnimplementedError("a list where one message was expected");
     }
     return absl::UnimplementedError(absl::StrCat(
         "unknown scribe message type ", static_cast<int>(b.which())));
   }
 
-  // One message, or each of a bundle's (a bundle inside one is refused).
+  // One message, or each of a bundle's (a bundle inside one is refused),
+  // a list of Replicates or ReplicaAcks read as its messages one by one.
   absl::StatusOr<Received> Many(s::ScribeMsg::Reader r) const {
     Received out;
     out.version = r.getVersion();
     if (r.getBody().which() != Body::BUNDLE) {
-      absl::StatusOr<ScribeMessage> one = Message(r);
-      if (!one.ok()) return one.status();
-      out.messages.push_back(std::move(*one));
+      absl::Status status = Append(r, out);
+      if (!status.ok()) return status;
       return out;
     }
     if (out.version < kMinScribeVersion) {
@@ -445,15 +455,52 @@ class Reader {
     if (list.size() == 0 || list.size() > limits_.max_list) {
       return Invalid("bundle size");
     }
+    out.reader_version = std::max(out.reader_version, kBundleVersion);
     out.messages.reserve(list.size());
     for (capnp::Data::Reader bytes : list) {
-      absl::StatusOr<ScribeMessage> one = Decode(
+      absl::StatusOr<bool> one = DecodeBytes<bool>(
           std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
-          limits_);
+          limits_, [&out](const Reader& reader, s::ScribeMsg::Reader m) -> absl::StatusOr<bool> {
+            absl::Status status = reader.Append(m, out);
+            if (!status.ok()) return status;
+            return true;
+          });
       if (!one.ok()) return one.status();
-      out.messages.push_back(std::move(*one));
     }
     return out;
+  }
+
+  // The message `r` holds, or each of its list, appended to `out`: at most
+  // max_list messages in all (a bundle of lists is bounded as a bundle of
+  // messages is).
+  absl::Status Append(s::ScribeMsg::Reader r, Received& out) const {
+    if (r.getVersion() < kMinScribeVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("scribe version ", r.getVersion(), " too old"));
+    }
+    Body::Reader b = r.getBody();
+    if (b.which() == Body::REPLICATES) return AppendList<ReplicateMsg>(b.getReplicates(), out);
+    if (b.which() == Body::REPLICA_ACKS) return AppendList<ReplicaAckMsg>(b.getReplicaAcks(), out);
+    if (out.messages.size() >= limits_.max_list) return Invalid("too many messages");
+    absl::StatusOr<ScribeMessage> one = Message(r);
+    if (!one.ok()) return one.status();
+    out.messages.push_back(std::move(*one));
+    return absl::OkStatus();
+  }
+
+  template <typename T, typename List>
+  absl::Status AppendList(List list, Received& out) const {
+    if (list.size() == 0 || list.size() > limits_.max_list - out.messages.size()) {
+      return Invalid("list size");
+    }
+    out.reader_version = std::max(out.reader_version, kBatchVersion);
+    for (auto entry : list) {
+      T m;
+      absl::Status status = Read(entry, m);
+      if (!status.ok()) return status;
+      out.messages.push_back(ScribeMessage(std::move(m)));
+    }
+    return absl::OkStatus();
   }
 
  private:
@@ -559,6 +606,22 @@ std::string EncodeBundle(absl::Span<const std::string> encoded) {
     for (size_t i = 0; i < encoded.size(); ++i) {
       list.set(static_cast<unsigned>(i), Bytes(encoded[i]));
     }
+  });
+}
+
+std::string EncodeReplicates(absl::Span<const ReplicateMsg* const> msgs) {
+  size_t words = 8;
+  for (const ReplicateMsg* m : msgs) words += EstimateWords(*m);
+  return Build(words, [&msgs](Body::Builder body) {
+    auto list = body.initReplicates(static_cast<unsigned>(msgs.size()));
+    for (size_t i = 0; i < msgs.size(); ++i) Fill(list[static_cast<unsigned>(i)], *msgs[i]);
+  });
+}
+
+std::string EncodeReplicaAcks(absl::Span<const ReplicaAckMsg> acks) {
+  return Build(8 + 8 * acks.size(), [&acks](Body::Builder body) {
+    auto list = body.initReplicaAcks(static_cast<unsigned>(acks.size()));
+    for (size_t i = 0; i < acks.size(); ++i) Fill(list[static_cast<unsigned>(i)], acks[i]);
   });
 }
 

@@ -48,21 +48,33 @@ std::string Encode(const ReplicateMsg& msg);
 // REQUIRES: 1 <= encoded.size() <= DecodeLimits::max_list, none a bundle.
 std::string EncodeBundle(absl::Span<const std::string> encoded);
 
-// Decodes exactly one message (trailing bytes are an error). A bundle is
-// kUnimplemented here.
+// Several Replicates (ReplicaAcks), of any topics, in one message (scribe
+// version kBatchVersion), which only DecodeReceived reads, as the messages
+// one by one in this order; never fails. Its bytes may go in a bundle.
+// REQUIRES: 1 <= size <= DecodeLimits::max_list.
+std::string EncodeReplicates(absl::Span<const ReplicateMsg* const> msgs);
+std::string EncodeReplicaAcks(absl::Span<const ReplicaAckMsg> acks);
+
+// Decodes exactly one message (trailing bytes are an error). A bundle or a
+// list of Replicates or ReplicaAcks is kUnimplemented here.
 absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
                                      const DecodeLimits& limits = {});
 
 // What one payload from a peer held: one message, or a bundle's messages in
 // the order sent, and the version the sender wrote (kScribeVersion of its
-// build), which tells what it can read.
+// build), which tells what it can read. A list of Replicates or ReplicaAcks
+// is its messages, one by one.
 struct Received {
   uint16_t version = 0;
+  // The lowest version whose decoder reads the payload: 1 for one message,
+  // kBundleVersion for a bundle, kBatchVersion with a list in it.
+  uint16_t reader_version = 1;
   absl::InlinedVector<ScribeMessage, 1> messages;
 };
 
 // Decodes one message or a bundle (at most DecodeLimits::max_list messages,
-// none a bundle itself); any malformed message fails the whole payload.
+// none a bundle itself, a list's entries each counted); any malformed
+// message fails the whole payload.
 absl::StatusOr<Received> DecodeReceived(std::string_view bytes,
                                         const DecodeLimits& limits = {});
 

@@ -178,6 +178,12 @@ struct ScribeMsg {
     # framing (as one payload would be), none of them a bundle. Sent only to
     # a node heard from at version >= 2 (docs/scribe.md, "Bundles").
     bundle @17 :List(Data);
-    # Append new message types here (@18, ...).
+    # Version 3 (kBatchVersion): the Replicates (ReplicaAcks) for one node
+    # of one batch of work, several topics' in one message, in the order
+    # sent; read as if each had come alone. Sent only to a node heard from
+    # at version >= 3 (docs/scribe.md, "Replicate and ReplicaAck lists").
+    replicates @18 :List(Replicate);
+    replicaAcks @19 :List(ReplicaAck);
+    # Append new message types here (@20, ...).
   }
 }

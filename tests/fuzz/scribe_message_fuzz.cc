@@ -1,6 +1,6 @@
-// Scribe's message decoder (pubsub/wire), for one message or a bundle. A
-// decoded message must encode and decode again, a bundle's messages bundled
-// again too.
+// Scribe's message decoder (pubsub/wire), for one message, a bundle or a
+// list of Replicates or ReplicaAcks. A decoded message must encode and
+// decode again, a bundle's or a list's messages bundled again too.
 #include "pubsub/messages.h"
 #include "pubsub/wire/codec.h"
 #include "tests/fuzz/fuzz_target.h"
@@ -28,6 +28,22 @@ std::vector<std::string> FuzzSeeds() {
     seeds.push_back(pubsub::wire::Encode(msg));
   }
   seeds.push_back(pubsub::wire::EncodeBundle(std::vector<std::string>(seeds.begin(), seeds.begin() + 3)));
+  std::vector<const pubsub::ReplicateMsg*> replicates;
+  std::vector<pubsub::ReplicaAckMsg> acks;
+  const std::vector<pubsub::ScribeMessage> each = EachAlternative<pubsub::ScribeMessage>();
+  for (const pubsub::ScribeMessage& msg : each) {
+    if (const auto* r = std::get_if<pubsub::ReplicateMsg>(&msg)) replicates.push_back(r);
+    if (const auto* a = std::get_if<pubsub::ReplicaAckMsg>(&msg)) acks.push_back(*a);
+  }
+  if (!replicates.empty() && !acks.empty()) {
+    replicates.push_back(replicates.front());
+    acks.push_back(acks.front());
+    const std::string replicate_list = pubsub::wire::EncodeReplicates(replicates);
+    const std::string ack_list = pubsub::wire::EncodeReplicaAcks(acks);
+    seeds.push_back(replicate_list);
+    seeds.push_back(ack_list);
+    seeds.push_back(pubsub::wire::EncodeBundle({seeds.front(), replicate_list, ack_list}));
+  }
   return seeds;
 }
 

@@ -31,12 +31,14 @@ struct Sent {
 class FakeOverlay final : public pastry::Overlay {
  public:
   explicit FakeOverlay(std::vector<Sent>* sent) : sent_(sent) {}
-  // Each message of a bundle is recorded on its own; `payloads` records
-  // each payload's node and how many messages it carried.
+  // Each message of a bundle or list is recorded on its own; `payloads`
+  // records each payload's node and how many messages it carried, `raw`
+  // its node and bytes.
   void Route(std::optional<NodeId> key, std::string payload,
              std::optional<NodeHandle> hint) override {
     wire::Received received = wire::DecodeReceived(payload).value();
     payloads.emplace_back(hint, received.messages.size());
+    raw.emplace_back(hint, payload);
     for (ScribeMessage& m : received.messages) sent_->push_back(Sent{key, std::move(m), hint});
   }
   // Every key's closest node is `closest` (this node unless changed),
@@ -80,6 +82,7 @@ class FakeOverlay final : public pastry::Overlay {
   NodeHandle closest = Handle(1);
   std::vector<NodeHandle> replicas;
   std::vector<std::pair<std::optional<NodeHandle>, size_t>> payloads;
+  std::vector<std::pair<std::optional<NodeHandle>, std::string>> raw;  // each payload's bytes
   absl::Time now = absl::UnixEpoch();  // stands still unless a test moves it
 
  private:

@@ -339,6 +339,15 @@ TEST(ScribeReplicationCostTest, ThreeNodesOneHundredTopicsOneSubscriberEach) {
   }
   EXPECT_EQ(published, static_cast<uint64_t>(rounds) * kCostTopics);
   EXPECT_GT(replicate_batches, 0u);
+  // Each root's Replicates of one batch of work go to a replica in one list,
+  // and the replica's acknowledgements back in one.
+  EXPECT_GT(ring.TotalStats().replicate_lists_sent, 0u);
+  EXPECT_GT(ring.TotalStats().replica_ack_lists_sent, 0u);
+  std::printf("%lu Replicates in %lu lists, %lu ReplicaAcks in %lu lists\n",
+              static_cast<unsigned long>(ring.TotalStats().replicates_listed),
+              static_cast<unsigned long>(ring.TotalStats().replicate_lists_sent),
+              static_cast<unsigned long>(ring.TotalStats().replica_acks_listed),
+              static_cast<unsigned long>(ring.TotalStats().replica_ack_lists_sent));
 }
 
 }  // namespace

@@ -196,6 +196,10 @@ class ScribeRing {
       total.children_adopted += s.children_adopted;
       total.children_expired += s.children_expired;
       total.data_forwarded += s.data_forwarded;
+      total.replicate_lists_sent += s.replicate_lists_sent;
+      total.replicates_listed += s.replicates_listed;
+      total.replica_ack_lists_sent += s.replica_ack_lists_sent;
+      total.replica_acks_listed += s.replica_acks_listed;
     }
     return total;
   }

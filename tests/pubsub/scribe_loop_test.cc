@@ -548,6 +548,172 @@ TEST_F(ScribeBundleTest, BundlesAreBoundedAndALoneMessageIsNotOne) {
   EXPECT_EQ(overlay_->payloads[1].second, 10u);
 }
 
+// Lists of Replicates and ReplicaAcks (version 3; docs/scribe.md, "Replicate
+// and ReplicaAck lists"): a root that numbers now (no fresh-root grace, no
+// lease to wait for), its replica peer Handle(5).
+class ScribeListTest : public ScribeLoopTest {
+ protected:
+  static ScribeOptions NoWait() {
+    ScribeOptions options;
+    options.fresh_root_grace = absl::ZeroDuration();
+    options.root_lease = absl::ZeroDuration();
+    return options;
+  }
+  ScribeListTest() : ScribeLoopTest(NoWait()) { overlay_->replicas = {replica_}; }
+  // Routed publishes to two topics in one batch of work, numbered here: the
+  // numbers replicated by one FlushReplicates. The first publish to a topic
+  // makes this node its root, which sends its replica the topic's state on
+  // its own: that is done first, and forgotten.
+  void PublishToTwoTopics() {
+    for (uint64_t request : {1, 3}) {
+      overlay_->RunZeroDelayTimers();
+      overlay_->raw.clear();
+      sent_.clear();
+      before_ = scribe_.stats();
+      for (uint64_t k = 0; k < 2; ++k) {
+        const TopicId topic = TopicIdOf("list-" + std::to_string(k));
+        scribe_.Deliver(pastry::RouteMessage{
+            topic, Handle(2), Handle(2), 2,
+            wire::Encode(PublishMsg{topic, "x", Handle(7), request + k})});
+      }
+    }
+  }
+  // The payloads sent to the replica peer, once the zero-delay timers ran.
+  std::vector<std::string> ToReplica() {
+    overlay_->RunZeroDelayTimers();
+    std::vector<std::string> out;
+    for (const auto& [to, bytes] : overlay_->raw) {
+      if (to == replica_) out.push_back(bytes);
+    }
+    return out;
+  }
+  // A version-2 frame from `from` (the version field patched as in
+  // ScribeBundleTest): what a node before lists writes.
+  void HearAtVersionTwo(const NodeHandle& from) {
+    scribe_.Deliver(
+        pastry::RouteMessage{std::nullopt, from, from, 1, AtVersionTwo(wire::Encode(LeaveMsg{topic_}))});
+  }
+  // A one-segment message as version 2 writes it: its version field (at
+  // byte 16, as in ScribeBundleTest) set to 2.
+  static std::string AtVersionTwo(std::string bytes) {
+    bytes[16] = 2;
+    EXPECT_EQ(wire::DecodeReceived(bytes).value().version, 2u);
+    return bytes;
+  }
+
+  const NodeHandle replica_ = Handle(5);
+  ScribeStats before_;  // before PublishToTwoTopics' second round
+};
+
+// Two topics' numbers of one batch of work go to a replica peer that reads
+// lists as one message, a list of the two Replicates in the order made
+// (not a bundle of two Replicates, as version 2 sent them).
+TEST_F(ScribeListTest, TwoTopicsNumbersGoToAReplicaInOneMessage) {
+  Receive(replica_, LeaveMsg{topic_});  // heard at kScribeVersion
+  PublishToTwoTopics();
+  const std::vector<std::string> payloads = ToReplica();
+  ASSERT_EQ(payloads.size(), 1u);
+  std::vector<const ReplicateMsg*> sent;
+  const auto replicates = SentOf<ReplicateMsg>();
+  for (const auto& [r, to] : replicates) {
+    if (to == replica_) sent.push_back(&r);
+  }
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_NE(sent[0]->topic, sent[1]->topic);
+  EXPECT_EQ(sent[0]->messages.size(), 1u);
+  EXPECT_EQ(payloads[0], wire::EncodeReplicates(sent));
+  EXPECT_EQ(scribe_.stats().replicate_lists_sent - before_.replicate_lists_sent, 1u);
+  EXPECT_EQ(scribe_.stats().replicates_listed - before_.replicates_listed, 2u);
+  EXPECT_EQ(scribe_.stats().bundles_sent - before_.bundles_sent, 0u);
+}
+
+// A replica peer heard at version 2 gets each topic's Replicate as its own
+// message (here the two in one bundle), never a list it cannot read.
+TEST_F(ScribeListTest, AVersionTwoReplicaGetsOneReplicatePerTopic) {
+  HearAtVersionTwo(replica_);
+  PublishToTwoTopics();
+  const std::vector<std::string> payloads = ToReplica();
+  ASSERT_EQ(payloads.size(), 1u);
+  absl::StatusOr<wire::Received> received = wire::DecodeReceived(payloads[0]);
+  ASSERT_TRUE(received.ok());
+  EXPECT_EQ(received->reader_version, kBundleVersion);
+  EXPECT_EQ(received->messages.size(), 2u);
+  EXPECT_EQ(scribe_.stats().replicate_lists_sent, 0u);
+  EXPECT_EQ(scribe_.stats().bundles_sent - before_.bundles_sent, 1u);
+}
+
+// As a replica: the Replicates of two topics read from one payload (a
+// list) are each stored as if they had come alone, and answered with one
+// list of the two ReplicaAcks, in order, to a root that reads lists; a
+// root heard at version 2 gets a bundle of two ReplicaAcks. A lone ack is
+// a ReplicaAck of its own.
+TEST_F(ScribeListTest, AReplicaAnswersAListOfReplicatesWithOneListOfAcks) {
+  const NodeHandle root = Handle(3), old_root = Handle(4);
+  // Two topics' Replicates, numbers 1 and 2 of each.
+  auto two_topics = [](const std::string& prefix) {
+    std::vector<ReplicateMsg> replicates;
+    for (uint64_t k = 0; k < 2; ++k) {
+      ReplicateMsg r{TopicIdOf(prefix + std::to_string(k)), 3, false, {}, 0, 1, 1, NodeId()};
+      r.messages.push_back(StoredMessage{1, "a", Handle(7).id, 10 + k, 1});
+      r.messages.push_back(StoredMessage{2, "b", Handle(7).id, 20 + k, 1});
+      replicates.push_back(r);
+    }
+    return replicates;
+  };
+  const std::vector<ReplicateMsg> replicates = two_topics("held-");
+  const std::vector<const ReplicateMsg*> both = {&replicates[0], &replicates[1]};
+  Receive(root, LeaveMsg{topic_});
+  HearAtVersionTwo(old_root);
+  overlay_->RunZeroDelayTimers();
+  overlay_->raw.clear();
+  scribe_.Deliver(pastry::RouteMessage{std::nullopt, root, root, 1, wire::EncodeReplicates(both)});
+  overlay_->RunZeroDelayTimers();
+  ASSERT_EQ(overlay_->raw.size(), 1u);
+  EXPECT_EQ(overlay_->raw[0].first, root);
+  const std::vector<ReplicaAckMsg> acks = {{replicates[0].topic, 0, 1, 2},
+                                           {replicates[1].topic, 0, 1, 2}};
+  EXPECT_EQ(overlay_->raw[0].second, wire::EncodeReplicaAcks(acks));
+  EXPECT_EQ(scribe_.stats().replica_ack_lists_sent, 1u);
+  EXPECT_EQ(scribe_.stats().replica_acks_listed, 2u);
+  EXPECT_EQ(scribe_.stats().malformed, 0u);
+
+  overlay_->raw.clear();
+  const std::vector<ReplicateMsg> others = two_topics("old-");
+  scribe_.Deliver(pastry::RouteMessage{
+      std::nullopt, old_root, old_root, 1,
+      AtVersionTwo(wire::EncodeBundle({wire::Encode(others[0]), wire::Encode(others[1])}))});
+  overlay_->RunZeroDelayTimers();
+  ASSERT_EQ(overlay_->raw.size(), 1u);
+  EXPECT_EQ(overlay_->raw[0].first, old_root);
+  EXPECT_EQ(overlay_->raw[0].second,
+            wire::EncodeBundle({wire::Encode(ReplicaAckMsg{others[0].topic, 0, 1, 2}),
+                                wire::Encode(ReplicaAckMsg{others[1].topic, 0, 1, 2})}));
+
+  overlay_->raw.clear();
+  ReplicateMsg lone = two_topics("lone-")[0];
+  Receive(root, lone);
+  overlay_->RunZeroDelayTimers();
+  ASSERT_EQ(overlay_->raw.size(), 1u);
+  EXPECT_EQ(overlay_->raw[0].second, wire::Encode(ReplicaAckMsg{lone.topic, 0, 1, 2}));
+  EXPECT_EQ(scribe_.stats().replica_ack_lists_sent, 1u);
+}
+
+// A malformed list drops its whole payload, counted once; nothing of it is
+// stored or answered.
+TEST_F(ScribeListTest, AMalformedListIsCountedAndDropped) {
+  const NodeHandle root = Handle(3);
+  ReplicateMsg r{TopicIdOf("held-0"), 3, false, {}, 0, 1, 1, NodeId()};
+  r.messages.push_back(StoredMessage{1, "a", Handle(7).id, 10, 1});
+  const ReplicateMsg* two[] = {&r, &r};
+  std::string bad = wire::EncodeReplicates(two);
+  bad.resize(bad.size() - 8);
+  overlay_->raw.clear();
+  scribe_.Deliver(pastry::RouteMessage{std::nullopt, root, root, 1, bad});
+  overlay_->RunZeroDelayTimers();
+  EXPECT_EQ(scribe_.stats().malformed, 1u);
+  EXPECT_TRUE(overlay_->raw.empty());
+}
+
 class ScribeBottleneckTest : public ScribeLoopTest {
  protected:
   static ScribeOptions Small() {

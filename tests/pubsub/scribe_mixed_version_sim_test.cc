@@ -1,8 +1,10 @@
-// A rolling upgrade on the simulated network: one node speaks Scribe
-// version 1 (before bundles) among version-2 nodes (docs/scribe.md,
-// "Bundles", the mixed-version paragraph). A version-1 node must never be
-// sent a bundle: its decoder drops one as an unknown type, and every
-// message in it is lost. Seeded and deterministic.
+// A rolling upgrade on the simulated network: one node speaks an older
+// Scribe version among nodes of this build (docs/scribe.md, "Bundles" and
+// "Replicate and ReplicaAck lists", the mixed-version paragraphs): version
+// 1 (before bundles) or version 2 (before lists of Replicates and
+// ReplicaAcks). An older node must never be sent what its decoder cannot
+// read: it drops a bundle (version 1) or a list (versions 1 and 2) as an
+// unknown type, and every message in it is lost. Seeded and deterministic.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -24,39 +27,44 @@
 namespace peter::pubsub::testing {
 namespace {
 
-// `bytes` (one Scribe message as wire::Encode writes it) as version 1 wrote
+// `bytes` (one Scribe message as wire::Encode writes it) as `version` wrote
 // it: the root struct's version field, the first of its data section, set
-// to 1. Cap'n Proto's framing: the segment count less one and the segment
+// to it. Cap'n Proto's framing: the segment count less one and the segment
 // sizes, padded to a word; then the root struct pointer, whose offset (in
 // words, from the end of the pointer) finds the data section.
-std::string AsVersionOne(std::string bytes) {
+std::string AsVersion(std::string bytes, uint16_t version) {
   uint32_t segments_less_one = 0;
   std::memcpy(&segments_less_one, bytes.data(), 4);
   const size_t table = (4 * (size_t{segments_less_one} + 2) + 7) / 8 * 8;
   uint32_t pointer = 0;
   std::memcpy(&pointer, bytes.data() + table, 4);
   const size_t data = table + 8 + 8 * static_cast<size_t>(static_cast<int32_t>(pointer) >> 2);
-  bytes[data] = 1;
-  bytes[data + 1] = 0;
+  bytes[data] = static_cast<char>(version & 0xff);
+  bytes[data + 1] = static_cast<char>(version >> 8);
   return bytes;
 }
 
-// Makes a node's Scribe look like version 1 to its peers: every payload it
-// sends (and every join it rewrites in Forward) carries version 1, a bundle
-// it would send goes as one payload per message, and a bundle it is sent
-// is dropped unread, as version 1's decoder drops it, and counted. The
+// Makes a node's Scribe look like `version` (1 or 2) to its peers: every
+// payload it sends (and every join it rewrites in Forward) carries that
+// version, a payload it would send that the version could not have written
+// (a bundle at 1, a list at 2: wire::Received::reader_version) goes as one
+// payload per message, and one it is sent that the version cannot read is
+// dropped unread, as that version's decoder drops it, and counted. The
 // Scribe reaches the overlay through it; it is the application registered
 // with the node in the Scribe's place.
-class VersionOneNode final : public pastry::Application, public pastry::Overlay {
+class OlderNode final : public pastry::Application, public pastry::Overlay {
  public:
   struct Counts {
-    int bundles_received = 0;  // each would have been lost at version 1
-    int bundles_split = 0;
-    int not_version_one = 0;  // AsVersionOne missed the field (a test bug)
+    int unreadable_received = 0;  // each would have been lost at that version
+    int split = 0;
+    int wrong_version = 0;  // AsVersion missed the field (a test bug)
   };
 
-  VersionOneNode(pastry::Node& node, pastry::Application* scribe, Counts* counts)
-      : scribe_(scribe), counts_(counts), overlay_(node.RegisterApplication(kScribeAppId, this)) {}
+  OlderNode(pastry::Node& node, pastry::Application* scribe, uint16_t version, Counts* counts)
+      : scribe_(scribe),
+        version_(version),
+        counts_(counts),
+        overlay_(node.RegisterApplication(kScribeAppId, this)) {}
 
   bool Forward(pastry::RouteMessage& msg, NodeHandle& next_hop) override {
     const std::string before = msg.payload;
@@ -66,8 +74,8 @@ class VersionOneNode final : public pastry::Application, public pastry::Overlay 
   }
   void Deliver(const pastry::RouteMessage& msg) override {
     absl::StatusOr<wire::Received> received = wire::DecodeReceived(msg.payload);
-    if (received.ok() && received->messages.size() > 1) {
-      ++counts_->bundles_received;
+    if (received.ok() && received->reader_version > version_) {
+      ++counts_->unreadable_received;
       return;
     }
     scribe_->Deliver(msg);
@@ -77,8 +85,8 @@ class VersionOneNode final : public pastry::Application, public pastry::Overlay 
   void Route(std::optional<NodeId> key, std::string payload,
              std::optional<NodeHandle> hint) override {
     absl::StatusOr<wire::Received> received = wire::DecodeReceived(payload);
-    if (received.ok() && received->messages.size() > 1) {
-      ++counts_->bundles_split;
+    if (received.ok() && received->reader_version > version_) {
+      ++counts_->split;
       for (const ScribeMessage& m : received->messages) {
         overlay_->Route(key, Patched(wire::Encode(m)), hint);
       }
@@ -101,13 +109,14 @@ class VersionOneNode final : public pastry::Application, public pastry::Overlay 
 
  private:
   std::string Patched(std::string bytes) {
-    std::string old = AsVersionOne(std::move(bytes));
+    std::string old = AsVersion(std::move(bytes), version_);
     absl::StatusOr<wire::Received> read = wire::DecodeReceived(old);
-    if (!read.ok() || read->version != 1) ++counts_->not_version_one;
+    if (!read.ok() || read->version != version_) ++counts_->wrong_version;
     return old;
   }
 
   pastry::Application* scribe_;
+  const uint16_t version_;
   Counts* counts_;
   std::unique_ptr<pastry::Overlay> overlay_;
 };
@@ -124,26 +133,30 @@ std::vector<int> ByCloseness(ScribeRing& ring, const NodeId& key) {
   return nodes;
 }
 
-class MixedVersionTest : public ::testing::TestWithParam<uint64_t> {};
+// The older node's version and the seed.
+class MixedVersionTest : public ::testing::TestWithParam<std::tuple<uint16_t, uint64_t>> {};
 
-// Twelve version-2 nodes and one version-1 node, V. Eight topics: two
-// rooted at V, two each at the nodes V is the second and the third closest
-// to (V one of the root's replica peers), two anywhere. Every node
+// Twelve nodes of this build and one older node (version 1 or 2), V. Eight
+// topics: two rooted at V, two each at the nodes V is the second and the
+// third closest to (V one of the root's replica peers), two anywhere. Every node
 // subscribes, reliable, to every topic; V and three others publish bursts
 // of five to every topic in one batch of work (the root's acknowledgements
 // to one publisher, the replicas' traffic and the data to one child go in
 // one batch). Every publish is confirmed; every subscriber delivers every
 // message exactly once, in order, each publisher's in the order published;
-// no bundle reaches V, and no node counts a malformed message. The
-// version-2 nodes do bundle among themselves.
-TEST_P(MixedVersionTest, AVersionOneNodeNeverGetsABundleAndLosesNothing) {
-  ScribeRing ring(GetParam(), 12);
+// nothing V cannot read reaches it (no bundle at version 1, no list at
+// version 1 or 2), and no node counts a malformed message. The nodes of
+// this build do bundle, and send lists, among themselves.
+TEST_P(MixedVersionTest, AnOlderNodeGetsNothingItCannotReadAndLosesNothing) {
+  const uint16_t version = std::get<0>(GetParam());
+  const uint64_t seed = std::get<1>(GetParam());
+  ScribeRing ring(seed, 12);
   ASSERT_TRUE(ring.all_active());
-  VersionOneNode::Counts v1_counts;
+  OlderNode::Counts old_counts;
   ring.set_adapter([&](int i, pastry::Application* scribe) -> std::unique_ptr<pastry::Overlay> {
-    return std::make_unique<VersionOneNode>(ring.net().node(i), scribe, &v1_counts);
+    return std::make_unique<OlderNode>(ring.net().node(i), scribe, version, &old_counts);
   });
-  const int v1 = ring.AddNode(ring.rng().RandomId(), 0);
+  const int older = ring.AddNode(ring.rng().RandomId(), 0);
   ring.set_adapter(nullptr);
   ASSERT_TRUE(pastry::sim::RunUntilAllActive(ring.net(), absl::Seconds(60)));
   ring.net().RunFor(absl::Seconds(5));
@@ -155,9 +168,9 @@ TEST_P(MixedVersionTest, AVersionOneNodeNeverGetsABundleAndLosesNothing) {
     const std::string name = absl::StrCat("mixed-", k);
     const std::vector<int> order = ByCloseness(ring, TopicIdOf(name));
     if (next_rank < wanted_rank.size()) {
-      if (order[wanted_rank[next_rank]] != v1) continue;
+      if (order[wanted_rank[next_rank]] != older) continue;
       ++next_rank;
-    } else if (order[0] == v1 || order[1] == v1 || order[2] == v1) {
+    } else if (order[0] == older || order[1] == older || order[2] == older) {
       continue;
     }
     topics.push_back(name);
@@ -173,8 +186,8 @@ TEST_P(MixedVersionTest, AVersionOneNodeNeverGetsABundleAndLosesNothing) {
     EXPECT_TRUE(RunUntilAttached(ring, everyone, topic)) << topic << ": not every node on the tree";
   }
 
-  std::vector<int> publishers = OtherNodes(ring, v1, 3);
-  publishers.push_back(v1);
+  std::vector<int> publishers = OtherNodes(ring, older, 3);
+  publishers.push_back(older);
   struct Publish {
     int publisher;
     std::string topic;
@@ -220,26 +233,37 @@ TEST_P(MixedVersionTest, AVersionOneNodeNeverGetsABundleAndLosesNothing) {
     EXPECT_EQ(confirmed[topic].size(), publishers.size() * 4 * 5) << topic;
     for (int i : everyone) {
       const std::vector<Received>& log = ring.log(i, topic);
-      const std::string who = absl::StrCat("node ", i, i == v1 ? " (version 1)" : "", " on ", topic);
+      const std::string who =
+          absl::StrCat("node ", i, i == older ? absl::StrCat(" (version ", version, ")") : "",
+                       " on ", topic);
       ExpectConfirmedOnceInOrder(log, confirmed[topic], who);
       EXPECT_EQ(log.size(), confirmed[topic].size()) << who;
     }
   }
 
-  EXPECT_EQ(v1_counts.bundles_received, 0);
-  EXPECT_EQ(v1_counts.not_version_one, 0);
+  EXPECT_EQ(old_counts.unreadable_received, 0);
+  EXPECT_EQ(old_counts.wrong_version, 0);
   EXPECT_EQ(ring.TotalStats().malformed, 0u);
   uint64_t bundles = 0;
+  uint64_t lists = 0;
   for (int i : everyone) {
-    if (i != v1) bundles += ring.scribe(i).stats().bundles_sent;
+    if (i == older) continue;
+    const ScribeStats& stats = ring.scribe(i).stats();
+    bundles += stats.bundles_sent;
+    lists += stats.replicate_lists_sent + stats.replica_ack_lists_sent;
   }
   EXPECT_GT(bundles, 0u);
-  std::printf("seed %lu: %lu bundles among version-2 nodes, %d split at the version-1 node\n",
-              static_cast<unsigned long>(GetParam()), static_cast<unsigned long>(bundles),
-              v1_counts.bundles_split);
+  EXPECT_GT(lists, 0u);
+  std::printf("version %u, seed %lu: %lu bundles and %lu lists among the newer nodes, %d split "
+              "at the older node\n",
+              static_cast<unsigned>(version), static_cast<unsigned long>(seed),
+              static_cast<unsigned long>(bundles), static_cast<unsigned long>(lists),
+              old_counts.split);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, MixedVersionTest, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Seeds, MixedVersionTest,
+                         ::testing::Combine(::testing::Values<uint16_t>(1, 2),
+                                            ::testing::Values<uint64_t>(1, 2, 3)));
 
 }  // namespace
 }  // namespace peter::pubsub::testing
