@@ -352,6 +352,7 @@ class Scribe final : public pastry::Application {
   void AckPublish(const PublishMsg& publish, uint64_t seq);
   void ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t seq);
   void WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack);
+  void ReleaseOldestUnconfirmed(TopicState& t);
   std::map<uint64_t, UnconfirmedPublish>::iterator ReleaseNumber(
       TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it);
   void ReleaseConfirmed(TopicState& t);
