@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "pastry/net/asio_util.h"
+#include "pastry/net/loop_call.h"
 #include "pastry/net/node_runtime.h"
 #include "pastry/net/transport.h"
 
@@ -96,8 +96,8 @@ class RuntimeImpl final : public NodeRuntime {
  private:
   bool OnLoopThread() const { return std::this_thread::get_id() == thread_.get_id(); }
   // Runs `fn` on the loop thread and returns its result; `on_stop` if the
-  // loop was stopped (io_context::stop) before `fn` started: then `fn` never
-  // runs. REQUIRES: not on the loop thread.
+  // loop was stopped (io_context::stop) before `fn` started, or destroyed:
+  // then `fn` never runs (CallOnLoop). REQUIRES: not on the loop thread.
   template <typename F>
   auto Call(F fn, decltype(fn()) on_stop) -> decltype(fn());
 
@@ -167,42 +167,9 @@ class RuntimeImpl final : public NodeRuntime {
 
 template <typename F>
 auto RuntimeImpl::Call(F fn, decltype(fn()) on_stop) -> decltype(fn()) {
-  using T = decltype(fn());
-  // As NodeImpl::Call: `fn` runs only if the loop starts it before Call
-  // gives up on it.
-  struct Ticket {
-    std::mutex mu;
-    bool started = false;  // guarded by mu
-    bool taken = false;    // guarded by mu: Call returned on_stop
-  };
-  auto ticket = std::make_shared<Ticket>();
-  // Owned by the handler alone: a handler destroyed unrun breaks it.
-  auto promise = std::make_shared<std::promise<T>>();
-  std::future<T> result = promise->get_future();
-  asio::post(io_, [ticket, promise, fn = std::move(fn)]() mutable {
-    {
-      std::lock_guard<std::mutex> lock(ticket->mu);
-      if (ticket->taken) return;
-      ticket->started = true;
-    }
-    promise->set_value(fn());
-  });
-  // A loop stopped (io_context::stop) but not destroyed neither runs nor
-  // drops the handler, and no one tells us: look now and then.
-  while (result.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
-    if (!io_.stopped()) continue;
-    std::lock_guard<std::mutex> lock(ticket->mu);
-    if (!ticket->started) {
-      ticket->taken = true;
-      return on_stop;
-    }
-    // Started before the loop stopped: it finishes.
-  }
-  try {
-    return result.get();
-  } catch (const std::future_error&) {  // dropped: the loop was destroyed
-    return on_stop;
-  }
+  return CallOnLoop(
+      [this](auto handler) { asio::post(io_, std::move(handler)); },
+      [this] { return io_.stopped(); }, std::move(fn), std::move(on_stop));
 }
 
 }  // namespace peter::pastry::net

@@ -10,15 +10,14 @@
 #define PETER_PUBSUB_NODE_NODE_IMPL_H_
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "pastry/net/loop_call.h"
 #include "pastry/net/node_runtime.h"
 #include "peter/node.h"
 #include "pubsub/node/delivery_thread.h"
@@ -180,42 +179,13 @@ class NodeImpl {
 
 template <typename T, typename F>
 T NodeImpl::Call(F fn, T on_stop) {
-  // `fn` runs only if the loop starts it before Call gives up on it.
-  struct Ticket {
-    std::mutex mu;
-    bool started = false;  // guarded by mu
-    bool taken = false;    // guarded by mu: Call returned on_stop
-  };
-  auto ticket = std::make_shared<Ticket>();
-  // Owned by the posted call alone, so dropping it (the runtime stopping)
-  // breaks the promise.
-  auto promise = std::make_shared<std::promise<T>>();
-  std::future<T> result = promise->get_future();
-  runtime_->Post([ticket, promise, fn = std::move(fn)](pastry::Node&) mutable {
-    {
-      std::lock_guard<std::mutex> lock(ticket->mu);
-      if (ticket->taken) return;
-      ticket->started = true;
-    }
-    promise->set_value(fn());
-  });
-  // A loop stopped (io_context::stop) but not destroyed neither runs nor
-  // drops the call, and no one tells us: look now and then (as
-  // resp::Server::Stop does).
-  while (result.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
-    if (!LoopStopped()) continue;
-    std::lock_guard<std::mutex> lock(ticket->mu);
-    if (!ticket->started) {
-      ticket->taken = true;
-      return on_stop;
-    }
-    // Started before the loop stopped: it finishes.
-  }
-  try {
-    return result.get();
-  } catch (const std::future_error&) {  // dropped: the runtime stopped
-    return on_stop;
-  }
+  // The posted call is dropped (so the call returns on_stop) when the
+  // runtime is stopping.
+  return pastry::net::CallOnLoop(
+      [this](auto handler) {
+        runtime_->Post([handler = std::move(handler)](pastry::Node&) mutable { handler(); });
+      },
+      [this] { return LoopStopped(); }, std::move(fn), std::move(on_stop));
 }
 
 }  // namespace node_internal
