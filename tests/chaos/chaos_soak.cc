@@ -46,9 +46,11 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0, 20));
   app.add_option("--best-effort", o.best_effort, "Embedded best-effort subscriber nodes")
       ->check(CLI::Range(0, 20));
-  app.add_option("--faults", o.faults, "Fault kinds: kill, pause, partition")
+  app.add_option("--faults", o.faults,
+                 "Fault kinds: kill, pause, partition (cut off from all), split (cut off "
+                 "from some of its nearest daemons only; not in the default)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"kill", "pause", "partition"}));
+      ->check(CLI::IsMember({"kill", "pause", "partition", "split"}));
   app.add_option("--fault-seconds", o.fault_s, "Min and max seconds a fault lasts")
       ->expected(2);
   app.add_option("--gap-seconds", o.gap_s, "Min and max seconds between faults")

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/time/clock.h"
 
 namespace peter::chaos {
@@ -14,6 +16,8 @@ const char* FaultName(FaultKind kind) {
       return "pause";
     case FaultKind::kPartition:
       return "partition";
+    case FaultKind::kSplit:
+      return "split";
   }
   return "?";
 }
@@ -40,6 +44,14 @@ absl::StatusOr<Fault> FaultInjector::Begin(FaultKind kind, int node) {
       if (lab_ == nullptr) return absl::FailedPreconditionError("no network namespaces");
       if (absl::Status s = lab_->SetConnected(node, false); !s.ok()) return s;
       break;
+    case FaultKind::kSplit: {
+      if (lab_ == nullptr) return absl::FailedPreconditionError("no network namespaces");
+      fault.cut_from = SplitPeers(node);
+      for (int peer : fault.cut_from) {
+        if (absl::Status s = lab_->SetReachable(node, peer, false); !s.ok()) return s;
+      }
+      break;
+    }
   }
   return fault;
 }
@@ -63,8 +75,36 @@ absl::Status FaultInjector::End(Fault& fault) {
       return absl::OkStatus();
     case FaultKind::kPartition:
       return lab_->SetConnected(fault.node, true);
+    case FaultKind::kSplit:
+      for (int peer : fault.cut_from) {
+        if (absl::Status s = lab_->SetReachable(fault.node, peer, true); !s.ok()) return s;
+      }
+      return absl::OkStatus();
   }
   return absl::OkStatus();
+}
+
+// A random half (at least one) of the kSplitNeighbours live daemons nearest
+// `node` on the ring: its replica set and leaf-set neighbours, so a root
+// keeps some of its replicas and loses others, and the ones it lost still
+// reach the rest.
+std::vector<int> FaultInjector::SplitPeers(int node) {
+  constexpr size_t kSplitNeighbours = 8;
+  const pastry::NodeId self = *cluster_.id(node);
+  std::vector<int> near;
+  for (int i : cluster_.Alive()) {
+    if (i != node && cluster_.id(i).has_value()) near.push_back(i);
+  }
+  std::sort(near.begin(), near.end(), [&](int a, int b) {
+    return pastry::NodeId::CloserTo(self, *cluster_.id(a), *cluster_.id(b));
+  });
+  if (near.size() > kSplitNeighbours) near.resize(kSplitNeighbours);
+  std::vector<int> cut;
+  for (int i : near) {
+    if (cluster_.rng()() % 2 == 0) cut.push_back(i);
+  }
+  if (cut.empty() && !near.empty()) cut.push_back(near[cluster_.rng()() % near.size()]);
+  return cut;
 }
 
 }  // namespace peter::chaos

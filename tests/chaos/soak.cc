@@ -29,6 +29,7 @@ Soak::Soak(SoakOptions options, const std::atomic<bool>& stop)
     if (f == "kill") kinds_.push_back(FaultKind::kKill);
     if (f == "pause") kinds_.push_back(FaultKind::kPause);
     if (f == "partition") kinds_.push_back(FaultKind::kPartition);
+    if (f == "split") kinds_.push_back(FaultKind::kSplit);
   }
 }
 
@@ -67,7 +68,9 @@ absl::Status Soak::SetUp() {
     // This thread, and the embedded nodes' threads it starts, live in the hub.
     if (absl::Status s = lab_->Enter(); !s.ok()) return s;
   }
-  std::erase_if(kinds_, [&](FaultKind k) { return k == FaultKind::kPartition && !lab_; });
+  std::erase_if(kinds_, [&](FaultKind k) {
+    return (k == FaultKind::kPartition || k == FaultKind::kSplit) && !lab_;
+  });
   if (kinds_.empty()) return absl::InvalidArgumentError("no fault kind can be injected");
   if (absl::Status s = StartDaemons(); !s.ok()) return s;
 
@@ -247,7 +250,11 @@ void Soak::InjectFaults() {
       WaitRepaired(*fault);
     }
     Say(absl::StrCat(FaultName(kind), " node ", target, roots.empty() ? "" : " (root of ",
-                     roots, roots.empty() ? "" : ")", " for ",
+                     roots, roots.empty() ? "" : ")",
+                     fault->cut_from.empty()
+                         ? ""
+                         : absl::StrCat(" from nodes ", absl::StrJoin(fault->cut_from, ",")),
+                     " for ",
                      absl::FormatDuration(absl::Trunc(fault->end - fault->start,
                                                       absl::Milliseconds(10))),
                      fault->problem.empty()

@@ -60,6 +60,8 @@ class Cluster {
   std::vector<int> Alive() const;
   std::mt19937_64& rng() { return rng_; }
   const NodeProcess& node(int i) const { return *nodes_[i]; }
+  // Node i's id once it has run (it keeps it across restarts).
+  const std::optional<pastry::NodeId>& id(int i) const { return ids_[i]; }
 
   // GET `path` from node i's admin endpoint; the JSON body of a 200.
   absl::StatusOr<nlohmann::json> Get(int i, const std::string& path);

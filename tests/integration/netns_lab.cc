@@ -131,4 +131,13 @@ absl::Status NetnsLab::SetConnected(int i, bool connected) {
   return Run({"-n", hub_, "link", "set", absl::StrCat("vh", i), connected ? "up" : "down"});
 }
 
+absl::Status NetnsLab::SetReachable(int i, int j, bool reachable) {
+  for (auto [from, to] : {std::pair{i, j}, std::pair{j, i}}) {
+    absl::Status s = Run({"-n", names_[from], "route", reachable ? "del" : "add", "unreachable",
+                          Address(to) + "/32"});
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace peter::integration

@@ -37,6 +37,11 @@ class NetnsLab {
   // Cuts host i off the bridge (its veth's hub end down: packets to and
   // from it vanish, as in a network partition) or connects it again.
   absl::Status SetConnected(int i, bool connected);
+  // Cuts hosts i and j off each other only (an `unreachable` route to the
+  // other's address in each namespace: new connections fail at once with
+  // EHOSTUNREACH, what an established one sends is lost) while both keep
+  // every other path; or lifts that cut.
+  absl::Status SetReachable(int i, int j, bool reachable);
   // The address of the hub's end of the bridge.
   std::string HubAddress() const;
 
