@@ -158,6 +158,34 @@ TEST(ClusterTest, NetworkNamespacesSixteenHosts) {
   RunScenario(cluster);
 }
 
+// The chaos soak's split: hosts 0 and 1 lose each other only; host 0 still
+// reaches host 2, and the cut lifts.
+TEST(ClusterTest, NetworkNamespacesSplitCutsOnePairOnly) {
+  std::string why = NetnsLab::Unsupported();
+  if (!why.empty()) GTEST_SKIP() << why;
+  absl::StatusOr<std::unique_ptr<NetnsLab>> lab = NetnsLab::Create(3);
+  ASSERT_TRUE(lab.ok()) << lab.status();
+  NetnsLab& net = **lab;
+  // `ip route get` in host i's namespace: 0 if it has a route to host j.
+  auto routes = [&](int i, int j) {
+    std::vector<std::string> args = net.Prefix(i);
+    args.erase(args.begin());  // the program is "ip"
+    for (const char* word : {"ip", "route", "get"}) args.push_back(word);
+    args.push_back(net.Address(j));
+    absl::StatusOr<Completed> done = RunToCompletion("ip", args, absl::Seconds(10));
+    return done.ok() && done->status == 0;
+  };
+  ASSERT_TRUE(routes(0, 1) && routes(1, 0) && routes(0, 2));
+  ASSERT_TRUE(net.SetReachable(0, 1, false).ok());
+  EXPECT_FALSE(routes(0, 1));
+  EXPECT_FALSE(routes(1, 0));
+  EXPECT_TRUE(routes(0, 2));
+  EXPECT_TRUE(routes(2, 1));
+  ASSERT_TRUE(net.SetReachable(0, 1, true).ok());
+  EXPECT_TRUE(routes(0, 1));
+  EXPECT_TRUE(routes(1, 0));
+}
+
 // --- The command's exits. ---
 
 // A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
