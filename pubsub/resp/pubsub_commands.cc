@@ -284,8 +284,9 @@ void Server::PubsubCmd(Client& c, Args& a) {
 
 size_t Server::LocalMembers(Kind kind, std::string_view name) const {
   // A channel is its own backend topic: no key to build.
-  auto it = kind == Kind::kChannel ? topics_.find(name) : topics_.find(BackendTopic(kind, name));
-  return it == topics_.end() ? 0 : it->second->members.size();
+  auto it = kind == Kind::kChannel ? topic_index_.find(name)
+                                   : topic_index_.find(BackendTopic(kind, name));
+  return it == topic_index_.end() ? 0 : it->second->members.size();
 }
 
 size_t Server::LocalPatternReceivers(std::string_view channel) const {

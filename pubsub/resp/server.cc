@@ -247,7 +247,9 @@ void Server::StopOnLoop() {
   auto clients = clients_;
   for (auto& [id, client] : clients) client->Close("gateway stopping");
   clients_.clear();
+  topic_index_.clear();
   topics_.clear();  // destroys the backend subscriptions
+  pattern_topics_ = 0;
   patterns_subscription_.reset();
 }
 

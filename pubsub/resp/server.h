@@ -21,6 +21,7 @@
 
 #include <asio.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "pastry/core/log_limit.h"
 #include "pubsub/resp/backend.h"
@@ -349,6 +350,14 @@ class Server : public Gateway {
   bool input_paused_ = false;  // reads were paused since the total last was below the bound
   // By backend topic; looked up by string_view too (no key built per PUBLISH).
   std::map<std::string, std::shared_ptr<Topic>, std::less<>> topics_;
+  // How many of topics_ are pattern topics: with none (the usual case), a
+  // PUBLISH and its answer skip the look-up of the pattern range, a descent
+  // of topics_ that costs with every channel the node holds.
+  size_t pattern_topics_ = 0;
+  // topics_ hashed by the same keys (topics_'s own, stable until erased):
+  // a PUBLISH's answer counts its channel's members without a descent of
+  // topics_, whose string compares grow with the channels the node holds.
+  absl::flat_hash_map<std::string_view, Topic*> topic_index_;
 
   // Patterns.
   uint64_t node_nonce_ = 0;

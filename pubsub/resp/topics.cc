@@ -42,8 +42,12 @@ std::shared_ptr<Topic> Server::AcquireTopic(Kind kind, const std::string& name) 
     return nullptr;
   }
   topic->subscription = std::move(*subscription);
-  topics_[key] = topic;
-  if (kind == Kind::kPattern) ScheduleAnnounce();
+  auto [entry, inserted] = topics_.insert_or_assign(key, topic);
+  topic_index_[entry->first] = topic.get();
+  if (kind == Kind::kPattern) {
+    if (inserted) ++pattern_topics_;
+    ScheduleAnnounce();
+  }
   return topic;
 }
 
@@ -52,8 +56,12 @@ void Server::MaybeDropTopic(const std::string& key) {
   if (it == topics_.end()) return;
   if (!it->second->members.empty() || !it->second->waiters.empty()) return;
   bool pattern = it->second->kind == Kind::kPattern;
+  topic_index_.erase(it->first);
   topics_.erase(it);  // destroys the backend subscription
-  if (pattern) ScheduleAnnounce();
+  if (pattern) {
+    --pattern_topics_;
+    ScheduleAnnounce();
+  }
 }
 
 void Server::OnTopicActive(std::weak_ptr<Topic> weak, bool active) {
@@ -193,6 +201,7 @@ void Server::Announce() {
 
 std::vector<const Topic*> Server::LocalPatternsMatching(std::string_view channel) const {
   std::vector<const Topic*> out;
+  if (pattern_topics_ == 0) return out;
   for (auto it = topics_.lower_bound(kPatternTopicPrefix);
        it != topics_.end() && it->first.starts_with(kPatternTopicPrefix); ++it) {
     const Topic& topic = *it->second;

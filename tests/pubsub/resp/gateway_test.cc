@@ -152,6 +152,64 @@ TEST_F(GatewayTest, PatternsWorkAcrossNodes) {
   EXPECT_EQ(c.Read(), Push({"pmessage", "n[a-f]ws.?", "news.q", "w"}));
 }
 
+// A PUBLISH looks for the node's own pattern subscribers only while it
+// holds a pattern topic (Server::pattern_topics_): the count follows the
+// pattern topics as they come, go and come back.
+TEST_F(GatewayTest, PublishFindsLocalPatternsAsTheyComeAndGo) {
+  StartNodes(1);
+  TestClient a(port(0)), b(port(0)), p(port(0));
+  EXPECT_EQ(p.Call({"PUBLISH", "news.x", "0"}), ":0\r\n");
+  EXPECT_EQ(a.Call({"PSUBSCRIBE", "news.*"}), Sub("psubscribe", "news.*", 1));
+  EXPECT_EQ(p.Call({"PUBLISH", "news.x", "1"}), ":1\r\n");
+  EXPECT_EQ(a.Read(), Push({"pmessage", "news.*", "news.x", "1"}));
+  EXPECT_EQ(b.Call({"PSUBSCRIBE", "*.x"}), Sub("psubscribe", "*.x", 1));
+  EXPECT_EQ(p.Call({"PUBLISH", "news.x", "2"}), ":2\r\n");
+  EXPECT_EQ(a.Read(), Push({"pmessage", "news.*", "news.x", "2"}));
+  EXPECT_EQ(b.Read(), Push({"pmessage", "*.x", "news.x", "2"}));
+  // One of two pattern topics dropped: the other is still found.
+  EXPECT_EQ(a.Call({"PUNSUBSCRIBE", "news.*"}), Sub("punsubscribe", "news.*", 0));
+  EXPECT_EQ(p.Call({"PUBLISH", "news.x", "3"}), ":1\r\n");
+  EXPECT_EQ(b.Read(), Push({"pmessage", "*.x", "news.x", "3"}));
+  EXPECT_EQ(b.Call({"PUNSUBSCRIBE", "*.x"}), Sub("punsubscribe", "*.x", 0));
+  EXPECT_EQ(p.Call({"PUBLISH", "news.x", "4"}), ":0\r\n");
+  // None left, then one again.
+  EXPECT_EQ(a.Call({"PSUBSCRIBE", "news.*"}), Sub("psubscribe", "news.*", 1));
+  EXPECT_EQ(p.Call({"PUBLISH", "news.x", "5"}), ":1\r\n");
+  EXPECT_EQ(a.Read(), Push({"pmessage", "news.*", "news.x", "5"}));
+  EXPECT_EQ(a.Pending(), 0u);
+  EXPECT_EQ(b.Pending(), 0u);
+}
+
+// PUBLISH's reply counts the channel's members through Server::topic_index_,
+// which follows the gateway's topics as they come, go and come back.
+TEST_F(GatewayTest, PublishCountsChannelMembersAsTopicsComeAndGo) {
+  StartNodes(1);
+  TestClient a(port(0)), b(port(0)), p(port(0));
+  EXPECT_EQ(p.Call({"PUBLISH", "ch", "0"}), ":0\r\n");
+  EXPECT_EQ(a.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  b.Command({"SUBSCRIBE", "other", "ch"});
+  EXPECT_EQ(b.Read(), Sub("subscribe", "other", 1));
+  EXPECT_EQ(b.Read(), Sub("subscribe", "ch", 2));
+  EXPECT_EQ(p.Call({"PUBLISH", "ch", "1"}), ":2\r\n");
+  EXPECT_EQ(a.Read(), Push({"message", "ch", "1"}));
+  EXPECT_EQ(b.Read(), Push({"message", "ch", "1"}));
+  EXPECT_EQ(p.Call({"PUBSUB", "NUMSUB", "ch", "other", "none"}),
+            "*6\r\n$2\r\nch\r\n:2\r\n$5\r\nother\r\n:1\r\n$4\r\nnone\r\n:0\r\n");
+  EXPECT_EQ(a.Call({"UNSUBSCRIBE", "ch"}), Sub("unsubscribe", "ch", 0));
+  EXPECT_EQ(p.Call({"PUBLISH", "ch", "2"}), ":1\r\n");
+  EXPECT_EQ(b.Read(), Push({"message", "ch", "2"}));
+  // The topic dropped with its last member, then taken again.
+  EXPECT_EQ(b.Call({"UNSUBSCRIBE", "ch"}), Sub("unsubscribe", "ch", 1));
+  EXPECT_EQ(p.Call({"PUBLISH", "ch", "3"}), ":0\r\n");
+  EXPECT_EQ(p.Call({"PUBLISH", "other", "4"}), ":1\r\n");
+  EXPECT_EQ(b.Read(), Push({"message", "other", "4"}));
+  EXPECT_EQ(a.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  EXPECT_EQ(p.Call({"PUBLISH", "ch", "5"}), ":1\r\n");
+  EXPECT_EQ(a.Read(), Push({"message", "ch", "5"}));
+  EXPECT_EQ(a.Pending(), 0u);
+  EXPECT_EQ(b.Pending(), 0u);
+}
+
 TEST_F(GatewayTest, OnePsubscribeOfManyPatternsIsOneAnnouncement) {
   StartNodes(1);
   TestClient a(port(0));
