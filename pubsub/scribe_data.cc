@@ -747,13 +747,17 @@ bool Scribe::Accept(TopicState& t, DataMsg data, bool forward) {
   // best-effort tree's other nodes keep none.
   const bool store = (t.root || t.Reliable()) && FindRecent(t.replay, seq) == t.replay.end();
   if (forward) Multicast(t, data);
-  if (seq == t.next) {
+  if (seq == t.next && !t.delivering) {
     t.next = seq + 1;
     DeliverLocal(t, seq, data.payload);
     Drain(t);
   } else {
+    // While a delivery is in progress (a handler published, and the root
+    // numbered it at once), even the next number waits: the delivery's
+    // Drain delivers it once every subscriber has the one before, and the
+    // bound is enforced after it (SetFrontier here would deliver inside it).
     t.held.emplace(seq, data.payload);
-    if (t.held.size() > options_.max_reorder) {
+    if (t.held.size() > options_.max_reorder && !t.delivering) {
       SetFrontier(t, t.held.begin()->first);
     }
   }
@@ -781,13 +785,18 @@ void Scribe::Multicast(TopicState& t, const DataMsg& data) {
   stats_.data_forwarded += to.size();
 }
 
+// Every caller drains `held` after it (Accept, Drain, SetFrontier), which
+// delivers what a handler published meanwhile (TopicState::delivering).
 void Scribe::DeliverLocal(TopicState& t, uint64_t seq,
                           const std::string& payload) {
+  const bool outer = !t.delivering;
+  t.delivering = true;
   for (size_t i = 0; i < t.subs.size(); ++i) {
     std::shared_ptr<const SubscribeOptions> s = t.subs[i].options;
     ++stats_.delivered;
     s->on_message(Delivery{t.name, seq, payload});
   }
+  if (outer) t.delivering = false;
 }
 
 void Scribe::Drain(TopicState& t) {

@@ -114,6 +114,10 @@ struct TopicState {
   uint64_t next = 0;
   uint64_t known_end = 0;  // one past the highest number known to exist
   std::map<uint64_t, std::string> held;
+  // Inside Scribe::DeliverLocal: a number that comes next meanwhile (a
+  // handler's publish, numbered at once at a root without replicas) waits
+  // in `held` until the delivery in progress has reached every subscriber.
+  bool delivering = false;
   absl::Time gap_since = absl::InfiniteFuture();
   absl::Time repair_sent = absl::InfinitePast();
   uint64_t repair_from = 0;  // `next` when the last repair was requested

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "pubsub/topic_id.h"
@@ -234,6 +235,48 @@ TEST(ScribeTest, PublishFromAHandlerLeavesDeliveriesAndReplayIntact) {
                                                expected.end());
     EXPECT_EQ(replayed, kept);
   }
+}
+
+// A publish from a delivery handler on the root, with nothing to wait for
+// (no replicas), is numbered at once, inside the delivery of the message
+// before it. Every local subscriber still gets the numbers in order: the
+// new one is delivered once the delivery in progress has reached them all.
+// It used to be delivered there and then, so the subscribers after the
+// publishing one got #2 before #1 (and #4 before #3).
+TEST(ScribeTest, PublishFromAHandlerOnTheRootKeepsLocalDeliveryInOrder) {
+  ScribeOptions options;
+  options.replicas = 0;  // numbered and delivered at once
+  ScribeRing ring(7, 2, options);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("t"));
+  Scribe* scribe = &ring.scribe(root);
+  std::vector<uint64_t> first, echoing, last;
+  auto recorder = [](std::vector<uint64_t>* order) {
+    SubscribeOptions o;
+    o.on_message = [order](const Delivery& d) { order->push_back(d.seq); };
+    return o;
+  };
+  SubscribeOptions echo;
+  echo.on_message = [&](const Delivery& d) {
+    echoing.push_back(d.seq);
+    if (d.payload.substr(0, 4) != "echo") {
+      ASSERT_TRUE(scribe->Publish("t", "echo of " + std::string(d.payload)).ok());
+    }
+  };
+  ring.Call(root, [&](Scribe& s) {
+    ASSERT_TRUE(s.Subscribe("t", recorder(&first)).ok());
+    ASSERT_TRUE(s.Subscribe("t", echo).ok());
+    ASSERT_TRUE(s.Subscribe("t", recorder(&last)).ok());
+  });
+  ASSERT_TRUE(RunUntilAttached(ring, {root}, "t"));
+  for (const std::string m : {"a", "b"}) {
+    ring.Publish(root, "t", m);
+    ring.net().RunFor(kTenthSecond);
+  }
+  const std::vector<uint64_t> in_order{1, 2, 3, 4};
+  EXPECT_EQ(first, in_order);
+  EXPECT_EQ(echoing, in_order);
+  EXPECT_EQ(last, in_order);
 }
 }  // namespace
 }  // namespace peter::pubsub::testing
