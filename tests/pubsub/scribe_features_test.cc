@@ -231,6 +231,54 @@ TEST(PublishAckTest, TimeoutIsDeadlineExceededAndTheMessageMayStillArrive) {
 // In a ring that has been stable for fresh_root_grace, a root without state
 // for a topic knows the topic is new and numbers its first publish at once;
 // after losing a leaf-set neighbour it holds again for fresh_root_grace.
+// At max_pending_acks the overlay gives up the hop with the earliest
+// deadline and reroutes its copy untracked (docs/limits.md): a message is
+// lost there if both copies are. An acknowledged publish is not lost track
+// of: its publisher still holds it and resends it after publish_retry, and
+// it is numbered once. Here the publisher's bound is one hop, and both
+// copies of its publish are lost: the tracked one (unanswered, given up
+// when the next routed message takes the slot) and the untracked one.
+TEST(PublishAckTest, APublishWhoseCopiesAreLostAtMaxPendingAcksIsResent) {
+  pastry::Options overlay;
+  overlay.max_pending_acks = 1;
+  ScribeRing ring(15, 8, {}, absl::Seconds(5), overlay);
+  ASSERT_TRUE(ring.all_active());
+  const NodeId topic = TopicIdOf("bound");
+  const int root = ring.net().ClosestLiveNode(topic);
+  const std::vector<int> others = Others(ring, {root}, 2);
+  const int publisher = others[0];
+  const int sub = others[1];
+  ring.Subscribe(sub, "bound", /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, {sub}, "bound"));
+  std::vector<uint64_t> lost;  // the hop ids of the copies lost
+  ring.net().network().set_send_filter([&](int from, int, const pastry::Envelope& e) {
+    const auto* msg = std::get_if<pastry::RouteMsg>(&e.body);
+    if (from != publisher || msg == nullptr || msg->key != topic || lost.size() >= 2) {
+      return false;
+    }
+    lost.push_back(msg->id);
+    return true;
+  });
+  Outcome outcome, other;
+  ring.PublishAcked(publisher, "bound", "m", &outcome);
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_NE(lost[0], 0u);  // tracked
+  // Another routed message takes the one slot: the lost hop is given up at
+  // once, and its copy, untracked, is lost too.
+  ring.PublishAcked(publisher, "elsewhere", "x", &other);
+  ASSERT_EQ(lost.size(), 2u);
+  EXPECT_EQ(lost[1], 0u);  // untracked
+  EXPECT_GE(ring.net().node(publisher).stats().pending_ack_overflows, 1u);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return outcome.has_value(); }, absl::Seconds(30),
+                                  absl::Milliseconds(10)));
+  ASSERT_TRUE(outcome->ok()) << outcome->status();
+  EXPECT_GE(ring.scribe(publisher).stats().publish_resends, 1u);
+  ring.net().RunFor(absl::Seconds(2));
+  ASSERT_EQ(ring.log(sub, "bound").size(), 1u);
+  EXPECT_EQ(ring.log(sub, "bound")[0].seq, **outcome);
+  EXPECT_EQ(ring.log(sub, "bound")[0].payload, "m");
+}
+
 TEST(PublishAckTest, AStableRootNumbersANewTopicAtOnceAndHoldsAfterALoss) {
   ScribeOptions options;
   options.publish_timeout = absl::Seconds(1);

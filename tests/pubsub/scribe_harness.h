@@ -41,15 +41,17 @@ class ScribeRing {
 
   // `n` nodes with random ids joining concurrently; returns once all are
   // active and `settle` has passed.
+  // `overlay`: every node's overlay options.
   ScribeRing(uint64_t seed, int n, ScribeOptions options = {},
-             absl::Duration settle = absl::Seconds(5))
-      : ScribeRing(Config(seed), n, std::move(options), settle) {}
+             absl::Duration settle = absl::Seconds(5), pastry::Options overlay = {})
+      : ScribeRing(Config(seed), n, std::move(options), settle, std::move(overlay)) {}
   // As above on a network with the caller's loss and jitter.
   ScribeRing(SimNetwork::Config config, int n, ScribeOptions options = {},
-             absl::Duration settle = absl::Seconds(5))
-      : net_(config), rng_(config.seed), options_(std::move(options)) {
+             absl::Duration settle = absl::Seconds(5), pastry::Options overlay = {})
+      : net_(config), rng_(config.seed), options_(std::move(options)),
+        overlay_(std::move(overlay)) {
     for (int i = 0; i < n; ++i) {
-      net_.AddNode(rng_.RandomId(), pastry::Options{});
+      net_.AddNode(rng_.RandomId(), overlay_);
       Attach(i);
     }
     net_.StartRing(0);
@@ -65,7 +67,7 @@ class ScribeRing {
 
   // Adds a node with `id` that joins through `bootstrap`; returns its index.
   int AddNode(const pastry::NodeId& id, int bootstrap) {
-    const int i = net_.AddNode(id, pastry::Options{});
+    const int i = net_.AddNode(id, overlay_);
     Attach(i);
     net_.Join(i, bootstrap);
     return i;
@@ -141,7 +143,7 @@ class ScribeRing {
   // kill -9 and restart of node i: the same id on the same endpoint, with a
   // new Scribe and no state, joining through `bootstrap`.
   void Restart(int i, int bootstrap) {
-    net_.Restart(i, pastry::Options{});
+    net_.Restart(i, overlay_);
     scribes_[i] = MakeScribe(i);
     net_.Join(i, bootstrap);
   }
@@ -221,6 +223,7 @@ class ScribeRing {
   SimNetwork net_;
   pastry::sim::Rng rng_;
   ScribeOptions options_;
+  pastry::Options overlay_;
   Adapter adapter_;
   bool all_active_ = false;
   std::vector<std::unique_ptr<Scribe>> scribes_;
