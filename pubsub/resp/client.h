@@ -46,6 +46,9 @@ namespace peter::resp {
 struct PendingSubscribe {
   Kind kind = Kind::kChannel;
   std::vector<std::string> names;
+  // Its distinct topics not ready yet (Topic::counted_ready): it completes
+  // at 0, without looking up every name each time one turns ready.
+  size_t unready = 0;
 };
 
 // A PUBLISH's node publishes (backend topic, payload): the channel's first,

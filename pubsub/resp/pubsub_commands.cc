@@ -79,7 +79,8 @@ void Server::Subscribe(Client& c, Args& a, Kind kind) {
       return FailPendingSubscribe(
           c, absl::StrCat("ERR cannot subscribe to '", name, "': the node refused it"));
     }
-    topic->waiters.insert(c.id());
+    // Counted once per topic: a name given twice waits once.
+    if (topic->waiters.insert(c.id()).second && !topic->counted_ready) ++pending.unready;
   }
   c.pending_subscribe_ = std::move(pending);
   TryCompleteSubscribe(c);
@@ -97,12 +98,7 @@ void Server::Subscribe(Client& c, Args& a, Kind kind) {
 }
 
 void Server::TryCompleteSubscribe(Client& c) {
-  if (!c.pending_subscribe_) return;
-  const PendingSubscribe& p = *c.pending_subscribe_;
-  for (const std::string& name : p.names) {
-    auto it = topics_.find(BackendTopic(p.kind, name));
-    if (it == topics_.end() || !it->second->ready()) return;
-  }
+  if (!c.pending_subscribe_ || c.pending_subscribe_->unready != 0) return;
   PendingSubscribe done = std::move(*c.pending_subscribe_);
   c.pending_subscribe_.reset();
   c.pending_timer_.cancel();

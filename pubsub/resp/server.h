@@ -133,6 +133,9 @@ struct Topic {
   std::set<uint64_t> members;  // confirmed clients
   std::set<uint64_t> waiters;  // clients whose SUBSCRIBE waits for it
   bool ready() const { return active && (kind != Kind::kPattern || announced); }
+  // ready() as the waiters' PendingSubscribe::unready counts it (updated
+  // with them in OnTopicActive).
+  bool counted_ready = false;
 };
 
 struct Counters {

@@ -68,10 +68,20 @@ void Server::OnTopicActive(std::weak_ptr<Topic> weak, bool active) {
   auto topic = weak.lock();
   if (!topic) return;
   topic->active = active;
-  if (!topic->ready()) return;
+  const bool ready = topic->ready();
+  if (ready == topic->counted_ready) return;
+  topic->counted_ready = ready;
+  // A copy: completing a SUBSCRIBE takes its client out of the waiters.
   std::set<uint64_t> waiters = topic->waiters;
   for (uint64_t id : waiters) {
-    if (auto client = FindClient(id)) TryCompleteSubscribe(*client);
+    auto client = FindClient(id);
+    if (!client || !client->pending_subscribe_) continue;
+    if (!ready) {
+      ++client->pending_subscribe_->unready;
+      continue;
+    }
+    --client->pending_subscribe_->unready;
+    TryCompleteSubscribe(*client);
   }
 }
 

@@ -93,6 +93,32 @@ TEST_F(GatewayTest, SubscribeIsConfirmedOnlyOnceTheTopicIsActive) {
   EXPECT_EQ(a.Read(), Push({"message", "late", "m"}));
 }
 
+// One SUBSCRIBE of many channels (one already active for another client,
+// one named twice) completes once the last of them is active, with one
+// reply per name in the command's order (Redis: the repeated name's reply
+// counts it once).
+TEST_F(GatewayTest, SubscribeOfManyChannelsCompletesOnceAllAreActive) {
+  StartNodes(1);
+  TestClient b(port(0));
+  ASSERT_EQ(b.Call({"SUBSCRIBE", "ch7"}), Sub("subscribe", "ch7", 1));
+  cluster_.HoldActivations();
+  TestClient a(port(0));
+  std::vector<std::string> command = {"SUBSCRIBE"};
+  for (int i = 0; i < 100; ++i) command.push_back("ch" + std::to_string(i));
+  command.push_back("ch3");
+  a.Command(command);
+  a.Send("*1\r\n$4\r\nPING\r\n");
+  ASSERT_TRUE(WaitFor([&] { return cluster_.subscribe_calls("ch99") == 1; }));
+  EXPECT_EQ(a.Pending(), 0u);
+  cluster_.ReleaseActivations();
+  for (int i = 0; i < 100; ++i) {
+    std::string ch = "ch" + std::to_string(i);
+    ASSERT_EQ(a.Read(), Sub("subscribe", ch, i + 1)) << ch;
+  }
+  EXPECT_EQ(a.Read(), Sub("subscribe", "ch3", 100));
+  EXPECT_EQ(a.Read(), Push({"pong", ""}));
+}
+
 TEST_F(GatewayTest, ClientLeavingWhileItsSubscribeWaitsIsDroppedAtOnce) {
   StartNodes(1);
   cluster_.HoldActivations();
