@@ -45,6 +45,7 @@ struct ConnectionTotals {
   size_t queued_bytes = 0;
   size_t received_bytes = 0;
   size_t max_received_bytes = SIZE_MAX;
+  uint64_t writes = 0;  // gathered writes of frames started
 };
 using Frame = std::shared_ptr<const std::string>;
 using SteadyTime = std::chrono::steady_clock::time_point;
@@ -95,7 +96,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Incoming: takes over an accepted socket and starts reading.
   void Accept(asio::ip::tcp::socket socket);
 
-  // Queues `frame` for writing. Refuses it (returns false) when the queue
+  // Queues `frame` for writing: written when the loop has run the
+  // handlers ready now, with the frames they queue too. Refuses it (returns false) when the queue
   // already holds frames and adding this one would exceed `max_queue_bytes`:
   // the newest message is the one dropped, so what is queued goes out intact
   // and in order, and the queue never holds more than the bound plus one
@@ -187,6 +189,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool outgoing_ = false;
   bool retiring_ = false;
   bool writing_ = false;
+  bool write_posted_ = false;  // Enqueue posted a Write() not run yet
   bool heard_ = false;
   std::optional<Endpoint> peer_;
   std::string remote_;

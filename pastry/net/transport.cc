@@ -452,6 +452,7 @@ size_t TcpTransport::queued_bytes() const { return totals_.queued_bytes; }
 TransportStats TcpTransport::stats() const {
   TransportStats s = stats_;
   s.send_queue_bytes = queued_bytes();
+  s.frame_writes = totals_.writes;
   return s;
 }
 

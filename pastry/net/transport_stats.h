@@ -57,6 +57,9 @@ struct TransportStats {
   // Peers refused by authentication (secured nodes), by AuthFailure.
   std::array<uint64_t, kAuthFailureCount> auth_failures{};
   uint64_t send_queue_bytes = 0;      // gauge: bytes queued on all connections
+  // Gathered writes of queued frames (one sendmsg each unless the socket
+  // takes part of it): frames_sent over this is frames per write.
+  uint64_t frame_writes = 0;
 };
 
 }  // namespace peter::pastry::net

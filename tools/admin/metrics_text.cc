@@ -274,6 +274,10 @@ void Connections(Writer& w, const pastry::net::TransportStats& t) {
            t.connections_open);
   w.Single("peter_send_queue_bytes", "gauge",
            "Bytes queued for sending on all connections now.", t.send_queue_bytes);
+  w.Single("peter_frame_writes_total", "counter",
+           "Gathered writes of queued frames to TCP connections (frames sent over this: "
+           "frames per write).",
+           t.frame_writes);
 }
 
 void State(Writer& w, const pastry::net::NodeSnapshot& s) {

@@ -130,6 +130,42 @@ TEST(ConnectionTest, SimultaneousConnectKeepsOwnConnectionWhenSmaller) {
   RunSimultaneousConnect(/*peer_is_smaller=*/false);
 }
 
+// Frames queued to one peer by one handler go out in one gathered write:
+// writing at once sent the first of them alone (two writes for three).
+TEST(ConnectionTest, FramesQueuedInOneHandlerGoInOneWrite) {
+  auto node = StartNode(LoopbackOptions());
+  ASSERT_NE(node, nullptr);
+  SinkApp app;
+  std::unique_ptr<Overlay> overlay;
+  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+  (void)node->Snapshot();
+  uint16_t port = 0;
+  const int listener = ListenRaw(&port);
+  ASSERT_GE(listener, 0);
+  const NodeHandle peer{NodeId(3, 3), Endpoint::FromIpv4(0x7f000001, port)};
+  Overlay* o = overlay.get();
+  node->Post([o, peer](Node&) { o->Route(std::nullopt, "hello", peer); });
+  pollfd p{listener, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  RawStream x(::accept(listener, nullptr, nullptr));
+  ASSERT_TRUE(x.Next(absl::Seconds(5)).has_value());
+  // The hello's write has completed once its queue is empty.
+  ASSERT_TRUE(Eventually([&] { return node->Snapshot().transport.send_queue_bytes == 0; },
+                         absl::Seconds(5)));
+  const uint64_t writes = node->Snapshot().transport.frame_writes;
+
+  node->Post([o, peer](Node&) {
+    for (const char* m : {"one", "two", "three"}) o->Route(std::nullopt, m, peer);
+  });
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(x.Next(absl::Seconds(5)).has_value());
+  ASSERT_TRUE(Eventually([&] { return node->Snapshot().transport.send_queue_bytes == 0; },
+                         absl::Seconds(5)));
+  EXPECT_EQ(node->Snapshot().transport.frame_writes - writes, 1u);
+  node->Post([&](Node&) { overlay.reset(); });
+  (void)node->Snapshot();
+  ::close(listener);
+}
+
 TEST(ConnectionTest, IdleConnectionsAreClosed) {
   RuntimeOptions o = LoopbackOptions();
   o.idle_timeout = absl::Milliseconds(200);
