@@ -155,6 +155,11 @@ struct ScribeStats {
   // that ended at a node not closest to the topic, passed to the closest.
   uint64_t publishes_held_for_order = 0;
   uint64_t publishes_order_forced = 0;
+  // As a root: publishes held because the topic's replica window was full
+  // (docs/scribe.md, "The replica window"), and held ones numbered past it
+  // because the hold was full (max_pending_publishes held on the topic).
+  uint64_t publishes_held_for_window = 0;
+  uint64_t publishes_window_forced = 0;
   uint64_t publishes_passed_on = 0;
   uint64_t root_cache_hits = 0;         // publishes sent straight to a cached root
   uint64_t root_cache_misses = 0;       // publishes routed (no cached root)

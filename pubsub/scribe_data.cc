@@ -573,7 +573,7 @@ void Scribe::ReleaseHolds() {
     }
     holding_.erase(id);
     if (t == nullptr) continue;
-    std::vector<PublishMsg> held = std::move(t->held_publishes);
+    std::deque<PublishMsg> held = std::move(t->held_publishes);
     t->held_publishes.clear();
     if (!held.empty() && LogsDebug()) {
       log_->debug("scribe: topic {}: releases {} held publishes ({})", id.ShortHex(), held.size(),

@@ -6,6 +6,7 @@
 #define PETER_PUBSUB_TOPIC_STATE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -126,9 +127,10 @@ struct TopicState {
   // origin (root side); bounded by the replay buffer.
   absl::flat_hash_map<PublishOrigin, uint64_t> origins;
 
-  // Root only: publishes held until `hold_until` (see fresh_root_grace).
+  // Root only: publishes held until `hold_until` (see fresh_root_grace),
+  // for a root lease, or while the replica window is full (oldest first).
   absl::Time hold_until = absl::InfinitePast();
-  std::vector<PublishMsg> held_publishes;
+  std::deque<PublishMsg> held_publishes;
   // A cache: the overlay's ReplicaSet(id, replicas + 1) (this node
   // included, closest first) as of leaf-set version `replica_set_version`;
   // see Scribe::ReplicaSetOf.

@@ -210,6 +210,11 @@ struct PubSubStats {
   // or max_reorder waiting: that publisher's order was given up).
   uint64_t publishes_held_for_order = 0;
   uint64_t publishes_order_forced = 0;
+  // As a root: publishes held while the topic's replica window (numbers
+  // waiting for their replicas) was full, and held ones numbered past the
+  // window because max_pending_publishes were held on the topic.
+  uint64_t publishes_held_for_window = 0;
+  uint64_t publishes_window_forced = 0;
   uint64_t leases_refused = 0;  // as a replica: max_lease_grants held already
   // As a replica ahead of a root: its state sent to the root, and sends
   // held back (one went to that root within replica_resend_interval).
@@ -221,6 +226,9 @@ struct PubSubStats {
   // messages they carried.
   uint64_t bundles_sent = 0;
   uint64_t bundled_messages = 0;
+  // Messages carrying several Replicates (ReplicaAcks) for one node.
+  uint64_t replicate_lists_sent = 0;
+  uint64_t replica_ack_lists_sent = 0;
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

@@ -337,12 +337,16 @@ PubSubStats NodeImpl::Stats() {
         out.numbers_withdrawn = st.numbers_withdrawn;
         out.publishes_held_for_order = st.publishes_held_for_order;
         out.publishes_order_forced = st.publishes_order_forced;
+        out.publishes_held_for_window = st.publishes_held_for_window;
+        out.publishes_window_forced = st.publishes_window_forced;
         out.leases_refused = st.leases_refused;
         out.replica_states_sent = st.replica_states_sent;
         out.replica_sends_limited = st.replica_sends_limited;
         out.replica_acks_ignored = st.replica_acks_ignored;
         out.bundles_sent = st.bundles_sent;
         out.bundled_messages = st.bundled_messages;
+        out.replicate_lists_sent = st.replicate_lists_sent;
+        out.replica_ack_lists_sent = st.replica_ack_lists_sent;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

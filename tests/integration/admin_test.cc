@@ -177,6 +177,10 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.replica_acks_ignored = 25;
   p.bundles_sent = 26;
   p.bundled_messages = 27;
+  p.publishes_held_for_window = 44;
+  p.publishes_window_forced = 45;
+  p.replicate_lists_sent = 46;
+  p.replica_ack_lists_sent = 47;
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
   EXPECT_EQ(m["peter_pending_connections_evicted_total"], 21);
   EXPECT_EQ(m["peter_pending_connection_timeouts_total"], 22);
@@ -205,6 +209,10 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(m["peter_pubsub_numbers_withdrawn_total"], 41);
   EXPECT_EQ(m["peter_pubsub_publishes_held_for_order_total"], 19);
   EXPECT_EQ(m["peter_pubsub_publishes_order_forced_total"], 20);
+  EXPECT_EQ(m["peter_pubsub_publishes_held_for_window_total"], 44);
+  EXPECT_EQ(m["peter_pubsub_publishes_window_forced_total"], 45);
+  EXPECT_EQ(m["peter_pubsub_replicate_lists_sent_total"], 46);
+  EXPECT_EQ(m["peter_pubsub_replica_ack_lists_sent_total"], 47);
   json j = StatusJson(s, p);
   EXPECT_EQ(j["overlay"]["dropped"]["dead_node_overflow"], 6);
   EXPECT_EQ(j["overlay"]["dropped"]["candidate_probe_overflow"], 7);
@@ -232,6 +240,10 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["pubsub"]["numbers_withdrawn"], 41);
   EXPECT_EQ(j["pubsub"]["publishes_held_for_order"], 19);
   EXPECT_EQ(j["pubsub"]["publishes_order_forced"], 20);
+  EXPECT_EQ(j["pubsub"]["publishes_held_for_window"], 44);
+  EXPECT_EQ(j["pubsub"]["publishes_window_forced"], 45);
+  EXPECT_EQ(j["pubsub"]["replicate_lists_sent"], 46);
+  EXPECT_EQ(j["pubsub"]["replica_ack_lists_sent"], 47);
   std::map<std::string, double> a = ParseExposition(AdminMetricsText(2, 3));
   EXPECT_EQ(a["peter_admin_queue_full_waits_total"], 2);
   EXPECT_EQ(a["peter_admin_bodies_refused_total"], 3);

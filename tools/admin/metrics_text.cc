@@ -351,6 +351,14 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Publishes numbered here as root before their publisher's previous publish "
            "(publish_order_wait passed, or max_reorder waiting): that order was given up.",
            p.publishes_order_forced);
+  w.Single("peter_pubsub_publishes_held_for_window_total", "counter",
+           "Publishes held here as root while the topic's replica window (numbers waiting "
+           "for their replicas) was full.",
+           p.publishes_held_for_window);
+  w.Single("peter_pubsub_publishes_window_forced_total", "counter",
+           "Held publishes numbered here as root past a full replica window: "
+           "max_pending_publishes were held on the topic.",
+           p.publishes_window_forced);
   w.Single("peter_pubsub_leases_refused_total", "counter",
            "Root leases refused here as replica: max_lease_grants others still running.",
            p.leases_refused);
@@ -370,6 +378,12 @@ void PubSub(Writer& w, const PubSubStats& p) {
            p.bundles_sent);
   w.Single("peter_pubsub_bundled_messages_total", "counter",
            "Scribe messages sent here inside bundles.", p.bundled_messages);
+  w.Single("peter_pubsub_replicate_lists_sent_total", "counter",
+           "Messages sent here carrying several Replicates for one node.",
+           p.replicate_lists_sent);
+  w.Single("peter_pubsub_replica_ack_lists_sent_total", "counter",
+           "Messages sent here carrying several ReplicaAcks for one node.",
+           p.replica_ack_lists_sent);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",
