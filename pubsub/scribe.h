@@ -379,6 +379,16 @@ class Scribe final : public pastry::Application {
   std::map<uint64_t, ReplayEntry>::iterator ForgetOrigin(
       TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it);
   void ReleaseHolds();
+  // The replica window (docs/scribe.md, "The replica window"): at most this
+  // many numbers of a topic wait for their replicas before the root holds
+  // its new publishes.
+  size_t ReplicaWindow() const;
+  bool WindowFull(const TopicState& t) const;
+  void HoldForWindow(TopicState& t, PublishMsg publish);
+  void NumberHeld(TopicState& t);
+  // Appends to / takes the oldest from the topic's held publishes.
+  void Hold(TopicState& t, PublishMsg publish);
+  PublishMsg TakeHeld(TopicState& t);
   void RaiseStamp(TopicState& t, uint64_t frontier);
   void OnData(const NodeHandle& from, DataMsg data);
   bool Accept(TopicState& t, DataMsg data, bool forward);

@@ -114,9 +114,10 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
       holding_.insert(t->id);
     }
   }
-  // A hold that ended since the last tick: what it held goes first (and a
-  // resend of a held publish is then recognised below).
-  if (!t->held_publishes.empty() && Now() >= t->hold_until && HoldsLease(*t)) ReleaseHolds();
+  // A hold that ended since the last tick, or a replica window with room
+  // again: what it held goes first (and a resend of a publish numbered so
+  // is then recognised below).
+  if (!t->held_publishes.empty() && Now() >= t->hold_until && HoldsLease(*t)) NumberHeld(*t);
   if (AckIfNumbered(*t, publish)) return;
   const bool leased = HoldsLease(*t);
   if (!leased) {
@@ -134,21 +135,97 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   if (Now() < t->hold_until || !leased) {
     const bool resent =
         publish.request != 0 &&
-        std::any_of(t->held_publishes.begin(), t->held_publishes.end(),
-                    [&](const PublishMsg& p) {
-                      return p.request == publish.request &&
-                             p.publisher.id == publish.publisher.id;
-                    });
+        t->held_origins.contains(PublishOrigin{publish.publisher.id, publish.request});
     if (resent) {
       ++stats_.publishes_deduplicated;
     } else if (t->held_publishes.size() < options_.max_reorder) {
-      t->held_publishes.push_back(std::move(publish));
+      Hold(*t, std::move(publish));
     } else {
       ++stats_.dropped;
     }
     return;
   }
+  if (!t->held_publishes.empty() || WindowFull(*t)) {
+    HoldForWindow(*t, std::move(publish));
+    return;
+  }
   NumberInOrder(*t, std::move(publish));
+}
+
+// The replica window: half the replay buffer. Every number waiting for its
+// replicas keeps its message there; beyond replay_capacity waiting the
+// oldest is released unconfirmed (Stamp). Holding new publishes at half of
+// it leaves the other half to what is numbered past the window anyway (a
+// chain of publishes that waited for their predecessor, one forced out of
+// a full hold, numbers taken over from a former root).
+size_t Scribe::ReplicaWindow() const {
+  return std::max<size_t>(options_.replay_capacity / 2, 1);
+}
+
+bool Scribe::WindowFull(const TopicState& t) const {
+  return t.unconfirmed.size() >= ReplicaWindow();
+}
+
+// Issue 6: a root whose publishers outran its replicas (8 publisher
+// connections on one topic of a 3-node cluster) had more than
+// replay_capacity numbers waiting, and released most numbers unconfirmed:
+// a root failing then lost them. Now, with the window full, it holds the
+// topic's new publishes (after any held already: in arrival order), and
+// numbers them as the replicas' confirmations free the window
+// (ReleaseConfirmed): the publishers wait for their acknowledgements, so
+// their own bounds (pending publishes, a gateway's publishes in flight)
+// slow them. At most max_pending_publishes are held per topic (as many as
+// one node may have in flight); beyond it the oldest held is numbered past
+// the window, counted and logged, and the replay_capacity bound stays the
+// last resort. A resend of a held publish is not held again (numbered
+// after its origin left the replay buffer, it would be numbered twice).
+void Scribe::HoldForWindow(TopicState& t, PublishMsg publish) {
+  if (publish.request != 0 &&
+      t.held_origins.contains(PublishOrigin{publish.publisher.id, publish.request})) {
+    ++stats_.publishes_deduplicated;
+    return;
+  }
+  ++stats_.publishes_held_for_window;
+  if (t.held_publishes.empty() && LogsDebug()) {
+    log_->debug("scribe: topic {}: holds publishes: {} numbers wait for the replicas, from "
+                "publish {} of {}",
+                t.id.ShortHex(), t.unconfirmed.size(), publish.request,
+                publish.publisher.id.ShortHex());
+  }
+  Hold(t, std::move(publish));
+  holding_.insert(t.id);
+  while (t.held_publishes.size() > options_.max_pending_publishes) {
+    PublishMsg oldest = TakeHeld(t);
+    ++stats_.publishes_window_forced;
+    if (log_ != nullptr && bound_warn_.Allow(Now())) {
+      log_->warn("scribe: topic {}: max_pending_publishes ({}) held for the replica window; "
+                 "publish {} of {} numbered past it ({} warnings suppressed)",
+                 t.id.ShortHex(), options_.max_pending_publishes, oldest.request,
+                 oldest.publisher.id.ShortHex(), bound_warn_.suppressed());
+    }
+    StampOrAck(t, std::move(oldest));
+  }
+}
+
+// Numbers what `t` holds, oldest first, while its replica window has room
+// (its hold for fresh_root_grace and for a lease ended: the callers check).
+void Scribe::NumberHeld(TopicState& t) {
+  while (!t.held_publishes.empty() && !WindowFull(t)) StampOrAck(t, TakeHeld(t));
+  if (t.held_publishes.empty()) holding_.erase(t.id);
+}
+
+void Scribe::Hold(TopicState& t, PublishMsg publish) {
+  if (publish.request != 0) t.held_origins.emplace(publish.publisher.id, publish.request);
+  t.held_publishes.push_back(std::move(publish));
+}
+
+PublishMsg Scribe::TakeHeld(TopicState& t) {
+  PublishMsg publish = std::move(t.held_publishes.front());
+  t.held_publishes.pop_front();
+  if (publish.request != 0) {
+    t.held_origins.erase(PublishOrigin{publish.publisher.id, publish.request});
+  }
+  return publish;
 }
 
 // A publish sent straight to this node as the topic's cached root, or
@@ -466,6 +543,9 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
     ReleaseNumber(t, it);
   }
   if (t.unconfirmed.empty()) confirming_.erase(t.id);
+  if (!t.held_publishes.empty() && !WindowFull(t) && Now() >= t.hold_until && HoldsLease(t)) {
+    NumberHeld(t);
+  }
 }
 
 // Another root's numbering reached up to `below` (a join's frontier, a
@@ -571,21 +651,27 @@ void Scribe::ReleaseHolds() {
       AskLease(*t);
       continue;
     }
+    if (t != nullptr && t->root) {
+      // As many as the replica window takes; the rest as it frees.
+      if (!t->held_publishes.empty() && !WindowFull(*t) && LogsDebug()) {
+        log_->debug("scribe: topic {}: releases {} held publishes to number", id.ShortHex(),
+                    t->held_publishes.size());
+      }
+      NumberHeld(*t);
+      continue;
+    }
     holding_.erase(id);
     if (t == nullptr) continue;
     std::deque<PublishMsg> held = std::move(t->held_publishes);
     t->held_publishes.clear();
+    t->held_origins.clear();
     if (!held.empty() && LogsDebug()) {
-      log_->debug("scribe: topic {}: releases {} held publishes ({})", id.ShortHex(), held.size(),
-                  t->root ? "to number" : "to the new root");
+      log_->debug("scribe: topic {}: releases {} held publishes to the new root", id.ShortHex(),
+                  held.size());
     }
     for (PublishMsg& publish : held) {
-      if (t->root) {
-        StampOrAck(*t, std::move(publish));
-      } else {
-        ++stats_.publishes_rerouted;  // handed over meanwhile: to the new root
-        RouteToTopic(id, publish);
-      }
+      ++stats_.publishes_rerouted;  // handed over meanwhile: to the new root
+      RouteToTopic(id, publish);
     }
   }
 }

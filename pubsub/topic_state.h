@@ -17,6 +17,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "pubsub/messages.h"
 #include "pubsub/subscription.h"
@@ -131,6 +132,10 @@ struct TopicState {
   // for a root lease, or while the replica window is full (oldest first).
   absl::Time hold_until = absl::InfinitePast();
   std::deque<PublishMsg> held_publishes;
+  // The origins of those with one: a resend of a held publish is not held
+  // twice (numbered after its origin left the replay buffer, it would be
+  // numbered twice).
+  absl::flat_hash_set<PublishOrigin> held_origins;
   // A cache: the overlay's ReplicaSet(id, replicas + 1) (this node
   // included, closest first) as of leaf-set version `replica_set_version`;
   // see Scribe::ReplicaSetOf.

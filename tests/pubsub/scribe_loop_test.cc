@@ -1373,9 +1373,13 @@ TEST_F(ScribeLoopTest, HandOverAbandonsWaitingAcks) {
   EXPECT_EQ(scribe_.stats().publish_acks_abandoned, 1u);
 }
 
+// The replay_capacity bound on numbers waiting for their replicas, the
+// last resort behind the replica window: no publish is held for the window
+// (max_pending_publishes 0: each one held is numbered past it at once).
 class ScribeConfirmBoundTest : public ScribeLoopTest {
  protected:
-  ScribeConfirmBoundTest() : ScribeLoopTest(ScribeOptions{.replay_capacity = 2}) {}
+  ScribeConfirmBoundTest()
+      : ScribeLoopTest(ScribeOptions{.replay_capacity = 2, .max_pending_publishes = 0}) {}
 };
 
 // At most replay_capacity acknowledgements wait per topic: beyond it the
@@ -1419,6 +1423,111 @@ TEST_F(ScribeConfirmBoundTest, ANumberReleasedAtTheBoundKeepsItsMessage) {
   ASSERT_EQ(delivered.size(), 4u);
   EXPECT_EQ(delivered[2], std::make_pair(uint64_t{3}, std::string("third")));
   EXPECT_EQ(delivered[3], std::make_pair(uint64_t{4}, std::string("fourth")));
+}
+
+// Issue 6: the replica window is half the replay buffer (2 numbers here).
+class ScribeWindowTest : public ScribeLoopTest {
+ protected:
+  explicit ScribeWindowTest(size_t max_held = 10000)
+      : ScribeLoopTest(ScribeOptions{.replay_capacity = 4, .max_pending_publishes = max_held}) {}
+
+  // Publishes 1..n of Handle(7), payloads "m1".., delivered at the root.
+  void Burst(uint64_t n) {
+    for (uint64_t r = 1; r <= n; ++r) {
+      DeliverPublish(PublishMsg{topic_, "m" + std::to_string(r), Handle(7), r, true, r - 1});
+    }
+  }
+  // The replica confirms what it was sent until every publish of the burst
+  // is numbered (at most `rounds` times); returns the acknowledgements.
+  std::vector<std::pair<PublishAckMsg, std::optional<NodeHandle>>> ConfirmAll(uint64_t n) {
+    for (int round = 0; round < 100 && SentOf<PublishAckMsg>().size() < n; ++round) {
+      ConfirmReplicas();
+    }
+    return SentOf<PublishAckMsg>();
+  }
+};
+
+// A root whose replica confirms nothing yet holds the publishes beyond its
+// window rather than numbering them past the replay buffer; each
+// confirmation numbers as many as it freed. Every publish is numbered in
+// arrival order and acknowledged once its replica holds it: none unconfirmed.
+// Before, the burst's first 6 numbers were released unconfirmed.
+TEST_F(ScribeWindowTest, ARootHoldsPublishesWhileItsReplicaWindowIsFull) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  Burst(10);
+  EXPECT_EQ(scribe_.stats().published, 2u);
+  EXPECT_EQ(scribe_.stats().publishes_held_for_window, 8u);
+  EXPECT_TRUE(SentOf<PublishAckMsg>().empty());
+  ConfirmReplicas();  // frees the window: two more numbered
+  EXPECT_EQ(scribe_.stats().published, 4u);
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), 2u);
+  auto acks = ConfirmAll(10);
+  ASSERT_EQ(acks.size(), 10u);
+  for (uint64_t k = 0; k < 10; ++k) {
+    EXPECT_EQ(acks[k].first.request, k + 1);
+    EXPECT_EQ(acks[k].first.seq, k + 1);
+  }
+  EXPECT_EQ(scribe_.stats().published, 10u);
+  EXPECT_EQ(scribe_.stats().publish_acks_unconfirmed, 0u);
+  EXPECT_EQ(scribe_.stats().publishes_window_forced, 0u);
+  EXPECT_EQ(scribe_.stats().dropped, 0u);
+  // The replica got every message, in order.
+  std::vector<std::string> replicated;
+  for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
+    for (const StoredMessage& m : r.messages) replicated.push_back(m.payload);
+  }
+  ASSERT_EQ(replicated.size(), 10u);
+  for (uint64_t k = 0; k < 10; ++k) EXPECT_EQ(replicated[k], "m" + std::to_string(k + 1));
+}
+
+// A resend of a held publish (its publisher's retry) is not held twice:
+// numbered once, and acknowledged once the replica holds it.
+TEST_F(ScribeWindowTest, AResendOfAHeldPublishIsNumberedOnce) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  Burst(3);
+  DeliverPublish(PublishMsg{topic_, "m3", Handle(7), 3});
+  EXPECT_EQ(scribe_.stats().publishes_held_for_window, 1u);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 1u);
+  auto acks = ConfirmAll(3);
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_EQ(acks[2].first.request, 3u);
+  EXPECT_EQ(acks[2].first.seq, 3u);
+  EXPECT_EQ(scribe_.stats().published, 3u);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 1u);
+}
+
+class ScribeWindowHoldBoundTest : public ScribeWindowTest {
+ protected:
+  ScribeWindowHoldBoundTest() : ScribeWindowTest(/*max_held=*/3) {}
+};
+
+// Beyond max_pending_publishes held on the topic, the oldest held is
+// numbered past the window (counted): the replay_capacity bound is then the
+// last resort, and releases the oldest waiting number unconfirmed
+// (counted). No publish is lost or numbered twice.
+TEST_F(ScribeWindowHoldBoundTest, BeyondTheHoldBoundTheOldestIsNumberedPastTheWindow) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  Burst(10);
+  // 2 in the window, 3 held, 5 numbered past it: 7 numbers, 3 of them
+  // released unconfirmed at replay_capacity (4).
+  EXPECT_EQ(scribe_.stats().publishes_held_for_window, 8u);
+  EXPECT_EQ(scribe_.stats().publishes_window_forced, 5u);
+  EXPECT_EQ(scribe_.stats().published, 7u);
+  EXPECT_EQ(scribe_.stats().publish_acks_unconfirmed, 3u);
+  auto acks = ConfirmAll(10);
+  ASSERT_EQ(acks.size(), 10u);
+  for (uint64_t k = 0; k < 10; ++k) {
+    EXPECT_EQ(acks[k].first.request, k + 1);
+    EXPECT_EQ(acks[k].first.seq, k + 1);
+  }
+  EXPECT_EQ(scribe_.stats().published, 10u);
+  EXPECT_EQ(scribe_.stats().publish_acks_unconfirmed, 3u);
 }
 
 // A root that lost neighbours lately releases a number only once a full
