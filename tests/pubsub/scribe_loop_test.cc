@@ -1445,6 +1445,16 @@ class ScribeWindowTest : public ScribeLoopTest {
     }
     return SentOf<PublishAckMsg>();
   }
+  // Confirms until the burst of `n` is acknowledged; each publish k (1..n)
+  // must have got number k, in that order.
+  void ExpectBurstNumberedInOrder(uint64_t n) {
+    auto acks = ConfirmAll(n);
+    ASSERT_EQ(acks.size(), n);
+    for (uint64_t k = 0; k < n; ++k) {
+      EXPECT_EQ(acks[k].first.request, k + 1);
+      EXPECT_EQ(acks[k].first.seq, k + 1);
+    }
+  }
 };
 
 // A root whose replica confirms nothing yet holds the publishes beyond its
@@ -1463,12 +1473,7 @@ TEST_F(ScribeWindowTest, ARootHoldsPublishesWhileItsReplicaWindowIsFull) {
   ConfirmReplicas();  // frees the window: two more numbered
   EXPECT_EQ(scribe_.stats().published, 4u);
   EXPECT_EQ(SentOf<PublishAckMsg>().size(), 2u);
-  auto acks = ConfirmAll(10);
-  ASSERT_EQ(acks.size(), 10u);
-  for (uint64_t k = 0; k < 10; ++k) {
-    EXPECT_EQ(acks[k].first.request, k + 1);
-    EXPECT_EQ(acks[k].first.seq, k + 1);
-  }
+  ExpectBurstNumberedInOrder(10);
   EXPECT_EQ(scribe_.stats().published, 10u);
   EXPECT_EQ(scribe_.stats().publish_acks_unconfirmed, 0u);
   EXPECT_EQ(scribe_.stats().publishes_window_forced, 0u);
@@ -1520,12 +1525,7 @@ TEST_F(ScribeWindowHoldBoundTest, BeyondTheHoldBoundTheOldestIsNumberedPastTheWi
   EXPECT_EQ(scribe_.stats().publishes_window_forced, 5u);
   EXPECT_EQ(scribe_.stats().published, 7u);
   EXPECT_EQ(scribe_.stats().publish_acks_unconfirmed, 3u);
-  auto acks = ConfirmAll(10);
-  ASSERT_EQ(acks.size(), 10u);
-  for (uint64_t k = 0; k < 10; ++k) {
-    EXPECT_EQ(acks[k].first.request, k + 1);
-    EXPECT_EQ(acks[k].first.seq, k + 1);
-  }
+  ExpectBurstNumberedInOrder(10);
   EXPECT_EQ(scribe_.stats().published, 10u);
   EXPECT_EQ(scribe_.stats().publish_acks_unconfirmed, 3u);
 }

@@ -82,22 +82,36 @@ int ListenOrdered(uint16_t than, bool smaller, uint16_t* port) {
   return found;
 }
 
+// A node with a SinkApp registered; its overlay is released on the loop.
+struct SinkNode {
+  explicit SinkNode(RuntimeOptions options) : node(StartNode(std::move(options))) {
+    if (node == nullptr) return;
+    node->Post([this](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
+    (void)node->Snapshot();
+  }
+  ~SinkNode() {
+    if (node == nullptr) return;
+    node->Post([this](Node&) { overlay.reset(); });
+    (void)node->Snapshot();
+  }
+  std::unique_ptr<NodeRuntime> node;
+  SinkApp app;
+  std::unique_ptr<Overlay> overlay;
+};
+
 // The node N sends to a raw peer P (N's outgoing connection X), then P
 // connects to N (connection Y) and introduces itself. The connection opened
 // by the smaller endpoint must carry N's traffic from then on.
 void RunSimultaneousConnect(bool peer_is_smaller) {
-  auto node = StartNode(LoopbackOptions());
-  ASSERT_NE(node, nullptr);
-  SinkApp app;
-  std::unique_ptr<Overlay> overlay;
-  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
-  (void)node->Snapshot();
+  SinkNode sink(LoopbackOptions());
+  ASSERT_NE(sink.node, nullptr);
+  auto& node = sink.node;
   uint16_t port = 0;
   const int listener = ListenOrdered(node->listen_endpoint().port, peer_is_smaller, &port);
   if (listener < 0) GTEST_SKIP() << "no suitable port found";
   const NodeHandle peer{NodeId(3, 3), Endpoint::FromIpv4(0x7f000001, port)};
 
-  Overlay* o = overlay.get();
+  Overlay* o = sink.overlay.get();
   node->Post([o, peer](Node&) { o->Route(std::nullopt, "hello", peer); });
   pollfd p{listener, POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 5000), 1);
@@ -117,8 +131,6 @@ void RunSimultaneousConnect(bool peer_is_smaller) {
   } else {
     EXPECT_TRUE(x.AwaitProbeReply(7, absl::Seconds(5)));  // X kept
   }
-  node->Post([&](Node&) { overlay.reset(); });
-  (void)node->Snapshot();
   ::close(listener);
 }
 
@@ -133,17 +145,14 @@ TEST(ConnectionTest, SimultaneousConnectKeepsOwnConnectionWhenSmaller) {
 // Frames queued to one peer by one handler go out in one gathered write:
 // writing at once sent the first of them alone (two writes for three).
 TEST(ConnectionTest, FramesQueuedInOneHandlerGoInOneWrite) {
-  auto node = StartNode(LoopbackOptions());
-  ASSERT_NE(node, nullptr);
-  SinkApp app;
-  std::unique_ptr<Overlay> overlay;
-  node->Post([&](Node& n) { overlay = n.RegisterApplication(kFirstUserAppId, &app); });
-  (void)node->Snapshot();
+  SinkNode sink(LoopbackOptions());
+  ASSERT_NE(sink.node, nullptr);
+  auto& node = sink.node;
   uint16_t port = 0;
   const int listener = ListenRaw(&port);
   ASSERT_GE(listener, 0);
   const NodeHandle peer{NodeId(3, 3), Endpoint::FromIpv4(0x7f000001, port)};
-  Overlay* o = overlay.get();
+  Overlay* o = sink.overlay.get();
   node->Post([o, peer](Node&) { o->Route(std::nullopt, "hello", peer); });
   pollfd p{listener, POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 5000), 1);
@@ -161,8 +170,6 @@ TEST(ConnectionTest, FramesQueuedInOneHandlerGoInOneWrite) {
   ASSERT_TRUE(Eventually([&] { return node->Snapshot().transport.send_queue_bytes == 0; },
                          absl::Seconds(5)));
   EXPECT_EQ(node->Snapshot().transport.frame_writes - writes, 1u);
-  node->Post([&](Node&) { overlay.reset(); });
-  (void)node->Snapshot();
   ::close(listener);
 }
 
@@ -220,35 +227,30 @@ int AcceptWithin(int listener, absl::Duration timeout) {
 // and three raw peers on loopback.
 class TwoConnectionNode {
  public:
-  explicit TwoConnectionNode(RuntimeOptions o) {
-    o.max_connections = 2;
-    node_ = StartNode(std::move(o));
-    if (node_ == nullptr) return;
-    node_->Post([this](Node& n) { overlay_ = n.RegisterApplication(kFirstUserAppId, &app_); });
-    (void)node_->Snapshot();
+  explicit TwoConnectionNode(RuntimeOptions o) : sink_(WithTwoConnections(std::move(o))) {
+    if (!ok()) return;
     for (uint64_t i = 0; i < 3; ++i) peers_[i] = ListenAsPeer(i + 1);
   }
   ~TwoConnectionNode() {
-    if (node_ != nullptr) {
-      node_->Post([this](Node&) { overlay_.reset(); });
-      (void)node_->Snapshot();
-    }
     for (RawPeer& p : peers_) ::close(p.listener);
   }
-  bool ok() const { return node_ != nullptr; }
-  NodeRuntime& node() { return *node_; }
+  bool ok() const { return sink_.node != nullptr; }
+  NodeRuntime& node() { return *sink_.node; }
   int listener(int i) const { return peers_[i].listener; }
   // Sends a message to peer i (opening a connection to it if needed).
   void SendTo(int i) {
-    Overlay* ov = overlay_.get();
+    Overlay* ov = sink_.overlay.get();
     const NodeHandle to = peers_[i].handle;
-    node_->Post([ov, to](Node&) { ov->Route(std::nullopt, "hello", to); });
+    sink_.node->Post([ov, to](Node&) { ov->Route(std::nullopt, "hello", to); });
   }
 
  private:
-  SinkApp app_;
-  std::unique_ptr<NodeRuntime> node_;
-  std::unique_ptr<Overlay> overlay_;
+  static RuntimeOptions WithTwoConnections(RuntimeOptions o) {
+    o.max_connections = 2;
+    return o;
+  }
+
+  SinkNode sink_;
   RawPeer peers_[3];
 };
 
