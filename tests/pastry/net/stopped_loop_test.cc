@@ -8,6 +8,7 @@
 #include "asio/io_context.hpp"
 #include "gtest/gtest.h"
 #include "tests/pastry/net/net_test_util.h"
+#include "tests/pastry/net/stopped_loop_call.h"
 
 namespace peter::pastry::net {
 namespace {
@@ -22,28 +23,13 @@ TEST(StoppedLoopTest, SnapshotAndLeaveReturnInsteadOfWaitingForAStoppedLoop) {
   asio::io_context& loop = node->io_context();
   loop.stop();
 
-  // On a thread of its own, so that a hang fails the test instead of
-  // hanging it: if the calls still wait, the loop is run again (on a
-  // thread of the test's) until they have returned.
-  std::promise<NodeSnapshot> snapshot;
-  std::thread caller([&] {
-    node->Leave(absl::Seconds(60));
-    snapshot.set_value(node->Snapshot());
-  });
-  std::future<NodeSnapshot> result = snapshot.get_future();
-  const bool returned = result.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
-  EXPECT_TRUE(returned) << "Leave or Snapshot waits for a stopped loop";
-  if (!returned) {
-    loop.restart();
-    std::thread runner([&] { loop.run(); });
-    result.wait();
-    loop.stop();
-    runner.join();
-    caller.join();
-    return;
-  }
-  caller.join();
-  const NodeSnapshot s = result.get();
+  std::optional<NodeSnapshot> snapshot =
+      testing::CallBesideStoppedLoop<NodeSnapshot>(loop, [&] {
+        node->Leave(absl::Seconds(60));
+        return node->Snapshot();
+      });
+  ASSERT_TRUE(snapshot.has_value()) << "Leave or Snapshot waits for a stopped loop";
+  const NodeSnapshot& s = *snapshot;
   EXPECT_EQ(s.self, node->self());
   EXPECT_FALSE(s.active);  // not asked of the node: its loop is stopped
 }

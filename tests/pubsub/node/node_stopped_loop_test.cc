@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "peter/node.h"
 #include "pubsub/node/node_impl.h"
+#include "tests/pastry/net/stopped_loop_call.h"
 
 namespace peter {
 namespace {
@@ -21,27 +22,12 @@ TEST(NodeStoppedLoopTest, CallsFailInsteadOfWaitingForAStoppedLoop) {
   asio::io_context& loop = node_internal::ImplOf(**node).runtime().io_context();
   loop.stop();
 
-  // On a thread of its own, so that a hang fails the test instead of
-  // hanging it: if Subscribe is still waiting, the loop is run again (on a
-  // thread of the test's) until the call it waits for has run.
-  std::promise<absl::Status> subscribed;
-  std::thread subscriber([&] {
-    subscribed.set_value((*node)->Subscribe("t", [](const Message&) {}).status());
-  });
-  std::future<absl::Status> result = subscribed.get_future();
-  const bool returned = result.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
-  EXPECT_TRUE(returned) << "Subscribe waits for a stopped loop";
-  if (!returned) {
-    loop.restart();
-    std::thread runner([&] { loop.run(); });
-    result.wait();
-    loop.stop();
-    runner.join();
-    subscriber.join();
-    return;
-  }
-  subscriber.join();
-  EXPECT_EQ(result.get().code(), absl::StatusCode::kFailedPrecondition);
+  std::optional<absl::Status> subscribed =
+      pastry::net::testing::CallBesideStoppedLoop<absl::Status>(loop, [&] {
+        return (*node)->Subscribe("t", [](const Message&) {}).status();
+      });
+  ASSERT_TRUE(subscribed.has_value()) << "Subscribe waits for a stopped loop";
+  EXPECT_EQ(subscribed->code(), absl::StatusCode::kFailedPrecondition);
 
   // The other calls that wait for the network thread return their
   // "stopped" answers too.
