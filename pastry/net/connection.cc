@@ -214,7 +214,13 @@ void Connection::AddQueued(size_t bytes) {
 
 void Connection::RemoveQueued(size_t bytes) {
   queued_bytes_ -= bytes;
-  if (totals_ != nullptr) totals_->queued_bytes -= bytes;
+  if (totals_ == nullptr) return;
+  totals_->queued_bytes -= bytes;
+  if (totals_->queued_bytes == 0 && !totals_->on_drained.empty()) {
+    auto waiting = std::move(totals_->on_drained);
+    totals_->on_drained.clear();
+    for (auto& fn : waiting) std::move(fn)();
+  }
 }
 
 void Connection::SetReceived(size_t bytes) {

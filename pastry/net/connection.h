@@ -28,6 +28,7 @@
 #include <system_error>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "pastry/net/asio_util.h"
 #include "pastry/net/peer_auth.h"
@@ -46,6 +47,9 @@ struct ConnectionTotals {
   size_t received_bytes = 0;
   size_t max_received_bytes = SIZE_MAX;
   uint64_t writes = 0;  // gathered writes of frames started
+  // Run once, when queued_bytes next falls to 0 (written, or dropped by a
+  // close): TcpTransport::WhenDrained.
+  std::vector<absl::AnyInvocable<void() &&>> on_drained;
 };
 using Frame = std::shared_ptr<const std::string>;
 using SteadyTime = std::chrono::steady_clock::time_point;

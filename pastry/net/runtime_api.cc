@@ -1,4 +1,8 @@
 // NodeRuntime's thread-safe API: each call posts to the loop thread.
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <memory>
 #include <thread>
 #include <utility>
 
@@ -133,11 +137,24 @@ NodeSnapshot RuntimeImpl::Snapshot() {
 void RuntimeImpl::Leave(absl::Duration timeout) {
   Post([](Node& node) { node.Leave(); });
   if (OnLoopThread()) return;
-  // Wait until what Leave() queued has been written to the sockets.
+  // Wait until what Leave() queued has been written to the sockets or
+  // dropped with its connection (TcpTransport::WhenDrained), asked on the
+  // loop behind the Leave. A loop stopped before it was asked answers at
+  // once; one stopped while waiting is seen within 10 ms, as in Call.
+  auto drained = std::make_shared<std::promise<void>>();
+  std::future<void> done = drained->get_future();
+  const bool asked = Call(
+      [this, drained] {
+        transport_.WhenDrained([drained] { drained->set_value(); });
+        return true;
+      },
+      false);
+  if (!asked) return;
   const auto deadline = std::chrono::steady_clock::now() + ToChrono(timeout);
-  while (Call([this] { return transport_.queued_bytes(); }, size_t{0}) > 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  while (done.wait_until(std::min(deadline, std::chrono::steady_clock::now() +
+                                                std::chrono::milliseconds(10))) !=
+             std::future_status::ready &&
+         !io_.stopped() && std::chrono::steady_clock::now() < deadline) {
   }
 }
 

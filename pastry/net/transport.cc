@@ -449,6 +449,14 @@ void TcpTransport::UseAnotherConnection(const Endpoint& peer) {
 
 size_t TcpTransport::queued_bytes() const { return totals_.queued_bytes; }
 
+void TcpTransport::WhenDrained(absl::AnyInvocable<void() &&> fn) {
+  if (totals_.queued_bytes == 0) {
+    std::move(fn)();
+    return;
+  }
+  totals_.on_drained.push_back(std::move(fn));
+}
+
 TransportStats TcpTransport::stats() const {
   TransportStats s = stats_;
   s.send_queue_bytes = queued_bytes();

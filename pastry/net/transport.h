@@ -161,6 +161,12 @@ class TcpTransport : public Transport, private ConnectionOwner {
   void Send(const Endpoint& to, const Envelope& envelope) override;
 
   size_t queued_bytes() const;
+  // Runs `fn` once nothing is queued for sending any more: at once if
+  // nothing is, else when the last queued byte is written or dropped with
+  // its connection. On the io thread; `fn` runs there, inside the write or
+  // close that emptied the queue, so it must not call the transport. Those
+  // still waiting when the transport is destroyed are dropped unrun.
+  void WhenDrained(absl::AnyInvocable<void() &&> fn);
   TransportStats stats() const;
 
  private:
