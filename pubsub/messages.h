@@ -30,10 +30,16 @@ using pastry::NodeId;
 //      message: wire::EncodeReplicates, wire::EncodeReplicaAcks), sent only
 //      to nodes heard from at version >= 3 (kBatchVersion); a version-2
 //      node gets one message per topic (in a bundle).
-inline constexpr uint16_t kScribeVersion = 3;
+//   4: lists of the messages sent per publish (PublishMsg to a cached
+//      root, DataMsg, PublishAckMsg), any topics' mixed in the order sent,
+//      in one message (wire::EncodeListed), sent only to nodes heard from
+//      at version >= 4 (kListedVersion); a version-3 node gets one message
+//      each (in a bundle).
+inline constexpr uint16_t kScribeVersion = 4;
 inline constexpr uint16_t kMinScribeVersion = 1;
 inline constexpr uint16_t kBundleVersion = 2;
 inline constexpr uint16_t kBatchVersion = 3;
+inline constexpr uint16_t kListedVersion = 4;
 
 // Routed toward `topic`: `joiner` asks to become a child of the first node
 // on the way that is on the topic's tree (or of the root).
@@ -239,6 +245,11 @@ using ScribeMessage =
                  HeartbeatReplyMsg, PublishMsg, DataMsg, RepairRequestMsg,
                  SkipMsg, ReplicateMsg, PublishAckMsg, AnycastMsg,
                  AnycastReplyMsg, PushDownMsg, ReplicaAckMsg>;
+
+// What is sent to one node per publish, listed (version 4,
+// wire::EncodeListed): a publish to a cached root, data, a publish
+// acknowledgement.
+using ListedMsg = std::variant<PublishMsg, DataMsg, PublishAckMsg>;
 
 }  // namespace peter::pubsub
 

@@ -393,6 +393,20 @@ void Scribe::SendTo(const NodeHandle& to, ScribeMessage msg) {
     QueueAck(to, *ack);  // with the ones before it, one list
     return;
   }
+  if (ReadsListed(to)) {  // the messages sent per publish: with the ones before it, one list
+    if (auto* publish = std::get_if<PublishMsg>(&msg)) {
+      QueueListed(to, std::move(*publish));
+      return;
+    }
+    if (auto* data = std::get_if<DataMsg>(&msg)) {
+      QueueListed(to, std::move(*data));
+      return;
+    }
+    if (const auto* ack = std::get_if<PublishAckMsg>(&msg)) {
+      QueueListed(to, *ack);
+      return;
+    }
+  }
   SendBytes(to, wire::Encode(msg));
 }
 

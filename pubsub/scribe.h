@@ -103,6 +103,11 @@ struct ScribeStats {
   uint64_t replicates_listed = 0;
   uint64_t replica_ack_lists_sent = 0;
   uint64_t replica_acks_listed = 0;
+  // Messages carrying several publishes, data and publish acknowledgements
+  // for one node (version 4), and the messages in them (each also in
+  // messages_out).
+  uint64_t message_lists_sent = 0;
+  uint64_t messages_listed = 0;
   uint64_t dropped = 0;             // well-formed messages dropped (no state, full, stale)
   uint64_t gaps_filled = 0;         // missing numbers that arrived later (repair, reorder)
   // Publish with completion and the root cache.
@@ -280,6 +285,7 @@ class Scribe final : public pastry::Application {
   struct Outbox;
   bool ReadsBundles(const NodeHandle& to) const { return Reads(to, kBundleVersion); }
   bool ReadsLists(const NodeHandle& to) const { return Reads(to, kBatchVersion); }
+  bool ReadsListed(const NodeHandle& to) const { return Reads(to, kListedVersion); }
   bool Reads(const NodeHandle& to, uint16_t version) const;
   void NoteVersion(const NodeHandle& from, uint16_t version);
   Outbox& OutboxOf(const NodeHandle& to);
@@ -287,6 +293,9 @@ class Scribe final : public pastry::Application {
   void QueueEncoded(Outbox& o, std::string bytes, size_t count);
   void QueueAck(const NodeHandle& to, const ReplicaAckMsg& ack);
   void CloseAcks(Outbox& o);
+  void QueueListed(const NodeHandle& to, ListedMsg msg);
+  void CloseListed(Outbox& o);
+  void CloseLists(Outbox& o);
   void FlushOutbox();
   void SendOutbox();
   void SendQueued(const NodeHandle& to, std::vector<std::string> queued, size_t count);
@@ -533,13 +542,18 @@ class Scribe final : public pastry::Application {
   // sends each node's as one payload. Few nodes per batch of work.
   // ReplicaAcks for a node that reads lists (ReadsLists) sent one after
   // another wait in `acks` and go in `queued` as one list (CloseAcks) when
-  // something else is queued after them or the outbox is sent.
+  // something else is queued after them or the outbox is sent. Publishes,
+  // data and PublishAcks for a node that reads `listed` lists (ReadsListed)
+  // wait in `listed` (at most one of `acks` and `listed` is not empty) and
+  // go in as one list (CloseListed) the same way.
   struct Outbox {
     NodeHandle to;
     std::vector<std::string> queued;
     size_t bytes = 0;
     size_t messages = 0;  // in `queued`, a list's each counted
     std::vector<ReplicaAckMsg> acks;
+    std::vector<ListedMsg> listed;
+    size_t listed_bytes = 0;  // payload bytes in `listed`
   };
   std::vector<Outbox> outbox_;
   bool outbox_flush_scheduled_ = false;

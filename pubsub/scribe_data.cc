@@ -858,17 +858,23 @@ bool Scribe::Accept(TopicState& t, DataMsg data, bool forward) {
   return true;
 }
 
-// Encodes once; every child gets the same bytes.
+// A child that reads `listed` lists gets the data in its node's list
+// (QueueListed); the others get the same bytes, encoded once.
 void Scribe::Multicast(TopicState& t, const DataMsg& data) {
   std::vector<NodeHandle> to;
   for (const auto& [id, child] : t.children) {
-    if (child.acked) to.push_back(child.handle);
+    if (!child.acked) continue;
+    ++stats_.data_forwarded;
+    if (ReadsListed(child.handle)) {
+      QueueListed(child.handle, data);
+    } else {
+      to.push_back(child.handle);
+    }
   }
   if (to.empty()) return;
   std::string bytes = wire::Encode(data);
   for (size_t i = 0; i + 1 < to.size(); ++i) SendBytes(to[i], bytes);
   SendBytes(to.back(), std::move(bytes));
-  stats_.data_forwarded += to.size();
 }
 
 // Every caller drains `held` after it (Accept, Drain, SetFrontier), which

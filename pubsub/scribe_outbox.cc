@@ -21,7 +21,14 @@
 // another are held apart (Outbox::acks) and queued as one list when
 // anything else is queued for that node or the outbox is sent: a replica
 // answering a root's Replicates of many topics sends one message, not one
-// per topic (docs/scribe.md, "Replicate and ReplicaAck lists").
+// per topic (docs/scribe.md, "Replicate and ReplicaAck lists"). The
+// messages sent per publish -- publishes to a cached root, data, publish
+// acknowledgements -- for a node that reads `listed` lists (version 4) are
+// held the same way (Outbox::listed) and queued as one list: a root sends
+// the subscriber's node each publish's data and the publisher's node its
+// acknowledgement in one message per batch of work, built in place, not a
+// message each copied into a bundle (docs/scribe.md, "Publish, data and
+// PublishAck lists").
 #include <utility>
 
 #include "pubsub/scribe.h"
@@ -59,13 +66,18 @@ Scribe::Outbox& Scribe::OutboxOf(const NodeHandle& to) {
     outbox_flush_scheduled_ = true;
     overlay_->ScheduleTimer(absl::ZeroDuration(), [this] { FlushOutbox(); });
   }
-  return outbox_.emplace_back(Outbox{to, {}, 0, 0, {}});
+  return outbox_.emplace_back(Outbox{to, {}, 0, 0, {}, {}, 0});
 }
 
 void Scribe::Queue(const NodeHandle& to, std::string bytes, size_t count) {
   Outbox& o = OutboxOf(to);
-  CloseAcks(o);  // they were sent first
+  CloseLists(o);  // they were sent first
   QueueEncoded(o, std::move(bytes), count);
+}
+
+void Scribe::CloseLists(Outbox& o) {
+  CloseAcks(o);
+  CloseListed(o);
 }
 
 void Scribe::QueueEncoded(Outbox& o, std::string bytes, size_t count) {
@@ -87,8 +99,42 @@ void Scribe::QueueEncoded(Outbox& o, std::string bytes, size_t count) {
 void Scribe::QueueAck(const NodeHandle& to, const ReplicaAckMsg& ack) {
   ++stats_.messages_out;
   Outbox& o = OutboxOf(to);
+  CloseListed(o);  // they were sent first
   if (o.acks.size() >= kMaxBundleMessages) CloseAcks(o);
   o.acks.push_back(ack);
+}
+
+// A publish, data or a PublishAck for a node that reads `listed` lists:
+// with the ones sent right before it to that node, one list.
+void Scribe::QueueListed(const NodeHandle& to, ListedMsg msg) {
+  ++stats_.messages_out;
+  Outbox& o = OutboxOf(to);
+  CloseAcks(o);  // they were sent first
+  size_t payload = 0;
+  if (const auto* data = std::get_if<DataMsg>(&msg)) payload = data->payload.size();
+  if (const auto* publish = std::get_if<PublishMsg>(&msg)) payload = publish->payload.size();
+  if (o.listed.size() >= kMaxBundleMessages ||
+      (!o.listed.empty() && o.listed_bytes + payload > kMaxBundleBytes)) {
+    CloseListed(o);
+  }
+  o.listed_bytes += payload;
+  o.listed.push_back(std::move(msg));
+}
+
+void Scribe::CloseListed(Outbox& o) {
+  if (o.listed.empty()) return;
+  const size_t count = o.listed.size();
+  std::string bytes;
+  if (count == 1) {
+    bytes = std::visit([](const auto& m) { return wire::Encode(m); }, o.listed.front());
+  } else {
+    ++stats_.message_lists_sent;
+    stats_.messages_listed += count;
+    bytes = wire::EncodeListed(o.listed);
+  }
+  o.listed.clear();
+  o.listed_bytes = 0;
+  QueueEncoded(o, std::move(bytes), count);
 }
 
 void Scribe::CloseAcks(Outbox& o) {
@@ -116,7 +162,7 @@ void Scribe::SendOutbox() {
   std::vector<Outbox> outbox = std::move(outbox_);
   outbox_.clear();
   for (Outbox& o : outbox) {
-    CloseAcks(o);
+    CloseLists(o);
     if (!o.queued.empty()) SendQueued(o.to, std::move(o.queued), o.messages);
   }
 }

@@ -87,8 +87,7 @@ void SetBody(Body::Builder b, const HeartbeatReplyMsg& m) {
   }
 }
 
-void SetBody(Body::Builder b, const PublishMsg& m) {
-  s::Publish::Builder r = b.initPublish();
+void Fill(s::Publish::Builder r, const PublishMsg& m) {
   SetId(r.initTopic(), m.topic);
   r.setPayload(Bytes(m.payload));
   r.setRequest(m.request);
@@ -100,12 +99,15 @@ void SetBody(Body::Builder b, const PublishMsg& m) {
   r.setPassedOn(m.passed_on);
 }
 
-void SetBody(Body::Builder b, const PublishAckMsg& m) {
-  s::PublishAck::Builder r = b.initPublishAck();
+void SetBody(Body::Builder b, const PublishMsg& m) { Fill(b.initPublish(), m); }
+
+void Fill(s::PublishAck::Builder r, const PublishAckMsg& m) {
   SetId(r.initTopic(), m.topic);
   r.setRequest(m.request);
   r.setSeq(m.seq);
 }
+
+void SetBody(Body::Builder b, const PublishAckMsg& m) { Fill(b.initPublishAck(), m); }
 
 void SetBody(Body::Builder b, const AnycastMsg& m) {
   s::Anycast::Builder r = b.initAnycast();
@@ -137,12 +139,13 @@ void SetBody(Body::Builder b, const PushDownMsg& m) {
   SetHandle(r.initNewParent(), m.new_parent);
 }
 
-void SetBody(Body::Builder b, const DataMsg& m) {
-  s::Multicast::Builder r = b.initData();
+void Fill(s::Multicast::Builder r, const DataMsg& m) {
   SetId(r.initTopic(), m.topic);
   r.setSeq(m.seq);
   r.setPayload(Bytes(m.payload));
 }
+
+void SetBody(Body::Builder b, const DataMsg& m) { Fill(b.initData(), m); }
 
 void SetBody(Body::Builder b, const RepairRequestMsg& m) {
   s::RepairRequest::Builder r = b.initRepairRequest();
@@ -431,6 +434,7 @@ class Reader {
         return absl::UnimplementedError("a bundle where one message was expected");
       case Body::REPLICATES:
       case Body::REPLICA_ACKS:
+      case Body::LISTED:
         return absl::UnimplementedError("a list where one message was expected");
     }
     return absl::UnimplementedError(absl::StrCat(
@@ -481,6 +485,9 @@ class Reader {
     Body::Reader b = r.getBody();
     if (b.which() == Body::REPLICATES) return AppendList<ReplicateMsg>(b.getReplicates(), out);
     if (b.which() == Body::REPLICA_ACKS) return AppendList<ReplicaAckMsg>(b.getReplicaAcks(), out);
+    if (b.which() == Body::LISTED) {
+      return AppendList<ListedMsg>(b.getListed(), out, kListedVersion);
+    }
     if (out.messages.size() >= limits_.max_list) return Invalid("too many messages");
     absl::StatusOr<ScribeMessage> one = Message(r);
     if (!one.ok()) return one.status();
@@ -488,17 +495,39 @@ class Reader {
     return absl::OkStatus();
   }
 
+  // One entry of a `listed` list. An entry of a kind this build does not
+  // know (a newer sender's) fails the payload.
+  absl::Status Read(s::Listed::Reader r, ScribeMessage& out) const {
+    switch (r.which()) {
+      case s::Listed::PUBLISH:
+        return Read(r.getPublish(), out.emplace<PublishMsg>());
+      case s::Listed::DATA:
+        return Read(r.getData(), out.emplace<DataMsg>());
+      case s::Listed::PUBLISH_ACK:
+        return Read(r.getPublishAck(), out.emplace<PublishAckMsg>());
+    }
+    return Invalid("unknown entry in a list");
+  }
+
+  // Each entry of `list` read as a message of type T (for ListedMsg: the
+  // entry's kind), in place in `out`.
   template <typename T, typename List>
-  absl::Status AppendList(List list, Received& out) const {
+  absl::Status AppendList(List list, Received& out,
+                          uint16_t reader_version = kBatchVersion) const {
     if (list.size() == 0 || list.size() > limits_.max_list - out.messages.size()) {
       return Invalid("list size");
     }
-    out.reader_version = std::max(out.reader_version, kBatchVersion);
+    out.reader_version = std::max(out.reader_version, reader_version);
+    out.messages.reserve(out.messages.size() + list.size());
     for (auto entry : list) {
-      T m;
-      absl::Status status = Read(entry, m);
+      ScribeMessage& m = out.messages.emplace_back();
+      absl::Status status;
+      if constexpr (std::is_same_v<T, ListedMsg>) {
+        status = Read(entry, m);
+      } else {
+        status = Read(entry, m.emplace<T>());
+      }
       if (!status.ok()) return status;
-      out.messages.push_back(ScribeMessage(std::move(m)));
     }
     return absl::OkStatus();
   }
@@ -589,6 +618,10 @@ std::string Encode(const ScribeMessage& msg) {
 
 std::string Encode(const DataMsg& msg) { return EncodeOne(msg); }
 
+std::string Encode(const PublishAckMsg& msg) { return EncodeOne(msg); }
+
+std::string Encode(const PublishMsg& msg) { return EncodeOne(msg); }
+
 std::string Encode(const ReplicateMsg& msg) { return EncodeOne(msg); }
 
 absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
@@ -622,6 +655,34 @@ std::string EncodeReplicaAcks(absl::Span<const ReplicaAckMsg> acks) {
   return Build(8 + 8 * acks.size(), [&acks](Body::Builder body) {
     auto list = body.initReplicaAcks(static_cast<unsigned>(acks.size()));
     for (size_t i = 0; i < acks.size(); ++i) Fill(list[static_cast<unsigned>(i)], acks[i]);
+  });
+}
+
+std::string EncodeListed(absl::Span<const ListedMsg> msgs) {
+  // An entry (2 words), its message (3), its topic (2), its payload; a
+  // publish more (its publisher).
+  size_t words = 8;
+  for (const ListedMsg& m : msgs) {
+    if (const auto* data = std::get_if<DataMsg>(&m)) {
+      words += 8 + data->payload.size() / 8 + 1;
+    } else if (const auto* publish = std::get_if<PublishMsg>(&m)) {
+      words += 20 + publish->payload.size() / 8 + 1;
+    } else {
+      words += 8;
+    }
+  }
+  return Build(words, [&msgs](Body::Builder body) {
+    auto list = body.initListed(static_cast<unsigned>(msgs.size()));
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      s::Listed::Builder entry = list[static_cast<unsigned>(i)];
+      if (const auto* data = std::get_if<DataMsg>(&msgs[i])) {
+        Fill(entry.initData(), *data);
+      } else if (const auto* ack = std::get_if<PublishAckMsg>(&msgs[i])) {
+        Fill(entry.initPublishAck(), *ack);
+      } else {
+        Fill(entry.initPublish(), std::get<PublishMsg>(msgs[i]));
+      }
+    }
   });
 }
 

@@ -41,6 +41,8 @@ std::string Encode(const ScribeMessage& msg);
 // The same bytes for the messages sent per publish, without copying `msg`
 // (its payloads: an allocation each) into a ScribeMessage first.
 std::string Encode(const DataMsg& msg);
+std::string Encode(const PublishAckMsg& msg);
+std::string Encode(const PublishMsg& msg);
 std::string Encode(const ReplicateMsg& msg);
 
 // Wraps messages encoded by Encode in one bundle (scribe version
@@ -54,20 +56,29 @@ std::string EncodeBundle(absl::Span<const std::string> encoded);
 // REQUIRES: 1 <= size <= DecodeLimits::max_list.
 std::string EncodeReplicates(absl::Span<const ReplicateMsg* const> msgs);
 std::string EncodeReplicaAcks(absl::Span<const ReplicaAckMsg> acks);
+// Publishes, data and publish acknowledgements, of any topics, mixed, in
+// one message (scribe version kListedVersion), which only DecodeReceived
+// reads, as each alone, in this order;
+// never fails. Each is built in place: no message of its own, no copy of
+// one into a bundle, no reader of its own on receipt.
+// REQUIRES: 1 <= size <= DecodeLimits::max_list.
+std::string EncodeListed(absl::Span<const ListedMsg> msgs);
 
 // Decodes exactly one message (trailing bytes are an error). A bundle or a
-// list of Replicates or ReplicaAcks is kUnimplemented here.
+// list (of Replicates, ReplicaAcks or listed messages) is kUnimplemented
+// here.
 absl::StatusOr<ScribeMessage> Decode(std::string_view bytes,
                                      const DecodeLimits& limits = {});
 
 // What one payload from a peer held: one message, or a bundle's messages in
 // the order sent, and the version the sender wrote (kScribeVersion of its
-// build), which tells what it can read. A list of Replicates or ReplicaAcks
-// is its messages, one by one.
+// build), which tells what it can read. A list (of Replicates, ReplicaAcks
+// or listed messages) is its messages, one by one.
 struct Received {
   uint16_t version = 0;
   // The lowest version whose decoder reads the payload: 1 for one message,
-  // kBundleVersion for a bundle, kBatchVersion with a list in it.
+  // kBundleVersion for a bundle, kBatchVersion with a list of Replicates or
+  // ReplicaAcks in it, kListedVersion with a `listed` list.
   uint16_t reader_version = 1;
   absl::InlinedVector<ScribeMessage, 1> messages;
 };

@@ -154,6 +154,15 @@ struct ReplicaAck {
   last @3 :UInt64;
 }
 
+# One entry of a `listed` list: a message sent to one node per publish.
+struct Listed {
+  union {
+    publish @0 :Publish;        # to a cached root (or passed on)
+    data @1 :Multicast;
+    publishAck @2 :PublishAck;
+  }
+}
+
 struct ScribeMsg {
   version @0 :UInt16;
   body :union {
@@ -184,6 +193,12 @@ struct ScribeMsg {
     # at version >= 3 (docs/scribe.md, "Replicate and ReplicaAck lists").
     replicates @18 :List(Replicate);
     replicaAcks @19 :List(ReplicaAck);
-    # Append new message types here (@20, ...).
+    # Version 4 (kListedVersion): the publishes, data (Multicast) and
+    # publish acknowledgements for one node of one batch of work, any
+    # topics', mixed, in the order sent, in one message; read as if each had
+    # come alone. Sent only to a node heard from at version >= 4
+    # (docs/scribe.md, "Publish, data and PublishAck lists").
+    listed @20 :List(Listed);
+    # Append new message types here (@21, ...).
   }
 }

@@ -1,6 +1,7 @@
 // Scribe's message decoder (pubsub/wire), for one message, a bundle or a
-// list of Replicates or ReplicaAcks. A decoded message must encode and
-// decode again, a bundle's or a list's messages bundled again too.
+// list (of Replicates, of ReplicaAcks, or of publishes, data and
+// PublishAcks). A decoded message must encode and decode again, a bundle's
+// or a list's messages bundled again too.
 #include "pubsub/messages.h"
 #include "pubsub/wire/codec.h"
 #include "tests/fuzz/fuzz_target.h"
@@ -30,10 +31,19 @@ std::vector<std::string> FuzzSeeds() {
   seeds.push_back(pubsub::wire::EncodeBundle(std::vector<std::string>(seeds.begin(), seeds.begin() + 3)));
   std::vector<const pubsub::ReplicateMsg*> replicates;
   std::vector<pubsub::ReplicaAckMsg> acks;
+  std::vector<pubsub::ListedMsg> listed;
   const std::vector<pubsub::ScribeMessage> each = EachAlternative<pubsub::ScribeMessage>();
   for (const pubsub::ScribeMessage& msg : each) {
     if (const auto* r = std::get_if<pubsub::ReplicateMsg>(&msg)) replicates.push_back(r);
     if (const auto* a = std::get_if<pubsub::ReplicaAckMsg>(&msg)) acks.push_back(*a);
+    if (const auto* p = std::get_if<pubsub::PublishMsg>(&msg)) listed.push_back(*p);
+    if (const auto* d = std::get_if<pubsub::DataMsg>(&msg)) listed.push_back(*d);
+    if (const auto* a = std::get_if<pubsub::PublishAckMsg>(&msg)) listed.push_back(*a);
+  }
+  if (!listed.empty()) {
+    const std::string listed_list = pubsub::wire::EncodeListed(listed);
+    seeds.push_back(listed_list);
+    seeds.push_back(pubsub::wire::EncodeBundle({seeds.front(), listed_list}));
   }
   if (!replicates.empty() && !acks.empty()) {
     replicates.push_back(replicates.front());

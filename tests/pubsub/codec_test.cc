@@ -395,5 +395,125 @@ TEST(ScribeCodecTest, ReplicateAndReplicaAckListLimitsAreEnforced) {
   }
 }
 
+// A `listed` list (version 4): publishes, data and publish
+// acknowledgements of several topics, mixed, read as its messages one by
+// one in the order sent, every field kept, alone or in a bundle with other
+// messages; Decode (all an older node runs on a type it does not know)
+// refuses it; a lone message's bytes are those of the message alone.
+TEST(ScribeCodecTest, ListedMessagesRoundTrip) {
+  const PublishMsg publish{NodeId(1, 2), "published", Handle(4), 41, true, 40, true};
+  const std::vector<ListedMsg> sent = {
+      publish,
+      DataMsg{NodeId(1, 2), 7, "first"},
+      PublishAckMsg{NodeId(1, 2), 41, 7},
+      DataMsg{NodeId(3, 4), 9, std::string(300, 'q')},
+      DataMsg{NodeId(3, 4), 10, ""},
+      PublishAckMsg{NodeId(3, 4), 42, 10},
+  };
+  const std::string list = EncodeListed(sent);
+  absl::StatusOr<Received> r = DecodeReceived(list);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->version, kScribeVersion);
+  EXPECT_EQ(r->reader_version, kListedVersion);
+  ASSERT_EQ(r->messages.size(), sent.size());
+  const PublishMsg& got = std::get<PublishMsg>(r->messages[0]);
+  EXPECT_EQ(got.topic, publish.topic);
+  EXPECT_EQ(got.payload, publish.payload);
+  EXPECT_EQ(got.publisher, publish.publisher);
+  EXPECT_EQ(got.request, publish.request);
+  EXPECT_TRUE(got.want_ack);
+  EXPECT_EQ(got.after, publish.after);
+  EXPECT_TRUE(got.passed_on);
+  EXPECT_EQ(Encode(got), Encode(publish));
+  EXPECT_EQ(Encode(publish), Encode(ScribeMessage(publish)));
+  for (size_t i = 1; i < sent.size(); ++i) {
+    if (const auto* data = std::get_if<DataMsg>(&sent[i])) {
+      const DataMsg& got = std::get<DataMsg>(r->messages[i]);
+      EXPECT_EQ(got.topic, data->topic);
+      EXPECT_EQ(got.seq, data->seq);
+      EXPECT_EQ(got.payload, data->payload);
+      EXPECT_EQ(Encode(got), Encode(*data));
+    } else {
+      const PublishAckMsg& ack = std::get<PublishAckMsg>(sent[i]);
+      const PublishAckMsg& got = std::get<PublishAckMsg>(r->messages[i]);
+      EXPECT_EQ(got.topic, ack.topic);
+      EXPECT_EQ(got.request, ack.request);
+      EXPECT_EQ(got.seq, ack.seq);
+      EXPECT_EQ(Encode(got), Encode(ScribeMessage(ack)));
+    }
+  }
+  EXPECT_EQ(Decode(list).status().code(), absl::StatusCode::kUnimplemented);
+
+  const std::string leave = Encode(LeaveMsg{NodeId(5, 6)});
+  const std::vector<ReplicaAckMsg> acks(2, ReplicaAckMsg{NodeId(1, 10), 0, 30, 30});
+  absl::StatusOr<Received> bundled =
+      DecodeReceived(EncodeBundle({leave, list, EncodeReplicaAcks(acks)}));
+  ASSERT_TRUE(bundled.ok()) << bundled.status();
+  EXPECT_EQ(bundled->reader_version, kListedVersion);
+  ASSERT_EQ(bundled->messages.size(), 1 + sent.size() + 2);
+  EXPECT_TRUE(std::holds_alternative<LeaveMsg>(bundled->messages[0]));
+  EXPECT_EQ(std::get<DataMsg>(bundled->messages[4]).payload, std::string(300, 'q'));
+  EXPECT_TRUE(std::holds_alternative<ReplicaAckMsg>(bundled->messages.back()));
+
+  const PublishAckMsg lone{NodeId(8, 9), 3, 4};
+  EXPECT_EQ(Encode(lone), Encode(ScribeMessage(lone)));
+}
+
+// A `listed` list is bounded as the other lists are: at most max_list
+// messages in a payload, alone or bundled, each payload within
+// max_payload_bytes; an empty list, an entry of a kind this build does not
+// know (a newer sender's) and any malformed entry fail the whole payload
+// with kInvalidArgument (Scribe counts it in `malformed`); garbage never
+// crashes.
+TEST(ScribeCodecTest, ListedLimitsAreEnforced) {
+  const std::vector<ListedMsg> three = {DataMsg{NodeId(1, 2), 1, "a"},
+                                        PublishAckMsg{NodeId(1, 2), 5, 1},
+                                        PublishMsg{NodeId(1, 2), "bb", Handle(3), 6}};
+  const std::string one = Encode(LeaveMsg{NodeId(1, 2)});
+  DecodeLimits limits;
+  limits.max_list = 3;
+  EXPECT_TRUE(DecodeReceived(EncodeListed(three), limits).ok());
+  std::vector<ListedMsg> four = three;
+  four.push_back(three[1]);
+  EXPECT_EQ(DecodeReceived(EncodeListed(four), limits).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(DecodeReceived(Bundle({one, EncodeListed(three)}), limits).ok());
+  EXPECT_TRUE(DecodeReceived(Bundle({one, EncodeListed({three[0], three[1]})}), limits).ok());
+  EXPECT_EQ(DecodeReceived(EncodeListed({})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  limits = DecodeLimits{};
+  limits.max_payload_bytes = 1;
+  EXPECT_FALSE(DecodeReceived(EncodeListed(three), limits).ok());
+  limits.max_payload_bytes = 2;
+  EXPECT_TRUE(DecodeReceived(EncodeListed(three), limits).ok());
+
+  // Two publish acknowledgements; the second entry's union tag set to 3, a
+  // member this build does not know. The list's tag word (two structs of
+  // one data word and one pointer) is followed by the entries, each its
+  // data word (the union's tag first) and its pointer.
+  std::string unknown = EncodeListed({three[1], three[1]});
+  const std::string tag("\x08\0\0\0\x01\0\x01\0", 8);
+  const size_t at = unknown.find(tag);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(unknown[at + 24], 2);  // publishAck
+  unknown[at + 24] = 3;
+  absl::StatusOr<Received> bad = DecodeReceived(unknown);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("unknown entry"), std::string::npos) << bad.status();
+  unknown[at + 24] = 2;
+  EXPECT_TRUE(DecodeReceived(unknown).ok());
+
+  const std::string good = EncodeListed(three);
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string flipped = good;
+    flipped[i] ^= 0x5a;
+    (void)DecodeReceived(flipped);
+    (void)DecodeReceived(Bundle({one, flipped}));
+  }
+  for (size_t n = 0; n < good.size(); n += 8) {
+    EXPECT_FALSE(DecodeReceived(good.substr(0, n)).ok());
+  }
+}
+
 }  // namespace
 }  // namespace peter::pubsub::wire

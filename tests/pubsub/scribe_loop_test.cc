@@ -422,18 +422,28 @@ class ScribeBundleTest : public ScribeLoopTest {
     return options;
   }
   ScribeBundleTest() : ScribeLoopTest(NoGrace()) {}
+  // A frame from `from` written at `version` (its version field, at byte
+  // 16 of a one-segment message, patched): `from` is taken for a node of
+  // that version.
+  void HearAt(const NodeHandle& from, uint16_t version) {
+    std::string bytes = wire::Encode(LeaveMsg{topic_});
+    bytes[16] = static_cast<char>(version);
+    ASSERT_EQ(wire::DecodeReceived(bytes).value().version, version);
+    scribe_.Deliver(pastry::RouteMessage{std::nullopt, from, from, 1, bytes});
+  }
 };
 
 // Bundles (docs/scribe.md, "Bundles"). What a root sends one node in one
 // batch of work -- here the acknowledgements of publishes to three topics --
-// goes in one payload to a node that wrote to us at kBundleVersion, in the
-// order sent; a node heard at version 1, one not heard from, and another run
+// goes in one payload to a node that wrote to us at kBundleVersion (here
+// version 3, before `listed` lists), in the order sent; a node heard
+// at version 1, one not heard from, and another run
 // (incarnation) of a bundle reader each get one payload per message, at once.
 TEST_F(ScribeBundleTest, MessagesToOneNodeInOneBatchOfWorkGoInOneBundleIfItReadsThem) {
   NodeHandle reader = Handle(7), old = Handle(8), unheard = Handle(9), restarted = Handle(6);
   reader.incarnation = 3;
   restarted.incarnation = 4;
-  Receive(reader, LeaveMsg{topic_});
+  HearAt(reader, kBatchVersion);  // before `listed` lists: a bundle
   Receive(restarted, LeaveMsg{topic_});
   // Version 1's frame: the root struct's data section starts at byte 16 of a
   // one-segment message (segment table, root pointer), its version first.
@@ -546,6 +556,77 @@ TEST_F(ScribeBundleTest, BundlesAreBoundedAndALoneMessageIsNotOne) {
   ASSERT_EQ(overlay_->payloads.size(), 2u);
   EXPECT_EQ(overlay_->payloads[0].second, kMaxBundleMessages);
   EXPECT_EQ(overlay_->payloads[1].second, 10u);
+}
+
+// `listed` lists (version 4; docs/scribe.md, "Publish, data and
+// PublishAck lists"): the data of N publishes to a topic whose only child is node
+// `reader`, and their acknowledgements to `reader` (their publisher),
+// numbered in one batch of work, go to it as one message -- one list of the
+// 2N in the order sent, each built in place -- not a bundle of 2N messages
+// each encoded on its own. A node heard at version 3 gets that bundle.
+TEST_F(ScribeBundleTest, DataAndAcksToOneNodeInOneBatchOfWorkTravelAsOneList) {
+  constexpr uint64_t kPublishes = 5;
+  for (uint16_t version : {kScribeVersion, kBatchVersion}) {
+    SCOPED_TRACE(version);
+    const NodeHandle reader = Handle(version == kScribeVersion ? 7 : 8);
+    const TopicId topic = TopicIdOf("listed-" + std::to_string(version));
+    HearAt(reader, version);
+    // Its join routed here: this node becomes the topic's root, with
+    // `reader` its child.
+    scribe_.Deliver(pastry::RouteMessage{topic, reader, reader, 2,
+                                         wire::Encode(JoinMsg{topic, reader, false, 0})});
+    overlay_->RunZeroDelayTimers();
+    sent_.clear();
+    overlay_->raw.clear();
+    const ScribeStats before = scribe_.stats();
+    std::vector<ListedMsg> expected;
+    for (uint64_t k = 1; k <= kPublishes; ++k) {
+      scribe_.Deliver(pastry::RouteMessage{
+          topic, reader, reader, 2,
+          wire::Encode(PublishMsg{topic, "payload " + std::to_string(k), reader, k})});
+      expected.push_back(DataMsg{topic, k, "payload " + std::to_string(k)});
+      expected.push_back(PublishAckMsg{topic, k, k});
+    }
+    overlay_->RunZeroDelayTimers();
+    ASSERT_EQ(overlay_->raw.size(), 1u);
+    EXPECT_EQ(overlay_->raw[0].first, reader);
+    EXPECT_EQ(overlay_->payloads.back().second, 2 * kPublishes);
+    const ScribeStats& after = scribe_.stats();
+    if (version == kScribeVersion) {
+      EXPECT_EQ(overlay_->raw[0].second, wire::EncodeListed(expected));
+      EXPECT_EQ(after.message_lists_sent - before.message_lists_sent, 1u);
+      EXPECT_EQ(after.messages_listed - before.messages_listed, 2 * kPublishes);
+      EXPECT_EQ(after.bundles_sent - before.bundles_sent, 0u);
+    } else {
+      absl::StatusOr<wire::Received> received = wire::DecodeReceived(overlay_->raw[0].second);
+      ASSERT_TRUE(received.ok());
+      EXPECT_EQ(received->reader_version, kBundleVersion);
+      EXPECT_EQ(after.message_lists_sent - before.message_lists_sent, 0u);
+      EXPECT_EQ(after.bundles_sent - before.bundles_sent, 1u);
+    }
+    EXPECT_EQ(after.messages_out - before.messages_out, 2 * kPublishes);
+    EXPECT_EQ(after.data_forwarded - before.data_forwarded, kPublishes);
+  }
+}
+
+// A `listed` list over wire::DecodeLimits::max_list, or with a
+// malformed entry, is dropped whole and counted in `malformed`; none of its
+// messages is handled.
+TEST_F(ScribeBundleTest, ABadListIsCountedAndDropped) {
+  BecomeRoot();
+  const ScribeStats before = scribe_.stats();
+  const NodeHandle peer = Handle(7);
+  const std::vector<ListedMsg> too_many(wire::DecodeLimits{}.max_list + 1,
+                                          DataMsg{topic_, 1, "x"});
+  scribe_.Deliver(
+      pastry::RouteMessage{std::nullopt, peer, peer, 1, wire::EncodeListed(too_many)});
+  EXPECT_EQ(scribe_.stats().malformed, 1u);
+  std::string truncated = wire::EncodeListed({DataMsg{topic_, 1, "x"}, DataMsg{topic_, 2, "y"}});
+  truncated.resize(truncated.size() - 8);
+  scribe_.Deliver(pastry::RouteMessage{std::nullopt, peer, peer, 1, truncated});
+  EXPECT_EQ(scribe_.stats().malformed, 2u);
+  EXPECT_EQ(scribe_.stats().messages_in, before.messages_in);
+  EXPECT_EQ(scribe_.stats().duplicates, before.duplicates);
 }
 
 // Lists of Replicates and ReplicaAcks (version 3; docs/scribe.md, "Replicate

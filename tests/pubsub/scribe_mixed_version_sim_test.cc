@@ -1,9 +1,11 @@
 // A rolling upgrade on the simulated network: one node speaks an older
 // Scribe version among nodes of this build (docs/scribe.md, "Bundles" and
 // "Replicate and ReplicaAck lists", the mixed-version paragraphs): version
-// 1 (before bundles) or version 2 (before lists of Replicates and
-// ReplicaAcks). An older node must never be sent what its decoder cannot
-// read: it drops a bundle (version 1) or a list (versions 1 and 2) as an
+// 1 (before bundles), version 2 (before lists of Replicates and
+// ReplicaAcks) or version 3 (before lists of publishes, data and
+// PublishAcks). An
+// older node must never be sent what its decoder cannot read: it drops a
+// bundle (version 1) or a list (those of versions it is older than) as an
 // unknown type, and every message in it is lost. Seeded and deterministic.
 #include <algorithm>
 #include <cstdint>
@@ -44,10 +46,10 @@ std::string AsVersion(std::string bytes, uint16_t version) {
   return bytes;
 }
 
-// Makes a node's Scribe look like `version` (1 or 2) to its peers: every
+// Makes a node's Scribe look like `version` (1, 2 or 3) to its peers: every
 // payload it sends (and every join it rewrites in Forward) carries that
 // version, a payload it would send that the version could not have written
-// (a bundle at 1, a list at 2: wire::Received::reader_version) goes as one
+// (a bundle at 1, a list at 2 or 3: wire::Received::reader_version) goes as one
 // payload per message, and one it is sent that the version cannot read is
 // dropped unread, as that version's decoder drops it, and counted. The
 // Scribe reaches the overlay through it; it is the application registered
@@ -136,7 +138,7 @@ std::vector<int> ByCloseness(ScribeRing& ring, const NodeId& key) {
 // The older node's version and the seed.
 class MixedVersionTest : public ::testing::TestWithParam<std::tuple<uint16_t, uint64_t>> {};
 
-// Twelve nodes of this build and one older node (version 1 or 2), V. Eight
+// Twelve nodes of this build and one older node (version 1, 2 or 3), V. Eight
 // topics: two rooted at V, two each at the nodes V is the second and the
 // third closest to (V one of the root's replica peers), two anywhere. Every node
 // subscribes, reliable, to every topic; V and three others publish bursts
@@ -144,8 +146,8 @@ class MixedVersionTest : public ::testing::TestWithParam<std::tuple<uint16_t, ui
 // to one publisher, the replicas' traffic and the data to one child go in
 // one batch). Every publish is confirmed; every subscriber delivers every
 // message exactly once, in order, each publisher's in the order published;
-// nothing V cannot read reaches it (no bundle at version 1, no list at
-// version 1 or 2), and no node counts a malformed message. The nodes of
+// nothing V cannot read reaches it (no bundle at version 1, no list of
+// Replicates or ReplicaAcks at version 1 or 2, no `listed` list below 4), and no node counts a malformed message. The nodes of
 // this build do bundle, and send lists, among themselves.
 TEST_P(MixedVersionTest, AnOlderNodeGetsNothingItCannotReadAndLosesNothing) {
   const uint16_t version = std::get<0>(GetParam());
@@ -250,7 +252,7 @@ TEST_P(MixedVersionTest, AnOlderNodeGetsNothingItCannotReadAndLosesNothing) {
     if (i == older) continue;
     const ScribeStats& stats = ring.scribe(i).stats();
     bundles += stats.bundles_sent;
-    lists += stats.replicate_lists_sent + stats.replica_ack_lists_sent;
+    lists += stats.replicate_lists_sent + stats.replica_ack_lists_sent + stats.message_lists_sent;
   }
   EXPECT_GT(bundles, 0u);
   EXPECT_GT(lists, 0u);
@@ -262,7 +264,7 @@ TEST_P(MixedVersionTest, AnOlderNodeGetsNothingItCannotReadAndLosesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, MixedVersionTest,
-                         ::testing::Combine(::testing::Values<uint16_t>(1, 2),
+                         ::testing::Combine(::testing::Values<uint16_t>(1, 2, 3),
                                             ::testing::Values<uint64_t>(1, 2, 3)));
 
 }  // namespace
