@@ -426,10 +426,13 @@ class ScribeBundleTest : public ScribeLoopTest {
   // 16 of a one-segment message, patched): `from` is taken for a node of
   // that version.
   void HearAt(const NodeHandle& from, uint16_t version) {
-    std::string bytes = wire::Encode(LeaveMsg{topic_});
+    scribe_.Deliver(pastry::RouteMessage{std::nullopt, from, from, 1,
+                                         AtVersion(wire::Encode(LeaveMsg{topic_}), version)});
+  }
+  static std::string AtVersion(std::string bytes, uint16_t version) {
     bytes[16] = static_cast<char>(version);
-    ASSERT_EQ(wire::DecodeReceived(bytes).value().version, version);
-    scribe_.Deliver(pastry::RouteMessage{std::nullopt, from, from, 1, bytes});
+    EXPECT_EQ(wire::DecodeReceived(bytes).value().version, version);
+    return bytes;
   }
 };
 
@@ -570,11 +573,10 @@ TEST_F(ScribeBundleTest, DataAndAcksToOneNodeInOneBatchOfWorkTravelAsOneList) {
     SCOPED_TRACE(version);
     const NodeHandle reader = Handle(version == kScribeVersion ? 7 : 8);
     const TopicId topic = TopicIdOf("listed-" + std::to_string(version));
-    HearAt(reader, version);
-    // Its join routed here: this node becomes the topic's root, with
-    // `reader` its child.
-    scribe_.Deliver(pastry::RouteMessage{topic, reader, reader, 2,
-                                         wire::Encode(JoinMsg{topic, reader, false, 0})});
+    // Its join routed here (written at `version`, as all it sends): this
+    // node becomes the topic's root, with `reader` its child.
+    scribe_.Deliver(pastry::RouteMessage{
+        topic, reader, reader, 2, AtVersion(wire::Encode(JoinMsg{topic, reader, false, 0}), version)});
     overlay_->RunZeroDelayTimers();
     sent_.clear();
     overlay_->raw.clear();
@@ -583,7 +585,8 @@ TEST_F(ScribeBundleTest, DataAndAcksToOneNodeInOneBatchOfWorkTravelAsOneList) {
     for (uint64_t k = 1; k <= kPublishes; ++k) {
       scribe_.Deliver(pastry::RouteMessage{
           topic, reader, reader, 2,
-          wire::Encode(PublishMsg{topic, "payload " + std::to_string(k), reader, k})});
+          AtVersion(wire::Encode(PublishMsg{topic, "payload " + std::to_string(k), reader, k}),
+                    version)});
       expected.push_back(DataMsg{topic, k, "payload " + std::to_string(k)});
       expected.push_back(PublishAckMsg{topic, k, k});
     }
