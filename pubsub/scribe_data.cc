@@ -264,10 +264,10 @@ void Scribe::StampOrAck(TopicState& t, PublishMsg publish) {
 // numbered no more.
 bool Scribe::AckIfNumbered(TopicState& t, const PublishMsg& publish) {
   if (publish.request == 0) return false;
-  auto it = t.origins.find(PublishOrigin{publish.publisher.id, publish.request});
-  if (it == t.origins.end()) return false;
+  const std::optional<uint64_t> seq = t.origins.Find(publish.publisher.id, publish.request);
+  if (!seq.has_value()) return false;
   ++stats_.publishes_deduplicated;
-  if (publish.want_ack) ConfirmPublish(t, publish, it->second);
+  if (publish.want_ack) ConfirmPublish(t, publish, *seq);
   return true;
 }
 
@@ -281,7 +281,7 @@ bool Scribe::AckIfNumbered(TopicState& t, const PublishMsg& publish) {
 // the origins its replicas carried.
 void Scribe::NumberInOrder(TopicState& t, PublishMsg publish) {
   if (publish.request == 0 || publish.after == 0 ||
-      t.origins.contains(PublishOrigin{publish.publisher.id, publish.after})) {
+      t.origins.Contains(publish.publisher.id, publish.after)) {
     StampChain(t, std::move(publish));
     return;
   }
@@ -977,7 +977,7 @@ void Scribe::Store(TopicState& t, uint64_t seq, std::string payload, uint64_t te
 std::map<uint64_t, ReplayEntry>::iterator Scribe::ForgetOrigin(
     TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it) {
   if (it->second.request != 0) {
-    t.origins.erase(PublishOrigin{it->second.publisher, it->second.request});
+    t.origins.Erase(it->second.publisher, it->second.request);
   }
   return it;
 }
@@ -1678,9 +1678,9 @@ void Scribe::WaitAsTakenOver(TopicState& t, const StoredMessage& m) {
 void Scribe::MoveIntoDuplicate(TopicState& t, const StoredMessage& m,
                                const UnconfirmedPublish& displaced, std::string payload) {
   if (m.request == 0) return;
-  auto origin = t.origins.find(PublishOrigin{m.publisher, m.request});
-  if (origin == t.origins.end() || origin->second == m.seq) return;
-  const uint64_t seq = origin->second;
+  const std::optional<uint64_t> origin = t.origins.Find(m.publisher, m.request);
+  if (!origin.has_value() || *origin == m.seq) return;
+  const uint64_t seq = *origin;
   auto waiting = t.unconfirmed.find(seq);
   if (waiting == t.unconfirmed.end()) return;
   if (LogsDebug()) {
@@ -1722,7 +1722,7 @@ void Scribe::RememberOrigin(TopicState& t, const StoredMessage& m) {
   if (entry == t.replay.end()) return;
   entry->second.publisher = m.publisher;
   entry->second.request = m.request;
-  t.origins[PublishOrigin{m.publisher, m.request}] = m.seq;
+  t.origins.Set(m.publisher, m.request, m.seq);
 }
 
 // The topic's replica set (this node included) is computed again only when

@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "pubsub/messages.h"
+#include "pubsub/origin_index.h"
 #include "pubsub/subscription.h"
 
 namespace peter::pubsub {
@@ -126,7 +127,7 @@ struct TopicState {
   std::map<uint64_t, ReplayEntry> replay;
   // Publishes in `replay` with an origin (acknowledged or best effort), by
   // origin (root side); bounded by the replay buffer.
-  absl::flat_hash_map<PublishOrigin, uint64_t> origins;
+  OriginIndex origins;
 
   // Root only: publishes held until `hold_until` (see fresh_root_grace),
   // for a root lease, or while the replica window is full (oldest first).

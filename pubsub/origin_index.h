@@ -1,0 +1,128 @@
+// OriginIndex: the root's map from a publish's origin (publisher, request)
+// to the number it was given, for the publishes in a topic's replay buffer.
+// Private to pubsub/.
+#ifndef PETER_PUBSUB_ORIGIN_INDEX_H_
+#define PETER_PUBSUB_ORIGIN_INDEX_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "peter/pastry/node_id.h"
+
+namespace peter::pubsub {
+
+using pastry::NodeId;
+
+// The map operations Scribe uses on origins (look up, set, erase), kept as
+// one run per publisher of (request, number) pairs sorted by request.
+//
+// A publisher's request ids ascend, and the root numbers its publishes
+// in that order almost always (PublishMsg::after), so a new origin goes at
+// the end of its run and the oldest one leaves from the front, as the
+// replay buffer pushes its oldest message out: both ends were touched a
+// moment ago or are read in sequence. A per-topic hash table (2,047 slots
+// of 32 bytes for a buffer of 1,024) touched a random cold slot to look a
+// new publish up, another to insert it and a third to erase the origin
+// pushed out: with 100 topics most of `Scribe::ForgetOrigin`'s 8% and
+// `AckIfNumbered`'s 4% of one node (docs/benchmarks.md, 14:40); and 64
+// bytes per message kept, against 16 here. Requests
+// out of order (a resend overtaken by its successor, a rival root's state)
+// are inserted or erased in the middle of their run: a binary search and a
+// move of the pairs after it, bounded by the replay buffer.
+class OriginIndex {
+ public:
+  // The number given to `publisher`'s `request`, if held.
+  std::optional<uint64_t> Find(const NodeId& publisher, uint64_t request) const {
+    const Run* run = RunOf(publisher);
+    if (run == nullptr) return std::nullopt;
+    const size_t i = run->LowerBound(request);
+    if (i == run->pairs.size() || run->pairs[i].first != request) return std::nullopt;
+    return run->pairs[i].second;
+  }
+  bool Contains(const NodeId& publisher, uint64_t request) const {
+    return Find(publisher, request).has_value();
+  }
+
+  // As map[{publisher, request}] = seq.
+  void Set(const NodeId& publisher, uint64_t request, uint64_t seq) {
+    Run& run = runs_[publisher];
+    if (run.pairs.empty() || run.pairs.back().first < request) {
+      run.pairs.emplace_back(request, seq);
+      ++size_;
+      return;
+    }
+    const size_t i = run.LowerBound(request);
+    if (i != run.pairs.size() && run.pairs[i].first == request) {
+      run.pairs[i].second = seq;
+      return;
+    }
+    run.pairs.insert(run.pairs.begin() + static_cast<std::ptrdiff_t>(i), {request, seq});
+    ++size_;
+  }
+
+  // As map.erase({publisher, request}).
+  void Erase(const NodeId& publisher, uint64_t request) {
+    auto it = runs_.find(publisher);
+    if (it == runs_.end()) return;
+    Run& run = it->second;
+    const size_t i = run.LowerBound(request);
+    if (i == run.pairs.size() || run.pairs[i].first != request) return;
+    --size_;
+    if (run.pairs.size() == 1 && runs_.size() > kKeptEmpty) {
+      runs_.erase(it);  // one of many publishers gone from the buffer
+    } else if (i == 0) {
+      run.pairs.pop_front();
+    } else {
+      run.pairs.erase(run.pairs.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  size_t publishers() const { return runs_.size(); }
+  void clear() {
+    runs_.clear();
+    size_ = 0;
+  }
+
+ private:
+  // Runs kept when they empty (a replay buffer of one message empties its
+  // publisher's run at every publish); beyond that many publishers one
+  // with nothing held is forgotten.
+  static constexpr size_t kKeptEmpty = 8;
+  struct Run {
+    // Sorted by request. A deque: the front leaves without moving the rest,
+    // and it holds what is live plus a block (32 pairs) at most.
+    std::deque<std::pair<uint64_t, uint64_t>> pairs;
+    // The first pair whose request is not below `request`; the ends are
+    // tried first (a new publish or a resend of a recent one; the oldest,
+    // pushed out of the replay buffer), without a search through the
+    // run's cold middle.
+    size_t LowerBound(uint64_t request) const {
+      if (pairs.empty() || pairs.back().first < request) return pairs.size();
+      if (pairs.back().first == request) return pairs.size() - 1;
+      if (pairs.front().first >= request) return 0;
+      auto it = std::lower_bound(
+          pairs.begin(), pairs.end(), request,
+          [](const std::pair<uint64_t, uint64_t>& p, uint64_t r) { return p.first < r; });
+      return static_cast<size_t>(it - pairs.begin());
+    }
+  };
+  const Run* RunOf(const NodeId& publisher) const {
+    auto it = runs_.find(publisher);
+    return it == runs_.end() ? nullptr : &it->second;
+  }
+
+  absl::flat_hash_map<NodeId, Run> runs_;
+  size_t size_ = 0;
+};
+
+}  // namespace peter::pubsub
+
+#endif  // PETER_PUBSUB_ORIGIN_INDEX_H_
