@@ -13,6 +13,18 @@ namespace {
 constexpr size_t kMaxGatherFrames = 64;
 constexpr size_t kMaxGatherBytes = 1 << 20;
 
+// The gathered write's buffers, kept by the connection: asio copies the
+// buffer sequence into its operation, and copying a std::vector of them
+// allocated once per write.
+struct BufferSpan {
+  using value_type = asio::const_buffer;
+  using const_iterator = const asio::const_buffer*;
+  const asio::const_buffer* data;
+  size_t size;
+  const_iterator begin() const { return data; }
+  const_iterator end() const { return data + size; }
+};
+
 std::string Describe(const asio::ip::tcp::socket& socket) {
   std::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
@@ -187,11 +199,11 @@ void Connection::Established() {
   Write();
 }
 
-bool Connection::Enqueue(Frame frame, size_t max_queue_bytes) {
+bool Connection::Enqueue(std::string&& frame, size_t max_queue_bytes) {
   if (state_ == State::kClosed || retiring_) return false;
-  if (!queue_.empty() && queued_bytes_ + frame->size() > max_queue_bytes) return false;
+  if (!queue_.empty() && queued_bytes_ + frame.size() > max_queue_bytes) return false;
   if (queue_.empty()) write_progress_ = std::chrono::steady_clock::now();
-  AddQueued(frame->size());
+  AddQueued(frame.size());
   queue_.push_back(std::move(frame));
   // Written once the loop has run what is ready now (a batch of work, the
   // other frames it queues to this peer), in one gathered write: writing at
@@ -258,21 +270,22 @@ void Connection::Write() {
     }
     return;
   }
-  std::vector<asio::const_buffer> buffers;
+  write_buffers_.clear();
+  write_buffers_.reserve(2 * kMaxGatherFrames);  // once per connection: a frame and its tag
   size_t bytes = 0;
   size_t frames = 0;
   write_tags_.clear();
   write_tags_.reserve(kMaxGatherFrames);  // no reallocation: buffers point into it
-  for (const Frame& f : queue_) {
-    if (frames == kMaxGatherFrames || (bytes > 0 && bytes + f->size() > kMaxGatherBytes)) {
+  for (const std::string& f : queue_) {
+    if (frames == kMaxGatherFrames || (bytes > 0 && bytes + f.size() > kMaxGatherBytes)) {
       break;
     }
-    buffers.push_back(asio::buffer(*f));
+    write_buffers_.push_back(asio::buffer(f));
     if (send_mac_.has_value()) {
-      write_tags_.push_back(send_mac_->Tag(*f));
-      buffers.push_back(asio::buffer(write_tags_.back()));
+      write_tags_.push_back(send_mac_->Tag(f));
+      write_buffers_.push_back(asio::buffer(write_tags_.back()));
     }
-    bytes += f->size();
+    bytes += f.size();
     ++frames;
   }
   writing_ = true;
@@ -280,7 +293,7 @@ void Connection::Write() {
   // The frames stay in queue_ until the write completes, which keeps their
   // buffers alive; Close() leaves them there while a write is pending.
   WithStream([&](auto& stream) {
-    asio::async_write(stream, buffers,
+    asio::async_write(stream, BufferSpan{write_buffers_.data(), write_buffers_.size()},
                       [self = shared_from_this(), frames, bytes](const std::error_code& ec,
                                                                  size_t) {
                         self->OnWrite(ec, frames, bytes);
@@ -328,8 +341,13 @@ void Connection::OnWrite(const std::error_code& ec, size_t frames, size_t bytes)
 }
 
 void Connection::Read() {
+  // A frame's start left from the last read is completed from the start of
+  // this one; reading at the same offset modulo 8 keeps the frames after it
+  // word-aligned, so that they decode in place.
+  read_offset_ = assembler_.buffered_bytes() % 8;
   WithStream([&](auto& stream) {
-    stream.async_read_some(asio::buffer(read_buffer_),
+    stream.async_read_some(asio::buffer(read_buffer_.data() + read_offset_,
+                                        read_buffer_.size() - read_offset_),
                            [self = shared_from_this()](const std::error_code& ec, size_t n) {
                              self->OnRead(ec, n);
                            });
@@ -352,7 +370,8 @@ void Connection::OnRead(const std::error_code& ec, size_t n) {
     return;
   }
   Touch();
-  std::string_view data(read_buffer_.data(), n);
+  if (totals_ != nullptr) ++totals_->reads;
+  std::string_view data(read_buffer_.data() + read_offset_, n);
   std::string after_handshake;
   if (close_after_write_.has_value()) return;  // refused; only writing our last bytes
   if (state_ == State::kHandshaking) {
@@ -363,9 +382,11 @@ void Connection::OnRead(const std::error_code& ec, size_t n) {
     after_handshake = auth_->TakeLeftover();
     data = after_handshake;
   }
-  assembler_.Append(data);
+  // Frames that lie whole in `data` are handed on in place; the start of one
+  // that the read cut off is copied by the assembler.
+  assembler_.Feed(data);
   while (state_ != State::kClosed) {
-    absl::StatusOr<std::optional<std::string>> next = assembler_.Next();
+    absl::StatusOr<std::optional<std::string_view>> next = assembler_.Next();
     if (!next.ok()) {
       owner_.OnFramingError(*this, next.status());
       Close("framing error");

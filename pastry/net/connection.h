@@ -50,8 +50,8 @@ struct ConnectionTotals {
   // Run once, when queued_bytes next falls to 0 (written, or dropped by a
   // close): TcpTransport::WhenDrained.
   std::vector<absl::AnyInvocable<void() &&>> on_drained;
+  uint64_t reads = 0;   // reads that returned bytes (frames or handshake)
 };
-using Frame = std::shared_ptr<const std::string>;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 class ConnectionOwner {
@@ -106,7 +106,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // the newest message is the one dropped, so what is queued goes out intact
   // and in order, and the queue never holds more than the bound plus one
   // frame. Also refuses when closed or retiring.
-  bool Enqueue(Frame frame, size_t max_queue_bytes);
+  bool Enqueue(std::string&& frame, size_t max_queue_bytes);
   // Takes no new frames; once the queue is written, shuts down our sending
   // side (the peer sees end of stream and closes; we close on its EOF).
   void Retire();
@@ -197,14 +197,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool heard_ = false;
   std::optional<Endpoint> peer_;
   std::string remote_;
-  std::deque<Frame> queue_;
+  // Frames to write; a deque, so that the write in flight's buffers stay
+  // put while frames are queued behind them.
+  std::deque<std::string> queue_;
+  // The buffers of the write in flight (kept: no allocation per write).
+  std::vector<asio::const_buffer> write_buffers_;
   size_t queued_bytes_ = 0;
   size_t received_bytes_ = 0;  // partial frames, as last added to totals_
   ConnectionTotals* totals_;
   SteadyTime last_activity_;
   SteadyTime write_progress_;
   // 16 KiB per connection: at max_connections (4096) that is 64 MiB.
-  std::array<char, 16 * 1024> read_buffer_;
+  // Frames are decoded in place in it (Cap'n Proto reads aligned words).
+  alignas(8) std::array<char, 16 * 1024> read_buffer_;
+  size_t read_offset_ = 0;  // where the read in flight writes in read_buffer_
 };
 
 }  // namespace peter::pastry::net

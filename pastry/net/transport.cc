@@ -208,9 +208,9 @@ void TcpTransport::Send(const Endpoint& to, const Envelope& envelope) {
   const size_t type = envelope.body.index();
   std::shared_ptr<Connection> conn = ConnectionFor(to);
   if (conn == nullptr) return;  // counted by ConnectionFor
-  // Encoded once per destination; the frame is shared by the queue.
-  auto frame = std::make_shared<const std::string>(wire::Encode(envelope));
-  if (totals_.queued_bytes > 0 && totals_.queued_bytes + frame->size() > config_.max_total_send_queue_bytes) {
+  std::string frame = wire::Encode(envelope);
+  const size_t frame_bytes = frame.size();
+  if (totals_.queued_bytes > 0 && totals_.queued_bytes + frame_bytes > config_.max_total_send_queue_bytes) {
     ++stats_.global_queue_overflows;
     if (global_overflow_warn_.Allow(absl::Now())) {
       log_->warn("send queues of all peers hold {} bytes, the limit: dropping messages ({} "
@@ -219,7 +219,7 @@ void TcpTransport::Send(const Endpoint& to, const Envelope& envelope) {
     }
     return;
   }
-  if (!conn->Enqueue(frame, config_.max_send_queue_bytes)) {
+  if (!conn->Enqueue(std::move(frame), config_.max_send_queue_bytes)) {
     ++stats_.queue_overflows;
     if (overflow_warn_.Allow(absl::Now())) {
       log_->warn("send queue to {} full ({} bytes): dropping messages ({} warnings suppressed)",
@@ -228,7 +228,7 @@ void TcpTransport::Send(const Endpoint& to, const Envelope& envelope) {
     return;
   }
   ++stats_.frames_sent[type];
-  stats_.bytes_sent[type] += frame->size();
+  stats_.bytes_sent[type] += frame_bytes;
 }
 
 // The connection to send to `to` on, opening one if needed; null (the
@@ -461,6 +461,7 @@ TransportStats TcpTransport::stats() const {
   TransportStats s = stats_;
   s.send_queue_bytes = queued_bytes();
   s.frame_writes = totals_.writes;
+  s.frame_reads = totals_.reads;
   return s;
 }
 

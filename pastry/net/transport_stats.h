@@ -60,6 +60,9 @@ struct TransportStats {
   // Gathered writes of queued frames (one sendmsg each unless the socket
   // takes part of it): frames_sent over this is frames per write.
   uint64_t frame_writes = 0;
+  // Reads from peers' connections that returned bytes (one recvfrom each):
+  // frames_received over this is frames per read.
+  uint64_t frame_reads = 0;
 };
 
 }  // namespace peter::pastry::net

@@ -46,7 +46,13 @@ absl::StatusOr<std::optional<size_t>> ExpectedFrameSize(
     std::string_view prefix, const FrameLimits& limits = {});
 
 // Cuts a TCP byte stream into frames. Feed it whatever the socket returned
-// with Append(); then call Next() until it yields std::nullopt.
+// with Feed() (or Append()); then call Next() until it yields std::nullopt.
+//
+// Frames are returned as views, valid until the next call of Next(),
+// Feed() or Append(). A frame that lies whole in fed bytes is returned in
+// place, without a copy; only the start of a frame that a read cut off is
+// copied into the assembler's own buffer (and completed there from the
+// next bytes fed).
 //
 // Once Next() has returned an error the stream is unrecoverable (frame
 // boundaries are lost): every later call returns the same error, and the
@@ -60,13 +66,17 @@ class FrameAssembler {
   FrameAssembler(const FrameAssembler&) = delete;
   FrameAssembler& operator=(const FrameAssembler&) = delete;
 
-  // Buffers `bytes` (any length, including zero).
+  // Takes `bytes` (any length, including zero) without copying them: they
+  // must stay valid and unchanged until Next() has returned std::nullopt
+  // or an error, which copies what is left of them (a frame's start).
+  void Feed(std::string_view bytes);
+  // Buffers a copy of `bytes`.
   void Append(std::string_view bytes);
 
   // Returns the next complete frame, std::nullopt when more bytes are
   // needed, or InvalidArgument when the stream declares a frame beyond the
   // limits.
-  absl::StatusOr<std::optional<std::string>> Next();
+  absl::StatusOr<std::optional<std::string_view>> Next();
 
   // From now on every frame is followed on the stream by `n` more bytes
   // (e.g. an authentication tag), returned with it: Next() yields the frame
@@ -74,8 +84,11 @@ class FrameAssembler {
   void set_trailer_bytes(size_t n) { trailer_bytes_ = n; }
 
   // Bytes received but not yet returned as frames.
-  size_t buffered_bytes() const { return buffer_.size() - start_; }
-  // Memory the buffer holds. Once a frame is returned it is at most about
+  size_t buffered_bytes() const {
+    return buffer_.size() - start_ - returned_ + input_.size();
+  }
+  // Memory the buffer holds. Once a frame is returned and Next() called
+  // again it is at most about
   // twice the bytes still buffered, or kKeepCapacity: a connection that
   // once carried a large frame does not keep its memory while idle or
   // holding only the start of a small one (the transport bounds
@@ -85,12 +98,19 @@ class FrameAssembler {
   static constexpr size_t kKeepCapacity = 64 << 10;
 
  private:
+  // Forgets the frame the last Next() returned from buffer_.
+  void DropReturned();
+  // Copies the fed bytes not yet returned into buffer_.
+  void BufferInput();
+  absl::Status Fail(absl::Status status);
   void Compact();
   void ReleaseUnused();
 
   FrameLimits limits_;
   std::string buffer_;
-  size_t start_ = 0;  // offset of the first unreturned byte in buffer_
+  size_t start_ = 0;     // offset of the first unreturned byte in buffer_
+  size_t returned_ = 0;  // bytes at start_ that the last Next() returned
+  std::string_view input_;  // fed bytes not yet returned nor buffered
   size_t trailer_bytes_ = 0;
   absl::Status error_;
 };

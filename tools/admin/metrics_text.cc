@@ -278,6 +278,10 @@ void Connections(Writer& w, const pastry::net::TransportStats& t) {
            "Gathered writes of queued frames to TCP connections (frames sent over this: "
            "frames per write).",
            t.frame_writes);
+  w.Single("peter_frame_reads_total", "counter",
+           "Reads from TCP connections to peers that returned bytes (frames received over this: "
+           "frames per read).",
+           t.frame_reads);
 }
 
 void State(Writer& w, const pastry::net::NodeSnapshot& s) {

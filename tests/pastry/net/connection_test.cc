@@ -26,7 +26,7 @@ class RawStream {
   std::optional<Envelope> Next(absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     while (true) {
-      absl::StatusOr<std::optional<std::string>> frame = assembler_.Next();
+      absl::StatusOr<std::optional<std::string_view>> frame = assembler_.Next();
       if (!frame.ok()) return std::nullopt;
       if (frame->has_value()) {
         absl::StatusOr<Envelope> e = wire::Decode(**frame);

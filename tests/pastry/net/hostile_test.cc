@@ -202,7 +202,7 @@ TEST_F(HostileTest, ProbeFromARawPeerIsAnsweredAtItsListenEndpoint) {
         const ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n > 0) frames.Append(std::string_view(buf, static_cast<size_t>(n)));
         while (!reply.has_value()) {
-          absl::StatusOr<std::optional<std::string>> frame = frames.Next();
+          absl::StatusOr<std::optional<std::string_view>> frame = frames.Next();
           if (!frame.ok() || !frame->has_value()) break;
           absl::StatusOr<Envelope> e = wire::Decode(**frame);
           if (e.ok() && std::holds_alternative<ProbeReply>(e->body)) reply = *e;

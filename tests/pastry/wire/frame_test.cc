@@ -37,21 +37,36 @@ std::vector<std::string> SampleFrames() {
           RawFrame({0}, 'b'), RawFrame({3, 0, 1}, 'c'), Encode(Envelope{})};
 }
 
-// Feeds `chunks` and collects every frame; fails on an error.
-std::vector<std::string> Reassemble(const std::vector<std::string>& chunks) {
+// Gives `chunks` to an assembler one after the other and collects every
+// frame; fails on an error. `feed`: with Feed() (the chunk stays valid only
+// until Next() says it needs more), else Append().
+std::vector<std::string> Reassemble(const std::vector<std::string>& chunks, bool feed) {
   FrameAssembler assembler;
   std::vector<std::string> frames;
   for (const std::string& chunk : chunks) {
-    assembler.Append(chunk);
+    std::string scratch = chunk;  // overwritten once used, as a read buffer is
+    if (feed) {
+      assembler.Feed(scratch);
+    } else {
+      assembler.Append(scratch);
+    }
     while (true) {
-      absl::StatusOr<std::optional<std::string>> next = assembler.Next();
+      absl::StatusOr<std::optional<std::string_view>> next = assembler.Next();
       EXPECT_TRUE(next.ok()) << next.status();
       if (!next.ok() || !next->has_value()) break;
-      frames.push_back(std::move(**next));
+      frames.emplace_back(**next);
     }
+    scratch.assign(scratch.size(), '#');
   }
   EXPECT_EQ(assembler.buffered_bytes(), 0u);
   return frames;
+}
+
+// Both ways of giving bytes must cut the same frames.
+std::vector<std::string> Reassemble(const std::vector<std::string>& chunks) {
+  std::vector<std::string> appended = Reassemble(chunks, /*feed=*/false);
+  EXPECT_EQ(Reassemble(chunks, /*feed=*/true), appended);
+  return appended;
 }
 
 std::string Concat(const std::vector<std::string>& parts) {
@@ -101,6 +116,53 @@ TEST(FrameAssemblerTest, SeveralFramesInOneAppend) {
   EXPECT_EQ(Reassemble({Concat(frames)}), frames);
 }
 
+// Frames that lie whole in fed bytes come back in place, not copied: one
+// read of many frames costs no allocation per frame.
+TEST(FrameAssemblerTest, FedFramesComeBackInPlace) {
+  const std::vector<std::string> frames = SampleFrames();
+  const std::string stream = Concat(frames);
+  FrameAssembler assembler;
+  assembler.Feed(stream);
+  size_t at = 0;
+  for (const std::string& frame : frames) {
+    absl::StatusOr<std::optional<std::string_view>> next = assembler.Next();
+    ASSERT_TRUE(next.ok() && next->has_value());
+    EXPECT_EQ(**next, frame);
+    EXPECT_EQ((*next)->data(), stream.data() + at);
+    at += frame.size();
+  }
+  EXPECT_FALSE(assembler.Next()->has_value());
+  EXPECT_EQ(assembler.held_bytes(), std::string().capacity());  // nothing buffered
+}
+
+// A frame cut by the end of a read is completed from the next one; the
+// frames after it there come back in place again, and a cut-off start is
+// all that is copied.
+TEST(FrameAssemblerTest, FrameCutByAReadIsCompletedThenTheRestInPlace) {
+  const std::vector<std::string> frames = SampleFrames();
+  const std::string stream = Concat(frames);
+  const size_t cut = frames[0].size() + 5;
+  const std::string first = stream.substr(0, cut);
+  const std::string second = stream.substr(cut);
+  FrameAssembler assembler;
+  assembler.Feed(first);
+  EXPECT_EQ(assembler.Next()->value(), frames[0]);
+  EXPECT_FALSE(assembler.Next()->has_value());
+  EXPECT_EQ(assembler.buffered_bytes(), 5u);
+  assembler.Feed(second);
+  EXPECT_EQ(assembler.Next()->value(), frames[1]);
+  size_t at = frames[1].size() - 5;
+  for (size_t i = 2; i < frames.size(); ++i) {
+    absl::StatusOr<std::optional<std::string_view>> next = assembler.Next();
+    ASSERT_TRUE(next.ok() && next->has_value());
+    EXPECT_EQ(**next, frames[i]);
+    EXPECT_EQ((*next)->data(), second.data() + at) << i;
+    at += frames[i].size();
+  }
+  EXPECT_FALSE(assembler.Next()->has_value());
+  EXPECT_EQ(assembler.buffered_bytes(), 0u);
+}
+
 TEST(FrameAssemblerTest, SplitAtEveryByteBoundary) {
   const std::vector<std::string> frames = SampleFrames();
   const std::string stream = Concat(frames);
@@ -127,10 +189,10 @@ TEST(FrameAssemblerTest, TrailersComeWithTheirFrames) {
   for (char c : stream) {
     assembler.Append(std::string_view(&c, 1));
     while (true) {
-      absl::StatusOr<std::optional<std::string>> next = assembler.Next();
+      absl::StatusOr<std::optional<std::string_view>> next = assembler.Next();
       ASSERT_TRUE(next.ok()) << next.status();
       if (!next->has_value()) break;
-      got.push_back(**next);
+      got.emplace_back(**next);
     }
   }
   EXPECT_EQ(got, expected);
@@ -167,7 +229,7 @@ TEST(FrameAssemblerTest, OversizedDeclaredFrameIsAStickyError) {
   FrameAssembler assembler(limits);
   assembler.Append(RawFrame({8}, 'a'));
   assembler.Append(Le32(0) + Le32(1000));  // declares 8008 bytes
-  absl::StatusOr<std::optional<std::string>> first = assembler.Next();
+  absl::StatusOr<std::optional<std::string_view>> first = assembler.Next();
   ASSERT_TRUE(first.ok());
   ASSERT_TRUE(first->has_value());
   EXPECT_EQ(first->value(), RawFrame({8}, 'a'));
@@ -190,7 +252,7 @@ TEST(FrameAssemblerTest, DefaultLimitAcceptsTheLargestFrame) {
       RawFrame({static_cast<uint32_t>(kDefaultMaxFrameBytes / 8 - 1)}, 'z');
   ASSERT_EQ(frame.size(), kDefaultMaxFrameBytes);
   assembler.Append(frame);
-  absl::StatusOr<std::optional<std::string>> next = assembler.Next();
+  absl::StatusOr<std::optional<std::string_view>> next = assembler.Next();
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->value().size(), kDefaultMaxFrameBytes);
 }
@@ -206,10 +268,12 @@ TEST(FrameAssemblerTest, LargeFrameMemoryIsReleasedOnceReturned) {
   assembler.Append(big);
   ASSERT_GE(assembler.held_bytes(), big.size());
   ASSERT_TRUE(assembler.Next()->has_value());
+  ASSERT_FALSE(assembler.Next()->has_value());  // done with the frame
   EXPECT_LE(assembler.held_bytes(), FrameAssembler::kKeepCapacity);
 
   assembler.Append(big + small.substr(0, 10));  // a big frame, then a piece
   ASSERT_EQ(assembler.Next()->value(), big);
+  ASSERT_FALSE(assembler.Next()->has_value());
   EXPECT_EQ(assembler.buffered_bytes(), 10u);
   EXPECT_LE(assembler.held_bytes(), FrameAssembler::kKeepCapacity);
   assembler.Append(small.substr(10));
@@ -222,7 +286,7 @@ TEST(FrameAssemblerTest, FramesFeedDecode) {
   FrameAssembler assembler;
   assembler.Append(Encode(probe) + Encode(probe));
   for (int i = 0; i < 2; ++i) {
-    absl::StatusOr<std::optional<std::string>> next = assembler.Next();
+    absl::StatusOr<std::optional<std::string_view>> next = assembler.Next();
     ASSERT_TRUE(next.ok() && next->has_value());
     absl::StatusOr<Envelope> decoded = Decode(**next);
     ASSERT_TRUE(decoded.ok()) << decoded.status();
