@@ -1,6 +1,7 @@
 #include "pubsub/resp/request_parser.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <limits>
 
@@ -146,6 +147,9 @@ RequestParser::Result RequestParser::Next(std::vector<std::string>* args) {
   while (true) {
     if (!error_.empty()) return Result::kError;
     if (pos_ >= buffer_.size()) return Result::kNeedMore;
+    if (pending_args_ < 0 && buffer_[pos_] == '*' && ParseWholeMultibulk(args)) {
+      return Result::kCommand;
+    }
     Result r = (pending_args_ >= 0 || buffer_[pos_] == '*') ? ParseMultibulk(args)
                                                             : ParseInline(args);
     if (r == Result::kCommand && args->empty()) continue;  // empty request
@@ -184,6 +188,48 @@ bool RequestParser::ReadShortCount(long long* value) {
   if (static_cast<size_t>(p - start) > limits_.max_inline_len) return false;
   *value = static_cast<long long>(v);
   pos_ += static_cast<size_t>(p + 2 - start);
+  return true;
+}
+
+bool RequestParser::ParseWholeMultibulk(std::vector<std::string>* args) {
+  if (!authenticated_) return false;  // the tighter limits: the general path
+  const char* const start = buffer_.data() + pos_;
+  const char* const end = buffer_.data() + buffer_.size();
+  const char* p = start;
+  // "<prefix><1 to 18 digits, no leading zero>\r\n" at p, within the line
+  // limit; moves p past it.
+  auto number = [&](char prefix, size_t* value) {
+    if (p == end || *p != prefix) return false;
+    const char* const line = p;
+    const char* const digits = ++p;
+    const char* const limit = std::min(end, digits + 18);
+    size_t v = 0;
+    while (p < limit && *p >= '0' && *p <= '9') v = v * 10 + static_cast<size_t>(*p++ - '0');
+    if (p == digits || end - p < 2 || p[0] != '\r' || p[1] != '\n') return false;
+    if (*digits == '0' && p - digits > 1) return false;
+    if (static_cast<size_t>(p - line) > limits_.max_inline_len) return false;
+    p += 2;
+    *value = v;
+    return true;
+  };
+  size_t count = 0;
+  if (!number('*', &count) || count == 0 || count > kQuickArgs || count > limits_.max_args) {
+    return false;
+  }
+  std::array<std::string_view, kQuickArgs> found;
+  for (size_t i = 0; i < count; ++i) {
+    size_t len = 0;
+    if (!number('$', &len) || len > limits_.max_bulk_len) return false;
+    if (static_cast<size_t>(end - p) < len + 2 || p[len] != '\r' || p[len + 1] != '\n') {
+      return false;
+    }
+    found[i] = std::string_view(p, len);
+    p += len + 2;
+  }
+  if (static_cast<size_t>(p - start) > limits_.max_request_bytes) return false;
+  args->resize(count);
+  for (size_t i = 0; i < count; ++i) (*args)[i].assign(found[i]);
+  pos_ += static_cast<size_t>(p - start);
   return true;
 }
 

@@ -65,6 +65,14 @@ class RequestParser {
   size_t held() const { return buffered() + partial_bytes_; }
 
  private:
+  // A whole request of the usual form already buffered ("*<n>\r\n" and n
+  // "$<len>\r\n<bytes>\r\n", n at most kQuickArgs, within every limit):
+  // read in one pass into `*args`, whose strings keep their storage (no
+  // allocation for an argument that fits the one it replaces). Else false,
+  // nothing consumed or changed: the general path takes it, and gives the
+  // same command or error.
+  bool ParseWholeMultibulk(std::vector<std::string>* args);
+  static constexpr size_t kQuickArgs = 8;
   Result ParseInline(std::vector<std::string>* args);
   Result ParseMultibulk(std::vector<std::string>* args);
   // Reads "<prefix><integer>\r\n" at pos_; false if the line is incomplete.

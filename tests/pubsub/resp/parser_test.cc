@@ -210,6 +210,57 @@ TEST(RequestParserTest, CountLinesFastAndGeneralAgree) {
             (Commands{{"0123456789"}}));
 }
 
+// A whole request read in one pass (ParseWholeMultibulk) writes into the
+// caller's argument strings: an argument that fits the one it replaces
+// takes no new allocation (the general path built new strings for every
+// argument over the short-string size and freed the old ones).
+TEST(RequestParserTest, WholeRequestsReuseTheArgumentStrings) {
+  const std::string channel(40, 'c');
+  RequestParser parser;
+  parser.Feed("*3\r\n$7\r\nPUBLISH\r\n$40\r\n" + channel + "\r\n$3\r\nabc\r\n");
+  parser.Feed("*3\r\n$7\r\nPUBLISH\r\n$39\r\n" + channel.substr(1) + "\r\n$3\r\nxyz\r\n");
+  std::vector<std::string> args;
+  ASSERT_EQ(parser.Next(&args), RequestParser::Result::kCommand);
+  ASSERT_EQ(args.size(), 3u);
+  const char* storage = args[1].data();
+  ASSERT_EQ(parser.Next(&args), RequestParser::Result::kCommand);
+  EXPECT_EQ(args, (std::vector<std::string>{"PUBLISH", channel.substr(1), "xyz"}));
+  EXPECT_EQ(args[1].data(), storage);
+  // Fewer arguments than before: the extra ones go.
+  parser.Feed("*1\r\n$4\r\nPING\r\n");
+  ASSERT_EQ(parser.Next(&args), RequestParser::Result::kCommand);
+  EXPECT_EQ(args, (std::vector<std::string>{"PING"}));
+}
+
+// Whole requests at and just past each limit: the one-pass read gives what
+// the general path gives (it leaves to it anything past a limit, more than
+// 8 arguments, or an unauthenticated client).
+TEST(RequestParserTest, WholeRequestsAtTheLimits) {
+  ParserLimits limits;
+  limits.max_bulk_len = 10;
+  limits.max_args = 9;
+  limits.max_request_bytes = 4 + 3 * 17;  // "*3\r\n" and three 10-byte bulks
+  const std::string ten = "$10\r\n0123456789\r\n";
+  EXPECT_EQ(Parse("*3\r\n" + ten + ten + ten, limits),
+            (std::pair<Commands, std::string>{
+                {{"0123456789", "0123456789", "0123456789"}}, ""}));
+  EXPECT_EQ(Parse("*3\r\n" + ten + ten + "$10\r\n01234567890\r\n", limits).second,
+            "Protocol error: expected CRLF after bulk");
+  EXPECT_EQ(Parse("*1\r\n$11\r\n01234567890\r\n", limits).second,
+            "Protocol error: invalid bulk length");
+  EXPECT_EQ(Parse("*4\r\n" + ten + ten + ten + ten, limits).second,
+            "Protocol error: request over " + std::to_string(limits.max_request_bytes) + " bytes");
+  limits.max_request_bytes = 1 << 20;
+  const std::string one = "$1\r\na\r\n";
+  std::string nine = "*9\r\n";
+  for (int i = 0; i < 9; ++i) nine += one;
+  EXPECT_EQ(Parse(nine, limits).first, (Commands{std::vector<std::string>(9, "a")}));
+  EXPECT_EQ(Parse("*10\r\n" + nine.substr(4) + one, limits).second,
+            "Protocol error: invalid multibulk length");
+  EXPECT_EQ(Parse("*2\r\n" + one + one, {}, false).first, (Commands{{"a", "a"}}));
+  EXPECT_EQ(Parse("*11\r\n", {}, false).second, "Protocol error: unauthenticated multibulk length");
+}
+
 TEST(ReplyWriterTest, MessagePushIsExactBytes) {
   std::string two = "+OK\r\n", three;
   std::string_view pattern = "c*";
