@@ -232,7 +232,9 @@ void Server::OnPublishAnswer(PublishAnswer& a) {
                          " of ", a.cost - 1, " matching patterns: ", copy_error.message()));
   } else {
     size_t receivers = LocalMembers(a.kind, a.channel);
-    if (a.kind == Kind::kChannel) receivers += LocalPatternReceivers(a.channel);
+    if (a.kind == Kind::kChannel && pattern_topics_ > 0) {
+      receivers += LocalPatternReceivers(a.channel);
+    }
     w.Integer(static_cast<long long>(receivers));
   }
   client->CompleteReply(a.ticket, std::move(reply));
