@@ -226,9 +226,17 @@ struct PubSubStats {
   // messages they carried.
   uint64_t bundles_sent = 0;
   uint64_t bundled_messages = 0;
-  // Messages carrying several Replicates (ReplicaAcks) for one node.
+  // Messages carrying several Replicates (ReplicaAcks) for one node, and
+  // the Replicates (ReplicaAcks) in them (Scribe version 3).
   uint64_t replicate_lists_sent = 0;
+  uint64_t replicates_listed = 0;
   uint64_t replica_ack_lists_sent = 0;
+  uint64_t replica_acks_listed = 0;
+  // Messages carrying several publishes, data and publish acknowledgements
+  // for one node, and the messages in them (Scribe version 4). A list that
+  // fails to decode here counts in `malformed`.
+  uint64_t message_lists_sent = 0;
+  uint64_t messages_listed = 0;
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

@@ -346,7 +346,11 @@ PubSubStats NodeImpl::Stats() {
         out.bundles_sent = st.bundles_sent;
         out.bundled_messages = st.bundled_messages;
         out.replicate_lists_sent = st.replicate_lists_sent;
+        out.replicates_listed = st.replicates_listed;
         out.replica_ack_lists_sent = st.replica_ack_lists_sent;
+        out.replica_acks_listed = st.replica_acks_listed;
+        out.message_lists_sent = st.message_lists_sent;
+        out.messages_listed = st.messages_listed;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

@@ -181,6 +181,10 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.publishes_window_forced = 45;
   p.replicate_lists_sent = 46;
   p.replica_ack_lists_sent = 47;
+  p.replicates_listed = 48;
+  p.replica_acks_listed = 49;
+  p.message_lists_sent = 50;
+  p.messages_listed = 51;
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
   EXPECT_EQ(m["peter_pending_connections_evicted_total"], 21);
   EXPECT_EQ(m["peter_pending_connection_timeouts_total"], 22);
@@ -213,6 +217,10 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(m["peter_pubsub_publishes_window_forced_total"], 45);
   EXPECT_EQ(m["peter_pubsub_replicate_lists_sent_total"], 46);
   EXPECT_EQ(m["peter_pubsub_replica_ack_lists_sent_total"], 47);
+  EXPECT_EQ(m["peter_pubsub_replicates_listed_total"], 48);
+  EXPECT_EQ(m["peter_pubsub_replica_acks_listed_total"], 49);
+  EXPECT_EQ(m["peter_pubsub_message_lists_sent_total"], 50);
+  EXPECT_EQ(m["peter_pubsub_messages_listed_total"], 51);
   json j = StatusJson(s, p);
   EXPECT_EQ(j["overlay"]["dropped"]["dead_node_overflow"], 6);
   EXPECT_EQ(j["overlay"]["dropped"]["candidate_probe_overflow"], 7);
@@ -244,6 +252,10 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["pubsub"]["publishes_window_forced"], 45);
   EXPECT_EQ(j["pubsub"]["replicate_lists_sent"], 46);
   EXPECT_EQ(j["pubsub"]["replica_ack_lists_sent"], 47);
+  EXPECT_EQ(j["pubsub"]["replicates_listed"], 48);
+  EXPECT_EQ(j["pubsub"]["replica_acks_listed"], 49);
+  EXPECT_EQ(j["pubsub"]["message_lists_sent"], 50);
+  EXPECT_EQ(j["pubsub"]["messages_listed"], 51);
   std::map<std::string, double> a = ParseExposition(AdminMetricsText(2, 3));
   EXPECT_EQ(a["peter_admin_queue_full_waits_total"], 2);
   EXPECT_EQ(a["peter_admin_bodies_refused_total"], 3);

@@ -235,6 +235,14 @@ TEST(StatusTextTest, RendersEveryPart) {
   ps.roots = 1;
   ps.published = 17;
   ps.slow_consumer_drops = 9;
+  ps.bundles_sent = 2;
+  ps.bundled_messages = 5;
+  ps.replicate_lists_sent = 3;
+  ps.replicates_listed = 7;
+  ps.replica_ack_lists_sent = 4;
+  ps.replica_acks_listed = 8;
+  ps.message_lists_sent = 6;
+  ps.messages_listed = 30;
   TopicStatus named;
   named.id_hex = "abcdef0123456789abcdef0123456789";
   named.name = "orders";
@@ -263,6 +271,10 @@ TEST(StatusTextTest, RendersEveryPart) {
   EXPECT_NE(text.find("pubsub    2 topics (root of 1)"), std::string::npos) << text;
   EXPECT_NE(text.find("published 17"), std::string::npos) << text;
   EXPECT_NE(text.find("slow-consumer drops 9"), std::string::npos) << text;
+  EXPECT_NE(text.find("sent in bundles 5 in 2; in lists: replicates 7 in 3, replica acks 8 in "
+                      "4, publishes/data/acks 30 in 6\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("transport 3 connections open"), std::string::npos) << text;
   EXPECT_NE(text.find("sent 15 frames (2.0 KiB)"), std::string::npos) << text;
   EXPECT_NE(text.find("dropped: decode 4,"), std::string::npos) << text;

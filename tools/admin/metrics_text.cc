@@ -297,6 +297,17 @@ void State(Writer& w, const pastry::net::NodeSnapshot& s) {
   w.Sample("peter_uptime_seconds", "", absl::ToDoubleSeconds(s.uptime));
 }
 
+// One kind of Scribe list (docs/scribe.md): the messages sent carrying
+// several `what` for one node, as peter_pubsub_KIND_lists_sent_total, and the
+// `what` in them, as peter_pubsub_KINDs_listed_total.
+void Lists(Writer& w, const char* kind, const char* what, uint64_t lists, uint64_t listed) {
+  w.Single(absl::StrCat("peter_pubsub_", kind, "_lists_sent_total"), "counter",
+           absl::StrCat("Messages sent here carrying several ", what, " for one node."),
+           lists);
+  w.Single(absl::StrCat("peter_pubsub_", kind, "s_listed_total"), "counter",
+           absl::StrCat("The ", what, " sent here inside those lists."), listed);
+}
+
 void PubSub(Writer& w, const PubSubStats& p) {
   w.Single("peter_pubsub_topics", "gauge", "Topics with multicast-tree state here.", p.topics);
   w.Single("peter_pubsub_roots", "gauge", "Topics this node is the root of.", p.roots);
@@ -382,12 +393,10 @@ void PubSub(Writer& w, const PubSubStats& p) {
            p.bundles_sent);
   w.Single("peter_pubsub_bundled_messages_total", "counter",
            "Scribe messages sent here inside bundles.", p.bundled_messages);
-  w.Single("peter_pubsub_replicate_lists_sent_total", "counter",
-           "Messages sent here carrying several Replicates for one node.",
-           p.replicate_lists_sent);
-  w.Single("peter_pubsub_replica_ack_lists_sent_total", "counter",
-           "Messages sent here carrying several ReplicaAcks for one node.",
-           p.replica_ack_lists_sent);
+  Lists(w, "replicate", "Replicates", p.replicate_lists_sent, p.replicates_listed);
+  Lists(w, "replica_ack", "ReplicaAcks", p.replica_ack_lists_sent, p.replica_acks_listed);
+  Lists(w, "message", "publishes, data and PublishAcks", p.message_lists_sent,
+        p.messages_listed);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",

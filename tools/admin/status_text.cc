@@ -100,6 +100,12 @@ void PubSub(const json& s, std::string& out) {
                   Count(p, "gaps_skipped"), "  slow-consumer drops ",
                   Count(p, "slow_consumer_drops"), "  malformed ", Count(p, "malformed"),
                   "\n");
+  absl::StrAppend(&out, "          sent in bundles ", Count(p, "bundled_messages"), " in ",
+                  Count(p, "bundles_sent"), "; in lists: replicates ",
+                  Count(p, "replicates_listed"), " in ", Count(p, "replicate_lists_sent"),
+                  ", replica acks ", Count(p, "replica_acks_listed"), " in ",
+                  Count(p, "replica_ack_lists_sent"), ", publishes/data/acks ",
+                  Count(p, "messages_listed"), " in ", Count(p, "message_lists_sent"), "\n");
   if (!p.contains("topic_list") || !p["topic_list"].is_array()) return;
   const json& topics = p["topic_list"];
   size_t shown = 0;

@@ -141,6 +141,41 @@ TEST(Node, MessagesCrossNodes) {
   }
 }
 
+// Scribe's version-4 lists reach the public stats (docs/scribe.md, "Publish,
+// data and PublishAck lists"): both nodes subscribe and publish, so whichever
+// is the topic's root releases the other's data and acknowledgements of one
+// batch of work (once its replica, that other node, confirmed them) as one list.
+TEST(Node, ListsSentAreCountedInThePublicStats) {
+  std::unique_ptr<Node> a = StartNode();
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<Node> b = StartNode({a->listen_address()});
+  ASSERT_NE(b, nullptr);
+  Inbox at_a, at_b;
+  absl::StatusOr<Subscription> sa = a->Subscribe("lists", at_a.Handler());
+  absl::StatusOr<Subscription> sb = b->Subscribe("lists", at_b.Handler());
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  ASSERT_TRUE(sa->WaitUntilActive(kWait).ok());
+  ASSERT_TRUE(sb->WaitUntilActive(kWait).ok());
+  constexpr int kEach = 20;
+  for (int i = 0; i < kEach; ++i) {
+    a->Publish("lists", absl::StrCat("a", i));
+    b->Publish("lists", absl::StrCat("b", i));
+  }
+  ASSERT_TRUE(at_a.WaitFor(2 * kEach));
+  ASSERT_TRUE(at_b.WaitFor(2 * kEach));
+  uint64_t lists = 0, listed = 0;
+  for (Node* node : {a.get(), b.get()}) {
+    const PubSubStats stats = node->pubsub_stats();
+    lists += stats.message_lists_sent;
+    listed += stats.messages_listed;
+    EXPECT_GE(stats.messages_listed, 2 * stats.message_lists_sent);
+    EXPECT_GE(stats.replicates_listed, 2 * stats.replicate_lists_sent);
+    EXPECT_GE(stats.replica_acks_listed, 2 * stats.replica_ack_lists_sent);
+  }
+  EXPECT_GE(lists, 1u);
+  EXPECT_GE(listed, 2 * lists);
+}
+
 TEST(Node, ASlowHandlerLosesOnlyItsOwnOverflow) {
   std::unique_ptr<Node> node = StartNode({}, /*max_pending=*/2);
   ASSERT_NE(node, nullptr);
