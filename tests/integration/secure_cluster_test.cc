@@ -100,9 +100,29 @@ class SecureClusterTest : public ::testing::Test {
     nlohmann::json o = Status(*outsider);
     ASSERT_TRUE(o.is_object());
     EXPECT_FALSE(o.value("active", true));
-    nlohmann::json s = Status(via);
-    ASSERT_TRUE(s.is_object());
-    EXPECT_EQ(s["transport"]["auth_failures"][reason].get<long>(), AuthFailures(via, reason));
+    // /status and /metrics show the same counter. The outsider goes on
+    // retrying and may be refused again between two reads, so /metrics is
+    // read between two reads of /status that agree.
+    bool compared = false;
+    for (int attempt = 0; attempt < 20 && !compared; ++attempt) {
+      const long status_before = StatusAuthFailures(via, reason);
+      const long metrics = AuthFailures(via, reason);
+      const long status_after = StatusAuthFailures(via, reason);
+      ASSERT_GE(status_before, 0) << "no transport.auth_failures." << reason << " in /status";
+      if (status_before != status_after) continue;  // refused again meanwhile
+      EXPECT_EQ(metrics, status_before) << reason;
+      compared = true;
+    }
+    EXPECT_TRUE(compared) << "the counter never held still for three reads";
+  }
+
+  // transport.auth_failures.<reason> from /status; -1 if absent.
+  static long StatusAuthFailures(const NodeProcess& node, const std::string& reason) {
+    nlohmann::json s = Status(node);
+    if (!s.is_object()) return -1;
+    const nlohmann::json& failures = s["transport"]["auth_failures"];
+    if (!failures.is_object() || !failures.contains(reason)) return -1;
+    return failures[reason].get<long>();
   }
 
   LogDir logs_;
