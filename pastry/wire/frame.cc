@@ -65,10 +65,9 @@ void FrameAssembler::Feed(std::string_view bytes) {
 
 void FrameAssembler::Append(std::string_view bytes) {
   if (!error_.ok()) return;
-  DropReturned();
-  BufferInput();
-  Compact();
-  buffer_.append(bytes.data(), bytes.size());
+  Feed({});  // buffers what is left of earlier bytes, appended_ included
+  appended_.assign(bytes.data(), bytes.size());
+  Feed(appended_);
 }
 
 void FrameAssembler::DropReturned() {
@@ -95,6 +94,7 @@ absl::Status FrameAssembler::Fail(absl::Status status) {
   start_ = 0;
   returned_ = 0;
   input_ = {};
+  std::string().swap(appended_);
   return error_;
 }
 
@@ -117,7 +117,7 @@ absl::StatusOr<std::optional<std::string_view>> FrameAssembler::Next() {
       }
     }
     const size_t take = std::min(input_.size(), wanted - pending.size());
-    if (take == 0) return std::nullopt;
+    if (take == 0) return NeedMore();
     Compact();
     buffer_.append(input_.data(), take);
     input_.remove_prefix(take);
@@ -131,6 +131,12 @@ absl::StatusOr<std::optional<std::string_view>> FrameAssembler::Next() {
     return std::optional<std::string_view>(frame);
   }
   BufferInput();
+  return NeedMore();
+}
+
+std::nullopt_t FrameAssembler::NeedMore() {
+  // Every byte fed is returned or buffered: Append()'s copy is not needed.
+  std::string().swap(appended_);
   return std::nullopt;
 }
 

@@ -46,7 +46,8 @@ absl::StatusOr<std::optional<size_t>> ExpectedFrameSize(
     std::string_view prefix, const FrameLimits& limits = {});
 
 // Cuts a TCP byte stream into frames. Feed it whatever the socket returned
-// with Feed() (or Append()); then call Next() until it yields std::nullopt.
+// with Feed() (or, with bytes that do not stay valid, Append()); then call
+// Next() until it yields std::nullopt.
 //
 // Frames are returned as views, valid until the next call of Next(),
 // Feed() or Append(). A frame that lies whole in fed bytes is returned in
@@ -70,7 +71,9 @@ class FrameAssembler {
   // must stay valid and unchanged until Next() has returned std::nullopt
   // or an error, which copies what is left of them (a frame's start).
   void Feed(std::string_view bytes);
-  // Buffers a copy of `bytes`.
+  // Feed() of a copy of `bytes` the assembler keeps (until Next() has
+  // returned std::nullopt or an error): for callers whose bytes do not stay
+  // valid, and that may append again before Next() asked for more.
   void Append(std::string_view bytes);
 
   // Returns the next complete frame, std::nullopt when more bytes are
@@ -87,14 +90,16 @@ class FrameAssembler {
   size_t buffered_bytes() const {
     return buffer_.size() - start_ - returned_ + input_.size();
   }
-  // Memory the buffer holds. Once a frame is returned and Next() called
-  // again it is at most about
+  // Memory the buffer (and Append()'s copy) holds. Once a frame is
+  // returned and Next() called again it is at most about
   // twice the bytes still buffered, or kKeepCapacity: a connection that
   // once carried a large frame does not keep its memory while idle or
   // holding only the start of a small one (the transport bounds
   // buffered_bytes() over all connections, so this is what the bound
   // means in memory).
-  size_t held_bytes() const { return buffer_.capacity(); }
+  size_t held_bytes() const {
+    return buffer_.capacity() + (appended_.empty() ? 0 : appended_.capacity());
+  }
   static constexpr size_t kKeepCapacity = 64 << 10;
 
  private:
@@ -103,6 +108,8 @@ class FrameAssembler {
   // Copies the fed bytes not yet returned into buffer_.
   void BufferInput();
   absl::Status Fail(absl::Status status);
+  // Next()'s answer once the input is used up.
+  std::nullopt_t NeedMore();
   void Compact();
   void ReleaseUnused();
 
@@ -111,6 +118,7 @@ class FrameAssembler {
   size_t start_ = 0;     // offset of the first unreturned byte in buffer_
   size_t returned_ = 0;  // bytes at start_ that the last Next() returned
   std::string_view input_;  // fed bytes not yet returned nor buffered
+  std::string appended_;    // Append()'s copy: what input_ views, if appended
   size_t trailer_bytes_ = 0;
   absl::Status error_;
 };

@@ -39,7 +39,8 @@ std::vector<std::string> SampleFrames() {
 
 // Gives `chunks` to an assembler one after the other and collects every
 // frame; fails on an error. `feed`: with Feed() (the chunk stays valid only
-// until Next() says it needs more), else Append().
+// until Next() says it needs more), else Append() (which feeds a copy: the
+// same path).
 std::vector<std::string> Reassemble(const std::vector<std::string>& chunks, bool feed) {
   FrameAssembler assembler;
   std::vector<std::string> frames;
@@ -62,7 +63,8 @@ std::vector<std::string> Reassemble(const std::vector<std::string>& chunks, bool
   return frames;
 }
 
-// Both ways of giving bytes must cut the same frames.
+// Both ways of giving bytes must cut the same frames: many frames in one
+// chunk, frames split across chunks.
 std::vector<std::string> Reassemble(const std::vector<std::string>& chunks) {
   std::vector<std::string> appended = Reassemble(chunks, /*feed=*/false);
   EXPECT_EQ(Reassemble(chunks, /*feed=*/true), appended);
@@ -278,6 +280,22 @@ TEST(FrameAssemblerTest, LargeFrameMemoryIsReleasedOnceReturned) {
   EXPECT_LE(assembler.held_bytes(), FrameAssembler::kKeepCapacity);
   assembler.Append(small.substr(10));
   EXPECT_EQ(assembler.Next()->value(), small);
+}
+
+// Append() feeds a copy it keeps; once Next() has used it up (buffered the
+// start of a frame) the copy goes: a large frame appended in pieces is held
+// once, not also in the last piece's copy.
+TEST(FrameAssemblerTest, AppendedPiecesOfAFrameAreHeldOnce) {
+  FrameAssembler assembler;
+  const std::string big = RawFrame({(1 << 20) / 8}, 'z');
+  assembler.Append(big.substr(0, 100));
+  ASSERT_FALSE(assembler.Next()->has_value());
+  assembler.Append(big.substr(100, big.size() - 200));
+  ASSERT_FALSE(assembler.Next()->has_value());
+  EXPECT_EQ(assembler.buffered_bytes(), big.size() - 100);
+  EXPECT_LT(assembler.held_bytes(), assembler.buffered_bytes() * 3 / 2);
+  assembler.Append(big.substr(big.size() - 100));
+  EXPECT_EQ(assembler.Next()->value(), big);
 }
 
 TEST(FrameAssemblerTest, FramesFeedDecode) {
