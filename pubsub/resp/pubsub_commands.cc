@@ -188,13 +188,8 @@ void Server::SendPublish(Client& c, PendingPublish publish) {
     PublishAnswer answer{publish.kind, i + 1 == cost ? std::move(publish.channel) : publish.channel,
                          publish.ticket, c.weak_from_this(), cost, i, tally, absl::OkStatus()};
     // Runs once (on the backend's thread): the answer moves on to the loop.
-    auto done = [poster = poster_,
-                 answer = std::move(answer)](absl::StatusOr<uint64_t> seq) mutable {
-      answer.status = seq.status();
-      poster->PostAnswer(std::move(answer));
-    };
     backend_.Publish(std::move(publish.sends[i].first), std::move(publish.sends[i].second),
-                     std::move(done));
+                     poster_->AnswerCallback(std::move(answer)));
   }
 }
 

@@ -97,6 +97,82 @@ void Poster::PostAnswer(PublishAnswer&& answer) {
   if (io_ != nullptr) Push(Entry{nullptr, std::move(answer), {}, {}});
 }
 
+namespace {
+
+// Disabled Posters with answers still waiting: kept alive (and reachable)
+// until their last answer comes, for good if it never does.
+std::mutex& ParkedMutex() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+std::vector<std::shared_ptr<Poster>>& Parked() {
+  static auto* parked = new std::vector<std::shared_ptr<Poster>>;
+  return *parked;
+}
+
+}  // namespace
+
+Backend::PublishDoneFn Poster::AnswerCallback(PublishAnswer&& answer) {
+  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  if (!direct_) lock.lock();
+  uint32_t index;
+  if (free_answer_slots_.empty()) {
+    index = static_cast<uint32_t>(answer_slots_.size());
+    answer_slots_.emplace_back();
+  } else {
+    index = free_answer_slots_.back();
+    free_answer_slots_.pop_back();
+  }
+  AnswerSlot& slot = answer_slots_[index];
+  slot.busy = true;
+  slot.answer = std::move(answer);
+  ++answers_waiting_;
+  return AnswerDone{this, uint64_t{slot.use} << 32 | index};
+}
+
+size_t Poster::answers_waiting() {
+  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  if (!direct_) lock.lock();
+  return answers_waiting_;
+}
+
+void Poster::Answered(uint64_t key, absl::Status status) {
+  std::shared_ptr<Poster> last;  // released after the lock: may be the last reference
+  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  if (!direct_) lock.lock();
+  const uint32_t index = static_cast<uint32_t>(key);
+  if (index >= answer_slots_.size()) return;
+  AnswerSlot& slot = answer_slots_[index];
+  if (!slot.busy || slot.use != static_cast<uint32_t>(key >> 32)) return;
+  PublishAnswer answer = std::move(slot.answer);
+  slot.busy = false;
+  ++slot.use;
+  free_answer_slots_.push_back(index);
+  --answers_waiting_;
+  answer.status = std::move(status);
+  if (io_ != nullptr) {
+    if (direct_) {
+      // No reference into the slots is held: the answer may publish again.
+      if (BeginDirect()) on_answer_(answer);
+    } else {
+      Push(Entry{nullptr, std::move(answer), {}, {}});
+    }
+    return;
+  }
+  if (parked_ && answers_waiting_ == 0) {
+    parked_ = false;
+    std::lock_guard<std::mutex> parked_lock(ParkedMutex());
+    auto& parked = Parked();
+    for (auto& p : parked) {
+      if (p.get() != this) continue;
+      last = std::move(p);
+      p = std::move(parked.back());
+      parked.pop_back();
+      break;
+    }
+  }
+}
+
 void Poster::Push(Entry entry) {
   queue_.push_back(std::move(entry));
   if (queue_.size() == 1) asio::post(*io_, [self = shared_from_this()] { self->RunBatch(); });
@@ -131,12 +207,16 @@ void Poster::RunBatch() {
 }
 
 void Poster::Disable() {
-  if (direct_) {
-    io_ = nullptr;
-    return;
-  }
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  if (!direct_) lock.lock();
   io_ = nullptr;
+  // The backend may still call AnswerCallback's callbacks, which hold this
+  // Poster's address only.
+  if (answers_waiting_ > 0 && !parked_) {
+    parked_ = true;
+    std::lock_guard<std::mutex> parked_lock(ParkedMutex());
+    Parked().push_back(shared_from_this());
+  }
 }
 
 absl::Status SetListenAddress(std::string_view host_port, GatewayOptions* options) {

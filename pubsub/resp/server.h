@@ -96,7 +96,26 @@ class Poster : public std::enable_shared_from_this<Poster> {
   bool PostMessage(size_t limit, const std::weak_ptr<Topic>& topic, std::string_view payload);
   // Queues on_answer(answer), in order with the rest.
   void PostAnswer(PublishAnswer&& answer);
+  // A node publish's completion callback: PostAnswer(answer) with its
+  // status, once. The answer waits in a slot of this Poster's; the callback
+  // holds only the Poster's address and the slot's key (AnswerDone), which
+  // std::function keeps in its own bytes: no allocation per PUBLISH once
+  // the slots have grown. A stale or repeated call (a copy of the callback
+  // called twice) is ignored. The Poster stays alive (Disable parks it)
+  // until every callback it gave out has run; one the backend destroys
+  // without calling keeps its slot, and a disabled Poster, for good.
+  Backend::PublishDoneFn AnswerCallback(PublishAnswer&& answer);
+  // Answers given out by AnswerCallback that have not run yet.
+  size_t answers_waiting();
   void Disable();
+
+  // AnswerCallback's callable: 16 trivially copyable bytes (libstdc++'s
+  // std::function stores such a callable inline).
+  struct AnswerDone {
+    Poster* poster;
+    uint64_t key;  // slot index (low 32 bits) and its use (high 32)
+    void operator()(absl::StatusOr<uint64_t> seq) const { poster->Answered(key, seq.status()); }
+  };
 
  private:
   struct Entry {
@@ -105,6 +124,12 @@ class Poster : public std::enable_shared_from_this<Poster> {
     std::weak_ptr<Topic> topic;
     std::string payload;
   };
+  struct AnswerSlot {
+    uint32_t use = 0;  // bumped as the slot is freed: old keys no longer match
+    bool busy = false;
+    PublishAnswer answer;
+  };
+  void Answered(uint64_t key, absl::Status status);
   void Push(Entry entry);  // REQUIRES: mu_ held, io_ set
   void RunBatch();
   // Direct: opens a batch unless one is open (false: disabled).
@@ -121,6 +146,11 @@ class Poster : public std::enable_shared_from_this<Poster> {
   MessageFn on_message_;
   AnswerFn on_answer_;
   AtEndOfWorkFn at_end_of_work_;  // direct only; may be null
+  // AnswerCallback's answers (guarded by mu_; direct: the loop's thread).
+  std::vector<AnswerSlot> answer_slots_;
+  std::vector<uint32_t> free_answer_slots_;
+  size_t answers_waiting_ = 0;
+  bool parked_ = false;  // disabled with answers waiting: kept alive
 };
 
 // One backend subscription of this node, shared by its local clients.

@@ -1,0 +1,167 @@
+// A PUBLISH's completion callback (Poster::AnswerCallback): no heap
+// allocation per PUBLISH once the Poster's answer slots have grown, the
+// answer delivered once, and a callback the backend runs after the gateway
+// has stopped (its Poster disabled and released) touches nothing freed. A
+// binary of its own: it replaces the global operator new to count.
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "pubsub/resp/server.h"
+
+namespace {
+thread_local uint64_t allocations = 0;
+}  // namespace
+
+void* operator new(size_t n) {
+  ++allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+namespace peter::resp {
+namespace {
+
+// A Poster on a loop (direct, as on the node's loop), recording answers.
+// Its batches end through at_end_of_work, as inside the node's own work:
+// no handler posted.
+struct Fixture {
+  Fixture() {
+    poster = std::make_shared<Poster>(
+        &io, /*direct=*/true, [] {}, [this] { ++batches; },
+        [](const std::weak_ptr<Topic>&, std::string_view) {},
+        [this](PublishAnswer& a) {
+          answered.push_back(a.ticket);
+          channels.push_back(std::move(a.channel));
+          last_status = a.status;
+        },
+        [this](absl::AnyInvocable<void()> fn) {
+          end_of_work.emplace(std::move(fn));
+          return true;
+        });
+    answered.reserve(1000);
+    channels.reserve(1000);
+  }
+  void EndWork() {
+    if (!end_of_work) return;
+    auto fn = std::move(*end_of_work);
+    end_of_work.reset();
+    fn();
+  }
+
+  asio::io_context io;
+  std::shared_ptr<Poster> poster;
+  std::optional<absl::AnyInvocable<void()>> end_of_work;
+  std::vector<uint64_t> answered;
+  std::vector<std::string> channels;  // the answers' channel names, in order
+  absl::Status last_status;
+  int batches = 0;
+};
+
+PublishAnswer Answer(uint64_t ticket, std::string channel) {
+  PublishAnswer a;
+  a.channel = std::move(channel);
+  a.ticket = ticket;
+  return a;
+}
+
+// The callback goes to the backend, which keeps it as the node does (moved
+// into a PublishDoneFn of its own) and calls it later: once the slots have
+// grown, no allocation for either. Fails with a callback whose capture is
+// the answer itself (about 130 bytes: heap-allocated by std::function).
+TEST(PublishAnswerTest, CallbackAllocatesNothingOnceSlotsHaveGrown) {
+  Fixture f;
+  std::vector<Backend::PublishDoneFn> held;
+  held.reserve(16);
+  // Channel names past the short-string size: their storage moves along,
+  // from the answers back to the next round's PUBLISHes.
+  std::vector<std::string> channels;
+  for (int i = 0; i < 16; ++i) channels.push_back(std::string(40, static_cast<char>('a' + i)));
+  uint64_t ticket = 0;
+  auto round = [&] {
+    for (auto& channel : channels) {
+      held.push_back(f.poster->AnswerCallback(Answer(ticket++, std::move(channel))));
+    }
+    for (auto& done : held) done(uint64_t{7});
+    held.clear();
+    f.EndWork();
+    channels.swap(f.channels);
+    f.channels.clear();
+  };
+  round();  // the slots grow
+  f.answered.clear();
+  const uint64_t before = allocations;
+  for (int r = 0; r < 10; ++r) round();
+  EXPECT_EQ(allocations - before, 0u);
+  EXPECT_EQ(f.answered.size(), 160u);
+  EXPECT_EQ(f.poster->answers_waiting(), 0u);
+}
+
+// Each answer once, with the callback's status, whatever order the
+// callbacks run in; a copy called again, or an old callback called after
+// its slot was reused, does nothing.
+TEST(PublishAnswerTest, AnswersOnceInAnyOrder) {
+  Fixture f;
+  Backend::PublishDoneFn a = f.poster->AnswerCallback(Answer(1, "a"));
+  Backend::PublishDoneFn b = f.poster->AnswerCallback(Answer(2, "b"));
+  EXPECT_EQ(f.poster->answers_waiting(), 2u);
+  b(absl::UnavailableError("no root"));
+  EXPECT_EQ(f.answered, std::vector<uint64_t>{2});
+  EXPECT_EQ(f.channels, std::vector<std::string>{"b"});
+  EXPECT_EQ(f.last_status.code(), absl::StatusCode::kUnavailable);
+  Backend::PublishDoneFn b_copy = b;
+  b_copy(uint64_t{1});
+  b(uint64_t{1});
+  // b's slot is reused: b's key no longer matches it.
+  Backend::PublishDoneFn c = f.poster->AnswerCallback(Answer(3, "c"));
+  b(uint64_t{1});
+  a(uint64_t{1});
+  EXPECT_EQ(f.answered, (std::vector<uint64_t>{2, 1}));
+  EXPECT_TRUE(f.last_status.ok());
+  c(uint64_t{1});
+  EXPECT_EQ(f.answered, (std::vector<uint64_t>{2, 1, 3}));
+  EXPECT_EQ(f.poster->answers_waiting(), 0u);
+  f.EndWork();
+  EXPECT_EQ(f.batches, 1);
+}
+
+// The gateway stops (Disable) and lets its Poster go while the backend
+// still holds callbacks: the Poster is kept until the last one has run
+// (nothing is answered then), and freed after it. Under ASan a use after
+// free fails here.
+TEST(PublishAnswerTest, CallbacksAfterDisableAnswerNothingAndFreeThePoster) {
+  Fixture f;
+  Backend::PublishDoneFn a = f.poster->AnswerCallback(Answer(1, "a"));
+  Backend::PublishDoneFn b = f.poster->AnswerCallback(Answer(2, "b"));
+  f.poster->Disable();
+  std::weak_ptr<Poster> weak = f.poster;
+  f.poster.reset();
+  ASSERT_FALSE(weak.expired());  // parked: a and b still point at it
+  a(uint64_t{1});
+  EXPECT_FALSE(weak.expired());
+  b(absl::CancelledError("stopping"));
+  EXPECT_TRUE(weak.expired());
+  EXPECT_TRUE(f.answered.empty());
+}
+
+// Disabled with nothing waiting: nothing parked, freed with its last owner.
+TEST(PublishAnswerTest, DisableWithNothingWaitingParksNothing) {
+  Fixture f;
+  Backend::PublishDoneFn a = f.poster->AnswerCallback(Answer(1, "a"));
+  a(uint64_t{1});
+  f.EndWork();
+  f.poster->Disable();
+  std::weak_ptr<Poster> weak = f.poster;
+  f.poster.reset();
+  EXPECT_TRUE(weak.expired());
+}
+
+}  // namespace
+}  // namespace peter::resp
