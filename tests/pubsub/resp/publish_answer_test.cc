@@ -4,27 +4,14 @@
 // has stopped (its Poster disabled and released) touches nothing freed. A
 // binary of its own: it replaces the global operator new to count.
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
-#include <new>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "pubsub/resp/server.h"
-
-namespace {
-thread_local uint64_t allocations = 0;
-}  // namespace
-
-void* operator new(size_t n) {
-  ++allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+#include "tests/count_allocations.h"
 
 namespace peter::resp {
 namespace {

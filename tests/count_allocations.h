@@ -1,0 +1,23 @@
+// Counts heap allocations: replaces the global operator new. Include it in
+// exactly one source file of a test binary of its own (every allocation of
+// the binary goes through it). `allocations` counts this thread's calls.
+#ifndef PETER_TESTS_COUNT_ALLOCATIONS_H_
+#define PETER_TESTS_COUNT_ALLOCATIONS_H_
+
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+namespace {
+thread_local uint64_t allocations = 0;
+}  // namespace
+
+void* operator new(size_t n) {
+  ++allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+#endif  // PETER_TESTS_COUNT_ALLOCATIONS_H_
