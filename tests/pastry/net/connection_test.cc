@@ -99,6 +99,18 @@ struct SinkNode {
   std::unique_ptr<Overlay> overlay;
 };
 
+// The node routes "hello" to the raw `peer` listening on `listener`; `x`
+// gets the connection the node opened to it, the hello read from it.
+void RouteHelloAndAccept(SinkNode& sink, int listener, const NodeHandle& peer,
+                         std::optional<RawStream>& x) {
+  Overlay* o = sink.overlay.get();
+  sink.node->Post([o, peer](Node&) { o->Route(std::nullopt, "hello", peer); });
+  pollfd p{listener, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  x.emplace(::accept(listener, nullptr, nullptr));
+  ASSERT_TRUE(x->Next(absl::Seconds(5)).has_value());  // "hello" on X
+}
+
 // The node N sends to a raw peer P (N's outgoing connection X), then P
 // connects to N (connection Y) and introduces itself. The connection opened
 // by the smaller endpoint must carry N's traffic from then on.
@@ -111,12 +123,8 @@ void RunSimultaneousConnect(bool peer_is_smaller) {
   if (listener < 0) GTEST_SKIP() << "no suitable port found";
   const NodeHandle peer{NodeId(3, 3), Endpoint::FromIpv4(0x7f000001, port)};
 
-  Overlay* o = sink.overlay.get();
-  node->Post([o, peer](Node&) { o->Route(std::nullopt, "hello", peer); });
-  pollfd p{listener, POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 5000), 1);
-  RawStream x(::accept(listener, nullptr, nullptr));
-  ASSERT_TRUE(x.Next(absl::Seconds(5)).has_value());  // "hello" on X
+  std::optional<RawStream> x;
+  ASSERT_NO_FATAL_FAILURE(RouteHelloAndAccept(sink, listener, peer, x));
 
   RawStream y(ConnectRaw(node->listen_endpoint()));
   ASSERT_GE(y.fd(), 0);
@@ -127,9 +135,9 @@ void RunSimultaneousConnect(bool peer_is_smaller) {
 
   if (peer_is_smaller) {
     EXPECT_TRUE(y.AwaitProbeReply(7, absl::Seconds(5)));  // Y adopted
-    EXPECT_TRUE(PeerClosed(x.fd(), absl::Seconds(5)));    // X retired
+    EXPECT_TRUE(PeerClosed(x->fd(), absl::Seconds(5)));   // X retired
   } else {
-    EXPECT_TRUE(x.AwaitProbeReply(7, absl::Seconds(5)));  // X kept
+    EXPECT_TRUE(x->AwaitProbeReply(7, absl::Seconds(5)));  // X kept
   }
   ::close(listener);
 }
@@ -152,21 +160,18 @@ TEST(ConnectionTest, FramesQueuedInOneHandlerGoInOneWrite) {
   const int listener = ListenRaw(&port);
   ASSERT_GE(listener, 0);
   const NodeHandle peer{NodeId(3, 3), Endpoint::FromIpv4(0x7f000001, port)};
-  Overlay* o = sink.overlay.get();
-  node->Post([o, peer](Node&) { o->Route(std::nullopt, "hello", peer); });
-  pollfd p{listener, POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 5000), 1);
-  RawStream x(::accept(listener, nullptr, nullptr));
-  ASSERT_TRUE(x.Next(absl::Seconds(5)).has_value());
+  std::optional<RawStream> x;
+  ASSERT_NO_FATAL_FAILURE(RouteHelloAndAccept(sink, listener, peer, x));
   // The hello's write has completed once its queue is empty.
   ASSERT_TRUE(Eventually([&] { return node->Snapshot().transport.send_queue_bytes == 0; },
                          absl::Seconds(5)));
   const uint64_t writes = node->Snapshot().transport.frame_writes;
 
+  Overlay* o = sink.overlay.get();
   node->Post([o, peer](Node&) {
     for (const char* m : {"one", "two", "three"}) o->Route(std::nullopt, m, peer);
   });
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(x.Next(absl::Seconds(5)).has_value());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(x->Next(absl::Seconds(5)).has_value());
   ASSERT_TRUE(Eventually([&] { return node->Snapshot().transport.send_queue_bytes == 0; },
                          absl::Seconds(5)));
   EXPECT_EQ(node->Snapshot().transport.frame_writes - writes, 1u);
