@@ -35,11 +35,19 @@ using pastry::NodeId;
 //      in one message (wire::EncodeListed), sent only to nodes heard from
 //      at version >= 4 (kListedVersion); a version-3 node gets one message
 //      each (in a bundle).
-inline constexpr uint16_t kScribeVersion = 4;
+//   5: runs in `listed` lists: consecutive publishes of one publisher to
+//      one topic (consecutive requests, each naming the one before as its
+//      predecessor), consecutive data of one topic, and consecutive publish
+//      acknowledgements of one topic (consecutive requests and numbers),
+//      each as one entry (wire::EncodeListed with runs), sent only to nodes
+//      heard from at version >= 5 (kRunVersion); a version-4 node gets an
+//      entry each.
+inline constexpr uint16_t kScribeVersion = 5;
 inline constexpr uint16_t kMinScribeVersion = 1;
 inline constexpr uint16_t kBundleVersion = 2;
 inline constexpr uint16_t kBatchVersion = 3;
 inline constexpr uint16_t kListedVersion = 4;
+inline constexpr uint16_t kRunVersion = 5;
 
 // Routed toward `topic`: `joiner` asks to become a child of the first node
 // on the way that is on the topic's tree (or of the root).

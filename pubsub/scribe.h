@@ -108,6 +108,10 @@ struct ScribeStats {
   // messages_out).
   uint64_t message_lists_sent = 0;
   uint64_t messages_listed = 0;
+  // Of those, runs of consecutive messages of one topic sent as one entry
+  // (version 5), and the messages in them.
+  uint64_t message_runs_sent = 0;
+  uint64_t messages_in_runs = 0;
   uint64_t dropped = 0;             // well-formed messages dropped (no state, full, stale)
   uint64_t gaps_filled = 0;         // missing numbers that arrived later (repair, reorder)
   // Publish with completion and the root cache.

@@ -28,7 +28,11 @@
 // the subscriber's node each publish's data and the publisher's node its
 // acknowledgement in one message per batch of work, built in place, not a
 // message each copied into a bundle (docs/scribe.md, "Publish, data and
-// PublishAck lists").
+// PublishAck lists"). For a node that reads runs (version 5), each run of
+// consecutive messages of one topic in such a list -- a publisher's
+// publishes of one batch of work to one root, a root's data of one topic to
+// a child, its acknowledgements of one publisher's consecutive publishes --
+// is one entry of the list (docs/scribe.md, "Runs").
 #include <utility>
 
 #include "pubsub/scribe.h"
@@ -130,7 +134,10 @@ void Scribe::CloseListed(Outbox& o) {
   } else {
     ++stats_.message_lists_sent;
     stats_.messages_listed += count;
-    bytes = wire::EncodeListed(o.listed);
+    wire::ListedRuns runs;
+    bytes = wire::EncodeListed(o.listed, Reads(o.to, kRunVersion), &runs);
+    stats_.message_runs_sent += runs.runs;
+    stats_.messages_in_runs += runs.messages;
   }
   o.listed.clear();
   o.listed_bytes = 0;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -495,18 +496,97 @@ class Reader {
     return absl::OkStatus();
   }
 
-  // One entry of a `listed` list. An entry of a kind this build does not
-  // know (a newer sender's) fails the payload.
-  absl::Status Read(s::Listed::Reader r, ScribeMessage& out) const {
+  // One entry of a `listed` list, appended to `out`: a message, or a run's
+  // messages one by one (version 5). An entry of a kind this build does not
+  // know (a newer sender's), or a run that is empty, would take `out` past
+  // max_list, or numbers past the last, fails the payload.
+  absl::Status Read(s::Listed::Reader r, Received& out) const {
     switch (r.which()) {
       case s::Listed::PUBLISH:
-        return Read(r.getPublish(), out.emplace<PublishMsg>());
       case s::Listed::DATA:
-        return Read(r.getData(), out.emplace<DataMsg>());
-      case s::Listed::PUBLISH_ACK:
-        return Read(r.getPublishAck(), out.emplace<PublishAckMsg>());
+      case s::Listed::PUBLISH_ACK: {
+        if (out.messages.size() >= limits_.max_list) return Invalid("list size");
+        ScribeMessage& m = out.messages.emplace_back();
+        if (r.which() == s::Listed::PUBLISH) return Read(r.getPublish(), m.emplace<PublishMsg>());
+        if (r.which() == s::Listed::DATA) return Read(r.getData(), m.emplace<DataMsg>());
+        return Read(r.getPublishAck(), m.emplace<PublishAckMsg>());
+      }
+      case s::Listed::PUBLISH_RUN:
+        return ReadRun(r.getPublishRun(), out);
+      case s::Listed::PUBLISH_ACK_RUN:
+        return ReadRun(r.getPublishAckRun(), out);
+      case s::Listed::DATA_RUN:
+        return ReadRun(r.getDataRun(), out);
     }
     return Invalid("unknown entry in a list");
+  }
+
+  // A run of `count` from number `first` (a request or a sequence number)
+  // fits in `out` and ends at or before the last number; `out` then holds a
+  // run (kRunVersion).
+  absl::Status RunFits(uint64_t count, uint64_t first, Received& out) const {
+    if (count == 0) return Invalid("empty run");
+    if (count > limits_.max_list - out.messages.size()) return Invalid("run size");
+    if (first > std::numeric_limits<uint64_t>::max() - (count - 1)) {
+      return Invalid("run past the last number");
+    }
+    out.reader_version = std::max(out.reader_version, kRunVersion);
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadRun(s::PublishRun::Reader r, Received& out) const {
+    capnp::List<capnp::Data>::Reader payloads = r.getPayloads();
+    const uint64_t first = r.getFirstRequest();
+    if (first == 0) return Invalid("publish run without request");
+    absl::Status status = RunFits(payloads.size(), first, out);
+    if (!status.ok()) return status;
+    if (!r.hasPublisher()) return Invalid("publish run without publisher");
+    NodeHandle publisher;
+    status = Handle(r.getPublisher(), publisher);
+    if (!status.ok()) return status;
+    const TopicId topic = ReadId(r.getTopic());
+    uint64_t after = r.getAfter();
+    for (unsigned i = 0; i < payloads.size(); ++i) {
+      PublishMsg& m = out.messages.emplace_back().emplace<PublishMsg>();
+      m.topic = topic;
+      m.publisher = publisher;
+      m.request = first + i;
+      m.after = after;
+      after = m.request;
+      status = Payload(payloads[i], m.payload);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadRun(s::PublishAckRun::Reader r, Received& out) const {
+    const uint64_t first = r.getFirstRequest();
+    const uint64_t seq = r.getFirstSeq();
+    const uint64_t count = r.getCount();
+    if (first == 0) return Invalid("publish acknowledgement run without request");
+    absl::Status status = RunFits(count, std::max(first, seq), out);
+    if (!status.ok()) return status;
+    const TopicId topic = ReadId(r.getTopic());
+    for (uint64_t i = 0; i < count; ++i) {
+      out.messages.emplace_back(PublishAckMsg{topic, first + i, seq + i});
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadRun(s::DataRun::Reader r, Received& out) const {
+    capnp::List<capnp::Data>::Reader payloads = r.getPayloads();
+    const uint64_t seq = r.getFirstSeq();
+    absl::Status status = RunFits(payloads.size(), seq, out);
+    if (!status.ok()) return status;
+    const TopicId topic = ReadId(r.getTopic());
+    for (unsigned i = 0; i < payloads.size(); ++i) {
+      DataMsg& m = out.messages.emplace_back().emplace<DataMsg>();
+      m.topic = topic;
+      m.seq = seq + i;
+      status = Payload(payloads[i], m.payload);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
   }
 
   // Each entry of `list` read as a message of type T (for ListedMsg: the
@@ -520,12 +600,11 @@ class Reader {
     out.reader_version = std::max(out.reader_version, reader_version);
     out.messages.reserve(out.messages.size() + list.size());
     for (auto entry : list) {
-      ScribeMessage& m = out.messages.emplace_back();
       absl::Status status;
       if constexpr (std::is_same_v<T, ListedMsg>) {
-        status = Read(entry, m);
+        status = Read(entry, out);
       } else {
-        status = Read(entry, m.emplace<T>());
+        status = Read(entry, out.messages.emplace_back().template emplace<T>());
       }
       if (!status.ok()) return status;
     }
@@ -658,7 +737,60 @@ std::string EncodeReplicaAcks(absl::Span<const ReplicaAckMsg> acks) {
   });
 }
 
-std::string EncodeListed(absl::Span<const ListedMsg> msgs) {
+namespace {
+
+// Whether `next`, sent right after `prev`, continues a run `prev` is in
+// (version 5): the same kind and topic, the next request and number (none
+// past the last), a publish naming `prev` as its predecessor.
+bool Continues(const ListedMsg& prev, const ListedMsg& next) {
+  if (prev.index() != next.index()) return false;
+  if (const auto* p = std::get_if<PublishMsg>(&prev)) {
+    const PublishMsg& q = std::get<PublishMsg>(next);
+    return q.topic == p->topic && p->request != 0 && q.request == p->request + 1 &&
+           q.request != 0 && q.after == p->request && p->want_ack && q.want_ack &&
+           !p->passed_on && !q.passed_on && q.publisher == p->publisher;
+  }
+  if (const auto* p = std::get_if<DataMsg>(&prev)) {
+    const DataMsg& q = std::get<DataMsg>(next);
+    return q.topic == p->topic && q.seq == p->seq + 1 && q.seq != 0;
+  }
+  const PublishAckMsg& p = std::get<PublishAckMsg>(prev);
+  const PublishAckMsg& q = std::get<PublishAckMsg>(next);
+  return q.topic == p.topic && p.request != 0 && q.request == p.request + 1 && q.request != 0 &&
+         q.seq == p.seq + 1 && q.seq != 0;
+}
+
+void FillRun(s::Listed::Builder entry, absl::Span<const ListedMsg> run) {
+  const auto count = static_cast<unsigned>(run.size());
+  if (const auto* first = std::get_if<PublishMsg>(&run.front())) {
+    s::PublishRun::Builder r = entry.initPublishRun();
+    SetId(r.initTopic(), first->topic);
+    SetHandle(r.initPublisher(), first->publisher);
+    r.setFirstRequest(first->request);
+    r.setAfter(first->after);
+    capnp::List<capnp::Data>::Builder payloads = r.initPayloads(count);
+    for (unsigned i = 0; i < count; ++i) {
+      payloads.set(i, Bytes(std::get<PublishMsg>(run[i]).payload));
+    }
+  } else if (const auto* first = std::get_if<DataMsg>(&run.front())) {
+    s::DataRun::Builder r = entry.initDataRun();
+    SetId(r.initTopic(), first->topic);
+    r.setFirstSeq(first->seq);
+    capnp::List<capnp::Data>::Builder payloads = r.initPayloads(count);
+    for (unsigned i = 0; i < count; ++i) payloads.set(i, Bytes(std::get<DataMsg>(run[i]).payload));
+  } else {
+    const PublishAckMsg& ack = std::get<PublishAckMsg>(run.front());
+    s::PublishAckRun::Builder r = entry.initPublishAckRun();
+    SetId(r.initTopic(), ack.topic);
+    r.setFirstRequest(ack.request);
+    r.setFirstSeq(ack.seq);
+    r.setCount(count);
+  }
+}
+
+}  // namespace
+
+std::string EncodeListed(absl::Span<const ListedMsg> msgs, bool runs, ListedRuns* counted) {
   // An entry (2 words), its message (3), its topic (2), its payload; a
   // publish more (its publisher).
   size_t words = 8;
@@ -671,16 +803,31 @@ std::string EncodeListed(absl::Span<const ListedMsg> msgs) {
       words += 8;
     }
   }
-  return Build(words, [&msgs](Body::Builder body) {
-    auto list = body.initListed(static_cast<unsigned>(msgs.size()));
-    for (size_t i = 0; i < msgs.size(); ++i) {
+  // The entries: each a message, or (with runs) a run of two or more.
+  absl::InlinedVector<absl::Span<const ListedMsg>, 8> entries;
+  for (size_t i = 0; i < msgs.size();) {
+    size_t end = i + 1;
+    while (runs && end < msgs.size() && Continues(msgs[end - 1], msgs[end])) ++end;
+    entries.push_back(msgs.subspan(i, end - i));
+    if (counted != nullptr && end - i > 1) {
+      ++counted->runs;
+      counted->messages += end - i;
+    }
+    i = end;
+  }
+  return Build(words, [&entries](Body::Builder body) {
+    auto list = body.initListed(static_cast<unsigned>(entries.size()));
+    for (size_t i = 0; i < entries.size(); ++i) {
       s::Listed::Builder entry = list[static_cast<unsigned>(i)];
-      if (const auto* data = std::get_if<DataMsg>(&msgs[i])) {
+      const absl::Span<const ListedMsg> run = entries[i];
+      if (run.size() > 1) {
+        FillRun(entry, run);
+      } else if (const auto* data = std::get_if<DataMsg>(&run.front())) {
         Fill(entry.initData(), *data);
-      } else if (const auto* ack = std::get_if<PublishAckMsg>(&msgs[i])) {
+      } else if (const auto* ack = std::get_if<PublishAckMsg>(&run.front())) {
         Fill(entry.initPublishAck(), *ack);
       } else {
-        Fill(entry.initPublish(), std::get<PublishMsg>(msgs[i]));
+        Fill(entry.initPublish(), std::get<PublishMsg>(run.front()));
       }
     }
   });

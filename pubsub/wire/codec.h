@@ -60,9 +60,20 @@ std::string EncodeReplicaAcks(absl::Span<const ReplicaAckMsg> acks);
 // one message (scribe version kListedVersion), which only DecodeReceived
 // reads, as each alone, in this order;
 // never fails. Each is built in place: no message of its own, no copy of
-// one into a bundle, no reader of its own on receipt.
+// one into a bundle, no reader of its own on receipt. With `runs` (only for
+// a reader of kRunVersion), each run of two or more consecutive messages of
+// one topic is one entry: publishes of one publisher with consecutive
+// requests, each naming the one before as its predecessor (`after`), all
+// acknowledged and none passed on; data with consecutive numbers; publish
+// acknowledgements with consecutive requests and numbers. `counted`, if
+// given, is raised by the runs made and the messages in them.
 // REQUIRES: 1 <= size <= DecodeLimits::max_list.
-std::string EncodeListed(absl::Span<const ListedMsg> msgs);
+struct ListedRuns {
+  size_t runs = 0;
+  size_t messages = 0;
+};
+std::string EncodeListed(absl::Span<const ListedMsg> msgs, bool runs = false,
+                         ListedRuns* counted = nullptr);
 
 // Decodes exactly one message (trailing bytes are an error). A bundle or a
 // list (of Replicates, ReplicaAcks or listed messages) is kUnimplemented
@@ -78,7 +89,8 @@ struct Received {
   uint16_t version = 0;
   // The lowest version whose decoder reads the payload: 1 for one message,
   // kBundleVersion for a bundle, kBatchVersion with a list of Replicates or
-  // ReplicaAcks in it, kListedVersion with a `listed` list.
+  // ReplicaAcks in it, kListedVersion with a `listed` list, kRunVersion with
+  // a run in one.
   uint16_t reader_version = 1;
   absl::InlinedVector<ScribeMessage, 1> messages;
 };

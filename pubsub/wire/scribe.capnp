@@ -154,12 +154,47 @@ struct ReplicaAck {
   last @3 :UInt64;
 }
 
-# One entry of a `listed` list: a message sent to one node per publish.
+# Version 5 (kRunVersion): a run of consecutive publishes of one publisher
+# to one topic, as one `listed` entry. Read as the publishes one by one:
+# the i-th (from 0) has request firstRequest + i, wants an acknowledgement,
+# and names as its predecessor (`after`) `after` for the first, the one
+# before it for the others; none is passed on.
+struct PublishRun {
+  topic @0 :Id128;
+  publisher @1 :Handle;
+  firstRequest @2 :UInt64;   # nonzero
+  after @3 :UInt64;          # the first publish's predecessor (0: none)
+  payloads @4 :List(Data);   # at least one
+}
+
+# Version 5: consecutive publish acknowledgements of one topic, the i-th
+# (from 0) request firstRequest + i numbered firstSeq + i.
+struct PublishAckRun {
+  topic @0 :Id128;
+  firstRequest @1 :UInt64;   # nonzero
+  firstSeq @2 :UInt64;
+  count @3 :UInt32;          # at least one
+}
+
+# Version 5: consecutive data of one topic, the i-th (from 0) numbered
+# firstSeq + i.
+struct DataRun {
+  topic @0 :Id128;
+  firstSeq @1 :UInt64;
+  payloads @2 :List(Data);   # at least one
+}
+
+# One entry of a `listed` list: a message sent to one node per publish, or
+# (version 5, sent only to a node heard from at version >= 5) a run of them
+# of one topic (docs/scribe.md, "Runs").
 struct Listed {
   union {
     publish @0 :Publish;        # to a cached root (or passed on)
     data @1 :Multicast;
     publishAck @2 :PublishAck;
+    publishRun @3 :PublishRun;
+    publishAckRun @4 :PublishAckRun;
+    dataRun @5 :DataRun;
   }
 }
 

@@ -1,9 +1,16 @@
 #include "pubsub/wire/codec.h"
 
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/io.h>
+
+#include <array>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "pubsub/wire/scribe.capnp.h"
 
 namespace peter::pubsub::wire {
 namespace {
@@ -487,7 +494,7 @@ TEST(ScribeCodecTest, ListedLimitsAreEnforced) {
   limits.max_payload_bytes = 2;
   EXPECT_TRUE(DecodeReceived(EncodeListed(three), limits).ok());
 
-  // Two publish acknowledgements; the second entry's union tag set to 3, a
+  // Two publish acknowledgements; the second entry's union tag set to 6, a
   // member this build does not know. The list's tag word (two structs of
   // one data word and one pointer) is followed by the entries, each its
   // data word (the union's tag first) and its pointer.
@@ -496,7 +503,7 @@ TEST(ScribeCodecTest, ListedLimitsAreEnforced) {
   const size_t at = unknown.find(tag);
   ASSERT_NE(at, std::string::npos);
   ASSERT_EQ(unknown[at + 24], 2);  // publishAck
-  unknown[at + 24] = 3;
+  unknown[at + 24] = 6;
   absl::StatusOr<Received> bad = DecodeReceived(unknown);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("unknown entry"), std::string::npos) << bad.status();
@@ -512,6 +519,169 @@ TEST(ScribeCodecTest, ListedLimitsAreEnforced) {
   }
   for (size_t n = 0; n < good.size(); n += 8) {
     EXPECT_FALSE(DecodeReceived(good.substr(0, n)).ok());
+  }
+}
+
+// Runs (version 5; docs/scribe.md, "Runs"): consecutive messages of one
+// topic in a `listed` list, encoded with runs, are one entry each run and
+// read back as the very messages sent, in order -- a publisher's publishes
+// with consecutive requests each naming the one before, data with
+// consecutive numbers, acknowledgements with consecutive requests and
+// numbers -- and only what continues a run joins it: another topic, a gap,
+// a publish passed on, best effort or naming another predecessor, starts a
+// new entry. Without runs the same list is one entry per message.
+TEST(ScribeCodecTest, RunsInListsRoundTrip) {
+  const NodeId a(1, 2), b(3, 4);
+  std::vector<ListedMsg> sent;
+  for (uint64_t k = 0; k < 5; ++k) {  // a run of 5 publishes
+    sent.push_back(PublishMsg{a, "p" + std::to_string(k), Handle(4), 40 + k, true,
+                              k == 0 ? 39 : 39 + k});
+  }
+  sent.push_back(PublishMsg{a, "gap", Handle(4), 46, true, 45});        // not 45: alone
+  sent.push_back(PublishMsg{b, "other", Handle(4), 47, true, 46});      // another topic
+  sent.push_back(PublishMsg{b, "passed", Handle(4), 48, true, 47, true});  // passed on
+  sent.push_back(PublishMsg{b, "effort", Handle(4), 49, false, 48});    // best effort
+  sent.push_back(PublishMsg{b, "after", Handle(4), 50, true, 7});       // another predecessor
+  for (uint64_t k = 0; k < 4; ++k) sent.push_back(DataMsg{a, 7 + k, std::string(k * 100, 'd')});
+  sent.push_back(DataMsg{b, 11, "other topic"});
+  for (uint64_t k = 0; k < 3; ++k) sent.push_back(PublishAckMsg{a, 40 + k, 7 + k});
+  sent.push_back(PublishAckMsg{a, 44, 10});  // request not consecutive
+  sent.push_back(PublishAckMsg{a, 45, 12});  // number not consecutive
+  ListedRuns counted;
+  const std::string runs = EncodeListed(sent, /*runs=*/true, &counted);
+  EXPECT_EQ(counted.runs, 3u);
+  EXPECT_EQ(counted.messages, 5u + 4u + 3u);
+  const std::string plain = EncodeListed(sent);
+  EXPECT_LT(runs.size(), plain.size());
+  for (const std::string* bytes : {&runs, &plain}) {
+    absl::StatusOr<Received> r = DecodeReceived(*bytes);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->reader_version, bytes == &runs ? kRunVersion : kListedVersion);
+    ASSERT_EQ(r->messages.size(), sent.size());
+    for (size_t i = 0; i < sent.size(); ++i) {
+      const std::string want = std::visit([](const auto& m) { return Encode(m); }, sent[i]);
+      EXPECT_EQ(Encode(r->messages[i]), want) << i;
+    }
+  }
+  absl::StatusOr<Received> bundled = DecodeReceived(Bundle({Encode(LeaveMsg{a}), runs}));
+  ASSERT_TRUE(bundled.ok()) << bundled.status();
+  EXPECT_EQ(bundled->reader_version, kRunVersion);
+  EXPECT_EQ(bundled->messages.size(), 1 + sent.size());
+  // A run of one kind alone, and a lone message (never a run).
+  const std::vector<ListedMsg> acks = {PublishAckMsg{a, 1, 1}, PublishAckMsg{a, 2, 2}};
+  EXPECT_EQ(DecodeReceived(EncodeListed(acks, true))->messages.size(), 2u);
+  ListedRuns none;
+  (void)EncodeListed({acks[0]}, true, &none);
+  EXPECT_EQ(none.runs, 0u);
+}
+
+// A run counts each of its messages against max_list (alone or bundled),
+// each payload against max_payload_bytes; a run that is empty, has no
+// request, or numbers past the last number fails the whole payload with
+// kInvalidArgument (Scribe counts it in `malformed`); garbage never crashes.
+TEST(ScribeCodecTest, RunLimitsAreEnforced) {
+  const NodeId a(1, 2);
+  std::vector<ListedMsg> run;
+  for (uint64_t k = 0; k < 4; ++k) run.push_back(PublishMsg{a, "pp", Handle(4), 10 + k, true, 9 + k});
+  const std::string bytes = EncodeListed(run, true);
+  DecodeLimits limits;
+  limits.max_list = 4;
+  EXPECT_TRUE(DecodeReceived(bytes, limits).ok());
+  limits.max_list = 3;
+  EXPECT_EQ(DecodeReceived(bytes, limits).status().code(), absl::StatusCode::kInvalidArgument);
+  limits.max_list = 5;
+  EXPECT_FALSE(DecodeReceived(Bundle({Encode(LeaveMsg{a}), Encode(LeaveMsg{a}), bytes}), limits).ok());
+  EXPECT_TRUE(DecodeReceived(Bundle({Encode(LeaveMsg{a}), bytes}), limits).ok());
+  // A plain entry after a run is bounded too.
+  std::vector<ListedMsg> run_then_one = run;
+  run_then_one.push_back(DataMsg{a, 1, "x"});
+  limits.max_list = 4;
+  EXPECT_FALSE(DecodeReceived(EncodeListed(run_then_one, true), limits).ok());
+  limits = DecodeLimits{};
+  limits.max_payload_bytes = 1;
+  EXPECT_FALSE(DecodeReceived(bytes, limits).ok());
+
+  auto status_of = [](const std::vector<ListedMsg>& msgs) {
+    return DecodeReceived(EncodeListed(msgs, true)).status();
+  };
+  // Past the last number: requests, or the data's or acknowledgements' numbers.
+  const uint64_t last = std::numeric_limits<uint64_t>::max();
+  EXPECT_TRUE(status_of({PublishAckMsg{a, last - 1, 1}, PublishAckMsg{a, last, 2}}).ok());
+  EXPECT_TRUE(status_of({DataMsg{a, last - 1, ""}, DataMsg{a, last, ""}}).ok());
+
+  // Cap'n Proto lets a run's fields be set to what the encoder never
+  // writes: an empty run, no request, numbers past the last.
+  auto mutate = [](auto&& edit) {
+    capnp::MallocMessageBuilder message;
+    auto root = message.initRoot<schema::ScribeMsg>();
+    root.setVersion(kScribeVersion);
+    auto entry = root.initBody().initListed(1)[0];
+    edit(entry);
+    kj::VectorOutputStream out;
+    capnp::writeMessage(out, message);
+    return DecodeReceived(std::string(reinterpret_cast<const char*>(out.getArray().begin()),
+                                      out.getArray().size()));
+  };
+  auto ip = [](auto handle) {
+    const std::array<uint8_t, 16> zero{};
+    handle.setIp(kj::arrayPtr(zero.data(), zero.size()));
+  };
+  EXPECT_TRUE(mutate([&](auto e) {
+                auto r = e.initPublishRun();
+                r.setFirstRequest(1);
+                ip(r.initPublisher());
+                r.initPayloads(2);
+              }).ok());
+  absl::StatusOr<Received> bad = mutate([&](auto e) {
+    auto r = e.initPublishRun();
+    r.setFirstRequest(1);
+    ip(r.initPublisher());
+    r.initPayloads(0);
+  });
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("empty run"), std::string::npos) << bad.status();
+  EXPECT_FALSE(mutate([&](auto e) {
+                 auto r = e.initPublishRun();
+                 ip(r.initPublisher());
+                 r.initPayloads(2);
+               }).ok());  // no request
+  EXPECT_FALSE(mutate([&](auto e) {
+                 auto r = e.initPublishRun();
+                 r.setFirstRequest(1);
+                 r.initPayloads(2);
+               }).ok());  // no publisher
+  EXPECT_FALSE(mutate([&](auto e) {
+                 auto r = e.initPublishRun();
+                 r.setFirstRequest(last);
+                 ip(r.initPublisher());
+                 r.initPayloads(2);
+               }).ok());
+  EXPECT_FALSE(mutate([&](auto e) { e.initPublishAckRun().setFirstRequest(1); }).ok());  // count 0
+  EXPECT_FALSE(mutate([&](auto e) {
+                 auto r = e.initPublishAckRun();
+                 r.setFirstRequest(1);
+                 r.setFirstSeq(last);
+                 r.setCount(2);
+               }).ok());
+  EXPECT_FALSE(mutate([&](auto e) {
+                 auto r = e.initPublishAckRun();
+                 r.setFirstRequest(1);
+                 r.setCount(5000);  // over max_list
+               }).ok());
+  EXPECT_FALSE(mutate([&](auto e) { e.initDataRun().initPayloads(0); }).ok());
+  EXPECT_FALSE(mutate([&](auto e) {
+                 auto r = e.initDataRun();
+                 r.setFirstSeq(last);
+                 r.initPayloads(2);
+               }).ok());
+
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string flipped = bytes;
+    flipped[i] ^= 0x5a;
+    (void)DecodeReceived(flipped);
+  }
+  for (size_t n = 0; n < bytes.size(); n += 8) {
+    EXPECT_FALSE(DecodeReceived(bytes.substr(0, n)).ok());
   }
 }
 

@@ -2,8 +2,8 @@
 // Scribe version among nodes of this build (docs/scribe.md, "Bundles" and
 // "Replicate and ReplicaAck lists", the mixed-version paragraphs): version
 // 1 (before bundles), version 2 (before lists of Replicates and
-// ReplicaAcks) or version 3 (before lists of publishes, data and
-// PublishAcks). An
+// ReplicaAcks), version 3 (before lists of publishes, data and
+// PublishAcks) or version 4 (before runs in those lists). An
 // older node must never be sent what its decoder cannot read: it drops a
 // bundle (version 1) or a list (those of versions it is older than) as an
 // unknown type, and every message in it is lost. Seeded and deterministic.
@@ -46,10 +46,10 @@ std::string AsVersion(std::string bytes, uint16_t version) {
   return bytes;
 }
 
-// Makes a node's Scribe look like `version` (1, 2 or 3) to its peers: every
+// Makes a node's Scribe look like `version` (1 to 4) to its peers: every
 // payload it sends (and every join it rewrites in Forward) carries that
 // version, a payload it would send that the version could not have written
-// (a bundle at 1, a list at 2 or 3: wire::Received::reader_version) goes as one
+// (a bundle at 1, a list at 2 or 3, a run at 4: wire::Received::reader_version) goes as one
 // payload per message, and one it is sent that the version cannot read is
 // dropped unread, as that version's decoder drops it, and counted. The
 // Scribe reaches the overlay through it; it is the application registered
@@ -138,7 +138,7 @@ std::vector<int> ByCloseness(ScribeRing& ring, const NodeId& key) {
 // The older node's version and the seed.
 class MixedVersionTest : public ::testing::TestWithParam<std::tuple<uint16_t, uint64_t>> {};
 
-// Twelve nodes of this build and one older node (version 1, 2 or 3), V. Eight
+// Twelve nodes of this build and one older node (version 1 to 4), V. Eight
 // topics: two rooted at V, two each at the nodes V is the second and the
 // third closest to (V one of the root's replica peers), two anywhere. Every node
 // subscribes, reliable, to every topic; V and three others publish bursts
@@ -147,8 +147,10 @@ class MixedVersionTest : public ::testing::TestWithParam<std::tuple<uint16_t, ui
 // one batch). Every publish is confirmed; every subscriber delivers every
 // message exactly once, in order, each publisher's in the order published;
 // nothing V cannot read reaches it (no bundle at version 1, no list of
-// Replicates or ReplicaAcks at version 1 or 2, no `listed` list below 4), and no node counts a malformed message. The nodes of
-// this build do bundle, and send lists, among themselves.
+// Replicates or ReplicaAcks at version 1 or 2, no `listed` list below 4,
+// no run below 5), and no node counts a malformed message. The nodes of
+// this build do bundle, send lists, and send runs (each publisher's burst
+// to a cached root) among themselves.
 TEST_P(MixedVersionTest, AnOlderNodeGetsNothingItCannotReadAndLosesNothing) {
   const uint16_t version = std::get<0>(GetParam());
   const uint64_t seed = std::get<1>(GetParam());
@@ -248,23 +250,26 @@ TEST_P(MixedVersionTest, AnOlderNodeGetsNothingItCannotReadAndLosesNothing) {
   EXPECT_EQ(ring.TotalStats().malformed, 0u);
   uint64_t bundles = 0;
   uint64_t lists = 0;
+  uint64_t runs = 0;
   for (int i : everyone) {
     if (i == older) continue;
     const ScribeStats& stats = ring.scribe(i).stats();
     bundles += stats.bundles_sent;
     lists += stats.replicate_lists_sent + stats.replica_ack_lists_sent + stats.message_lists_sent;
+    runs += stats.message_runs_sent;
   }
   EXPECT_GT(bundles, 0u);
   EXPECT_GT(lists, 0u);
-  std::printf("version %u, seed %lu: %lu bundles and %lu lists among the newer nodes, %d split "
-              "at the older node\n",
+  EXPECT_GT(runs, 0u);
+  std::printf("version %u, seed %lu: %lu bundles, %lu lists and %lu runs among the newer nodes, "
+              "%d split at the older node\n",
               static_cast<unsigned>(version), static_cast<unsigned long>(seed),
               static_cast<unsigned long>(bundles), static_cast<unsigned long>(lists),
-              old_counts.split);
+              static_cast<unsigned long>(runs), old_counts.split);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, MixedVersionTest,
-                         ::testing::Combine(::testing::Values<uint16_t>(1, 2, 3),
+                         ::testing::Combine(::testing::Values<uint16_t>(1, 2, 3, 4),
                                             ::testing::Values<uint64_t>(1, 2, 3)));
 
 }  // namespace

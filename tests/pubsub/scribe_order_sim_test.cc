@@ -245,5 +245,102 @@ TEST_P(LostPublishTest, SuccessorsWaitAtMostPublishOrderWait) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, LostPublishTest, ::testing::Values(1, 2, 3));
 
+// Runs (version 5; docs/scribe.md, "Runs"): a node that publishes N times
+// to one topic in one batch of work (the RESP gateway's PUBLISHes from one
+// read, an embedder's pipelined publishes), its root cached and on another
+// node, sends them as one run -- one entry of one `listed` message -- and
+// the root, which numbers them consecutively, answers them as one run of
+// acknowledgements; each publish completes with its own number, in the
+// order published. The subscriber gets every message once, in order.
+class PublishRunTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(PublishRunTest, APublishersBurstTravelsAsOneRunAndCompletesInOrder) {
+  constexpr int kRun = 16;
+  ScribeRing ring(GetParam(), 6);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf(kTopic));
+  ASSERT_GE(root, 0);
+  const int publisher = (root + 1) % ring.size();
+  const int subscriber = (root + 2) % ring.size();
+  ring.Subscribe(subscriber, kTopic, /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, {subscriber}, kTopic));
+  // A first publish caches the root (and outlasts a fresh root's grace).
+  std::optional<absl::StatusOr<uint64_t>> first;
+  ring.Call(publisher, [&](Scribe& s) {
+    ASSERT_TRUE(s.Publish(kTopic, "first", [&](absl::StatusOr<uint64_t> seq) { first = seq; }).ok());
+  });
+  ASSERT_TRUE(ring.net().RunUntil([&] { return first.has_value(); }, absl::Seconds(30),
+                                  absl::Milliseconds(10)));
+  ASSERT_TRUE(first->ok()) << first->status();
+  ring.net().RunFor(absl::Seconds(1));
+
+  // Every payload from the publisher to the root carrying publishes, and
+  // from the root to the publisher carrying acknowledgements.
+  struct Seen {
+    size_t messages = 0;
+    uint16_t reader_version = 0;
+  };
+  std::vector<Seen> publishes, acks;
+  const NodeId root_id = ring.net().node(root).self().id;
+  const NodeId publisher_id = ring.net().node(publisher).self().id;
+  ring.net().network().set_delivery_observer([&](const pastry::sim::Delivery& d) {
+    const auto* route = std::get_if<pastry::RouteMsg>(&d.envelope.body);
+    if (route == nullptr || route->app != kScribeAppId) return;
+    absl::StatusOr<wire::Received> r = wire::DecodeReceived(route->payload);
+    if (!r.ok()) return;
+    const std::vector<ScribeMessage> messages = ScribeOf(d.envelope);
+    if (d.to == root && route->source.id == publisher_id && AnyOf<PublishMsg>(messages)) {
+      publishes.push_back(Seen{messages.size(), r->reader_version});
+    }
+    if (d.to == publisher && route->source.id == root_id && AnyOf<PublishAckMsg>(messages)) {
+      acks.push_back(Seen{messages.size(), r->reader_version});
+    }
+  });
+  const ScribeStats publisher_before = ring.scribe(publisher).stats();
+  const ScribeStats root_before = ring.scribe(root).stats();
+  std::vector<uint64_t> completed;  // the numbers, in the order the callbacks ran
+  std::vector<int> order;
+  ring.Call(publisher, [&](Scribe& s) {
+    for (int i = 0; i < kRun; ++i) {
+      ASSERT_TRUE(s.Publish(kTopic, absl::StrCat("run ", i), [&, i](absl::StatusOr<uint64_t> seq) {
+                     ASSERT_TRUE(seq.ok()) << seq.status();
+                     completed.push_back(*seq);
+                     order.push_back(i);
+                   }).ok());
+    }
+  });
+  ASSERT_TRUE(ring.net().RunUntil([&] { return completed.size() == kRun; }, absl::Seconds(30),
+                                  absl::Milliseconds(10)));
+  ring.net().RunFor(absl::Seconds(1));
+  ring.net().network().set_delivery_observer(nullptr);
+
+  // One payload of the publisher's 16, one run in it; one of the root's 16
+  // acknowledgements, one run.
+  ASSERT_EQ(publishes.size(), 1u);
+  EXPECT_EQ(publishes[0].messages, static_cast<size_t>(kRun));
+  EXPECT_EQ(publishes[0].reader_version, kRunVersion);
+  const ScribeStats& p = ring.scribe(publisher).stats();
+  EXPECT_EQ(p.message_runs_sent - publisher_before.message_runs_sent, 1u);
+  EXPECT_EQ(p.messages_in_runs - publisher_before.messages_in_runs, static_cast<uint64_t>(kRun));
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].messages, static_cast<size_t>(kRun));
+  EXPECT_EQ(acks[0].reader_version, kRunVersion);
+  EXPECT_GE(ring.scribe(root).stats().message_runs_sent - root_before.message_runs_sent, 1u);
+  EXPECT_EQ(p.publish_resends, publisher_before.publish_resends);
+  // Consecutive numbers after the first publish's, completed in order.
+  for (int i = 0; i < kRun; ++i) {
+    EXPECT_EQ(order[i], i);
+    EXPECT_EQ(completed[i], **first + 1 + i);
+  }
+  const std::vector<Received>& log = ring.log(subscriber, kTopic);
+  ASSERT_EQ(log.size(), static_cast<size_t>(kRun + 1));
+  for (int i = 0; i < kRun; ++i) {
+    EXPECT_EQ(log[i + 1].seq, **first + 1 + i);
+    EXPECT_EQ(log[i + 1].payload, absl::StrCat("run ", i));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, PublishRunTest, ::testing::Values<uint64_t>(1, 2, 3));
+
 }  // namespace
 }  // namespace peter::pubsub::testing
