@@ -371,8 +371,11 @@ class Scribe final : public pastry::Application {
   void ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t seq);
   void WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack);
   void ReleaseOldestUnconfirmed(TopicState& t);
+  // `acks`, if given, takes the publish acknowledgement instead of its
+  // being sent (ReleaseConfirmed sends them after the data).
   std::map<uint64_t, UnconfirmedPublish>::iterator ReleaseNumber(
-      TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it);
+      TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it,
+      std::vector<std::pair<NodeHandle, PublishAckMsg>>* acks = nullptr);
   void ReleaseConfirmed(TopicState& t);
   // The root's commit index: it released every number below it.
   static uint64_t CommitIndex(const TopicState& t);

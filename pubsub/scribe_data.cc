@@ -471,7 +471,8 @@ void Scribe::ReleaseOldestUnconfirmed(TopicState& t) {
 // Multicasts the message numbered `it->first` (and delivers it here), and
 // acknowledges its publish if asked. Returns the next waiting number.
 std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
-    TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it) {
+    TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it,
+    std::vector<std::pair<NodeHandle, PublishAckMsg>>* acks) {
   if (auto entry = FindRecent(t.replay, it->first); entry != t.replay.end()) {
     Accept(t, DataMsg{t.id, it->first, entry->second.payload}, /*forward=*/true);
   }
@@ -482,7 +483,12 @@ std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
                   t.id.ShortHex(), it->second.request, it->second.publisher.id.ShortHex(),
                   it->first);
     }
-    SendTo(it->second.publisher, PublishAckMsg{t.id, it->second.request, it->first});
+    PublishAckMsg ack{t.id, it->second.request, it->first};
+    if (acks != nullptr) {
+      acks->emplace_back(it->second.publisher, ack);
+    } else {
+      SendTo(it->second.publisher, ack);
+    }
   }
   return t.unconfirmed.erase(it);
 }
@@ -531,6 +537,12 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
   // numbering either (the seed-11 soak): ReplicaPeersCoverLosses.
   if (!alone && !ReplicaPeersCoverLosses(t)) return;
   if (Deposed(t)) return;
+  // The acknowledgements go after the data of every number released here:
+  // to a publisher's node that is also on the tree (the RESP gateway's,
+  // with a subscriber), its consecutive data and acknowledgements are then
+  // two runs (version 5), not each publish's data and acknowledgement in
+  // turn. An acknowledgement still follows its own number's data.
+  std::vector<std::pair<NodeHandle, PublishAckMsg>> acks;
   while (!t.unconfirmed.empty()) {
     auto it = t.unconfirmed.begin();
     const std::vector<NodeId>& holders = it->second.holders;
@@ -540,8 +552,9 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
           return std::find(holders.begin(), holders.end(), h.id) != holders.end();
         }));
     if (!held) break;
-    ReleaseNumber(t, it);
+    ReleaseNumber(t, it, &acks);
   }
+  for (const auto& [to, ack] : acks) SendTo(to, ack);
   if (t.unconfirmed.empty()) confirming_.erase(t.id);
   if (!t.held_publishes.empty() && !WindowFull(t) && Now() >= t.hold_until && HoldsLease(t)) {
     NumberHeld(t);

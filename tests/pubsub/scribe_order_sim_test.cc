@@ -16,6 +16,7 @@
 // them): subscribers got them out of order, some twice.
 #include <optional>
 #include <string>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -251,19 +252,25 @@ INSTANTIATE_TEST_SUITE_P(Seeds, LostPublishTest, ::testing::Values(1, 2, 3));
 // node, sends them as one run -- one entry of one `listed` message -- and
 // the root, which numbers them consecutively, answers them as one run of
 // acknowledgements; each publish completes with its own number, in the
-// order published. The subscriber gets every message once, in order.
-class PublishRunTest : public ::testing::TestWithParam<uint64_t> {};
+// order published. The subscribers get every message once, in order. With
+// a subscriber on the publisher's node too (as with the RESP gateway), the
+// root sends that node the N data and then the N acknowledgements: two
+// runs, not each publish's data and acknowledgement in turn.
+class PublishRunTest : public ::testing::TestWithParam<std::tuple<uint64_t, bool>> {};
 
 TEST_P(PublishRunTest, APublishersBurstTravelsAsOneRunAndCompletesInOrder) {
   constexpr int kRun = 16;
-  ScribeRing ring(GetParam(), 6);
+  const auto [seed, publisher_subscribes] = GetParam();
+  ScribeRing ring(seed, 6);
   ASSERT_TRUE(ring.all_active());
   const int root = ring.net().ClosestLiveNode(TopicIdOf(kTopic));
   ASSERT_GE(root, 0);
   const int publisher = (root + 1) % ring.size();
   const int subscriber = (root + 2) % ring.size();
-  ring.Subscribe(subscriber, kTopic, /*reliable=*/true);
-  ASSERT_TRUE(RunUntilAttached(ring, {subscriber}, kTopic));
+  std::vector<int> subscribers = {subscriber};
+  if (publisher_subscribes) subscribers.push_back(publisher);
+  for (int i : subscribers) ring.Subscribe(i, kTopic, /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, subscribers, kTopic));
   // A first publish caches the root (and outlasts a fresh root's grace).
   std::optional<absl::StatusOr<uint64_t>> first;
   ring.Call(publisher, [&](Scribe& s) {
@@ -323,24 +330,32 @@ TEST_P(PublishRunTest, APublishersBurstTravelsAsOneRunAndCompletesInOrder) {
   EXPECT_EQ(p.message_runs_sent - publisher_before.message_runs_sent, 1u);
   EXPECT_EQ(p.messages_in_runs - publisher_before.messages_in_runs, static_cast<uint64_t>(kRun));
   ASSERT_EQ(acks.size(), 1u);
-  EXPECT_EQ(acks[0].messages, static_cast<size_t>(kRun));
+  EXPECT_EQ(acks[0].messages, static_cast<size_t>(publisher_subscribes ? 2 * kRun : kRun));
   EXPECT_EQ(acks[0].reader_version, kRunVersion);
-  EXPECT_GE(ring.scribe(root).stats().message_runs_sent - root_before.message_runs_sent, 1u);
+  // A run of data to each subscriber's node, a run of acknowledgements.
+  const ScribeStats& r = ring.scribe(root).stats();
+  EXPECT_EQ(r.message_runs_sent - root_before.message_runs_sent, subscribers.size() + 1);
+  EXPECT_EQ(r.messages_in_runs - root_before.messages_in_runs,
+            static_cast<uint64_t>(kRun) * (subscribers.size() + 1));
   EXPECT_EQ(p.publish_resends, publisher_before.publish_resends);
   // Consecutive numbers after the first publish's, completed in order.
   for (int i = 0; i < kRun; ++i) {
     EXPECT_EQ(order[i], i);
     EXPECT_EQ(completed[i], **first + 1 + i);
   }
-  const std::vector<Received>& log = ring.log(subscriber, kTopic);
-  ASSERT_EQ(log.size(), static_cast<size_t>(kRun + 1));
-  for (int i = 0; i < kRun; ++i) {
-    EXPECT_EQ(log[i + 1].seq, **first + 1 + i);
-    EXPECT_EQ(log[i + 1].payload, absl::StrCat("run ", i));
+  for (int i : subscribers) {
+    const std::vector<Received>& log = ring.log(i, kTopic);
+    ASSERT_EQ(log.size(), static_cast<size_t>(kRun + 1)) << "node " << i;
+    for (int k = 0; k < kRun; ++k) {
+      EXPECT_EQ(log[k + 1].seq, **first + 1 + k);
+      EXPECT_EQ(log[k + 1].payload, absl::StrCat("run ", k));
+    }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, PublishRunTest, ::testing::Values<uint64_t>(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Seeds, PublishRunTest,
+                         ::testing::Combine(::testing::Values<uint64_t>(1, 2, 3),
+                                            ::testing::Bool()));
 
 }  // namespace
 }  // namespace peter::pubsub::testing
