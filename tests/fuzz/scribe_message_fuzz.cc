@@ -1,6 +1,6 @@
 // Scribe's message decoder (pubsub/wire), for one message, a bundle or a
 // list (of Replicates, of ReplicaAcks, or of publishes, data and
-// PublishAcks). A decoded message must encode and decode again, a bundle's
+// PublishAcks, with runs of them). A decoded message must encode and decode again, a bundle's
 // or a list's messages bundled again too.
 #include "pubsub/messages.h"
 #include "pubsub/wire/codec.h"
@@ -45,6 +45,22 @@ std::vector<std::string> FuzzSeeds() {
     seeds.push_back(listed_list);
     seeds.push_back(pubsub::wire::EncodeBundle({seeds.front(), listed_list}));
   }
+  // Runs (version 5): two publishes, two data and two acknowledgements of
+  // one topic, each pair one entry.
+  const pubsub::TopicId topic(1, 2);
+  pubsub::NodeHandle publisher;
+  publisher.id = pubsub::NodeId(3, 4);
+  const std::vector<pubsub::ListedMsg> runs = {
+      pubsub::PublishMsg{topic, "a", publisher, 5, true, 4},
+      pubsub::PublishMsg{topic, "b", publisher, 6, true, 5},
+      pubsub::DataMsg{topic, 7, "c"},
+      pubsub::DataMsg{topic, 8, "d"},
+      pubsub::PublishAckMsg{topic, 5, 7},
+      pubsub::PublishAckMsg{topic, 6, 8},
+  };
+  const std::string run_list = pubsub::wire::EncodeListed(runs, /*runs=*/true);
+  seeds.push_back(run_list);
+  seeds.push_back(pubsub::wire::EncodeBundle({seeds.front(), run_list}));
   if (!replicates.empty() && !acks.empty()) {
     replicates.push_back(replicates.front());
     acks.push_back(acks.front());
