@@ -237,6 +237,11 @@ struct PubSubStats {
   // fails to decode here counts in `malformed`.
   uint64_t message_lists_sent = 0;
   uint64_t messages_listed = 0;
+  // Of those, runs of one topic's consecutive publishes, data or publish
+  // acknowledgements sent as one entry, and the messages in them (Scribe
+  // version 5).
+  uint64_t message_runs_sent = 0;
+  uint64_t messages_in_runs = 0;
   uint64_t anycasts_accepted = 0;   // anycasts taken by a local subscription
   uint64_t anycasts_failed = 0;     // anycasts from here no one took
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)

@@ -351,6 +351,8 @@ PubSubStats NodeImpl::Stats() {
         out.replica_acks_listed = st.replica_acks_listed;
         out.message_lists_sent = st.message_lists_sent;
         out.messages_listed = st.messages_listed;
+        out.message_runs_sent = st.message_runs_sent;
+        out.messages_in_runs = st.messages_in_runs;
         out.anycasts_accepted = st.anycasts_accepted;
         out.anycasts_failed = st.anycasts_failed;
         out.pushdowns = st.pushdowns;

@@ -243,6 +243,8 @@ TEST(StatusTextTest, RendersEveryPart) {
   ps.replica_acks_listed = 8;
   ps.message_lists_sent = 6;
   ps.messages_listed = 30;
+  ps.message_runs_sent = 2;
+  ps.messages_in_runs = 9;
   TopicStatus named;
   named.id_hex = "abcdef0123456789abcdef0123456789";
   named.name = "orders";
@@ -272,7 +274,7 @@ TEST(StatusTextTest, RendersEveryPart) {
   EXPECT_NE(text.find("published 17"), std::string::npos) << text;
   EXPECT_NE(text.find("slow-consumer drops 9"), std::string::npos) << text;
   EXPECT_NE(text.find("sent in bundles 5 in 2; in lists: replicates 7 in 3, replica acks 8 in "
-                      "4, publishes/data/acks 30 in 6\n"),
+                      "4, publishes/data/acks 30 in 6 (in runs 9 in 2)\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("transport 3 connections open"), std::string::npos) << text;

@@ -397,6 +397,13 @@ void PubSub(Writer& w, const PubSubStats& p) {
   Lists(w, "replica_ack", "ReplicaAcks", p.replica_ack_lists_sent, p.replica_acks_listed);
   Lists(w, "message", "publishes, data and PublishAcks", p.message_lists_sent,
         p.messages_listed);
+  w.Single("peter_pubsub_message_runs_sent_total", "counter",
+           "Runs of one topic's consecutive publishes, data or PublishAcks sent here as one "
+           "list entry.",
+           p.message_runs_sent);
+  w.Single("peter_pubsub_messages_in_runs_total", "counter",
+           "The publishes, data and PublishAcks sent here inside those runs.",
+           p.messages_in_runs);
   w.Single("peter_pubsub_anycasts_accepted_total", "counter",
            "Anycasts taken by a local subscription.", p.anycasts_accepted);
   w.Single("peter_pubsub_anycasts_failed_total", "counter",

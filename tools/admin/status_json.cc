@@ -116,6 +116,8 @@ json PubSubJson(const PubSubStats& s) {
       {"replica_acks_listed", s.replica_acks_listed},
       {"message_lists_sent", s.message_lists_sent},
       {"messages_listed", s.messages_listed},
+      {"message_runs_sent", s.message_runs_sent},
+      {"messages_in_runs", s.messages_in_runs},
       {"anycasts_accepted", s.anycasts_accepted},
       {"anycasts_failed", s.anycasts_failed},
       {"pushdowns", s.pushdowns},

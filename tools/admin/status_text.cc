@@ -105,7 +105,9 @@ void PubSub(const json& s, std::string& out) {
                   Count(p, "replicates_listed"), " in ", Count(p, "replicate_lists_sent"),
                   ", replica acks ", Count(p, "replica_acks_listed"), " in ",
                   Count(p, "replica_ack_lists_sent"), ", publishes/data/acks ",
-                  Count(p, "messages_listed"), " in ", Count(p, "message_lists_sent"), "\n");
+                  Count(p, "messages_listed"), " in ", Count(p, "message_lists_sent"),
+                  " (in runs ", Count(p, "messages_in_runs"), " in ",
+                  Count(p, "message_runs_sent"), ")\n");
   if (!p.contains("topic_list") || !p["topic_list"].is_array()) return;
   const json& topics = p["topic_list"];
   size_t shown = 0;

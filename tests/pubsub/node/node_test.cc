@@ -163,7 +163,7 @@ TEST(Node, ListsSentAreCountedInThePublicStats) {
   }
   ASSERT_TRUE(at_a.WaitFor(2 * kEach));
   ASSERT_TRUE(at_b.WaitFor(2 * kEach));
-  uint64_t lists = 0, listed = 0;
+  uint64_t lists = 0, listed = 0, runs = 0;
   for (Node* node : {a.get(), b.get()}) {
     const PubSubStats stats = node->pubsub_stats();
     lists += stats.message_lists_sent;
@@ -171,9 +171,13 @@ TEST(Node, ListsSentAreCountedInThePublicStats) {
     EXPECT_GE(stats.messages_listed, 2 * stats.message_lists_sent);
     EXPECT_GE(stats.replicates_listed, 2 * stats.replicate_lists_sent);
     EXPECT_GE(stats.replica_acks_listed, 2 * stats.replica_ack_lists_sent);
+    EXPECT_GE(stats.messages_in_runs, 2 * stats.message_runs_sent);
+    EXPECT_LE(stats.messages_in_runs, stats.messages_listed);
+    runs += stats.message_runs_sent;
   }
   EXPECT_GE(lists, 1u);
   EXPECT_GE(listed, 2 * lists);
+  EXPECT_GE(runs, 1u);
 }
 
 TEST(Node, ASlowHandlerLosesOnlyItsOwnOverflow) {
