@@ -173,9 +173,11 @@ int FakeCluster::held_publish_acks(const std::string& topic) {
   return n;
 }
 
-int FakeCluster::held_publish_acks() {
+int FakeCluster::held_publish_acks_except(const std::string& topic) {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int>(held_acks_.size());
+  int n = 0;
+  for (const auto& [t, fn] : held_acks_) n += t != topic ? 1 : 0;
+  return n;
 }
 
 int FakeCluster::subscriptions(const std::string& topic) {
@@ -201,9 +203,10 @@ int FakeCluster::publishes(const std::string& topic) {
   return publishes_[topic];
 }
 
-int FakeCluster::total_publishes() {
+int FakeCluster::publishes_except(const std::string& topic) {
   std::lock_guard<std::mutex> lock(mu_);
-  return total_publishes_;
+  auto it = publishes_.find(topic);
+  return total_publishes_ - (it == publishes_.end() ? 0 : it->second);
 }
 
 void FakeCluster::Activate(std::shared_ptr<Entry> entry) {

@@ -48,14 +48,16 @@ class FakeCluster {
   void HoldPublishAcks();
   void ReleasePublishAcks();
   int held_publish_acks(const std::string& topic);
-  int held_publish_acks();  // of every topic
+  // Of every topic but `topic`, read at one instant (the difference of two
+  // reads could count a publish in one and not the other).
+  int held_publish_acks_except(const std::string& topic);
 
   // Observations (any thread).
   int subscriptions(const std::string& topic);       // live, all nodes
   int active_subscriptions(const std::string& topic);
   int subscribe_calls(const std::string& topic);     // ever
   int publishes(const std::string& topic);           // ever
-  int total_publishes();
+  int publishes_except(const std::string& topic);  // ever; one instant, as above
 
  private:
   class NodeBackend;

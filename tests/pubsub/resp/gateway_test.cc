@@ -38,13 +38,8 @@ class GatewayTest : public ::testing::Test {
   }
   uint16_t port(int i) { return gateways_[i]->port(); }
   // Publishes other than the pattern directory's own traffic.
-  int DataPublishes() {
-    return cluster_.total_publishes() - cluster_.publishes(std::string(kPatternsTopic));
-  }
-  int HeldDataAcks() {
-    return cluster_.held_publish_acks() -
-           cluster_.held_publish_acks(std::string(kPatternsTopic));
-  }
+  int DataPublishes() { return cluster_.publishes_except(std::string(kPatternsTopic)); }
+  int HeldDataAcks() { return cluster_.held_publish_acks_except(std::string(kPatternsTopic)); }
   void TearDown() override {
     for (auto& g : gateways_) g->Stop();
   }
