@@ -11,7 +11,6 @@
 
 #include <condition_variable>
 #include <cstdio>
-#include <iostream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,7 +37,7 @@ constexpr absl::Duration kLeaveTimeout = absl::Seconds(2);
 constexpr absl::Duration kLookupTimeout = absl::Seconds(5);
 
 [[noreturn]] void Fail(const std::string& message, int code = 1) {
-  std::cerr << "peter node: error: " << message << "\n";
+  PrintError("peter node", message);
   throw CLI::RuntimeError(code);
 }
 

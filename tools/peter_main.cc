@@ -1,7 +1,7 @@
 // `peter`: one program, many subcommands (tools/commands.h).
 #include <algorithm>
+#include <cstdio>
 #include <exception>
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -93,15 +93,26 @@ int Run(int argc, char** argv) {
 }
 
 }  // namespace
+
+void PrintError(std::string_view who, std::string_view message) {
+  std::string line;
+  line.reserve(who.size() + message.size() + 9);
+  line.append(who).append(": error: ").append(message).push_back('\n');
+  // One fwrite: glibc locks stderr for the whole call, as it does for the
+  // log sink's own fwrite, so the two never interleave.
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
 }  // namespace peter::tools
 
 int main(int argc, char** argv) {
   try {
     return peter::tools::Run(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "peter: error: " << e.what() << "\n";
+    peter::tools::PrintError("peter", e.what());
   } catch (...) {
-    std::cerr << "peter: error: unknown exception\n";
+    peter::tools::PrintError("peter", "unknown exception");
   }
   return 1;
 }

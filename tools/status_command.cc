@@ -24,7 +24,7 @@ struct StatusFlags {
 };
 
 [[noreturn]] void Fail(const std::string& message, int code) {
-  std::cerr << "peter status: error: " << message << "\n";
+  PrintError("peter status", message);
   throw CLI::RuntimeError(code);
 }
 
