@@ -503,14 +503,11 @@ class Reader {
   absl::Status Read(s::Listed::Reader r, Received& out) const {
     switch (r.which()) {
       case s::Listed::PUBLISH:
+        return ReadOne<PublishMsg>(r.getPublish(), out);
       case s::Listed::DATA:
-      case s::Listed::PUBLISH_ACK: {
-        if (out.messages.size() >= limits_.max_list) return Invalid("list size");
-        ScribeMessage& m = out.messages.emplace_back();
-        if (r.which() == s::Listed::PUBLISH) return Read(r.getPublish(), m.emplace<PublishMsg>());
-        if (r.which() == s::Listed::DATA) return Read(r.getData(), m.emplace<DataMsg>());
-        return Read(r.getPublishAck(), m.emplace<PublishAckMsg>());
-      }
+        return ReadOne<DataMsg>(r.getData(), out);
+      case s::Listed::PUBLISH_ACK:
+        return ReadOne<PublishAckMsg>(r.getPublishAck(), out);
       case s::Listed::PUBLISH_RUN:
         return ReadRun(r.getPublishRun(), out);
       case s::Listed::PUBLISH_ACK_RUN:
@@ -519,6 +516,13 @@ class Reader {
         return ReadRun(r.getDataRun(), out);
     }
     return Invalid("unknown entry in a list");
+  }
+
+  // One message of a list, appended to `out` if it stays within max_list.
+  template <typename T, typename EntryReader>
+  absl::Status ReadOne(EntryReader r, Received& out) const {
+    if (out.messages.size() >= limits_.max_list) return Invalid("list size");
+    return Read(r, out.messages.emplace_back().template emplace<T>());
   }
 
   // A run of `count` from number `first` (a request or a sequence number)
