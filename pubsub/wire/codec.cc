@@ -309,6 +309,9 @@ class Reader {
     m.topic = ReadId(r.getTopic());
     m.request = r.getRequest();
     m.seq = r.getSeq();
+    // A root acknowledges only a publish with a request, and numbers from 1.
+    if (m.request == 0) return Invalid("publish acknowledgement without request");
+    if (m.seq == 0) return Invalid("publish acknowledgement without number");
     return absl::OkStatus();
   }
   absl::Status Read(s::Anycast::Reader r, AnycastMsg& m) const {
@@ -499,7 +502,8 @@ class Reader {
   // One entry of a `listed` list, appended to `out`: a message, or a run's
   // messages one by one (version 5). An entry of a kind this build does not
   // know (a newer sender's), or a run that is empty, would take `out` past
-  // max_list, or numbers past the last, fails the payload.
+  // max_list, numbers past the last or names request or number 0, fails the
+  // payload.
   absl::Status Read(s::Listed::Reader r, Received& out) const {
     switch (r.which()) {
       case s::Listed::PUBLISH:
@@ -568,6 +572,7 @@ class Reader {
     const uint64_t seq = r.getFirstSeq();
     const uint64_t count = r.getCount();
     if (first == 0) return Invalid("publish acknowledgement run without request");
+    if (seq == 0) return Invalid("publish acknowledgement run without number");
     absl::Status status = RunFits(count, std::max(first, seq), out);
     if (!status.ok()) return status;
     const TopicId topic = ReadId(r.getTopic());

@@ -23,6 +23,21 @@ NodeHandle Handle(uint64_t n) {
   return h;
 }
 
+// A `listed` list of one entry, set by `edit` (to what the encoder may never
+// write), decoded.
+template <typename Edit>
+absl::StatusOr<Received> DecodeEntry(Edit&& edit) {
+  capnp::MallocMessageBuilder message;
+  auto root = message.initRoot<schema::ScribeMsg>();
+  root.setVersion(kScribeVersion);
+  auto entry = root.initBody().initListed(1)[0];
+  edit(entry);
+  kj::VectorOutputStream out;
+  capnp::writeMessage(out, message);
+  return DecodeReceived(std::string(reinterpret_cast<const char*>(out.getArray().begin()),
+                                    out.getArray().size()));
+}
+
 template <typename T>
 T RoundTrip(const T& msg) {
   absl::StatusOr<ScribeMessage> decoded = Decode(Encode(msg));
@@ -611,28 +626,17 @@ TEST(ScribeCodecTest, RunLimitsAreEnforced) {
 
   // Cap'n Proto lets a run's fields be set to what the encoder never
   // writes: an empty run, no request, numbers past the last.
-  auto mutate = [](auto&& edit) {
-    capnp::MallocMessageBuilder message;
-    auto root = message.initRoot<schema::ScribeMsg>();
-    root.setVersion(kScribeVersion);
-    auto entry = root.initBody().initListed(1)[0];
-    edit(entry);
-    kj::VectorOutputStream out;
-    capnp::writeMessage(out, message);
-    return DecodeReceived(std::string(reinterpret_cast<const char*>(out.getArray().begin()),
-                                      out.getArray().size()));
-  };
   auto ip = [](auto handle) {
     const std::array<uint8_t, 16> zero{};
     handle.setIp(kj::arrayPtr(zero.data(), zero.size()));
   };
-  EXPECT_TRUE(mutate([&](auto e) {
+  EXPECT_TRUE(DecodeEntry([&](auto e) {
                 auto r = e.initPublishRun();
                 r.setFirstRequest(1);
                 ip(r.initPublisher());
                 r.initPayloads(2);
               }).ok());
-  absl::StatusOr<Received> bad = mutate([&](auto e) {
+  absl::StatusOr<Received> bad = DecodeEntry([&](auto e) {
     auto r = e.initPublishRun();
     r.setFirstRequest(1);
     ip(r.initPublisher());
@@ -640,36 +644,41 @@ TEST(ScribeCodecTest, RunLimitsAreEnforced) {
   });
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("empty run"), std::string::npos) << bad.status();
-  EXPECT_FALSE(mutate([&](auto e) {
+  EXPECT_FALSE(DecodeEntry([&](auto e) {
                  auto r = e.initPublishRun();
                  ip(r.initPublisher());
                  r.initPayloads(2);
                }).ok());  // no request
-  EXPECT_FALSE(mutate([&](auto e) {
+  EXPECT_FALSE(DecodeEntry([&](auto e) {
                  auto r = e.initPublishRun();
                  r.setFirstRequest(1);
                  r.initPayloads(2);
                }).ok());  // no publisher
-  EXPECT_FALSE(mutate([&](auto e) {
+  EXPECT_FALSE(DecodeEntry([&](auto e) {
                  auto r = e.initPublishRun();
                  r.setFirstRequest(last);
                  ip(r.initPublisher());
                  r.initPayloads(2);
                }).ok());
-  EXPECT_FALSE(mutate([&](auto e) { e.initPublishAckRun().setFirstRequest(1); }).ok());  // count 0
-  EXPECT_FALSE(mutate([&](auto e) {
+  EXPECT_FALSE(DecodeEntry([&](auto e) {
+                 auto r = e.initPublishAckRun();
+                 r.setFirstRequest(1);
+                 r.setFirstSeq(1);
+               }).ok());  // count 0
+  EXPECT_FALSE(DecodeEntry([&](auto e) {
                  auto r = e.initPublishAckRun();
                  r.setFirstRequest(1);
                  r.setFirstSeq(last);
                  r.setCount(2);
                }).ok());
-  EXPECT_FALSE(mutate([&](auto e) {
+  EXPECT_FALSE(DecodeEntry([&](auto e) {
                  auto r = e.initPublishAckRun();
                  r.setFirstRequest(1);
+                 r.setFirstSeq(1);
                  r.setCount(5000);  // over max_list
                }).ok());
-  EXPECT_FALSE(mutate([&](auto e) { e.initDataRun().initPayloads(0); }).ok());
-  EXPECT_FALSE(mutate([&](auto e) {
+  EXPECT_FALSE(DecodeEntry([&](auto e) { e.initDataRun().initPayloads(0); }).ok());
+  EXPECT_FALSE(DecodeEntry([&](auto e) {
                  auto r = e.initDataRun();
                  r.setFirstSeq(last);
                  r.initPayloads(2);
@@ -683,6 +692,39 @@ TEST(ScribeCodecTest, RunLimitsAreEnforced) {
   for (size_t n = 0; n < bytes.size(); n += 8) {
     EXPECT_FALSE(DecodeReceived(bytes.substr(0, n)).ok());
   }
+}
+
+// A root numbers from 1 and acknowledges only a publish with a request, so
+// a publish acknowledgement without a request or with the number 0 names
+// nothing Scribe can answer its caller with: alone, listed or as the first
+// of a run, it fails the payload with kInvalidArgument (Scribe counts it in
+// `malformed`). The run's decoder took a first number of 0 and handed the
+// caller sequence number 0.
+TEST(ScribeCodecTest, PublishAckWithoutRequestOrNumberIsRejected) {
+  const NodeId a(1, 2);
+  auto expect_invalid = [](const absl::Status& status, absl::string_view what) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_NE(status.message().find(what), std::string::npos) << status;
+  };
+  EXPECT_TRUE(Decode(Encode(PublishAckMsg{a, 5, 1})).ok());
+  expect_invalid(Decode(Encode(PublishAckMsg{a, 5, 0})).status(), "without number");
+  expect_invalid(Decode(Encode(PublishAckMsg{a, 0, 1})).status(), "without request");
+  expect_invalid(DecodeReceived(EncodeListed({PublishAckMsg{a, 5, 0}}, true)).status(),
+                 "without number");
+  auto run = [&](uint64_t first_request, uint64_t first_seq) {
+    return DecodeEntry([&](auto e) {
+      auto r = e.initPublishAckRun();
+      r.setFirstRequest(first_request);
+      r.setFirstSeq(first_seq);
+      r.setCount(2);
+    });
+  };
+  absl::StatusOr<Received> good = run(5, 1);
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_EQ(good->messages.size(), 2u);
+  EXPECT_EQ(std::get<PublishAckMsg>(good->messages[0]).seq, 1u);
+  expect_invalid(run(5, 0).status(), "without number");
+  expect_invalid(run(0, 1).status(), "without request");
 }
 
 }  // namespace
