@@ -38,6 +38,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -203,8 +204,10 @@ struct TopicInfo {
 
 // Completion of Publish: the sequence number the root gave the message, or
 // an error (DeadlineExceeded: no acknowledgement within publish_timeout;
-// the message may still have been published).
-using PublishCallback = std::function<void(absl::StatusOr<uint64_t> seq)>;
+// the message may still have been published). Move-only: a caller's
+// callable may tell when it is destroyed uncalled (Scribe destroyed with
+// the publish outstanding), as the Redis gateway's does.
+using PublishCallback = absl::AnyInvocable<void(absl::StatusOr<uint64_t> seq)>;
 // Completion of Anycast: the node whose subscriber accepted, or NotFound (no
 // subscriber accepted), DeadlineExceeded, ResourceExhausted (the walk hit
 // max_anycast_visits) or Unavailable (no tree, or it changed under the walk).

@@ -203,7 +203,7 @@ void NodeImpl::Unsubscribe(const std::shared_ptr<State>& state) {
 }
 
 void NodeImpl::PublishOnLoop(std::string topic, std::string payload,
-                             std::function<void(absl::StatusOr<uint64_t>)> done) {
+                             pubsub::PublishCallback done) {
   // Scribe calls `done` itself, later, unless the publish fails at once
   // (then it leaves `done` to us: no copy of the callback per publish).
   absl::Status status = scribe_->Publish(topic, std::move(payload), std::move(done));
@@ -221,7 +221,7 @@ void NodeImpl::Publish(std::string topic, std::string payload, PublishCallback d
 }
 
 void NodeImpl::PublishDoneOnNetworkThread(std::string topic, std::string payload,
-                                          PublishCallback done) {
+                                          pubsub::PublishCallback done) {
   bool first = false;
   {
     std::lock_guard lock(publish_mu_);
@@ -261,7 +261,8 @@ absl::StatusOr<Subscription> NodeImpl::SubscribeHere(std::string topic, MessageH
   return Subscription(std::move(state));
 }
 
-void NodeImpl::PublishHere(std::string topic, std::string payload, PublishCallback done) {
+void NodeImpl::PublishHere(std::string topic, std::string payload,
+                           pubsub::PublishCallback done) {
   here_queue_.push_back(QueuedPublish{std::move(topic), std::move(payload), std::move(done)});
   // Held: ReleaseHerePublishes runs them. Else a post to the loop from its
   // own thread: queued without a lock.

@@ -100,15 +100,14 @@ class NodeImpl {
                                                         SubscribeOptions options);
   void Unsubscribe(const std::shared_ptr<State>& state);
   // `done` runs on the network thread.
-  void PublishOnLoop(std::string topic, std::string payload,
-                     std::function<void(absl::StatusOr<uint64_t>)> done);
+  void PublishOnLoop(std::string topic, std::string payload, pubsub::PublishCallback done);
   void Publish(std::string topic, std::string payload, PublishCallback done);
   // As Publish, but `done` runs on the network thread (see
   // SubscribeOnNetworkThread for when that is right). Publishes that arrive
   // while earlier ones wait for the network thread are handed over with
   // them, as one batch (one post and wake-up for the batch, not each).
   void PublishDoneOnNetworkThread(std::string topic, std::string payload,
-                                  PublishCallback done);
+                                  pubsub::PublishCallback done);
   absl::StatusOr<uint64_t> PublishAndWait(std::string topic, std::string payload);
 
   // --- For a user that runs on the network thread itself (the Redis
@@ -125,7 +124,7 @@ class NodeImpl {
   // Publishes: handed to Scribe after the current handler (publishes made
   // in one handler go together); `done` runs on the network thread, never
   // inside this call.
-  void PublishHere(std::string topic, std::string payload, PublishCallback done);
+  void PublishHere(std::string topic, std::string payload, pubsub::PublishCallback done);
   // Between these (on the network thread, outside the node's work; they
   // nest), PublishHere's publishes wait for the end, which hands them to
   // Scribe at once as one call into the node (NodeRuntime::RunAsCall), in
@@ -165,7 +164,7 @@ class NodeImpl {
   struct QueuedPublish {
     std::string topic;
     std::string payload;
-    PublishCallback done;
+    pubsub::PublishCallback done;  // moved through to Scribe as it is
   };
   std::mutex publish_mu_;
   std::vector<QueuedPublish> publish_queue_;  // guarded by publish_mu_

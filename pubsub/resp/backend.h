@@ -37,10 +37,12 @@ class Backend {
   virtual absl::StatusOr<std::unique_ptr<BackendSubscription>> Subscribe(
       std::string topic, MessageFn on_message, ActiveFn on_active) = 0;
   // Publishes cluster-wide; `done` (any thread) gets the message's sequence
-  // number once the topic's root has accepted it, or an error. (The node's
-  // own callback type: the node takes it as it is, no wrapper allocated per
-  // publish.)
-  using PublishDoneFn = std::function<void(absl::StatusOr<uint64_t> seq)>;
+  // number once the topic's root has accepted it, or an error. The backend
+  // calls it at most once, or destroys it uncalled (a node that stops drops
+  // what it holds): the gateway answers the PUBLISH then. Move-only, so the
+  // gateway sees the last of it go (Scribe's own callback type: the node
+  // takes it as it is, no wrapper allocated per publish).
+  using PublishDoneFn = absl::AnyInvocable<void(absl::StatusOr<uint64_t> seq)>;
   virtual void Publish(std::string topic, std::string payload, PublishDoneFn done) = 0;
 
   // The event loop of the thread the backend works on, if it offers it:

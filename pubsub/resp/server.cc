@@ -127,7 +127,7 @@ Backend::PublishDoneFn Poster::AnswerCallback(PublishAnswer&& answer) {
   slot.busy = true;
   slot.answer = std::move(answer);
   ++answers_waiting_;
-  return AnswerDone{this, uint64_t{slot.use} << 32 | index};
+  return AnswerDone(this, uint64_t{slot.use} << 32 | index);
 }
 
 size_t Poster::answers_waiting() {
@@ -136,7 +136,7 @@ size_t Poster::answers_waiting() {
   return answers_waiting_;
 }
 
-void Poster::Answered(uint64_t key, absl::Status status) {
+void Poster::Answered(uint64_t key, std::optional<absl::Status> status) {
   std::shared_ptr<Poster> last;  // released after the lock: may be the last reference
   std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
   if (!direct_) lock.lock();
@@ -149,9 +149,19 @@ void Poster::Answered(uint64_t key, absl::Status status) {
   ++slot.use;
   free_answer_slots_.push_back(index);
   --answers_waiting_;
-  answer.status = std::move(status);
+  if (status.has_value()) {
+    answer.status = *std::move(status);
+  } else {
+    answer.status = absl::UnavailableError("the node dropped the publish without an answer");
+  }
   if (io_ != nullptr) {
-    if (direct_) {
+    if (direct_ && !status.has_value()) {
+      // Dropped, maybe inside the backend's Publish call or its teardown:
+      // answered from a handler of its own (the rare case's allocation).
+      asio::post(*io_, [self = shared_from_this(), answer = std::move(answer)]() mutable {
+        if (self->BeginDirect()) self->on_answer_(answer);
+      });
+    } else if (direct_) {
       // No reference into the slots is held: the answer may publish again.
       if (BeginDirect()) on_answer_(answer);
     } else {

@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <asio.hpp>
@@ -99,22 +100,36 @@ class Poster : public std::enable_shared_from_this<Poster> {
   // A node publish's completion callback: PostAnswer(answer) with its
   // status, once. The answer waits in a slot of this Poster's; the callback
   // holds only the Poster's address and the slot's key (AnswerDone), which
-  // std::function keeps in its own bytes: no allocation per PUBLISH once
-  // the slots have grown. A stale or repeated call (a copy of the callback
-  // called twice) is ignored. The Poster stays alive (Disable parks it)
-  // until every callback it gave out has run; one the backend destroys
-  // without calling keeps its slot, and a disabled Poster, for good.
+  // AnyInvocable keeps in its own bytes: no allocation per PUBLISH once the
+  // slots have grown. A repeated call is ignored. Destroyed uncalled (the
+  // backend dropped it: a node that stops drops the callbacks it holds), it
+  // answers with Unavailable, from a handler of its own when direct (never
+  // inside the backend's call that dropped it). The Poster stays alive
+  // (Disable parks it) until every callback it gave out has run or gone.
   Backend::PublishDoneFn AnswerCallback(PublishAnswer&& answer);
   // Answers given out by AnswerCallback that have not run yet.
   size_t answers_waiting();
   void Disable();
 
-  // AnswerCallback's callable: 16 trivially copyable bytes (libstdc++'s
-  // std::function stores such a callable inline).
-  struct AnswerDone {
-    Poster* poster;
-    uint64_t key;  // slot index (low 32 bits) and its use (high 32)
-    void operator()(absl::StatusOr<uint64_t> seq) const { poster->Answered(key, seq.status()); }
+  // AnswerCallback's callable: 16 bytes, nothrow-movable (AnyInvocable
+  // stores it inline), never copied, so that its destruction uncalled is
+  // seen.
+  class AnswerDone {
+   public:
+    AnswerDone(Poster* poster, uint64_t key) : poster_(poster), key_(key) {}
+    AnswerDone(AnswerDone&& other) noexcept
+        : poster_(std::exchange(other.poster_, nullptr)), key_(other.key_) {}
+    AnswerDone& operator=(AnswerDone&&) = delete;
+    ~AnswerDone() {
+      if (poster_ != nullptr) poster_->Answered(key_, std::nullopt);
+    }
+    void operator()(absl::StatusOr<uint64_t> seq) {
+      if (Poster* poster = std::exchange(poster_, nullptr)) poster->Answered(key_, seq.status());
+    }
+
+   private:
+    Poster* poster_;  // null once called or moved from
+    uint64_t key_;    // slot index (low 32 bits) and its use (high 32)
   };
 
  private:
@@ -129,7 +144,8 @@ class Poster : public std::enable_shared_from_this<Poster> {
     bool busy = false;
     PublishAnswer answer;
   };
-  void Answered(uint64_t key, absl::Status status);
+  // `status` null: the callback was destroyed uncalled.
+  void Answered(uint64_t key, std::optional<absl::Status> status);
   void Push(Entry entry);  // REQUIRES: mu_ held, io_ set
   void RunBatch();
   // Direct: opens a batch unless one is open (false: disabled).

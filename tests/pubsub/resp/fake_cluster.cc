@@ -53,8 +53,10 @@ class FakeCluster::NodeBackend : public Backend {
   }
 
   void Publish(std::string topic, std::string payload, PublishDoneFn done) override {
+    // Move-only: shared by the copies of the scheduled function.
+    auto shared_done = std::make_shared<PublishDoneFn>(std::move(done));
     cluster_.Schedule(Duration(0), [this, topic = std::move(topic),
-                                    payload = std::move(payload), done = std::move(done)] {
+                                    payload = std::move(payload), done = std::move(shared_done)] {
       absl::Status status = CheckTopic(topic);
       std::vector<std::shared_ptr<Entry>> targets;
       {
@@ -90,11 +92,11 @@ class FakeCluster::NodeBackend : public Backend {
 
  private:
   // The fake numbers nothing: an accepted publish is answered with 0.
-  static void Answer(const PublishDoneFn& done, const absl::Status& status) {
+  static void Answer(const std::shared_ptr<PublishDoneFn>& done, const absl::Status& status) {
     if (status.ok()) {
-      done(uint64_t{0});
+      (*done)(uint64_t{0});
     } else {
-      done(status);
+      (*done)(status);
     }
   }
 

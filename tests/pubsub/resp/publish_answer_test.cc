@@ -92,8 +92,8 @@ TEST(PublishAnswerTest, CallbackAllocatesNothingOnceSlotsHaveGrown) {
 }
 
 // Each answer once, with the callback's status, whatever order the
-// callbacks run in; a copy called again, or an old callback called after
-// its slot was reused, does nothing.
+// callbacks run in; a callback called again, before or after its slot was
+// reused, does nothing.
 TEST(PublishAnswerTest, AnswersOnceInAnyOrder) {
   Fixture f;
   Backend::PublishDoneFn a = f.poster->AnswerCallback(Answer(1, "a"));
@@ -103,10 +103,8 @@ TEST(PublishAnswerTest, AnswersOnceInAnyOrder) {
   EXPECT_EQ(f.answered, std::vector<uint64_t>{2});
   EXPECT_EQ(f.channels, std::vector<std::string>{"b"});
   EXPECT_EQ(f.last_status.code(), absl::StatusCode::kUnavailable);
-  Backend::PublishDoneFn b_copy = b;
-  b_copy(uint64_t{1});
   b(uint64_t{1});
-  // b's slot is reused: b's key no longer matches it.
+  // b's slot is reused: b, called again, still answers nothing.
   Backend::PublishDoneFn c = f.poster->AnswerCallback(Answer(3, "c"));
   b(uint64_t{1});
   a(uint64_t{1});
@@ -148,6 +146,51 @@ TEST(PublishAnswerTest, DisableWithNothingWaitingParksNothing) {
   std::weak_ptr<Poster> weak = f.poster;
   f.poster.reset();
   EXPECT_TRUE(weak.expired());
+}
+
+// A callback the backend destroys without calling (a node that stops drops
+// the callbacks it holds): once its last copy is gone, its slot is freed and
+// the PUBLISH is answered with an error, from a handler on the loop (not
+// inside the backend's call that dropped it). Before, the slot stayed busy
+// and the client's reply never came.
+TEST(PublishAnswerTest, CallbackDroppedUncalledFreesItsSlotAndAnswersAnError) {
+  Fixture f;
+  {
+    Backend::PublishDoneFn a = f.poster->AnswerCallback(Answer(1, "a"));
+    Backend::PublishDoneFn b = f.poster->AnswerCallback(Answer(2, "b"));
+    Backend::PublishDoneFn moved = std::move(b);  // as the node moves it
+    EXPECT_EQ(f.poster->answers_waiting(), 2u);
+  }  // moved (b's), then the empty b, then a: destroyed uncalled
+  EXPECT_EQ(f.poster->answers_waiting(), 0u);
+  EXPECT_TRUE(f.answered.empty());
+  f.io.run();
+  f.EndWork();
+  EXPECT_EQ(f.answered, (std::vector<uint64_t>{2, 1}));
+  EXPECT_EQ(f.last_status.code(), absl::StatusCode::kUnavailable);
+  // The slots are reused, and a dropped callback's key is stale.
+  Backend::PublishDoneFn c = f.poster->AnswerCallback(Answer(3, "c"));
+  c(uint64_t{1});
+  EXPECT_EQ(f.answered, (std::vector<uint64_t>{2, 1, 3}));
+  EXPECT_EQ(f.poster->answers_waiting(), 0u);
+}
+
+// The gateway stops (Disable) and lets its Poster go; the backend calls one
+// callback and drops the other uncalled (a node stopping after its
+// gateway): the Poster is freed once the last is gone, answering nothing.
+// Before, it stayed parked for good.
+TEST(PublishAnswerTest, DisabledPosterIsFreedWhenItsLastCallbackIsDropped) {
+  Fixture f;
+  std::optional<Backend::PublishDoneFn> a(f.poster->AnswerCallback(Answer(1, "a")));
+  Backend::PublishDoneFn b = f.poster->AnswerCallback(Answer(2, "b"));
+  f.poster->Disable();
+  std::weak_ptr<Poster> weak = f.poster;
+  f.poster.reset();
+  b(uint64_t{1});
+  EXPECT_FALSE(weak.expired());  // parked: a still points at it
+  a.reset();
+  EXPECT_TRUE(weak.expired());
+  f.io.run();
+  EXPECT_TRUE(f.answered.empty());
 }
 
 }  // namespace

@@ -43,7 +43,10 @@ class NodeBackend : public Backend {
   }
 
   void Publish(std::string topic, std::string payload, PublishDoneFn done) override {
-    node_.Publish(std::move(topic), std::move(payload), std::move(done));
+    // The public callback is a std::function: copyable, so shared.
+    node_.Publish(std::move(topic), std::move(payload),
+                  [done = std::make_shared<PublishDoneFn>(std::move(done))](
+                      absl::StatusOr<uint64_t> seq) { (*done)(std::move(seq)); });
   }
 
  private:

@@ -72,7 +72,7 @@ class RecordingBackend : public Backend {
   void Publish(std::string topic, std::string payload, PublishDoneFn done) override {
     if (topic.rfind("__peter", 0) == 0) return;  // the pattern directory's
     calls.push_back(absl::StrCat(depth, " publish ", payload));
-    asio::post(io, [done = std::move(done)] { done(1); });
+    asio::post(io, [done = std::move(done)]() mutable { done(1); });
   }
   void BeginPublishes() override {
     ++depth;
