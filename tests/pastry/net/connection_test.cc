@@ -5,8 +5,7 @@
 #include <unistd.h>
 
 #include <optional>
-
-#include "absl/cleanup/cleanup.h"
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "net_test_util.h"
@@ -221,6 +220,31 @@ RawPeer ListenAsPeer(uint64_t id) {
   return p;
 }
 
+// LoopbackOptions with a cluster key: a peer that never answers the
+// handshake keeps its connection busy (never idle).
+RuntimeOptions SecuredOptions() {
+  RuntimeOptions o = LoopbackOptions();
+  o.security.cluster_key = "0123456789abcdef0123456789abcdef";
+  return o;
+}
+
+// Closes the raw sockets in `fds` when the test ends (an assertion's early
+// return included).
+class ClosedAtExit {
+ public:
+  explicit ClosedAtExit(std::vector<int>& fds) : fds_(fds) {}
+  ClosedAtExit(const ClosedAtExit&) = delete;
+  ClosedAtExit& operator=(const ClosedAtExit&) = delete;
+  ~ClosedAtExit() {
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+ private:
+  std::vector<int>& fds_;
+};
+
 // The next connection to `listener`, or -1 if none arrives within `timeout`.
 int AcceptWithin(int listener, absl::Duration timeout) {
   pollfd p{listener, POLLIN, 0};
@@ -289,14 +313,10 @@ TEST(ConnectionTest, OutgoingConnectionAtTheLimitEvictsTheLeastRecentlyUsedIdleO
 // never answer), the outgoing connection is not opened: the message is
 // dropped and counted.
 TEST(ConnectionTest, OutgoingConnectionAtTheLimitIsRefusedWhenNoneIsIdle) {
-  RuntimeOptions o = LoopbackOptions();
-  o.security.cluster_key = "0123456789abcdef0123456789abcdef";
-  TwoConnectionNode n(std::move(o));
+  TwoConnectionNode n(SecuredOptions());
   ASSERT_TRUE(n.ok());
   std::vector<int> silent;
-  absl::Cleanup close_silent = [&] {
-    for (int fd : silent) ::close(fd);
-  };
+  ClosedAtExit close_silent(silent);
   for (int i = 0; i < 2; ++i) {
     n.SendTo(i);
     const int fd = AcceptWithin(n.listener(i), absl::Seconds(5));
@@ -316,15 +336,12 @@ TEST(ConnectionTest, OutgoingConnectionAtTheLimitIsRefusedWhenNoneIsIdle) {
 // refused (counted); the node still dials its peers. Without the reserve,
 // the flood takes both slots and the outgoing connection is refused.
 TEST(ConnectionTest, IncomingFloodLeavesTheReservedSlotsToOutgoingConnections) {
-  RuntimeOptions o = LoopbackOptions();
-  o.security.cluster_key = "0123456789abcdef0123456789abcdef";
+  RuntimeOptions o = SecuredOptions();
   o.reserved_outgoing_connections = 1;  // of TwoConnectionNode's two
   TwoConnectionNode n(std::move(o));
   ASSERT_TRUE(n.ok());
   std::vector<int> fds;
-  absl::Cleanup close_fds = [&] {
-    for (int fd : fds) ::close(fd);
-  };
+  ClosedAtExit close_fds(fds);
   for (int i = 0; i < 3; ++i) fds.push_back(ConnectRaw(n.node().listen_endpoint()));
   EXPECT_TRUE(Eventually([&] { return n.node().Snapshot().transport.connections_rejected == 2; },
                          absl::Seconds(1)));
@@ -351,9 +368,7 @@ TEST(ConnectionTest, SilentIncomingConnectionsAreBoundedInNumberAndTime) {
   ASSERT_NE(node, nullptr);
   auto transport = [&] { return node->Snapshot().transport; };
   std::vector<int> silent;
-  absl::Cleanup close_silent = [&] {
-    for (int fd : silent) ::close(fd);
-  };
+  ClosedAtExit close_silent(silent);
   for (int i = 0; i < 2; ++i) {
     silent.push_back(ConnectRaw(node->listen_endpoint()));
     ASSERT_GE(silent.back(), 0);
