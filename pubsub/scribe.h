@@ -411,7 +411,9 @@ class Scribe final : public pastry::Application {
   void RaiseStamp(TopicState& t, uint64_t frontier);
   void OnData(const NodeHandle& from, DataMsg data);
   bool Accept(TopicState& t, DataMsg data, bool forward);
-  void Multicast(TopicState& t, const DataMsg& data);
+  bool IsNew(TopicState& t, uint64_t seq);
+  void Admit(TopicState& t, uint64_t seq, const std::string& payload, bool forward);
+  void Multicast(TopicState& t, uint64_t seq, const std::string& payload);
   void DeliverLocal(TopicState& t, uint64_t seq, const std::string& payload);
   void Drain(TopicState& t);
   void SetFrontier(TopicState& t, uint64_t next);

@@ -474,7 +474,15 @@ std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
     TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it,
     std::vector<std::pair<NodeHandle, PublishAckMsg>>* acks) {
   if (auto entry = FindRecent(t.replay, it->first); entry != t.replay.end()) {
-    Accept(t, DataMsg{t.id, it->first, entry->second.payload}, /*forward=*/true);
+    if (t.subs.empty()) {
+      // No handler runs (no subscriber here): the stored bytes are read in
+      // place, copied only into each child's message. A handler may
+      // publish, and the new number push this very entry out of the
+      // replay buffer: with subscribers here Accept delivers a copy.
+      if (IsNew(t, it->first)) Admit(t, it->first, entry->second.payload, /*forward=*/true);
+    } else {
+      Accept(t, DataMsg{t.id, it->first, entry->second.payload}, /*forward=*/true);
+    }
   }
   if (it->second.ack) {
     ++stats_.publish_acks_sent;
@@ -545,7 +553,7 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
   std::vector<std::pair<NodeHandle, PublishAckMsg>> acks;
   while (!t.unconfirmed.empty()) {
     auto it = t.unconfirmed.begin();
-    const std::vector<NodeId>& holders = it->second.holders;
+    const auto& holders = it->second.holders;
     const bool held =
         alone ||
         (!holders.empty() && std::all_of(peers.begin(), peers.end(), [&](const NodeHandle& h) {
@@ -616,7 +624,7 @@ void Scribe::ResendUnconfirmed(TopicState& t) {
     waiting.sent = Now();
     std::string bytes;
     for (const NodeHandle& h : peers) {
-      const std::vector<NodeId>& holders = waiting.holders;
+      const auto& holders = waiting.holders;
       if (std::find(holders.begin(), holders.end(), h.id) != holders.end()) continue;
       if (bytes.empty()) {
         const ReplayEntry& e = entry->second;
@@ -834,58 +842,72 @@ void Scribe::OnData(const NodeHandle& from, DataMsg data) {
 // New data is stored, passed to every child and delivered in order; data
 // seen before is dropped. Returns whether `data` was new.
 bool Scribe::Accept(TopicState& t, DataMsg data, bool forward) {
-  if (t.next == 0 || data.seq < t.next || t.held.contains(data.seq)) {
-    ++stats_.duplicates;
-    return false;
-  }
-  const uint64_t seq = data.seq;
-  if (seq < t.known_end) ++stats_.gaps_filled;  // it was missing
+  if (!IsNew(t, data.seq)) return false;
   // Only reliable subtrees ask for repairs, and a repair this node cannot
   // serve goes on to its parent: the root (numbering, replicas, resends)
   // and nodes with a reliable subscriber or child keep a replay buffer; a
   // best-effort tree's other nodes keep none.
-  const bool store = (t.root || t.Reliable()) && FindRecent(t.replay, seq) == t.replay.end();
-  if (forward) Multicast(t, data);
-  if (seq == t.next && !t.delivering) {
-    t.next = seq + 1;
-    DeliverLocal(t, seq, data.payload);
-    Drain(t);
-  } else {
-    // While a delivery is in progress (a handler published, and the root
-    // numbered it at once), even the next number waits: the delivery's
-    // Drain delivers it once every subscriber has the one before, and the
-    // bound is enforced after it (SetFrontier here would deliver inside it).
-    t.held.emplace(seq, data.payload);
-    if (t.held.size() > options_.max_reorder && !t.delivering) {
-      SetFrontier(t, t.held.begin()->first);
-    }
-  }
-  NoteKnownEnd(t, seq + 1);
+  const bool store =
+      (t.root || t.Reliable()) && FindRecent(t.replay, data.seq) == t.replay.end();
+  Admit(t, data.seq, data.payload, forward);
   // Stored last, so the replay buffer takes the payload itself rather than
   // a copy: the subscribers were handed `data`'s bytes, which a handler
   // that publishes (numbered, stored and trimmed here before it returns)
   // cannot free. Nothing a handler can reach reads this number's entry
   // before it returns: repairs, replication and hand-overs run from
   // messages and timers. try_emplace keeps an entry stored meanwhile.
-  if (store) Store(t, seq, std::move(data.payload));
+  if (store) Store(t, data.seq, std::move(data.payload));
   return true;
+}
+
+// False, counted, for a number delivered or held here already.
+bool Scribe::IsNew(TopicState& t, uint64_t seq) {
+  if (t.next == 0 || seq < t.next || t.held.contains(seq)) {
+    ++stats_.duplicates;
+    return false;
+  }
+  return true;
+}
+
+// New number `seq` (IsNew) passed to every child and delivered in order,
+// or held until the numbers before it are; not stored. `payload` must
+// outlive the call: a subscriber's handler that publishes may store, and
+// push out, replay entries meanwhile (Accept passes its own copy).
+void Scribe::Admit(TopicState& t, uint64_t seq, const std::string& payload, bool forward) {
+  if (seq < t.known_end) ++stats_.gaps_filled;  // it was missing
+  if (forward) Multicast(t, seq, payload);
+  if (seq == t.next && !t.delivering) {
+    t.next = seq + 1;
+    DeliverLocal(t, seq, payload);
+    Drain(t);
+  } else {
+    // While a delivery is in progress (a handler published, and the root
+    // numbered it at once), even the next number waits: the delivery's
+    // Drain delivers it once every subscriber has the one before, and the
+    // bound is enforced after it (SetFrontier here would deliver inside it).
+    t.held.emplace(seq, payload);
+    if (t.held.size() > options_.max_reorder && !t.delivering) {
+      SetFrontier(t, t.held.begin()->first);
+    }
+  }
+  NoteKnownEnd(t, seq + 1);
 }
 
 // A child that reads `listed` lists gets the data in its node's list
 // (QueueListed); the others get the same bytes, encoded once.
-void Scribe::Multicast(TopicState& t, const DataMsg& data) {
+void Scribe::Multicast(TopicState& t, uint64_t seq, const std::string& payload) {
   std::vector<NodeHandle> to;
   for (const auto& [id, child] : t.children) {
     if (!child.acked) continue;
     ++stats_.data_forwarded;
     if (ReadsListed(child.handle)) {
-      QueueListed(child.handle, data);
+      QueueListed(child.handle, DataMsg{t.id, seq, payload});
     } else {
       to.push_back(child.handle);
     }
   }
   if (to.empty()) return;
-  std::string bytes = wire::Encode(data);
+  std::string bytes = wire::Encode(DataMsg{t.id, seq, payload});
   for (size_t i = 0; i + 1 < to.size(); ++i) SendBytes(to[i], bytes);
   SendBytes(to.back(), std::move(bytes));
 }
@@ -1372,12 +1394,33 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   if (!stale && r.term != 0 && from.id != replica.confirmed_root) {
     replica.protected_end = std::max(replica.protected_end, replica.confirmed_end);
   }
+  // Numbers in ascending order past what is held, into a full replica:
+  // each goes in the node of the oldest, which it pushes out (as Store): no
+  // allocation per message once full. The oldest would be trimmed below
+  // anyway (replay_capacity numbers above it arrive); out of order, one
+  // that follows could match it, so then it stays until the trim.
+  const bool ascending =
+      std::adjacent_find(r.messages.begin(), r.messages.end(),
+                         [](const StoredMessage& a, const StoredMessage& b) {
+                           return a.seq >= b.seq;
+                         }) == r.messages.end();
   for (StoredMessage& m : r.messages) {
     const bool released = m.seq < r.commit;
-    const size_t held_before = replica.messages.size();
-    // In order, after what is held: inserted at the end without a descent.
-    auto held = replica.messages.try_emplace(replica.messages.end(), m.seq, std::move(m));
-    const bool fresh = replica.messages.size() != held_before;
+    std::map<uint64_t, StoredMessage>::iterator held;
+    bool fresh = true;
+    if (ascending && !replica.messages.empty() &&
+        replica.messages.size() >= options_.replay_capacity &&
+        replica.messages.rbegin()->first < m.seq) {
+      auto oldest = replica.messages.extract(replica.messages.begin());
+      oldest.key() = m.seq;
+      oldest.mapped() = std::move(m);
+      held = replica.messages.insert(replica.messages.end(), std::move(oldest));
+    } else {
+      const size_t held_before = replica.messages.size();
+      // In order, after what is held: inserted at the end without a descent.
+      held = replica.messages.try_emplace(replica.messages.end(), m.seq, std::move(m));
+      fresh = replica.messages.size() != held_before;
+    }
     // A tentative one that this replica did not confirm to another root
     // (which may have released it) is also replaced by a message of a
     // higher term, or by any message of a root whose term is not below the
@@ -1853,9 +1896,9 @@ void Scribe::OnReplicaAck(const NodeHandle& from, const ReplicaAckMsg& ack) {
   if (ack.last != 0 && !t->unconfirmed.empty()) {
     for (auto it = t->unconfirmed.lower_bound(ack.first);
          it != t->unconfirmed.end() && it->first <= ack.last; ++it) {
-      std::vector<NodeId>& holders = it->second.holders;
+      auto& holders = it->second.holders;
       if (std::find(holders.begin(), holders.end(), from.id) == holders.end()) {
-        if (holders.empty()) holders.reserve(set.size());  // one allocation, not one per peer
+        if (holders.empty()) holders.reserve(set.size());  // past the inline ones: one allocation
         holders.push_back(from.id);
       }
     }

@@ -18,6 +18,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "pubsub/messages.h"
 #include "pubsub/origin_index.h"
@@ -67,7 +68,9 @@ using PublishOrigin = std::pair<NodeId, uint64_t>;
 struct UnconfirmedPublish {
   NodeHandle publisher;  // the last copy's sender: the ack goes there
   uint64_t request = 0;
-  std::vector<NodeId> holders;  // replica peers that confirmed holding it
+  // Replica peers that confirmed holding it: held inline up to the
+  // default replica count (no allocation per number on most rings).
+  absl::InlinedVector<NodeId, 4> holders;
   absl::Time sent;              // when it was last sent to the replicas
   bool ack = false;             // an acknowledged publish (else best effort)
   // Taken over from this node's replica when it became root (TakeReplica),

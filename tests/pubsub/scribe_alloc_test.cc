@@ -1,0 +1,178 @@
+// Heap allocations per message of a root releasing a run of numbers its
+// replica confirmed, and of a full replica taking a Replicate: Scribe
+// driven by hand through the fake overlay, each step's allocations counted
+// (tests/count_allocations.h: this binary's operator new). What is
+// counted is the handling of one message (Scribe::Deliver), not its
+// encoding by the test.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "pubsub/scribe.h"
+#include "pubsub/topic_id.h"
+#include "pubsub/wire/codec.h"
+#include "tests/count_allocations.h"
+#include "tests/pubsub/fake_overlay.h"
+
+namespace peter::pubsub {
+namespace {
+
+using testing::FakeOverlay;
+using testing::Handle;
+using testing::Sent;
+
+constexpr int kRun = 64;
+// Allocations not per message: the decoded message's vectors, the outbox's
+// growth, the acknowledgements' list (each doubling), a timer.
+constexpr uint64_t kSlack = 40;
+
+// A payload past the strings' inline buffer: a copy of it allocates.
+std::string PayloadOf(int i) { return absl::StrCat("payload ", i, " ", std::string(48, 'x')); }
+
+ScribeOptions Capacity(size_t capacity) {
+  ScribeOptions options;
+  options.replay_capacity = capacity;
+  return options;
+}
+
+class ScribeAllocTest : public ::testing::Test {
+ protected:
+  explicit ScribeAllocTest(ScribeOptions options = {})
+      : scribe_(
+            [this](pastry::Application*) {
+              auto overlay = std::make_unique<FakeOverlay>(&sent_);
+              overlay_ = overlay.get();
+              return overlay;
+            },
+            options) {}
+
+  // `m`'s handling, its allocations counted.
+  uint64_t AllocationsOf(const pastry::RouteMessage& m) {
+    const uint64_t before = allocations;
+    scribe_.Deliver(m);
+    return allocations - before;
+  }
+  static pastry::RouteMessage From(const NodeHandle& from, const ScribeMessage& msg) {
+    return pastry::RouteMessage{std::nullopt, from, from, 1, wire::Encode(msg)};
+  }
+  template <typename T>
+  std::vector<std::pair<T, std::optional<NodeHandle>>> SentOf() {
+    overlay_->RunZeroDelayTimers();
+    std::vector<std::pair<T, std::optional<NodeHandle>>> out;
+    for (const Sent& s : sent_) {
+      if (auto* m = std::get_if<T>(&s.msg)) out.emplace_back(*m, s.hint);
+    }
+    return out;
+  }
+
+  const TopicId topic_ = TopicIdOf("allocs");
+  std::vector<Sent> sent_;
+  FakeOverlay* overlay_ = nullptr;
+  Scribe scribe_;
+};
+
+// A root with no subscriber of its own and one child releases the numbers
+// its replica confirmed: each payload is copied once, into the child's
+// message, not first into a message of its own (Scribe::ReleaseNumber).
+TEST_F(ScribeAllocTest, RootReleasesARunCopyingEachPayloadOnce) {
+  const NodeHandle child = Handle(2), replica = Handle(5), publisher = Handle(7);
+  overlay_->replicas = {replica};
+  scribe_.Deliver(pastry::RouteMessage{topic_, child, child, 1,
+                                       wire::Encode(JoinMsg{topic_, child, false, 0})});
+  ASSERT_TRUE(scribe_.IsRoot("allocs"));
+  for (const auto& [ask, to] : SentOf<ReplicateMsg>()) {
+    if (ask.lease != 0 && to.has_value()) scribe_.Deliver(From(*to, ReplicaAckMsg{topic_, ask.lease}));
+  }
+  for (int i = 0; i < kRun; ++i) {
+    PublishMsg publish{topic_, PayloadOf(i), publisher, static_cast<uint64_t>(i + 1)};
+    publish.after = static_cast<uint64_t>(i);
+    scribe_.Deliver(pastry::RouteMessage{topic_, publisher, publisher, 2, wire::Encode(publish)});
+  }
+  ASSERT_EQ(scribe_.stats().published, static_cast<uint64_t>(kRun));
+  uint64_t first = 0, last = 0;
+  for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
+    if (r.messages.empty()) continue;
+    if (first == 0) first = r.messages.front().seq;
+    last = r.messages.back().seq;
+  }
+  ASSERT_EQ(last - first + 1, static_cast<uint64_t>(kRun));
+  ASSERT_TRUE(SentOf<DataMsg>().empty());  // all wait for the replica
+  const size_t sent_before = sent_.size();
+
+  const pastry::RouteMessage ack = From(replica, ReplicaAckMsg{topic_, 0, first, last});
+  const uint64_t counted = AllocationsOf(ack);
+  EXPECT_LE(counted, kRun + kSlack) << "per message: " << static_cast<double>(counted) / kRun;
+
+  // Released in order, with their own payloads, to the child; each publish
+  // acknowledged.
+  std::vector<std::pair<DataMsg, std::optional<NodeHandle>>> data = SentOf<DataMsg>();
+  ASSERT_EQ(data.size(), static_cast<size_t>(kRun));
+  for (int i = 0; i < kRun; ++i) {
+    EXPECT_EQ(data[i].first.seq, first + i);
+    EXPECT_EQ(data[i].first.payload, PayloadOf(i));
+    EXPECT_EQ(data[i].second, child);
+  }
+  size_t acks = 0;
+  for (size_t i = sent_before; i < sent_.size(); ++i) {
+    if (std::holds_alternative<PublishAckMsg>(sent_[i].msg)) ++acks;
+  }
+  EXPECT_EQ(acks, static_cast<size_t>(kRun));
+}
+
+class ScribeReplicaAllocTest : public ScribeAllocTest {
+ protected:
+  ScribeReplicaAllocTest() : ScribeAllocTest(Capacity(kRun)) {}
+
+  ReplicateMsg Numbers(uint64_t from, int count) {
+    ReplicateMsg r{topic_, from + count, false, {}, 0, from + count, 1, {}};
+    for (int i = 0; i < count; ++i) {
+      r.messages.push_back(StoredMessage{from + i, PayloadOf(static_cast<int>(from) + i),
+                                         Handle(7).id, from + i, 1});
+    }
+    return r;
+  }
+};
+
+// A full replica (replay_capacity numbers held) takes a Replicate of as
+// many new ones: each goes in the node of the oldest it pushes out, so the
+// payload decoded is the one allocation per message.
+TEST_F(ScribeReplicaAllocTest, FullReplicaTakesNewNumbersWithoutANodeEach) {
+  const NodeHandle root = Handle(3);
+  overlay_->closest = root;
+  scribe_.Deliver(From(root, Numbers(1, kRun)));
+  const pastry::RouteMessage more = From(root, Numbers(kRun + 1, kRun));
+  const uint64_t counted = AllocationsOf(more);
+  EXPECT_LE(counted, kRun + kSlack) << "per message: " << static_cast<double>(counted) / kRun;
+
+  // Both confirmed, the second from kRun + 1 to 2 * kRun.
+  std::vector<std::pair<ReplicaAckMsg, std::optional<NodeHandle>>> acks = SentOf<ReplicaAckMsg>();
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[1].first.first, static_cast<uint64_t>(kRun + 1));
+  EXPECT_EQ(acks[1].first.last, static_cast<uint64_t>(2 * kRun));
+  // The new numbers are held (another message under one is a conflict),
+  // the ones pushed out are not.
+  EXPECT_EQ(scribe_.stats().replica_conflicts, 0u);
+  ReplicateMsg again = Numbers(2 * kRun, 1);
+  again.messages.front().request = 999;
+  scribe_.Deliver(From(root, again));
+  EXPECT_EQ(scribe_.stats().replica_conflicts, 1u);
+}
+
+// Out of order, the oldest stays until the trim: a number that follows may
+// match it (a conflict is still seen).
+TEST_F(ScribeReplicaAllocTest, OutOfOrderNumbersStillMeetTheOldest) {
+  const NodeHandle root = Handle(3);
+  overlay_->closest = root;
+  scribe_.Deliver(From(root, Numbers(1, kRun)));
+  ReplicateMsg r = Numbers(kRun + 1, 1);
+  StoredMessage other = Numbers(1, 1).messages.front();
+  other.request = 999;
+  r.messages.push_back(other);
+  scribe_.Deliver(From(root, r));
+  EXPECT_EQ(scribe_.stats().replica_conflicts, 1u);
+}
+
+}  // namespace
+}  // namespace peter::pubsub
