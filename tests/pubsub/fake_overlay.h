@@ -12,8 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "peter/pastry/application.h"
 #include "pubsub/messages.h"
+#include "pubsub/scribe.h"
 #include "pubsub/wire/codec.h"
 
 namespace peter::pubsub::testing {
@@ -92,6 +94,36 @@ class FakeOverlay final : public pastry::Overlay {
   mutable NodeHandle seen_closest_ = Handle(1);
   mutable std::vector<NodeHandle> seen_replicas_;
   mutable uint64_t version_ = 1;
+};
+
+// A Scribe on a FakeOverlay, with what it sent (the fixture of the tests
+// that drive Scribe by hand).
+class ScribeOnFakeOverlay : public ::testing::Test {
+ protected:
+  explicit ScribeOnFakeOverlay(ScribeOptions options = {})
+      : scribe_(
+            [this](pastry::Application*) {
+              auto overlay = std::make_unique<FakeOverlay>(&sent_);
+              overlay_ = overlay.get();
+              return overlay;
+            },
+            options) {}
+
+  // What was sent of type T, once the event loop has run what is due (the
+  // Replicate a root sends for the numbers of one batch of work).
+  template <typename T>
+  std::vector<std::pair<T, std::optional<NodeHandle>>> SentOf() {
+    overlay_->RunZeroDelayTimers();
+    std::vector<std::pair<T, std::optional<NodeHandle>>> out;
+    for (const Sent& s : sent_) {
+      if (auto* m = std::get_if<T>(&s.msg)) out.emplace_back(*m, s.hint);
+    }
+    return out;
+  }
+
+  std::vector<Sent> sent_;
+  FakeOverlay* overlay_ = nullptr;
+  Scribe scribe_;
 };
 
 }  // namespace peter::pubsub::testing

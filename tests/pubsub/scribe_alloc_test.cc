@@ -19,9 +19,7 @@
 namespace peter::pubsub {
 namespace {
 
-using testing::FakeOverlay;
 using testing::Handle;
-using testing::Sent;
 
 constexpr int kRun = 64;
 // Allocations not per message: the decoded message's vectors, the outbox's
@@ -37,16 +35,9 @@ ScribeOptions Capacity(size_t capacity) {
   return options;
 }
 
-class ScribeAllocTest : public ::testing::Test {
+class ScribeAllocTest : public testing::ScribeOnFakeOverlay {
  protected:
-  explicit ScribeAllocTest(ScribeOptions options = {})
-      : scribe_(
-            [this](pastry::Application*) {
-              auto overlay = std::make_unique<FakeOverlay>(&sent_);
-              overlay_ = overlay.get();
-              return overlay;
-            },
-            options) {}
+  explicit ScribeAllocTest(ScribeOptions options = {}) : ScribeOnFakeOverlay(options) {}
 
   // `m`'s handling, its allocations counted.
   uint64_t AllocationsOf(const pastry::RouteMessage& m) {
@@ -57,20 +48,8 @@ class ScribeAllocTest : public ::testing::Test {
   static pastry::RouteMessage From(const NodeHandle& from, const ScribeMessage& msg) {
     return pastry::RouteMessage{std::nullopt, from, from, 1, wire::Encode(msg)};
   }
-  template <typename T>
-  std::vector<std::pair<T, std::optional<NodeHandle>>> SentOf() {
-    overlay_->RunZeroDelayTimers();
-    std::vector<std::pair<T, std::optional<NodeHandle>>> out;
-    for (const Sent& s : sent_) {
-      if (auto* m = std::get_if<T>(&s.msg)) out.emplace_back(*m, s.hint);
-    }
-    return out;
-  }
 
   const TopicId topic_ = TopicIdOf("allocs");
-  std::vector<Sent> sent_;
-  FakeOverlay* overlay_ = nullptr;
-  Scribe scribe_;
 };
 
 // A root with no subscriber of its own and one child releases the numbers

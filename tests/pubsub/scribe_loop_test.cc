@@ -15,20 +15,11 @@
 namespace peter::pubsub {
 namespace {
 
-using testing::FakeOverlay;
 using testing::Handle;
-using testing::Sent;
 
-class ScribeLoopTest : public ::testing::Test {
+class ScribeLoopTest : public testing::ScribeOnFakeOverlay {
  protected:
-  explicit ScribeLoopTest(ScribeOptions options = {})
-      : scribe_(
-            [this](pastry::Application*) {
-              auto overlay = std::make_unique<FakeOverlay>(&sent_);
-              overlay_ = overlay.get();
-              return overlay;
-            },
-            options) {}
+  explicit ScribeLoopTest(ScribeOptions options = {}) : ScribeOnFakeOverlay(options) {}
 
   // A message from `from` straight to us.
   void Receive(const NodeHandle& from, const ScribeMessage& msg) {
@@ -43,17 +34,6 @@ class ScribeLoopTest : public ::testing::Test {
     bool go_on = scribe_.Forward(m, next);
     payload = m.payload;
     return go_on;
-  }
-  // What was sent of type T, once the event loop has run what is due (the
-  // Replicate a root sends for the numbers of one batch of work).
-  template <typename T>
-  std::vector<std::pair<T, std::optional<NodeHandle>>> SentOf() {
-    overlay_->RunZeroDelayTimers();
-    std::vector<std::pair<T, std::optional<NodeHandle>>> out;
-    for (const Sent& s : sent_) {
-      if (auto* m = std::get_if<T>(&s.msg)) out.emplace_back(*m, s.hint);
-    }
-    return out;
   }
 
   // Subscribes locally and becomes the topic's root (own join delivered).
@@ -114,9 +94,6 @@ class ScribeLoopTest : public ::testing::Test {
   }
 
   const TopicId topic_ = TopicIdOf("loops");
-  std::vector<Sent> sent_;
-  FakeOverlay* overlay_ = nullptr;
-  Scribe scribe_;
 };
 
 TEST_F(ScribeLoopTest, ForwardAdoptsRewritesTheJoinAndAcksOnceAttached) {
