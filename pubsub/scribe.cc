@@ -495,7 +495,9 @@ void Scribe::Maintenance() {
   SendHeartbeats();
   for (auto& [id, t] : topics_) TrimReplay(*t);
   absl::erase_if(replicas_, [this](const auto& entry) {
-    return Now() - entry.second.refreshed > options_.replica_ttl;
+    if (Now() - entry.second.refreshed <= options_.replica_ttl) return false;
+    stats_.replay_bytes -= entry.second.bytes;
+    return true;
   });
 }
 
@@ -535,6 +537,7 @@ void Scribe::RefuseTopic(const TopicId& id, const char* what) {
 // `id` is taken by value: callers pass the erased state's own id (t.id),
 // which the first erase frees (AddressSanitizer: heap-use-after-free).
 void Scribe::Erase(TopicId id) {
+  if (const TopicState* t = Find(id); t != nullptr) stats_.replay_bytes -= t->replay_bytes;
   topics_.erase(id);
   joining_.erase(id);
   gapped_.erase(id);

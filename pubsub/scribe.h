@@ -170,6 +170,11 @@ struct ScribeStats {
   // because the hold was full (max_pending_publishes held on the topic).
   uint64_t publishes_held_for_window = 0;
   uint64_t publishes_window_forced = 0;
+  // Payload bytes in the replay buffers and replicas' copies now (a gauge),
+  // and messages dropped from them early because it passed
+  // max_replay_bytes.
+  uint64_t replay_bytes = 0;
+  uint64_t replay_evicted_for_bytes = 0;
   uint64_t publishes_passed_on = 0;
   uint64_t root_cache_hits = 0;         // publishes sent straight to a cached root
   uint64_t root_cache_misses = 0;       // publishes routed (no cached root)
@@ -272,6 +277,9 @@ class Scribe final : public pastry::Application {
   // The root address cached for `topic`, if any.
   std::optional<NodeHandle> CachedRoot(std::string_view topic) const;
   const ScribeStats& stats() const { return stats_; }
+  // The payload bytes of every replay buffer and replica's copies, added up
+  // anew: what stats().replay_bytes keeps track of (for tests).
+  uint64_t RecountReplayBytes() const;
   // Where warnings go (bounds reached, at most one a second); null, the
   // default: nowhere.
   void set_logger(std::shared_ptr<spdlog::logger> logger) { log_ = std::move(logger); }
@@ -423,7 +431,17 @@ class Scribe final : public pastry::Application {
   // Keeps `payload` in the replay buffer under `seq` (unless kept there
   // already), with the root term it was numbered under (0: unknown).
   void Store(TopicState& t, uint64_t seq, std::string payload, uint64_t term = 0);
+  // Replay entry `seq` newly kept with `payload` (in the byte count): where
+  // no Store does it (a replica's messages taken over, a merge).
+  void KeepReplay(TopicState& t, uint64_t seq, std::string payload, uint64_t term);
   void TrimReplay(TopicState& t);
+  // Past max_replay_bytes: the topic's oldest entries go, down to its
+  // newest and not those its numbering still needs (ScribeOptions).
+  void TrimReplayBytes(TopicState& t);
+  // A replica's copies: kept, replaced, dropped, all in the byte count.
+  void ChargeReplica(ReplicaState& replica, size_t before, size_t after);
+  void EraseReplicaOldest(ReplicaState& replica);
+  void TrimReplicaBytes(ReplicaState& replica);
   void CheckGaps();
   void RequestRepair(TopicState& t);
   void OnRepairRequest(const RepairRequestMsg& request);

@@ -405,6 +405,7 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
   Store(t, seq, std::move(publish.payload), t.term);
   RememberOrigin(t, origin);
   WaitForReplicas(t, seq, publish, ack);
+  TrimReplayBytes(t);
   return seq;
 }
 
@@ -856,7 +857,10 @@ bool Scribe::Accept(TopicState& t, DataMsg data, bool forward) {
   // cannot free. Nothing a handler can reach reads this number's entry
   // before it returns: repairs, replication and hand-overs run from
   // messages and timers. try_emplace keeps an entry stored meanwhile.
-  if (store) Store(t, data.seq, std::move(data.payload));
+  if (store) {
+    Store(t, data.seq, std::move(data.payload));
+    TrimReplayBytes(t);
+  }
   return true;
 }
 
@@ -995,18 +999,78 @@ void Scribe::Store(TopicState& t, uint64_t seq, std::string payload, uint64_t te
   // Numbers mostly come in order: after the last, inserted without a
   // descent. Into a full buffer, the newest goes in the node of the oldest,
   // which it pushes out: no allocation per message once the buffer is full.
+  const size_t size = payload.size();
   if (!t.replay.empty() && t.replay.size() >= options_.replay_capacity &&
       t.replay.rbegin()->first < seq) {
     auto oldest = t.replay.extract(ForgetOrigin(t, t.replay.begin()));
+    t.replay_bytes -= oldest.mapped().payload.size();
+    stats_.replay_bytes -= oldest.mapped().payload.size();
     oldest.key() = seq;
     oldest.mapped() = ReplayEntry{std::move(payload), Now(), {}, 0, term};
     t.replay.insert(t.replay.end(), std::move(oldest));
   } else {
+    const size_t kept = t.replay.size();
     t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0, term});
+    if (t.replay.size() == kept) return;  // kept already
   }
+  t.replay_bytes += size;
+  stats_.replay_bytes += size;
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
   }
+}
+
+void Scribe::KeepReplay(TopicState& t, uint64_t seq, std::string payload, uint64_t term) {
+  const size_t size = payload.size();
+  if (!t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, term}).second) {
+    return;
+  }
+  t.replay_bytes += size;
+  stats_.replay_bytes += size;
+}
+
+void Scribe::TrimReplayBytes(TopicState& t) {
+  if (stats_.replay_bytes <= options_.max_replay_bytes) return;
+  // Not a number still waiting for its replicas (nor any after it): its
+  // message is multicast from here once they hold it.
+  const uint64_t waiting = t.unconfirmed.empty() ? UINT64_MAX : t.unconfirmed.begin()->first;
+  while (stats_.replay_bytes > options_.max_replay_bytes && t.replay.size() > 1 &&
+         t.replay.begin()->first < waiting) {
+    EraseReplay(t, t.replay.begin());
+    ++stats_.replay_evicted_for_bytes;
+  }
+}
+
+void Scribe::ChargeReplica(ReplicaState& replica, size_t before, size_t after) {
+  replica.bytes = replica.bytes - before + after;
+  stats_.replay_bytes = stats_.replay_bytes - before + after;
+}
+
+void Scribe::EraseReplicaOldest(ReplicaState& replica) {
+  auto oldest = replica.messages.begin();
+  ChargeReplica(replica, oldest->second.payload.size(), 0);
+  replica.messages.erase(oldest);
+}
+
+void Scribe::TrimReplicaBytes(ReplicaState& replica) {
+  // Only what the root released: a number from `commit` on may still be
+  // the one a successor numbers on with (TakeReplica).
+  while (stats_.replay_bytes > options_.max_replay_bytes && replica.messages.size() > 1 &&
+         replica.messages.begin()->first < replica.commit) {
+    EraseReplicaOldest(replica);
+    ++stats_.replay_evicted_for_bytes;
+  }
+}
+
+uint64_t Scribe::RecountReplayBytes() const {
+  uint64_t bytes = 0;
+  for (const auto& [id, t] : topics_) {
+    for (const auto& [seq, e] : t->replay) bytes += e.payload.size();
+  }
+  for (const auto& [id, replica] : replicas_) {
+    for (const auto& [seq, m] : replica.messages) bytes += m.payload.size();
+  }
+  return bytes;
 }
 
 std::map<uint64_t, ReplayEntry>::iterator Scribe::ForgetOrigin(
@@ -1019,6 +1083,8 @@ std::map<uint64_t, ReplayEntry>::iterator Scribe::ForgetOrigin(
 
 void Scribe::EraseReplay(TopicState& t,
                          std::map<uint64_t, ReplayEntry>::iterator it) {
+  t.replay_bytes -= it->second.payload.size();
+  stats_.replay_bytes -= it->second.payload.size();
   t.replay.erase(ForgetOrigin(t, it));
 }
 
@@ -1406,12 +1472,14 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
                          }) == r.messages.end();
   for (StoredMessage& m : r.messages) {
     const bool released = m.seq < r.commit;
+    const size_t size = m.payload.size();
     std::map<uint64_t, StoredMessage>::iterator held;
     bool fresh = true;
     if (ascending && !replica.messages.empty() &&
         replica.messages.size() >= options_.replay_capacity &&
         replica.messages.rbegin()->first < m.seq) {
       auto oldest = replica.messages.extract(replica.messages.begin());
+      ChargeReplica(replica, oldest.mapped().payload.size(), 0);
       oldest.key() = m.seq;
       oldest.mapped() = std::move(m);
       held = replica.messages.insert(replica.messages.end(), std::move(oldest));
@@ -1421,6 +1489,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
       held = replica.messages.try_emplace(replica.messages.end(), m.seq, std::move(m));
       fresh = replica.messages.size() != held_before;
     }
+    if (fresh) ChargeReplica(replica, 0, size);
     // A tentative one that this replica did not confirm to another root
     // (which may have released it) is also replaced by a message of a
     // higher term, or by any message of a root whose term is not below the
@@ -1438,6 +1507,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
                     r.topic.ShortHex(), m.seq, m.request, m.publisher.ShortHex(),
                     from.id.ShortHex(), held->second.request, held->second.publisher.ShortHex());
       }
+      ChargeReplica(replica, held->second.payload.size(), m.payload.size());
       held->second = std::move(m);
     } else if (!fresh && !SameMessage(held->second, m)) {
       conflict = true;
@@ -1460,9 +1530,8 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     replica.confirmed_root = from.id;
   }
   if (!stale) replica.commit = std::max(replica.commit, r.commit);
-  while (replica.messages.size() > options_.replay_capacity) {
-    replica.messages.erase(replica.messages.begin());
-  }
+  while (replica.messages.size() > options_.replay_capacity) EraseReplicaOldest(replica);
+  TrimReplicaBytes(replica);
   // A root that hands the role over can no longer number: its lease is void.
   if (r.handover) replica.granted.erase(from.id);
   if (r.lease != 0 && !stale && options_.root_lease > absl::ZeroDuration()) {
@@ -1719,7 +1788,9 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
 // under its term, waiting for this root's replica peers (as one taken over
 // from a replica, TakeReplica).
 void Scribe::WaitAsTakenOver(TopicState& t, const StoredMessage& m) {
-  if (!t.replay.try_emplace(m.seq, ReplayEntry{m.payload, Now(), {}, 0, m.term}).second) return;
+  const size_t kept = t.replay.size();
+  KeepReplay(t, m.seq, m.payload, m.term);
+  if (t.replay.size() == kept) return;
   while (t.replay.size() > options_.replay_capacity) EraseReplay(t, t.replay.begin());
   if (!t.replay.contains(m.seq)) return;
   t.unconfirmed.emplace(m.seq, UnconfirmedPublish{NodeHandle{m.publisher, {}}, m.request, {},
@@ -1747,7 +1818,7 @@ void Scribe::MoveIntoDuplicate(TopicState& t, const StoredMessage& m,
   }
   if (auto entry = t.replay.find(seq); entry != t.replay.end()) EraseReplay(t, entry);
   t.unconfirmed.erase(waiting);
-  t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, t.term});
+  KeepReplay(t, seq, std::move(payload), t.term);
   RememberOrigin(t, StoredMessage{seq, {}, displaced.publisher.id, displaced.request});
   t.unconfirmed.emplace(seq, UnconfirmedPublish{displaced.publisher, displaced.request, {}, Now(),
                                                 displaced.ack, displaced.taken_over});
@@ -1957,6 +2028,7 @@ void Scribe::TakeReplica(TopicState& t) {
       t.hold_until = std::max(t.hold_until, until);
       holding_.insert(t.id);
     }
+    stats_.replay_bytes -= it->second.bytes;
     replicas_.erase(it);
   }
   t.next_stamp = std::max<uint64_t>(stamp, 1);
@@ -2039,12 +2111,13 @@ void Scribe::KeepAsReplica(const TopicState& t) {
   // arrives, and this node's subtree, past them, never got them (the
   // lagged-heal sweep; docs/scribe.md, "A root back in part after a cut").
   for (const auto& [seq, e] : t.replay) {
-    replica.messages.try_emplace(seq,
-                                 StoredMessage{seq, e.payload, e.publisher, e.request, e.term});
+    if (replica.messages
+            .try_emplace(seq, StoredMessage{seq, e.payload, e.publisher, e.request, e.term})
+            .second) {
+      ChargeReplica(replica, 0, e.payload.size());
+    }
   }
-  while (replica.messages.size() > options_.replay_capacity) {
-    replica.messages.erase(replica.messages.begin());
-  }
+  while (replica.messages.size() > options_.replay_capacity) EraseReplicaOldest(replica);
 }
 
 }  // namespace peter::pubsub

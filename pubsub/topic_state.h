@@ -128,6 +128,8 @@ struct TopicState {
   absl::Time repair_sent = absl::InfinitePast();
   uint64_t repair_from = 0;  // `next` when the last repair was requested
   std::map<uint64_t, ReplayEntry> replay;
+  // The payload bytes in `replay`, counted in the node's max_replay_bytes.
+  size_t replay_bytes = 0;
   // Publishes in `replay` with an origin (acknowledged or best effort), by
   // origin (root side); bounded by the replay buffer.
   OriginIndex origins;
@@ -203,6 +205,8 @@ struct ReplicaState {
   // Each message keeps the term it was numbered under: a message of a
   // higher term replaces a tentative one (from `commit` on) of a lower term.
   std::map<uint64_t, StoredMessage> messages;
+  // The payload bytes in `messages`, counted in the node's max_replay_bytes.
+  size_t bytes = 0;
   absl::Time refreshed;
   // Root leases granted: until when this node promised each root not to
   // number the topic itself.

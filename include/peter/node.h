@@ -215,6 +215,11 @@ struct PubSubStats {
   // window because max_pending_publishes were held on the topic.
   uint64_t publishes_held_for_window = 0;
   uint64_t publishes_window_forced = 0;
+  // Message bytes kept now for gap repair and failover (replay buffers and
+  // replicas' copies: a gauge), and messages dropped from them early because
+  // that passed ScribeOptions::max_replay_bytes.
+  uint64_t replay_bytes = 0;
+  uint64_t replay_evicted_for_bytes = 0;
   uint64_t leases_refused = 0;  // as a replica: max_lease_grants held already
   // As a replica ahead of a root: its state sent to the root, and sends
   // held back (one went to that root within replica_resend_interval).

@@ -340,6 +340,8 @@ PubSubStats NodeImpl::Stats() {
         out.publishes_order_forced = st.publishes_order_forced;
         out.publishes_held_for_window = st.publishes_held_for_window;
         out.publishes_window_forced = st.publishes_window_forced;
+        out.replay_bytes = st.replay_bytes;
+        out.replay_evicted_for_bytes = st.replay_evicted_for_bytes;
         out.leases_refused = st.leases_refused;
         out.replica_states_sent = st.replica_states_sent;
         out.replica_sends_limited = st.replica_sends_limited;

@@ -187,6 +187,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   p.messages_listed = 51;
   p.message_runs_sent = 52;
   p.messages_in_runs = 53;
+  p.replay_bytes = 54;
+  p.replay_evicted_for_bytes = 55;
   std::map<std::string, double> m = ParseExposition(MetricsText(s, p));
   EXPECT_EQ(m["peter_pending_connections_evicted_total"], 21);
   EXPECT_EQ(m["peter_pending_connection_timeouts_total"], 22);
@@ -225,6 +227,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(m["peter_pubsub_messages_listed_total"], 51);
   EXPECT_EQ(m["peter_pubsub_message_runs_sent_total"], 52);
   EXPECT_EQ(m["peter_pubsub_messages_in_runs_total"], 53);
+  EXPECT_EQ(m["peter_pubsub_replay_bytes"], 54);
+  EXPECT_EQ(m["peter_pubsub_replay_evicted_for_bytes_total"], 55);
   json j = StatusJson(s, p);
   EXPECT_EQ(j["overlay"]["dropped"]["dead_node_overflow"], 6);
   EXPECT_EQ(j["overlay"]["dropped"]["candidate_probe_overflow"], 7);
@@ -262,6 +266,8 @@ TEST(MetricsTextTest, BoundsReachedAreExported) {
   EXPECT_EQ(j["pubsub"]["messages_listed"], 51);
   EXPECT_EQ(j["pubsub"]["message_runs_sent"], 52);
   EXPECT_EQ(j["pubsub"]["messages_in_runs"], 53);
+  EXPECT_EQ(j["pubsub"]["replay_bytes"], 54);
+  EXPECT_EQ(j["pubsub"]["replay_evicted_for_bytes"], 55);
   std::map<std::string, double> a = ParseExposition(AdminMetricsText(2, 3));
   EXPECT_EQ(a["peter_admin_queue_full_waits_total"], 2);
   EXPECT_EQ(a["peter_admin_bodies_refused_total"], 3);

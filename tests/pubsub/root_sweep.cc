@@ -446,7 +446,16 @@ void CaseRun::Check() {
     }
   }
   for (int i = 0; i < n(); ++i) {
-    if (ring_.alive(i)) AddStats(ring_.scribe(i).stats());
+    if (!ring_.alive(i)) continue;
+    const Scribe& scribe = ring_.scribe(i);
+    AddStats(scribe.stats());
+    // The running count of kept bytes (max_replay_bytes) through the
+    // hand-overs, merges and take-overs of the case, against a recount.
+    if (scribe.stats().replay_bytes != scribe.RecountReplayBytes()) {
+      result_.violations.push_back(absl::StrCat("node ", i, ": replay bytes counted ",
+                                                scribe.stats().replay_bytes, ", held ",
+                                                scribe.RecountReplayBytes()));
+    }
   }
 }
 

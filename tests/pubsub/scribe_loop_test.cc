@@ -1717,5 +1717,70 @@ TEST_F(ScribeTopicLimitTest, JoinsBeyondMaxTopicsAreRelayedAndCounted) {
   EXPECT_EQ(scribe_.stats().published, 1u);
 }
 
+// max_replay_bytes: the payload bytes of every replay buffer and replica's
+// copies on a node together (1,000 here, messages of 300 bytes). Before,
+// only replay_capacity bounded them: 1,024 messages of 1 MiB on one
+// channel held a GiB.
+class ScribeReplayBytesTest : public ScribeLoopTest {
+ protected:
+  ScribeReplayBytesTest() : ScribeLoopTest(ScribeOptions{.max_replay_bytes = 1000}) {}
+
+  const std::string big_ = std::string(300, 'x');
+};
+
+// A root without replicas keeps its newest messages within the bound, and
+// delivers every one.
+TEST_F(ScribeReplayBytesTest, ARootKeepsItsNewestMessagesWithinTheBytes) {
+  size_t delivered = 0;
+  SubscribeOptions options;
+  options.on_message = [&](const Delivery&) { ++delivered; };
+  ASSERT_TRUE(scribe_.Subscribe("loops", options).ok());
+  scribe_.Deliver(pastry::RouteMessage{topic_, Handle(1), Handle(1), 0,
+                                       wire::Encode(JoinMsg{topic_, Handle(1), false, 0})});
+  ASSERT_TRUE(scribe_.IsRoot("loops"));
+  for (uint64_t r = 1; r <= 10; ++r) DeliverPublish(PublishMsg{topic_, big_, Handle(7), r});
+  EXPECT_EQ(delivered, 10u);
+  EXPECT_EQ(scribe_.stats().published, 10u);
+  EXPECT_EQ(scribe_.stats().replay_bytes, 900u);
+  EXPECT_EQ(scribe_.RecountReplayBytes(), 900u);
+  EXPECT_EQ(scribe_.stats().replay_evicted_for_bytes, 7u);
+}
+
+// Numbers waiting for the replicas keep their messages past the bound (they
+// are multicast from the replay buffer once confirmed); once released, the
+// next publish trims them.
+TEST_F(ScribeReplayBytesTest, NumbersWaitingForTheReplicasKeepTheirMessages) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  for (uint64_t r = 1; r <= 5; ++r) DeliverPublish(PublishMsg{topic_, big_, Handle(7), r});
+  EXPECT_EQ(scribe_.stats().replay_bytes, 1500u);
+  EXPECT_EQ(scribe_.stats().replay_evicted_for_bytes, 0u);
+  ConfirmReplicas();
+  EXPECT_EQ(SentOf<PublishAckMsg>().size(), 5u);
+  EXPECT_EQ(scribe_.stats().data_forwarded + scribe_.stats().delivered, 5u);
+  DeliverPublish(PublishMsg{topic_, big_, Handle(7), 6});
+  EXPECT_EQ(scribe_.stats().replay_bytes, 900u);
+  EXPECT_EQ(scribe_.RecountReplayBytes(), 900u);
+  EXPECT_EQ(scribe_.stats().replay_evicted_for_bytes, 3u);
+}
+
+// A replica drops the oldest copies its root released (below the commit
+// index) to stay within the bound, never a tentative one.
+TEST_F(ScribeReplayBytesTest, AReplicaDropsOnlyReleasedCopies) {
+  const NodeHandle root = Handle(3), publisher = Handle(2);
+  std::vector<StoredMessage> messages;
+  for (uint64_t seq = 1; seq <= 6; ++seq) messages.push_back({seq, big_, publisher.id, seq});
+  Receive(root, ReplicateMsg{topic_, 7, false, messages, 0, /*commit=*/3});
+  // 1,800 bytes: #1 and #2 released and dropped; #3 to #6 are tentative.
+  EXPECT_EQ(scribe_.stats().replay_bytes, 1200u);
+  EXPECT_EQ(scribe_.stats().replay_evicted_for_bytes, 2u);
+  // All released now: #3 goes too.
+  Receive(root, ReplicateMsg{topic_, 7, false, {}, 0, /*commit=*/7});
+  EXPECT_EQ(scribe_.stats().replay_bytes, 900u);
+  EXPECT_EQ(scribe_.RecountReplayBytes(), 900u);
+  EXPECT_EQ(scribe_.stats().replay_evicted_for_bytes, 3u);
+}
+
 }  // namespace
 }  // namespace peter::pubsub

@@ -374,6 +374,14 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Held publishes numbered here as root past a full replica window: "
            "max_pending_publishes were held on the topic.",
            p.publishes_window_forced);
+  w.Single("peter_pubsub_replay_bytes", "gauge",
+           "Message bytes kept now for gap repair and failover: replay buffers and "
+           "replicas' copies.",
+           p.replay_bytes);
+  w.Single("peter_pubsub_replay_evicted_for_bytes_total", "counter",
+           "Messages dropped early from a replay buffer or a replica's copies: "
+           "max_replay_bytes was passed.",
+           p.replay_evicted_for_bytes);
   w.Single("peter_pubsub_leases_refused_total", "counter",
            "Root leases refused here as replica: max_lease_grants others still running.",
            p.leases_refused);

@@ -454,6 +454,10 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
       ->type_name("SECONDS")
       ->default_str(std::to_string(absl::ToInt64Seconds(n.pubsub.replay_max_age)))
       ->group("Limits");
+  bytes("--max-replay-bytes", &n.pubsub.max_replay_bytes, 1 * kMiB, kTiB,
+        "Message bytes kept for gap repair and failover by all topics together (replay "
+        "buffers and replicas' copies); past it the topic storing drops its own oldest "
+        "released messages first");
   count("--max-pending-messages", &n.max_pending_messages, 100'000'000,
         "Messages waiting for one local subscription's handler (the Redis gateway's "
         "included); beyond it new ones are dropped");

@@ -104,6 +104,8 @@ json PubSubJson(const PubSubStats& s) {
       {"publishes_order_forced", s.publishes_order_forced},
       {"publishes_held_for_window", s.publishes_held_for_window},
       {"publishes_window_forced", s.publishes_window_forced},
+      {"replay_bytes", s.replay_bytes},
+      {"replay_evicted_for_bytes", s.replay_evicted_for_bytes},
       {"leases_refused", s.leases_refused},
       {"replica_states_sent", s.replica_states_sent},
       {"replica_sends_limited", s.replica_sends_limited},
