@@ -1699,6 +1699,10 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
         std::string displaced_payload;
         const bool had_entry = mine != t.replay.end();
         if (had_entry) {
+          // Out of the byte count with its entry (EraseReplay counts what
+          // is left of it: nothing).
+          t.replay_bytes -= mine->second.payload.size();
+          stats_.replay_bytes -= mine->second.payload.size();
           displaced_payload = std::move(mine->second.payload);
           EraseReplay(t, mine);
         }
