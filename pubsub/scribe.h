@@ -438,6 +438,7 @@ class Scribe final : public pastry::Application {
   // Past max_replay_bytes: the topic's oldest entries go, down to its
   // newest and not those its numbering still needs (ScribeOptions).
   void TrimReplayBytes(TopicState& t);
+  size_t ReplayShare() const;
   // A replica's copies: kept, replaced, dropped, all in the byte count.
   void ChargeReplica(ReplicaState& replica, size_t before, size_t after);
   void EraseReplicaOldest(ReplicaState& replica);

@@ -1029,13 +1029,24 @@ void Scribe::KeepReplay(TopicState& t, uint64_t seq, std::string payload, uint64
   stats_.replay_bytes += size;
 }
 
+// A topic's share of max_replay_bytes: one that holds no more gives
+// nothing up for the others (a replica of a topic of large messages would
+// otherwise leave every other topic here one message).
+size_t Scribe::ReplayShare() const {
+  return options_.max_replay_bytes / std::max<size_t>(topics_.size() + replicas_.size(), 1);
+}
+
 void Scribe::TrimReplayBytes(TopicState& t) {
   if (stats_.replay_bytes <= options_.max_replay_bytes) return;
+  const size_t share = ReplayShare();
   // Not a number still waiting for its replicas (nor any after it): its
-  // message is multicast from here once they hold it.
-  const uint64_t waiting = t.unconfirmed.empty() ? UINT64_MAX : t.unconfirmed.begin()->first;
-  while (stats_.replay_bytes > options_.max_replay_bytes && t.replay.size() > 1 &&
-         t.replay.begin()->first < waiting) {
+  // message is multicast from here once they hold it. Nor one queued for
+  // them (a rival root's released message taken in, MergeRivalRoot): its
+  // Replicate is made from the entry.
+  uint64_t keep = t.unconfirmed.empty() ? UINT64_MAX : t.unconfirmed.begin()->first;
+  for (uint64_t seq : t.to_replicate) keep = std::min(keep, seq);
+  while (stats_.replay_bytes > options_.max_replay_bytes && t.replay_bytes > share &&
+         t.replay.size() > 1 && t.replay.begin()->first < keep) {
     EraseReplay(t, t.replay.begin());
     ++stats_.replay_evicted_for_bytes;
   }
@@ -1055,8 +1066,10 @@ void Scribe::EraseReplicaOldest(ReplicaState& replica) {
 void Scribe::TrimReplicaBytes(ReplicaState& replica) {
   // Only what the root released: a number from `commit` on may still be
   // the one a successor numbers on with (TakeReplica).
-  while (stats_.replay_bytes > options_.max_replay_bytes && replica.messages.size() > 1 &&
-         replica.messages.begin()->first < replica.commit) {
+  if (stats_.replay_bytes <= options_.max_replay_bytes) return;
+  const size_t share = ReplayShare();
+  while (stats_.replay_bytes > options_.max_replay_bytes && replica.bytes > share &&
+         replica.messages.size() > 1 && replica.messages.begin()->first < replica.commit) {
     EraseReplicaOldest(replica);
     ++stats_.replay_evicted_for_bytes;
   }
@@ -1704,6 +1717,7 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
           t.replay_bytes -= mine->second.payload.size();
           stats_.replay_bytes -= mine->second.payload.size();
           displaced_payload = std::move(mine->second.payload);
+          mine->second.payload.clear();  // moved from: empty, whatever the library
           EraseReplay(t, mine);
         }
         t.unconfirmed.erase(waiting);

@@ -1782,5 +1782,56 @@ TEST_F(ScribeReplayBytesTest, AReplicaDropsOnlyReleasedCopies) {
   EXPECT_EQ(scribe_.stats().replay_evicted_for_bytes, 3u);
 }
 
+// A topic within its share of the bound (here 500 bytes: two topics) keeps
+// its messages while another holds the rest: before, the topic storing
+// gave up its own whatever it held, and a small topic beside a large one
+// kept one message (its repairs skipped, its publishes' origins gone).
+TEST_F(ScribeReplayBytesTest, ATopicWithinItsShareKeepsItsMessages) {
+  BecomeRoot();
+  SubscribeOptions options;
+  options.on_message = [](const Delivery&) {};
+  ASSERT_TRUE(scribe_.Subscribe("small", options).ok());
+  const TopicId small = TopicIdOf("small");
+  scribe_.Deliver(pastry::RouteMessage{small, Handle(1), Handle(1), 0,
+                                       wire::Encode(JoinMsg{small, Handle(1), false, 0})});
+  ASSERT_TRUE(scribe_.IsRoot("small"));
+  for (uint64_t r = 1; r <= 4; ++r) DeliverPublish(PublishMsg{topic_, big_, Handle(7), r});
+  EXPECT_EQ(scribe_.stats().replay_bytes, 900u);
+  for (uint64_t r = 1; r <= 5; ++r) {
+    const PublishMsg publish{small, std::string(100, 's'), Handle(7), 10 + r};
+    scribe_.Deliver(pastry::RouteMessage{small, Handle(7), Handle(7), 2, wire::Encode(publish)});
+  }
+  EXPECT_EQ(scribe_.stats().replay_bytes, 1400u);  // the small topic's five kept
+  // The large topic, past its share, gives up its own down to it.
+  DeliverPublish(PublishMsg{topic_, big_, Handle(7), 5});
+  EXPECT_EQ(scribe_.stats().replay_bytes, 800u);
+  EXPECT_EQ(scribe_.RecountReplayBytes(), 800u);
+}
+
+// A rival root's released messages taken in are queued for this root's
+// replicas: the bound does not drop them before their Replicate is made
+// (it is made from the replay entries; a dropped one was a hole, and the
+// replicas kept whatever they held under its number).
+TEST_F(ScribeReplayBytesTest, ARivalsMessagesQueuedForTheReplicasAreKept) {
+  overlay_->replicas = {Handle(5)};
+  BecomeRoot();
+  GrantLeases();
+  const NodeHandle rival = FartherPeer(8);
+  std::vector<StoredMessage> messages;
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    messages.push_back({seq, big_, Handle(8).id, seq, /*term=*/uint64_t{1} << 16});
+  }
+  Receive(rival, ReplicateMsg{topic_, 5, /*handover=*/true, messages, 0, /*commit=*/5,
+                               /*term=*/uint64_t{1} << 16});
+  ASSERT_EQ(scribe_.stats().rival_roots_merged, 1u);
+  std::vector<uint64_t> replicated;
+  for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
+    if (to == Handle(5)) {
+      for (const StoredMessage& m : r.messages) replicated.push_back(m.seq);
+    }
+  }
+  EXPECT_EQ(replicated, (std::vector<uint64_t>{1, 2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace peter::pubsub

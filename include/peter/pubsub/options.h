@@ -33,11 +33,13 @@ struct ScribeOptions {
   absl::Duration replay_max_age = absl::Seconds(60);
   // Payload bytes this node keeps in all its replay buffers and replicas'
   // copies together. Past it, the topic storing a message drops its own
-  // oldest ones first, down to its newest and to what its numbering still
-  // needs (a root's numbers waiting for the replicas, a replica's numbers
-  // its root has not released): those may take the node past it. Without
-  // it a publisher of large messages held replay_capacity of them per topic
-  // (1,024 x 1 MiB on one channel).
+  // oldest ones first if it holds more than its share (the bound divided by
+  // the topics and replicas here), down to its newest and to what its
+  // numbering still needs (a root's numbers waiting for the replicas or
+  // queued for them, a replica's numbers its root has not released). Those,
+  // and topics within their share, may take the node past it, to at most
+  // about twice it. Without it a publisher of large messages held
+  // replay_capacity of them per topic (1,024 x 1 MiB on one channel).
   size_t max_replay_bytes = size_t{256} << 20;
   // Out-of-order messages held per topic while waiting for a missing one;
   // beyond it a best-effort node skips the gap.
