@@ -439,6 +439,9 @@ class Scribe final : public pastry::Application {
   // newest and not those its numbering still needs (ScribeOptions).
   void TrimReplayBytes(TopicState& t);
   size_t ReplayShare() const;
+  // A replay entry's or a replica's copy's bytes, from `before` to `after`
+  // in the topic's and the node's counts.
+  void ChargeReplay(TopicState& t, size_t before, size_t after);
   // A replica's copies: kept, replaced, dropped, all in the byte count.
   void ChargeReplica(ReplicaState& replica, size_t before, size_t after);
   void EraseReplicaOldest(ReplicaState& replica);

@@ -1003,8 +1003,7 @@ void Scribe::Store(TopicState& t, uint64_t seq, std::string payload, uint64_t te
   if (!t.replay.empty() && t.replay.size() >= options_.replay_capacity &&
       t.replay.rbegin()->first < seq) {
     auto oldest = t.replay.extract(ForgetOrigin(t, t.replay.begin()));
-    t.replay_bytes -= oldest.mapped().payload.size();
-    stats_.replay_bytes -= oldest.mapped().payload.size();
+    ChargeReplay(t, oldest.mapped().payload.size(), 0);
     oldest.key() = seq;
     oldest.mapped() = ReplayEntry{std::move(payload), Now(), {}, 0, term};
     t.replay.insert(t.replay.end(), std::move(oldest));
@@ -1013,8 +1012,7 @@ void Scribe::Store(TopicState& t, uint64_t seq, std::string payload, uint64_t te
     t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0, term});
     if (t.replay.size() == kept) return;  // kept already
   }
-  t.replay_bytes += size;
-  stats_.replay_bytes += size;
+  ChargeReplay(t, 0, size);
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
   }
@@ -1025,8 +1023,7 @@ void Scribe::KeepReplay(TopicState& t, uint64_t seq, std::string payload, uint64
   if (!t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, term}).second) {
     return;
   }
-  t.replay_bytes += size;
-  stats_.replay_bytes += size;
+  ChargeReplay(t, 0, size);
 }
 
 // A topic's share of max_replay_bytes: one that holds no more gives
@@ -1050,6 +1047,11 @@ void Scribe::TrimReplayBytes(TopicState& t) {
     EraseReplay(t, t.replay.begin());
     ++stats_.replay_evicted_for_bytes;
   }
+}
+
+void Scribe::ChargeReplay(TopicState& t, size_t before, size_t after) {
+  t.replay_bytes = t.replay_bytes - before + after;
+  stats_.replay_bytes = stats_.replay_bytes - before + after;
 }
 
 void Scribe::ChargeReplica(ReplicaState& replica, size_t before, size_t after) {
@@ -1096,8 +1098,7 @@ std::map<uint64_t, ReplayEntry>::iterator Scribe::ForgetOrigin(
 
 void Scribe::EraseReplay(TopicState& t,
                          std::map<uint64_t, ReplayEntry>::iterator it) {
-  t.replay_bytes -= it->second.payload.size();
-  stats_.replay_bytes -= it->second.payload.size();
+  ChargeReplay(t, it->second.payload.size(), 0);
   t.replay.erase(ForgetOrigin(t, it));
 }
 
@@ -1714,8 +1715,7 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
         if (had_entry) {
           // Out of the byte count with its entry (EraseReplay counts what
           // is left of it: nothing).
-          t.replay_bytes -= mine->second.payload.size();
-          stats_.replay_bytes -= mine->second.payload.size();
+          ChargeReplay(t, mine->second.payload.size(), 0);
           displaced_payload = std::move(mine->second.payload);
           mine->second.payload.clear();  // moved from: empty, whatever the library
           EraseReplay(t, mine);
