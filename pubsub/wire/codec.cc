@@ -356,6 +356,9 @@ class Reader {
   absl::Status Read(s::Multicast::Reader r, DataMsg& m) const {
     m.topic = ReadId(r.getTopic());
     m.seq = r.getSeq();
+    // A root numbers from 1: 0 names no message (IsNew took it for a
+    // duplicate).
+    if (m.seq == 0) return Invalid("data without number");
     return Payload(r.getPayload(), m.payload);
   }
   absl::Status Read(s::RepairRequest::Reader r, RepairRequestMsg& m) const {
@@ -382,6 +385,9 @@ class Reader {
     m.messages.resize(list.size());
     for (size_t i = 0; i < list.size(); ++i) {
       m.messages[i].seq = list[i].getSeq();
+      // A replica stored it under 0 and a new root moved it into its
+      // replay buffer (TakeReplica).
+      if (m.messages[i].seq == 0) return Invalid("replicated message without number");
       m.messages[i].term = list[i].getTerm();
       m.messages[i].request = list[i].getRequest();
       if (m.messages[i].request != 0) {
@@ -397,6 +403,11 @@ class Reader {
     m.lease = r.getLease();
     m.first = r.getFirst();
     m.last = r.getLast();
+    // `last` 0: no messages held. Else first..last, numbered from 1: a first
+    // of 0 confirmed every waiting number up to `last` (OnReplicaAck).
+    if (m.last != 0 && (m.first == 0 || m.first > m.last)) {
+      return Invalid("replica acknowledgement of no range");
+    }
     return absl::OkStatus();
   }
 
@@ -585,6 +596,7 @@ class Reader {
   absl::Status ReadRun(s::DataRun::Reader r, Received& out) const {
     capnp::List<capnp::Data>::Reader payloads = r.getPayloads();
     const uint64_t seq = r.getFirstSeq();
+    if (seq == 0) return Invalid("data run without number");
     absl::Status status = RunFits(payloads.size(), seq, out);
     if (!status.ok()) return status;
     const TopicId topic = ReadId(r.getTopic());

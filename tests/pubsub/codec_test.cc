@@ -727,5 +727,59 @@ TEST(ScribeCodecTest, PublishAckWithoutRequestOrNumberIsRejected) {
   expect_invalid(run(0, 1).status(), "without request");
 }
 
+// The same for the other messages that name a message by its number: data
+// (alone, listed, or as a run's first), a replicated message, a replica's
+// acknowledgement of first..last. Data numbered 0 was taken in and counted
+// as a duplicate, a DataRun from 0 delivered the rest of the run, a
+// replicated message 0 was kept by the replica (and moved into a new
+// root's replay buffer), and a ReplicaAck with first 0 confirmed every
+// waiting number up to its last. Where 0 means "none" or "not known" it
+// still decodes.
+TEST(ScribeCodecTest, MessagesNumberedZeroAreRejected) {
+  const NodeId a(1, 2);
+  auto expect_invalid = [](const absl::Status& status, absl::string_view what) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_NE(status.message().find(what), std::string::npos) << status;
+  };
+  EXPECT_TRUE(Decode(Encode(DataMsg{a, 1, "x"})).ok());
+  expect_invalid(Decode(Encode(DataMsg{a, 0, "x"})).status(), "data without number");
+  expect_invalid(DecodeReceived(EncodeListed({DataMsg{a, 0, "x"}}, true)).status(),
+                 "data without number");
+  auto data_run = [&](uint64_t first_seq) {
+    return DecodeEntry([&](auto e) {
+      auto r = e.initDataRun();
+      r.setFirstSeq(first_seq);
+      r.initPayloads(2);
+    });
+  };
+  EXPECT_TRUE(data_run(1).ok());
+  expect_invalid(data_run(0).status(), "data run without number");
+
+  ReplicateMsg rep{a, 3, false, {{1, "a", {}, 0, 0}, {2, "b", {}, 0, 0}}, 0, 0, 0, {}};
+  EXPECT_TRUE(Decode(Encode(rep)).ok());
+  const ReplicateMsg* one[] = {&rep};
+  EXPECT_TRUE(DecodeReceived(EncodeReplicates(one)).ok());
+  rep.messages[0].seq = 0;
+  expect_invalid(Decode(Encode(rep)).status(), "replicated message without number");
+  expect_invalid(DecodeReceived(EncodeReplicates(one)).status(),
+                 "replicated message without number");
+  // A Replicate with no next number, commit index or term (an older
+  // sender's, or one that knows none) is still read.
+  EXPECT_TRUE(Decode(Encode(ReplicateMsg{a, 0, false, {}, 0, 0, 0, {}})).ok());
+
+  EXPECT_TRUE(Decode(Encode(ReplicaAckMsg{a, 77, 0, 0})).ok());  // a lease alone
+  EXPECT_TRUE(Decode(Encode(ReplicaAckMsg{a, 0, 4, 4})).ok());
+  expect_invalid(Decode(Encode(ReplicaAckMsg{a, 0, 0, 4})).status(), "no range");
+  expect_invalid(Decode(Encode(ReplicaAckMsg{a, 0, 5, 4})).status(), "no range");
+  expect_invalid(DecodeReceived(EncodeReplicaAcks({ReplicaAckMsg{a, 0, 0, 4}})).status(),
+                 "no range");
+
+  // Where 0 is "none": a repair from 0, a Skip to 0, a JoinAck from a
+  // parent with no frontier.
+  EXPECT_TRUE(Decode(Encode(RepairRequestMsg{a, 0, 9, Handle(4)})).ok());
+  EXPECT_TRUE(Decode(Encode(SkipMsg{a, 0})).ok());
+  EXPECT_TRUE(Decode(Encode(JoinAckMsg{a, {}, 0})).ok());
+}
+
 }  // namespace
 }  // namespace peter::pubsub::wire

@@ -591,7 +591,7 @@ TEST_F(ScribeBundleTest, DataAndAcksToOneNodeInOneBatchOfWorkTravelAsOneList) {
 
 // A `listed` list over wire::DecodeLimits::max_list, or with a
 // malformed entry, is dropped whole and counted in `malformed`; none of its
-// messages is handled.
+// messages is handled. So is data numbered 0.
 TEST_F(ScribeBundleTest, ABadListIsCountedAndDropped) {
   BecomeRoot();
   const ScribeStats before = scribe_.stats();
@@ -605,6 +605,10 @@ TEST_F(ScribeBundleTest, ABadListIsCountedAndDropped) {
   truncated.resize(truncated.size() - 8);
   scribe_.Deliver(pastry::RouteMessage{std::nullopt, peer, peer, 1, truncated});
   EXPECT_EQ(scribe_.stats().malformed, 2u);
+  // Data numbered 0 (a root numbers from 1) is malformed, not a duplicate.
+  scribe_.Deliver(
+      pastry::RouteMessage{std::nullopt, peer, peer, 1, wire::Encode(DataMsg{topic_, 0, "z"})});
+  EXPECT_EQ(scribe_.stats().malformed, 3u);
   EXPECT_EQ(scribe_.stats().messages_in, before.messages_in);
   EXPECT_EQ(scribe_.stats().duplicates, before.duplicates);
 }
