@@ -2062,17 +2062,6 @@ void Scribe::TakeReplica(TopicState& t) {
     t.next = commit != 0 || t.replay.empty() ? commit : t.replay.begin()->first;
     t.next = std::max<uint64_t>(t.next, 1);
   }
-  // What the replica holds below the commit index its root released: it is
-  // multicast at once.
-  std::vector<uint64_t> released;
-  for (auto r = t.replay.lower_bound(t.next); r != t.replay.end() && r->first < commit; ++r) {
-    released.push_back(r->first);
-  }
-  for (uint64_t seq : released) {
-    if (auto r = t.replay.find(seq); r != t.replay.end()) {
-      Accept(t, DataMsg{t.id, seq, r->second.payload}, /*forward=*/true);
-    }
-  }
   // What it holds from the commit index on need not have been released by
   // the root it came from: that root may have numbered it on the small
   // side of a partition, holding it back for a full replica set, while the
@@ -2083,16 +2072,32 @@ void Scribe::TakeReplica(TopicState& t) {
   // it (or replaces it with the released one: OnReplicate), and the
   // rival's state, when it arrives, withdraws it (MergeRivalRoot). Numbers
   // nobody kept are skipped once the ones before them are released.
-  uint64_t skip_to = t.next_stamp;
+  // It waits before anything is delivered below: a subscriber's handler
+  // here that publishes is numbered at once (root_lease 0), and the byte
+  // bound keeps only the waiting numbers (TrimReplayBytes).
   for (auto r = t.replay.lower_bound(std::max(t.next, commit)); r != t.replay.end(); ++r) {
     if (t.unconfirmed.contains(r->first)) continue;
-    skip_to = std::min(skip_to, r->first);
     t.unconfirmed.emplace(r->first, UnconfirmedPublish{NodeHandle{r->second.publisher, {}},
                                                        r->second.request, {}, Now(), false,
                                                        /*taken_over=*/true});
     confirming_.insert(t.id);
   }
-  SetFrontier(t, skip_to);  // what nobody kept is lost
+  // What the replica holds below the commit index its root released: it is
+  // multicast at once, from copies taken first: a handler's publishes,
+  // stored meanwhile, may push the next ones out of the replay buffer.
+  std::vector<std::pair<uint64_t, std::string>> released;
+  for (auto r = t.replay.lower_bound(t.next); r != t.replay.end() && r->first < commit; ++r) {
+    released.emplace_back(r->first, r->second.payload);
+  }
+  for (auto& [seq, payload] : released) {
+    Accept(t, DataMsg{t.id, seq, std::move(payload)}, /*forward=*/true);
+  }
+  // What nobody kept is lost; never a number that waits for the replicas
+  // (taken over above, or a handler's publish numbered meanwhile: skipped
+  // here, it was taken for a duplicate once they held it).
+  uint64_t skip_to = t.next_stamp;
+  if (!t.unconfirmed.empty()) skip_to = std::min(skip_to, t.unconfirmed.begin()->first);
+  SetFrontier(t, skip_to);
 }
 
 // A root that hands the role over keeps its numbers (released, and those
