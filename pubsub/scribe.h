@@ -121,6 +121,10 @@ struct ScribeStats {
   uint64_t publish_resends = 0;         // unacknowledged publishes sent again
   uint64_t publish_timeouts = 0;        // completions with DeadlineExceeded
   uint64_t publishes_deduplicated = 0;  // resends recognised by the root
+  // As a root: look-ups of a publish's origin (publisher, request) or its
+  // predecessor's among the numbered ones (the de-duplication and publish
+  // order checks; not the insertion of a new origin).
+  uint64_t origin_lookups = 0;
   uint64_t publishes_rerouted = 0;      // direct publishes to a node no longer root
   // Acknowledgements held until every replica peer held the message; of
   // those, sent without all confirmations because more than replay_capacity
@@ -373,9 +377,10 @@ class Scribe final : public pastry::Application {
   void OnDeliverPublish(PublishMsg publish);
   void OnDirectPublish(PublishMsg publish);
   void NumberInOrder(TopicState& t, PublishMsg publish);
-  void StampChain(TopicState& t, PublishMsg publish);
+  void StampChain(TopicState& t, PublishMsg publish, bool checked);
   void ReleaseOrderWaits();
-  void ForceOutOfOrder(TopicState& t, PublishMsg publish, const char* why);
+  void ForceOutOfOrder(TopicState& t, PublishMsg publish, const char* why, bool checked);
+  bool OriginHeld(const TopicState& t, const NodeId& publisher, uint64_t request);
   bool IsClosestTo(const TopicId& id) const;
   uint64_t Stamp(TopicState& t, PublishMsg publish);
   void AckPublish(const PublishMsg& publish, uint64_t seq);

@@ -264,11 +264,17 @@ void Scribe::StampOrAck(TopicState& t, PublishMsg publish) {
 // numbered no more.
 bool Scribe::AckIfNumbered(TopicState& t, const PublishMsg& publish) {
   if (publish.request == 0) return false;
+  ++stats_.origin_lookups;
   const std::optional<uint64_t> seq = t.origins.Find(publish.publisher.id, publish.request);
   if (!seq.has_value()) return false;
   ++stats_.publishes_deduplicated;
   if (publish.want_ack) ConfirmPublish(t, publish, *seq);
   return true;
+}
+
+bool Scribe::OriginHeld(const TopicState& t, const NodeId& publisher, uint64_t request) {
+  ++stats_.origin_lookups;
+  return t.origins.Contains(publisher, request);
 }
 
 // Numbers a publish once its publisher's previous one to the topic
@@ -278,11 +284,12 @@ bool Scribe::AckIfNumbered(TopicState& t, const PublishMsg& publish) {
 // waits for it, at most publish_order_wait and max_reorder per topic; then
 // it is numbered anyway, counted and logged: order is given up, never a
 // message. A predecessor numbered by an earlier root is known here from
-// the origins its replicas carried.
+// the origins its replicas carried. Its callers found `publish` itself not
+// numbered here just before (AckIfNumbered).
 void Scribe::NumberInOrder(TopicState& t, PublishMsg publish) {
   if (publish.request == 0 || publish.after == 0 ||
-      t.origins.Contains(publish.publisher.id, publish.after)) {
-    StampChain(t, std::move(publish));
+      OriginHeld(t, publish.publisher.id, publish.after)) {
+    StampChain(t, std::move(publish), /*checked=*/true);
     return;
   }
   const PublishOrigin predecessor{publish.publisher.id, publish.after};
@@ -293,7 +300,8 @@ void Scribe::NumberInOrder(TopicState& t, PublishMsg publish) {
     return;
   }
   if (it != t.order_waits.end() || t.order_waits.size() >= options_.max_reorder) {
-    ForceOutOfOrder(t, std::move(publish), "max_reorder publishes wait for their predecessors");
+    ForceOutOfOrder(t, std::move(publish), "max_reorder publishes wait for their predecessors",
+                    /*checked=*/true);
     return;
   }
   ++stats_.publishes_held_for_order;
@@ -309,11 +317,16 @@ void Scribe::NumberInOrder(TopicState& t, PublishMsg publish) {
 // Stamps `publish`, then each publish that waited for the one before it.
 // One that waited may have been numbered meanwhile: a resend made after its
 // predecessor was acknowledged names none (SendPublish) and does not wait.
-void Scribe::StampChain(TopicState& t, PublishMsg publish) {
+// `checked`: the caller found `publish` not numbered here just before
+// (AckIfNumbered), and nothing was numbered since: its origin is not
+// looked up a second time (session 17's profile: four look-ups of the
+// publisher per publish, this one of them; docs/benchmarks.md, session 18).
+void Scribe::StampChain(TopicState& t, PublishMsg publish, bool checked) {
   for (;;) {
     const PublishOrigin origin{publish.publisher.id, publish.request};
-    if (!AckIfNumbered(t, publish)) Stamp(t, std::move(publish));
-    if (origin.second == 0) break;
+    if (checked || !AckIfNumbered(t, publish)) Stamp(t, std::move(publish));
+    checked = false;
+    if (origin.second == 0 || t.order_waits.empty()) break;
     auto it = t.order_waits.find(origin);
     if (it == t.order_waits.end()) break;
     publish = std::move(it->second.publish);
@@ -322,7 +335,7 @@ void Scribe::StampChain(TopicState& t, PublishMsg publish) {
   if (t.order_waits.empty()) ordering_.erase(t.id);
 }
 
-void Scribe::ForceOutOfOrder(TopicState& t, PublishMsg publish, const char* why) {
+void Scribe::ForceOutOfOrder(TopicState& t, PublishMsg publish, const char* why, bool checked) {
   ++stats_.publishes_order_forced;
   if (log_ != nullptr && bound_warn_.Allow(Now())) {
     log_->warn("scribe: topic {}: publish {} of {} numbered before its predecessor {}: {} "
@@ -330,7 +343,7 @@ void Scribe::ForceOutOfOrder(TopicState& t, PublishMsg publish, const char* why)
                t.id.ShortHex(), publish.request, publish.publisher.id.ShortHex(), publish.after,
                why, bound_warn_.suppressed());
   }
-  StampChain(t, std::move(publish));
+  StampChain(t, std::move(publish), checked);
 }
 
 // Numbers the chains whose head waited publish_order_wait for a
@@ -369,7 +382,8 @@ void Scribe::ReleaseOrderWaits() {
       if (it == t->order_waits.end()) continue;
       PublishMsg publish = std::move(it->second.publish);
       t->order_waits.erase(it);
-      ForceOutOfOrder(*t, std::move(publish), "publish_order_wait passed");
+      // It waited: a resend of it may have been numbered meanwhile.
+      ForceOutOfOrder(*t, std::move(publish), "publish_order_wait passed", /*checked=*/false);
     }
   }
 }

@@ -232,6 +232,51 @@ TEST_F(ScribeLoopTest, RootNumbersAResentPublishOnce) {
   EXPECT_TRUE(carried);
 }
 
+// A run of publishes, each naming the one before (as a PublishRun is read),
+// is numbered with two look-ups of origins per publish: its own (a resend?)
+// and its predecessor's (publish order); StampChain does not look its own
+// up again (it did: three). A publish that waited for its predecessor is
+// still looked up when the chain reaches it: a resend of it made meanwhile
+// without a predecessor (SendPublish names none once the one before is
+// acknowledged) was numbered, and it is acknowledged, not numbered twice.
+TEST_F(ScribeLoopTest, RunIsNumberedWithTwoOriginLookupsPerPublish) {
+  overlay_->replicas = {Handle(9)};
+  BecomeRoot();
+  GrantLeases();
+  const NodeHandle publisher = Handle(2);
+  constexpr uint64_t kRun = 16;
+  const uint64_t before = scribe_.stats().origin_lookups;
+  for (uint64_t request = 1; request <= kRun; ++request) {
+    PublishMsg publish{topic_, "p", publisher, request};
+    publish.after = request - 1;
+    DeliverPublish(publish);
+  }
+  EXPECT_EQ(scribe_.stats().published, kRun);
+  EXPECT_EQ(scribe_.stats().origin_lookups - before, 2 * kRun - 1);  // #1 names none
+
+  // 19 overtakes 18 and waits; a resend of 19 naming none is numbered; then
+  // 18 comes, and the chain reaches the waiting 19: acknowledged as numbered.
+  PublishMsg overtaking{topic_, "q", publisher, kRun + 3};
+  overtaking.after = kRun + 2;
+  DeliverPublish(overtaking);
+  EXPECT_EQ(scribe_.stats().publishes_held_for_order, 1u);
+  DeliverPublish(PublishMsg{topic_, "q", publisher, kRun + 3});
+  PublishMsg late{topic_, "r", publisher, kRun + 2};
+  late.after = kRun;
+  DeliverPublish(late);
+  EXPECT_EQ(scribe_.stats().published, kRun + 2);
+  EXPECT_EQ(scribe_.stats().publishes_deduplicated, 1u);
+  ConfirmReplicas();
+  size_t acks_of_19 = 0;
+  for (const auto& [ack, to] : SentOf<PublishAckMsg>()) {
+    if (ack.request == kRun + 3) {
+      ++acks_of_19;
+      EXPECT_EQ(ack.seq, kRun + 1);
+    }
+  }
+  EXPECT_GE(acks_of_19, 1u);
+}
+
 // A new root recognises a resend of a publish its predecessor numbered and
 // released (below the commit index it replicated), from the replicated
 // state.
