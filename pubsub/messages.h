@@ -13,6 +13,7 @@
 
 #include "peter/pastry/node_handle.h"
 #include "peter/pastry/node_id.h"
+#include "pubsub/payload.h"
 
 namespace peter::pubsub {
 
@@ -115,7 +116,7 @@ struct HeartbeatReplyMsg {
 // closest one, which numbers it rather than routing it again.
 struct PublishMsg {
   TopicId topic;
-  std::string payload;
+  Payload payload;
   NodeHandle publisher;  // meaningful only with request != 0
   uint64_t request = 0;
   bool want_ack = true;  // with request != 0
@@ -177,7 +178,7 @@ struct PushDownMsg {
 struct DataMsg {
   TopicId topic;
   uint64_t seq = 0;
-  std::string payload;
+  Payload payload;
 };
 
 // Requester -> parent (and upward): resend [from, to) of `topic` straight to
@@ -202,7 +203,7 @@ struct SkipMsg {
 // terms"); 0 from a sender before the field, older than any term.
 struct StoredMessage {
   uint64_t seq = 0;
-  std::string payload;
+  Payload payload;
   NodeId publisher;
   uint64_t request = 0;
   uint64_t term = 0;

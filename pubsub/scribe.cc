@@ -121,7 +121,7 @@ absl::Status Scribe::Unsubscribe(SubscriptionId sid) {
 }
 
 absl::Status Scribe::CheckMessage(std::string_view topic,
-                                  const std::string& payload) const {
+                                  std::string_view payload) const {
   absl::Status status = CheckTopic(topic);
   if (!status.ok()) return status;
   if (payload.size() > options_.max_payload_bytes) {
@@ -132,7 +132,7 @@ absl::Status Scribe::CheckMessage(std::string_view topic,
   return absl::OkStatus();
 }
 
-absl::Status Scribe::Publish(std::string_view topic, std::string payload) {
+absl::Status Scribe::Publish(std::string_view topic, Payload payload) {
   EnsureTicking();
   absl::Status status = CheckMessage(topic, payload);
   if (!status.ok()) return status;
@@ -143,7 +143,7 @@ absl::Status Scribe::Publish(std::string_view topic, std::string payload) {
   return absl::OkStatus();
 }
 
-absl::Status Scribe::Publish(std::string_view topic, std::string payload,
+absl::Status Scribe::Publish(std::string_view topic, Payload payload,
                              PublishCallback&& done) {
   EnsureTicking();
   absl::Status status = CheckMessage(topic, payload);

@@ -248,7 +248,7 @@ class Scribe final : public pastry::Application {
   absl::Status Unsubscribe(SubscriptionId id);
   // Sends `payload` to the topic's subscribers through its root.
   // InvalidArgument for an empty or long name or a payload over the limit.
-  absl::Status Publish(std::string_view topic, std::string payload);
+  absl::Status Publish(std::string_view topic, Payload payload);
   // As above, and asks the root to acknowledge: `done` runs once, on this
   // node's thread, with the message's sequence number or an error (see
   // PublishCallback). The root acknowledges once every node of its replica
@@ -257,7 +257,7 @@ class Scribe final : public pastry::Application {
   // every publish_retry until acknowledged. Errors returned here are local
   // (as above, or ResourceExhausted: too many publishes in flight); `done`
   // does not run then, and is left to the caller (not moved from).
-  absl::Status Publish(std::string_view topic, std::string payload,
+  absl::Status Publish(std::string_view topic, Payload payload,
                        PublishCallback&& done);
   // Offers `payload` to one subscriber of `topic` whose on_anycast accepts
   // it: routed toward the topic until it meets the tree, then a depth-first
@@ -331,7 +331,7 @@ class Scribe final : public pastry::Application {
   void Maintenance();
   absl::Status CheckTopic(std::string_view topic) const;
   absl::Status CheckMessage(std::string_view topic,
-                            const std::string& payload) const;
+                            std::string_view payload) const;
   TopicState* Find(const TopicId& id);
   const TopicState* Find(const TopicId& id) const;
   TopicState* Create(const TopicId& id);
@@ -425,9 +425,9 @@ class Scribe final : public pastry::Application {
   void OnData(const NodeHandle& from, DataMsg data);
   bool Accept(TopicState& t, DataMsg data, bool forward);
   bool IsNew(TopicState& t, uint64_t seq);
-  void Admit(TopicState& t, uint64_t seq, const std::string& payload, bool forward);
-  void Multicast(TopicState& t, uint64_t seq, const std::string& payload);
-  void DeliverLocal(TopicState& t, uint64_t seq, const std::string& payload);
+  void Admit(TopicState& t, uint64_t seq, const Payload& payload, bool forward);
+  void Multicast(TopicState& t, uint64_t seq, const Payload& payload);
+  void DeliverLocal(TopicState& t, uint64_t seq, const Payload& payload);
   void Drain(TopicState& t);
   void SetFrontier(TopicState& t, uint64_t next);
   void StartFrom(TopicState& t, uint64_t parent_next);
@@ -435,10 +435,10 @@ class Scribe final : public pastry::Application {
   void UpdateGap(TopicState& t);
   // Keeps `payload` in the replay buffer under `seq` (unless kept there
   // already), with the root term it was numbered under (0: unknown).
-  void Store(TopicState& t, uint64_t seq, std::string payload, uint64_t term = 0);
+  void Store(TopicState& t, uint64_t seq, Payload payload, uint64_t term = 0);
   // Replay entry `seq` newly kept with `payload` (in the byte count): where
   // no Store does it (a replica's messages taken over, a merge).
-  void KeepReplay(TopicState& t, uint64_t seq, std::string payload, uint64_t term);
+  void KeepReplay(TopicState& t, uint64_t seq, Payload payload, uint64_t term);
   void TrimReplay(TopicState& t);
   // Past max_replay_bytes: the topic's oldest entries go, down to its
   // newest and not those its numbering still needs (ScribeOptions).
@@ -471,7 +471,7 @@ class Scribe final : public pastry::Application {
   void MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& from);
   void WaitAsTakenOver(TopicState& t, const StoredMessage& m);
   void MoveIntoDuplicate(TopicState& t, const StoredMessage& m,
-                         const UnconfirmedPublish& displaced, std::string payload);
+                         const UnconfirmedPublish& displaced, Payload payload);
   bool TermRootLives(const ReplicaState& replica) const;
   bool Deposed(const TopicState& t) const;
   bool GrantLease(ReplicaState& replica, const NodeId& root);
@@ -497,7 +497,7 @@ class Scribe final : public pastry::Application {
 
   struct PendingPublish {
     TopicId topic;
-    std::string payload;
+    Payload payload;
     PublishCallback done;
     absl::Time deadline;
     absl::Time resend_at;

@@ -891,7 +891,7 @@ bool Scribe::IsNew(TopicState& t, uint64_t seq) {
 // or held until the numbers before it are; not stored. `payload` must
 // outlive the call: a subscriber's handler that publishes may store, and
 // push out, replay entries meanwhile (Accept passes its own copy).
-void Scribe::Admit(TopicState& t, uint64_t seq, const std::string& payload, bool forward) {
+void Scribe::Admit(TopicState& t, uint64_t seq, const Payload& payload, bool forward) {
   if (seq < t.known_end) ++stats_.gaps_filled;  // it was missing
   if (forward) Multicast(t, seq, payload);
   if (seq == t.next && !t.delivering) {
@@ -913,7 +913,7 @@ void Scribe::Admit(TopicState& t, uint64_t seq, const std::string& payload, bool
 
 // A child that reads `listed` lists gets the data in its node's list
 // (QueueListed); the others get the same bytes, encoded once.
-void Scribe::Multicast(TopicState& t, uint64_t seq, const std::string& payload) {
+void Scribe::Multicast(TopicState& t, uint64_t seq, const Payload& payload) {
   std::vector<NodeHandle> to;
   for (const auto& [id, child] : t.children) {
     if (!child.acked) continue;
@@ -933,7 +933,7 @@ void Scribe::Multicast(TopicState& t, uint64_t seq, const std::string& payload) 
 // Every caller drains `held` after it (Accept, Drain, SetFrontier), which
 // delivers what a handler published meanwhile (TopicState::delivering).
 void Scribe::DeliverLocal(TopicState& t, uint64_t seq,
-                          const std::string& payload) {
+                          const Payload& payload) {
   const bool outer = !t.delivering;
   t.delivering = true;
   for (size_t i = 0; i < t.subs.size(); ++i) {
@@ -1009,7 +1009,7 @@ void Scribe::UpdateGap(TopicState& t) {
   }
 }
 
-void Scribe::Store(TopicState& t, uint64_t seq, std::string payload, uint64_t term) {
+void Scribe::Store(TopicState& t, uint64_t seq, Payload payload, uint64_t term) {
   // Numbers mostly come in order: after the last, inserted without a
   // descent. Into a full buffer, the newest goes in the node of the oldest,
   // which it pushes out: no allocation per message once the buffer is full.
@@ -1032,7 +1032,7 @@ void Scribe::Store(TopicState& t, uint64_t seq, std::string payload, uint64_t te
   }
 }
 
-void Scribe::KeepReplay(TopicState& t, uint64_t seq, std::string payload, uint64_t term) {
+void Scribe::KeepReplay(TopicState& t, uint64_t seq, Payload payload, uint64_t term) {
   const size_t size = payload.size();
   if (!t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, term}).second) {
     return;
@@ -1724,7 +1724,7 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
                       waiting->second.publisher.id.ShortHex(), my_term);
         }
         const UnconfirmedPublish displaced = waiting->second;
-        std::string displaced_payload;
+        Payload displaced_payload;
         const bool had_entry = mine != t.replay.end();
         if (had_entry) {
           // Out of the byte count with its entry (EraseReplay counts what
@@ -1835,7 +1835,7 @@ void Scribe::WaitAsTakenOver(TopicState& t, const StoredMessage& m) {
 // (both roots numbered it): the message `m` displaced takes that number, so
 // that neither a publish is numbered twice nor a hole is left.
 void Scribe::MoveIntoDuplicate(TopicState& t, const StoredMessage& m,
-                               const UnconfirmedPublish& displaced, std::string payload) {
+                               const UnconfirmedPublish& displaced, Payload payload) {
   if (m.request == 0) return;
   const std::optional<uint64_t> origin = t.origins.Find(m.publisher, m.request);
   if (!origin.has_value() || *origin == m.seq) return;

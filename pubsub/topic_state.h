@@ -49,7 +49,7 @@ struct LocalSubscription {
 };
 
 struct ReplayEntry {
-  std::string payload;
+  Payload payload;
   absl::Time stored;
   NodeId publisher;      // of a publish with an origin (root side)
   uint64_t request = 0;  // 0: unknown / no origin
@@ -119,7 +119,7 @@ struct TopicState {
   absl::Time higher_term_at = absl::InfinitePast();
   uint64_t next = 0;
   uint64_t known_end = 0;  // one past the highest number known to exist
-  std::map<uint64_t, std::string> held;
+  std::map<uint64_t, Payload> held;
   // Inside Scribe::DeliverLocal: a number that comes next meanwhile (a
   // handler's publish, numbered at once at a root without replicas) waits
   // in `held` until the delivery in progress has reached every subscriber.

@@ -202,7 +202,7 @@ void NodeImpl::Unsubscribe(const std::shared_ptr<State>& state) {
   });
 }
 
-void NodeImpl::PublishOnLoop(std::string topic, std::string payload,
+void NodeImpl::PublishOnLoop(std::string topic, pubsub::Payload payload,
                              pubsub::PublishCallback done) {
   // Scribe calls `done` itself, later, unless the publish fails at once
   // (then it leaves `done` to us: no copy of the callback per publish).
@@ -220,7 +220,7 @@ void NodeImpl::Publish(std::string topic, std::string payload, PublishCallback d
   });
 }
 
-void NodeImpl::PublishDoneOnNetworkThread(std::string topic, std::string payload,
+void NodeImpl::PublishDoneOnNetworkThread(std::string topic, pubsub::Payload payload,
                                           pubsub::PublishCallback done) {
   bool first = false;
   {
@@ -261,7 +261,7 @@ absl::StatusOr<Subscription> NodeImpl::SubscribeHere(std::string topic, MessageH
   return Subscription(std::move(state));
 }
 
-void NodeImpl::PublishHere(std::string topic, std::string payload,
+void NodeImpl::PublishHere(std::string topic, pubsub::Payload payload,
                            pubsub::PublishCallback done) {
   here_queue_.push_back(QueuedPublish{std::move(topic), std::move(payload), std::move(done)});
   // Held: ReleaseHerePublishes runs them. Else a post to the loop from its

@@ -100,13 +100,13 @@ class NodeImpl {
                                                         SubscribeOptions options);
   void Unsubscribe(const std::shared_ptr<State>& state);
   // `done` runs on the network thread.
-  void PublishOnLoop(std::string topic, std::string payload, pubsub::PublishCallback done);
+  void PublishOnLoop(std::string topic, pubsub::Payload payload, pubsub::PublishCallback done);
   void Publish(std::string topic, std::string payload, PublishCallback done);
   // As Publish, but `done` runs on the network thread (see
   // SubscribeOnNetworkThread for when that is right). Publishes that arrive
   // while earlier ones wait for the network thread are handed over with
   // them, as one batch (one post and wake-up for the batch, not each).
-  void PublishDoneOnNetworkThread(std::string topic, std::string payload,
+  void PublishDoneOnNetworkThread(std::string topic, pubsub::Payload payload,
                                   pubsub::PublishCallback done);
   absl::StatusOr<uint64_t> PublishAndWait(std::string topic, std::string payload);
 
@@ -124,7 +124,7 @@ class NodeImpl {
   // Publishes: handed to Scribe after the current handler (publishes made
   // in one handler go together); `done` runs on the network thread, never
   // inside this call.
-  void PublishHere(std::string topic, std::string payload, pubsub::PublishCallback done);
+  void PublishHere(std::string topic, pubsub::Payload payload, pubsub::PublishCallback done);
   // Between these (on the network thread, outside the node's work; they
   // nest), PublishHere's publishes wait for the end, which hands them to
   // Scribe at once as one call into the node (NodeRuntime::RunAsCall), in
@@ -163,7 +163,7 @@ class NodeImpl {
   absl::flat_hash_map<pubsub::SubscriptionId, std::shared_ptr<State>> subs_;
   struct QueuedPublish {
     std::string topic;
-    std::string payload;
+    pubsub::Payload payload;  // the gateway's, shared as it is
     pubsub::PublishCallback done;  // moved through to Scribe as it is
   };
   std::mutex publish_mu_;

@@ -61,7 +61,7 @@ absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> NodeBackend::Subscrib
   return std::make_unique<HeldSubscription>(std::move(*s));
 }
 
-void NodeBackend::Publish(std::string topic, std::string payload, PublishDoneFn done) {
+void NodeBackend::Publish(std::string topic, pubsub::Payload payload, PublishDoneFn done) {
   if (!done) done = [](absl::StatusOr<uint64_t>) {};
   NodeImpl& impl = ImplOf(*node_);
   if (impl.runtime().OnNodeThread()) {

@@ -17,7 +17,7 @@ class NodeBackend final : public resp::Backend {
 
   absl::StatusOr<std::unique_ptr<resp::BackendSubscription>> Subscribe(
       std::string topic, MessageFn on_message, ActiveFn on_active) override;
-  void Publish(std::string topic, std::string payload, PublishDoneFn done) override;
+  void Publish(std::string topic, pubsub::Payload payload, PublishDoneFn done) override;
   // The node's network thread: a gateway started on this backend runs
   // there (unless GatewayOptions::own_thread). Called from that thread,
   // Subscribe and Publish are the node's own, with callbacks there.

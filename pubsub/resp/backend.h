@@ -12,6 +12,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "pubsub/payload.h"
 
 namespace asio {
 class io_context;
@@ -43,7 +44,9 @@ class Backend {
   // gateway sees the last of it go (Scribe's own callback type: the node
   // takes it as it is, no wrapper allocated per publish).
   using PublishDoneFn = absl::AnyInvocable<void(absl::StatusOr<uint64_t> seq)>;
-  virtual void Publish(std::string topic, std::string payload, PublishDoneFn done) = 0;
+  // `payload` is one shared block (pubsub::Payload): the backend keeps it
+  // as it is, no copy of the bytes.
+  virtual void Publish(std::string topic, pubsub::Payload payload, PublishDoneFn done) = 0;
 
   // The event loop of the thread the backend works on, if it offers it:
   // the gateway then runs on it (unless GatewayOptions::own_thread), and

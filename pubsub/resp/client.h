@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "pubsub/payload.h"
 #include "pubsub/resp/request_parser.h"
 #include "pubsub/resp/server.h"
 
@@ -58,7 +59,7 @@ struct PendingPublish {
   Kind kind = Kind::kChannel;
   std::string channel;
   // Inline for the usual one (no matching pattern): no allocation.
-  absl::InlinedVector<std::pair<std::string, std::string>, 1> sends;
+  absl::InlinedVector<std::pair<std::string, pubsub::Payload>, 1> sends;
   uint64_t ticket = 0;  // its reply's place
 };
 

@@ -159,15 +159,17 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
   if (RefuseReserved(c, kind, a[1])) return;
   counters_.published++;
   PendingPublish publish{kind, {}, {}, 0};
-  publish.sends.emplace_back(BackendTopic(kind, a[1]), std::string());
+  publish.sends.emplace_back(BackendTopic(kind, a[1]), pubsub::Payload());
   if (kind == Kind::kChannel) {
     for (const std::string& pattern : MatchingPatterns(a[1])) {
       counters_.pattern_publishes++;
       publish.sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], a[2]));
     }
   }
-  // The parser's arguments are this command's alone: taken, not copied.
-  publish.sends[0].second = std::move(a[2]);
+  // The payload's one copy, into the block the node keeps and shares (its
+  // pending publish, the PublishMsg, the replay buffer): the parser's
+  // argument keeps its storage, so the next command's is not allocated.
+  publish.sends[0].second = pubsub::Payload(a[2]);
   publish.channel = std::move(a[1]);
   publish.ticket = c.ReserveReply();
   if (c.TakePublishes(publish.sends.size())) return SendPublish(c, std::move(publish));

@@ -26,7 +26,7 @@ using Body = s::ScribeMsg::Body;
 // ---------------------------------------------------------------------------
 // Encoding
 
-kj::ArrayPtr<const kj::byte> Bytes(const std::string& str) {
+kj::ArrayPtr<const kj::byte> Bytes(std::string_view str) {
   return kj::arrayPtr(reinterpret_cast<const kj::byte*>(str.data()),
                       str.size());
 }
@@ -249,9 +249,11 @@ class Reader {
     return absl::OkStatus();
   }
 
-  absl::Status Payload(capnp::Data::Reader data, std::string& out) const {
+  // Into a new block (pubsub::Payload) or, for an anycast, a string.
+  template <typename Out>
+  absl::Status ReadPayload(capnp::Data::Reader data, Out& out) const {
     if (data.size() > limits_.max_payload_bytes) return Invalid("payload");
-    out.assign(reinterpret_cast<const char*>(data.begin()), data.size());
+    out = std::string_view(reinterpret_cast<const char*>(data.begin()), data.size());
     return absl::OkStatus();
   }
 
@@ -303,7 +305,7 @@ class Reader {
       m.after = r.getAfter();
     }
     m.passed_on = r.getPassedOn();
-    return Payload(r.getPayload(), m.payload);
+    return ReadPayload(r.getPayload(), m.payload);
   }
   absl::Status Read(s::PublishAck::Reader r, PublishAckMsg& m) const {
     m.topic = ReadId(r.getTopic());
@@ -335,7 +337,7 @@ class Reader {
       if (!status.ok()) return status;
     }
     m.top_reached = r.getTopReached();
-    return Payload(r.getPayload(), m.payload);
+    return ReadPayload(r.getPayload(), m.payload);
   }
   absl::Status Read(s::AnycastReply::Reader r, AnycastReplyMsg& m) const {
     m.topic = ReadId(r.getTopic());
@@ -359,7 +361,7 @@ class Reader {
     // A root numbers from 1: 0 names no message (IsNew took it for a
     // duplicate).
     if (m.seq == 0) return Invalid("data without number");
-    return Payload(r.getPayload(), m.payload);
+    return ReadPayload(r.getPayload(), m.payload);
   }
   absl::Status Read(s::RepairRequest::Reader r, RepairRequestMsg& m) const {
     m.topic = ReadId(r.getTopic());
@@ -393,7 +395,7 @@ class Reader {
       if (m.messages[i].request != 0) {
         m.messages[i].publisher = ReadId(list[i].getPublisher());
       }
-      absl::Status status = Payload(list[i].getPayload(), m.messages[i].payload);
+      absl::Status status = ReadPayload(list[i].getPayload(), m.messages[i].payload);
       if (!status.ok()) return status;
     }
     return absl::OkStatus();
@@ -572,7 +574,7 @@ class Reader {
       m.request = first + i;
       m.after = after;
       after = m.request;
-      status = Payload(payloads[i], m.payload);
+      status = ReadPayload(payloads[i], m.payload);
       if (!status.ok()) return status;
     }
     return absl::OkStatus();
@@ -604,7 +606,7 @@ class Reader {
       DataMsg& m = out.messages.emplace_back().emplace<DataMsg>();
       m.topic = topic;
       m.seq = seq + i;
-      status = Payload(payloads[i], m.payload);
+      status = ReadPayload(payloads[i], m.payload);
       if (!status.ok()) return status;
     }
     return absl::OkStatus();

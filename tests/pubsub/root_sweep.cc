@@ -388,7 +388,7 @@ void CaseRun::Observe(const pastry::sim::Delivery& d) {
     if (data == nullptr) continue;
     auto k = topic_index_.find(data->topic);
     if (k == topic_index_.end()) continue;
-    Record(k->second, data->seq, data->payload, absl::StrCat("data n", d.from, "->n", d.to));
+    Record(k->second, data->seq, std::string(data->payload), absl::StrCat("data n", d.from, "->n", d.to));
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "pubsub/payload.h"
 #include "pubsub/scribe.h"
 #include "pubsub/topic_id.h"
 #include "pubsub/wire/codec.h"
@@ -98,6 +99,39 @@ TEST_F(ScribeAllocTest, RootReleasesARunCopyingEachPayloadOnce) {
     if (std::holds_alternative<PublishAckMsg>(sent_[i].msg)) ++acks;
   }
   EXPECT_EQ(acks, static_cast<size_t>(kRun));
+}
+
+// Publishes with completion, as the Redis gateway makes them: the
+// caller's payload block (pubsub::Payload) is what the pending publish
+// keeps for resends and what the PublishMsg carries, shared, not copied.
+// Before, the pending publish kept the caller's string and SendPublish
+// copied it into the PublishMsg: an allocation per publish. What is
+// counted is Scribe::Publish alone, the fake overlay's decoding of what was
+// sent included (its own payload copy: one allocation per publish).
+TEST_F(ScribeAllocTest, PublishSendsThePayloadWithoutACopy) {
+  overlay_->closest = Handle(9);  // another node is the root: routed there
+  std::vector<Payload> payloads;
+  for (int i = 0; i < 2 * kRun; ++i) payloads.emplace_back(PayloadOf(i));
+  sent_.reserve(4 * kRun);
+  overlay_->payloads.reserve(4 * kRun);
+  overlay_->raw.reserve(4 * kRun);
+  auto publish = [&](int i) {
+    return scribe_.Publish("allocs", payloads[i], [](absl::StatusOr<uint64_t>) {}).ok();
+  };
+  for (int i = 0; i < kRun; ++i) ASSERT_TRUE(publish(i));  // containers grow
+  const uint64_t before = allocations;
+  for (int i = kRun; i < 2 * kRun; ++i) ASSERT_TRUE(publish(i));
+  const uint64_t counted = allocations - before;
+  const std::vector<std::pair<PublishMsg, std::optional<NodeHandle>>> sent = SentOf<PublishMsg>();
+  ASSERT_EQ(sent.size(), static_cast<size_t>(2 * kRun));
+  for (int i = 0; i < 2 * kRun; ++i) {
+    EXPECT_EQ(sent[i].first.payload, PayloadOf(i));
+    // Held by the caller and the pending publish (for resends), no one else.
+    EXPECT_EQ(payloads[i].use_count(), 2) << "publish " << i;
+  }
+  // Per publish: its encoding (1) and the fake overlay's record of it (the
+  // decoded list, the decoded payload, the bytes kept: 3). 5 with a copy.
+  EXPECT_LE(counted, 4u * kRun) << "per publish: " << static_cast<double>(counted) / kRun;
 }
 
 class ScribeReplicaAllocTest : public ScribeAllocTest {

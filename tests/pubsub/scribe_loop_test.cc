@@ -1591,7 +1591,7 @@ TEST_F(ScribeWindowTest, ARootHoldsPublishesWhileItsReplicaWindowIsFull) {
   // The replica got every message, in order.
   std::vector<std::string> replicated;
   for (const auto& [r, to] : SentOf<ReplicateMsg>()) {
-    for (const StoredMessage& m : r.messages) replicated.push_back(m.payload);
+    for (const StoredMessage& m : r.messages) replicated.emplace_back(m.payload);
   }
   ASSERT_EQ(replicated.size(), 10u);
   for (uint64_t k = 0; k < 10; ++k) EXPECT_EQ(replicated[k], "m" + std::to_string(k + 1));

@@ -52,7 +52,7 @@ class FakeCluster::NodeBackend : public Backend {
     return std::unique_ptr<BackendSubscription>(new Sub(cluster_, entry));
   }
 
-  void Publish(std::string topic, std::string payload, PublishDoneFn done) override {
+  void Publish(std::string topic, pubsub::Payload payload, PublishDoneFn done) override {
     // Move-only: shared by the copies of the scheduled function.
     auto shared_done = std::make_shared<PublishDoneFn>(std::move(done));
     cluster_.Schedule(Duration(0), [this, topic = std::move(topic),

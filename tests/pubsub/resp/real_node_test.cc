@@ -42,9 +42,9 @@ class NodeBackend : public Backend {
     return std::unique_ptr<BackendSubscription>(new Held(std::move(*sub)));
   }
 
-  void Publish(std::string topic, std::string payload, PublishDoneFn done) override {
+  void Publish(std::string topic, pubsub::Payload payload, PublishDoneFn done) override {
     // The public callback is a std::function: copyable, so shared.
-    node_.Publish(std::move(topic), std::move(payload),
+    node_.Publish(std::move(topic), std::string(payload),
                   [done = std::make_shared<PublishDoneFn>(std::move(done))](
                       absl::StatusOr<uint64_t> seq) { (*done)(std::move(seq)); });
   }

@@ -27,7 +27,7 @@ class LoopBackend : public Backend {
                                                                  ActiveFn) override {
     return std::unique_ptr<BackendSubscription>(new Held(live));
   }
-  void Publish(std::string, std::string, PublishDoneFn) override {}
+  void Publish(std::string, pubsub::Payload, PublishDoneFn) override {}
   asio::io_context* loop() override { return &io; }
 
   asio::io_context io{1};
@@ -69,9 +69,9 @@ class RecordingBackend : public Backend {
                                                                  ActiveFn) override {
     return std::unique_ptr<BackendSubscription>(new BackendSubscription());
   }
-  void Publish(std::string topic, std::string payload, PublishDoneFn done) override {
+  void Publish(std::string topic, pubsub::Payload payload, PublishDoneFn done) override {
     if (topic.rfind("__peter", 0) == 0) return;  // the pattern directory's
-    calls.push_back(absl::StrCat(depth, " publish ", payload));
+    calls.push_back(absl::StrCat(depth, " publish ", std::string(payload)));
     asio::post(io, [done = std::move(done)]() mutable { done(1); });
   }
   void BeginPublishes() override {
