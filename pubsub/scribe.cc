@@ -518,6 +518,9 @@ TopicState* Scribe::Create(const TopicId& id) {
   }
   auto state = std::make_unique<TopicState>();
   state->id = id;
+  // Store and WaitAsTakenOver add one before trimming the oldest: the ring
+  // grows to that and no further (pubsub/seq_map.h, set_bound).
+  state->replay.set_bound(options_.replay_capacity + 1);
   TopicState* t = state.get();
   topics_[id] = std::move(state);
   return t;

@@ -46,6 +46,7 @@
 #include "peter/pastry/application.h"
 #include "pubsub/messages.h"
 #include "pubsub/scribe_options.h"
+#include "pubsub/seq_map.h"
 #include "pubsub/subscription.h"
 #include "pubsub/topic_state.h"
 
@@ -406,10 +407,10 @@ class Scribe final : public pastry::Application {
   void SendPublish(uint64_t request);
   void CheckPendingPublishes();
   void CacheRoot(const TopicId& topic, const NodeHandle& root);
-  void EraseReplay(TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it);
+  void EraseReplay(TopicState& t, SeqMap<ReplayEntry>::iterator it);
   // Drops the origin of the entry at `it` (on its way out); returns `it`.
-  std::map<uint64_t, ReplayEntry>::iterator ForgetOrigin(
-      TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it);
+  SeqMap<ReplayEntry>::iterator ForgetOrigin(
+      TopicState& t, SeqMap<ReplayEntry>::iterator it);
   void ReleaseHolds();
   // The replica window (docs/scribe.md, "The replica window"): at most this
   // many numbers of a topic wait for their replicas before the root holds

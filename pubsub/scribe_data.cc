@@ -1010,21 +1010,13 @@ void Scribe::UpdateGap(TopicState& t) {
 }
 
 void Scribe::Store(TopicState& t, uint64_t seq, Payload payload, uint64_t term) {
-  // Numbers mostly come in order: after the last, inserted without a
-  // descent. Into a full buffer, the newest goes in the node of the oldest,
-  // which it pushes out: no allocation per message once the buffer is full.
+  // Numbers mostly come in order: after the last, no allocation once the
+  // ring (TopicState::replay) has grown to its bound.
   const size_t size = payload.size();
-  if (!t.replay.empty() && t.replay.size() >= options_.replay_capacity &&
-      t.replay.rbegin()->first < seq) {
-    auto oldest = t.replay.extract(ForgetOrigin(t, t.replay.begin()));
-    ChargeReplay(t, oldest.mapped().payload.size(), 0);
-    oldest.key() = seq;
-    oldest.mapped() = ReplayEntry{std::move(payload), Now(), {}, 0, term};
-    t.replay.insert(t.replay.end(), std::move(oldest));
-  } else {
-    const size_t kept = t.replay.size();
-    t.replay.try_emplace(t.replay.end(), seq, ReplayEntry{std::move(payload), Now(), {}, 0, term});
-    if (t.replay.size() == kept) return;  // kept already
+  // After the newest without a search; into a full buffer in the ring's
+  // one free slot, next to the oldest entry, trimmed next.
+  if (!t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, term}).second) {
+    return;  // kept already
   }
   ChargeReplay(t, 0, size);
   while (t.replay.size() > options_.replay_capacity) {
@@ -1102,8 +1094,8 @@ uint64_t Scribe::RecountReplayBytes() const {
   return bytes;
 }
 
-std::map<uint64_t, ReplayEntry>::iterator Scribe::ForgetOrigin(
-    TopicState& t, std::map<uint64_t, ReplayEntry>::iterator it) {
+SeqMap<ReplayEntry>::iterator Scribe::ForgetOrigin(
+    TopicState& t, SeqMap<ReplayEntry>::iterator it) {
   if (it->second.request != 0) {
     t.origins.Erase(it->second.publisher, it->second.request);
   }
@@ -1111,7 +1103,7 @@ std::map<uint64_t, ReplayEntry>::iterator Scribe::ForgetOrigin(
 }
 
 void Scribe::EraseReplay(TopicState& t,
-                         std::map<uint64_t, ReplayEntry>::iterator it) {
+                         SeqMap<ReplayEntry>::iterator it) {
   ChargeReplay(t, it->second.payload.size(), 0);
   t.replay.erase(ForgetOrigin(t, it));
 }
@@ -1124,6 +1116,8 @@ void Scribe::TrimReplay(TopicState& t) {
          Now() - t.replay.begin()->second.stored > options_.replay_max_age) {
     EraseReplay(t, t.replay.begin());
   }
+  // An idle topic's ring gives its slots back, as the map's nodes went.
+  if (t.replay.empty() && t.replay.capacity() != 0) t.replay.clear();
 }
 
 void Scribe::CheckGaps() {
@@ -1677,10 +1671,17 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
                 r.next_seq, t.next_stamp, r.term, term_root.ShortHex(), t.term);
   }
   for (const StoredMessage& m : r.messages) {
+    // `mine` is not used once a call may have stored (Accept, ReleaseNumber:
+    // a subscriber's handler may publish; the ring's end() moves, and an
+    // insertion before it shifts it): what the branches after need of it is
+    // kept here.
     auto mine = t.replay.find(m.seq);
-    const bool same = mine != t.replay.end() &&
-                      SameMessage(mine->second.publisher, mine->second.request,
-                                  mine->second.payload, m);
+    const bool had_mine = mine != t.replay.end();
+    const bool same = had_mine && SameMessage(mine->second.publisher, mine->second.request,
+                                              mine->second.payload, m);
+    const uint64_t my_term = had_mine ? mine->second.term : 0;
+    const NodeId my_publisher = had_mine ? mine->second.publisher : NodeId();
+    const uint64_t my_request = had_mine ? mine->second.request : 0;
     // Released (below the commit index; a replica takes its commit index
     // only from the root of the highest term it has seen, and counts what
     // it confirmed to another root as released too, SendReplica):
@@ -1689,7 +1690,6 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
     // multicast.
     const bool rival_released = !termed || (r.commit != 0 && m.seq < r.commit);
     if (auto waiting = t.unconfirmed.find(m.seq); waiting != t.unconfirmed.end()) {
-      const uint64_t my_term = mine != t.replay.end() ? mine->second.term : 0;
       if (same) {
         // Numbered alike by both. Released by the other root: its replicas
         // held it. Else it may be this root's own waiting number echoed: by
@@ -1725,8 +1725,7 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
         }
         const UnconfirmedPublish displaced = waiting->second;
         Payload displaced_payload;
-        const bool had_entry = mine != t.replay.end();
-        if (had_entry) {
+        if (had_mine) {  // nothing has stored since the find
           // Out of the byte count with its entry (EraseReplay counts what
           // is left of it: nothing).
           ChargeReplay(t, mine->second.payload.size(), 0);
@@ -1735,7 +1734,7 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
           EraseReplay(t, mine);
         }
         t.unconfirmed.erase(waiting);
-        if (termed && had_entry) {
+        if (termed && had_mine) {
           MoveIntoDuplicate(t, m, displaced, std::move(displaced_payload));
         }
         if (rival_released) {
@@ -1758,14 +1757,14 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
         }
         continue;
       }
-    } else if (!rival_released && mine == t.replay.end() && t.next != 0 && m.seq >= t.next) {
+    } else if (!rival_released && !had_mine && t.next != 0 && m.seq >= t.next) {
       // The rival's tentative number, past this root's frontier: it waits
       // for this root's replica peers as one taken over from a replica.
       WaitAsTakenOver(t, m);
     } else {
       const bool fresh = Accept(t, DataMsg{t.id, m.seq, m.payload}, /*forward=*/true);
       if (fresh && termed) QueueReplicate(t, m.seq);
-      if (!fresh && mine == t.replay.end() && r.commit != 0 && m.seq < r.commit) {
+      if (!fresh && !had_mine && r.commit != 0 && m.seq < r.commit) {
         // Released by the rival, behind this root's frontier (skipped at an
         // earlier merge, of a replica's state that lacked it) and not kept
         // here: kept now, with its origin, so that a resend of its publish
@@ -1773,15 +1772,15 @@ void Scribe::MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& fr
         // root-fault sweep, seed 344: subscribers got it twice).
         Store(t, m.seq, m.payload);
       }
-      if (mine != t.replay.end() && !same) {
+      if (had_mine && !same) {
         // Kept: the rival's publish is not known here under this number
         // (its resend is numbered anew, not acknowledged with a number
         // that names another message: the seed-1 soak lost two so).
         if (debug) {
           log_->debug("scribe: topic {}: #{}: keeps its multicast publish {} of {}, the rival "
                       "gave it publish {} of {}",
-                      t.id.ShortHex(), m.seq, mine->second.request,
-                      mine->second.publisher.ShortHex(), m.request, m.publisher.ShortHex());
+                      t.id.ShortHex(), m.seq, my_request, my_publisher.ShortHex(), m.request,
+                      m.publisher.ShortHex());
         }
         continue;
       }

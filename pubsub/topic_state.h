@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "pubsub/messages.h"
 #include "pubsub/origin_index.h"
+#include "pubsub/seq_map.h"
 #include "pubsub/subscription.h"
 
 namespace peter::pubsub {
@@ -127,7 +128,10 @@ struct TopicState {
   absl::Time gap_since = absl::InfiniteFuture();
   absl::Time repair_sent = absl::InfinitePast();
   uint64_t repair_from = 0;  // `next` when the last repair was requested
-  std::map<uint64_t, ReplayEntry> replay;
+  // A ring (SeqMap): its iterators do not last across a call that may
+  // store (a subscriber's handler, Accept, Store, KeepReplay), see
+  // pubsub/seq_map.h.
+  SeqMap<ReplayEntry> replay;
   // The payload bytes in `replay`, counted in the node's max_replay_bytes.
   size_t replay_bytes = 0;
   // Publishes in `replay` with an origin (acknowledged or best effort), by

@@ -237,6 +237,54 @@ TEST(ScribeTest, PublishFromAHandlerLeavesDeliveriesAndReplayIntact) {
   }
 }
 
+// The same through many turns of the replay buffer's ring (a buffer of 3:
+// a ring of 4 slots): every message's echo is numbered, delivered and
+// stored before the message itself is stored, so every other number goes
+// into the middle of a full ring, across its end. A late reliable
+// subscriber gets the newest three, in order, with their own bytes, and
+// the byte count is what the buffer holds.
+TEST(ScribeTest, PublishesFromAHandlerThroughManyTurnsOfTheReplayRing) {
+  ScribeOptions options;
+  options.replicas = 0;  // numbered, delivered and stored at once
+  options.replay_capacity = 3;
+  ScribeRing ring(7, 2, options);
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf("t"));
+  const int late = 1 - root;
+  Scribe* scribe = &ring.scribe(root);
+  std::map<uint64_t, std::string> delivered;
+  SubscribeOptions echo;
+  echo.on_message = [&](const Delivery& d) {
+    delivered.emplace(d.seq, std::string(d.payload));
+    if (d.payload.substr(0, 4) != "echo") {
+      ASSERT_TRUE(scribe->Publish("t", "echo of " + std::string(d.payload)).ok());
+    }
+  };
+  ring.Call(root, [&](Scribe& s) { ASSERT_TRUE(s.Subscribe("t", echo).ok()); });
+  ASSERT_TRUE(RunUntilAttached(ring, {root}, "t"));
+  std::map<uint64_t, std::string> expected;
+  for (int k = 1; k <= 15; ++k) {
+    const std::string m = "message " + std::to_string(k) + ", longer than a small string";
+    expected.emplace(2 * k - 1, m);
+    expected.emplace(2 * k, "echo of " + m);
+    ring.Publish(root, "t", m);
+    ring.net().RunFor(kTenthSecond);
+  }
+  EXPECT_EQ(delivered, expected);
+  EXPECT_EQ(scribe->stats().replay_bytes, scribe->RecountReplayBytes());
+
+  SubscribeOptions from_start;
+  from_start.reliable = true;
+  from_start.since_seq = 1;
+  ring.Subscribe(late, "t", std::move(from_start));
+  ring.net().RunFor(absl::Seconds(2));
+  std::vector<std::pair<uint64_t, std::string>> replayed;
+  for (const Received& r : ring.log(late, "t")) replayed.emplace_back(r.seq, r.payload);
+  const std::vector<std::pair<uint64_t, std::string>> kept(std::prev(expected.end(), 3),
+                                                            expected.end());
+  EXPECT_EQ(replayed, kept);
+}
+
 // A publish from a delivery handler on the root, with nothing to wait for
 // (no replicas), is numbered at once, inside the delivery of the message
 // before it. Every local subscriber still gets the numbers in order: the
