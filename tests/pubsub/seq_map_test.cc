@@ -21,6 +21,16 @@ Entries Contents(const Map& map) {
   return out;
 }
 
+// try_emplace on both, with the same answer.
+void EmplaceInBoth(SeqMap<std::string>& ring, std::map<uint64_t, std::string>& map, uint64_t seq,
+                   const std::string& value) {
+  auto [it, fresh] = ring.try_emplace(seq, value);
+  auto [mit, mfresh] = map.try_emplace(seq, value);
+  ASSERT_EQ(fresh, mfresh);
+  ASSERT_EQ(it->first, mit->first);
+  ASSERT_EQ(it->second, mit->second);
+}
+
 // The common case: numbers appended after the newest and trimmed from the
 // oldest, through several wraps of the ring and its growth.
 TEST(SeqMapTest, AppendsAndTrimsLikeAMap) {
@@ -109,12 +119,7 @@ TEST(SeqMapTest, RandomOperationsMatchAMap) {
     const uint64_t op = rng.Below(10);
     if (op < 5) {  // mostly after the newest, sometimes anywhere
       const uint64_t seq = op < 4 ? ++newest : rng.Below(newest + 2);
-      const std::string value = std::to_string(step);
-      auto [it, fresh] = ring.try_emplace(seq, value);
-      auto [mit, mfresh] = map.try_emplace(seq, value);
-      ASSERT_EQ(fresh, mfresh);
-      ASSERT_EQ(it->first, mit->first);
-      ASSERT_EQ(it->second, mit->second);
+      ASSERT_NO_FATAL_FAILURE(EmplaceInBoth(ring, map, seq, std::to_string(step)));
     } else if (op < 7 && !map.empty()) {  // the oldest
       auto next = ring.erase(ring.begin());
       auto mnext = map.erase(map.begin());
@@ -178,12 +183,7 @@ TEST(SeqMapTest, SparseNumbersInAFullRingMatchAMap) {
     if (op < 10) {
       // After the newest with a gap of up to 5, or anywhere below it.
       const uint64_t seq = op < 8 ? (newest += 1 + rng.Below(5)) : 1 + rng.Below(newest + 3);
-      const std::string value = std::to_string(step);
-      auto [it, fresh] = ring.try_emplace(seq, value);
-      auto [mit, mfresh] = map.try_emplace(seq, value);
-      ASSERT_EQ(fresh, mfresh);
-      ASSERT_EQ(it->first, mit->first);
-      ASSERT_EQ(it->second, mit->second);
+      ASSERT_NO_FATAL_FAILURE(EmplaceInBoth(ring, map, seq, std::to_string(step)));
     } else if (op < 12 && !map.empty()) {  // in the middle, by key
       const uint64_t seq = map.begin()->first + rng.Below(newest - map.begin()->first + 2);
       ASSERT_EQ(ring.erase(seq), map.erase(seq));
@@ -192,11 +192,15 @@ TEST(SeqMapTest, SparseNumbersInAFullRingMatchAMap) {
       auto lb = ring.lower_bound(seq);
       auto mlb = map.lower_bound(seq);
       ASSERT_EQ(lb == ring.end(), mlb == map.end());
-      if (mlb != map.end()) ASSERT_EQ(lb->first, mlb->first);
+      if (mlb != map.end()) {
+        ASSERT_EQ(lb->first, mlb->first);
+      }
       ASSERT_EQ(ring.contains(seq), map.contains(seq));
       auto it = ring.find(seq);
       ASSERT_EQ(it == ring.end(), !map.contains(seq));
-      if (it != ring.end()) ASSERT_EQ(it->second, map.at(seq));
+      if (it != ring.end()) {
+        ASSERT_EQ(it->second, map.at(seq));
+      }
     }
     // Kept at 16 as Store keeps a replay buffer: the oldest go.
     while (map.size() > 16) {
@@ -208,7 +212,9 @@ TEST(SeqMapTest, SparseNumbersInAFullRingMatchAMap) {
       ASSERT_EQ(ring.begin()->first, map.begin()->first);
       ASSERT_EQ(ring.rbegin()->first, map.rbegin()->first);
     }
-    if (step % 97 == 0) ASSERT_EQ(Contents(ring), Contents(map));
+    if (step % 97 == 0) {
+      ASSERT_EQ(Contents(ring), Contents(map));
+    }
   }
   EXPECT_EQ(Contents(ring), Contents(map));
   EXPECT_EQ(ring.capacity(), 17u);  // never grew past its bound
