@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "pubsub/topic_id.h"
@@ -499,6 +500,47 @@ void Scribe::Maintenance() {
     stats_.replay_bytes -= entry.second.bytes;
     return true;
   });
+  ForgetIdleTopics();
+}
+
+// A root keeps a topic while a subscriber or child has it, while a publish
+// came within topic_idle_timeout (at least publish_timeout, so that a late
+// resend is still recognised as one), and while anything of its numbering
+// is in flight: held, waiting for order or for the replicas, queued for
+// them, or deposed and waiting to hand over. What it forgets is what a
+// replay buffer aged out by replay_max_age would have held anyway: nobody
+// below it to repair, nobody to deliver to.
+void Scribe::ForgetIdleTopics() {
+  absl::erase_if(forgotten_, [this](const auto& entry) {
+    return Now() - entry.second.at > 2 * options_.replica_ttl;
+  });
+  const absl::Duration idle = std::max(options_.topic_idle_timeout, options_.publish_timeout);
+  std::vector<TopicId> idle_roots;
+  for (auto& [id, t] : topics_) {
+    if (!t->root) continue;
+    if (!t->subs.empty() || !t->children.empty()) {
+      t->last_used = Now();
+      continue;
+    }
+    if (Now() - t->last_used < idle || !t->held_publishes.empty() || !t->unconfirmed.empty() ||
+        !t->order_waits.empty() || !t->to_replicate.empty() || t->higher_term > t->term ||
+        holding_.contains(id) || confirming_.contains(id) || ordering_.contains(id) ||
+        replicating_.contains(id) || forgotten_.size() + idle_roots.size() >= options_.max_topics) {
+      continue;
+    }
+    idle_roots.push_back(id);
+  }
+  for (const TopicId& id : idle_roots) {
+    const TopicState& t = *Find(id);
+    forgotten_[id] = ForgottenTopic{t.term, std::max(t.next_stamp, t.SeenEnd()), Now()};
+    if (LogsDebug()) {
+      log_->debug("scribe: topic {}: forgotten, idle for {} (term {:x}, next number {})",
+                  id.ShortHex(), absl::FormatDuration(Now() - t.last_used), t.term,
+                  forgotten_[id].next_stamp);
+    }
+    Erase(id);
+    ++stats_.topics_forgotten;
+  }
 }
 
 TopicState* Scribe::Find(const TopicId& id) {
@@ -521,6 +563,15 @@ TopicState* Scribe::Create(const TopicId& id) {
   // Store and WaitAsTakenOver add one before trimming the oldest: the ring
   // grows to that and no further (pubsub/seq_map.h, set_bound).
   state->replay.set_bound(options_.replay_capacity + 1);
+  state->last_used = Now();
+  // A topic this node rooted and forgot: its replicas may still hold its
+  // numbering (until replica_ttl); it continues it under a higher term, as
+  // a former root that handed over does (TakeReplica).
+  if (auto f = forgotten_.find(id); f != forgotten_.end()) {
+    state->term = f->second.term;
+    state->next_stamp = f->second.next_stamp;
+    forgotten_.erase(f);
+  }
   TopicState* t = state.get();
   topics_[id] = std::move(state);
   return t;

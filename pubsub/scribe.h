@@ -197,6 +197,7 @@ struct ScribeStats {
   uint64_t joins_refused = 0;       // NACKed for lack of room
   // Tree state or a replica refused: max_topics reached (docs/limits.md).
   uint64_t topics_refused = 0;
+  uint64_t topics_forgotten = 0;  // idle topics a root forgot (topic_idle_timeout)
 };
 
 // One topic as this node holds it; a snapshot for status pages.
@@ -330,6 +331,9 @@ class Scribe final : public pastry::Application {
   void EnsureTicking();
   void Tick();
   void Maintenance();
+  // Erases the root topics idle for topic_idle_timeout, remembering their
+  // numbering (forgotten_); drops what it remembers past 2 x replica_ttl.
+  void ForgetIdleTopics();
   absl::Status CheckTopic(std::string_view topic) const;
   absl::Status CheckMessage(std::string_view topic,
                             std::string_view payload) const;
@@ -533,6 +537,15 @@ class Scribe final : public pastry::Application {
   absl::btree_map<TopicId, std::unique_ptr<TopicState>> topics_;
   absl::flat_hash_map<SubscriptionId, TopicId> subscriptions_;
   absl::btree_map<TopicId, ReplicaState> replicas_;
+  // Topics this node rooted and forgot for being idle (ForgetIdleTopics):
+  // the term and next number they had, which a topic made again here
+  // continues while its replicas may still hold that numbering.
+  struct ForgottenTopic {
+    uint64_t term = 0;
+    uint64_t next_stamp = 1;
+    absl::Time at;
+  };
+  absl::btree_map<TopicId, ForgottenTopic> forgotten_;
   absl::btree_set<TopicId> joining_;  // waiting for an ack
   absl::btree_set<TopicId> gapped_;   // waiting for a missing seq
   absl::btree_set<TopicId> holding_;  // roots holding publishes

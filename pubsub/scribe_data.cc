@@ -94,6 +94,7 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
     ++stats_.dropped;
     return;
   }
+  t->last_used = Now();
   if (!t->root) {
     // A replica that never saw a number (the hand-over of a root that held
     // its publishes as fresh itself, or numbered nothing) tells nothing of

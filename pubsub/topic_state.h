@@ -173,6 +173,10 @@ struct TopicState {
   };
   absl::btree_map<PublishOrigin, OrderWait> order_waits;
 
+  // Root only: when it last had a subscriber or child (as of the last
+  // maintenance), or a publish; see ScribeOptions::topic_idle_timeout.
+  absl::Time last_used = absl::InfinitePast();
+
   bool Wanted() const { return !subs.empty() || !children.empty() || root; }
   // Children counted against max_children (not being pushed down).
   size_t SettledChildren() const;

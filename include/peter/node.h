@@ -252,6 +252,7 @@ struct PubSubStats {
   uint64_t pushdowns = 0;           // children moved under a sibling (full node)
   uint64_t pushdowns_limited = 0;   // the joiner pushed: max_moving_children moving
   uint64_t topics_refused = 0;      // tree state or replicas refused: max_topics
+  uint64_t topics_forgotten = 0;    // idle roots forgotten: topic_idle_timeout
   uint64_t joins_refused = 0;       // joins NACKed: max_children, no sibling to push to
   // Well-formed messages from peers dropped: no state for their topic, a
   // bound full (a publish held by a fresh root beyond max_reorder), stale.

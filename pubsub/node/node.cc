@@ -361,6 +361,7 @@ PubSubStats NodeImpl::Stats() {
         out.pushdowns = st.pushdowns;
         out.pushdowns_limited = st.pushdowns_limited;
         out.topics_refused = st.topics_refused;
+        out.topics_forgotten = st.topics_forgotten;
         out.joins_refused = st.joins_refused;
         out.messages_dropped = st.dropped;
         for (const pubsub::TopicInfo& t : scribe_->Topics()) out.children += t.child_count;

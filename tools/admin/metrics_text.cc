@@ -424,6 +424,10 @@ void PubSub(Writer& w, const PubSubStats& p) {
            p.pushdowns_limited);
   w.Single("peter_pubsub_topics_refused_total", "counter",
            "Topic tree state or replicas refused: max_topics reached.", p.topics_refused);
+  w.Single("peter_pubsub_topics_forgotten_total", "counter",
+           "Topics a root forgot after topic_idle_timeout without subscribers, children or "
+           "publishes.",
+           p.topics_forgotten);
   w.Single("peter_pubsub_joins_refused_total", "counter",
            "Joins refused (NACK): max_children reached and no sibling to push the child to.",
            p.joins_refused);

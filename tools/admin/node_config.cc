@@ -454,6 +454,16 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
       ->type_name("SECONDS")
       ->default_str(std::to_string(absl::ToInt64Seconds(n.pubsub.replay_max_age)))
       ->group("Limits");
+  command.add_option_function<double>(
+             "--topic-idle-timeout",
+             [&n](double seconds) { n.pubsub.topic_idle_timeout = absl::Seconds(seconds); },
+             "Seconds after which a topic's root forgets a topic with no subscriber and no "
+             "publish (its replicas follow); a channel published once does not hold state "
+             "for good [10 to 86400]")
+      ->check(CLI::Range(10.0, 86400.0).description(""))
+      ->type_name("SECONDS")
+      ->default_str(std::to_string(absl::ToInt64Seconds(n.pubsub.topic_idle_timeout)))
+      ->group("Limits");
   bytes("--max-replay-bytes", &n.pubsub.max_replay_bytes, 1 * kMiB, kTiB,
         "Message bytes kept for gap repair and failover by all topics together (replay "
         "buffers and replicas' copies); past it the topic storing drops its own oldest "

@@ -125,6 +125,7 @@ json PubSubJson(const PubSubStats& s) {
       {"pushdowns", s.pushdowns},
       {"pushdowns_limited", s.pushdowns_limited},
       {"topics_refused", s.topics_refused},
+      {"topics_forgotten", s.topics_forgotten},
       {"joins_refused", s.joins_refused},
       {"messages_dropped", s.messages_dropped},
   };

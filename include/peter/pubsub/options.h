@@ -104,6 +104,16 @@ struct ScribeOptions {
   absl::Duration fresh_root_grace = absl::Seconds(5);
   // Replicated state not refreshed for this long is dropped.
   absl::Duration replica_ttl = absl::Seconds(30);
+  // A root forgets a topic that has had no local subscriber, no child and
+  // no publish for this long, and holds nothing unconfirmed: its replicas
+  // then drop theirs after replica_ttl. Without it every channel ever
+  // published kept its state on its root and replicas for good, and a node
+  // that had rooted max_topics channels refused all new ones (a Redis
+  // application publishing to per-user channels). Its term and next number
+  // are remembered for 2 x replica_ttl, so that a publish soon after
+  // continues the numbering its replicas still hold. At least
+  // publish_timeout (a late resend must still be recognised).
+  absl::Duration topic_idle_timeout = absl::Seconds(60);
 
   // Most topics a node holds tree state for, and most replicas it keeps; a
   // peer must not make us allocate without bound.
