@@ -445,25 +445,13 @@ void AddLimitFlags(CLI::App& command, NodeFlags* flags) {
         "with 64kb of headers)");
   count("--replay-capacity", &n.pubsub.replay_capacity, 10'000'000,
         "Messages kept per topic for gap repair and reliable subscribers' replays");
-  command.add_option_function<double>(
-             "--replay-max-age",
-             [&n](double seconds) { n.pubsub.replay_max_age = absl::Seconds(seconds); },
-             "Seconds a message is kept for gap repair (with --replay-capacity, whichever "
-             "bites first) [0.1 to 86400]")
-      ->check(CLI::Range(0.1, 86400.0).description(""))
-      ->type_name("SECONDS")
-      ->default_str(std::to_string(absl::ToInt64Seconds(n.pubsub.replay_max_age)))
-      ->group("Limits");
-  command.add_option_function<double>(
-             "--topic-idle-timeout",
-             [&n](double seconds) { n.pubsub.topic_idle_timeout = absl::Seconds(seconds); },
-             "Seconds after which a topic's root forgets a topic with no subscriber and no "
-             "publish (its replicas follow); a channel published once does not hold state "
-             "for good [10 to 86400]")
-      ->check(CLI::Range(10.0, 86400.0).description(""))
-      ->type_name("SECONDS")
-      ->default_str(std::to_string(absl::ToInt64Seconds(n.pubsub.topic_idle_timeout)))
-      ->group("Limits");
+  seconds("--replay-max-age", &n.pubsub.replay_max_age, 0.1, 86400,
+          "Seconds a message is kept for gap repair (with --replay-capacity, whichever "
+          "bites first)");
+  seconds("--topic-idle-timeout", &n.pubsub.topic_idle_timeout, 10, 86400,
+          "Seconds after which a topic's root forgets a topic with no subscriber and no "
+          "publish (its replicas follow); a channel published once does not hold state "
+          "for good");
   bytes("--max-replay-bytes", &n.pubsub.max_replay_bytes, 1 * kMiB, kTiB,
         "Message bytes kept for gap repair and failover by all topics together (replay "
         "buffers and replicas' copies); past it the topic storing drops its own oldest "
