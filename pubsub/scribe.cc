@@ -525,18 +525,24 @@ void Scribe::ForgetIdleTopics() {
     if (Now() - t->last_used < idle || !t->held_publishes.empty() || !t->unconfirmed.empty() ||
         !t->order_waits.empty() || !t->to_replicate.empty() || t->higher_term > t->term ||
         holding_.contains(id) || confirming_.contains(id) || ordering_.contains(id) ||
-        replicating_.contains(id) || forgotten_.size() + idle_roots.size() >= options_.max_topics) {
+        replicating_.contains(id)) {
       continue;
     }
     idle_roots.push_back(id);
   }
   for (const TopicId& id : idle_roots) {
     const TopicState& t = *Find(id);
-    forgotten_[id] = ForgottenTopic{t.term, std::max(t.next_stamp, t.SeenEnd()), Now()};
+    const uint64_t next_stamp = std::max(t.next_stamp, t.SeenEnd());
+    // At max_topics remembered (more than that forgotten within 2 x
+    // replica_ttl) the numbering goes with the state: a topic made again
+    // meanwhile then learns it from its replicas' state, as a new root
+    // does. Keeping the topic instead would fill topics_ again.
+    const bool remembered = forgotten_.size() < options_.max_topics;
+    if (remembered) forgotten_[id] = ForgottenTopic{t.term, next_stamp, Now()};
     if (LogsDebug()) {
-      log_->debug("scribe: topic {}: forgotten, idle for {} (term {:x}, next number {})",
-                  id.ShortHex(), absl::FormatDuration(Now() - t.last_used), t.term,
-                  forgotten_[id].next_stamp);
+      log_->debug("scribe: topic {}: forgotten, idle for {} (term {:x}, next number {}{})",
+                  id.ShortHex(), absl::FormatDuration(Now() - t.last_used), t.term, next_stamp,
+                  remembered ? "" : ", not remembered: max_topics remembered already");
     }
     Erase(id);
     ++stats_.topics_forgotten;
@@ -564,14 +570,6 @@ TopicState* Scribe::Create(const TopicId& id) {
   // grows to that and no further (pubsub/seq_map.h, set_bound).
   state->replay.set_bound(options_.replay_capacity + 1);
   state->last_used = Now();
-  // A topic this node rooted and forgot: its replicas may still hold its
-  // numbering (until replica_ttl); it continues it under a higher term, as
-  // a former root that handed over does (TakeReplica).
-  if (auto f = forgotten_.find(id); f != forgotten_.end()) {
-    state->term = f->second.term;
-    state->next_stamp = f->second.next_stamp;
-    forgotten_.erase(f);
-  }
   TopicState* t = state.get();
   topics_[id] = std::move(state);
   return t;

@@ -538,8 +538,9 @@ class Scribe final : public pastry::Application {
   absl::flat_hash_map<SubscriptionId, TopicId> subscriptions_;
   absl::btree_map<TopicId, ReplicaState> replicas_;
   // Topics this node rooted and forgot for being idle (ForgetIdleTopics):
-  // the term and next number they had, which a topic made again here
-  // continues while its replicas may still hold that numbering.
+  // the term and next number they had, which this node continues if it
+  // becomes the topic's root again (BecomeRoot) while its replicas may
+  // still hold that numbering; at most max_topics of them.
   struct ForgottenTopic {
     uint64_t term = 0;
     uint64_t next_stamp = 1;

@@ -132,6 +132,16 @@ void Scribe::BecomeRoot(TopicState& t, const char* why) {
   const bool was_attached = t.attached;
   t.attached = true;
   t.path = {Self().id};
+  // A topic this node rooted and forgot (ForgetIdleTopics): its replicas
+  // may still hold its numbering (until replica_ttl); it continues it,
+  // under a higher term (TakeReplica), as a former root that handed over
+  // does. Only here: a tree node's state made meanwhile (a subscribe, a
+  // join passing through) must not use it up.
+  if (auto f = forgotten_.find(t.id); f != forgotten_.end()) {
+    t.term = std::max(t.term, f->second.term);
+    t.next_stamp = std::max(t.next_stamp, f->second.next_stamp);
+    forgotten_.erase(f);
+  }
   TakeReplica(t);
   if (LogsDebug()) {
     log_->debug("scribe: topic {}: root here ({}); next number {}, next to deliver {}, "
