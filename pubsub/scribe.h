@@ -126,6 +126,10 @@ struct ScribeStats {
   // predecessor's among the numbered ones (the de-duplication and publish
   // order checks; not the insertion of a new origin).
   uint64_t origin_lookups = 0;
+  // As a root: searches of the replay buffer for a number being replicated
+  // (FlushReplicates) or released (ReleaseConfirmed); the next number of a
+  // run is taken from the entry after the last one without a search.
+  uint64_t replay_searches = 0;
   uint64_t publishes_rerouted = 0;      // direct publishes to a node no longer root
   // Acknowledgements held until every replica peer held the message; of
   // those, sent without all confirmations because more than replay_capacity
@@ -393,10 +397,13 @@ class Scribe final : public pastry::Application {
   void WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack);
   void ReleaseOldestUnconfirmed(TopicState& t);
   // `acks`, if given, takes the publish acknowledgement instead of its
-  // being sent (ReleaseConfirmed sends them after the data).
+  // being sent (ReleaseConfirmed sends them after the data). `cursor`, if
+  // given, is the replay entry of the number released before (it may be
+  // stale) and is set to this number's (SeqMap::next_if).
   std::map<uint64_t, UnconfirmedPublish>::iterator ReleaseNumber(
       TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it,
-      std::vector<std::pair<NodeHandle, PublishAckMsg>>* acks = nullptr);
+      std::vector<std::pair<NodeHandle, PublishAckMsg>>* acks = nullptr,
+      SeqMap<ReplayEntry>::iterator* cursor = nullptr);
   void ReleaseConfirmed(TopicState& t);
   // The root's commit index: it released every number below it.
   static uint64_t CommitIndex(const TopicState& t);

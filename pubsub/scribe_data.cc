@@ -48,6 +48,23 @@ typename Map::iterator FindRecent(Map& map, uint64_t seq) {
   return map.find(seq);
 }
 
+// The replay entry for `seq` in a run walked in order (FlushReplicates,
+// ReleaseConfirmed): the entry after `cursor`, the previous number's, if it
+// holds `seq` (one step, however far from the newest end the run is: a run
+// released after its replicas confirmed it, or replicated after a burst,
+// sat a search's ten cache misses deep), else a search, counted. `cursor`
+// may be stale (SeqMap::next_if) and is set to the entry found.
+SeqMap<ReplayEntry>::iterator FindInRun(SeqMap<ReplayEntry>& replay,
+                                        SeqMap<ReplayEntry>::iterator& cursor, uint64_t seq,
+                                        uint64_t& searches) {
+  cursor = replay.next_if(cursor, seq);
+  if (cursor == replay.end()) {
+    ++searches;
+    cursor = FindRecent(replay, seq);
+  }
+  return cursor;
+}
+
 // A replica that never saw a number given.
 bool ReplicaIsEmpty(const ReplicaState& replica) {
   return replica.next_stamp <= 1 && replica.messages.empty();
@@ -488,8 +505,12 @@ void Scribe::ReleaseOldestUnconfirmed(TopicState& t) {
 // acknowledges its publish if asked. Returns the next waiting number.
 std::map<uint64_t, UnconfirmedPublish>::iterator Scribe::ReleaseNumber(
     TopicState& t, std::map<uint64_t, UnconfirmedPublish>::iterator it,
-    std::vector<std::pair<NodeHandle, PublishAckMsg>>* acks) {
-  if (auto entry = FindRecent(t.replay, it->first); entry != t.replay.end()) {
+    std::vector<std::pair<NodeHandle, PublishAckMsg>>* acks,
+    SeqMap<ReplayEntry>::iterator* cursor) {
+  const auto entry = cursor != nullptr
+                         ? FindInRun(t.replay, *cursor, it->first, stats_.replay_searches)
+                         : FindRecent(t.replay, it->first);
+  if (entry != t.replay.end()) {
     if (t.subs.empty()) {
       // No handler runs (no subscriber here): the stored bytes are read in
       // place, copied only into each child's message. A handler may
@@ -567,6 +588,10 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
   // two runs (version 5), not each publish's data and acknowledgement in
   // turn. An acknowledgement still follows its own number's data.
   std::vector<std::pair<NodeHandle, PublishAckMsg>> acks;
+  // Consecutive numbers' replay entries are next to each other: one search
+  // for the first, then a step each (a handler's publish while one is
+  // delivered may move them: the cursor is then checked, not trusted).
+  auto cursor = t.replay.end();
   while (!t.unconfirmed.empty()) {
     auto it = t.unconfirmed.begin();
     const auto& holders = it->second.holders;
@@ -576,7 +601,7 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
           return std::find(holders.begin(), holders.end(), h.id) != holders.end();
         }));
     if (!held) break;
-    ReleaseNumber(t, it, &acks);
+    ReleaseNumber(t, it, &acks, &cursor);
   }
   for (const auto& [to, ack] : acks) SendTo(to, ack);
   if (t.unconfirmed.empty()) confirming_.erase(t.id);
@@ -1295,8 +1320,9 @@ void Scribe::FlushReplicates() {
       }
       msg = ReplicateMsg{kept.topic, kept.next_seq, false, {}, 0, kept.commit, kept.term, {}};
     };
+    auto cursor = t->replay.end();
     for (uint64_t seq : seqs) {
-      auto entry = FindRecent(t->replay, seq);
+      const auto entry = FindInRun(t->replay, cursor, seq, stats_.replay_searches);
       if (entry == t->replay.end()) {
         send();  // a hole: the run ends here
         continue;

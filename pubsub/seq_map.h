@@ -154,6 +154,17 @@ class SeqMap {
   iterator find(uint64_t key) { return {this, Find(key)}; }
   const_iterator find(uint64_t key) const { return {this, Find(key)}; }
   bool contains(uint64_t key) const { return Find(key) != first_ + size_; }
+  // The entry after `prev` if it is held under `key`, else end(), without a
+  // search: a run of keys walked in order while the map may change between
+  // steps. `prev` may be stale (the map changed since it was found: an
+  // entry trimmed, inserted or erased, the ring grown or cleared): it is
+  // only a position, checked against the entries held and their key before
+  // it is read, so a stale one finds end() or, by its key, the very entry.
+  iterator next_if(const_iterator prev, uint64_t key) {
+    const uint64_t pos = prev.pos_ + 1;
+    if (pos - first_ < size_ && At(pos).first == key) return {this, pos};
+    return end();
+  }
 
   // As std::map::try_emplace: inserts {key, V(args...)} unless `key` is
   // held (then `args` are left as they were); returns the entry under

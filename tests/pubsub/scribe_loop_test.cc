@@ -1426,6 +1426,47 @@ TEST_F(ScribeLoopTest, BatchOfNumbersIsReplicatedInOneMessageAndConfirmedByOneAc
   }
 }
 
+// A run of numbers is replicated and released walking the replay buffer:
+// one search for a run's first number, then a step to the next entry (it
+// was a search per number each way). A replica that confirms part of the
+// range releases that part only, in order; once the other replica fails,
+// the rest is released against the replica set left, in order.
+TEST_F(ScribeLoopTest, RunIsReplicatedAndReleasedWithOneReplaySearchEach) {
+  overlay_->replicas = {Handle(5), Handle(6)};
+  BecomeRoot();
+  GrantLeases();
+  const uint64_t before = scribe_.stats().replay_searches;
+  constexpr uint64_t kRun = 32;
+  for (uint64_t r = 1; r <= kRun; ++r) {
+    DeliverPublish(PublishMsg{topic_, "m" + std::to_string(r), Handle(7), r});
+  }
+  auto replicates = SentOf<ReplicateMsg>();
+  ASSERT_EQ(replicates.back().first.messages.size(), kRun);
+  EXPECT_EQ(replicates.back().first.messages.back().payload, "m32");
+  EXPECT_EQ(scribe_.stats().replay_searches - before, 1u);  // a search each: 32
+  // 6 holds only 1..12 (its ack of the rest lost, or not sent yet).
+  Receive(Handle(5), ReplicaAckMsg{topic_, 0, 1, kRun});
+  Receive(Handle(6), ReplicaAckMsg{topic_, 0, 1, 12});
+  auto acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), 12u);
+  for (uint64_t k = 0; k < 12; ++k) {
+    EXPECT_EQ(acks[k].first.seq, k + 1);
+    EXPECT_EQ(acks[k].first.request, k + 1);
+  }
+  EXPECT_EQ(scribe_.stats().replay_searches - before, 2u);  // a search each: 44
+  // 6 fails: 5 held the rest all along, and its next ack releases it.
+  overlay_->replicas = {Handle(5)};
+  Receive(Handle(5), ReplicaAckMsg{topic_, 0, 13, 14});
+  acks = SentOf<PublishAckMsg>();
+  ASSERT_EQ(acks.size(), kRun);
+  for (uint64_t k = 0; k < kRun; ++k) {
+    EXPECT_EQ(acks[k].first.seq, k + 1);
+    EXPECT_EQ(acks[k].first.request, k + 1);
+  }
+  EXPECT_EQ(scribe_.stats().replay_searches - before, 3u);  // a search each: 64
+  EXPECT_EQ(scribe_.stats().delivered, kRun);
+}
+
 // Confirmations and leases from nodes outside the topic's replica set are
 // ignored and counted: a peer naming ever new ids in ReplicaAcks cannot
 // grow the root's lease table or a waiting message's holders, and they do

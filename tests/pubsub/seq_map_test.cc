@@ -241,6 +241,53 @@ TEST(SeqMapTest, EndMovesWithAnInsertionAndAMiddleInsertionShifts) {
   EXPECT_EQ(ring.find(5)->second, "5");
 }
 
+// next_if steps to the entry after a run's previous one without a search,
+// and a stale `prev` (the ring trimmed, grown, shifted or cleared since)
+// finds end() or, by its key, the very entry: never another entry, never
+// outside the ring (the sanitizer build asserts on that).
+TEST(SeqMapTest, NextIfStepsThroughARunAndChecksAStalePosition) {
+  SeqMap<std::string> ring;
+  ring.set_bound(4);
+  for (uint64_t seq = 1; seq <= 4; ++seq) ring.try_emplace(seq, std::to_string(seq));
+  auto cursor = ring.find(1);
+  for (uint64_t seq = 2; seq <= 4; ++seq) {
+    cursor = ring.next_if(cursor, seq);
+    ASSERT_NE(cursor, ring.end());
+    EXPECT_EQ(cursor->second, std::to_string(seq));
+  }
+  EXPECT_EQ(ring.next_if(cursor, 5), ring.end());  // past the newest
+  EXPECT_EQ(ring.next_if(ring.find(1), 3), ring.end());  // not the next key
+  // Appended after (the ring grows past its bound) and the oldest trimmed:
+  // the position still names its entry.
+  auto two = ring.find(2);
+  ring.erase(ring.begin());
+  for (uint64_t seq = 5; seq <= 12; ++seq) ring.try_emplace(seq, std::to_string(seq));
+  ASSERT_NE(ring.next_if(two, 3), ring.end());
+  EXPECT_EQ(ring.next_if(two, 3)->second, "3");
+  // The previous entry trimmed: its position is outside the ring.
+  auto gone = ring.begin();
+  while (ring.begin()->first <= 4) ring.erase(ring.begin());
+  EXPECT_EQ(ring.next_if(gone, 3), ring.end());
+  EXPECT_EQ(ring.next_if(gone, 4), ring.end());
+  // A middle insertion shifts the entries: the stale position's successor
+  // holds another key, so the check fails rather than naming it.
+  auto six = ring.find(6);
+  ring.erase(6);
+  EXPECT_EQ(ring.next_if(six, 7), ring.end());  // 8 sits there now
+  ring.try_emplace(6, std::string("6"));
+  ASSERT_NE(ring.next_if(six, 7), ring.end());
+  EXPECT_EQ(ring.next_if(six, 7)->second, "7");
+  // A cleared ring, and end() as the position before its first entry.
+  auto last = ring.find(12);
+  ring.clear();
+  EXPECT_EQ(ring.next_if(last, 13), ring.end());
+  ring.try_emplace(13, std::string("13"));
+  ring.try_emplace(14, std::string("14"));
+  EXPECT_EQ(ring.next_if(last, 14), ring.end());  // 13 is there
+  ASSERT_NE(ring.next_if(last, 13), ring.end());
+  EXPECT_EQ(ring.next_if(last, 13)->second, "13");
+}
+
 #ifndef NDEBUG
 // The sanitizer build (NDEBUG off) stops at an iterator used after its
 // entry was trimmed (std::map: a use after free).
