@@ -86,6 +86,16 @@ class ScribeLoopTest : public testing::ScribeOnFakeOverlay {
       Receive(*to, ReplicaAckMsg{r.topic, 0, r.messages.front().seq, r.messages.back().seq});
     }
   }
+  // The publish acknowledgements sent so far are `n`, in number order, for
+  // requests 1..n of one publisher, numbered #1..#n.
+  void ExpectAcksInOrder(size_t n) {
+    auto acks = SentOf<PublishAckMsg>();
+    ASSERT_EQ(acks.size(), n);
+    for (uint64_t k = 0; k < n; ++k) {
+      EXPECT_EQ(acks[k].first.seq, k + 1);
+      EXPECT_EQ(acks[k].first.request, k + 1);
+    }
+  }
   // A publish routed to us as the key's root.
   void DeliverPublish(const PublishMsg& publish) {
     pastry::RouteMessage m{topic_, publish.publisher, publish.publisher, 2,
@@ -1418,12 +1428,7 @@ TEST_F(ScribeLoopTest, BatchOfNumbersIsReplicatedInOneMessageAndConfirmedByOneAc
   Receive(Handle(5), ReplicaAckMsg{topic_, 0, 1, 5});
   EXPECT_TRUE(SentOf<PublishAckMsg>().empty());  // 6 has not confirmed
   Receive(Handle(6), ReplicaAckMsg{topic_, 0, 1, 5});
-  auto acks = SentOf<PublishAckMsg>();
-  ASSERT_EQ(acks.size(), 5u);
-  for (uint64_t k = 0; k < 5; ++k) {
-    EXPECT_EQ(acks[k].first.seq, k + 1);
-    EXPECT_EQ(acks[k].first.request, k + 1);
-  }
+  ExpectAcksInOrder(5);
 }
 
 // A run of numbers is replicated and released walking the replay buffer:
@@ -1447,22 +1452,12 @@ TEST_F(ScribeLoopTest, RunIsReplicatedAndReleasedWithOneReplaySearchEach) {
   // 6 holds only 1..12 (its ack of the rest lost, or not sent yet).
   Receive(Handle(5), ReplicaAckMsg{topic_, 0, 1, kRun});
   Receive(Handle(6), ReplicaAckMsg{topic_, 0, 1, 12});
-  auto acks = SentOf<PublishAckMsg>();
-  ASSERT_EQ(acks.size(), 12u);
-  for (uint64_t k = 0; k < 12; ++k) {
-    EXPECT_EQ(acks[k].first.seq, k + 1);
-    EXPECT_EQ(acks[k].first.request, k + 1);
-  }
+  ExpectAcksInOrder(12);
   EXPECT_EQ(scribe_.stats().replay_searches - before, 2u);  // a search each: 44
   // 6 fails: 5 held the rest all along, and its next ack releases it.
   overlay_->replicas = {Handle(5)};
   Receive(Handle(5), ReplicaAckMsg{topic_, 0, 13, 14});
-  acks = SentOf<PublishAckMsg>();
-  ASSERT_EQ(acks.size(), kRun);
-  for (uint64_t k = 0; k < kRun; ++k) {
-    EXPECT_EQ(acks[k].first.seq, k + 1);
-    EXPECT_EQ(acks[k].first.request, k + 1);
-  }
+  ExpectAcksInOrder(kRun);
   EXPECT_EQ(scribe_.stats().replay_searches - before, 3u);  // a search each: 64
   EXPECT_EQ(scribe_.stats().delivered, kRun);
 }
