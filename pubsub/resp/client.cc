@@ -1,6 +1,7 @@
 #include "pubsub/resp/client.h"
 
 #include "absl/strings/str_cat.h"
+#include "pubsub/resp/command_table.h"
 
 namespace peter::resp {
 namespace {
@@ -28,6 +29,7 @@ Client::Client(Server& server, asio::ip::tcp::socket socket, uint64_t id)
   // Write() tries the socket at once; asynchronous operations are unchanged.
   socket_.non_blocking(true, ec);
   set_authenticated(server.options().requirepass.empty());
+  parser_.set_lend_rule(&LendsMessage);
   last_command_ = created_;
 }
 

@@ -118,6 +118,11 @@ class Client : public std::enable_shared_from_this<Client> {
   std::string local() const { return local_; }
   absl::Time created() const { return created_; }
   size_t query_buffered() const { return parser_.buffered(); }
+  // Argument `i` of the command running now: the parser's lent bytes if it
+  // lent it (see LendsMessage), else its string.
+  std::string_view argument(const Args& args, size_t i) const {
+    return i + 1 == args.size() && parser_.lent() ? *parser_.lent() : std::string_view(args[i]);
+  }
   // Request bytes the parser holds, as counted toward max_total_input_bytes.
   size_t query_held() const { return input_counted_; }
   uint64_t bytes_read() const { return bytes_read_; }

@@ -64,6 +64,19 @@ const std::vector<CommandSpec>& AllCommands() {
   return *kCommands;
 }
 
+namespace {
+
+// `name` in any case equals `lower`.
+bool IsNamed(std::string_view name, std::string_view lower) {
+  if (name.size() != lower.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (absl::ascii_tolower(name[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 const CommandSpec* FindCommand(std::string_view name) {
   // Every request looks its command up here. By length, then compared
   // folding the case as it goes: no copy of the name and no hash (a folded
@@ -76,11 +89,13 @@ const CommandSpec* FindCommand(std::string_view name) {
   }();
   if (name.size() > kLongestName) return nullptr;
   for (const CommandSpec* spec : (*kByLength)[name.size()]) {
-    size_t i = 0;
-    while (i < name.size() && absl::ascii_tolower(name[i]) == spec->name[i]) ++i;
-    if (i == name.size()) return spec;
+    if (IsNamed(name, spec->name)) return spec;
   }
   return nullptr;
+}
+
+bool LendsMessage(std::string_view name, size_t arg_count) {
+  return arg_count == 3 && (IsNamed(name, "publish") || IsNamed(name, "spublish"));
 }
 
 }  // namespace peter::resp

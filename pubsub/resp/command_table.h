@@ -4,6 +4,7 @@
 #ifndef PETER_PUBSUB_RESP_COMMAND_TABLE_H_
 #define PETER_PUBSUB_RESP_COMMAND_TABLE_H_
 
+#include <cstddef>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -40,6 +41,11 @@ struct CommandSpec {
 // nullptr if unknown. `name` in any case (as Redis: "PuBlIsH" is PUBLISH).
 const CommandSpec* FindCommand(std::string_view name);
 const std::vector<CommandSpec>& AllCommands();
+
+// The gateway's RequestParser::LendRule: PUBLISH's and SPUBLISH's message
+// (the last of their 3 arguments) is lent, not copied (Server::Publish
+// copies it once, into the payload block). `name` in any case.
+bool LendsMessage(std::string_view name, size_t arg_count);
 
 // The arity of any Redis 7.0 command (served here or not); nullopt if Redis
 // has no such command. `name` must be lower case.

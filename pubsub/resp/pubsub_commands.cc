@@ -158,18 +158,20 @@ void Server::UnsubscribeOne(Client& c, Kind kind, const std::string& name, bool 
 void Server::Publish(Client& c, Args& a, Kind kind) {
   if (RefuseReserved(c, kind, a[1])) return;
   counters_.published++;
+  // Lent by the parser (a view into its buffer, valid while this runs).
+  const std::string_view message = c.argument(a, 2);
   PendingPublish publish{kind, {}, {}, 0};
   publish.sends.emplace_back(BackendTopic(kind, a[1]), pubsub::Payload());
   if (kind == Kind::kChannel) {
     for (const std::string& pattern : MatchingPatterns(a[1])) {
       counters_.pattern_publishes++;
-      publish.sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], a[2]));
+      publish.sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], message));
     }
   }
-  // The payload's one copy, into the block the node keeps and shares (its
-  // pending publish, the PublishMsg, the replay buffer): the parser's
-  // argument keeps its storage, so the next command's is not allocated.
-  publish.sends[0].second = pubsub::Payload(a[2]);
+  // The payload's one copy, from the parser's buffer into the block the
+  // node keeps and shares (its pending publish, the PublishMsg, the replay
+  // buffer).
+  publish.sends[0].second = pubsub::Payload(message);
   publish.channel = std::move(a[1]);
   publish.ticket = c.ReserveReply();
   if (c.TakePublishes(publish.sends.size())) return SendPublish(c, std::move(publish));

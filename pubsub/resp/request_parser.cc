@@ -144,6 +144,7 @@ RequestParser::Result RequestParser::Fail(std::string error) {
 }
 
 RequestParser::Result RequestParser::Next(std::vector<std::string>* args) {
+  lent_.reset();
   while (true) {
     if (!error_.empty()) return Result::kError;
     if (pos_ >= buffer_.size()) return Result::kNeedMore;
@@ -228,7 +229,12 @@ bool RequestParser::ParseWholeMultibulk(std::vector<std::string>* args) {
   }
   if (static_cast<size_t>(p - start) > limits_.max_request_bytes) return false;
   args->resize(count);
-  for (size_t i = 0; i < count; ++i) (*args)[i].assign(found[i]);
+  size_t copied = count;
+  if (Lends(found[0], count)) {
+    lent_ = found[--copied];
+    (*args)[copied].clear();
+  }
+  for (size_t i = 0; i < copied; ++i) (*args)[i].assign(found[i]);
   pos_ += static_cast<size_t>(p - start);
   return true;
 }
@@ -323,8 +329,15 @@ RequestParser::Result RequestParser::ParseMultibulk(std::vector<std::string>* ar
     if (buffer_[pos_ + bulk_len_] != '\r' || buffer_[pos_ + bulk_len_ + 1] != '\n') {
       return Fail("Protocol error: expected CRLF after bulk");
     }
-    partial_.emplace_back(buffer_.data() + pos_, static_cast<size_t>(bulk_len_));
-    partial_bytes_ += static_cast<size_t>(bulk_len_);
+    const std::string_view bulk(buffer_.data() + pos_, static_cast<size_t>(bulk_len_));
+    // The last bulk is whole in the buffer, as every bulk is once read.
+    if (pending_args_ == 1 && !partial_.empty() && Lends(partial_[0], partial_.size() + 1)) {
+      lent_ = bulk;
+      partial_.emplace_back();
+    } else {
+      partial_.emplace_back(bulk);
+      partial_bytes_ += bulk.size();
+    }
     pos_ += need;
     bulk_len_ = -1;
     --pending_args_;

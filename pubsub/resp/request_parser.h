@@ -11,12 +11,17 @@
 // skips them unchecked) — otherwise "Protocol error: expected CRLF after
 // bulk"; the bulk and argument limits are options (Redis: 512 MiB, 2^31).
 //
+// A command's last argument may be lent instead of copied (set_lend_rule):
+// for PUBLISH's message, which the gateway copies once into its payload
+// block, the bytes then go from the parser's buffer to the block directly.
+//
 // Not thread-safe; one per connection.
 #ifndef PETER_PUBSUB_RESP_REQUEST_PARSER_H_
 #define PETER_PUBSUB_RESP_REQUEST_PARSER_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +57,19 @@ class RequestParser {
   // returns kError too. Empty requests (an empty line, "*0") are skipped.
   Result Next(std::vector<std::string>* args);
 
+  // Decides, for a multibulk command (its name as sent, in any case, and
+  // its argument count, the name included), whether its last argument is
+  // lent (true) rather than copied into `args`. Called once per multibulk
+  // command of two or more arguments; must not keep the view. Inline
+  // commands are never lent.
+  using LendRule = bool (*)(std::string_view name, size_t arg_count);
+  void set_lend_rule(LendRule rule) { lend_rule_ = rule; }
+  // The last argument of the command Next() returned last, if the rule lent
+  // it: then `args` holds an empty string in its place, and this views the
+  // bytes in the parser's buffer, valid until the next Feed() or Next().
+  // nullopt if the last command's arguments were all copied.
+  std::optional<std::string_view> lent() const { return lent_; }
+
   // Whether the tighter pre-authentication limits apply.
   void set_authenticated(bool authenticated) { authenticated_ = authenticated; }
   const std::string& error() const { return error_; }
@@ -85,6 +103,9 @@ class RequestParser {
   bool ReadShortCount(long long* value);
   Result Fail(std::string error);
   void Compact();
+  bool Lends(std::string_view name, size_t arg_count) const {
+    return lend_rule_ != nullptr && arg_count >= 2 && lend_rule_(name, arg_count);
+  }
 
   ParserLimits limits_;
   bool authenticated_ = true;
@@ -99,6 +120,8 @@ class RequestParser {
   size_t partial_bytes_ = 0;  // of the arguments in partial_
   size_t request_bytes_ = 0;  // of the multibulk in progress
   bool request_too_big_ = false;
+  LendRule lend_rule_ = nullptr;
+  std::optional<std::string_view> lent_;
 };
 
 // Redis's string2ll: an optional '-', decimal digits without leading zeros,

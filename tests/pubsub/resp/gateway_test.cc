@@ -964,6 +964,46 @@ TEST_F(GatewayTest, FailedPatternCopyIsAnError) {
   EXPECT_EQ(pub.Call({"PUBLISH", "n.x", "m"}), ":3\r\n");
 }
 
+// PUBLISH's message is lent by the parser (a view into its buffer, not a
+// copied argument): whole or split across reads, pipelined, far larger
+// than a read, to a channel, a pattern and a shard channel, every message
+// arrives whole, and errors are as before.
+TEST_F(GatewayTest, LentPublishMessagesArriveWhole) {
+  StartNodes(1);
+  TestClient sub(port(0)), psub(port(0)), ssub(port(0)), pub(port(0));
+  EXPECT_EQ(sub.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  EXPECT_EQ(psub.Call({"PSUBSCRIBE", "c*"}), Sub("psubscribe", "c*", 1));
+  EXPECT_EQ(ssub.Call({"SSUBSCRIBE", "ch"}), Sub("ssubscribe", "ch", 1));
+  std::mt19937 rng(19);
+  std::string big(300 << 10, '\0');
+  for (char& ch : big) ch = static_cast<char>(rng());
+  const std::string pipeline = Multibulk({"PUBLISH", "ch", "one"}) +
+                               Multibulk({"publish", "ch", big}) + Multibulk({"PUBLISH", "ch"}) +
+                               Multibulk({"SPUBLISH", "ch", big.substr(1)}) +
+                               Multibulk({"ECHO", "x"}) + Multibulk({"PUBLISH", "ch", "two"});
+  // Whole, then in pieces of 1 to 4,000 bytes.
+  for (int round = 0; round < 2; ++round) {
+    for (size_t at = 0; at < pipeline.size();) {
+      const size_t n = round == 0 ? pipeline.size() : 1 + rng() % 4000;
+      pub.Send(std::string_view(pipeline).substr(at, n));
+      at += n;
+    }
+    EXPECT_EQ(pub.Read(), ":2\r\n");
+    EXPECT_EQ(pub.Read(), ":2\r\n");
+    EXPECT_EQ(pub.Read(), "-ERR wrong number of arguments for 'publish' command\r\n");
+    EXPECT_EQ(pub.Read(), ":1\r\n");
+    EXPECT_EQ(pub.Read(), "$1\r\nx\r\n");
+    EXPECT_EQ(pub.Read(), ":2\r\n");
+    for (const std::string& message : {std::string("one"), big, std::string("two")}) {
+      EXPECT_TRUE(sub.Read() == Push({"message", "ch", message})) << round;
+      EXPECT_TRUE(psub.Read() == Push({"pmessage", "c*", "ch", message})) << round;
+    }
+    EXPECT_TRUE(ssub.Read() == Push({"smessage", "ch", big.substr(1)})) << round;
+  }
+  EXPECT_EQ(gateways_[0]->stats().wrong_arity, 2u);
+  EXPECT_EQ(gateways_[0]->stats().protocol_errors, 0u);
+}
+
 // Messages waiting for the gateway's loop are bounded in bytes: beyond
 // max_queued_message_bytes they are dropped and counted, and every message
 // is either delivered, in order, or counted.

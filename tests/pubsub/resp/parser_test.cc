@@ -3,13 +3,16 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "pubsub/resp/command_table.h"
 #include "pubsub/resp/reply_writer.h"
 #include "pubsub/resp/request_parser.h"
+#include "tests/pubsub/resp/test_client.h"
 
 namespace peter::resp {
 namespace {
 
 using Commands = std::vector<std::vector<std::string>>;
+using testing::Multibulk;
 
 // Feeds `input` in chunks of the given sizes (cycled); returns the commands
 // and the error, if any.
@@ -259,6 +262,120 @@ TEST(RequestParserTest, WholeRequestsAtTheLimits) {
             "Protocol error: invalid multibulk length");
   EXPECT_EQ(Parse("*2\r\n" + one + one, {}, false).first, (Commands{{"a", "a"}}));
   EXPECT_EQ(Parse("*11\r\n", {}, false).second, "Protocol error: unauthenticated multibulk length");
+}
+
+// Parses `input` fed in chunks (cycled) with the gateway's lend rule: each
+// lent argument is put back in its place from lent() at once (valid until
+// the next Feed or Next). Also counts the commands whose argument was lent
+// and checks that a lent argument's string was left empty.
+struct LendingParse {
+  Commands commands;
+  std::string error;
+  int lent = 0;
+};
+LendingParse ParseLending(std::string_view input, std::vector<size_t> chunks,
+                          ParserLimits limits = {}) {
+  RequestParser parser(limits);
+  parser.set_lend_rule(&LendsMessage);
+  LendingParse out;
+  std::vector<std::string> args;
+  size_t i = 0, c = 0;
+  while (true) {
+    auto r = parser.Next(&args);
+    if (r == RequestParser::Result::kCommand) {
+      if (parser.lent()) {
+        ++out.lent;
+        EXPECT_TRUE(args.back().empty());
+        args.back().assign(*parser.lent());
+      }
+      out.commands.push_back(args);
+      continue;
+    }
+    EXPECT_FALSE(parser.lent());
+    if (r == RequestParser::Result::kError) {
+      out.error = parser.error();
+      return out;
+    }
+    if (i >= input.size()) return out;
+    size_t n = std::min(input.size() - i, std::max<size_t>(1, chunks[c++ % chunks.size()]));
+    parser.Feed(input.substr(i, n));
+    i += n;
+  }
+}
+
+// PUBLISH's and SPUBLISH's message (3 arguments, any case) is lent by
+// the parser, not copied into the argument strings, whether the request
+// came whole or split across reads; nothing else is lent.
+TEST(RequestParserTest, LendsPublishMessagesOnly) {
+  const std::string input = Multibulk({"PUBLISH", "ch", "hello"}) +
+                            Multibulk({"publish", "ch", ""}) +
+                            Multibulk({"sPublish", "ch", "shard"}) +
+                            Multibulk({"PUBLISH", "ch"}) +                // wrong arity
+                            Multibulk({"PUBLISH", "ch", "a", "b"}) +      // wrong arity
+                            Multibulk({"ECHO", "hello"}) + Multibulk({"SET", "k", "v"}) +
+                            "PUBLISH ch inline\r\n";
+  const Commands expected = {{"PUBLISH", "ch", "hello"}, {"publish", "ch", ""},
+                             {"sPublish", "ch", "shard"}, {"PUBLISH", "ch"},
+                             {"PUBLISH", "ch", "a", "b"}, {"ECHO", "hello"},
+                             {"SET", "k", "v"}, {"PUBLISH", "ch", "inline"}};
+  for (size_t chunk : {input.size(), size_t{1}, size_t{3}, size_t{7}, size_t{13}}) {
+    LendingParse parsed = ParseLending(input, {chunk});
+    EXPECT_EQ(parsed.error, "") << chunk;
+    EXPECT_EQ(parsed.commands, expected) << chunk;
+    EXPECT_EQ(parsed.lent, 3) << chunk;
+  }
+}
+
+// A message far larger than one read, between pipelined commands, fed in
+// reads of the gateway's size: the buffer grows and is compacted under
+// it, and the lent bytes are the message's.
+TEST(RequestParserTest, LendsAHugeMessageSplitAcrossReads) {
+  std::mt19937 rng(7);
+  std::string huge(3 << 20, '\0');
+  for (char& ch : huge) ch = static_cast<char>(rng());
+  std::string input;
+  for (int i = 0; i < 3; ++i) {
+    input += Multibulk({"PUBLISH", "a", std::to_string(i)});
+    input += Multibulk({"PUBLISH", "big", huge.substr(i)});
+  }
+  LendingParse parsed = ParseLending(input, {16384, 100, 16384 * 3});
+  EXPECT_EQ(parsed.error, "");
+  ASSERT_EQ(parsed.commands.size(), 6u);
+  EXPECT_EQ(parsed.lent, 6);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(parsed.commands[2 * i], (std::vector<std::string>{"PUBLISH", "a", std::to_string(i)}));
+    EXPECT_TRUE(parsed.commands[2 * i + 1][2] == huge.substr(i)) << i;
+  }
+}
+
+// Random streams with PUBLISHes among other commands, some mutated: with
+// the lend rule the parser gives the same commands and errors as without
+// it, however the input is chunked.
+TEST(RequestParserTest, LendingChangesNoCommandOrError) {
+  std::mt19937 rng(20261128);
+  ParserLimits limits;
+  limits.max_bulk_len = 1 << 16;
+  limits.max_inline_len = 256;
+  int lent = 0;
+  for (int iter = 0; iter < 2000; ++iter) {
+    std::string input;
+    for (int c = 0, n = 1 + rng() % 6; c < n; ++c) {
+      std::string message(rng() % 40, '\0');
+      for (char& ch : message) ch = static_cast<char>(rng());
+      input += rng() % 2 ? Multibulk({rng() % 2 ? "PUBLISH" : "spublish", "ch", message})
+                         : ValidStream(rng);
+    }
+    for (int m = 0, mutations = iter % 3; m < mutations && !input.empty(); ++m) {
+      input[rng() % input.size()] = "*$\r\n-0123456789x"[rng() % 16];
+    }
+    auto plain = Parse(input, limits);
+    std::vector<size_t> chunks = {1 + rng() % 7, 1 + rng() % 50, 1};
+    LendingParse parsed = ParseLending(input, chunks, limits);
+    ASSERT_EQ(parsed.commands, plain.first) << "iteration " << iter;
+    ASSERT_EQ(parsed.error, plain.second) << "iteration " << iter;
+    lent += parsed.lent;
+  }
+  EXPECT_GT(lent, 2000);
 }
 
 TEST(ReplyWriterTest, MessagePushIsExactBytes) {
