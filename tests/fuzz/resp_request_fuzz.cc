@@ -1,5 +1,6 @@
 // The Redis gateway's request parser (pubsub/resp): any client bytes, cut
 // anywhere, give commands or one clean protocol error.
+#include "pubsub/resp/command_table.h"
 #include "pubsub/resp/request_parser.h"
 #include "tests/fuzz/fuzz_target.h"
 
@@ -10,6 +11,7 @@ void FuzzOne(std::string_view data) {
   limits.max_bulk_len = 1 << 16;
   limits.max_args = 1024;
   resp::RequestParser parser(limits);
+  parser.set_lend_rule(&resp::LendsMessage);
   // The first byte: how many bytes each read delivers (1..256).
   const size_t step = data.empty() ? 1 : static_cast<uint8_t>(data[0]) + 1;
   std::vector<std::string> args;
@@ -19,6 +21,13 @@ void FuzzOne(std::string_view data) {
       resp::RequestParser::Result r = parser.Next(&args);
       if (r == resp::RequestParser::Result::kCommand) {
         if (args.empty()) Fail("an empty command was returned");
+        if (parser.lent()) {
+          // Read every lent byte (under ASan: the view is in the buffer).
+          size_t sum = 0;
+          for (char c : *parser.lent()) sum += static_cast<unsigned char>(c);
+          if (sum > 255 * parser.lent()->size()) Fail("impossible");
+          if (!args.back().empty()) Fail("a lent argument was also copied");
+        }
         continue;
       }
       if (r == resp::RequestParser::Result::kError && parser.error().empty()) {

@@ -33,5 +33,32 @@ TEST(CommandTableTest, UnknownNamesAreNotFound) {
   EXPECT_EQ(FindCommand("client|list"), nullptr);
 }
 
+// The parser's lend rule agrees with the table: PUBLISH and SPUBLISH with
+// their 3 arguments, in any case; any other byte in any place of the name
+// (a non-letter that folds like one included) is another command.
+TEST(CommandTableTest, LendsMessageOfPublishAndSpublishOnly) {
+  for (std::string name : {"publish", "spublish"}) {
+    const std::string upper = absl::AsciiStrToUpper(name);
+    EXPECT_TRUE(LendsMessage(name, 3));
+    EXPECT_TRUE(LendsMessage(upper, 3));
+    EXPECT_FALSE(LendsMessage(name, 2));
+    EXPECT_FALSE(LendsMessage(name, 4));
+    for (size_t at = 0; at < name.size(); ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string other = (at % 2 == 0) ? name : upper;
+        other[at] = static_cast<char>(byte);
+        const CommandSpec* spec = FindCommand(other);
+        const bool publish = spec != nullptr && (spec->id == CommandId::kPublish ||
+                                                 spec->id == CommandId::kSpublish);
+        ASSERT_EQ(LendsMessage(other, 3), publish) << other;
+      }
+    }
+  }
+  EXPECT_FALSE(LendsMessage("xpublish", 3));
+  EXPECT_FALSE(LendsMessage("publis", 3));
+  EXPECT_FALSE(LendsMessage("", 3));
+  EXPECT_FALSE(LendsMessage("echo", 3));
+}
+
 }  // namespace
 }  // namespace peter::resp
