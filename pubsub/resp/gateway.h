@@ -144,6 +144,7 @@ struct GatewayStats {
   uint64_t published = 0;                // PUBLISH/SPUBLISH commands taken
   uint64_t pattern_publishes = 0;        // extra publishes on pattern topics
   uint64_t messages_delivered = 0;       // pushes queued to clients
+  uint64_t messages_encoded = 0;         // of those, encoded (the rest shared an encoding)
   uint64_t bad_announcements = 0;        // undecodable pattern-topic payloads
   uint64_t known_patterns = 0;           // gauge: cluster patterns believed
   uint64_t output_high_water = 0;        // most unsent output one client had, bytes
@@ -198,6 +199,9 @@ inline constexpr GatewayStatField kGatewayStatFields[] = {
     {"pattern_publishes", false, "Extra node publishes on pattern topics.",
      &GatewayStats::pattern_publishes},
     {"messages_delivered", false, "Messages queued to clients.", &GatewayStats::messages_delivered},
+    {"messages_encoded", false,
+     "Message pushes encoded: one per message and client protocol, shared by its clients.",
+     &GatewayStats::messages_encoded},
     {"bad_announcements", false, "Pattern announcements from other nodes that did not decode.",
      &GatewayStats::bad_announcements},
     {"known_patterns", true, "Patterns believed held in the cluster.",

@@ -37,6 +37,8 @@ class ReplyWriter {
   // ("pmessage"). The same bytes as Push() and Bulk()s.
   void Message(std::string_view verb, const std::string_view* pattern, std::string_view channel,
                std::string_view payload);
+  // Bytes already encoded for this protocol (a Message shared by clients).
+  void Encoded(std::string_view bytes) { out_->append(bytes); }
 
  private:
   void Header(char type, long long n);

@@ -423,6 +423,7 @@ GatewayStats Server::stats() const {
   PETER_RESP_COPY(published)
   PETER_RESP_COPY(pattern_publishes)
   PETER_RESP_COPY(messages_delivered)
+  PETER_RESP_COPY(messages_encoded)
   PETER_RESP_COPY(bad_announcements)
   PETER_RESP_COPY(known_patterns)
   PETER_RESP_COPY(output_high_water)

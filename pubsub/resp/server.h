@@ -9,6 +9,7 @@
 #define ASIO_STANDALONE
 #endif
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -202,6 +203,7 @@ struct Counters {
   PETER_RESP_COUNTER(published)
   PETER_RESP_COUNTER(pattern_publishes)
   PETER_RESP_COUNTER(messages_delivered)
+  PETER_RESP_COUNTER(messages_encoded)
   PETER_RESP_COUNTER(bad_announcements)
   PETER_RESP_COUNTER(known_patterns)
   PETER_RESP_COUNTER(output_high_water)
@@ -333,6 +335,9 @@ class Server : public Gateway {
   void OnTopicActive(std::weak_ptr<Topic> topic, bool active);
   void OnTopicMessage(const std::weak_ptr<Topic>& topic, std::string_view payload);
   void Deliver(const Topic& topic, std::string_view channel, std::string_view payload);
+  // Deliver's encodings of one message, by protocol (RESP2, RESP3), reused
+  // from message to message (their storage: no allocation per message).
+  std::array<std::string, 2> message_frames_;
   // A waiting SUBSCRIBE whose topics may all be ready now.
   void TryCompleteSubscribe(Client& c);
   void FailPendingSubscribe(Client& c, std::string error);

@@ -102,24 +102,38 @@ void Server::Deliver(const Topic& topic, std::string_view channel, std::string_v
   // members (no allocation), else one allocation per message rather than
   // one per member.
   const absl::InlinedVector<uint64_t, 16> members(topic.members.begin(), topic.members.end());
+  const std::string_view pattern = topic.name;
+  const std::string_view verb = topic.kind == Kind::kChannel ? "message"
+                                : topic.kind == Kind::kShard ? "smessage"
+                                                             : "pmessage";
+  const std::string_view* pattern_or_null = topic.kind == Kind::kPattern ? &pattern : nullptr;
+  // With several members, the push is encoded once per protocol and copied
+  // to each. Taken out of message_frames_ for the loop: a client closed in
+  // it must not find them in use.
+  std::array<std::string, 2> frames;
+  std::array<bool, 2> encoded = {false, false};
+  if (members.size() > 1) frames.swap(message_frames_);
   for (uint64_t id : members) {
     auto client = FindClient(id);
     if (!client || client->closed()) continue;
-    std::string_view pattern = topic.name;
-    switch (topic.kind) {
-      case Kind::kChannel:
-        client->push_writer().Message("message", nullptr, channel, payload);
-        break;
-      case Kind::kShard:
-        client->push_writer().Message("smessage", nullptr, channel, payload);
-        break;
-      case Kind::kPattern:
-        client->push_writer().Message("pmessage", &pattern, channel, payload);
-        break;
-    }
+    ReplyWriter w = client->push_writer();
     counters_.messages_delivered++;
+    if (members.size() == 1) {
+      w.Message(verb, pattern_or_null, channel, payload);
+      counters_.messages_encoded++;
+    } else {
+      const size_t p = w.protocol() >= 3 ? 1 : 0;
+      if (!encoded[p]) {
+        frames[p].clear();
+        ReplyWriter(&frames[p], w.protocol()).Message(verb, pattern_or_null, channel, payload);
+        encoded[p] = true;
+        counters_.messages_encoded++;
+      }
+      w.Encoded(frames[p]);
+    }
     client->Flush();
   }
+  if (members.size() > 1) frames.swap(message_frames_);
 }
 
 void Server::StartPatternDirectory() {

@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "gtest/gtest.h"
 #include "pubsub/resp/pattern_directory.h"
 #include "pubsub/resp/server.h"
@@ -1002,6 +1003,43 @@ TEST_F(GatewayTest, LentPublishMessagesArriveWhole) {
   }
   EXPECT_EQ(gateways_[0]->stats().wrong_arity, 2u);
   EXPECT_EQ(gateways_[0]->stats().protocol_errors, 0u);
+}
+
+// A message to several clients of a topic is encoded once per protocol
+// and the bytes shared: RESP2 and RESP3 subscribers of a channel and of a
+// pattern each get their exact push, and a lone subscriber's is encoded
+// for it alone.
+TEST_F(GatewayTest, AMessageIsEncodedOncePerProtocolForItsClients) {
+  StartNodes(1);
+  std::vector<std::unique_ptr<TestClient>> subs;
+  for (int i = 0; i < 7; ++i) {
+    subs.push_back(std::make_unique<TestClient>(port(0)));
+    if (i % 2 == 1) ASSERT_EQ(subs[i]->Call({"HELLO", "3"}).substr(0, 1), "%");
+  }
+  auto resp3 = [](std::string bytes) { return bytes.replace(0, 1, ">"); };
+  for (int i = 0; i < 7; ++i) {
+    std::vector<std::string> sub = {i < 4 ? "SUBSCRIBE" : i < 6 ? "PSUBSCRIBE" : "SSUBSCRIBE",
+                                    i < 4 ? "ch" : i < 6 ? "c*" : "ch"};
+    std::string confirm =
+        Sub(absl::AsciiStrToLower(sub[0]), sub[1], 1);
+    ASSERT_EQ(subs[i]->Call(sub), i % 2 == 1 ? resp3(confirm) : confirm) << i;
+  }
+  TestClient pub(port(0));
+  for (int m = 0; m < 4; ++m) {
+    const std::string payload(20 + m, static_cast<char>('a' + m));
+    ASSERT_EQ(pub.Call({"PUBLISH", "ch", payload}), ":6\r\n");
+    ASSERT_EQ(pub.Call({"SPUBLISH", "ch", payload}), ":1\r\n");
+    for (int i = 0; i < 7; ++i) {
+      std::string push = i < 4   ? Push({"message", "ch", payload})
+                         : i < 6 ? Push({"pmessage", "c*", "ch", payload})
+                                 : Push({"smessage", "ch", payload});
+      ASSERT_EQ(subs[i]->Read(), i % 2 == 1 ? resp3(push) : push) << i;
+    }
+  }
+  // Per message: the channel's 4 clients in 2 protocols, the pattern's 2 in
+  // 2, the shard channel's one: 7 deliveries, 5 encodings.
+  EXPECT_EQ(gateways_[0]->stats().messages_delivered, 4u * 7);
+  EXPECT_EQ(gateways_[0]->stats().messages_encoded, 4u * 5);
 }
 
 // Messages waiting for the gateway's loop are bounded in bytes: beyond
