@@ -14,27 +14,54 @@ namespace {
 using Commands = std::vector<std::vector<std::string>>;
 using testing::Multibulk;
 
-// Feeds `input` in chunks of the given sizes (cycled); returns the commands
-// and the error, if any.
-std::pair<Commands, std::string> ParseChunked(std::string_view input, std::vector<size_t> chunks,
-                                              ParserLimits limits = {}, bool auth = true) {
+// What ParseWith gives: the commands, the error if any, and the commands
+// whose last argument the parser lent.
+struct ParseResult {
+  Commands commands;
+  std::string error;
+  int lent = 0;
+};
+
+// Feeds `input` in chunks of the given sizes (cycled). With `lend`, the
+// gateway's lend rule is set, and each lent argument is put back in its
+// place from lent() at once (valid until the next Feed or Next), after
+// checking that its string was left empty.
+ParseResult ParseWith(std::string_view input, std::vector<size_t> chunks, ParserLimits limits,
+                      bool auth, bool lend) {
   RequestParser parser(limits);
   parser.set_authenticated(auth);
-  Commands out;
+  if (lend) parser.set_lend_rule(&LendsMessage);
+  ParseResult out;
   std::vector<std::string> args;
   size_t i = 0, c = 0;
   while (true) {
     auto r = parser.Next(&args);
     if (r == RequestParser::Result::kCommand) {
-      out.push_back(args);
+      if (parser.lent()) {
+        ++out.lent;
+        EXPECT_TRUE(args.back().empty());
+        args.back().assign(*parser.lent());
+      }
+      out.commands.push_back(args);
       continue;
     }
-    if (r == RequestParser::Result::kError) return {out, parser.error()};
-    if (i >= input.size()) return {out, ""};
+    EXPECT_FALSE(parser.lent());
+    if (r == RequestParser::Result::kError) {
+      out.error = parser.error();
+      return out;
+    }
+    if (i >= input.size()) return out;
     size_t n = std::min(input.size() - i, std::max<size_t>(1, chunks[c++ % chunks.size()]));
     parser.Feed(input.substr(i, n));
     i += n;
   }
+}
+
+// The commands and the error, if any.
+std::pair<Commands, std::string> ParseChunked(std::string_view input, std::vector<size_t> chunks,
+                                              ParserLimits limits = {}, bool auth = true) {
+  ParseResult r = ParseWith(input, chunks, limits, auth, /*lend=*/false);
+  return {r.commands, r.error};
 }
 
 std::pair<Commands, std::string> Parse(std::string_view input, ParserLimits limits = {},
@@ -264,43 +291,9 @@ TEST(RequestParserTest, WholeRequestsAtTheLimits) {
   EXPECT_EQ(Parse("*11\r\n", {}, false).second, "Protocol error: unauthenticated multibulk length");
 }
 
-// Parses `input` fed in chunks (cycled) with the gateway's lend rule: each
-// lent argument is put back in its place from lent() at once (valid until
-// the next Feed or Next). Also counts the commands whose argument was lent
-// and checks that a lent argument's string was left empty.
-struct LendingParse {
-  Commands commands;
-  std::string error;
-  int lent = 0;
-};
-LendingParse ParseLending(std::string_view input, std::vector<size_t> chunks,
-                          ParserLimits limits = {}) {
-  RequestParser parser(limits);
-  parser.set_lend_rule(&LendsMessage);
-  LendingParse out;
-  std::vector<std::string> args;
-  size_t i = 0, c = 0;
-  while (true) {
-    auto r = parser.Next(&args);
-    if (r == RequestParser::Result::kCommand) {
-      if (parser.lent()) {
-        ++out.lent;
-        EXPECT_TRUE(args.back().empty());
-        args.back().assign(*parser.lent());
-      }
-      out.commands.push_back(args);
-      continue;
-    }
-    EXPECT_FALSE(parser.lent());
-    if (r == RequestParser::Result::kError) {
-      out.error = parser.error();
-      return out;
-    }
-    if (i >= input.size()) return out;
-    size_t n = std::min(input.size() - i, std::max<size_t>(1, chunks[c++ % chunks.size()]));
-    parser.Feed(input.substr(i, n));
-    i += n;
-  }
+ParseResult ParseLending(std::string_view input, std::vector<size_t> chunks,
+                         ParserLimits limits = {}) {
+  return ParseWith(input, chunks, limits, /*auth=*/true, /*lend=*/true);
 }
 
 // PUBLISH's and SPUBLISH's message (3 arguments, any case) is lent by
@@ -319,7 +312,7 @@ TEST(RequestParserTest, LendsPublishMessagesOnly) {
                              {"PUBLISH", "ch", "a", "b"}, {"ECHO", "hello"},
                              {"SET", "k", "v"}, {"PUBLISH", "ch", "inline"}};
   for (size_t chunk : {input.size(), size_t{1}, size_t{3}, size_t{7}, size_t{13}}) {
-    LendingParse parsed = ParseLending(input, {chunk});
+    ParseResult parsed = ParseLending(input, {chunk});
     EXPECT_EQ(parsed.error, "") << chunk;
     EXPECT_EQ(parsed.commands, expected) << chunk;
     EXPECT_EQ(parsed.lent, 3) << chunk;
@@ -338,7 +331,7 @@ TEST(RequestParserTest, LendsAHugeMessageSplitAcrossReads) {
     input += Multibulk({"PUBLISH", "a", std::to_string(i)});
     input += Multibulk({"PUBLISH", "big", huge.substr(i)});
   }
-  LendingParse parsed = ParseLending(input, {16384, 100, 16384 * 3});
+  ParseResult parsed = ParseLending(input, {16384, 100, 16384 * 3});
   EXPECT_EQ(parsed.error, "");
   ASSERT_EQ(parsed.commands.size(), 6u);
   EXPECT_EQ(parsed.lent, 6);
@@ -370,7 +363,7 @@ TEST(RequestParserTest, LendingChangesNoCommandOrError) {
     }
     auto plain = Parse(input, limits);
     std::vector<size_t> chunks = {1 + rng() % 7, 1 + rng() % 50, 1};
-    LendingParse parsed = ParseLending(input, chunks, limits);
+    ParseResult parsed = ParseLending(input, chunks, limits);
     ASSERT_EQ(parsed.commands, plain.first) << "iteration " << iter;
     ASSERT_EQ(parsed.error, plain.second) << "iteration " << iter;
     lent += parsed.lent;
