@@ -338,6 +338,7 @@ class Server : public Gateway {
   // Deliver's encodings of one message, by protocol (RESP2, RESP3), reused
   // from message to message (their storage: no allocation per message).
   std::array<std::string, 2> message_frames_;
+  bool frames_in_use_ = false;  // by a Deliver running now
   // A waiting SUBSCRIBE whose topics may all be ready now.
   void TryCompleteSubscribe(Client& c);
   void FailPendingSubscribe(Client& c, std::string error);

@@ -107,33 +107,35 @@ void Server::Deliver(const Topic& topic, std::string_view channel, std::string_v
                                 : topic.kind == Kind::kShard ? "smessage"
                                                              : "pmessage";
   const std::string_view* pattern_or_null = topic.kind == Kind::kPattern ? &pattern : nullptr;
-  // With several members, the push is encoded once per protocol and copied
-  // to each. Taken out of message_frames_ for the loop: a client closed in
-  // it must not find them in use.
-  std::array<std::string, 2> frames;
+  // With several members, the push is encoded once per protocol into
+  // message_frames_ and copied to each; a lone member's straight into its
+  // output. (Should a client's Flush ever re-enter Deliver, the inner one
+  // encodes per client and leaves the frames alone.)
+  const bool share = members.size() > 1 && !frames_in_use_;
   std::array<bool, 2> encoded = {false, false};
-  if (members.size() > 1) frames.swap(message_frames_);
+  frames_in_use_ = frames_in_use_ || share;
   for (uint64_t id : members) {
     auto client = FindClient(id);
     if (!client || client->closed()) continue;
     ReplyWriter w = client->push_writer();
     counters_.messages_delivered++;
-    if (members.size() == 1) {
+    if (!share) {
       w.Message(verb, pattern_or_null, channel, payload);
       counters_.messages_encoded++;
     } else {
       const size_t p = w.protocol() >= 3 ? 1 : 0;
+      std::string& frame = message_frames_[p];
       if (!encoded[p]) {
-        frames[p].clear();
-        ReplyWriter(&frames[p], w.protocol()).Message(verb, pattern_or_null, channel, payload);
+        frame.clear();
+        ReplyWriter(&frame, w.protocol()).Message(verb, pattern_or_null, channel, payload);
         encoded[p] = true;
         counters_.messages_encoded++;
       }
-      w.Encoded(frames[p]);
+      w.Encoded(frame);
     }
     client->Flush();
   }
-  if (members.size() > 1) frames.swap(message_frames_);
+  if (share) frames_in_use_ = false;
 }
 
 void Server::StartPatternDirectory() {
