@@ -462,6 +462,8 @@ class Scribe final : public pastry::Application {
   // A replica's copies: kept, replaced, dropped, all in the byte count.
   void ChargeReplica(ReplicaState& replica, size_t before, size_t after);
   void EraseReplicaOldest(ReplicaState& replica);
+  // A new, empty replica of `id` (the caller checked max_topics).
+  absl::btree_map<TopicId, ReplicaState>::iterator AddReplica(const TopicId& id);
   void TrimReplicaBytes(ReplicaState& replica);
   void CheckGaps();
   void RequestRepair(TopicState& t);

@@ -1091,6 +1091,15 @@ void Scribe::ChargeReplica(ReplicaState& replica, size_t before, size_t after) {
   stats_.replay_bytes = stats_.replay_bytes - before + after;
 }
 
+absl::btree_map<TopicId, ReplicaState>::iterator Scribe::AddReplica(const TopicId& id) {
+  auto it = replicas_.emplace(id, ReplicaState{}).first;
+  // OnReplicate pushes the oldest out before it stores past replay_capacity
+  // in order, and trims after storing out of order (the ring then grows
+  // past the bound).
+  it->second.messages.set_bound(options_.replay_capacity + 1);
+  return it;
+}
+
 void Scribe::EraseReplicaOldest(ReplicaState& replica) {
   auto oldest = replica.messages.begin();
   ChargeReplica(replica, oldest->second.payload.size(), 0);
@@ -1451,7 +1460,7 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
       RefuseTopic(r.topic, "replica");
       return;
     }
-    it = replicas_.emplace(r.topic, ReplicaState{}).first;
+    it = AddReplica(r.topic);
   }
   ReplicaState& replica = it->second;
   // A root whose next number is behind this replica's does not know numbers
@@ -1510,10 +1519,11 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
     replica.protected_end = std::max(replica.protected_end, replica.confirmed_end);
   }
   // Numbers in ascending order past what is held, into a full replica:
-  // each goes in the node of the oldest, which it pushes out (as Store): no
-  // allocation per message once full. The oldest would be trimmed below
-  // anyway (replay_capacity numbers above it arrive); out of order, one
-  // that follows could match it, so then it stays until the trim.
+  // each pushes the oldest out first (as Store), so the ring stays within
+  // its bound and stores in the slot just freed. The oldest would be
+  // trimmed below anyway (replay_capacity numbers above it arrive); out of
+  // order, one that follows could match it, so then it stays until the
+  // trim.
   const bool ascending =
       std::adjacent_find(r.messages.begin(), r.messages.end(),
                          [](const StoredMessage& a, const StoredMessage& b) {
@@ -1522,22 +1532,13 @@ void Scribe::OnReplicate(const NodeHandle& from, ReplicateMsg r) {
   for (StoredMessage& m : r.messages) {
     const bool released = m.seq < r.commit;
     const size_t size = m.payload.size();
-    std::map<uint64_t, StoredMessage>::iterator held;
-    bool fresh = true;
     if (ascending && !replica.messages.empty() &&
         replica.messages.size() >= options_.replay_capacity &&
         replica.messages.rbegin()->first < m.seq) {
-      auto oldest = replica.messages.extract(replica.messages.begin());
-      ChargeReplica(replica, oldest.mapped().payload.size(), 0);
-      oldest.key() = m.seq;
-      oldest.mapped() = std::move(m);
-      held = replica.messages.insert(replica.messages.end(), std::move(oldest));
-    } else {
-      const size_t held_before = replica.messages.size();
-      // In order, after what is held: inserted at the end without a descent.
-      held = replica.messages.try_emplace(replica.messages.end(), m.seq, std::move(m));
-      fresh = replica.messages.size() != held_before;
+      EraseReplicaOldest(replica);
     }
+    // In order, after what is held: appended without a search.
+    auto [held, fresh] = replica.messages.try_emplace(m.seq, std::move(m));
     if (fresh) ChargeReplica(replica, 0, size);
     // A tentative one that this replica did not confirm to another root
     // (which may have released it) is also replaced by a message of a
@@ -2153,7 +2154,7 @@ void Scribe::KeepAsReplica(const TopicState& t) {
   auto it = replicas_.find(t.id);
   if (it == replicas_.end()) {
     if (replicas_.size() >= options_.max_topics) return;
-    it = replicas_.emplace(t.id, ReplicaState{}).first;
+    it = AddReplica(t.id);
   }
   ReplicaState& replica = it->second;
   // Its commit index is up to what it released; a root behind the replica

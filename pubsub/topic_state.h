@@ -212,7 +212,10 @@ struct ReplicaState {
   uint64_t protected_end = 0;
   // Each message keeps the term it was numbered under: a message of a
   // higher term replaces a tentative one (from `commit` on) of a lower term.
-  std::map<uint64_t, StoredMessage> messages;
+  // A ring, as TopicState::replay (the root's messages arrive in order and
+  // leave from the oldest): no iterator or reference into it is kept across
+  // a call that may store into it (pubsub/seq_map.h).
+  SeqMap<StoredMessage> messages;
   // The payload bytes in `messages`, counted in the node's max_replay_bytes.
   size_t bytes = 0;
   absl::Time refreshed;
