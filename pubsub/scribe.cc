@@ -247,9 +247,9 @@ std::vector<TopicInfo> Scribe::Topics() const {
 }
 
 std::optional<NodeHandle> Scribe::CachedRoot(std::string_view topic) const {
-  auto it = root_cache_.find(TopicIdOf(topic));
-  if (it == root_cache_.end()) return std::nullopt;
-  return it->second.handle;
+  const NodeHandle* root = root_cache_.Peek(TopicIdOf(topic));
+  if (root == nullptr) return std::nullopt;
+  return *root;
 }
 
 // ---------------------------------------------------------------------------

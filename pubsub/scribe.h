@@ -45,6 +45,7 @@
 #include "pastry/core/log_limit.h"
 #include "peter/pastry/application.h"
 #include "pubsub/messages.h"
+#include "pubsub/root_cache.h"
 #include "pubsub/scribe_options.h"
 #include "pubsub/seq_map.h"
 #include "pubsub/subscription.h"
@@ -523,10 +524,6 @@ class Scribe final : public pastry::Application {
     AnycastCallback done;
     absl::Time deadline;
   };
-  struct CachedRootEntry {
-    NodeHandle handle;
-    absl::Time used;
-  };
   // This node's publishes to one topic in flight: how many, and the last
   // one made, which the next names as its predecessor (PublishMsg::after)
   // so the root numbers them in order (docs/scribe.md, publish order).
@@ -577,7 +574,7 @@ class Scribe final : public pastry::Application {
   std::map<uint64_t, PendingPublish>::iterator ErasePending(
       std::map<uint64_t, PendingPublish>::iterator it);
   absl::btree_map<uint64_t, PendingAnycast> pending_anycasts_;
-  absl::btree_map<TopicId, CachedRootEntry> root_cache_;
+  RootCache root_cache_{options_.root_cache_size};
   // Looked up only; a hash map keeps its slots when its last entry goes
   // (a btree frees its root node: an allocation per publish on one node).
   absl::flat_hash_map<TopicId, PublishPath> publish_paths_;

@@ -755,10 +755,7 @@ void Scribe::SendPublish(uint64_t request) {
     ++path.in_flight;
     p.after = path.last;
     path.last = request;
-    if (auto cached = root_cache_.find(p.topic); cached != root_cache_.end()) {
-      cached->second.used = Now();
-      direct = cached->second.handle;
-    }
+    if (const NodeHandle* cached = root_cache_.Use(p.topic); cached != nullptr) direct = *cached;
   }
   // A predecessor acknowledged (numbered) or given up since is not waited for.
   if (p.after != 0 && !pending_publishes_.contains(p.after)) p.after = 0;
@@ -794,22 +791,7 @@ void Scribe::OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack) {
 }
 
 void Scribe::CacheRoot(const TopicId& topic, const NodeHandle& root) {
-  if (options_.root_cache_size == 0) return;
-  // Usually (every acknowledgement after the first) the same root again.
-  if (auto it = root_cache_.find(topic);
-      it != root_cache_.end() && it->second.handle == root) {
-    it->second.used = Now();
-    return;
-  }
-  if (!root_cache_.contains(topic) &&
-      root_cache_.size() >= options_.root_cache_size) {
-    auto oldest = root_cache_.begin();
-    for (auto it = root_cache_.begin(); it != root_cache_.end(); ++it) {
-      if (it->second.used < oldest->second.used) oldest = it;
-    }
-    root_cache_.erase(oldest);
-  }
-  root_cache_[topic] = CachedRootEntry{root, Now()};
+  root_cache_.Put(topic, root);
 }
 
 // Resends what is unacknowledged after publish_retry (forgetting a cached
@@ -835,12 +817,7 @@ void Scribe::CheckPendingPublishes() {
   }
   for (uint64_t request : resend) {
     PendingPublish& p = pending_publishes_.at(request);
-    if (p.via_cache.has_value()) {
-      auto cached = root_cache_.find(p.topic);
-      if (cached != root_cache_.end() && cached->second.handle == *p.via_cache) {
-        root_cache_.erase(cached);
-      }
-    }
+    if (p.via_cache.has_value()) root_cache_.EraseIf(p.topic, *p.via_cache);
     ++stats_.publish_resends;
     SendPublish(request);
   }
