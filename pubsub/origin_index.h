@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <iterator>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -42,8 +42,8 @@ class OriginIndex {
     const Run* run = RunOf(publisher);
     if (run == nullptr) return std::nullopt;
     const size_t i = run->LowerBound(request);
-    if (i == run->pairs.size() || run->pairs[i].first != request) return std::nullopt;
-    return run->pairs[i].second;
+    if (i == run->size() || run->at(i).first != request) return std::nullopt;
+    return run->at(i).second;
   }
   bool Contains(const NodeId& publisher, uint64_t request) const {
     return Find(publisher, request).has_value();
@@ -52,17 +52,17 @@ class OriginIndex {
   // As map[{publisher, request}] = seq.
   void Set(const NodeId& publisher, uint64_t request, uint64_t seq) {
     Run& run = runs_[publisher];
-    if (run.pairs.empty() || run.pairs.back().first < request) {
+    if (run.empty() || run.back().first < request) {
       run.pairs.emplace_back(request, seq);
       ++size_;
       return;
     }
     const size_t i = run.LowerBound(request);
-    if (i != run.pairs.size() && run.pairs[i].first == request) {
-      run.pairs[i].second = seq;
+    if (i != run.size() && run.at(i).first == request) {
+      run.at(i).second = seq;
       return;
     }
-    run.pairs.insert(run.pairs.begin() + static_cast<std::ptrdiff_t>(i), {request, seq});
+    run.pairs.insert(run.Begin() + static_cast<std::ptrdiff_t>(i), {request, seq});
     ++size_;
   }
 
@@ -72,14 +72,14 @@ class OriginIndex {
     if (it == runs_.end()) return;
     Run& run = it->second;
     const size_t i = run.LowerBound(request);
-    if (i == run.pairs.size() || run.pairs[i].first != request) return;
+    if (i == run.size() || run.at(i).first != request) return;
     --size_;
-    if (run.pairs.size() == 1 && runs_.size() > kKeptEmpty) {
+    if (run.size() == 1 && runs_.size() > kKeptEmpty) {
       runs_.erase(it);  // one of many publishers gone from the buffer
     } else if (i == 0) {
-      run.pairs.pop_front();
+      run.PopFront();
     } else {
-      run.pairs.erase(run.pairs.begin() + static_cast<std::ptrdiff_t>(i));
+      run.pairs.erase(run.Begin() + static_cast<std::ptrdiff_t>(i));
     }
   }
 
@@ -96,24 +96,47 @@ class OriginIndex {
   // publisher's run at every publish); beyond that many publishers one
   // with nothing held is forgotten.
   static constexpr size_t kKeptEmpty = 8;
+  using Pair = std::pair<uint64_t, uint64_t>;
   struct Run {
-    // Sorted by request. A deque: the front leaves without moving the rest,
-    // and it holds what is live plus a block (32 pairs) at most.
-    std::deque<std::pair<uint64_t, uint64_t>> pairs;
+    // Sorted by request, from `head` on: the pairs before it have left
+    // from the front, which moves nothing; they are dropped once they are
+    // half the vector (amortised: each pair is moved once at most). A
+    // vector, not a std::deque: a deque's first block is 512 bytes, a
+    // topic published once (most per-user channels) holds one pair.
+    std::vector<Pair> pairs;
+    size_t head = 0;
+
+    size_t size() const { return pairs.size() - head; }
+    bool empty() const { return size() == 0; }
+    Pair& at(size_t i) { return pairs[head + i]; }
+    const Pair& at(size_t i) const { return pairs[head + i]; }
+    const Pair& front() const { return pairs[head]; }
+    const Pair& back() const { return pairs.back(); }
+    std::vector<Pair>::iterator Begin() { return pairs.begin() + static_cast<std::ptrdiff_t>(head); }
+    void PopFront() {
+      if (++head == pairs.size()) {
+        pairs.clear();  // keeps its capacity for the next publish
+        head = 0;
+      } else if (2 * head >= pairs.size() && head >= kDroppedAtOnce) {
+        pairs.erase(pairs.begin(), Begin());
+        head = 0;
+      }
+    }
     // The first pair whose request is not below `request`; the ends are
     // tried first (a new publish or a resend of a recent one; the oldest,
     // pushed out of the replay buffer), without a search through the
     // run's cold middle.
     size_t LowerBound(uint64_t request) const {
-      if (pairs.empty() || pairs.back().first < request) return pairs.size();
-      if (pairs.back().first == request) return pairs.size() - 1;
-      if (pairs.front().first >= request) return 0;
-      auto it = std::lower_bound(
-          pairs.begin(), pairs.end(), request,
-          [](const std::pair<uint64_t, uint64_t>& p, uint64_t r) { return p.first < r; });
-      return static_cast<size_t>(it - pairs.begin());
+      if (empty() || back().first < request) return size();
+      if (back().first == request) return size() - 1;
+      if (front().first >= request) return 0;
+      auto it = std::lower_bound(pairs.begin() + static_cast<std::ptrdiff_t>(head), pairs.end(),
+                                 request, [](const Pair& p, uint64_t r) { return p.first < r; });
+      return static_cast<size_t>(it - pairs.begin()) - head;
     }
   };
+  // Pairs left from a run's front that are dropped together (at least).
+  static constexpr size_t kDroppedAtOnce = 32;
   const Run* RunOf(const NodeId& publisher) const {
     auto it = runs_.find(publisher);
     return it == runs_.end() ? nullptr : &it->second;

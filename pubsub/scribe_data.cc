@@ -724,16 +724,16 @@ void Scribe::ReleaseHolds() {
     }
     holding_.erase(id);
     if (t == nullptr) continue;
-    std::deque<PublishMsg> held = std::move(t->held_publishes);
+    LazyDeque<PublishMsg> held = std::move(t->held_publishes);
     t->held_publishes.clear();
     t->held_origins.clear();
     if (!held.empty() && LogsDebug()) {
       log_->debug("scribe: topic {}: releases {} held publishes to the new root", id.ShortHex(),
                   held.size());
     }
-    for (PublishMsg& publish : held) {
+    for (; !held.empty(); held.pop_front()) {
       ++stats_.publishes_rerouted;  // handed over meanwhile: to the new root
-      RouteToTopic(id, publish);
+      RouteToTopic(id, held.front());
     }
   }
 }

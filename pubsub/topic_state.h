@@ -6,7 +6,6 @@
 #define PETER_PUBSUB_TOPIC_STATE_H_
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +19,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
+#include "pubsub/lazy_deque.h"
 #include "pubsub/messages.h"
 #include "pubsub/origin_index.h"
 #include "pubsub/seq_map.h"
@@ -141,7 +141,8 @@ struct TopicState {
   // Root only: publishes held until `hold_until` (see fresh_root_grace),
   // for a root lease, or while the replica window is full (oldest first).
   absl::Time hold_until = absl::InfinitePast();
-  std::deque<PublishMsg> held_publishes;
+  // Made on the first hold: most topics never hold (pubsub/lazy_deque.h).
+  LazyDeque<PublishMsg> held_publishes;
   // The origins of those with one: a resend of a held publish is not held
   // twice (numbered after its origin left the replay buffer, it would be
   // numbered twice).

@@ -1,6 +1,7 @@
 // Counts heap allocations: replaces the global operator new. Include it in
 // exactly one source file of a test binary of its own (every allocation of
-// the binary goes through it). `allocations` counts this thread's calls.
+// the binary goes through it). `allocations` counts this thread's calls,
+// `allocated_bytes` the bytes they asked for.
 #ifndef PETER_TESTS_COUNT_ALLOCATIONS_H_
 #define PETER_TESTS_COUNT_ALLOCATIONS_H_
 
@@ -10,10 +11,12 @@
 
 namespace {
 thread_local uint64_t allocations = 0;
+thread_local uint64_t allocated_bytes = 0;
 }  // namespace
 
 void* operator new(size_t n) {
   ++allocations;
+  allocated_bytes += n;
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
