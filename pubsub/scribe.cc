@@ -530,11 +530,12 @@ void Scribe::ForgetIdleTopics() {
     }
     idle_roots.push_back(id);
   }
+  MakeRoomToRemember(idle_roots.size());
   for (const TopicId& id : idle_roots) {
     const TopicState& t = *Find(id);
     const uint64_t next_stamp = std::max(t.next_stamp, t.SeenEnd());
-    // At max_topics remembered (more than that forgotten within 2 x
-    // replica_ttl) the numbering goes with the state: a topic made again
+    // Beyond max_topics remembered even so (more than that forgotten in
+    // one pass) the numbering goes with the state: a topic made again
     // meanwhile then learns it from its replicas' state, as a new root
     // does. Keeping the topic instead would fill topics_ again.
     const bool remembered = forgotten_.size() < options_.max_topics;
@@ -547,6 +548,28 @@ void Scribe::ForgetIdleTopics() {
     Erase(id);
     ++stats_.topics_forgotten;
   }
+}
+
+// At max_topics numberings remembered, the oldest go to make room for
+// `wanted` newer ones. The newest matter most: a topic forgotten more than
+// replica_ttl (and a refresh) ago has no replica copies left, so it starts
+// afresh anyway, while one forgotten just now has them, and without its
+// numbering its root, made again, would learn the numbering from their
+// state and multicast what they hold: a subscriber that joined meanwhile
+// got messages published before it subscribed (ScribeIdleSimTest,
+// PastTheCapTheOldestNumberingMakesRoom, failed so when the newest went instead).
+// Only at the bound: one pass over what is remembered.
+void Scribe::MakeRoomToRemember(size_t wanted) {
+  const size_t bound = options_.max_topics;
+  if (wanted == 0 || forgotten_.size() + wanted <= bound) return;
+  const size_t drop = std::min(forgotten_.size(), forgotten_.size() + wanted - bound);
+  std::vector<std::pair<absl::Time, TopicId>> by_age;
+  by_age.reserve(forgotten_.size());
+  for (const auto& [id, f] : forgotten_) by_age.emplace_back(f.at, id);
+  std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(drop - 1),
+                   by_age.end());
+  for (size_t i = 0; i < drop; ++i) forgotten_.erase(by_age[i].second);
+  stats_.numberings_dropped += drop;
 }
 
 TopicState* Scribe::Find(const TopicId& id) {

@@ -203,6 +203,9 @@ struct ScribeStats {
   // Tree state or a replica refused: max_topics reached (docs/limits.md).
   uint64_t topics_refused = 0;
   uint64_t topics_forgotten = 0;  // idle topics a root forgot (topic_idle_timeout)
+  // Numberings of forgotten topics dropped to remember newer ones
+  // (max_topics remembered within 2 x replica_ttl).
+  uint64_t numberings_dropped = 0;
 };
 
 // One topic as this node holds it; a snapshot for status pages.
@@ -339,6 +342,9 @@ class Scribe final : public pastry::Application {
   // Erases the root topics idle for topic_idle_timeout, remembering their
   // numbering (forgotten_); drops what it remembers past 2 x replica_ttl.
   void ForgetIdleTopics();
+  // Drops the oldest remembered numberings so that `wanted` more fit under
+  // max_topics (numberings_dropped).
+  void MakeRoomToRemember(size_t wanted);
   absl::Status CheckTopic(std::string_view topic) const;
   absl::Status CheckMessage(std::string_view topic,
                             std::string_view payload) const;
@@ -546,7 +552,8 @@ class Scribe final : public pastry::Application {
   // Topics this node rooted and forgot for being idle (ForgetIdleTopics):
   // the term and next number they had, which this node continues if it
   // becomes the topic's root again (BecomeRoot) while its replicas may
-  // still hold that numbering; at most max_topics of them.
+  // still hold that numbering; at most max_topics of them (the oldest
+  // make room, MakeRoomToRemember).
   struct ForgottenTopic {
     uint64_t term = 0;
     uint64_t next_stamp = 1;

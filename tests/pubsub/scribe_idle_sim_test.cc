@@ -30,6 +30,7 @@ struct Counts {
   uint64_t conflicts = 0;
   size_t topics = 0;
   uint64_t replay_bytes = 0;
+  uint64_t numberings_dropped = 0;
 };
 
 Counts Count(ScribeRing& ring) {
@@ -41,6 +42,7 @@ Counts Count(ScribeRing& ring) {
     c.conflicts += s.replica_conflicts + s.replica_stale_terms;
     c.topics += ring.scribe(i).topic_count();
     c.replay_bytes += ring.scribe(i).RecountReplayBytes();
+    c.numberings_dropped += s.numberings_dropped;
   }
   return c;
 }
@@ -124,6 +126,123 @@ TEST_P(ScribeIdleSimTest, APublishSoonAfterForgettingContinuesTheNumbering) {
   EXPECT_EQ(log[0].payload, "new");
   EXPECT_EQ(log[0].seq, last + 1);
   EXPECT_EQ(Count(ring).conflicts, 0u);
+}
+
+// Forgotten for longer than 2 x replica_ttl: the replicas dropped their
+// copies (replica_ttl after the last refresh) and the root its remembered
+// numbering, so a publish then starts a new numbering. A subscriber that
+// had the old messages, left and comes back gets the new one and none of
+// the old again; one new to the topic gets the new one; a publisher's
+// later publishes are numbered on from it, none acknowledged as a resend
+// of an old one.
+TEST_P(ScribeIdleSimTest, APublishLongAfterForgettingStartsAfresh) {
+  ScribeRing ring(GetParam(), kNodes, IdleOptions());
+  ASSERT_TRUE(ring.all_active());
+  const SubscriptionId old_sub = ring.Subscribe(5, "late", /*reliable=*/true);
+  ring.net().RunFor(absl::Seconds(2));
+  std::vector<std::optional<absl::StatusOr<uint64_t>>> before(3);
+  for (auto& o : before) ring.PublishAcked(0, "late", "old", &o);
+  ring.net().RunFor(absl::Seconds(2));
+  for (auto& o : before) ASSERT_TRUE(o.has_value() && o->ok());
+  ASSERT_EQ(ring.log(5, "late").size(), 3u);
+  ring.Call(5, [&](Scribe& s) { ASSERT_TRUE(s.Unsubscribe(old_sub).ok()); });
+  ring.net().RunFor(absl::Seconds(35));  // forgotten
+  ASSERT_EQ(Count(ring).forgotten, 1u);
+  ring.net().RunFor(absl::Seconds(70));  // past 2 x replica_ttl after that
+  Counts c = Count(ring);
+  ASSERT_EQ(c.topics, 0u);
+  ASSERT_EQ(c.replay_bytes, 0u);
+  ring.Subscribe(5, "late", /*reliable=*/true);
+  ring.Subscribe(7, "late", /*reliable=*/true);
+  ring.net().RunFor(absl::Seconds(2));
+  std::vector<std::optional<absl::StatusOr<uint64_t>>> after(3);
+  for (size_t k = 0; k < after.size(); ++k) {
+    ring.PublishAcked(0, "late", absl::StrCat("new", k), &after[k]);
+  }
+  ring.net().RunFor(absl::Seconds(5));
+  for (auto& o : after) ASSERT_TRUE(o.has_value() && o->ok());
+  EXPECT_EQ(**after[1], **after[0] + 1);
+  EXPECT_EQ(**after[2], **after[1] + 1);
+  for (int node : {5, 7}) {
+    const std::vector<Received>& log = ring.log(node, "late");
+    const size_t old = node == 5 ? 3 : 0;
+    ASSERT_EQ(log.size(), old + 3) << "node " << node;
+    for (size_t k = 0; k < 3; ++k) {
+      EXPECT_EQ(log[old + k].payload, absl::StrCat("new", k)) << "node " << node;
+      EXPECT_EQ(log[old + k].seq, **after[k]) << "node " << node;
+    }
+  }
+  c = Count(ring);
+  EXPECT_EQ(c.conflicts, 0u);
+  EXPECT_EQ(ring.TotalStats().publishes_deduplicated, 0u);
+}
+
+// Three topic names the same node roots in a ring of `seed`: found in a
+// ring of its own (the same seed makes the same node ids), publishing once
+// to each candidate.
+std::vector<std::string> NamesOfOneRoot(uint64_t seed, const ScribeOptions& options) {
+  ScribeRing probe(seed, kNodes, options);
+  std::vector<std::vector<std::string>> by_root(kNodes);
+  for (int k = 0; k < 40; ++k) {
+    const std::string name = absl::StrCat("same-", k);
+    probe.Publish(0, name, "m");
+    probe.net().RunFor(absl::Seconds(1));
+    const int root = probe.RootOf(name);
+    if (root < 0) continue;
+    by_root[root].push_back(name);
+    if (by_root[root].size() == 3) return by_root[root];
+  }
+  return {};
+}
+
+// At max_topics numberings remembered (forgotten within 2 x replica_ttl)
+// the oldest goes to make room for a topic forgotten now, whose replicas
+// still hold their copies. Before, the new one was forgotten without its
+// numbering: its root, made again by a subscriber's join, learned the
+// numbering from the replicas' state and multicast the three old messages
+// to that subscriber, which had subscribed after them.
+TEST_P(ScribeIdleSimTest, PastTheCapTheOldestNumberingMakesRoom) {
+  ScribeOptions options = IdleOptions();
+  options.max_topics = 2;
+  options.topic_idle_timeout = absl::Seconds(10);
+  const std::vector<std::string> names = NamesOfOneRoot(GetParam(), options);
+  ASSERT_EQ(names.size(), 3u);
+  ScribeRing ring(GetParam(), kNodes, options);
+  ASSERT_TRUE(ring.all_active());
+  std::vector<std::optional<absl::StatusOr<uint64_t>>> first(2);
+  for (int k = 0; k < 2; ++k) ring.PublishAcked(0, names[k], "a", &first[k]);
+  ring.net().RunFor(absl::Seconds(2));
+  for (auto& o : first) ASSERT_TRUE(o.has_value() && o->ok());
+  ring.net().RunFor(absl::Seconds(12));  // both forgotten, both remembered
+  ASSERT_EQ(Count(ring).forgotten, 2u);
+  ring.net().RunFor(absl::Seconds(32));  // their replicas' copies dropped
+  ASSERT_EQ(Count(ring).replay_bytes, 0u);
+  std::vector<std::optional<absl::StatusOr<uint64_t>>> before(3);
+  for (auto& o : before) ring.PublishAcked(0, names[2], "old", &o);
+  ring.net().RunFor(absl::Seconds(2));
+  for (auto& o : before) ASSERT_TRUE(o.has_value() && o->ok());
+  const uint64_t last = **before.back();
+  ring.net().RunFor(absl::Seconds(12));  // forgotten: two remembered already
+  ASSERT_EQ(Count(ring).forgotten, 3u);
+  EXPECT_EQ(Count(ring).numberings_dropped, 1u);  // the oldest made room
+  ASSERT_GT(Count(ring).replay_bytes, 0u);  // the replicas hold "old"
+  int subscriber = 1;
+  while (subscriber == ring.RootOf(names[2]) || ring.scribe(subscriber).topic_count() > 0) {
+    ++subscriber;
+  }
+  ring.Subscribe(subscriber, names[2], /*reliable=*/true);
+  ring.net().RunFor(absl::Seconds(2));
+  std::optional<absl::StatusOr<uint64_t>> after;
+  ring.PublishAcked(0, names[2], "new", &after);
+  ring.net().RunFor(absl::Seconds(12));
+  ASSERT_TRUE(after.has_value() && after->ok()) << (after ? after->status().ToString() : "none");
+  EXPECT_GT(**after, last);
+  const std::vector<Received>& log = ring.log(subscriber, names[2]);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].payload, "new");
+  EXPECT_EQ(log[0].seq, **after);
+  EXPECT_EQ(Count(ring).conflicts, 0u);
+  EXPECT_EQ(Count(ring).refused, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ScribeIdleSimTest, ::testing::Values(1, 2, 3));
