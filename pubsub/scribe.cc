@@ -208,6 +208,10 @@ bool Scribe::IsRoot(std::string_view topic) const {
   return t != nullptr && t->root;
 }
 
+bool Scribe::RemembersNumbering(std::string_view topic) const {
+  return forgotten_.contains(TopicIdOf(topic));
+}
+
 size_t Scribe::root_count() const {
   size_t n = 0;
   for (const auto& [id, t] : topics_) n += t->root ? 1 : 0;
@@ -511,9 +515,11 @@ void Scribe::Maintenance() {
 // replay buffer aged out by replay_max_age would have held anyway: nobody
 // below it to repair, nobody to deliver to.
 void Scribe::ForgetIdleTopics() {
-  absl::erase_if(forgotten_, [this](const auto& entry) {
-    return Now() - entry.second.at > 2 * options_.replica_ttl;
-  });
+  while (!forgotten_order_.empty() &&
+         Now() - forgotten_order_.front().first > 2 * options_.replica_ttl) {
+    DropForgotten(forgotten_order_.front());
+    forgotten_order_.pop_front();
+  }
   const absl::Duration idle = std::max(options_.topic_idle_timeout, options_.publish_timeout);
   std::vector<TopicId> idle_roots;
   for (auto& [id, t] : topics_) {
@@ -539,7 +545,10 @@ void Scribe::ForgetIdleTopics() {
     // meanwhile then learns it from its replicas' state, as a new root
     // does. Keeping the topic instead would fill topics_ again.
     const bool remembered = forgotten_.size() < options_.max_topics;
-    if (remembered) forgotten_[id] = ForgottenTopic{t.term, next_stamp, Now()};
+    if (remembered) {
+      forgotten_[id] = ForgottenTopic{t.term, next_stamp, Now()};
+      forgotten_order_.emplace_back(Now(), id);
+    }
     if (LogsDebug()) {
       log_->debug("scribe: topic {}: forgotten, idle for {} (term {:x}, next number {}{})",
                   id.ShortHex(), absl::FormatDuration(Now() - t.last_used), t.term, next_stamp,
@@ -548,6 +557,7 @@ void Scribe::ForgetIdleTopics() {
     Erase(id);
     ++stats_.topics_forgotten;
   }
+  CompactForgottenOrder();
 }
 
 // At max_topics numberings remembered, the oldest go to make room for
@@ -558,18 +568,33 @@ void Scribe::ForgetIdleTopics() {
 // state and multicast what they hold: a subscriber that joined meanwhile
 // got messages published before it subscribed (ScribeIdleSimTest,
 // PastTheCapTheOldestNumberingMakesRoom, failed so when the newest went instead).
-// Only at the bound: one pass over what is remembered.
+// forgotten_order_ has them oldest first; an entry whose topic was made
+// again (BecomeRoot) or forgotten again since is stale and skipped.
 void Scribe::MakeRoomToRemember(size_t wanted) {
   const size_t bound = options_.max_topics;
   if (wanted == 0 || forgotten_.size() + wanted <= bound) return;
   const size_t drop = std::min(forgotten_.size(), forgotten_.size() + wanted - bound);
-  std::vector<std::pair<absl::Time, TopicId>> by_age;
-  by_age.reserve(forgotten_.size());
-  for (const auto& [id, f] : forgotten_) by_age.emplace_back(f.at, id);
-  std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(drop - 1),
-                   by_age.end());
-  for (size_t i = 0; i < drop; ++i) forgotten_.erase(by_age[i].second);
-  stats_.numberings_dropped += drop;
+  size_t dropped = 0;
+  while (dropped < drop && !forgotten_order_.empty()) {
+    if (DropForgotten(forgotten_order_.front())) ++dropped;
+    forgotten_order_.pop_front();
+  }
+  stats_.numberings_dropped += dropped;
+}
+
+bool Scribe::DropForgotten(const std::pair<absl::Time, TopicId>& entry) {
+  auto f = forgotten_.find(entry.second);
+  if (f == forgotten_.end() || f->second.at != entry.first) return false;  // stale
+  forgotten_.erase(f);
+  return true;
+}
+
+void Scribe::CompactForgottenOrder() {
+  if (forgotten_order_.size() <= 2 * forgotten_.size() + 64) return;
+  std::erase_if(forgotten_order_, [this](const auto& entry) {
+    auto f = forgotten_.find(entry.second);
+    return f == forgotten_.end() || f->second.at != entry.first;
+  });
 }
 
 TopicState* Scribe::Find(const TopicId& id) {

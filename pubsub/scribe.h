@@ -26,6 +26,7 @@
 #define PETER_PUBSUB_SCRIBE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -279,6 +280,9 @@ class Scribe final : public pastry::Application {
   // True if this node is on the topic's tree (root, or acknowledged).
   bool IsAttached(std::string_view topic) const;
   bool IsRoot(std::string_view topic) const;
+  // True if this node forgot `topic` as its root and remembers its
+  // numbering (ForgetIdleTopics; for tests).
+  bool RemembersNumbering(std::string_view topic) const;
   // Number of topics with tree state here, and of those this node roots.
   size_t topic_count() const { return topics_.size(); }
   size_t root_count() const;
@@ -345,6 +349,12 @@ class Scribe final : public pastry::Application {
   // Drops the oldest remembered numberings so that `wanted` more fit under
   // max_topics (numberings_dropped).
   void MakeRoomToRemember(size_t wanted);
+  // Erases entry's numbering from forgotten_ unless the entry is stale.
+  bool DropForgotten(const std::pair<absl::Time, TopicId>& entry);
+  // Keeps forgotten_order_ within twice forgotten_ (and a little) after
+  // each ForgetIdleTopics: stale entries of topics made again would
+  // otherwise wait out 2 x replica_ttl.
+  void CompactForgottenOrder();
   absl::Status CheckTopic(std::string_view topic) const;
   absl::Status CheckMessage(std::string_view topic,
                             std::string_view payload) const;
@@ -560,6 +570,9 @@ class Scribe final : public pastry::Application {
     absl::Time at;
   };
   absl::btree_map<TopicId, ForgottenTopic> forgotten_;
+  // (at, id) per numbering remembered, oldest first, for expiry and for
+  // making room without a pass over forgotten_; may hold stale entries.
+  std::deque<std::pair<absl::Time, TopicId>> forgotten_order_;
   absl::btree_set<TopicId> joining_;  // waiting for an ack
   absl::btree_set<TopicId> gapped_;   // waiting for a missing seq
   absl::btree_set<TopicId> holding_;  // roots holding publishes

@@ -140,7 +140,7 @@ void Scribe::BecomeRoot(TopicState& t, const char* why) {
   if (auto f = forgotten_.find(t.id); f != forgotten_.end()) {
     t.term = std::max(t.term, f->second.term);
     t.next_stamp = std::max(t.next_stamp, f->second.next_stamp);
-    forgotten_.erase(f);
+    forgotten_.erase(f);  // its forgotten_order_ entry goes stale
   }
   TakeReplica(t);
   if (LogsDebug()) {

@@ -68,7 +68,7 @@ class RequestParser {
   // it: then `args` holds an empty string in its place, and this views the
   // bytes in the parser's buffer, valid until the next Feed() or Next().
   // nullopt if the last command's arguments were all copied.
-  std::optional<std::string_view> lent() const { return lent_; }
+  const std::optional<std::string_view>& lent() const { return lent_; }
 
   // Whether the tighter pre-authentication limits apply.
   void set_authenticated(bool authenticated) { authenticated_ = authenticated; }

@@ -135,7 +135,14 @@ void Server::Deliver(const Topic& topic, std::string_view channel, std::string_v
     }
     client->Flush();
   }
-  if (share) frames_in_use_ = false;
+  if (share) {
+    frames_in_use_ = false;
+    // A large message's frame is not kept for the small ones after it.
+    constexpr size_t kKeptFrameCapacity = 64 * 1024;
+    for (std::string& frame : message_frames_) {
+      if (frame.capacity() > kKeptFrameCapacity) std::string().swap(frame);
+    }
+  }
 }
 
 void Server::StartPatternDirectory() {

@@ -229,6 +229,7 @@ TEST_P(ScribeIdleSimTest, PastTheCapTheOldestNumberingMakesRoom) {
   int subscriber = 1;
   while (subscriber == ring.RootOf(names[2]) || ring.scribe(subscriber).topic_count() > 0) {
     ++subscriber;
+    ASSERT_LT(subscriber, kNodes) << "no node without topics to subscribe from";
   }
   ring.Subscribe(subscriber, names[2], /*reliable=*/true);
   ring.net().RunFor(absl::Seconds(2));
@@ -243,6 +244,47 @@ TEST_P(ScribeIdleSimTest, PastTheCapTheOldestNumberingMakesRoom) {
   EXPECT_EQ(log[0].seq, **after);
   EXPECT_EQ(Count(ring).conflicts, 0u);
   EXPECT_EQ(Count(ring).refused, 0u);
+}
+
+// A topic made again (a publish after it was forgotten) and forgotten
+// again is remembered as of the second time: making room for a third drops
+// the other, older one, not it (its first entry in the age order is stale).
+TEST_P(ScribeIdleSimTest, AtTheCapATopicForgottenTwiceCountsItsLatestAge) {
+  ScribeOptions options = IdleOptions();
+  options.max_topics = 2;
+  options.topic_idle_timeout = absl::Seconds(10);
+  const std::vector<std::string> names = NamesOfOneRoot(GetParam(), options);
+  ASSERT_EQ(names.size(), 3u);
+  ScribeRing ring(GetParam(), kNodes, options);
+  ASSERT_TRUE(ring.all_active());
+  auto publish = [&ring](const std::string& name) {
+    std::optional<absl::StatusOr<uint64_t>> out;
+    ring.PublishAcked(0, name, "m", &out);
+    ring.net().RunFor(absl::Seconds(6));
+    EXPECT_TRUE(out.has_value() && out->ok())
+        << name << ": " << (out ? out->status().ToString() : "no answer");
+    return out.has_value() && out->ok();
+  };
+  ASSERT_TRUE(publish(names[0]));
+  const int root = ring.RootOf(names[0]);  // of all three
+  ASSERT_GE(root, 0);
+  ASSERT_TRUE(publish(names[1]));
+  ring.net().RunFor(absl::Seconds(12));  // both forgotten, both remembered
+  ASSERT_EQ(Count(ring).forgotten, 2u);
+  ASSERT_TRUE(ring.scribe(root).RemembersNumbering(names[0]));
+  ASSERT_TRUE(ring.scribe(root).RemembersNumbering(names[1]));
+  ASSERT_TRUE(publish(names[0]));  // made again: no longer remembered
+  EXPECT_FALSE(ring.scribe(root).RemembersNumbering(names[0]));
+  ring.net().RunFor(absl::Seconds(12));  // forgotten again
+  ASSERT_EQ(Count(ring).forgotten, 3u);
+  ASSERT_TRUE(ring.scribe(root).RemembersNumbering(names[0]));
+  ASSERT_TRUE(publish(names[2]));
+  ring.net().RunFor(absl::Seconds(12));  // forgotten: one must make room
+  ASSERT_EQ(Count(ring).forgotten, 4u);
+  EXPECT_EQ(Count(ring).numberings_dropped, 1u);
+  EXPECT_TRUE(ring.scribe(root).RemembersNumbering(names[0]));
+  EXPECT_FALSE(ring.scribe(root).RemembersNumbering(names[1]));
+  EXPECT_TRUE(ring.scribe(root).RemembersNumbering(names[2]));
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ScribeIdleSimTest, ::testing::Values(1, 2, 3));
