@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -176,6 +177,108 @@ class Subscription {
 };
 
 // Pub/sub counters of one node (monotonic unless noted).
+// More of the Scribe's counters, for operators: how the trees heal, how
+// publishes find their root, how replicas and forgetting behave. Each is
+// in /metrics as peter_pubsub_NAME_total and in /status as pubsub.NAME
+// (kPubSubCounterFields; docs/operations.md, "Scribe trees and publishes").
+struct PubSubCounters {
+  uint64_t joins_sent = 0;
+  uint64_t children_adopted = 0;
+  uint64_t loops_refused = 0;
+  uint64_t parent_failures = 0;
+  uint64_t children_expired = 0;
+  uint64_t stale_parents_left = 0;
+  uint64_t repairs_requested = 0;
+  uint64_t repairs_served = 0;
+  uint64_t handovers = 0;
+  uint64_t roots_taken = 0;
+  uint64_t moves = 0;
+  uint64_t rival_roots_merged = 0;
+  uint64_t publish_acks_sent = 0;
+  uint64_t publish_acks_received = 0;
+  uint64_t publish_resends = 0;
+  uint64_t publishes_deduplicated = 0;
+  uint64_t publishes_rerouted = 0;
+  uint64_t publishes_passed_on = 0;
+  uint64_t publish_acks_abandoned = 0;
+  uint64_t root_cache_hits = 0;
+  uint64_t root_cache_misses = 0;
+  uint64_t replica_resends = 0;
+  uint64_t replicate_batches = 0;
+  uint64_t replica_stale_terms = 0;
+  uint64_t numberings_dropped = 0;
+  uint64_t anycasts_sent = 0;
+  uint64_t anycasts_visited = 0;
+};
+
+struct PubSubCounterField {
+  const char* name;
+  const char* help;
+  uint64_t PubSubCounters::*value;
+};
+inline constexpr PubSubCounterField kPubSubCounterFields[] = {
+    {"joins_sent", "Joins this node routed for its own topics (first tries and retries).",
+     &PubSubCounters::joins_sent},
+    {"children_adopted", "Children taken on in topics' trees.", &PubSubCounters::children_adopted},
+    {"loops_refused", "Joins or acknowledgements refused because they would make a loop.",
+     &PubSubCounters::loops_refused},
+    {"parent_failures", "Parents declared dead (no heartbeat within parent_timeout); the topic "
+                        "joins again.",
+     &PubSubCounters::parent_failures},
+    {"children_expired", "Children dropped for not refreshing (child_timeout).",
+     &PubSubCounters::children_expired},
+    {"stale_parents_left", "Leaves sent to a former parent that still sent data.",
+     &PubSubCounters::stale_parents_left},
+    {"repairs_requested", "Gap repairs asked of a parent.", &PubSubCounters::repairs_requested},
+    {"repairs_served", "Messages resent from a replay buffer for a repair request.",
+     &PubSubCounters::repairs_served},
+    {"handovers", "Topics whose root role this node handed to a node closer to the topic.",
+     &PubSubCounters::handovers},
+    {"roots_taken", "Topics this node became the root of.", &PubSubCounters::roots_taken},
+    {"moves", "Times this node was re-parented under a sibling after a push-down.",
+     &PubSubCounters::moves},
+    {"rival_roots_merged",
+     "Numberings of a topic from another root (two roots numbered it, e.g. across a "
+     "partition) or a replica ahead of this root, taken in.",
+     &PubSubCounters::rival_roots_merged},
+    {"publish_acks_sent", "Publish acknowledgements sent as a root.",
+     &PubSubCounters::publish_acks_sent},
+    {"publish_acks_received", "Publish acknowledgements matched to a publish from here.",
+     &PubSubCounters::publish_acks_received},
+    {"publish_resends", "Unacknowledged publishes sent again.", &PubSubCounters::publish_resends},
+    {"publishes_deduplicated", "Resent publishes recognised as root and not numbered twice.",
+     &PubSubCounters::publishes_deduplicated},
+    {"publishes_rerouted",
+     "Publishes sent here as the topic's root after it no longer was one, routed on.",
+     &PubSubCounters::publishes_rerouted},
+    {"publishes_passed_on", "Routed publishes that ended here, not closest to the topic, passed "
+                            "to the closest node.",
+     &PubSubCounters::publishes_passed_on},
+    {"publish_acks_abandoned", "Acknowledgements not sent because this node stopped being the "
+                               "topic's root while they waited for the replicas.",
+     &PubSubCounters::publish_acks_abandoned},
+    {"root_cache_hits", "Publishes sent straight to a cached root.",
+     &PubSubCounters::root_cache_hits},
+    {"root_cache_misses", "Publishes routed through the overlay (no cached root).",
+     &PubSubCounters::root_cache_misses},
+    {"replica_resends", "Unconfirmed copies sent to a replica again.",
+     &PubSubCounters::replica_resends},
+    {"replicate_batches", "Replicates a root sent with numbers just given (one per run and "
+                          "replica).",
+     &PubSubCounters::replicate_batches},
+    {"replica_stale_terms", "As a replica: Replicates refused from a root of an older term while "
+                            "the newer term's root lives.",
+     &PubSubCounters::replica_stale_terms},
+    {"numberings_dropped", "Numberings of forgotten topics dropped to remember newer ones "
+                           "(max_topics remembered).",
+     &PubSubCounters::numberings_dropped},
+    {"anycasts_sent", "Anycasts requested here.", &PubSubCounters::anycasts_sent},
+    {"anycasts_visited", "Anycast tree-walk visits of this node.",
+     &PubSubCounters::anycasts_visited},
+};
+// A field added to PubSubCounters must be added to the table too.
+static_assert(sizeof(PubSubCounters) == std::size(kPubSubCounterFields) * sizeof(uint64_t));
+
 struct PubSubStats {
   uint64_t topics = 0;          // topics with tree state here (gauge)
   uint64_t roots = 0;           // topics this node is the root of (gauge)
@@ -257,6 +360,7 @@ struct PubSubStats {
   // Well-formed messages from peers dropped: no state for their topic, a
   // bound full (a publish held by a fresh root beyond max_reorder), stale.
   uint64_t messages_dropped = 0;
+  PubSubCounters counters;
 };
 
 // One topic as this node holds it (a snapshot for status pages).

@@ -20,6 +20,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "pubsub/resp/gateway.h"
@@ -147,6 +148,25 @@ TEST(MetricsTextTest, IsValidExpositionWithTheCounters) {
 
 // The counters of resource bounds reached (docs/limits.md) are on /metrics,
 // and the transport's and pub/sub's on /status too, beside the others.
+// Every field of PubSubCounters, each set to its own value, is in /metrics
+// as peter_pubsub_NAME_total and in /status as pubsub.NAME.
+TEST(MetricsTextTest, EveryPubSubCounterIsExported) {
+  PubSubStats p;
+  uint64_t value = 100;
+  for (const PubSubCounterField& f : kPubSubCounterFields) p.counters.*f.value = value++;
+  const std::map<std::string, double> m = ParseExposition(MetricsText(SampleSnapshot(), p));
+  const json j = StatusJson(SampleSnapshot(), p);
+  value = 100;
+  for (const PubSubCounterField& f : kPubSubCounterFields) {
+    const std::string metric = absl::StrCat("peter_pubsub_", f.name, "_total");
+    ASSERT_TRUE(m.contains(metric)) << metric;
+    EXPECT_EQ(m.at(metric), static_cast<double>(value)) << metric;
+    ASSERT_TRUE(j["pubsub"].contains(f.name)) << f.name;
+    EXPECT_EQ(j["pubsub"][f.name], value) << f.name;
+    ++value;
+  }
+}
+
 TEST(MetricsTextTest, BoundsReachedAreExported) {
   NodeSnapshot s = SampleSnapshot();
   s.transport.global_queue_overflows = 4;

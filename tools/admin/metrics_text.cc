@@ -435,6 +435,10 @@ void PubSub(Writer& w, const PubSubStats& p) {
            "Well-formed pub/sub messages from peers dropped: no state for their topic, "
            "a bound full (publishes held by a fresh root beyond max_reorder), or stale.",
            p.messages_dropped);
+  for (const PubSubCounterField& f : kPubSubCounterFields) {
+    w.Single(absl::StrCat("peter_pubsub_", f.name, "_total"), "counter", f.help,
+             p.counters.*f.value);
+  }
 }
 
 // One family per field of the gateway's own table, so a counter added to

@@ -79,7 +79,7 @@ json TransportJson(const pastry::net::TransportStats& t) {
 }
 
 json PubSubJson(const PubSubStats& s) {
-  return json{
+  json out = json{
       {"topics", s.topics},
       {"roots", s.roots},
       {"children", s.children},
@@ -129,6 +129,8 @@ json PubSubJson(const PubSubStats& s) {
       {"joins_refused", s.joins_refused},
       {"messages_dropped", s.messages_dropped},
   };
+  for (const PubSubCounterField& f : kPubSubCounterFields) out[f.name] = s.counters.*f.value;
+  return out;
 }
 
 json TopicJson(const TopicStatus& t) {

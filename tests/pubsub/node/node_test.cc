@@ -93,6 +93,11 @@ TEST(Node, OneNodeDeliversWhatIsPublishedAfterActivation) {
   EXPECT_EQ(stats.subscriptions, 1u);
   EXPECT_EQ(stats.roots, 1u);
   EXPECT_EQ(stats.delivered, 20u);
+  // The Scribe's counters reach PubSubStats::counters: one node roots the
+  // topic and acknowledges each of its own 20 publishes.
+  EXPECT_EQ(stats.counters.roots_taken, 1u);
+  EXPECT_EQ(stats.counters.publish_acks_sent, 20u);
+  EXPECT_EQ(stats.counters.publish_acks_received, 20u);
 }
 
 TEST(Node, DestroyingTheSubscriptionStopsDelivery) {
