@@ -85,6 +85,12 @@ class OriginIndex {
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  // Pairs the runs have room for (their vectors' capacity), for tests.
+  size_t pairs_reserved() const {
+    size_t n = 0;
+    for (const auto& [publisher, run] : runs_) n += run.pairs.capacity();
+    return n;
+  }
   size_t publishers() const { return runs_.size(); }
   void clear() {
     runs_.clear();
@@ -113,13 +119,21 @@ class OriginIndex {
     const Pair& front() const { return pairs[head]; }
     const Pair& back() const { return pairs.back(); }
     std::vector<Pair>::iterator Begin() { return pairs.begin() + static_cast<std::ptrdiff_t>(head); }
+    // A run emptied keeps a small vector for the next publish; a burst's
+    // large one is given back, as is most of one a quarter full after its
+    // front was dropped: a busy channel gone quiet holds no more than
+    // about four times what it still has.
     void PopFront() {
       if (++head == pairs.size()) {
-        pairs.clear();  // keeps its capacity for the next publish
+        pairs.clear();
         head = 0;
+        if (pairs.capacity() > kKeptCapacity) std::vector<Pair>().swap(pairs);
       } else if (2 * head >= pairs.size() && head >= kDroppedAtOnce) {
         pairs.erase(pairs.begin(), Begin());
         head = 0;
+        if (pairs.capacity() > kKeptCapacity && pairs.capacity() > 4 * pairs.size()) {
+          pairs.shrink_to_fit();
+        }
       }
     }
     // The first pair whose request is not below `request`; the ends are
@@ -137,6 +151,8 @@ class OriginIndex {
   };
   // Pairs left from a run's front that are dropped together (at least).
   static constexpr size_t kDroppedAtOnce = 32;
+  // A run's capacity kept whatever it holds (1 KiB).
+  static constexpr size_t kKeptCapacity = 64;
   const Run* RunOf(const NodeId& publisher) const {
     auto it = runs_.find(publisher);
     return it == runs_.end() ? nullptr : &it->second;

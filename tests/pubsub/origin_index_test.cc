@@ -58,6 +58,27 @@ TEST(OriginIndexTest, InOrderRunsTrimmedFromTheFront) {
 
 // Against std::map at random: out-of-order requests, overwrites, erasures
 // anywhere and of what is not held, publishers that come and go.
+// A burst of 8,192 in-order publishes from one publisher, then all but 10
+// pushed out, then all: the run's vector does not keep the burst's size.
+TEST(OriginIndexTest, ARunGivesBackABurstsCapacity) {
+  OriginIndex index;
+  const NodeId p = Publisher(1);
+  constexpr uint64_t kBurst = 8192;
+  for (uint64_t r = 0; r < kBurst; ++r) index.Set(p, r, r + 1);
+  ASSERT_GE(index.pairs_reserved(), kBurst);
+  for (uint64_t r = 0; r + 10 < kBurst; ++r) index.Erase(p, r);
+  ASSERT_EQ(index.size(), 10u);
+  EXPECT_LE(index.pairs_reserved(), 4 * 64u);
+  for (uint64_t r = kBurst - 10; r < kBurst; ++r) {
+    ASSERT_EQ(index.Find(p, r), r + 1);
+    index.Erase(p, r);
+  }
+  EXPECT_TRUE(index.empty());
+  EXPECT_LE(index.pairs_reserved(), 64u);
+  index.Set(p, kBurst, 1);  // the run is still there, and works
+  EXPECT_EQ(index.Find(p, kBurst), 1u);
+}
+
 TEST(OriginIndexTest, MatchesAMapAtRandom) {
   std::mt19937_64 rng(6);
   OriginIndex index;
