@@ -498,7 +498,7 @@ void Scribe::Maintenance() {
   ExpireChildren();
   ExpireMoves();
   SendHeartbeats();
-  for (auto& [id, t] : topics_) TrimReplay(*t);
+  TrimReplays();
   absl::erase_if(replicas_, [this](const auto& entry) {
     if (Now() - entry.second.refreshed <= options_.replica_ttl) return false;
     stats_.replay_bytes -= entry.second.bytes;
@@ -644,6 +644,7 @@ void Scribe::Erase(TopicId id) {
   holding_.erase(id);
   confirming_.erase(id);
   ordering_.erase(id);
+  replaying_.erase(id);
 }
 
 void Scribe::NotifyActive(TopicState& t, bool active) {

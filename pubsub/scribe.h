@@ -132,6 +132,10 @@ struct ScribeStats {
   // (FlushReplicates) or released (ReleaseConfirmed); the next number of a
   // run is taken from the entry after the last one without a search.
   uint64_t replay_searches = 0;
+  // Topics the maintenance pass looked at to age their replay buffers out
+  // (TrimReplay): only those that stored a message since their buffer last
+  // emptied, not every topic.
+  uint64_t replay_trim_visits = 0;
   uint64_t publishes_rerouted = 0;      // direct publishes to a node no longer root
   // Acknowledgements held until every replica peer held the message; of
   // those, sent without all confirmations because more than replay_capacity
@@ -469,6 +473,8 @@ class Scribe final : public pastry::Application {
   // no Store does it (a replica's messages taken over, a merge).
   void KeepReplay(TopicState& t, uint64_t seq, Payload payload, uint64_t term);
   void TrimReplay(TopicState& t);
+  // TrimReplay on each topic of replaying_, dropping those left empty.
+  void TrimReplays();
   // Past max_replay_bytes: the topic's oldest entries go, down to its
   // newest and not those its numbering still needs (ScribeOptions).
   void TrimReplayBytes(TopicState& t);
@@ -581,6 +587,11 @@ class Scribe final : public pastry::Application {
   // Roots with numbers queued for their replicas (TopicState::to_replicate),
   // sent by FlushReplicates from a zero-delay timer, scheduled once.
   absl::btree_set<TopicId> replicating_;
+  // Topics whose replay buffer may hold entries or ring slots: every one
+  // that stored a message (Store, KeepReplay) until TrimReplay found its
+  // buffer empty and its ring given back. The maintenance pass trims only
+  // these, in TopicId order as it walked topics_ before.
+  absl::btree_set<TopicId> replaying_;
   bool replicate_flush_scheduled_ = false;
   // By request (ascending: NextRequest). A std::map, whose nodes never
   // move (SendPublish keeps a reference across a send that may reach a

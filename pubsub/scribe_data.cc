@@ -1021,6 +1021,7 @@ void Scribe::Store(TopicState& t, uint64_t seq, Payload payload, uint64_t term) 
   if (!t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, term}).second) {
     return;  // kept already
   }
+  replaying_.insert(t.id);
   ChargeReplay(t, 0, size);
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
@@ -1032,6 +1033,7 @@ void Scribe::KeepReplay(TopicState& t, uint64_t seq, Payload payload, uint64_t t
   if (!t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, term}).second) {
     return;
   }
+  replaying_.insert(t.id);
   ChargeReplay(t, 0, size);
 }
 
@@ -1118,6 +1120,21 @@ void Scribe::EraseReplay(TopicState& t,
                          SeqMap<ReplayEntry>::iterator it) {
   ChargeReplay(t, it->second.payload.size(), 0);
   t.replay.erase(ForgetOrigin(t, it));
+}
+
+void Scribe::TrimReplays() {
+  for (auto it = replaying_.begin(); it != replaying_.end();) {
+    TopicState* t = Find(*it);
+    if (t != nullptr) {
+      ++stats_.replay_trim_visits;
+      TrimReplay(*t);
+    }
+    if (t == nullptr || (t->replay.empty() && t->replay.capacity() == 0)) {
+      it = replaying_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Scribe::TrimReplay(TopicState& t) {
