@@ -1021,7 +1021,7 @@ void Scribe::Store(TopicState& t, uint64_t seq, Payload payload, uint64_t term) 
   if (!t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, term}).second) {
     return;  // kept already
   }
-  replaying_.insert(t.id);
+  if (t.replay.size() == 1) replaying_.insert(t.id);  // else in it already
   ChargeReplay(t, 0, size);
   while (t.replay.size() > options_.replay_capacity) {
     EraseReplay(t, t.replay.begin());
@@ -1033,7 +1033,7 @@ void Scribe::KeepReplay(TopicState& t, uint64_t seq, Payload payload, uint64_t t
   if (!t.replay.try_emplace(seq, ReplayEntry{std::move(payload), Now(), {}, 0, term}).second) {
     return;
   }
-  replaying_.insert(t.id);
+  if (t.replay.size() == 1) replaying_.insert(t.id);  // else in it already
   ChargeReplay(t, 0, size);
 }
 
@@ -1123,6 +1123,19 @@ void Scribe::EraseReplay(TopicState& t,
 }
 
 void Scribe::TrimReplays() {
+  // Most topics holding something (a node whose every channel was just
+  // published, say): the walk over topics_ in order is cheaper than a
+  // look-up of each; a topic it empties leaves the set. A stale entry (a
+  // topic already empty) is harmless: dropped by a later walk of the set.
+  if (replaying_.size() * 8 > topics_.size()) {
+    for (auto& [id, t] : topics_) {
+      if (t->replay.empty() && t->replay.capacity() == 0) continue;
+      ++stats_.replay_trim_visits;
+      TrimReplay(*t);
+      if (t->replay.capacity() == 0) replaying_.erase(id);
+    }
+    return;
+  }
   for (auto it = replaying_.begin(); it != replaying_.end();) {
     TopicState* t = Find(*it);
     if (t != nullptr) {
