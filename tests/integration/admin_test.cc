@@ -146,8 +146,6 @@ TEST(MetricsTextTest, IsValidExpositionWithTheCounters) {
   EXPECT_EQ(m.count("peter_auth_failures_total{reason=\"sender_id\"}"), 1u);
 }
 
-// The counters of resource bounds reached (docs/limits.md) are on /metrics,
-// and the transport's and pub/sub's on /status too, beside the others.
 // Every field of PubSubCounters, each set to its own value, is in /metrics
 // as peter_pubsub_NAME_total and in /status as pubsub.NAME.
 TEST(MetricsTextTest, EveryPubSubCounterIsExported) {
@@ -167,6 +165,8 @@ TEST(MetricsTextTest, EveryPubSubCounterIsExported) {
   }
 }
 
+// The counters of resource bounds reached (docs/limits.md) are on /metrics,
+// and the transport's and pub/sub's on /status too, beside the others.
 TEST(MetricsTextTest, BoundsReachedAreExported) {
   NodeSnapshot s = SampleSnapshot();
   s.transport.global_queue_overflows = 4;

@@ -56,8 +56,6 @@ TEST(OriginIndexTest, InOrderRunsTrimmedFromTheFront) {
   EXPECT_EQ(index.size(), 1024u);
 }
 
-// Against std::map at random: out-of-order requests, overwrites, erasures
-// anywhere and of what is not held, publishers that come and go.
 // A burst of 8,192 in-order publishes from one publisher, then all but 10
 // pushed out, then all: the run's vector does not keep the burst's size.
 TEST(OriginIndexTest, ARunGivesBackABurstsCapacity) {
@@ -79,6 +77,8 @@ TEST(OriginIndexTest, ARunGivesBackABurstsCapacity) {
   EXPECT_EQ(index.Find(p, kBurst), 1u);
 }
 
+// Against std::map at random: out-of-order requests, overwrites, erasures
+// anywhere and of what is not held, publishers that come and go.
 TEST(OriginIndexTest, MatchesAMapAtRandom) {
   std::mt19937_64 rng(6);
   OriginIndex index;

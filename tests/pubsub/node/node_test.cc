@@ -96,7 +96,9 @@ TEST(Node, OneNodeDeliversWhatIsPublishedAfterActivation) {
   // The Scribe's counters reach PubSubStats::counters: one node roots the
   // topic and acknowledges each of its own 20 publishes.
   EXPECT_EQ(stats.counters.roots_taken, 1u);
-  EXPECT_EQ(stats.counters.publish_acks_sent, 20u);
+  // At least: a publish slower than publish_retry is resent and its
+  // resend acknowledged again (only the first matches).
+  EXPECT_GE(stats.counters.publish_acks_sent, 20u);
   EXPECT_EQ(stats.counters.publish_acks_received, 20u);
 }
 
