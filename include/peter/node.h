@@ -176,8 +176,7 @@ class Subscription {
   std::shared_ptr<State> state_;
 };
 
-// Pub/sub counters of one node (monotonic unless noted).
-// More of the Scribe's counters, for operators: how the trees heal, how
+// The Scribe's counters, for operators: how the trees heal, how
 // publishes find their root, how replicas and forgetting behave. Each is
 // in /metrics as peter_pubsub_NAME_total and in /status as pubsub.NAME
 // (kPubSubCounterFields; docs/operations.md, "Scribe trees and publishes").
@@ -225,7 +224,8 @@ inline constexpr PubSubCounterField kPubSubCounterFields[] = {
     {"parent_failures", "Parents declared dead (no heartbeat within parent_timeout); the topic "
                         "joins again.",
      &PubSubCounters::parent_failures},
-    {"children_expired", "Children dropped for not refreshing (child_timeout).",
+    {"children_expired", "Children dropped for not refreshing, or pushed down and stuck, for "
+                        "child_timeout.",
      &PubSubCounters::children_expired},
     {"stale_parents_left", "Leaves sent to a former parent that still sent data.",
      &PubSubCounters::stale_parents_left},
@@ -234,7 +234,7 @@ inline constexpr PubSubCounterField kPubSubCounterFields[] = {
      &PubSubCounters::repairs_served},
     {"handovers", "Topics whose root role this node handed to a node closer to the topic.",
      &PubSubCounters::handovers},
-    {"roots_taken", "Topics this node became the root of.", &PubSubCounters::roots_taken},
+    {"roots_taken", "Times this node became a topic's root.", &PubSubCounters::roots_taken},
     {"moves", "Times this node was re-parented under a sibling after a push-down.",
      &PubSubCounters::moves},
     {"rival_roots_merged",
@@ -249,7 +249,8 @@ inline constexpr PubSubCounterField kPubSubCounterFields[] = {
     {"publishes_deduplicated", "Resent publishes recognised as root and not numbered twice.",
      &PubSubCounters::publishes_deduplicated},
     {"publishes_rerouted",
-     "Publishes sent here as the topic's root after it no longer was one, routed on.",
+     "Publishes sent here as the topic's root after it no longer was one, or "
+     "held here when the root role moved, routed on.",
      &PubSubCounters::publishes_rerouted},
     {"publishes_passed_on", "Routed publishes that ended here, not closest to the topic, passed "
                             "to the closest node.",
@@ -263,8 +264,8 @@ inline constexpr PubSubCounterField kPubSubCounterFields[] = {
      &PubSubCounters::root_cache_misses},
     {"replica_resends", "Unconfirmed copies sent to a replica again.",
      &PubSubCounters::replica_resends},
-    {"replicate_batches", "Replicates a root sent with numbers just given (one per run and "
-                          "replica).",
+    {"replicate_batches", "Replicates a root sent with numbers just given (one per run, sent "
+                          "to every replica).",
      &PubSubCounters::replicate_batches},
     {"replica_stale_terms", "As a replica: Replicates refused from a root of an older term while "
                             "the newer term's root lives.",
@@ -279,6 +280,7 @@ inline constexpr PubSubCounterField kPubSubCounterFields[] = {
 // A field added to PubSubCounters must be added to the table too.
 static_assert(sizeof(PubSubCounters) == std::size(kPubSubCounterFields) * sizeof(uint64_t));
 
+// Pub/sub counters of one node (monotonic unless noted).
 struct PubSubStats {
   uint64_t topics = 0;          // topics with tree state here (gauge)
   uint64_t roots = 0;           // topics this node is the root of (gauge)
