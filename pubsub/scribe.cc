@@ -138,6 +138,10 @@ absl::Status Scribe::Publish(std::string_view topic, Payload payload) {
   absl::Status status = CheckMessage(topic, payload);
   if (!status.ok()) return status;
   const TopicId id = TopicIdOf(topic);
+  if (TopicState* t = NumbersAtOnce(id); t != nullptr) {
+    NumberAtOnce(*t, std::move(payload));
+    return absl::OkStatus();
+  }
   // An origin, so the root numbers an overlay duplicate once; no ack.
   RouteToTopic(id, PublishMsg{id, std::move(payload), Self(), NextRequest(),
                               /*want_ack=*/false});
@@ -150,13 +154,20 @@ absl::Status Scribe::Publish(std::string_view topic, Payload payload,
   absl::Status status = CheckMessage(topic, payload);
   if (!status.ok()) return status;
   if (!done) return absl::InvalidArgumentError("no completion callback");
+  const TopicId id = TopicIdOf(topic);
+  if (TopicState* t = NumbersAtOnce(id); t != nullptr) {
+    const uint64_t seq = NumberAtOnce(*t, std::move(payload));
+    InCallback in_callback(callbacks_running_);
+    done(seq);
+    return absl::OkStatus();
+  }
   if (pending_publishes_.size() >= options_.max_pending_publishes) {
     return absl::ResourceExhaustedError(
         absl::StrCat(pending_publishes_.size(), " publishes in flight"));
   }
   const uint64_t request = NextRequest();
   PendingPublish& p = AddPending(request);
-  p.topic = TopicIdOf(topic);
+  p.topic = id;
   p.payload = std::move(payload);
   p.done = std::move(done);
   p.deadline = Now() + options_.publish_timeout;
@@ -650,6 +661,7 @@ void Scribe::Erase(TopicId id) {
 void Scribe::NotifyActive(TopicState& t, bool active) {
   for (size_t i = 0; i < t.subs.size(); ++i) {
     std::shared_ptr<const SubscribeOptions> s = t.subs[i].options;
+    InCallback in_callback(callbacks_running_);
     if (s->on_active) s->on_active(active);
   }
 }

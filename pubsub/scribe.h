@@ -136,6 +136,10 @@ struct ScribeStats {
   // (TrimReplay): only those that stored a message since their buffer last
   // emptied, not every topic.
   uint64_t replay_trim_visits = 0;
+  // Publishes of this node numbered at once as their topic's root, with no
+  // replica peer to wait for: not sent to itself, not acknowledged by a
+  // message (Publish; also counted in published).
+  uint64_t publishes_numbered_at_once = 0;
   uint64_t publishes_rerouted = 0;      // direct publishes to a node no longer root
   // Acknowledgements held until every replica peer held the message; of
   // those, sent without all confirmations because more than replay_capacity
@@ -267,9 +271,14 @@ class Scribe final : public pastry::Application {
   // As above, and asks the root to acknowledge: `done` runs once, on this
   // node's thread, with the message's sequence number or an error (see
   // PublishCallback). The root acknowledges once every node of its replica
-  // set holds the message (at once with replicas = 0). Sent straight to the topic's root when its address is
-  // cached from an earlier acknowledgement, else routed; resent (routed)
-  // every publish_retry until acknowledged. Errors returned here are local
+  // set holds the message (at once with replicas = 0). Sent straight to the
+  // topic's root when its address is cached from an earlier
+  // acknowledgement, else routed; resent (routed) every publish_retry until
+  // acknowledged. When this node is the topic's root and has no replica
+  // peer (one node; --replicas 0), the message is numbered, delivered to
+  // the local subscribers and `done` run before this returns, unless it is
+  // called from a subscriber's handler or another callback of this Scribe
+  // (then it goes the long way, as a message to itself). Errors returned here are local
   // (as above, or ResourceExhausted: too many publishes in flight); `done`
   // does not run then, and is left to the caller (not moved from).
   absl::Status Publish(std::string_view topic, Payload payload,
@@ -413,6 +422,8 @@ class Scribe final : public pastry::Application {
   bool OriginHeld(const TopicState& t, const NodeId& publisher, uint64_t request);
   bool IsClosestTo(const TopicId& id) const;
   uint64_t Stamp(TopicState& t, PublishMsg publish);
+  TopicState* NumbersAtOnce(const TopicId& id);
+  uint64_t NumberAtOnce(TopicState& t, Payload payload);
   void AckPublish(const PublishMsg& publish, uint64_t seq);
   void ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t seq);
   void WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack);
@@ -613,6 +624,22 @@ class Scribe final : public pastry::Application {
   absl::btree_map<NodeId, absl::Time> heartbeat_sent_;
   absl::btree_map<NodeId, absl::Duration> parent_rtt_;
   uint64_t next_request_ = 0;  // set on first use from the clock
+  // The application's callbacks running now (a subscriber's on_message or
+  // on_anycast, a publish's or anycast's done), nested: a publish made from
+  // one is not numbered at once (NumbersAtOnce), so a delivery never runs
+  // inside another and a chain of publishes from done callbacks does not
+  // recurse.
+  int callbacks_running_ = 0;
+  class InCallback {
+   public:
+    explicit InCallback(int& running) : running_(running) { ++running_; }
+    ~InCallback() { --running_; }
+    InCallback(const InCallback&) = delete;
+    InCallback& operator=(const InCallback&) = delete;
+
+   private:
+    int& running_;
+  };
   SubscriptionId next_subscription_ = 1;
   bool ticking_ = false;
   absl::Time next_maintenance_ = absl::InfinitePast();

@@ -126,6 +126,7 @@ bool Scribe::VisitForAnycast(AnycastMsg& m, bool climbing) {
     ++stats_.dropped;  // left the tree meanwhile: the walk goes on
     return false;
   }
+  InCallback in_callback(callbacks_running_);
   for (size_t i = 0; i < t->subs.size(); ++i) {
     std::shared_ptr<const SubscribeOptions> s = t->subs[i].options;
     if (s->on_anycast && s->on_anycast(Delivery{t->name, 0, m.payload})) {
@@ -169,6 +170,7 @@ void Scribe::OnAnycastReply(const AnycastReplyMsg& reply) {
   }
   AnycastCallback done = std::move(it->second.done);
   pending_anycasts_.erase(it);
+  InCallback in_callback(callbacks_running_);
   if (reply.outcome == AnycastOutcome::kAccepted) {
     done(reply.accepted_by);
     return;
@@ -187,6 +189,7 @@ void Scribe::CheckPendingAnycasts() {
     expired.push_back(std::move(it->second.done));
     it = pending_anycasts_.erase(it);
   }
+  InCallback in_callback(callbacks_running_);
   for (AnycastCallback& done : expired) {
     ++stats_.anycasts_failed;
     done(absl::DeadlineExceededError(

@@ -441,6 +441,40 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
   return seq;
 }
 
+// Issue 6: on one node a publish went to the node itself as a message,
+// was numbered when that message was dispatched, and was acknowledged with
+// a second message to itself, each through the scheduler, with a pending
+// publish, a root cache entry and two origin look-ups: about a third of
+// the instructions of a PUBLISH on one node (docs/benchmarks.md, session
+// 21). A publish of this node's own is numbered at once where that path
+// would have numbered it at once the same way: this node roots the topic
+// and is the closest node to it, has no replica peer to wait for, holds
+// nothing (a fresh root's hold, a full replica window: these order what
+// they hold before new publishes) and may number (its lease); and none of
+// this node's earlier publishes to the topic is in flight (their order).
+// Not from inside a callback of this Scribe (callbacks_running_): the
+// long way defers the delivery, so a handler that publishes never sees
+// its own topic's next message delivered inside the current one.
+TopicState* Scribe::NumbersAtOnce(const TopicId& id) {
+  if (callbacks_running_ > 0) return nullptr;
+  TopicState* t = Find(id);
+  if (t == nullptr || !t->root || !t->unconfirmed.empty() || !t->held_publishes.empty() ||
+      Now() < t->hold_until || publish_paths_.contains(id) || HasReplicaPeers(*t) ||
+      !HoldsLease(*t) || !IsClosestTo(id)) {
+    return nullptr;
+  }
+  return t;
+}
+
+// With an origin (this node, a new request), as the long way's publish
+// carries: a later merge or hand-over tells it from another message under
+// the number. Stamp releases it at once (no replica peer).
+uint64_t Scribe::NumberAtOnce(TopicState& t, Payload payload) {
+  ++stats_.publishes_numbered_at_once;
+  t.last_used = Now();
+  return Stamp(t, PublishMsg{t.id, std::move(payload), Self(), NextRequest(), /*want_ack=*/false});
+}
+
 void Scribe::AckPublish(const PublishMsg& publish, uint64_t seq) {
   ++stats_.publish_acks_sent;
   if (LogsDebug()) {
@@ -787,6 +821,7 @@ void Scribe::OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack) {
   PublishCallback done = std::move(it->second.done);
   ErasePending(it);
   ReleasePublishPath(ack.topic);
+  InCallback in_callback(callbacks_running_);
   done(ack.seq);
 }
 
@@ -821,6 +856,7 @@ void Scribe::CheckPendingPublishes() {
     ++stats_.publish_resends;
     SendPublish(request);
   }
+  InCallback in_callback(callbacks_running_);
   for (auto& [done, status] : failed) done(status);
 }
 
@@ -939,6 +975,7 @@ void Scribe::DeliverLocal(TopicState& t, uint64_t seq,
                           const Payload& payload) {
   const bool outer = !t.delivering;
   t.delivering = true;
+  InCallback in_callback(callbacks_running_);
   for (size_t i = 0; i < t.subs.size(); ++i) {
     std::shared_ptr<const SubscribeOptions> s = t.subs[i].options;
     ++stats_.delivered;

@@ -200,6 +200,7 @@ struct PubSubCounters {
   uint64_t publishes_rerouted = 0;
   uint64_t publishes_passed_on = 0;
   uint64_t publish_acks_abandoned = 0;
+  uint64_t publishes_numbered_at_once = 0;
   uint64_t root_cache_hits = 0;
   uint64_t root_cache_misses = 0;
   uint64_t replica_resends = 0;
@@ -258,6 +259,10 @@ inline constexpr PubSubCounterField kPubSubCounterFields[] = {
     {"publish_acks_abandoned", "Acknowledgements not sent because this node stopped being the "
                                "topic's root while they waited for the replicas.",
      &PubSubCounters::publish_acks_abandoned},
+    {"publishes_numbered_at_once",
+     "This node's publishes numbered at once as the topic's root, with no replica peer to wait "
+     "for (no message to itself, no acknowledgement sent).",
+     &PubSubCounters::publishes_numbered_at_once},
     {"root_cache_hits", "Publishes sent straight to a cached root.",
      &PubSubCounters::root_cache_hits},
     {"root_cache_misses", "Publishes routed through the overlay (no cached root).",

@@ -383,6 +383,7 @@ PubSubStats NodeImpl::Stats() {
         out.counters.publishes_rerouted = st.publishes_rerouted;
         out.counters.publishes_passed_on = st.publishes_passed_on;
         out.counters.publish_acks_abandoned = st.publish_acks_abandoned;
+        out.counters.publishes_numbered_at_once = st.publishes_numbered_at_once;
         out.counters.root_cache_hits = st.root_cache_hits;
         out.counters.root_cache_misses = st.root_cache_misses;
         out.counters.replica_resends = st.replica_resends;

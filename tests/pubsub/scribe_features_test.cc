@@ -69,48 +69,117 @@ TEST(PublishAckTest, AcksCarryTheSequenceNumberAndTheRootIsCached) {
   }
 }
 
-// On one node every publish after the first goes to the cached root, the
-// node itself: Scribe hands the message (and its acknowledgement) to
-// itself without encoding it. Order, numbering, acknowledgements and the
-// counters are those of a publish to another node.
-TEST(PublishAckTest, PublishesToItselfArriveInOrderAndAreCounted) {
+// On one node (no replica peer) a publish of the root's own is numbered,
+// delivered and acknowledged before Publish returns: no message to itself,
+// no pending publish, no cached root (issue 6). Order, numbering and the
+// counters are those of the long way, which the first publish (no topic
+// state yet) still takes.
+TEST(PublishAckTest, ARootWithNoReplicaPeerNumbersItsOwnPublishesAtOnce) {
   ScribeRing ring(16, 1);
   ASSERT_TRUE(ring.all_active());
+  constexpr int kCount = 40;
+  std::vector<Outcome> outcomes(kCount + 1);
+  ring.PublishAcked(0, "solo", "m0", &outcomes[0]);  // no state for "solo": the long way
+  EXPECT_FALSE(outcomes[0].has_value());
+  ASSERT_TRUE(ring.net().RunUntil([&] { return outcomes[0].has_value(); }, absl::Seconds(6),
+                                  absl::Milliseconds(1)));
   ring.Subscribe(0, "solo", /*reliable=*/true);
   ASSERT_TRUE(RunUntilAttached(ring, {0}, "solo"));
-  constexpr int kPerBatch = 40;
-  std::vector<Outcome> outcomes(2 * kPerBatch);
-  // The first batch is routed (no root cached yet, and the rest follow the
-  // first one's path); the second goes straight to the cached root, itself.
-  for (int batch = 0; batch < 2; ++batch) {
-    for (int k = batch * kPerBatch; k < (batch + 1) * kPerBatch; ++k) {
-      ring.PublishAcked(0, "solo", "m" + std::to_string(k), &outcomes[k]);
-    }
-    ASSERT_TRUE(ring.net().RunUntil(
-        [&] { return outcomes[(batch + 1) * kPerBatch - 1].has_value(); }, absl::Seconds(6),
-        absl::Milliseconds(1)));
-  }
-  for (int k = 0; k < 2 * kPerBatch; ++k) {
-    ASSERT_TRUE(outcomes[k].has_value()) << k;
+  for (int k = 1; k <= kCount; ++k) {
+    ring.PublishAcked(0, "solo", "m" + std::to_string(k), &outcomes[k]);
+    ASSERT_TRUE(outcomes[k].has_value()) << k;  // before the network ran
     ASSERT_TRUE(outcomes[k]->ok()) << outcomes[k]->status();
     EXPECT_EQ(**outcomes[k], k + 1u);
+    ASSERT_EQ(ring.log(0, "solo").size(), static_cast<size_t>(k));
   }
-  ExpectExactly(ring.log(0, "solo"), 1, 2 * kPerBatch);
-  for (int k = 0; k < 2 * kPerBatch; ++k) {
-    EXPECT_EQ(ring.log(0, "solo")[k].payload, "m" + std::to_string(k));
+  ring.Publish(0, "solo", "plain");  // the publish without completion too
+  ASSERT_EQ(ring.log(0, "solo").size(), kCount + 1u);
+  ring.net().RunFor(absl::Seconds(1));
+  ExpectExactly(ring.log(0, "solo"), 2, kCount + 2);
+  for (int k = 1; k <= kCount; ++k) {
+    EXPECT_EQ(ring.log(0, "solo")[k - 1].payload, "m" + std::to_string(k));
   }
-  ASSERT_TRUE(ring.scribe(0).CachedRoot("solo").has_value());
   const ScribeStats& stats = ring.scribe(0).stats();
-  EXPECT_EQ(stats.root_cache_misses, static_cast<uint64_t>(kPerBatch));
-  EXPECT_EQ(stats.root_cache_hits, static_cast<uint64_t>(kPerBatch));
-  EXPECT_EQ(stats.published, 2u * kPerBatch);
-  EXPECT_EQ(stats.delivered, 2u * kPerBatch);
-  EXPECT_EQ(stats.publish_acks_sent, 2u * kPerBatch);
-  EXPECT_EQ(stats.publish_acks_received, 2u * kPerBatch);
+  EXPECT_EQ(stats.publishes_numbered_at_once, kCount + 1u);
+  EXPECT_EQ(stats.published, kCount + 2u);
+  EXPECT_EQ(stats.delivered, kCount + 1u);
+  EXPECT_EQ(stats.root_cache_misses, 1u);  // the first publish only
+  EXPECT_EQ(stats.root_cache_hits, 0u);
+  EXPECT_EQ(stats.publish_acks_sent, 1u);
+  EXPECT_EQ(stats.publish_acks_received, 1u);
   EXPECT_EQ(stats.publish_resends, 0u);
   EXPECT_EQ(stats.duplicates, 0u);
-  EXPECT_EQ(stats.malformed, 0u);
   EXPECT_EQ(stats.dropped, 0u);
+}
+
+// A subscriber's handler that publishes to its own topic: its publish goes
+// the long way (a message to the node itself), so every subscriber gets the
+// message being delivered before the one published from the handler.
+// Numbered at once, the reply would be delivered inside the first
+// delivery: to the second subscriber before the message it answers.
+TEST(PublishAckTest, APublishFromAHandlerIsDeliveredAfterTheMessageItAnswers) {
+  ScribeRing ring(17, 1);
+  ASSERT_TRUE(ring.all_active());
+  std::vector<std::string> order;
+  Scribe& scribe = ring.scribe(0);
+  for (const char* name : {"a", "b"}) {
+    SubscribeOptions options;
+    options.on_message = [&order, &scribe, name](const Delivery& d) {
+      order.push_back(std::string(name) + ":" + std::string(d.payload));
+      if (std::string_view(name) == "a" && d.payload == "question") {
+        ASSERT_TRUE(scribe.Publish("chat", "answer").ok());
+      }
+    };
+    ring.Call(0, [&](Scribe& s) { ASSERT_TRUE(s.Subscribe("chat", std::move(options)).ok()); });
+  }
+  ASSERT_TRUE(ring.net().RunUntil([&] { return scribe.IsAttached("chat"); }, absl::Seconds(6),
+                                  absl::Milliseconds(1)));
+  Outcome outcome;
+  ring.PublishAcked(0, "chat", "question", &outcome);
+  ASSERT_TRUE(outcome.has_value());
+  ring.net().RunFor(absl::Seconds(1));
+  EXPECT_EQ(order, (std::vector<std::string>{"a:question", "b:question", "a:answer", "b:answer"}));
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 1u);
+}
+
+// A publish behind an earlier one of this node to the topic still in
+// flight (sent the long way from a handler) waits its turn: numbered at
+// once, it would overtake it.
+TEST(PublishAckTest, APublishBehindOneInFlightIsNotNumberedAtOnce) {
+  ScribeRing ring(18, 1);
+  ASSERT_TRUE(ring.all_active());
+  ring.Subscribe(0, "log", /*reliable=*/true);
+  Scribe& scribe = ring.scribe(0);
+  Outcome first;
+  SubscribeOptions options;
+  options.on_message = [&](const Delivery&) {
+    ASSERT_TRUE(scribe
+                    .Publish("log", "first",
+                             [&first](absl::StatusOr<uint64_t> seq) { first = std::move(seq); })
+                    .ok());
+  };
+  ring.Call(0, [&](Scribe& s) { ASSERT_TRUE(s.Subscribe("trigger", std::move(options)).ok()); });
+  ASSERT_TRUE(RunUntilAttached(ring, {0}, "log"));
+  ASSERT_TRUE(ring.net().RunUntil([&] { return scribe.IsAttached("trigger"); },
+                                  absl::Seconds(6), absl::Milliseconds(1)));
+  Outcome second;
+  ring.Call(0, [&](Scribe& s) {
+    ASSERT_TRUE(s.Publish("trigger", "go").ok());  // at once; its handler sends "first"
+    EXPECT_FALSE(first.has_value());
+    ASSERT_TRUE(s.Publish("log", "second", [&second](absl::StatusOr<uint64_t> seq) {
+                   second = std::move(seq);
+                 }).ok());
+    EXPECT_FALSE(second.has_value());
+  });
+  ASSERT_TRUE(ring.net().RunUntil([&] { return second.has_value(); }, absl::Seconds(6),
+                                  absl::Milliseconds(1)));
+  ASSERT_TRUE(first.has_value() && first->ok());
+  ASSERT_TRUE(second->ok());
+  EXPECT_EQ(**first, 1u);
+  EXPECT_EQ(**second, 2u);
+  ASSERT_EQ(ring.log(0, "log").size(), 2u);
+  EXPECT_EQ(ring.log(0, "log")[0].payload, "first");
+  EXPECT_EQ(ring.log(0, "log")[1].payload, "second");
 }
 
 // The cached root is no longer the root (a closer node took over): it
