@@ -4,6 +4,8 @@
 // channel ever published kept its state on its root and replicas for good,
 // and a node that had taken max_topics of them refused every new one.
 // Seeded and deterministic.
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,7 +62,43 @@ int PublishWave(ScribeRing& ring, int wave, int topics) {
   return confirmed;
 }
 
-class ScribeIdleSimTest : public ::testing::TestWithParam<uint64_t> {};
+// Three topic names the same node roots in a ring of `seed`: found in a
+// ring of its own (the same seed makes the same node ids), publishing once
+// to each candidate.
+std::vector<std::string> NamesOfOneRoot(uint64_t seed, const ScribeOptions& options) {
+  ScribeRing probe(seed, kNodes, options);
+  std::vector<std::vector<std::string>> by_root(kNodes);
+  for (int k = 0; k < 40; ++k) {
+    const std::string name = absl::StrCat("same-", k);
+    probe.Publish(0, name, "m");
+    probe.net().RunFor(absl::Seconds(1));
+    const int root = probe.RootOf(name);
+    if (root < 0) continue;
+    by_root[root].push_back(name);
+    if (by_root[root].size() == 3) return by_root[root];
+  }
+  return {};
+}
+
+class ScribeIdleSimTest : public ::testing::TestWithParam<uint64_t> {
+ protected:
+  // The set-up of the tests at the cap of numberings remembered: a ring
+  // whose nodes keep max_topics 2 and forget a topic idle for 10 s, and
+  // three topic names (names_) that one node roots.
+  // Use as ASSERT_NO_FATAL_FAILURE(MakeRingAtTheCap()).
+  void MakeRingAtTheCap() {
+    ScribeOptions options = IdleOptions();
+    options.max_topics = 2;
+    options.topic_idle_timeout = absl::Seconds(10);
+    names_ = NamesOfOneRoot(GetParam(), options);
+    ASSERT_EQ(names_.size(), 3u);
+    ring_ = std::make_unique<ScribeRing>(GetParam(), kNodes, options);
+    ASSERT_TRUE(ring_->all_active());
+  }
+
+  std::vector<std::string> names_;
+  std::unique_ptr<ScribeRing> ring_;
+};
 
 // Six waves of 40 channels published once each, a minute apart: about 24
 // topics per wave on each node with the replicas, so without forgetting
@@ -177,24 +215,6 @@ TEST_P(ScribeIdleSimTest, APublishLongAfterForgettingStartsAfresh) {
   EXPECT_EQ(ring.TotalStats().publishes_deduplicated, 0u);
 }
 
-// Three topic names the same node roots in a ring of `seed`: found in a
-// ring of its own (the same seed makes the same node ids), publishing once
-// to each candidate.
-std::vector<std::string> NamesOfOneRoot(uint64_t seed, const ScribeOptions& options) {
-  ScribeRing probe(seed, kNodes, options);
-  std::vector<std::vector<std::string>> by_root(kNodes);
-  for (int k = 0; k < 40; ++k) {
-    const std::string name = absl::StrCat("same-", k);
-    probe.Publish(0, name, "m");
-    probe.net().RunFor(absl::Seconds(1));
-    const int root = probe.RootOf(name);
-    if (root < 0) continue;
-    by_root[root].push_back(name);
-    if (by_root[root].size() == 3) return by_root[root];
-  }
-  return {};
-}
-
 // At max_topics numberings remembered (forgotten within 2 x replica_ttl)
 // the oldest goes to make room for a topic forgotten now, whose replicas
 // still hold their copies. Before, the new one was forgotten without its
@@ -202,13 +222,9 @@ std::vector<std::string> NamesOfOneRoot(uint64_t seed, const ScribeOptions& opti
 // numbering from the replicas' state and multicast the three old messages
 // to that subscriber, which had subscribed after them.
 TEST_P(ScribeIdleSimTest, PastTheCapTheOldestNumberingMakesRoom) {
-  ScribeOptions options = IdleOptions();
-  options.max_topics = 2;
-  options.topic_idle_timeout = absl::Seconds(10);
-  const std::vector<std::string> names = NamesOfOneRoot(GetParam(), options);
-  ASSERT_EQ(names.size(), 3u);
-  ScribeRing ring(GetParam(), kNodes, options);
-  ASSERT_TRUE(ring.all_active());
+  ASSERT_NO_FATAL_FAILURE(MakeRingAtTheCap());
+  ScribeRing& ring = *ring_;
+  const std::vector<std::string>& names = names_;
   std::vector<std::optional<absl::StatusOr<uint64_t>>> first(2);
   for (int k = 0; k < 2; ++k) ring.PublishAcked(0, names[k], "a", &first[k]);
   ring.net().RunFor(absl::Seconds(2));
@@ -250,13 +266,9 @@ TEST_P(ScribeIdleSimTest, PastTheCapTheOldestNumberingMakesRoom) {
 // again is remembered as of the second time: making room for a third drops
 // the other, older one, not it (its first entry in the age order is stale).
 TEST_P(ScribeIdleSimTest, AtTheCapATopicForgottenTwiceCountsItsLatestAge) {
-  ScribeOptions options = IdleOptions();
-  options.max_topics = 2;
-  options.topic_idle_timeout = absl::Seconds(10);
-  const std::vector<std::string> names = NamesOfOneRoot(GetParam(), options);
-  ASSERT_EQ(names.size(), 3u);
-  ScribeRing ring(GetParam(), kNodes, options);
-  ASSERT_TRUE(ring.all_active());
+  ASSERT_NO_FATAL_FAILURE(MakeRingAtTheCap());
+  ScribeRing& ring = *ring_;
+  const std::vector<std::string>& names = names_;
   auto publish = [&ring](const std::string& name) {
     std::optional<absl::StatusOr<uint64_t>> out;
     ring.PublishAcked(0, name, "m", &out);
