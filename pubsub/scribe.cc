@@ -212,6 +212,14 @@ bool Scribe::RemembersNumbering(std::string_view topic) const {
   return forgotten_.contains(TopicIdOf(topic));
 }
 
+size_t Scribe::ReplaySlots(std::string_view topic) const {
+  const TopicId id = TopicIdOf(topic);
+  size_t slots = 0;
+  if (const TopicState* t = Find(id); t != nullptr) slots += t->replay.capacity();
+  if (auto it = replicas_.find(id); it != replicas_.end()) slots += it->second.messages.capacity();
+  return slots;
+}
+
 size_t Scribe::root_count() const {
   size_t n = 0;
   for (const auto& [id, t] : topics_) n += t->root ? 1 : 0;
@@ -499,11 +507,19 @@ void Scribe::Maintenance() {
   ExpireMoves();
   SendHeartbeats();
   TrimReplays();
-  absl::erase_if(replicas_, [this](const auto& entry) {
-    if (Now() - entry.second.refreshed <= options_.replica_ttl) return false;
-    stats_.replay_bytes -= entry.second.bytes;
-    return true;
-  });
+  // A replica not refreshed for replica_ttl goes. One whose ring grew past
+  // its bound (OnReplicate and KeepAsReplica store copies out of order
+  // before they trim) or was trimmed to a few copies (max_replay_bytes)
+  // gives the slots back (SeqMap::shrink).
+  for (auto it = replicas_.begin(); it != replicas_.end();) {
+    if (Now() - it->second.refreshed > options_.replica_ttl) {
+      stats_.replay_bytes -= it->second.bytes;
+      it = replicas_.erase(it);
+    } else {
+      it->second.messages.shrink();
+      ++it;
+    }
+  }
   ForgetIdleTopics();
 }
 
