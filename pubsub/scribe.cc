@@ -652,6 +652,12 @@ void Scribe::RefuseTopic(const TopicId& id, const char* what) {
 
 // `id` is taken by value: callers pass the erased state's own id (t.id),
 // which the first erase frees (AddressSanitizer: heap-use-after-free).
+// Every per-topic set loses the topic. replicating_ is emptied by the
+// flush after this batch of work; a topic erased while in it can only be a
+// former root (ForgetIdleTopics skips one in it, and a root is always
+// wanted), and its stale entry did no harm: the flush skips a topic with
+// no state or nothing queued (a topic made again meanwhile), and
+// ForgetIdleTopics would not forget one made again (last_used is now).
 void Scribe::Erase(TopicId id) {
   if (const TopicState* t = Find(id); t != nullptr) stats_.replay_bytes -= t->replay_bytes;
   topics_.erase(id);
@@ -661,6 +667,7 @@ void Scribe::Erase(TopicId id) {
   confirming_.erase(id);
   ordering_.erase(id);
   replaying_.erase(id);
+  replicating_.erase(id);
 }
 
 void Scribe::NotifyActive(TopicState& t, bool active) {
