@@ -223,6 +223,14 @@ bool Scribe::RemembersNumbering(std::string_view topic) const {
   return forgotten_.contains(TopicIdOf(topic));
 }
 
+size_t Scribe::ReplaySlots(std::string_view topic) const {
+  const TopicId id = TopicIdOf(topic);
+  size_t slots = 0;
+  if (const TopicState* t = Find(id); t != nullptr) slots += t->replay.capacity();
+  if (auto it = replicas_.find(id); it != replicas_.end()) slots += it->second.messages.capacity();
+  return slots;
+}
+
 size_t Scribe::root_count() const {
   size_t n = 0;
   for (const auto& [id, t] : topics_) n += t->root ? 1 : 0;
@@ -510,11 +518,19 @@ void Scribe::Maintenance() {
   ExpireMoves();
   SendHeartbeats();
   TrimReplays();
-  absl::erase_if(replicas_, [this](const auto& entry) {
-    if (Now() - entry.second.refreshed <= options_.replica_ttl) return false;
-    stats_.replay_bytes -= entry.second.bytes;
-    return true;
-  });
+  // A replica not refreshed for replica_ttl goes. One whose ring grew past
+  // its bound (OnReplicate and KeepAsReplica store copies out of order
+  // before they trim) or was trimmed to a few copies (max_replay_bytes)
+  // gives the slots back (SeqMap::shrink).
+  for (auto it = replicas_.begin(); it != replicas_.end();) {
+    if (Now() - it->second.refreshed > options_.replica_ttl) {
+      stats_.replay_bytes -= it->second.bytes;
+      it = replicas_.erase(it);
+    } else {
+      it->second.messages.shrink();
+      ++it;
+    }
+  }
   ForgetIdleTopics();
 }
 
@@ -647,6 +663,12 @@ void Scribe::RefuseTopic(const TopicId& id, const char* what) {
 
 // `id` is taken by value: callers pass the erased state's own id (t.id),
 // which the first erase frees (AddressSanitizer: heap-use-after-free).
+// Every per-topic set loses the topic. replicating_ is emptied by the
+// flush after this batch of work; a topic erased while in it can only be a
+// former root (ForgetIdleTopics skips one in it, and a root is always
+// wanted), and its stale entry did no harm: the flush skips a topic with
+// no state or nothing queued (a topic made again meanwhile), and
+// ForgetIdleTopics would not forget one made again (last_used is now).
 void Scribe::Erase(TopicId id) {
   if (const TopicState* t = Find(id); t != nullptr) stats_.replay_bytes -= t->replay_bytes;
   topics_.erase(id);
@@ -656,6 +678,7 @@ void Scribe::Erase(TopicId id) {
   confirming_.erase(id);
   ordering_.erase(id);
   replaying_.erase(id);
+  replicating_.erase(id);
 }
 
 void Scribe::NotifyActive(TopicState& t, bool active) {

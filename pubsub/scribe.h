@@ -311,6 +311,10 @@ class Scribe final : public pastry::Application {
   // The payload bytes of every replay buffer and replica's copies, added up
   // anew: what stats().replay_bytes keeps track of (for tests).
   uint64_t RecountReplayBytes() const;
+  // The slots of `topic`'s replay buffer here and of this node's replica
+  // copies of it, held or free (0 if neither): what their rings keep
+  // allocated (for tests).
+  size_t ReplaySlots(std::string_view topic) const;
   // Where warnings go (bounds reached, at most one a second); null, the
   // default: nowhere.
   void set_logger(std::shared_ptr<spdlog::logger> logger) { log_ = std::move(logger); }

@@ -1111,7 +1111,7 @@ absl::btree_map<TopicId, ReplicaState>::iterator Scribe::AddReplica(const TopicI
   auto it = replicas_.emplace(id, ReplicaState{}).first;
   // OnReplicate pushes the oldest out before it stores past replay_capacity
   // in order, and trims after storing out of order (the ring then grows
-  // past the bound).
+  // past the bound, until the maintenance pass shrinks it back).
   it->second.messages.set_bound(options_.replay_capacity + 1);
   return it;
 }
@@ -1195,8 +1195,10 @@ void Scribe::TrimReplay(TopicState& t) {
          Now() - t.replay.begin()->second.stored > options_.replay_max_age) {
     EraseReplay(t, t.replay.begin());
   }
-  // An idle topic's ring gives its slots back, as the map's nodes went.
-  if (t.replay.empty() && t.replay.capacity() != 0) t.replay.clear();
+  // An idle topic's ring gives its slots back, as the map's nodes went; one
+  // trimmed to a few entries, or grown past its bound (a rival's state
+  // merged), gives back what it holds beyond them (SeqMap::shrink).
+  t.replay.shrink();
 }
 
 void Scribe::CheckGaps() {

@@ -37,7 +37,9 @@ namespace peter::pubsub {
 // that calls out (a subscriber's handler may publish, and so store and
 // trim) keeps what it needs of an entry, or its key, never an iterator or
 // reference across the call. With NDEBUG off (the sanitizer build) an
-// iterator dereferenced outside the entries held fails an assert.
+// iterator dereferenced outside the entries held fails an assert. Growing
+// and shrink() move the entries to new slots: iterators stay valid,
+// references do not.
 //
 // REQUIRES: V is default-constructible and movable (free slots hold V{}).
 template <typename V>
@@ -140,6 +142,29 @@ class SeqMap {
   size_t size() const { return size_; }
   size_t capacity() const { return slots_.size(); }
   bool empty() const { return size_ == 0; }
+  // Gives back slots the ring holds beyond its use: a ring that grew past
+  // its bound (entries stored before the oldest were trimmed: out of
+  // order, or a burst of copies) or that holds under a quarter of its
+  // slots (trimmed by age or bytes) is re-packed into its bound, or twice
+  // its entries if that is fewer; an empty one gives all back (clear()).
+  // A ring full at its bound, or filling up, is left as it is. Returns
+  // whether it re-packed. As growing, it keeps iterators valid, not
+  // references.
+  bool shrink() {
+    if (size_ == 0) {
+      if (slots_.empty()) return false;
+      clear();
+      return true;
+    }
+    const bool past_bound = bound_ != 0 && slots_.size() > bound_;
+    if (!past_bound && slots_.size() <= 4 * size_) return false;
+    size_t want = 2 * size_;
+    if (bound_ != 0) want = std::min(want, bound_);
+    want = std::max(want, size_);
+    if (want >= slots_.size()) return false;
+    Repack(want);
+    return true;
+  }
   // Also gives the ring's memory back.
   void clear() {
     first_ += size_;
@@ -266,9 +291,14 @@ class SeqMap {
     // buffer a topic never filled; a busy topic grows three times more).
     size_t grown_size = slots_.empty() ? 1 : 2 * slots_.size();
     if (size_ < bound_) grown_size = std::min(grown_size, bound_);
-    std::vector<value_type> grown(grown_size);
-    for (size_t i = 0; i < size_; ++i) grown[i] = std::move(At(first_ + i));
-    slots_ = std::move(grown);
+    Repack(grown_size);
+  }
+  // The entries moved, oldest first, into `slots` slots.
+  // REQUIRES: slots >= size().
+  void Repack(size_t slots) {
+    std::vector<value_type> packed(slots);
+    for (size_t i = 0; i < size_; ++i) packed[i] = std::move(At(first_ + i));
+    slots_ = std::move(packed);
     head_ = 0;
   }
 

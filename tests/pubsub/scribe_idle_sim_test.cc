@@ -4,12 +4,18 @@
 // channel ever published kept its state on its root and replicas for good,
 // and a node that had taken max_topics of them refused every new one.
 // Seeded and deterministic.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "pubsub/messages.h"
+#include "pubsub/topic_id.h"
+#include "pubsub/wire/codec.h"
 #include "tests/pubsub/scribe_harness.h"
 
 namespace peter::pubsub::testing {
@@ -60,7 +66,43 @@ int PublishWave(ScribeRing& ring, int wave, int topics) {
   return confirmed;
 }
 
-class ScribeIdleSimTest : public ::testing::TestWithParam<uint64_t> {};
+// Three topic names the same node roots in a ring of `seed`: found in a
+// ring of its own (the same seed makes the same node ids), publishing once
+// to each candidate.
+std::vector<std::string> NamesOfOneRoot(uint64_t seed, const ScribeOptions& options) {
+  ScribeRing probe(seed, kNodes, options);
+  std::vector<std::vector<std::string>> by_root(kNodes);
+  for (int k = 0; k < 40; ++k) {
+    const std::string name = absl::StrCat("same-", k);
+    probe.Publish(0, name, "m");
+    probe.net().RunFor(absl::Seconds(1));
+    const int root = probe.RootOf(name);
+    if (root < 0) continue;
+    by_root[root].push_back(name);
+    if (by_root[root].size() == 3) return by_root[root];
+  }
+  return {};
+}
+
+class ScribeIdleSimTest : public ::testing::TestWithParam<uint64_t> {
+ protected:
+  // The set-up of the tests at the cap of numberings remembered: a ring
+  // whose nodes keep max_topics 2 and forget a topic idle for 10 s, and
+  // three topic names (names_) that one node roots.
+  // Use as ASSERT_NO_FATAL_FAILURE(MakeRingAtTheCap()).
+  void MakeRingAtTheCap() {
+    ScribeOptions options = IdleOptions();
+    options.max_topics = 2;
+    options.topic_idle_timeout = absl::Seconds(10);
+    names_ = NamesOfOneRoot(GetParam(), options);
+    ASSERT_EQ(names_.size(), 3u);
+    ring_ = std::make_unique<ScribeRing>(GetParam(), kNodes, options);
+    ASSERT_TRUE(ring_->all_active());
+  }
+
+  std::vector<std::string> names_;
+  std::unique_ptr<ScribeRing> ring_;
+};
 
 // Six waves of 40 channels published once each, a minute apart: about 24
 // topics per wave on each node with the replicas, so without forgetting
@@ -177,24 +219,6 @@ TEST_P(ScribeIdleSimTest, APublishLongAfterForgettingStartsAfresh) {
   EXPECT_EQ(ring.TotalStats().publishes_deduplicated, 0u);
 }
 
-// Three topic names the same node roots in a ring of `seed`: found in a
-// ring of its own (the same seed makes the same node ids), publishing once
-// to each candidate.
-std::vector<std::string> NamesOfOneRoot(uint64_t seed, const ScribeOptions& options) {
-  ScribeRing probe(seed, kNodes, options);
-  std::vector<std::vector<std::string>> by_root(kNodes);
-  for (int k = 0; k < 40; ++k) {
-    const std::string name = absl::StrCat("same-", k);
-    probe.Publish(0, name, "m");
-    probe.net().RunFor(absl::Seconds(1));
-    const int root = probe.RootOf(name);
-    if (root < 0) continue;
-    by_root[root].push_back(name);
-    if (by_root[root].size() == 3) return by_root[root];
-  }
-  return {};
-}
-
 // At max_topics numberings remembered (forgotten within 2 x replica_ttl)
 // the oldest goes to make room for a topic forgotten now, whose replicas
 // still hold their copies. Before, the new one was forgotten without its
@@ -202,13 +226,9 @@ std::vector<std::string> NamesOfOneRoot(uint64_t seed, const ScribeOptions& opti
 // numbering from the replicas' state and multicast the three old messages
 // to that subscriber, which had subscribed after them.
 TEST_P(ScribeIdleSimTest, PastTheCapTheOldestNumberingMakesRoom) {
-  ScribeOptions options = IdleOptions();
-  options.max_topics = 2;
-  options.topic_idle_timeout = absl::Seconds(10);
-  const std::vector<std::string> names = NamesOfOneRoot(GetParam(), options);
-  ASSERT_EQ(names.size(), 3u);
-  ScribeRing ring(GetParam(), kNodes, options);
-  ASSERT_TRUE(ring.all_active());
+  ASSERT_NO_FATAL_FAILURE(MakeRingAtTheCap());
+  ScribeRing& ring = *ring_;
+  const std::vector<std::string>& names = names_;
   std::vector<std::optional<absl::StatusOr<uint64_t>>> first(2);
   for (int k = 0; k < 2; ++k) ring.PublishAcked(0, names[k], "a", &first[k]);
   ring.net().RunFor(absl::Seconds(2));
@@ -250,13 +270,9 @@ TEST_P(ScribeIdleSimTest, PastTheCapTheOldestNumberingMakesRoom) {
 // again is remembered as of the second time: making room for a third drops
 // the other, older one, not it (its first entry in the age order is stale).
 TEST_P(ScribeIdleSimTest, AtTheCapATopicForgottenTwiceCountsItsLatestAge) {
-  ScribeOptions options = IdleOptions();
-  options.max_topics = 2;
-  options.topic_idle_timeout = absl::Seconds(10);
-  const std::vector<std::string> names = NamesOfOneRoot(GetParam(), options);
-  ASSERT_EQ(names.size(), 3u);
-  ScribeRing ring(GetParam(), kNodes, options);
-  ASSERT_TRUE(ring.all_active());
+  ASSERT_NO_FATAL_FAILURE(MakeRingAtTheCap());
+  ScribeRing& ring = *ring_;
+  const std::vector<std::string>& names = names_;
   auto publish = [&ring](const std::string& name) {
     std::optional<absl::StatusOr<uint64_t>> out;
     ring.PublishAcked(0, name, "m", &out);
@@ -323,6 +339,72 @@ TEST_P(ScribeIdleSimTest, MaintenanceTrimsOnlyTheReplayBuffersThatHoldSomething)
   before = visits();
   ring.net().RunFor(absl::Seconds(10));
   EXPECT_EQ(visits() - before, 0u);
+}
+
+// A burst fills a root's replay buffer (replay_capacity 64: 64 slots), and
+// a message four seconds later keeps the topic's buffer from emptying once the
+// burst ages out (replay_max_age): the maintenance pass packs the one
+// entry left into two slots. Before, the ring kept its 64 slots for as
+// long as the topic held any message.
+TEST_P(ScribeIdleSimTest, AReplayBufferTrimmedByAgeGivesItsSlotsBack) {
+  ScribeOptions options;
+  options.replay_capacity = 64;
+  options.replay_max_age = absl::Seconds(5);
+  ScribeRing ring(GetParam(), kNodes, options);
+  ASSERT_TRUE(ring.all_active());
+  ring.Subscribe(3, "burst");
+  ring.net().RunFor(absl::Seconds(2));
+  for (int k = 0; k < 64; ++k) ring.Publish(0, "burst", absl::StrCat("m", k));
+  ring.net().RunFor(absl::Seconds(1));
+  const int root = ring.RootOf("burst");
+  ASSERT_GE(root, 0);
+  EXPECT_GE(ring.scribe(root).ReplaySlots("burst"), 64u);
+  ring.net().RunFor(absl::Seconds(3));
+  ring.Publish(0, "burst", "late");
+  ring.net().RunFor(absl::Seconds(3));  // the burst aged out, "late" not
+  ASSERT_EQ(ring.log(3, "burst").size(), 65u);
+  ASSERT_EQ(ring.RootOf("burst"), root);
+  EXPECT_GT(ring.scribe(root).RecountReplayBytes(), 0u);
+  EXPECT_LE(ring.scribe(root).ReplaySlots("burst"), 2u);
+}
+
+// Copies out of order (here one Replicate of 64 numbers past the 64 held,
+// newest first: none pushes the oldest out before it is stored) grow a
+// replica's ring past its bound (replay_capacity + 1) to twice that; the
+// trim after them leaves 64 copies in 130 slots. The maintenance pass packs
+// them into the bound again. Before, the ring kept the 130 slots for as long
+// as the replica lived. The Replicates are made by hand, as from node 0, and
+// given to node 1's Scribe: the ways a ring takes copies out of order (a
+// hand-over's numbers below the newest held, KeepAsReplica over a replica
+// held) are rare and hard to time.
+TEST_P(ScribeIdleSimTest, AReplicaRingGrownPastItsBoundShrinksBack) {
+  ScribeOptions options;
+  options.replay_capacity = 64;
+  ScribeRing ring(GetParam(), kNodes, options);
+  ASSERT_TRUE(ring.all_active());
+  const std::string topic = "copies";
+  const TopicId id = TopicIdOf(topic);
+  const NodeHandle root = ring.net().handle(0);
+  auto numbers = [&](uint64_t first, uint64_t last, bool newest_first) {
+    ReplicateMsg r{id, last + 1, false, {}, 0, last + 1, 1, {}};
+    for (uint64_t seq = first; seq <= last; ++seq) {
+      r.messages.push_back(StoredMessage{seq, absl::StrCat("m", seq), root.id, seq, 1});
+    }
+    if (newest_first) std::reverse(r.messages.begin(), r.messages.end());
+    ring.Call(1, [&](Scribe& s) {
+      s.Deliver(pastry::RouteMessage{std::nullopt, root, root, 1, wire::Encode(r)});
+    });
+  };
+  numbers(1, 64, /*newest_first=*/false);
+  EXPECT_EQ(ring.scribe(1).ReplaySlots(topic), 64u);
+  numbers(65, 128, /*newest_first=*/true);
+  ASSERT_EQ(ring.scribe(1).ReplaySlots(topic), 130u);
+  ring.net().RunFor(absl::Seconds(2));  // a maintenance pass or two
+  EXPECT_EQ(ring.scribe(1).ReplaySlots(topic), 65u);
+  // The newest 64 copies held: 65 to 128.
+  uint64_t bytes = 0;
+  for (uint64_t seq = 65; seq <= 128; ++seq) bytes += absl::StrCat("m", seq).size();
+  EXPECT_EQ(ring.scribe(1).RecountReplayBytes(), bytes);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ScribeIdleSimTest, ::testing::Values(1, 2, 3));

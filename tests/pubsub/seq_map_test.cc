@@ -73,6 +73,49 @@ TEST(SeqMapTest, GrowsToItsBoundAndNoFurther) {
   EXPECT_EQ(ring.find(2901)->second, "2901");
 }
 
+// Entries stored before the oldest are trimmed (out of order: a replica's
+// copies, OnReplicate) grow a ring past its bound; trimmed back, it keeps
+// the slots until shrink() packs it into its bound again. A ring that
+// holds a few entries of many slots (trimmed by age) packs them into
+// twice as many slots; an empty one gives all back. The entries, and a
+// position found before, are unchanged.
+TEST(SeqMapTest, ShrinkGivesBackWhatAnOutOfOrderBurstGrew) {
+  SeqMap<std::string> ring;
+  ring.set_bound(65);
+  for (uint64_t seq = 1; seq <= 64; ++seq) ring.try_emplace(seq, std::to_string(seq));
+  ASSERT_EQ(ring.capacity(), 64u);
+  EXPECT_FALSE(ring.shrink());  // filling up: left as it is
+  for (uint64_t seq = 128; seq > 64; --seq) ring.try_emplace(seq, std::to_string(seq));
+  while (ring.size() > 64) ring.erase(ring.begin());
+  EXPECT_EQ(ring.capacity(), 130u);  // doubled past the bound, kept
+  const auto oldest = ring.begin();
+  EXPECT_TRUE(ring.shrink());
+  EXPECT_EQ(ring.capacity(), 65u);
+  EXPECT_EQ(oldest->first, 65u);
+  EXPECT_EQ(ring.begin()->first, 65u);
+  EXPECT_EQ(ring.rbegin()->second, "128");
+  EXPECT_EQ(ring.find(100)->second, "100");
+  EXPECT_FALSE(ring.shrink());  // full at its bound
+  // Appending and trimming go on within the bound.
+  for (uint64_t seq = 129; seq <= 300; ++seq) {
+    ring.try_emplace(seq, std::to_string(seq));
+    while (ring.size() > 64) ring.erase(ring.begin());
+  }
+  EXPECT_EQ(ring.capacity(), 65u);
+  EXPECT_EQ(ring.begin()->first, 237u);
+  // Trimmed to a few (by age): two slots per entry.
+  while (ring.size() > 3) ring.erase(ring.begin());
+  EXPECT_TRUE(ring.shrink());
+  EXPECT_EQ(ring.capacity(), 6u);
+  std::vector<uint64_t> keys;
+  for (const auto& [seq, value] : ring) keys.push_back(seq);
+  EXPECT_EQ(keys, (std::vector<uint64_t>{298, 299, 300}));
+  while (!ring.empty()) ring.erase(ring.begin());
+  EXPECT_TRUE(ring.shrink());
+  EXPECT_EQ(ring.capacity(), 0u);
+  EXPECT_FALSE(ring.shrink());
+}
+
 // A held number is not replaced, and the value offered is left as it was
 // (OnReplicate compares it with the one held).
 TEST(SeqMapTest, TryEmplaceOfAHeldNumberKeepsBothValues) {
