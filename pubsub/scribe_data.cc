@@ -456,13 +456,16 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
 // long way defers the delivery, so a handler that publishes never sees
 // its own topic's next message delivered inside the current one.
 TopicState* Scribe::NumbersAtOnce(const TopicId& id) {
-  if (callbacks_running_ > 0) return nullptr;
+  if (callbacks_running_ > 0 || !overlay_->IsActive()) return nullptr;
   TopicState* t = Find(id);
   if (t == nullptr || !t->root || !t->unconfirmed.empty() || !t->held_publishes.empty() ||
-      Now() < t->hold_until || publish_paths_.contains(id) || HasReplicaPeers(*t) ||
-      !HoldsLease(*t) || !IsClosestTo(id)) {
+      Now() < t->hold_until || publish_paths_.contains(id)) {
     return nullptr;
   }
+  // Closest to the topic (IsClosestTo) with no replica peer
+  // (HasReplicaPeers): its replica set is this node alone.
+  const std::vector<NodeHandle>& set = ReplicaSetOf(*t);
+  if (set.size() != 1 || set.front().id != Self().id || !HoldsLease(*t)) return nullptr;
   return t;
 }
 
