@@ -92,7 +92,8 @@ absl::StatusOr<SubscriptionId> Scribe::Subscribe(std::string_view topic,
   subscriptions_[sid] = id;
   if (t->attached) {
     if (shared->on_active) {
-      overlay_->ScheduleTimer(absl::ZeroDuration(), [shared] {
+      overlay_->ScheduleTimer(absl::ZeroDuration(), [this, shared] {
+        InCallback in_callback(callbacks_running_);
         shared->on_active(true);
       });
     }

@@ -276,9 +276,14 @@ class Scribe final : public pastry::Application {
   // acknowledgement, else routed; resent (routed) every publish_retry until
   // acknowledged. When this node is the topic's root and has no replica
   // peer (one node; --replicas 0), the message is numbered, delivered to
-  // the local subscribers and `done` run before this returns, unless it is
-  // called from a subscriber's handler or another callback of this Scribe
-  // (then it goes the long way, as a message to itself). Errors returned here are local
+  // the local subscribers and `done` run before this returns; not when this
+  // node has no state for the topic yet (its first publish), holds
+  // publishes (a fresh root's grace, no lease), has numbers waiting for
+  // replicas or an earlier acknowledged publish to the topic in flight, or
+  // when called from a callback of this Scribe (a subscriber's handler, a
+  // `done`). Then it goes the long way: routed (numbered in this call when
+  // the route ends here) or, to a cached root, sent (to itself: numbered
+  // later), and `done` runs later. Errors returned here are local
   // (as above, or ResourceExhausted: too many publishes in flight); `done`
   // does not run then, and is left to the caller (not moved from).
   absl::Status Publish(std::string_view topic, Payload payload,
@@ -628,11 +633,13 @@ class Scribe final : public pastry::Application {
   absl::btree_map<NodeId, absl::Time> heartbeat_sent_;
   absl::btree_map<NodeId, absl::Duration> parent_rtt_;
   uint64_t next_request_ = 0;  // set on first use from the clock
-  // The application's callbacks running now (a subscriber's on_message or
-  // on_anycast, a publish's or anycast's done), nested: a publish made from
-  // one is not numbered at once (NumbersAtOnce), so a delivery never runs
-  // inside another and a chain of publishes from done callbacks does not
-  // recurse.
+  // The application's callbacks running now (a subscriber's on_message,
+  // on_active or on_anycast, a publish's or anycast's done), nested: a
+  // publish made from one is not numbered at once (NumbersAtOnce), so done
+  // callbacks that publish again do not recurse (each publish's done would
+  // run inside the last), and a handler's acknowledged publish is answered
+  // later, as before. (A delivery of a topic that starts inside another
+  // waits for it: TopicState::delivering.)
   int callbacks_running_ = 0;
   class InCallback {
    public:

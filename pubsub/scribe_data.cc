@@ -452,9 +452,9 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
 // nothing (a fresh root's hold, a full replica window: these order what
 // they hold before new publishes) and may number (its lease); and none of
 // this node's earlier publishes to the topic is in flight (their order).
-// Not from inside a callback of this Scribe (callbacks_running_): the
-// long way defers the delivery, so a handler that publishes never sees
-// its own topic's next message delivered inside the current one.
+// Not from inside a callback of this Scribe (callbacks_running_): a done
+// callback that publishes again would run the next done inside itself, and
+// so on as deep as the chain; the long way answers later.
 TopicState* Scribe::NumbersAtOnce(const TopicId& id) {
   if (callbacks_running_ > 0 || !overlay_->IsActive()) return nullptr;
   TopicState* t = Find(id);

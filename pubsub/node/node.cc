@@ -204,7 +204,8 @@ void NodeImpl::Unsubscribe(const std::shared_ptr<State>& state) {
 
 void NodeImpl::PublishOnLoop(std::string topic, pubsub::Payload payload,
                              pubsub::PublishCallback done) {
-  // Scribe calls `done` itself, later, unless the publish fails at once
+  // Scribe calls `done` itself (later, or before Publish returns when it
+  // numbers the publish at once), unless the publish fails at once
   // (then it leaves `done` to us: no copy of the callback per publish).
   absl::Status status = scribe_->Publish(topic, std::move(payload), std::move(done));
   if (!status.ok()) done(status);

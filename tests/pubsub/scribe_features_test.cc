@@ -1,7 +1,9 @@
 // Scribe's publish acknowledgements, cached roots, anycast, bottleneck
 // remover and status snapshot over real Pastry nodes on the simulated
 // network: a handful of nodes, driven by hand.
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -112,11 +114,11 @@ TEST(PublishAckTest, ARootWithNoReplicaPeerNumbersItsOwnPublishesAtOnce) {
   EXPECT_EQ(stats.dropped, 0u);
 }
 
-// A subscriber's handler that publishes to its own topic: its publish goes
-// the long way (a message to the node itself), so every subscriber gets the
-// message being delivered before the one published from the handler.
-// Numbered at once, the reply would be delivered inside the first
-// delivery: to the second subscriber before the message it answers.
+// A subscriber's handler that publishes to its own topic: its publish is
+// not numbered at once (a callback of this Scribe is running), and every
+// subscriber gets the message being delivered before the one published from
+// the handler (TopicState::delivering holds a delivery of the topic that
+// starts inside another until that one ends).
 TEST(PublishAckTest, APublishFromAHandlerIsDeliveredAfterTheMessageItAnswers) {
   ScribeRing ring(17, 1);
   ASSERT_TRUE(ring.all_active());
@@ -142,12 +144,53 @@ TEST(PublishAckTest, APublishFromAHandlerIsDeliveredAfterTheMessageItAnswers) {
   EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 1u);
 }
 
+// A done callback that publishes again, whose publish's done publishes
+// again, and so on: the publish made in a done is not numbered at once, so
+// its done runs later, not inside the one before (numbered at once, each
+// done would run inside the last: a chain as deep as the publishes).
+TEST(PublishAckTest, ADoneThatPublishesAgainDoesNotRecurse) {
+  ScribeRing ring(19, 1);
+  ASSERT_TRUE(ring.all_active());
+  ring.Subscribe(0, "chain", /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, {0}, "chain"));
+  Scribe& scribe = ring.scribe(0);
+  constexpr int kChain = 200;
+  int depth = 0;
+  int max_depth = 0;
+  int completed = 0;
+  std::function<void(absl::StatusOr<uint64_t>)> done = [&](absl::StatusOr<uint64_t> seq) {
+    ASSERT_TRUE(seq.ok()) << seq.status();
+    max_depth = std::max(max_depth, ++depth);
+    if (++completed < kChain) {
+      ASSERT_TRUE(
+          scribe.Publish("chain", "m", [&done](absl::StatusOr<uint64_t> s) { done(std::move(s)); })
+              .ok());
+    }
+    --depth;
+  };
+  ring.Call(0, [&](Scribe& s) {
+    ASSERT_TRUE(
+        s.Publish("chain", "m", [&done](absl::StatusOr<uint64_t> s) { done(std::move(s)); }).ok());
+  });
+  ASSERT_TRUE(ring.net().RunUntil([&] { return completed == kChain; }, absl::Seconds(20),
+                                  absl::Milliseconds(1)));
+  EXPECT_EQ(max_depth, 1);
+  ExpectExactly(ring.log(0, "chain"), 1, kChain);
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 1u);  // the first only
+}
+
 // A publish behind an earlier one of this node to the topic still in
-// flight (sent the long way from a handler) waits its turn: numbered at
-// once, it would overtake it.
+// flight waits its turn: numbered at once, it would overtake it. The
+// earlier one is an acknowledged publish from a handler to a cached root,
+// the node itself: a message to itself, numbered when it is dispatched.
 TEST(PublishAckTest, APublishBehindOneInFlightIsNotNumberedAtOnce) {
   ScribeRing ring(18, 1);
   ASSERT_TRUE(ring.all_active());
+  Outcome warm;  // no state for "log" yet: the long way, and its root cached
+  ring.PublishAcked(0, "log", "warm", &warm);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return warm.has_value(); }, absl::Seconds(6),
+                                  absl::Milliseconds(1)));
+  ASSERT_TRUE(ring.scribe(0).CachedRoot("log").has_value());
   ring.Subscribe(0, "log", /*reliable=*/true);
   Scribe& scribe = ring.scribe(0);
   Outcome first;
@@ -170,13 +213,14 @@ TEST(PublishAckTest, APublishBehindOneInFlightIsNotNumberedAtOnce) {
                    second = std::move(seq);
                  }).ok());
     EXPECT_FALSE(second.has_value());
+    EXPECT_TRUE(ring.log(0, "log").empty());  // both wait in the node's messages to itself
   });
   ASSERT_TRUE(ring.net().RunUntil([&] { return second.has_value(); }, absl::Seconds(6),
                                   absl::Milliseconds(1)));
   ASSERT_TRUE(first.has_value() && first->ok());
   ASSERT_TRUE(second->ok());
-  EXPECT_EQ(**first, 1u);
-  EXPECT_EQ(**second, 2u);
+  EXPECT_EQ(**first, 2u);
+  EXPECT_EQ(**second, 3u);
   ASSERT_EQ(ring.log(0, "log").size(), 2u);
   EXPECT_EQ(ring.log(0, "log")[0].payload, "first");
   EXPECT_EQ(ring.log(0, "log")[1].payload, "second");
