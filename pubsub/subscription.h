@@ -16,6 +16,9 @@ struct Delivery {
   std::string_view payload;
 };
 
+// The callbacks run on the Scribe's thread, inside its work (a delivery of
+// a publish numbered at once, inside Scribe::Publish), and must not throw:
+// an exception leaves the Scribe's state half-updated.
 struct SubscribeOptions {
   // Called for each message of the topic, in sequence order, once each.
   std::function<void(const Delivery&)> on_message;
