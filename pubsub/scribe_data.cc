@@ -135,8 +135,12 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   // A hold that ended since the last tick, or a replica window with room
   // again: what it held goes first (and a resend of a publish numbered so
   // is then recognised below).
-  if (!t->held_publishes.empty() && Now() >= t->hold_until && HoldsLease(*t)) NumberHeld(*t);
+  if (!t->held_publishes.empty() && HoldsOver(*t)) NumberHeld(*t);
   if (AckIfNumbered(*t, publish)) return;
+  if (MayNumberNow(*t)) {
+    NumberInOrder(*t, std::move(publish));
+    return;
+  }
   const bool leased = HoldsLease(*t);
   if (!leased) {
     ++stats_.lease_waits;
@@ -163,11 +167,24 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
     }
     return;
   }
-  if (!t->held_publishes.empty() || WindowFull(*t)) {
-    HoldForWindow(*t, std::move(publish));
-    return;
-  }
-  NumberInOrder(*t, std::move(publish));
+  // Past its hold and leased: it holds publishes already, or its replica
+  // window is full (MayNumberNow).
+  HoldForWindow(*t, std::move(publish));
+}
+
+// The gate every new publish at a root passes to be numbered now, on
+// arrival (OnDeliverPublish) or within Publish (NumbersAtOnce): this node
+// roots the topic, holds nothing (held publishes go first), has room in its
+// replica window, and its holds are over (HoldsOver).
+bool Scribe::MayNumberNow(const TopicState& t) const {
+  return t.root && t.held_publishes.empty() && !WindowFull(t) && HoldsOver(t);
+}
+
+// A fresh root's hold (fresh_root_grace) has ended and the root holds a
+// lease: what it holds, or a new publish, may be numbered as its replica
+// window allows.
+bool Scribe::HoldsOver(const TopicState& t) const {
+  return Now() >= t.hold_until && HoldsLease(t);
 }
 
 // The replica window: half the replay buffer. Every number waiting for its
@@ -450,22 +467,25 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
 // would have numbered it at once the same way: this node roots the topic
 // and is the closest node to it, has no replica peer to wait for, holds
 // nothing (a fresh root's hold, a full replica window: these order what
-// they hold before new publishes) and may number (its lease); and none of
-// this node's earlier publishes to the topic is in flight (their order).
-// Not from inside a callback of this Scribe (callbacks_running_): a done
-// callback that publishes again would run the next done inside itself, and
-// so on as deep as the chain; the long way answers later.
+// they hold before new publishes) and may number (its lease): the gate a
+// publish arriving passes (MayNumberNow); no number waits for replicas;
+// and none of this node's earlier publishes to the topic is in flight
+// (their order). Not from inside a callback of this Scribe
+// (callbacks_running_): a done callback that publishes again would run the
+// next done inside itself, and so on as deep as the chain; the long way
+// answers later.
 TopicState* Scribe::NumbersAtOnce(const TopicId& id) {
   if (callbacks_running_ > 0 || !overlay_->IsActive()) return nullptr;
   TopicState* t = Find(id);
-  if (t == nullptr || !t->root || !t->unconfirmed.empty() || !t->held_publishes.empty() ||
-      Now() < t->hold_until || publish_paths_.contains(id)) {
+  // `root` first: the replica set is not looked up for a topic not rooted
+  // here; the lease (MayNumberNow) last, after the cheaper replica set.
+  if (t == nullptr || !t->root || !t->unconfirmed.empty() || publish_paths_.contains(id)) {
     return nullptr;
   }
   // Closest to the topic (IsClosestTo) with no replica peer
   // (HasReplicaPeers): its replica set is this node alone.
   const std::vector<NodeHandle>& set = ReplicaSetOf(*t);
-  if (set.size() != 1 || set.front().id != Self().id || !HoldsLease(*t)) return nullptr;
+  if (set.size() != 1 || set.front().id != Self().id || !MayNumberNow(*t)) return nullptr;
   return t;
 }
 
@@ -642,9 +662,7 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
   }
   for (const auto& [to, ack] : acks) SendTo(to, ack);
   if (t.unconfirmed.empty()) confirming_.erase(t.id);
-  if (!t.held_publishes.empty() && !WindowFull(t) && Now() >= t.hold_until && HoldsLease(t)) {
-    NumberHeld(t);
-  }
+  if (!t.held_publishes.empty() && !WindowFull(t) && HoldsOver(t)) NumberHeld(t);
 }
 
 // Another root's numbering reached up to `below` (a join's frontier, a
