@@ -93,8 +93,7 @@ absl::StatusOr<SubscriptionId> Scribe::Subscribe(std::string_view topic,
   if (t->attached) {
     if (shared->on_active) {
       overlay_->ScheduleTimer(absl::ZeroDuration(), [this, shared] {
-        InCallback in_callback(callbacks_running_);
-        shared->on_active(true);
+        RunCallback(shared->on_active, true);
       });
     }
   } else if (!joining_.contains(id)) {
@@ -158,8 +157,7 @@ absl::Status Scribe::Publish(std::string_view topic, Payload payload,
   const TopicId id = TopicIdOf(topic);
   if (TopicState* t = NumbersAtOnce(id); t != nullptr) {
     const uint64_t seq = NumberAtOnce(*t, std::move(payload));
-    InCallback in_callback(callbacks_running_);
-    done(seq);
+    RunCallback(done, seq);
     return absl::OkStatus();
   }
   if (pending_publishes_.size() >= options_.max_pending_publishes) {
@@ -685,8 +683,7 @@ void Scribe::Erase(TopicId id) {
 void Scribe::NotifyActive(TopicState& t, bool active) {
   for (size_t i = 0; i < t.subs.size(); ++i) {
     std::shared_ptr<const SubscribeOptions> s = t.subs[i].options;
-    InCallback in_callback(callbacks_running_);
-    if (s->on_active) s->on_active(active);
+    if (s->on_active) RunCallback(s->on_active, active);
   }
 }
 

@@ -653,6 +653,15 @@ class Scribe final : public pastry::Application {
    private:
     int& running_;
   };
+  // Every call of an application callback goes through here, counted in
+  // callbacks_running_ while it runs; nothing else takes an InCallback.
+  // A template, not a std::function: on_message runs per message and
+  // subscriber, and this inlines.
+  template <typename F, typename... Args>
+  decltype(auto) RunCallback(F&& callback, Args&&... args) {
+    InCallback in_callback(callbacks_running_);
+    return std::forward<F>(callback)(std::forward<Args>(args)...);
+  }
   SubscriptionId next_subscription_ = 1;
   bool ticking_ = false;
   absl::Time next_maintenance_ = absl::InfinitePast();

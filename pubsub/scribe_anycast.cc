@@ -126,10 +126,9 @@ bool Scribe::VisitForAnycast(AnycastMsg& m, bool climbing) {
     ++stats_.dropped;  // left the tree meanwhile: the walk goes on
     return false;
   }
-  InCallback in_callback(callbacks_running_);
   for (size_t i = 0; i < t->subs.size(); ++i) {
     std::shared_ptr<const SubscribeOptions> s = t->subs[i].options;
-    if (s->on_anycast && s->on_anycast(Delivery{t->name, 0, m.payload})) {
+    if (s->on_anycast && RunCallback(s->on_anycast, Delivery{t->name, 0, m.payload})) {
       ++stats_.anycasts_accepted;
       ReplyAnycast(m, AnycastOutcome::kAccepted);
       return true;
@@ -170,13 +169,12 @@ void Scribe::OnAnycastReply(const AnycastReplyMsg& reply) {
   }
   AnycastCallback done = std::move(it->second.done);
   pending_anycasts_.erase(it);
-  InCallback in_callback(callbacks_running_);
   if (reply.outcome == AnycastOutcome::kAccepted) {
-    done(reply.accepted_by);
+    RunCallback(done, reply.accepted_by);
     return;
   }
   ++stats_.anycasts_failed;
-  done(StatusOf(reply.outcome));
+  RunCallback(done, StatusOf(reply.outcome));
 }
 
 void Scribe::CheckPendingAnycasts() {
@@ -189,11 +187,10 @@ void Scribe::CheckPendingAnycasts() {
     expired.push_back(std::move(it->second.done));
     it = pending_anycasts_.erase(it);
   }
-  InCallback in_callback(callbacks_running_);
   for (AnycastCallback& done : expired) {
     ++stats_.anycasts_failed;
-    done(absl::DeadlineExceededError(
-        "anycast not answered in time; a subscriber may have accepted it"));
+    RunCallback(done, absl::DeadlineExceededError(
+                          "anycast not answered in time; a subscriber may have accepted it"));
   }
 }
 

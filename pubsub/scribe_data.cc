@@ -842,8 +842,7 @@ void Scribe::OnPublishAck(const NodeHandle& from, const PublishAckMsg& ack) {
   PublishCallback done = std::move(it->second.done);
   ErasePending(it);
   ReleasePublishPath(ack.topic);
-  InCallback in_callback(callbacks_running_);
-  done(ack.seq);
+  RunCallback(done, ack.seq);
 }
 
 void Scribe::CacheRoot(const TopicId& topic, const NodeHandle& root) {
@@ -877,8 +876,7 @@ void Scribe::CheckPendingPublishes() {
     ++stats_.publish_resends;
     SendPublish(request);
   }
-  InCallback in_callback(callbacks_running_);
-  for (auto& [done, status] : failed) done(status);
+  for (auto& [done, status] : failed) RunCallback(done, status);
 }
 
 // The root learns that numbers below `frontier` were used before it.
@@ -996,11 +994,10 @@ void Scribe::DeliverLocal(TopicState& t, uint64_t seq,
                           const Payload& payload) {
   const bool outer = !t.delivering;
   t.delivering = true;
-  InCallback in_callback(callbacks_running_);
   for (size_t i = 0; i < t.subs.size(); ++i) {
     std::shared_ptr<const SubscribeOptions> s = t.subs[i].options;
     ++stats_.delivered;
-    s->on_message(Delivery{t.name, seq, payload});
+    RunCallback(s->on_message, Delivery{t.name, seq, payload});
   }
   if (outer) t.delivering = false;
 }
