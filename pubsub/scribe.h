@@ -430,7 +430,7 @@ class Scribe final : public pastry::Application {
   void ForceOutOfOrder(TopicState& t, PublishMsg publish, const char* why, bool checked);
   bool OriginHeld(const TopicState& t, const NodeId& publisher, uint64_t request);
   bool IsClosestTo(const TopicId& id) const;
-  uint64_t Stamp(TopicState& t, PublishMsg publish);
+  uint64_t Stamp(TopicState& t, PublishMsg publish, bool alone);
   bool MayNumberNow(const TopicState& t) const;
   bool HoldsOver(const TopicState& t) const;
   TopicState* NumbersAtOnce(const TopicId& id);

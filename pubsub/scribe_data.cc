@@ -359,7 +359,7 @@ void Scribe::NumberInOrder(TopicState& t, PublishMsg publish) {
 void Scribe::StampChain(TopicState& t, PublishMsg publish, bool checked) {
   for (;;) {
     const PublishOrigin origin{publish.publisher.id, publish.request};
-    if (checked || !AckIfNumbered(t, publish)) Stamp(t, std::move(publish));
+    if (checked || !AckIfNumbered(t, publish)) Stamp(t, std::move(publish), /*alone=*/false);
     checked = false;
     if (origin.second == 0 || t.order_waits.empty()) break;
     auto it = t.order_waits.find(origin);
@@ -423,7 +423,13 @@ void Scribe::ReleaseOrderWaits() {
   }
 }
 
-uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
+// Gives `publish` the next number, released at once if there is no replica
+// peer and no number waits for one, otherwise once every replica peer holds
+// it (WaitForReplicas).
+// `alone`: the caller found, just before, this node alone in the topic's
+// replica set (NumbersAtOnce): the replica peers are not looked up again
+// (QueueReplicate: the leaf set's version and a walk of the replica set).
+uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish, bool alone) {
   const uint64_t seq = t.next_stamp++;
   ++stats_.published;
   if (LogsDebug()) {
@@ -436,7 +442,7 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish) {
   // replicas by Accept, once it is delivered), and copied from there into
   // the replicas' message (if there are replicas).
   const StoredMessage origin{seq, {}, publish.publisher.id, publish.request};
-  const bool replicated = QueueReplicate(t, seq);
+  const bool replicated = !alone && QueueReplicate(t, seq);
   const bool ack = publish.request != 0 && publish.want_ack;
   if (!replicated && t.unconfirmed.empty()) {
     // No replica peer (replicas = 0, a one-node ring): at once.
@@ -495,7 +501,8 @@ TopicState* Scribe::NumbersAtOnce(const TopicId& id) {
 uint64_t Scribe::NumberAtOnce(TopicState& t, Payload payload) {
   ++stats_.publishes_numbered_at_once;
   t.last_used = Now();
-  return Stamp(t, PublishMsg{t.id, std::move(payload), Self(), NextRequest(), /*want_ack=*/false});
+  return Stamp(t, PublishMsg{t.id, std::move(payload), Self(), NextRequest(), /*want_ack=*/false},
+               /*alone=*/true);
 }
 
 void Scribe::AckPublish(const PublishMsg& publish, uint64_t seq) {
