@@ -226,6 +226,40 @@ TEST(PublishAckTest, APublishBehindOneInFlightIsNotNumberedAtOnce) {
   EXPECT_EQ(ring.log(0, "log")[1].payload, "second");
 }
 
+// A root that holds publishes (a fresh root's grace: the one-node ring is
+// younger than fresh_root_grace) does not number its own at once: that
+// would overtake what it holds. Its publish is held behind the others and
+// numbered after them; once the hold is over, at once again. The at-once
+// path passes the gate a publish arriving passes (MayNumberNow).
+TEST(PublishAckTest, ARootThatHoldsPublishesDoesNotNumberItsOwnAtOnce) {
+  ScribeOptions options;
+  options.fresh_root_grace = absl::Seconds(10);
+  ScribeRing ring(20, 1, options);
+  ASSERT_TRUE(ring.all_active());
+  Scribe& scribe = ring.scribe(0);
+  ring.Publish(0, "held", "first");  // no state for "held": routed, and held
+  ring.Subscribe(0, "held", /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, {0}, "held"));
+  Outcome second;
+  ring.PublishAcked(0, "held", "second", &second);
+  EXPECT_FALSE(second.has_value());
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return second.has_value(); }, options.fresh_root_grace,
+                                  absl::Milliseconds(10)));
+  ASSERT_TRUE(second->ok()) << second->status();
+  EXPECT_EQ(**second, 2u);
+  Outcome third;
+  ring.PublishAcked(0, "held", "third", &third);
+  ASSERT_TRUE(third.has_value());  // the hold is over: at once
+  ASSERT_TRUE(third->ok()) << third->status();
+  EXPECT_EQ(**third, 3u);
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 1u);
+  ExpectExactly(ring.log(0, "held"), 1, 3);
+  EXPECT_EQ(ring.log(0, "held")[0].payload, "first");
+  EXPECT_EQ(ring.log(0, "held")[1].payload, "second");
+  EXPECT_EQ(ring.log(0, "held")[2].payload, "third");
+}
+
 // The cached root is no longer the root (a closer node took over): it
 // passes the publish on, and the next acknowledgement updates the cache.
 TEST(PublishAckTest, AFormerRootPassesThePublishOnAndTheCacheFollows) {
