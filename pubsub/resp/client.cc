@@ -298,6 +298,7 @@ void Client::Write() {
   }
   out_.erase(0, n);
   writing_.swap(out_);
+  CountOutput();  // less what the kernel took
   server_.counters().output_async_writes++;
   asio::async_write(socket_, asio::buffer(writing_),
                     [self = shared_from_this()](const std::error_code& ec, size_t) {
