@@ -463,5 +463,54 @@ TEST(ScribeReplicaWindowTest, ARootWhoseReplicasDieStillNumbersWhatItHeld) {
             0u);
 }
 
+// A root's own publish is numbered at once (inside Publish) only where a
+// publish arriving would be numbered now (Scribe::MayNumberNow): a root
+// whose replica peers all crashed is alone in the topic's replica set once
+// failure detection has removed them, but holds no lease for
+// lone_root_grace after the loss, and its own publishes wait with the
+// others (lone_root_waits) rather than being numbered at once. After the
+// grace they are numbered, in order, and the next is numbered at once.
+TEST(ScribeReplicaWindowTest, ALoneRootNumbersItsOwnAtOnceOnlyAfterLoneRootGrace) {
+  ScribeRing ring(DataCentre(7), 3, ScribeOptions{.publish_timeout = absl::Seconds(20)});
+  ASSERT_TRUE(ring.all_active());
+  const int root = ring.net().ClosestLiveNode(TopicIdOf(kTopic));
+  ASSERT_GE(root, 0);
+  Scribe& scribe = ring.scribe(root);
+  ring.Subscribe(root, kTopic, /*reliable=*/true);
+  ASSERT_TRUE(RunUntilAttached(ring, {root}, kTopic));
+  std::vector<std::optional<absl::StatusOr<uint64_t>>> outcomes(4);
+  ring.PublishAcked(root, kTopic, "m0", &outcomes[0]);  // two replica peers: the long way
+  ring.net().RunFor(absl::Seconds(1));
+  ASSERT_TRUE(outcomes[0].has_value() && outcomes[0]->ok());
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
+  for (int i = 0; i < 3; ++i) {
+    if (i != root) ring.Crash(i);
+  }
+  // Past failure detection (leaf-set probes), within lone_root_grace.
+  ring.net().RunFor(absl::Seconds(4));
+  const uint64_t lone_waits = scribe.stats().lone_root_waits;
+  ring.PublishAcked(root, kTopic, "m1", &outcomes[1]);
+  ring.PublishAcked(root, kTopic, "m2", &outcomes[2]);
+  EXPECT_FALSE(outcomes[1].has_value());
+  EXPECT_FALSE(outcomes[2].has_value());
+  ring.net().RunFor(absl::Milliseconds(100));
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
+  EXPECT_GT(scribe.stats().lone_root_waits, lone_waits);  // held: no lease yet
+  EXPECT_FALSE(outcomes[1].has_value());
+  ASSERT_TRUE(ring.net().RunUntil([&] { return outcomes[2].has_value(); }, absl::Seconds(10),
+                                  absl::Milliseconds(10)));
+  ring.PublishAcked(root, kTopic, "m3", &outcomes[3]);
+  ASSERT_TRUE(outcomes[3].has_value());  // alone and leased: at once
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 1u);
+  for (int k = 0; k < 4; ++k) {
+    ASSERT_TRUE(outcomes[k].has_value() && outcomes[k]->ok()) << k;
+    EXPECT_EQ(**outcomes[k], static_cast<uint64_t>(k + 1)) << k;
+  }
+  ring.net().RunFor(absl::Milliseconds(100));
+  const std::vector<Received>& log = ring.log(root, kTopic);
+  ExpectExactly(log, 1, 4);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(log[k].payload, absl::StrCat("m", k)) << k;
+}
+
 }  // namespace
 }  // namespace peter::pubsub::testing
