@@ -182,7 +182,7 @@ bool Scribe::MayNumberNow(const TopicState& t) const {
 
 // A fresh root's hold (fresh_root_grace) has ended and the root holds a
 // lease: what it holds, or a new publish, may be numbered as its replica
-// window allows.
+// window allows. ReleaseHolds writes the two out (it asks for a lease).
 bool Scribe::HoldsOver(const TopicState& t) const {
   return Now() >= t.hold_until && HoldsLease(t);
 }
@@ -770,6 +770,8 @@ void Scribe::ReleaseHolds() {
   std::vector<TopicId> ids(holding_.begin(), holding_.end());
   for (const TopicId& id : ids) {
     TopicState* t = Find(id);
+    // HoldsOver written out, as a root without a lease asks for one: keep
+    // the two in step.
     if (t != nullptr && t->root && Now() < t->hold_until) continue;
     if (t != nullptr && t->root && !HoldsLease(*t)) {
       AskLease(*t);

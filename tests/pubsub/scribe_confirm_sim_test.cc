@@ -471,7 +471,10 @@ TEST(ScribeReplicaWindowTest, ARootWhoseReplicasDieStillNumbersWhatItHeld) {
 // others (lone_root_waits) rather than being numbered at once. After the
 // grace they are numbered, in order, and the next is numbered at once.
 TEST(ScribeReplicaWindowTest, ALoneRootNumbersItsOwnAtOnceOnlyAfterLoneRootGrace) {
-  ScribeRing ring(DataCentre(7), 3, ScribeOptions{.publish_timeout = absl::Seconds(20)});
+  // Failure detection (about 2 s) well within the grace.
+  ScribeRing ring(DataCentre(7), 3,
+                  ScribeOptions{.lone_root_grace = absl::Seconds(8),
+                                .publish_timeout = absl::Seconds(20)});
   ASSERT_TRUE(ring.all_active());
   const int root = ring.net().ClosestLiveNode(TopicIdOf(kTopic));
   ASSERT_GE(root, 0);
