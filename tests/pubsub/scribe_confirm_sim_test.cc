@@ -515,5 +515,125 @@ TEST(ScribeReplicaWindowTest, ALoneRootNumbersItsOwnAtOnceOnlyAfterLoneRootGrace
   for (int k = 0; k < 4; ++k) EXPECT_EQ(log[k].payload, absl::StrCat("m", k)) << k;
 }
 
+// A root whose two replica peers crashed while `waiting` numbers of its own
+// best-effort publishes ("m1".."m<waiting>", after "m0", confirmed) waited
+// for their confirmations, with root leases off (root_lease 0): once
+// failure detection has removed the peers it is alone in the topic's
+// replica set and needs no lease, but releases nothing until
+// lone_root_grace after the loss (ReleaseConfirmed). With leases on, such
+// a root gets its lease (AloneForGood) when it may release them too, and
+// releases them at its next tick at the latest: leases off leave the
+// at-once gate's own checks alone to hold its next publish back, and for
+// seconds rather than part of a tick.
+// Returns the root's index.
+int LoneRootWithNumbersWaiting(ScribeRing& ring, int waiting) {
+  const int root = ring.net().ClosestLiveNode(TopicIdOf(kTopic));
+  EXPECT_GE(root, 0);
+  if (root < 0) return root;
+  ring.Subscribe(root, kTopic, /*reliable=*/true);
+  EXPECT_TRUE(RunUntilAttached(ring, {root}, kTopic));
+  std::optional<absl::StatusOr<uint64_t>> first;
+  ring.PublishAcked(root, kTopic, "m0", &first);  // two replica peers: the long way
+  ring.net().RunFor(absl::Seconds(1));
+  EXPECT_TRUE(first.has_value() && first->ok() && **first == 1u);
+  ring.net().network().set_send_filter([&ring, root](int from, int to, const pastry::Envelope& e) {
+    return to == root && from != root && AnyOf<ReplicaAckMsg>(ScribeOf(e));
+  });
+  // Best effort: no publish of this node's is in flight afterwards, which
+  // would close the at-once path on its own (their order).
+  for (int k = 1; k <= waiting; ++k) ring.Publish(root, kTopic, absl::StrCat("m", k));
+  ring.net().RunFor(absl::Milliseconds(100));
+  EXPECT_EQ(ring.scribe(root).stats().published, static_cast<uint64_t>(waiting + 1));
+  for (int i = 0; i < ring.size(); ++i) {
+    if (i != root) ring.Crash(i);
+  }
+  ring.net().network().set_send_filter(nullptr);
+  // Past failure detection (about 2 s), within lone_root_grace.
+  ring.net().RunFor(absl::Seconds(4));
+  EXPECT_EQ(ring.log(root, kTopic).size(), 1u);  // m1.. still wait
+  return root;
+}
+
+ScribeOptions LeasesOff(size_t replay_capacity) {
+  return ScribeOptions{.replay_capacity = replay_capacity,
+                       .root_lease = absl::ZeroDuration(),
+                       .lone_root_grace = absl::Seconds(8),
+                       .publish_timeout = absl::Seconds(20)};
+}
+
+// The at-once gate (NumbersAtOnce): numbers waiting for replicas. A lone
+// root's own publish numbered at once while #2 and #3 wait would be
+// confirmed (its done callback run) before them, and before the
+// subscriber got them. It takes the long way, is numbered #4 behind them,
+// and is confirmed once they are released, in order; the next is numbered
+// at once. Fails when NumbersAtOnce skips its `unconfirmed` check.
+TEST(ScribeReplicaWindowTest, ALoneRootsOwnPublishDoesNotOvertakeNumbersWaiting) {
+  ScribeRing ring(DataCentre(7), 3, LeasesOff(1024));
+  ASSERT_TRUE(ring.all_active());
+  const int root = LoneRootWithNumbersWaiting(ring, 2);
+  ASSERT_GE(root, 0);
+  Scribe& scribe = ring.scribe(root);
+  std::optional<absl::StatusOr<uint64_t>> mine, next;
+  ring.PublishAcked(root, kTopic, "m3", &mine);
+  EXPECT_FALSE(mine.has_value());
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
+  ring.net().RunFor(absl::Milliseconds(100));
+  EXPECT_FALSE(mine.has_value());
+  EXPECT_EQ(ring.log(root, kTopic).size(), 1u);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return mine.has_value(); }, absl::Seconds(10),
+                                  absl::Milliseconds(10)));
+  ASSERT_TRUE(mine->ok()) << mine->status();
+  EXPECT_EQ(**mine, 4u);
+  EXPECT_EQ(ring.log(root, kTopic).size(), 4u);  // its predecessors before its confirmation
+  ring.PublishAcked(root, kTopic, "m4", &next);
+  ASSERT_TRUE(next.has_value());  // nothing waits any more: at once
+  ASSERT_TRUE(next->ok()) << next->status();
+  EXPECT_EQ(**next, 5u);
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 1u);
+  const std::vector<Received>& log = ring.log(root, kTopic);
+  ExpectExactly(log, 1, 5);
+  for (int k = 0; k < 5 && k < static_cast<int>(log.size()); ++k) {
+    EXPECT_EQ(log[k].payload, absl::StrCat("m", k)) << k;
+  }
+}
+
+// The same with the replica window full (replay_capacity 8: four numbers,
+// #2..#5, wait): the root's own publish is not numbered at once, takes the
+// long way, and the full window holds it on arrival
+// (publishes_held_for_window) rather than numbering it past the window;
+// it is numbered #6 once the window has room (here: the lone root releases
+// its numbers after lone_root_grace) and delivered after #2..#5. Fails
+// when MayNumberNow skips its WindowFull check (numbered past the window
+// on arrival), and, with NumbersAtOnce's `unconfirmed` check also
+// skipped, numbered at once ahead of #2..#5.
+TEST(ScribeReplicaWindowTest, ALoneRootsOwnPublishWaitsForAFullReplicaWindow) {
+  ScribeRing ring(DataCentre(7), 3, LeasesOff(8));
+  ASSERT_TRUE(ring.all_active());
+  const int root = LoneRootWithNumbersWaiting(ring, 4);
+  ASSERT_GE(root, 0);
+  Scribe& scribe = ring.scribe(root);
+  EXPECT_EQ(scribe.stats().publishes_held_for_window, 0u);  // exactly full
+  std::optional<absl::StatusOr<uint64_t>> mine;
+  ring.PublishAcked(root, kTopic, "m5", &mine);
+  EXPECT_FALSE(mine.has_value());
+  ring.net().RunFor(absl::Milliseconds(100));
+  EXPECT_FALSE(mine.has_value());
+  EXPECT_EQ(scribe.stats().publishes_held_for_window, 1u);
+  EXPECT_EQ(scribe.stats().published, 5u);
+  EXPECT_EQ(ring.log(root, kTopic).size(), 1u);
+  ASSERT_TRUE(ring.net().RunUntil([&] { return mine.has_value(); }, absl::Seconds(10),
+                                  absl::Milliseconds(10)));
+  ASSERT_TRUE(mine->ok()) << mine->status();
+  EXPECT_EQ(**mine, 6u);
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
+  EXPECT_EQ(scribe.stats().publishes_window_forced, 0u);
+  EXPECT_EQ(scribe.stats().publish_acks_unconfirmed, 0u);
+  const std::vector<Received>& log = ring.log(root, kTopic);
+  ExpectExactly(log, 1, 6);
+  for (int k = 0; k < 6 && k < static_cast<int>(log.size()); ++k) {
+    EXPECT_EQ(log[k].payload, absl::StrCat("m", k)) << k;
+  }
+}
+
 }  // namespace
 }  // namespace peter::pubsub::testing
