@@ -431,7 +431,7 @@ class Scribe final : public pastry::Application {
   bool OriginHeld(const TopicState& t, const NodeId& publisher, uint64_t request);
   bool IsClosestTo(const TopicId& id) const;
   uint64_t Stamp(TopicState& t, PublishMsg publish, bool alone);
-  bool MayNumberNow(const TopicState& t) const;
+  bool MayNumberNow(const TopicState& t, bool leased) const;
   bool HoldsOver(const TopicState& t) const;
   TopicState* NumbersAtOnce(const TopicId& id);
   uint64_t NumberAtOnce(TopicState& t, Payload payload);

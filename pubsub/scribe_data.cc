@@ -137,11 +137,13 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
   // is then recognised below).
   if (!t->held_publishes.empty() && HoldsOver(*t)) NumberHeld(*t);
   if (AckIfNumbered(*t, publish)) return;
-  if (MayNumberNow(*t)) {
+  // Looked up once (a walk of the replica set and its leases): the gate
+  // needs it, and so does a publish the gate shuts out.
+  const bool leased = HoldsLease(*t);
+  if (MayNumberNow(*t, leased)) {
     NumberInOrder(*t, std::move(publish));
     return;
   }
-  const bool leased = HoldsLease(*t);
   if (!leased) {
     ++stats_.lease_waits;
     const bool lone = !HasReplicaPeers(*t);
@@ -174,15 +176,19 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
 
 // The gate every new publish at a root passes to be numbered now, on
 // arrival (OnDeliverPublish) or within Publish (NumbersAtOnce): this node
-// roots the topic, holds nothing (held publishes go first), has room in its
-// replica window, and its holds are over (HoldsOver).
-bool Scribe::MayNumberNow(const TopicState& t) const {
-  return t.root && t.held_publishes.empty() && !WindowFull(t) && HoldsOver(t);
+// holds nothing (held publishes go first), has room in its replica window,
+// and its holds are over (HoldsOver, written out: `leased` is its
+// HoldsLease, which the caller looked up, as a publish arriving that the
+// gate shuts out needs it again).
+// REQUIRES: t.root (both callers checked it).
+bool Scribe::MayNumberNow(const TopicState& t, bool leased) const {
+  return t.held_publishes.empty() && !WindowFull(t) && Now() >= t.hold_until && leased;
 }
 
 // A fresh root's hold (fresh_root_grace) has ended and the root holds a
 // lease: what it holds, or a new publish, may be numbered as its replica
-// window allows. ReleaseHolds writes the two out (it asks for a lease).
+// window allows. MayNumberNow and ReleaseHolds (which asks for a lease)
+// write the two out: keep the three in step.
 bool Scribe::HoldsOver(const TopicState& t) const {
   return Now() >= t.hold_until && HoldsLease(t);
 }
@@ -484,14 +490,16 @@ TopicState* Scribe::NumbersAtOnce(const TopicId& id) {
   if (callbacks_running_ > 0 || !overlay_->IsActive()) return nullptr;
   TopicState* t = Find(id);
   // `root` first: the replica set is not looked up for a topic not rooted
-  // here; the lease (MayNumberNow) last, after the cheaper replica set.
+  // here; the lease (for MayNumberNow) last, after the cheaper replica set.
   if (t == nullptr || !t->root || !t->unconfirmed.empty() || publish_paths_.contains(id)) {
     return nullptr;
   }
   // Closest to the topic (IsClosestTo) with no replica peer
   // (HasReplicaPeers): its replica set is this node alone.
   const std::vector<NodeHandle>& set = ReplicaSetOf(*t);
-  if (set.size() != 1 || set.front().id != Self().id || !MayNumberNow(*t)) return nullptr;
+  if (set.size() != 1 || set.front().id != Self().id || !MayNumberNow(*t, HoldsLease(*t))) {
+    return nullptr;
+  }
   return t;
 }
 
@@ -771,7 +779,7 @@ void Scribe::ReleaseHolds() {
   for (const TopicId& id : ids) {
     TopicState* t = Find(id);
     // HoldsOver written out, as a root without a lease asks for one: keep
-    // the two in step.
+    // the three in step (MayNumberNow).
     if (t != nullptr && t->root && Now() < t->hold_until) continue;
     if (t != nullptr && t->root && !HoldsLease(*t)) {
       AskLease(*t);
