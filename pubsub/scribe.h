@@ -39,6 +39,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -535,7 +536,10 @@ class Scribe final : public pastry::Application {
   bool Deposed(const TopicState& t) const;
   bool GrantLease(ReplicaState& replica, const NodeId& root);
   const std::vector<NodeHandle>& ReplicaSetOf(const TopicState& t) const;
-  std::vector<NodeHandle> ReplicaPeers(const TopicState& t) const;
+  // A topic's replica peers: held inline up to the default replica count,
+  // as UnconfirmedPublish::holders (no allocation per call on most rings).
+  using ReplicaPeerList = absl::InlinedVector<NodeHandle, 4>;
+  ReplicaPeerList ReplicaPeers(const TopicState& t) const;
   bool HasReplicaPeers(const TopicState& t) const;
   bool HoldsLease(const TopicState& t) const;
   bool ReplicaPeersCoverLosses(const TopicState& t) const;

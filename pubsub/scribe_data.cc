@@ -636,7 +636,7 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
     AbandonUnconfirmed(t);
     return;
   }
-  std::vector<NodeHandle> peers;
+  ReplicaPeerList peers;
   if (options_.replicas > 0) peers = ReplicaPeers(t);
   const bool alone = peers.empty() && AloneForGood();
   // A root that lost neighbours lately may see part of its leaf set again
@@ -727,7 +727,7 @@ void Scribe::CheckUnconfirmed() {
 // replica confirms the range a Replicate carries, so one must carry a run
 // of the replay buffer without holes.
 void Scribe::ResendUnconfirmed(TopicState& t) {
-  std::vector<NodeHandle> peers = ReplicaPeers(t);
+  const ReplicaPeerList peers = ReplicaPeers(t);
   for (auto& [seq, waiting] : t.unconfirmed) {
     if (Now() - waiting.sent < options_.repair_retry) continue;
     auto entry = t.replay.find(seq);
@@ -1382,7 +1382,7 @@ void Scribe::FlushReplicates() {
     std::vector<uint64_t> seqs = std::move(t->to_replicate);
     t->to_replicate.clear();
     if (!t->root || seqs.empty()) continue;
-    const std::vector<NodeHandle> peers = ReplicaPeers(*t);
+    const ReplicaPeerList peers = ReplicaPeers(*t);
     if (peers.empty()) continue;
     ReplicateMsg msg{t->id, t->next_stamp, false, {}, 0, CommitIndex(*t), t->term, {}};
     size_t bytes = 0;
@@ -1482,7 +1482,7 @@ void Scribe::SendReplicateLists(
 // number to the others.
 void Scribe::Replicate(TopicState& t) {
   if (!t.root || options_.replicas <= 0) return;
-  std::vector<NodeHandle> set = ReplicaPeers(t);
+  const ReplicaPeerList set = ReplicaPeers(t);
   // The full replication also renews the root's leases.
   uint64_t lease = 0;
   if (options_.root_lease > absl::ZeroDuration()) {
@@ -2005,10 +2005,13 @@ const std::vector<NodeHandle>& Scribe::ReplicaSetOf(const TopicState& t) const {
 }
 
 // A copy: callers send while they walk it, and a send may change the leaf
-// set (and so the cache) under them.
-std::vector<NodeHandle> Scribe::ReplicaPeers(const TopicState& t) const {
+// set (and so the cache) under them. Inline: a std::vector grown by
+// push_back allocated twice per call (two peers), and the root calls it
+// twice per publish (FlushReplicates, ReleaseConfirmed): 4.3 of its 43
+// allocations per message (docs/benchmarks.md, session 23).
+Scribe::ReplicaPeerList Scribe::ReplicaPeers(const TopicState& t) const {
   const NodeId self = Self().id;
-  std::vector<NodeHandle> peers;
+  ReplicaPeerList peers;
   for (const NodeHandle& h : ReplicaSetOf(t)) {
     if (h.id != self) peers.push_back(h);
   }
@@ -2060,7 +2063,7 @@ bool Scribe::HoldsLease(const TopicState& t) const {
 // behind it), which withdraws it.
 bool Scribe::ReplicaPeersCoverLosses(const TopicState& t) const {
   if (lost_neighbours_.empty()) return true;
-  const std::vector<NodeHandle> peers = ReplicaPeers(t);
+  const ReplicaPeerList peers = ReplicaPeers(t);
   const auto is_peer = [&](const NodeId& id) {
     return std::any_of(peers.begin(), peers.end(), [&](const NodeHandle& h) { return h.id == id; });
   };
