@@ -160,27 +160,47 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
   counters_.published++;
   // Lent by the parser (a view into its buffer, valid while this runs).
   const std::string_view message = c.argument(a, 2);
-  PendingPublish publish{kind, {}, {}, 0};
-  publish.sends.emplace_back(BackendTopic(kind, a[1]), pubsub::Payload());
-  if (kind == Kind::kChannel) {
-    for (const std::string& pattern : MatchingPatterns(a[1])) {
-      counters_.pattern_publishes++;
-      publish.sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], message));
-    }
-  }
+  std::vector<std::string> patterns;
+  if (kind == Kind::kChannel) patterns = MatchingPatterns(a[1]);
+  std::string topic = BackendTopic(kind, a[1]);
   // The payload's one copy, from the parser's buffer into the block the
   // node keeps and shares (its pending publish, the PublishMsg, the replay
   // buffer).
-  publish.sends[0].second = pubsub::Payload(message);
+  pubsub::Payload payload(message);
+  if (patterns.empty()) {
+    // The usual PUBLISH, one node publish: sent from here unless the limits
+    // hold it, with no PendingPublish (its vector of sends) built and moved.
+    const uint64_t ticket = c.ReserveReply();
+    if (c.TakePublishes(1)) {
+      backend_.Publish(std::move(topic), std::move(payload),
+                       poster_->AnswerCallback(PublishAnswer{kind, std::move(a[1]), ticket,
+                                                             c.weak_from_this(), 1, 0, nullptr,
+                                                             absl::OkStatus()}));
+      return;
+    }
+    PendingPublish publish{kind, std::move(a[1]), {}, ticket};
+    publish.sends.emplace_back(std::move(topic), std::move(payload));
+    return WaitToPublish(c, std::move(publish));
+  }
+  PendingPublish publish{kind, {}, {}, 0};
+  publish.sends.emplace_back(std::move(topic), std::move(payload));
+  for (const std::string& pattern : patterns) {
+    counters_.pattern_publishes++;
+    publish.sends.emplace_back(PatternTopic(pattern), EncodePatternMessage(a[1], message));
+  }
   publish.channel = std::move(a[1]);
   publish.ticket = c.ReserveReply();
   if (c.TakePublishes(publish.sends.size())) return SendPublish(c, std::move(publish));
+  WaitToPublish(c, std::move(publish));
+}
+
+void Server::WaitToPublish(Client& c, PendingPublish&& publish) {
   // Its reply keeps its place; it and the client's later commands wait.
   counters_.publish_limit_waits++;
   c.pending_publish_ = std::move(publish);
 }
 
-void Server::SendPublish(Client& c, PendingPublish publish) {
+void Server::SendPublish(Client& c, PendingPublish&& publish) {
   const size_t cost = publish.sends.size();
   std::shared_ptr<PublishTally> tally;
   if (cost > 1) {

@@ -263,7 +263,7 @@ class Server : public Gateway {
   void WaitForPublishes(Client& client);
   // Hands a PUBLISH's node publishes (already counted by TakePublishes) to
   // the backend; its reply fills its place once all are answered.
-  void SendPublish(Client& client, PendingPublish publish);
+  void SendPublish(Client& client, PendingPublish&& publish);
   // A node publish has been answered; the PUBLISH's reply once all are.
   void OnPublishAnswer(PublishAnswer& answer);
   // Inside a batch of backend callbacks: client writes wait for its end.
@@ -317,6 +317,8 @@ class Server : public Gateway {
   void Subscribe(Client& c, Args& a, Kind kind);
   void Unsubscribe(Client& c, Args& a, Kind kind);
   void Publish(Client& c, Args& a, Kind kind);
+  // A PUBLISH over the publish limits: it waits as the client's pending_publish_.
+  void WaitToPublish(Client& c, PendingPublish&& publish);
   void PubsubCmd(Client& c, Args& a);
   // Channels named "__peter.*" are the gateway's own topics: refused with
   // an error (true) so no client can read or forge the pattern directory.
