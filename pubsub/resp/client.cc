@@ -198,16 +198,22 @@ uint64_t Client::ReserveReply() {
   return replies_base_ + replies_.size() - 1;
 }
 
-void Client::CompleteReply(uint64_t ticket, std::string bytes) {
-  if (closed_ || ticket < replies_base_ || ticket - replies_base_ >= replies_.size()) return;
+std::string* Client::ReplyPlace(uint64_t ticket) {
+  if (closed_ || ticket < replies_base_ || ticket - replies_base_ >= replies_.size()) {
+    return nullptr;
+  }
   ReplySlot& slot = replies_[ticket - replies_base_];
-  if (slot.done) return;
+  if (slot.done) return nullptr;
+  return ticket == replies_base_ ? &out_ : &slot.bytes;
+}
+
+void Client::CompleteReply(uint64_t ticket) {
+  ReplySlot& slot = replies_[ticket - replies_base_];
   slot.done = true;
-  slot.bytes = std::move(bytes);
   if (&slot != &replies_.back()) queued_closed_ += slot.bytes.size();
   --unfinished_;
   while (!replies_.empty() && replies_.front().done) {
-    out_.append(replies_.front().bytes);
+    if (!replies_.front().bytes.empty()) out_.append(replies_.front().bytes);
     if (replies_.size() > 1) queued_closed_ -= replies_.front().bytes.size();
     replies_.pop_front();
     ++replies_base_;

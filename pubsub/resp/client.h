@@ -91,9 +91,14 @@ class Client : public std::enable_shared_from_this<Client> {
   // A place for a reply that comes later, after what was written so far;
   // every later reply (and RESP2 push) waits behind it. Returns its ticket.
   uint64_t ReserveReply();
-  // The reserved reply's bytes: sends what is ready, in order, and sends a
-  // pending PUBLISH if it fits now.
-  void CompleteReply(uint64_t ticket, std::string bytes);
+  // Where the reserved reply's bytes are written: the output itself when
+  // its place is the first (everything before it is in the output: no copy
+  // of the reply), else its place. Null if there is nothing to fill (the
+  // client closed, or the place was filled or dropped).
+  std::string* ReplyPlace(uint64_t ticket);
+  // After the reply was written to ReplyPlace(ticket) (not null): sends
+  // what is ready, in order, and sends a pending PUBLISH if it fits now.
+  void CompleteReply(uint64_t ticket);
   size_t replies_in_flight() const { return unfinished_; }
   // Counts `n` node publishes against both publish limits if they fit
   // (true). A PUBLISH costing more than a limit fits once nothing else is

@@ -238,9 +238,10 @@ void Server::OnPublishAnswer(PublishAnswer& a) {
   // Counted until the node has answered, whether or not the client is
   // still there: a client that closes does not free the node.
   AddPublishInFlight(-static_cast<long>(a.cost));
-  if (!client || client->closed()) return;
-  std::string reply;
-  ReplyWriter w(&reply, client->protocol_);
+  if (!client) return;
+  std::string* place = client->ReplyPlace(a.ticket);
+  if (place == nullptr) return;
+  ReplyWriter w(place, client->protocol_);
   if (!primary.ok()) {
     w.Error(absl::StrCat("ERR publish failed: ", primary.message()));
   } else if (copies_failed > 0) {
@@ -256,7 +257,7 @@ void Server::OnPublishAnswer(PublishAnswer& a) {
     }
     w.Integer(static_cast<long long>(receivers));
   }
-  client->CompleteReply(a.ticket, std::move(reply));
+  client->CompleteReply(a.ticket);
 }
 
 void Server::PubsubCmd(Client& c, Args& a) {
