@@ -189,7 +189,7 @@ size_t Client::QueuedBytes() const {
 
 void Client::PushSlot(bool done) {
   if (!replies_.empty()) queued_closed_ += replies_.back().bytes.size();
-  replies_.push_back(ReplySlot{done, {}});
+  replies_.push_back(done);
 }
 
 uint64_t Client::ReserveReply() {

@@ -30,7 +30,6 @@
 
 #include <array>
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <set>
 #include <string>
@@ -200,7 +199,52 @@ class Client : public std::enable_shared_from_this<Client> {
     bool done = false;
     std::string bytes;
   };
-  std::deque<ReplySlot> replies_;
+  // The slots in a ring that keeps its storage (a deque allocated a block
+  // every dozen PUBLISHes and freed it as they were answered), and the
+  // slots' strings theirs, up to kKeptSlotBytes.
+  class ReplyRing {
+   public:
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    ReplySlot& operator[](size_t i) { return slots_[(head_ + i) & (slots_.size() - 1)]; }
+    ReplySlot& front() { return slots_[head_]; }
+    ReplySlot& back() { return (*this)[size_ - 1]; }
+    const ReplySlot& back() const {
+      return slots_[(head_ + size_ - 1) & (slots_.size() - 1)];
+    }
+    void push_back(bool done) {
+      if (size_ == slots_.size()) Grow();
+      ReplySlot& slot = (*this)[size_++];
+      slot.done = done;
+    }
+    void pop_front() {
+      ReplySlot& slot = front();
+      if (slot.bytes.capacity() > kKeptSlotBytes) {
+        std::string().swap(slot.bytes);
+      } else {
+        slot.bytes.clear();
+      }
+      head_ = (head_ + 1) & (slots_.size() - 1);
+      --size_;
+    }
+    void clear() {
+      while (!empty()) pop_front();
+    }
+
+   private:
+    static constexpr size_t kKeptSlotBytes = 256;
+    void Grow() {
+      // Doubles (a power of two), the slots in order from index 0.
+      std::vector<ReplySlot> grown(slots_.empty() ? 8 : 2 * slots_.size());
+      for (size_t i = 0; i < size_; ++i) grown[i] = std::move((*this)[i]);
+      slots_.swap(grown);
+      head_ = 0;
+    }
+    std::vector<ReplySlot> slots_;
+    size_t head_ = 0;
+    size_t size_ = 0;
+  };
+  ReplyRing replies_;
   size_t queued_closed_ = 0;  // bytes in replies_ but its tail
   uint64_t replies_base_ = 0;
   size_t unfinished_ = 0;

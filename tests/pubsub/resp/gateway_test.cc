@@ -728,6 +728,38 @@ TEST_F(GatewayTest, PipelinedPublishRepliesKeepCommandOrder) {
   EXPECT_EQ(gateways_[0]->stats().publish_limit_waits, 0u);
 }
 
+// The reply places wrap around their ring and it grows while they do: a
+// round of 10 places, all answered (the ring's first place is then its
+// eleventh), then one of 40 (it wraps, and grows twice with its first
+// place not at the start); replies still in command order.
+TEST_F(GatewayTest, PublishRepliesKeepOrderAsTheirPlacesWrapAndGrow) {
+  StartNodes(1);
+  TestClient sub(port(0)), pub(port(0));
+  EXPECT_EQ(sub.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  int next = 0;
+  for (int count : {5, 20}) {
+    cluster_.HoldPublishAcks();
+    std::string pipeline;
+    for (int i = 0; i < count; ++i) {
+      pipeline += Multibulk({"PUBLISH", "ch", std::to_string(next + i)});
+      pipeline += Multibulk({"ECHO", std::string(300, static_cast<char>('a' + i))});
+    }
+    pub.Send(pipeline);
+    for (int i = 0; i < count; ++i) {
+      ASSERT_EQ(sub.Read(), Push({"message", "ch", std::to_string(next + i)})) << i;
+    }
+    ASSERT_TRUE(WaitFor([&] { return cluster_.held_publish_acks("ch") == count; }));
+    EXPECT_EQ(pub.Pending(), 0u);
+    cluster_.ReleasePublishAcks();
+    for (int i = 0; i < count; ++i) {
+      ASSERT_EQ(pub.Read(), ":1\r\n") << i;
+      ASSERT_EQ(pub.Read(), "$300\r\n" + std::string(300, static_cast<char>('a' + i)) + "\r\n")
+          << i;
+    }
+    next += count;
+  }
+}
+
 // At max_client_publishes_in_flight unacknowledged PUBLISHes a client's
 // commands wait; each acknowledgement lets the next ones go.
 TEST_F(GatewayTest, PublishesInFlightPerClientAreBounded) {
