@@ -53,7 +53,8 @@ struct PendingSubscribe {
 
 // A PUBLISH's node publishes (backend topic, payload): the channel's first,
 // then one per matching pattern. Waits in Client::pending_publish_ while
-// they do not fit the publish limits.
+// they do not fit the publish limits. Built only for a PUBLISH with pattern
+// copies or one that waits: the usual one goes from Server::Publish as is.
 struct PendingPublish {
   Kind kind = Kind::kChannel;
   std::string channel;
