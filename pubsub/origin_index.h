@@ -68,6 +68,9 @@ class OriginIndex {
 
   // As map.erase({publisher, request}).
   void Erase(const NodeId& publisher, uint64_t request) {
+    // Without a look-up in a table that has long left the cache: a root's
+    // own publishes numbered at once are not indexed (Scribe::Stamp).
+    if (size_ == 0) return;
     auto it = runs_.find(publisher);
     if (it == runs_.end()) return;
     Run& run = it->second;

@@ -67,6 +67,17 @@ class Payload {
   std::string_view view() const { return {data(), size()}; }
   operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
 
+  // The block's address, only to ask for it ahead (PrefetchBlock): a
+  // handle about to be dropped or sized whose block has long left the cache
+  // (the oldest message of a replay buffer, TopicState::PrefetchReplay).
+  const void* block() const { return rep_; }
+  // Asks the processor to load the header (count and size) of the block at
+  // `block` without waiting. `block` may have been freed since (a
+  // prefetch reads nothing and cannot fault).
+  static void PrefetchBlock(const void* block) {
+    if (block != nullptr) __builtin_prefetch(block, 1);
+  }
+
   // Handles to this block (1 for a lone one, 0 when empty): for tests.
   long use_count() const {
     return rep_ == nullptr ? 0 : static_cast<long>(rep_->refs.load(std::memory_order_relaxed));

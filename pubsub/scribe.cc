@@ -230,6 +230,11 @@ size_t Scribe::ReplaySlots(std::string_view topic) const {
   return slots;
 }
 
+size_t Scribe::OriginsIndexed(std::string_view topic) const {
+  const TopicState* t = Find(TopicIdOf(topic));
+  return t == nullptr ? 0 : t->origins.size();
+}
+
 size_t Scribe::root_count() const {
   size_t n = 0;
   for (const auto& [id, t] : topics_) n += t->root ? 1 : 0;

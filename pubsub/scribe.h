@@ -321,6 +321,9 @@ class Scribe final : public pastry::Application {
   // copies of it, held or free (0 if neither): what their rings keep
   // allocated (for tests).
   size_t ReplaySlots(std::string_view topic) const;
+  // The publishes of `topic`'s replay buffer here that are indexed by
+  // origin (TopicState::origins), for tests.
+  size_t OriginsIndexed(std::string_view topic) const;
   // Where warnings go (bounds reached, at most one a second); null, the
   // default: nowhere.
   void set_logger(std::shared_ptr<spdlog::logger> logger) { log_ = std::move(logger); }
@@ -527,7 +530,7 @@ class Scribe final : public pastry::Application {
   void SendReplica(const NodeHandle& root, const TopicId& topic, const ReplicaState& replica);
   void TakeReplica(TopicState& t);
   void KeepAsReplica(const TopicState& t);
-  void RememberOrigin(TopicState& t, const StoredMessage& m);
+  void RememberOrigin(TopicState& t, const StoredMessage& m, bool index = true);
   void MergeRivalRoot(TopicState& t, ReplicateMsg& r, const NodeHandle& from);
   void WaitAsTakenOver(TopicState& t, const StoredMessage& m);
   void MoveIntoDuplicate(TopicState& t, const StoredMessage& m,

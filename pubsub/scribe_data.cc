@@ -112,6 +112,7 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
     return;
   }
   t->last_used = Now();
+  t->PrefetchReplay();  // where a number given below is stored
   if (!t->root) {
     // A replica that never saw a number (the hand-over of a root that held
     // its publishes as fresh itself, or numbered nothing) tells nothing of
@@ -453,7 +454,18 @@ uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish, bool alone) {
   if (!replicated && t.unconfirmed.empty()) {
     // No replica peer (replicas = 0, a one-node ring): at once.
     Accept(t, DataMsg{t.id, seq, std::move(publish.payload)}, /*forward=*/true);
-    RememberOrigin(t, origin);
+    // A publish of this node's own numbered at once (`alone`,
+    // NumberAtOnce) is kept with its origin, which hand-overs and merges
+    // compare (SameMessage), but not indexed by it: the index only finds a
+    // second copy of a publish numbered (AckIfNumbered, OriginHeld,
+    // MoveIntoDuplicate), and this one has none: it was never sent as a
+    // publish, to this root or another, and its request id is used for
+    // nothing else. A root publishing on many topics touched each topic's
+    // index twice per publish (set, and erased with the oldest message),
+    // both cold (bench/resp-profile, 1 subscriber on 100 channels:
+    // OriginIndex::Erase alone 2.7-5.8% of one node, docs/benchmarks.md,
+    // session 23).
+    RememberOrigin(t, origin, /*index=*/!alone);
     if (ack) AckPublish(publish, seq);
     return seq;
   }
@@ -494,6 +506,7 @@ TopicState* Scribe::NumbersAtOnce(const TopicId& id) {
   if (t == nullptr || !t->root || !t->unconfirmed.empty() || publish_paths_.contains(id)) {
     return nullptr;
   }
+  t->PrefetchReplay();  // Stamp stores the message there
   // Closest to the topic (IsClosestTo) with no replica peer
   // (HasReplicaPeers): its replica set is this node alone.
   const std::vector<NodeHandle>& set = ReplicaSetOf(*t);
@@ -1192,6 +1205,7 @@ void Scribe::EraseReplay(TopicState& t,
                          SeqMap<ReplayEntry>::iterator it) {
   ChargeReplay(t, it->second.payload.size(), 0);
   t.replay.erase(ForgetOrigin(t, it));
+  t.oldest_block = t.replay.empty() ? nullptr : t.replay.begin()->second.payload.block();
 }
 
 void Scribe::TrimReplays() {
@@ -1983,13 +1997,13 @@ bool Scribe::TermRootLives(const ReplicaState& replica) const {
                      [&](const NodeHandle& h) { return h.id == replica.term_root; });
 }
 
-void Scribe::RememberOrigin(TopicState& t, const StoredMessage& m) {
+void Scribe::RememberOrigin(TopicState& t, const StoredMessage& m, bool index) {
   if (m.request == 0) return;
   auto entry = FindRecent(t.replay, m.seq);
   if (entry == t.replay.end()) return;
   entry->second.publisher = m.publisher;
   entry->second.request = m.request;
-  t.origins.Set(m.publisher, m.request, m.seq);
+  if (index) t.origins.Set(m.publisher, m.request, m.seq);
 }
 
 // The topic's replica set (this node included) is computed again only when

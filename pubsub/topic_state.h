@@ -134,6 +134,21 @@ struct TopicState {
   SeqMap<ReplayEntry> replay;
   // The payload bytes in `replay`, counted in the node's max_replay_bytes.
   size_t replay_bytes = 0;
+  // Where the oldest message in `replay` kept its payload when the buffer
+  // was last trimmed: only asked for ahead of the next trim (PrefetchReplay),
+  // never read, so it may be stale.
+  const void* oldest_block = nullptr;
+
+  // Asks the processor for what storing a message and trimming the oldest
+  // will touch (the ring's ends, the oldest payload's block) without
+  // waiting: called as soon as a publish's topic is found, the loads run
+  // while it is checked and delivered. A topic among many last stored a
+  // message many messages ago, and those were loads in a row, each waited
+  // for (docs/benchmarks.md, session 23).
+  void PrefetchReplay() const {
+    replay.PrefetchEnds();
+    Payload::PrefetchBlock(oldest_block);
+  }
   // Publishes in `replay` with an origin (acknowledged or best effort), by
   // origin (root side); bounded by the replay buffer.
   OriginIndex origins;

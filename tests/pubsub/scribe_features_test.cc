@@ -101,6 +101,9 @@ TEST(PublishAckTest, ARootWithNoReplicaPeerNumbersItsOwnPublishesAtOnce) {
   for (int k = 1; k <= kCount; ++k) {
     EXPECT_EQ(ring.log(0, "solo")[k - 1].payload, "m" + std::to_string(k));
   }
+  // Kept with their origins, but only the first (the long way: a resend of
+  // it must be recognised) is indexed by it (Scribe::Stamp).
+  EXPECT_EQ(ring.scribe(0).OriginsIndexed("solo"), 1u);
   const ScribeStats& stats = ring.scribe(0).stats();
   EXPECT_EQ(stats.publishes_numbered_at_once, kCount + 1u);
   EXPECT_EQ(stats.published, kCount + 2u);
