@@ -1,5 +1,6 @@
 // OriginIndex: the root's map from a publish's origin (publisher, request)
-// to the number it was given, for the publishes in a topic's replay buffer.
+// to the number it was given, for the publishes in a topic's replay buffer
+// (but a root's own numbered at once: Scribe::Stamp).
 // Private to pubsub/.
 #ifndef PETER_PUBSUB_ORIGIN_INDEX_H_
 #define PETER_PUBSUB_ORIGIN_INDEX_H_

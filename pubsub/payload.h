@@ -34,7 +34,7 @@ class Payload {
     if (bytes.empty()) return;
     void* block = ::operator new(sizeof(Rep) + bytes.size());
     rep_ = new (block) Rep{{1}, bytes.size()};
-    std::memcpy(rep_ + 1, bytes.data(), bytes.size());
+    std::memcpy(reinterpret_cast<char*>(rep_ + 1), bytes.data(), bytes.size());
   }
   Payload(const char* bytes) : Payload(std::string_view(bytes)) {}  // NOLINT
   Payload(const std::string& bytes) : Payload(std::string_view(bytes)) {}  // NOLINT

@@ -181,9 +181,10 @@ void Scribe::OnDeliverPublish(PublishMsg publish) {
 // and its holds are over (HoldsOver, written out: `leased` is its
 // HoldsLease, which the caller looked up, as a publish arriving that the
 // gate shuts out needs it again).
-// REQUIRES: t.root (both callers checked it).
+// Checks t.root again: OnDeliverPublish made this node the root before,
+// but numbered held publishes and delivered them since.
 bool Scribe::MayNumberNow(const TopicState& t, bool leased) const {
-  return t.held_publishes.empty() && !WindowFull(t) && Now() >= t.hold_until && leased;
+  return t.root && t.held_publishes.empty() && !WindowFull(t) && Now() >= t.hold_until && leased;
 }
 
 // A fresh root's hold (fresh_root_grace) has ended and the root holds a
@@ -436,6 +437,9 @@ void Scribe::ReleaseOrderWaits() {
 // `alone`: the caller found, just before, this node alone in the topic's
 // replica set (NumbersAtOnce): the replica peers are not looked up again
 // (QueueReplicate: the leaf set's version and a walk of the replica set).
+// Only NumberAtOnce passes it, for a publish of this node's own that was
+// never sent anywhere: its origin is then not indexed (below). A publish
+// that arrived must not pass it: a resend of it would be numbered again.
 uint64_t Scribe::Stamp(TopicState& t, PublishMsg publish, bool alone) {
   const uint64_t seq = t.next_stamp++;
   ++stats_.published;

@@ -150,7 +150,8 @@ struct TopicState {
     Payload::PrefetchBlock(oldest_block);
   }
   // Publishes in `replay` with an origin (acknowledged or best effort), by
-  // origin (root side); bounded by the replay buffer.
+  // origin (root side), but the root's own numbered at once (Scribe::Stamp:
+  // no second copy of one can arrive); bounded by the replay buffer.
   OriginIndex origins;
 
   // Root only: publishes held until `hold_until` (see fresh_root_grace),

@@ -1,5 +1,7 @@
 #include "pubsub/resp/client.h"
 
+#include <cassert>
+
 #include "absl/strings/str_cat.h"
 #include "pubsub/resp/command_table.h"
 
@@ -208,7 +210,10 @@ std::string* Client::ReplyPlace(uint64_t ticket) {
 }
 
 void Client::CompleteReply(uint64_t ticket) {
+  assert(ticket >= replies_base_ && ticket - replies_base_ < replies_.size() &&
+         "CompleteReply: a place not held (ReplyPlace returned null)");
   ReplySlot& slot = replies_[ticket - replies_base_];
+  assert(!slot.done && "CompleteReply: a place filled already");
   slot.done = true;
   if (&slot != &replies_.back()) queued_closed_ += slot.bytes.size();
   --unfinished_;

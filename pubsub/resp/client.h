@@ -95,6 +95,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // its place is the first (everything before it is in the output: no copy
   // of the reply), else its place. Null if there is nothing to fill (the
   // client closed, or the place was filled or dropped).
+  // REQUIRES: nothing reserves a place on this client or writes to its
+  // output until CompleteReply(ticket): a new place may move the others,
+  // and output written meanwhile would go before an earlier reply.
   std::string* ReplyPlace(uint64_t ticket);
   // After the reply was written to ReplyPlace(ticket) (not null): sends
   // what is ready, in order, and sends a pending PUBLISH if it fits now.
@@ -201,8 +204,9 @@ class Client : public std::enable_shared_from_this<Client> {
     std::string bytes;
   };
   // The slots in a ring that keeps its storage (a deque allocated a block
-  // every dozen PUBLISHes and freed it as they were answered), and the
-  // slots' strings theirs, up to kKeptSlotBytes.
+  // every dozen PUBLISHes and freed it as they were answered), up to
+  // kKeptSlots once it empties, and the slots' strings theirs, up to
+  // kKeptSlotBytes.
   class ReplyRing {
    public:
     bool empty() const { return size_ == 0; }
@@ -226,7 +230,13 @@ class Client : public std::enable_shared_from_this<Client> {
         slot.bytes.clear();
       }
       head_ = (head_ + 1) & (slots_.size() - 1);
-      --size_;
+      if (--size_ == 0 && slots_.size() > kKeptSlots) {
+        // A burst answered: its slots go (up to 1,024, each with up to
+        // kKeptSlotBytes, counted in no output bound), as the deque's
+        // blocks went.
+        std::vector<ReplySlot>().swap(slots_);
+        head_ = 0;
+      }
     }
     void clear() {
       while (!empty()) pop_front();
@@ -234,6 +244,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
    private:
     static constexpr size_t kKeptSlotBytes = 256;
+    static constexpr size_t kKeptSlots = 64;
     void Grow() {
       // Doubles (a power of two), the slots in order from index 0.
       std::vector<ReplySlot> grown(slots_.empty() ? 8 : 2 * slots_.size());

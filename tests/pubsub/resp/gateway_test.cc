@@ -731,18 +731,22 @@ TEST_F(GatewayTest, PipelinedPublishRepliesKeepCommandOrder) {
 // The reply places wrap around their ring and it grows while they do: a
 // round of 10 places, all answered (the ring's first place is then its
 // eleventh), then one of 40 (it wraps, and grows twice with its first
-// place not at the start); replies still in command order.
+// place not at the start), then one of 100 (past the places a ring keeps
+// once empty: it gives them back) and one of 10 in a ring grown anew;
+// replies still in command order. The fake cluster answers a round's
+// publishes last first, so every place but the first is filled before the
+// places ahead of it (Client::ReplyPlace's second branch).
 TEST_F(GatewayTest, PublishRepliesKeepOrderAsTheirPlacesWrapAndGrow) {
   StartNodes(1);
   TestClient sub(port(0)), pub(port(0));
   EXPECT_EQ(sub.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
   int next = 0;
-  for (int count : {5, 20}) {
+  for (int count : {5, 20, 50, 5}) {
     cluster_.HoldPublishAcks();
     std::string pipeline;
     for (int i = 0; i < count; ++i) {
       pipeline += Multibulk({"PUBLISH", "ch", std::to_string(next + i)});
-      pipeline += Multibulk({"ECHO", std::string(300, static_cast<char>('a' + i))});
+      pipeline += Multibulk({"ECHO", std::string(300, static_cast<char>('a' + i % 26))});
     }
     pub.Send(pipeline);
     for (int i = 0; i < count; ++i) {
@@ -753,7 +757,8 @@ TEST_F(GatewayTest, PublishRepliesKeepOrderAsTheirPlacesWrapAndGrow) {
     cluster_.ReleasePublishAcks();
     for (int i = 0; i < count; ++i) {
       ASSERT_EQ(pub.Read(), ":1\r\n") << i;
-      ASSERT_EQ(pub.Read(), "$300\r\n" + std::string(300, static_cast<char>('a' + i)) + "\r\n")
+      ASSERT_EQ(pub.Read(),
+                "$300\r\n" + std::string(300, static_cast<char>('a' + i % 26)) + "\r\n")
           << i;
     }
     next += count;
