@@ -463,69 +463,17 @@ TEST(ScribeReplicaWindowTest, ARootWhoseReplicasDieStillNumbersWhatItHeld) {
             0u);
 }
 
-// A root's own publish is numbered at once (inside Publish) only where a
-// publish arriving would be numbered now (Scribe::MayNumberNow): a root
-// whose replica peers all crashed is alone in the topic's replica set once
-// failure detection has removed them, but holds no lease for
-// lone_root_grace after the loss, and its own publishes wait with the
-// others (lone_root_waits) rather than being numbered at once. After the
-// grace they are numbered, in order, and the next is numbered at once.
-TEST(ScribeReplicaWindowTest, ALoneRootNumbersItsOwnAtOnceOnlyAfterLoneRootGrace) {
-  // Failure detection (about 2 s) well within the grace.
-  ScribeRing ring(DataCentre(7), 3,
-                  ScribeOptions{.lone_root_grace = absl::Seconds(8),
-                                .publish_timeout = absl::Seconds(20)});
-  ASSERT_TRUE(ring.all_active());
-  const int root = ring.net().ClosestLiveNode(TopicIdOf(kTopic));
-  ASSERT_GE(root, 0);
-  Scribe& scribe = ring.scribe(root);
-  ring.Subscribe(root, kTopic, /*reliable=*/true);
-  ASSERT_TRUE(RunUntilAttached(ring, {root}, kTopic));
-  std::vector<std::optional<absl::StatusOr<uint64_t>>> outcomes(4);
-  ring.PublishAcked(root, kTopic, "m0", &outcomes[0]);  // two replica peers: the long way
-  ring.net().RunFor(absl::Seconds(1));
-  ASSERT_TRUE(outcomes[0].has_value() && outcomes[0]->ok());
-  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
-  for (int i = 0; i < 3; ++i) {
-    if (i != root) ring.Crash(i);
-  }
-  // Past failure detection (leaf-set probes), within lone_root_grace.
-  ring.net().RunFor(absl::Seconds(4));
-  const uint64_t lone_waits = scribe.stats().lone_root_waits;
-  ring.PublishAcked(root, kTopic, "m1", &outcomes[1]);
-  ring.PublishAcked(root, kTopic, "m2", &outcomes[2]);
-  EXPECT_FALSE(outcomes[1].has_value());
-  EXPECT_FALSE(outcomes[2].has_value());
-  ring.net().RunFor(absl::Milliseconds(100));
-  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
-  EXPECT_GT(scribe.stats().lone_root_waits, lone_waits);  // held: no lease yet
-  EXPECT_FALSE(outcomes[1].has_value());
-  ASSERT_TRUE(ring.net().RunUntil([&] { return outcomes[2].has_value(); }, absl::Seconds(10),
-                                  absl::Milliseconds(10)));
-  ring.PublishAcked(root, kTopic, "m3", &outcomes[3]);
-  ASSERT_TRUE(outcomes[3].has_value());  // alone and leased: at once
-  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 1u);
-  for (int k = 0; k < 4; ++k) {
-    ASSERT_TRUE(outcomes[k].has_value() && outcomes[k]->ok()) << k;
-    EXPECT_EQ(**outcomes[k], static_cast<uint64_t>(k + 1)) << k;
-  }
-  ring.net().RunFor(absl::Milliseconds(100));
-  const std::vector<Received>& log = ring.log(root, kTopic);
-  ExpectExactly(log, 1, 4);
-  for (int k = 0; k < 4; ++k) EXPECT_EQ(log[k].payload, absl::StrCat("m", k)) << k;
-}
-
 // A root whose two replica peers crashed while `waiting` numbers of its own
-// best-effort publishes ("m1".."m<waiting>", after "m0", confirmed) waited
-// for their confirmations, with root leases off (root_lease 0): once
-// failure detection has removed the peers it is alone in the topic's
-// replica set and needs no lease, but releases nothing until
-// lone_root_grace after the loss (ReleaseConfirmed). With leases on, such
-// a root gets its lease (AloneForGood) when it may release them too, and
-// releases them at its next tick at the latest: leases off leave the
-// at-once gate's own checks alone to hold its next publish back, and for
-// seconds rather than part of a tick.
-// Returns the root's index.
+// best-effort publishes ("m1".."m<waiting>", after "m0", confirmed the long
+// way) waited for their confirmations, 4 s later: past failure detection
+// (about 2 s), so it is alone in the topic's replica set, and within the
+// caller's lone_root_grace, so it releases nothing yet (ReleaseConfirmed)
+// and, with root leases on, holds no lease. With leases off (root_lease 0,
+// LeasesOff) it needs none: such a root would otherwise get its lease
+// (AloneForGood) when it may release them too, and release them at its next
+// tick at the latest, so leases off leave the at-once gate's own checks
+// alone to hold its next publish back, and for seconds rather than part of
+// a tick. Returns the root's index.
 int LoneRootWithNumbersWaiting(ScribeRing& ring, int waiting) {
   const int root = ring.net().ClosestLiveNode(TopicIdOf(kTopic));
   EXPECT_GE(root, 0);
@@ -552,6 +500,48 @@ int LoneRootWithNumbersWaiting(ScribeRing& ring, int waiting) {
   ring.net().RunFor(absl::Seconds(4));
   EXPECT_EQ(ring.log(root, kTopic).size(), 1u);  // m1.. still wait
   return root;
+}
+
+// A root's own publish is numbered at once (inside Publish) only where a
+// publish arriving would be numbered now (Scribe::MayNumberNow): a root
+// whose replica peers all crashed is alone in the topic's replica set once
+// failure detection has removed them, but holds no lease for
+// lone_root_grace after the loss, and its own publishes wait with the
+// others (lone_root_waits) rather than being numbered at once. After the
+// grace they are numbered, in order, and the next is numbered at once.
+TEST(ScribeReplicaWindowTest, ALoneRootNumbersItsOwnAtOnceOnlyAfterLoneRootGrace) {
+  // Failure detection (about 2 s) well within the grace.
+  ScribeRing ring(DataCentre(7), 3,
+                  ScribeOptions{.lone_root_grace = absl::Seconds(8),
+                                .publish_timeout = absl::Seconds(20)});
+  ASSERT_TRUE(ring.all_active());
+  const int root = LoneRootWithNumbersWaiting(ring, 0);  // #1 "m0" took the long way
+  ASSERT_GE(root, 0);
+  Scribe& scribe = ring.scribe(root);
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
+  std::vector<std::optional<absl::StatusOr<uint64_t>>> outcomes(4);
+  const uint64_t lone_waits = scribe.stats().lone_root_waits;
+  ring.PublishAcked(root, kTopic, "m1", &outcomes[1]);
+  ring.PublishAcked(root, kTopic, "m2", &outcomes[2]);
+  EXPECT_FALSE(outcomes[1].has_value());
+  EXPECT_FALSE(outcomes[2].has_value());
+  ring.net().RunFor(absl::Milliseconds(100));
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 0u);
+  EXPECT_GT(scribe.stats().lone_root_waits, lone_waits);  // held: no lease yet
+  EXPECT_FALSE(outcomes[1].has_value());
+  ASSERT_TRUE(ring.net().RunUntil([&] { return outcomes[2].has_value(); }, absl::Seconds(10),
+                                  absl::Milliseconds(10)));
+  ring.PublishAcked(root, kTopic, "m3", &outcomes[3]);
+  ASSERT_TRUE(outcomes[3].has_value());  // alone and leased: at once
+  EXPECT_EQ(scribe.stats().publishes_numbered_at_once, 1u);
+  for (int k = 1; k < 4; ++k) {
+    ASSERT_TRUE(outcomes[k].has_value() && outcomes[k]->ok()) << k;
+    EXPECT_EQ(**outcomes[k], static_cast<uint64_t>(k + 1)) << k;
+  }
+  ring.net().RunFor(absl::Milliseconds(100));
+  const std::vector<Received>& log = ring.log(root, kTopic);
+  ExpectExactly(log, 1, 4);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(log[k].payload, absl::StrCat("m", k)) << k;
 }
 
 ScribeOptions LeasesOff(size_t replay_capacity) {
