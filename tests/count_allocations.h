@@ -20,7 +20,11 @@ void* operator new(size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+// Not inlined: GCC 12 inlines them into callers in this file that got their
+// pointer from operator new and then warns that free() is given a pointer
+// from a mismatched allocation function (-Wmismatched-new-delete), which is
+// false here: this operator new allocates with malloc.
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 #endif  // PETER_TESTS_COUNT_ALLOCATIONS_H_
