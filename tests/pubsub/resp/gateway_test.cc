@@ -1051,7 +1051,9 @@ TEST_F(GatewayTest, AMessageIsEncodedOncePerProtocolForItsClients) {
   std::vector<std::unique_ptr<TestClient>> subs;
   for (int i = 0; i < 7; ++i) {
     subs.push_back(std::make_unique<TestClient>(port(0)));
-    if (i % 2 == 1) ASSERT_EQ(subs[i]->Call({"HELLO", "3"}).substr(0, 1), "%");
+    if (i % 2 == 1) {
+      ASSERT_EQ(subs[i]->Call({"HELLO", "3"}).substr(0, 1), "%");
+    }
   }
   auto resp3 = [](std::string bytes) { return bytes.replace(0, 1, ">"); };
   for (int i = 0; i < 7; ++i) {
