@@ -1,6 +1,8 @@
 #include "pubsub/resp/client.h"
 
+#include <algorithm>
 #include <cassert>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "pubsub/resp/command_table.h"
@@ -21,6 +23,7 @@ Client::Client(Server& server, asio::ip::tcp::socket socket, uint64_t id)
       socket_(std::move(socket)),
       id_(id),
       parser_(server.options().parser),
+      read_buffer_(std::make_unique_for_overwrite<char[]>(kReadMin)),
       created_(absl::Now()) {
   std::error_code ec;
   auto remote = socket_.remote_endpoint(ec);
@@ -46,19 +49,33 @@ void Client::Read() {
   if (!server_.MayRead(*this)) return;
   reading_ = true;
   socket_.async_read_some(
-      asio::buffer(read_buffer_),
+      asio::buffer(read_buffer_.get(), read_capacity_),
       [self = shared_from_this()](const std::error_code& ec, size_t n) {
         self->reading_ = false;
         if (self->closed_) return;
         if (ec) return self->Close(ec == asio::error::eof ? "closed by client" : ec.message());
         self->bytes_read_ += n;
-        self->parser_.Feed(std::string_view(self->read_buffer_.data(), n));
+        self->parser_.Feed(std::string_view(self->read_buffer_.get(), n));
+        self->SizeReadBuffer(n);
         self->CountInput();
         Server& server = self->server_;
         server.BeginPublishes();
         self->ProcessInput();
         server.EndPublishes();
       });
+}
+
+size_t Client::ReadSizeAfter(size_t capacity, size_t last_read) {
+  if (last_read == capacity) return std::min(capacity * 2, kReadMax);
+  if (last_read < kReadMin) return kReadMin;
+  return capacity;
+}
+
+void Client::SizeReadBuffer(size_t last_read) {
+  const size_t want = ReadSizeAfter(read_capacity_, last_read);
+  if (want == read_capacity_) return;
+  read_buffer_ = std::make_unique_for_overwrite<char[]>(want);
+  read_capacity_ = want;
 }
 
 bool Client::throttled() const {

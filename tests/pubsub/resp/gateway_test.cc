@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "gtest/gtest.h"
+#include "pubsub/resp/client.h"
 #include "pubsub/resp/pattern_directory.h"
 #include "pubsub/resp/server.h"
 #include "tests/pubsub/resp/fake_cluster.h"
@@ -620,11 +621,32 @@ TEST_F(GatewayTest, ClientThatNeverReadsLargeRepliesIsBounded) {
   EXPECT_LT(held.commands, static_cast<uint64_t>(kCount));
   const std::string reply = "$" + std::to_string(payload.size()) + "\r\n" + payload + "\r\n";
   EXPECT_LE(held.output_high_water, options.output_pause_bytes + reply.size());
-  EXPECT_LE(held.input_high_water, Multibulk({"ECHO", payload}).size() + 16384);
+  EXPECT_LE(held.input_high_water, Multibulk({"ECHO", payload}).size() + Client::kReadMax);
   for (int i = 0; i < kCount; ++i) ASSERT_EQ(a.Read(), reply) << i;
   writer.join();
   EXPECT_EQ(gateways_[0]->stats().slow_client_disconnects, 0u);
   EXPECT_LE(gateways_[0]->stats().output_high_water, options.output_pause_bytes + reply.size());
+}
+
+// A client's reads grow from 16 to 64 KiB while each fills the buffer (a
+// pipelining publisher: more commands per read, fewer reads and writes per
+// command) and go back to 16 KiB after one that fits in it.
+TEST(ClientReadSizeTest, GrowsWhileReadsFillTheBufferAndShrinksAfterASmallOne) {
+  EXPECT_EQ(Client::kReadMin, size_t{16} << 10);
+  EXPECT_EQ(Client::kReadMax, size_t{64} << 10);
+  size_t capacity = Client::kReadMin;
+  std::vector<size_t> sizes;
+  for (int i = 0; i < 4; ++i) {
+    capacity = Client::ReadSizeAfter(capacity, capacity);  // full
+    sizes.push_back(capacity);
+  }
+  EXPECT_EQ(sizes, (std::vector<size_t>{32 << 10, 64 << 10, 64 << 10, 64 << 10}));
+  EXPECT_EQ(Client::ReadSizeAfter(64 << 10, 40 << 10), size_t{64} << 10);  // still large
+  EXPECT_EQ(Client::ReadSizeAfter(64 << 10, 16 << 10), size_t{64} << 10);
+  EXPECT_EQ(Client::ReadSizeAfter(64 << 10, (16 << 10) - 1), size_t{16} << 10);  // fits the small
+  EXPECT_EQ(Client::ReadSizeAfter(32 << 10, 100), size_t{16} << 10);
+  EXPECT_EQ(Client::ReadSizeAfter(16 << 10, 100), size_t{16} << 10);
+  EXPECT_EQ(Client::ReadSizeAfter(16 << 10, (16 << 10) - 1), size_t{16} << 10);
 }
 
 // The output limits hold for every client, not only subscribers (Redis's
