@@ -1198,7 +1198,8 @@ TEST(PosterTest, DirectRunsAtOnceAndEndsEachBatchOnce) {
 // Many clients sending big requests at once (16 x 3 x 192 KiB): the
 // request bytes the gateway holds for all of them stay within
 // max_total_input_bytes (256 KiB) plus one request finishing and one read
-// per client, where they would reach about 3 MiB without the bound; reads
+// (up to Client::kReadMax) per client, where they would reach about 3 MiB
+// without the bound; reads
 // pause (counted) and every request is still answered, in order.
 TEST_F(GatewayTest, InputOfAllClientsIsBounded) {
   GatewayOptions options;
@@ -1231,7 +1232,7 @@ TEST_F(GatewayTest, InputOfAllClientsIsBounded) {
   EXPECT_EQ(answered, kClients * kRequests);
   const GatewayStats s = gateways_[0]->stats();
   EXPECT_GT(s.input_limit_pauses, 0u);
-  EXPECT_LE(s.input_high_water, (256u << 10) + (256u << 10) + kClients * (16u << 10));
+  EXPECT_LE(s.input_high_water, (256u << 10) + (256u << 10) + kClients * Client::kReadMax);
   EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().input_bytes == 0; }));
   EXPECT_EQ(s.protocol_errors, 0u);
 }
