@@ -185,8 +185,29 @@ struct Topic {
   bool counted_ready = false;
 };
 
+// A gateway counter: written on the loop's thread only (one writer at a
+// time: StopOnLoop runs off the loop only once it has stopped), read by
+// stats() from any thread. So relaxed loads and stores: an increment is a
+// load and a store, not a locked read-modify-write, and a store is a plain
+// one, not an xchg (the PUBLISH path bumps or sets several per command).
+// Each counter reads whole; stats() was never one snapshot of them all.
+class Counter {
+ public:
+  uint64_t load() const { return value_.load(std::memory_order_relaxed); }
+  operator uint64_t() const { return load(); }  // NOLINT: reads as the integer it counts
+  Counter& operator=(uint64_t v) {
+    value_.store(v, std::memory_order_relaxed);
+    return *this;
+  }
+  void operator++(int) { *this = load() + 1; }
+  void operator--(int) { *this = load() - 1; }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
 struct Counters {
-#define PETER_RESP_COUNTER(name) std::atomic<uint64_t> name{0};
+#define PETER_RESP_COUNTER(name) Counter name;
   PETER_RESP_COUNTER(clients_accepted)
   PETER_RESP_COUNTER(clients_refused)
   PETER_RESP_COUNTER(clients_connected)
