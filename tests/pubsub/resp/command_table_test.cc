@@ -33,6 +33,39 @@ TEST(CommandTableTest, UnknownNamesAreNotFound) {
   EXPECT_EQ(FindCommand("client|list"), nullptr);
 }
 
+// Any byte in any place of a command's name (in either case around it)
+// finds the command whose name is the result folded to lower case, if
+// any: the look-up folds by words, and a non-letter that folds like a
+// letter ('@' and '`', '[' and '{', bytes over 0x7f) must not pass as one.
+TEST(CommandTableTest, FindsOnlyTheNameFoldedForAnyByteInAnyPlace) {
+  for (const CommandSpec& spec : AllCommands()) {
+    const std::string lower(spec.name);
+    const std::string upper = absl::AsciiStrToUpper(lower);
+    for (size_t at = 0; at < lower.size(); ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string other = (at % 2 == 0) ? lower : upper;
+        other[at] = static_cast<char>(byte);
+        const std::string folded = absl::AsciiStrToLower(other);
+        const CommandSpec* expected = nullptr;
+        for (const CommandSpec& any : AllCommands()) {
+          if (any.name == folded) expected = &any;
+        }
+        ASSERT_EQ(FindCommand(other), expected) << other;
+      }
+    }
+  }
+  // Every length around the served ones, the served names' letters shuffled.
+  for (size_t n = 0; n <= 20; ++n) {
+    EXPECT_EQ(FindCommand(std::string(n, 'a')), nullptr) << n;
+    EXPECT_EQ(FindCommand(std::string(n, 's')), nullptr) << n;
+  }
+  EXPECT_EQ(FindCommand("subscribf"), nullptr);
+  EXPECT_EQ(FindCommand("tubscribe"), nullptr);
+  EXPECT_EQ(FindCommand("PSUBSCRIBE")->id, CommandId::kPsubscribe);
+  EXPECT_EQ(FindCommand("SsUbScRiBe")->id, CommandId::kSsubscribe);
+  EXPECT_EQ(FindCommand("puNSUBSCRIBE")->id, CommandId::kPunsubscribe);
+}
+
 // The parser's lend rule agrees with the table: PUBLISH and SPUBLISH with
 // their 3 arguments, in any case; any other byte in any place of the name
 // (a non-letter that folds like one included) is another command.
