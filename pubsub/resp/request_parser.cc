@@ -199,15 +199,28 @@ bool RequestParser::ParseWholeMultibulk(std::vector<std::string>* args) {
   const char* p = start;
   // "<prefix><1 to 18 digits, no leading zero>\r\n" at p, within the line
   // limit; moves p past it.
+  // One or two digits (a command's count, its name's and channel's
+  // lengths, most messages') are read without the loop. A line this takes
+  // is at least 4 bytes; a whole request holds more after each.
   auto number = [&](char prefix, size_t* value) {
-    if (p == end || *p != prefix) return false;
+    if (end - p < 4 || *p != prefix) return false;
     const char* const line = p;
-    const char* const digits = ++p;
-    const char* const limit = std::min(end, digits + 18);
+    const unsigned d0 = static_cast<unsigned char>(p[1]) - unsigned{'0'};
+    const unsigned d1 = static_cast<unsigned char>(p[2]) - unsigned{'0'};
     size_t v = 0;
-    while (p < limit && *p >= '0' && *p <= '9') v = v * 10 + static_cast<size_t>(*p++ - '0');
-    if (p == digits || end - p < 2 || p[0] != '\r' || p[1] != '\n') return false;
-    if (*digits == '0' && p - digits > 1) return false;
+    if (d0 <= 9 && d1 > 9) {
+      v = d0;  // "0" included: one digit has no leading zero
+      p += 2;
+    } else if (d0 - 1 <= 8 && d1 <= 9 && static_cast<unsigned char>(p[3]) - unsigned{'0'} > 9) {
+      v = d0 * 10 + d1;  // d0 from 1 to 9: no leading zero
+      p += 3;
+    } else {
+      const char* const digits = ++p;
+      const char* const limit = std::min(end, digits + 18);
+      while (p < limit && *p >= '0' && *p <= '9') v = v * 10 + static_cast<size_t>(*p++ - '0');
+      if (p == digits || (*digits == '0' && p - digits > 1)) return false;
+    }
+    if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return false;
     if (static_cast<size_t>(p - line) > limits_.max_inline_len) return false;
     p += 2;
     *value = v;

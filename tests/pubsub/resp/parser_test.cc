@@ -240,6 +240,46 @@ TEST(RequestParserTest, CountLinesFastAndGeneralAgree) {
             (Commands{{"0123456789"}}));
 }
 
+// The one-pass read takes counts of one and two digits without its digit
+// loop: every form around those (0, a leading zero, 3 digits, a non-digit
+// after one or two, a line cut anywhere) gives the general path's answer,
+// whole or split in two at every byte, and fed a byte at a time.
+TEST(RequestParserTest, ShortNumbersSplitAtEveryByte) {
+  const std::string x10(10, 'x'), x99(99, 'y'), x100(100, 'z');
+  const std::vector<std::pair<std::string, std::pair<Commands, std::string>>> cases = {
+      {"*3\r\n$7\r\nPUBLISH\r\n$8\r\nbench-ch\r\n$10\r\n" + x10 + "\r\n",
+       {{{"PUBLISH", "bench-ch", x10}}, ""}},
+      {"*2\r\n$0\r\n\r\n$99\r\n" + x99 + "\r\n", {{{"", x99}}, ""}},
+      {"*1\r\n$100\r\n" + x100 + "\r\n", {{{x100}}, ""}},
+      {"*1\r\n$9\r\n123456789\r\n*1\r\n$4\r\nPING\r\n", {{{"123456789"}, {"PING"}}, ""}},
+      {"*1\r\n$05\r\nabcde\r\n", {{}, "Protocol error: invalid bulk length"}},
+      {"*1\r\n$00\r\n\r\n", {{}, "Protocol error: invalid bulk length"}},
+      {"*1\r\n$1x\r\na\r\n", {{}, "Protocol error: invalid bulk length"}},
+      {"*1\r\n$12x\r\n", {{}, "Protocol error: invalid bulk length"}},
+      {"*1\r\n$1\ra\r\n", {{}, "Protocol error: invalid bulk length"}},
+      {"*1\r\n$-1\r\n", {{}, "Protocol error: invalid bulk length"}},
+      {"*1\r\n$/\r\n", {{}, "Protocol error: invalid bulk length"}},
+      {"*1\r\n$:\r\n", {{}, "Protocol error: invalid bulk length"}},
+      {"*1\r\n$2\r\nabc\r\n", {{}, "Protocol error: expected CRLF after bulk"}},
+      {"*1\r\n$10\r\n" + x10 + "x\r\n", {{}, "Protocol error: expected CRLF after bulk"}},
+      {"*1\r\n#1\r\na\r\n", {{}, "Protocol error: expected '$', got '#'"}},
+      {"*9\r\n$1\r\na\r\n", {{}, ""}},  // cut: waits for more
+      {"*10\r\n" + [] {
+         std::string ten;
+         for (int i = 0; i < 10; ++i) ten += "$1\r\na\r\n";
+         return ten;
+       }(),
+       {{std::vector<std::string>(10, "a")}, ""}},
+  };
+  for (const auto& [input, expected] : cases) {
+    ASSERT_EQ(Parse(input), expected) << input;
+    ASSERT_EQ(ParseChunked(input, {1}), expected) << input;
+    for (size_t at = 1; at < input.size(); ++at) {
+      ASSERT_EQ(ParseChunked(input, {at, input.size()}), expected) << input << " split at " << at;
+    }
+  }
+}
+
 // A whole request read in one pass (ParseWholeMultibulk) writes into the
 // caller's argument strings: an argument that fits the one it replaces
 // takes no new allocation (the general path built new strings for every
