@@ -197,13 +197,16 @@ bool RequestParser::ParseWholeMultibulk(std::vector<std::string>* args) {
   const char* const start = buffer_.data() + pos_;
   const char* const end = buffer_.data() + buffer_.size();
   const char* p = start;
+  // A line this reads is at most 3 bytes unless its digit loop runs (then
+  // checked): a line limit under 3 is left to the general path.
+  if (limits_.max_inline_len < 3) return false;
   // "<prefix><1 to 18 digits, no leading zero>\r\n" at p, within the line
-  // limit; moves p past it.
-  // One or two digits (a command's count, its name's and channel's
-  // lengths, most messages') are read without the loop. A line this takes
-  // is at least 4 bytes; a whole request holds more after each.
-  auto number = [&](char prefix, size_t* value) {
-    if (end - p < 4 || *p != prefix) return false;
+  // limit; moves p past it. One or two digits (a command's count, its
+  // name's and channel's lengths, most messages') are read without the
+  // loop. The line and the byte after it must be buffered: a whole request
+  // has more after each line.
+  auto number = [&](char prefix, size_t* value) __attribute__((always_inline)) {
+    if (end - p < 5 || *p != prefix) return false;
     const char* const line = p;
     const unsigned d0 = static_cast<unsigned char>(p[1]) - unsigned{'0'};
     const unsigned d1 = static_cast<unsigned char>(p[2]) - unsigned{'0'};
@@ -219,9 +222,9 @@ bool RequestParser::ParseWholeMultibulk(std::vector<std::string>* args) {
       const char* const limit = std::min(end, digits + 18);
       while (p < limit && *p >= '0' && *p <= '9') v = v * 10 + static_cast<size_t>(*p++ - '0');
       if (p == digits || (*digits == '0' && p - digits > 1)) return false;
+      if (end - p < 2 || static_cast<size_t>(p - line) > limits_.max_inline_len) return false;
     }
-    if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return false;
-    if (static_cast<size_t>(p - line) > limits_.max_inline_len) return false;
+    if (p[0] != '\r' || p[1] != '\n') return false;
     p += 2;
     *value = v;
     return true;
@@ -230,24 +233,31 @@ bool RequestParser::ParseWholeMultibulk(std::vector<std::string>* args) {
   if (!number('*', &count) || count == 0 || count > kQuickArgs || count > limits_.max_args) {
     return false;
   }
-  std::array<std::string_view, kQuickArgs> found;
+  // The bulks' places, left uninitialised (a string_view's constructor
+  // zeroes them): only the first `count` are written and read.
+  struct Bulk {
+    const char* data;
+    size_t size;
+    std::string_view view() const { return {data, size}; }
+  };
+  std::array<Bulk, kQuickArgs> found;
   for (size_t i = 0; i < count; ++i) {
     size_t len = 0;
     if (!number('$', &len) || len > limits_.max_bulk_len) return false;
     if (static_cast<size_t>(end - p) < len + 2 || p[len] != '\r' || p[len + 1] != '\n') {
       return false;
     }
-    found[i] = std::string_view(p, len);
+    found[i] = Bulk{p, len};
     p += len + 2;
   }
   if (static_cast<size_t>(p - start) > limits_.max_request_bytes) return false;
   args->resize(count);
   size_t copied = count;
-  if (Lends(found[0], count)) {
-    lent_ = found[--copied];
+  if (Lends(found[0].view(), count)) {
+    lent_ = found[--copied].view();
     (*args)[copied].clear();
   }
-  for (size_t i = 0; i < copied; ++i) (*args)[i].assign(found[i]);
+  for (size_t i = 0; i < copied; ++i) (*args)[i].assign(found[i].data, found[i].size);
   pos_ += static_cast<size_t>(p - start);
   return true;
 }

@@ -271,6 +271,13 @@ TEST(RequestParserTest, ShortNumbersSplitAtEveryByte) {
        }(),
        {{std::vector<std::string>(10, "a")}, ""}},
   };
+  // A line limit under 3 bytes: the general path's answers.
+  ParserLimits tiny;
+  tiny.max_inline_len = 2;
+  EXPECT_EQ(Parse("*1\r\n$9\r\n123456789\r\n", tiny).first, (Commands{{"123456789"}}));
+  EXPECT_EQ(Parse("*1\r\n$10\r\n" + x10 + "\r\n", tiny).second,
+            "Protocol error: too big bulk count string");
+  EXPECT_EQ(Parse("*10\r\n", tiny).second, "Protocol error: too big mbulk count string");
   for (const auto& [input, expected] : cases) {
     ASSERT_EQ(Parse(input), expected) << input;
     ASSERT_EQ(ParseChunked(input, {1}), expected) << input;
