@@ -160,9 +160,11 @@ void Server::Publish(Client& c, Args& a, Kind kind) {
   counters_.published++;
   // Lent by the parser (a view into its buffer, valid while this runs).
   const std::string_view message = c.argument(a, 2);
+  // Asked here first: the usual PUBLISH makes no call for its patterns.
   std::vector<std::string> patterns;
-  if (kind == Kind::kChannel) patterns = MatchingPatterns(a[1]);
-  std::string topic = BackendTopic(kind, a[1]);
+  if (kind == Kind::kChannel && !NoPatternsKnown()) patterns = MatchingPatterns(a[1]);
+  // A channel is its own backend topic.
+  std::string topic = kind == Kind::kChannel ? a[1] : BackendTopic(kind, a[1]);
   // The payload's one copy, from the parser's buffer into the block the
   // node keeps and shares (its pending publish, the PublishMsg, the replay
   // buffer).

@@ -380,6 +380,8 @@ class Server : public Gateway {
   void ScheduleAnnounce();
   void Announce();
   std::vector<std::string> MatchingPatterns(std::string_view channel) const;
+  // No pattern known anywhere (the usual case): MatchingPatterns finds none.
+  bool NoPatternsKnown() const { return directory_.size() == 0 && pattern_topics_ == 0; }
 
   Backend& backend_;
   GatewayOptions options_;

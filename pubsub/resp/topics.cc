@@ -244,8 +244,7 @@ std::vector<const Topic*> Server::LocalPatternsMatching(std::string_view channel
 }
 
 std::vector<std::string> Server::MatchingPatterns(std::string_view channel) const {
-  // No pattern known anywhere (the usual case): nothing to walk or build.
-  if (directory_.size() == 0 && pattern_topics_ == 0) return {};
+  if (NoPatternsKnown()) return {};  // nothing to walk or build
   std::vector<std::string> matching = directory_.Matching(channel);
   // This node's own patterns too: its announcement may not have come back.
   const std::vector<const Topic*> local = LocalPatternsMatching(channel);
