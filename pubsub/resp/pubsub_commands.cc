@@ -303,6 +303,9 @@ void Server::PubsubCmd(Client& c, Args& a) {
 }
 
 size_t Server::LocalMembers(Kind kind, std::string_view name) const {
+  // No local subscription at all (a node its clients only publish to):
+  // no name to hash.
+  if (topic_index_.empty()) return 0;
   // A channel is its own backend topic: no key to build.
   auto it = kind == Kind::kChannel ? topic_index_.find(name)
                                    : topic_index_.find(BackendTopic(kind, name));
