@@ -191,8 +191,11 @@ struct Topic {
 // load and a store, not a locked read-modify-write, and a store is a plain
 // one, not an xchg (the PUBLISH path bumps or sets several per command).
 // Each counter reads whole; stats() was never one snapshot of them all.
+// The one counter bumped off the loop (messages_dropped, on whatever thread
+// the backend delivers from) uses AddFromAnyThread.
 class Counter {
  public:
+  void AddFromAnyThread() { value_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t load() const { return value_.load(std::memory_order_relaxed); }
   operator uint64_t() const { return load(); }  // NOLINT: reads as the integer it counts
   Counter& operator=(uint64_t v) {

@@ -30,7 +30,7 @@ std::shared_ptr<Topic> Server::AcquireTopic(Kind kind, const std::string& name) 
   // so `this` is alive.
   auto on_message = [this, poster = poster_, weak](std::string_view, std::string_view payload) {
     if (!poster->PostMessage(options_.max_queued_message_bytes, weak, payload)) {
-      counters_.messages_dropped++;
+      counters_.messages_dropped.AddFromAnyThread();  // off the loop
     }
   };
   auto on_active = [this, poster = poster_, weak](bool active) {
