@@ -44,6 +44,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "pastry/core/log_limit.h"
 #include "peter/pastry/application.h"
 #include "pubsub/messages.h"
@@ -360,8 +361,8 @@ class Scribe final : public pastry::Application {
   void SendQueued(const NodeHandle& to, std::vector<std::string> queued, size_t count);
   // scribe_data.cc: the Replicates of one FlushReplicates for nodes that
   // read lists, one list per node.
-  void SendReplicateLists(
-      std::vector<std::pair<NodeHandle, std::vector<const ReplicateMsg*>>>& lists);
+  using ReplicateList = std::pair<NodeHandle, std::vector<const ReplicateMsg*>>;
+  void SendReplicateLists(absl::Span<const ReplicateList> lists);
   void RouteToTopic(const TopicId& topic, const ScribeMessage& msg);
   void Dispatch(const NodeHandle& from, ScribeMessage msg);
   void DispatchToSelf(uint64_t ticket);
@@ -616,6 +617,29 @@ class Scribe final : public pastry::Application {
   // Roots with numbers queued for their replicas (TopicState::to_replicate),
   // sent by FlushReplicates from a zero-delay timer, scheduled once.
   absl::btree_set<TopicId> replicating_;
+  // FlushReplicates' containers, kept from one flush to the next for their
+  // capacity (each flush allocated them anew: per topic a Replicate and its
+  // message list, per peer a list growing). Used by FlushReplicates and
+  // SendReplicateLists only, which run from the flush's timer, never inside
+  // each other; what a flush leaves is cleared (no payload stays shared)
+  // and bounded (TrimReplicateScratch).
+  struct ReplicateScratch {
+    std::vector<TopicId> ids;
+    std::vector<uint64_t> seqs;
+    // The Replicates made for peers that read lists: the first `made` are
+    // this flush's. A deque: their addresses stay as it grows.
+    std::deque<ReplicateMsg> made_replicates;
+    size_t made = 0;
+    // Each peer's Replicates, in order: the first `peers` are this flush's.
+    std::vector<ReplicateList> lists;
+    size_t peers = 0;
+    // The peers met so far, each with its list's index (-1: reads none).
+    std::vector<std::pair<NodeHandle, int>> peer_lists;
+    std::vector<std::string> encoded;  // SendReplicateLists': one list's parts
+    std::vector<size_t> counts;        // and the Replicates in each
+  };
+  ReplicateScratch replicate_scratch_;
+  void TrimReplicateScratch();
   // Topics whose replay buffer may hold entries or ring slots: every one
   // that stored a message (Store, KeepReplay) until TrimReplay found its
   // buffer empty and its ring given back. The maintenance pass trims only

@@ -1362,8 +1362,10 @@ std::vector<std::string> Scribe::FullState(const TopicState& t,
 // replica peer (a one-node ring).
 bool Scribe::QueueReplicate(TopicState& t, uint64_t seq) {
   if (!t.root || options_.replicas <= 0 || !HasReplicaPeers(t)) return false;
+  // A topic with numbers queued is in replicating_ already (only
+  // FlushReplicates takes it out, and empties its queue).
+  if (t.to_replicate.empty()) replicating_.insert(t.id);
   t.to_replicate.push_back(seq);
-  replicating_.insert(t.id);
   if (!replicate_flush_scheduled_) {
     replicate_flush_scheduled_ = true;
     overlay_->ScheduleTimer(absl::ZeroDuration(), [this] { FlushReplicates(); });
@@ -1378,87 +1380,157 @@ bool Scribe::QueueReplicate(TopicState& t, uint64_t seq) {
 // 4 MiB) and kMaxReplicateBatch messages. A topic no longer rooted here
 // sends nothing: its hand-over carried the replay buffer. A peer that reads
 // lists (version 3) gets every topic's Replicates of this flush in one
-// list (SendReplicateLists), the others one message each.
+// list (SendReplicateLists), the others one message each. Its containers
+// are replicate_scratch_'s, reused.
 void Scribe::FlushReplicates() {
   constexpr size_t kMaxReplicateBytes = size_t{2} << 20;
   replicate_flush_scheduled_ = false;
-  std::vector<TopicId> ids(replicating_.begin(), replicating_.end());
+  ReplicateScratch& s = replicate_scratch_;
+  s.ids.assign(replicating_.begin(), replicating_.end());
   replicating_.clear();
-  // The Replicates for peers that read lists, kept until every topic's are
-  // made (a deque: their addresses stay), and each such peer's, in order.
-  std::deque<ReplicateMsg> made;
-  std::vector<std::pair<NodeHandle, std::vector<const ReplicateMsg*>>> lists;
-  auto list_of = [&lists](const NodeHandle& peer) -> std::vector<const ReplicateMsg*>& {
-    for (auto& [to, list] : lists) {
-      if (to.id == peer.id && to.endpoint == peer.endpoint) return list;
+  // The Replicates for peers that read lists are kept until every topic's
+  // are made, and each such peer's listed, in order.
+  auto list_of = [&s](const NodeHandle& peer) -> size_t {
+    for (size_t i = 0; i < s.peers; ++i) {
+      const NodeHandle& to = s.lists[i].first;
+      if (to.id == peer.id && to.endpoint == peer.endpoint) return i;
     }
-    return lists.emplace_back(peer, std::vector<const ReplicateMsg*>()).second;
+    if (s.peers == s.lists.size()) s.lists.emplace_back();
+    s.lists[s.peers].first = peer;
+    return s.peers++;
   };
-  for (const TopicId& id : ids) {
+  // A peer's list, or -1 if it reads none: asked of Reads once a flush (no
+  // message is received, so no version learnt, while it runs).
+  auto list_index_of = [&](const NodeHandle& peer) -> int {
+    for (const auto& [known, index] : s.peer_lists) {
+      if (known == peer) return index;
+    }
+    const int index = ReadsLists(peer) ? static_cast<int>(list_of(peer)) : -1;
+    s.peer_lists.emplace_back(peer, index);
+    return index;
+  };
+  // The Replicate being filled: the first of made_replicates not made yet.
+  auto next = [&s]() -> ReplicateMsg& {
+    if (s.made == s.made_replicates.size()) s.made_replicates.emplace_back();
+    return s.made_replicates[s.made];
+  };
+  for (const TopicId& id : s.ids) {
     TopicState* t = Find(id);
     if (t == nullptr) continue;
-    std::vector<uint64_t> seqs = std::move(t->to_replicate);
+    // Copied out, the topic's queue keeps its capacity for the next flush.
+    s.seqs.assign(t->to_replicate.begin(), t->to_replicate.end());
     t->to_replicate.clear();
-    if (!t->root || seqs.empty()) continue;
+    if (t->to_replicate.capacity() > kMaxReplicateBatch) t->to_replicate.shrink_to_fit();
+    if (!t->root || s.seqs.empty()) continue;
     const ReplicaPeerList peers = ReplicaPeers(*t);
     if (peers.empty()) continue;
-    ReplicateMsg msg{t->id, t->next_stamp, false, {}, 0, CommitIndex(*t), t->term, {}};
+    // Each of the topic's Replicates: as ReplicateMsg{t->id, t->next_stamp,
+    // false, {}, 0, CommitIndex(*t), t->term, {}}, its message list (empty)
+    // keeping its capacity.
+    auto start = [id = t->id, next_seq = t->next_stamp, commit = CommitIndex(*t),
+                  term = t->term](ReplicateMsg& m) {
+      m.topic = id;
+      m.next_seq = next_seq;
+      m.handover = false;
+      m.lease = 0;
+      m.commit = commit;
+      m.term = term;
+      m.term_root = NodeId{};
+    };
+    ReplicateMsg* msg = &next();
+    start(*msg);
+    // Per peer, its list, or -1 if it reads none (looked up at the first send).
+    absl::InlinedVector<int, 4> list_index;
     size_t bytes = 0;
     auto send = [&] {
-      if (msg.messages.empty()) return;
+      if (msg->messages.empty()) return;
       ++stats_.replicate_batches;
+      if (list_index.empty()) {
+        for (const NodeHandle& peer : peers) list_index.push_back(list_index_of(peer));
+      }
       std::string encoded;
       bool listed = false;
-      for (const NodeHandle& peer : peers) {
-        if (ReadsLists(peer)) {
+      for (size_t i = 0; i < peers.size(); ++i) {
+        if (list_index[i] >= 0) {
           listed = true;
           continue;
         }
-        if (encoded.empty()) encoded = wire::Encode(msg);
-        SendBytes(peer, encoded);
+        if (encoded.empty()) encoded = wire::Encode(*msg);
+        SendBytes(peers[i], encoded);
       }
       bytes = 0;
       if (!listed) {
-        msg.messages.clear();
+        msg->messages.clear();
         return;
       }
-      const ReplicateMsg& kept = made.emplace_back(std::move(msg));
-      for (const NodeHandle& peer : peers) {
-        if (ReadsLists(peer)) list_of(peer).push_back(&kept);
+      for (int i : list_index) {
+        if (i >= 0) s.lists[i].second.push_back(msg);
       }
-      msg = ReplicateMsg{kept.topic, kept.next_seq, false, {}, 0, kept.commit, kept.term, {}};
+      ++s.made;
+      msg = &next();
+      start(*msg);
     };
     auto cursor = t->replay.end();
-    for (uint64_t seq : seqs) {
+    for (uint64_t seq : s.seqs) {
       const auto entry = FindInRun(t->replay, cursor, seq, stats_.replay_searches);
       if (entry == t->replay.end()) {
         send();  // a hole: the run ends here
         continue;
       }
       const ReplayEntry& e = entry->second;
-      if (!msg.messages.empty() &&
-          (msg.messages.back().seq + 1 != seq || msg.messages.size() >= kMaxReplicateBatch ||
+      if (!msg->messages.empty() &&
+          (msg->messages.back().seq + 1 != seq || msg->messages.size() >= kMaxReplicateBatch ||
            bytes + e.payload.size() > kMaxReplicateBytes)) {
         send();
       }
-      msg.messages.push_back(StoredMessage{seq, e.payload, e.publisher, e.request, e.term});
+      msg->messages.push_back(StoredMessage{seq, e.payload, e.publisher, e.request, e.term});
       bytes += e.payload.size();
     }
     send();
   }
-  SendReplicateLists(lists);
+  SendReplicateLists(absl::MakeConstSpan(s.lists.data(), s.peers));
+  TrimReplicateScratch();
+}
+
+// What a flush leaves: no payload shared, the made Replicates and lists
+// emptied for the next one (their capacity kept up to a bound, so that one
+// large flush does not keep its memory).
+void Scribe::TrimReplicateScratch() {
+  constexpr size_t kKeepReplicates = 256;
+  constexpr size_t kKeepMessages = 64;
+  ReplicateScratch& s = replicate_scratch_;
+  for (size_t i = 0; i < s.made; ++i) {
+    std::vector<StoredMessage>& messages = s.made_replicates[i].messages;
+    messages.clear();
+    if (messages.capacity() > kKeepMessages) messages = std::vector<StoredMessage>();
+  }
+  s.made = 0;
+  if (s.made_replicates.size() > kKeepReplicates) s.made_replicates.resize(kKeepReplicates);
+  for (size_t i = 0; i < s.peers; ++i) {
+    std::vector<const ReplicateMsg*>& list = s.lists[i].second;
+    list.clear();
+    if (list.capacity() > kKeepReplicates) list = std::vector<const ReplicateMsg*>();
+  }
+  s.peers = 0;
+  s.peer_lists.clear();
+  s.ids.clear();
+  if (s.ids.capacity() > kKeepReplicates) s.ids = std::vector<TopicId>();
+  if (s.seqs.capacity() > kMaxReplicateBatch) s.seqs = std::vector<uint64_t>();
+  s.encoded.clear();
+  s.counts.clear();
 }
 
 // Each peer's Replicates in lists of at most kMaxBundleMessages and, unless
 // one is larger, about kMaxBundleBytes of payload; a lone one as itself. Peers
-// given the same Replicates (every peer, on a small ring) share the bytes.
-void Scribe::SendReplicateLists(
-    std::vector<std::pair<NodeHandle, std::vector<const ReplicateMsg*>>>& lists) {
-  std::vector<const ReplicateMsg*> last;
-  std::vector<std::string> encoded;  // `last`'s, in parts
-  std::vector<size_t> counts;
-  for (auto& [peer, list] : lists) {
-    if (list != last) {
+// given the same Replicates (every peer, on a small ring) share the
+// encoding: the last of them takes its bytes, the others a copy.
+void Scribe::SendReplicateLists(absl::Span<const ReplicateList> lists) {
+  std::vector<std::string>& encoded = replicate_scratch_.encoded;  // a list's, in parts
+  std::vector<size_t>& counts = replicate_scratch_.counts;
+  bool same_as_last = false;  // lists[p]'s Replicates are lists[p - 1]'s: `encoded`
+  for (size_t p = 0; p < lists.size(); ++p) {
+    const auto& [peer, list] = lists[p];
+    if (!same_as_last) {
       encoded.clear();
       counts.clear();
       size_t start = 0;
@@ -1484,15 +1556,20 @@ void Scribe::SendReplicateLists(
         bytes += size;
       }
       part(list.size());
-      last = std::move(list);
     }
+    const bool next_shares = p + 1 < lists.size() && lists[p + 1].second == list;
     for (size_t i = 0; i < encoded.size(); ++i) {
       if (counts[i] > 1) {
         ++stats_.replicate_lists_sent;
         stats_.replicates_listed += counts[i];
       }
-      SendBytes(peer, encoded[i], counts[i]);
+      if (next_shares) {
+        SendBytes(peer, encoded[i], counts[i]);
+      } else {
+        SendBytes(peer, std::move(encoded[i]), counts[i]);
+      }
     }
+    same_as_last = next_shares;
   }
 }
 

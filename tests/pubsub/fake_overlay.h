@@ -74,11 +74,16 @@ class FakeOverlay final : public pastry::Overlay {
   // Runs the zero-delay timers, in the order scheduled, until none is left
   // (a job may schedule more).
   void RunZeroDelayTimers() {
-    while (!due_.empty()) {
-      std::function<void()> job = std::move(due_.front().second);
-      due_.erase(due_.begin());
-      job();
+    while (RunNextZeroDelayTimer()) {
     }
+  }
+  // Runs the first zero-delay timer scheduled; false if none is due.
+  bool RunNextZeroDelayTimer() {
+    if (due_.empty()) return false;
+    std::function<void()> job = std::move(due_.front().second);
+    due_.erase(due_.begin());
+    job();
+    return true;
   }
 
   NodeHandle closest = Handle(1);
