@@ -640,6 +640,9 @@ class Scribe final : public pastry::Application {
   };
   ReplicateScratch replicate_scratch_;
   void TrimReplicateScratch();
+  // ReleaseConfirmed's acknowledgements, kept for their capacity (taken
+  // while in use: a handler run by a release may release again).
+  std::vector<std::pair<NodeHandle, PublishAckMsg>> release_acks_;
   // Topics whose replay buffer may hold entries or ring slots: every one
   // that stored a message (Store, KeepReplay) until TrimReplay found its
   // buffer empty and its ring given back. The maintenance pass trims only

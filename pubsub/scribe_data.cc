@@ -569,9 +569,11 @@ void Scribe::ConfirmPublish(TopicState& t, const PublishMsg& publish, uint64_t s
 // multicast, and is withdrawn when the other numbering arrives.
 void Scribe::WaitForReplicas(TopicState& t, uint64_t seq, const PublishMsg& publish, bool ack) {
   if (ack) ++stats_.publish_acks_waiting_replicas;
+  // A topic with numbers waiting is in confirming_ already (it leaves it
+  // only once none waits, or with its state).
+  if (t.unconfirmed.empty()) confirming_.insert(t.id);
   t.unconfirmed.try_emplace(t.unconfirmed.end(), seq,
                             UnconfirmedPublish{publish.publisher, publish.request, {}, Now(), ack});
-  confirming_.insert(t.id);
 }
 
 // At replay_capacity numbers waiting for their replicas (Stamp): beyond
@@ -675,8 +677,11 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
   // to a publisher's node that is also on the tree (the RESP gateway's,
   // with a subscriber), its consecutive data and acknowledgements are then
   // two runs (version 5), not each publish's data and acknowledgement in
-  // turn. An acknowledgement still follows its own number's data.
+  // turn. An acknowledgement still follows its own number's data. The list
+  // is release_acks_', taken while in use (a handler run by a release may
+  // release again: it then takes an empty one).
   std::vector<std::pair<NodeHandle, PublishAckMsg>> acks;
+  acks.swap(release_acks_);
   // Consecutive numbers' replay entries are next to each other: one search
   // for the first, then a step each (a handler's publish while one is
   // delivered may move them: the cursor is then checked, not trusted).
@@ -693,6 +698,9 @@ void Scribe::ReleaseConfirmed(TopicState& t) {
     ReleaseNumber(t, it, &acks, &cursor);
   }
   for (const auto& [to, ack] : acks) SendTo(to, ack);
+  constexpr size_t kKeepAcks = 256;  // a larger release's list is freed
+  if (!acks.empty()) acks.clear();
+  if (acks.capacity() <= kKeepAcks) acks.swap(release_acks_);
   if (t.unconfirmed.empty()) confirming_.erase(t.id);
   if (!t.held_publishes.empty() && !WindowFull(t) && HoldsOver(t)) NumberHeld(t);
 }
