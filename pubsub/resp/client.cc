@@ -1,8 +1,6 @@
 #include "pubsub/resp/client.h"
 
-#include <algorithm>
 #include <cassert>
-#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "pubsub/resp/command_table.h"
@@ -23,7 +21,6 @@ Client::Client(Server& server, asio::ip::tcp::socket socket, uint64_t id)
       socket_(std::move(socket)),
       id_(id),
       parser_(server.options().parser),
-      read_buffer_(std::make_unique_for_overwrite<char[]>(kReadMin)),
       created_(absl::Now()) {
   std::error_code ec;
   auto remote = socket_.remote_endpoint(ec);
@@ -48,34 +45,30 @@ void Client::Read() {
   if (throttled() && parser_.buffered() >= kThrottledReadLimit) return;
   if (!server_.MayRead(*this)) return;
   reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(read_buffer_.get(), read_capacity_),
-      [self = shared_from_this()](const std::error_code& ec, size_t n) {
-        self->reading_ = false;
-        if (self->closed_) return;
-        if (ec) return self->Close(ec == asio::error::eof ? "closed by client" : ec.message());
-        self->bytes_read_ += n;
-        self->parser_.Feed(std::string_view(self->read_buffer_.get(), n));
-        self->SizeReadBuffer(n);
-        self->CountInput();
-        Server& server = self->server_;
-        server.BeginPublishes();
-        self->ProcessInput();
-        server.EndPublishes();
-      });
+  // Waits for the socket, then reads (OnReadable) into the server's shared
+  // buffer: no client keeps a read buffer of its own.
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const std::error_code& ec) {
+                       self->OnReadable(ec);
+                     });
 }
 
-size_t Client::ReadSizeAfter(size_t capacity, size_t last_read) {
-  if (last_read == capacity) return std::min(capacity * 2, kReadMax);
-  if (last_read < kReadMin) return kReadMin;
-  return capacity;
-}
-
-void Client::SizeReadBuffer(size_t last_read) {
-  const size_t want = ReadSizeAfter(read_capacity_, last_read);
-  if (want == read_capacity_) return;
-  read_buffer_ = std::make_unique_for_overwrite<char[]>(want);
-  read_capacity_ = want;
+void Client::OnReadable(std::error_code ec) {
+  reading_ = false;
+  if (closed_) return;
+  char* buffer = server_.read_buffer();
+  size_t n = 0;
+  if (!ec) n = socket_.read_some(asio::buffer(buffer, Server::kReadBytes), ec);
+  // Readable, then nothing there (the non-blocking socket says so): wait again.
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return Read();
+  if (ec) return Close(ec == asio::error::eof ? "closed by client" : ec.message());
+  bytes_read_ += n;
+  parser_.Feed(std::string_view(buffer, n));
+  CountInput();
+  Server& server = server_;
+  server.BeginPublishes();
+  ProcessInput();
+  server.EndPublishes();
 }
 
 bool Client::throttled() const {

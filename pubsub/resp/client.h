@@ -67,17 +67,6 @@ class Client : public std::enable_shared_from_this<Client> {
  public:
   // Request bytes read ahead while the client's commands are held back.
   static constexpr size_t kThrottledReadLimit = 64 << 10;
-  // A read takes up to kReadMin bytes, or up to kReadMax once a read has
-  // filled the buffer (a client that pipelines, such as a publisher under
-  // load): more commands per read means fewer reads, and fewer writes per
-  // command (a client with output gets one write per batch), as Redis reads
-  // as much as its query buffer holds. Back to kReadMin after a read that
-  // fits in it, so an idle or slow client keeps the small buffer.
-  static constexpr size_t kReadMin = 16 << 10;
-  static constexpr size_t kReadMax = 64 << 10;
-  // The next read's size, after a read of `last_read` bytes into a buffer
-  // of `capacity`.
-  static size_t ReadSizeAfter(size_t capacity, size_t last_read);
 
   Client(Server& server, asio::ip::tcp::socket socket, uint64_t id);
 
@@ -195,11 +184,8 @@ class Client : public std::enable_shared_from_this<Client> {
   asio::ip::tcp::socket socket_;
   uint64_t id_;
   RequestParser parser_;
-  // Grows and shrinks between kReadMin and kReadMax (SizeReadBuffer),
-  // never while a read is in flight.
-  std::unique_ptr<char[]> read_buffer_;
-  size_t read_capacity_ = kReadMin;
-  void SizeReadBuffer(size_t last_read);
+  // Reads into the server's buffer once the socket is readable.
+  void OnReadable(std::error_code ec);
   size_t input_counted_ = 0;  // parser_.held() as last told to the server
   size_t output_counted_ = 0;  // output_bytes() as last told to the server
   // Tells the server the unsent output now.

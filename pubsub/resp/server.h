@@ -267,6 +267,14 @@ class Server : public Gateway {
   const GatewayOptions& options() const { return options_; }
   Counters& counters() { return counters_; }
   asio::io_context& io() { return io_; }
+  // A client's read takes up to kReadBytes (a pipelining publisher's read
+  // carries about 600 PUBLISHes: fewer reads, and fewer writes per command,
+  // since a client with output gets one write per read's batch; Redis too
+  // reads as much as its query buffer holds), into one buffer shared by
+  // every client: the loop runs one handler at a time and the parser
+  // copies what it keeps (Client::OnReadable), so no client holds one.
+  static constexpr size_t kReadBytes = 64 << 10;
+  char* read_buffer() { return read_buffer_.get(); }
   // Runs one parsed command for `client`.
   void Execute(Client& client, Args& args);
   // Around the commands of one read (the gateway on the backend's loop):
@@ -395,6 +403,7 @@ class Server : public Gateway {
   // through the mutex.
   std::unique_ptr<asio::io_context> own_io_;
   asio::io_context& io_;  // the loop we run on
+  std::unique_ptr<char[]> read_buffer_ = std::make_unique_for_overwrite<char[]>(kReadBytes);
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer housekeeping_;
   std::shared_ptr<Poster> poster_;

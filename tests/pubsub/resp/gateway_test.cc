@@ -7,7 +7,6 @@
 
 #include "absl/strings/ascii.h"
 #include "gtest/gtest.h"
-#include "pubsub/resp/client.h"
 #include "pubsub/resp/pattern_directory.h"
 #include "pubsub/resp/server.h"
 #include "tests/pubsub/resp/fake_cluster.h"
@@ -621,32 +620,11 @@ TEST_F(GatewayTest, ClientThatNeverReadsLargeRepliesIsBounded) {
   EXPECT_LT(held.commands, static_cast<uint64_t>(kCount));
   const std::string reply = "$" + std::to_string(payload.size()) + "\r\n" + payload + "\r\n";
   EXPECT_LE(held.output_high_water, options.output_pause_bytes + reply.size());
-  EXPECT_LE(held.input_high_water, Multibulk({"ECHO", payload}).size() + Client::kReadMax);
+  EXPECT_LE(held.input_high_water, Multibulk({"ECHO", payload}).size() + Server::kReadBytes);
   for (int i = 0; i < kCount; ++i) ASSERT_EQ(a.Read(), reply) << i;
   writer.join();
   EXPECT_EQ(gateways_[0]->stats().slow_client_disconnects, 0u);
   EXPECT_LE(gateways_[0]->stats().output_high_water, options.output_pause_bytes + reply.size());
-}
-
-// A client's reads grow from 16 to 64 KiB while each fills the buffer (a
-// pipelining publisher: more commands per read, fewer reads and writes per
-// command) and go back to 16 KiB after one that fits in it.
-TEST(ClientReadSizeTest, GrowsWhileReadsFillTheBufferAndShrinksAfterASmallOne) {
-  EXPECT_EQ(Client::kReadMin, size_t{16} << 10);
-  EXPECT_EQ(Client::kReadMax, size_t{64} << 10);
-  size_t capacity = Client::kReadMin;
-  std::vector<size_t> sizes;
-  for (int i = 0; i < 4; ++i) {
-    capacity = Client::ReadSizeAfter(capacity, capacity);  // full
-    sizes.push_back(capacity);
-  }
-  EXPECT_EQ(sizes, (std::vector<size_t>{32 << 10, 64 << 10, 64 << 10, 64 << 10}));
-  EXPECT_EQ(Client::ReadSizeAfter(64 << 10, 40 << 10), size_t{64} << 10);  // still large
-  EXPECT_EQ(Client::ReadSizeAfter(64 << 10, 16 << 10), size_t{64} << 10);
-  EXPECT_EQ(Client::ReadSizeAfter(64 << 10, (16 << 10) - 1), size_t{16} << 10);  // fits the small
-  EXPECT_EQ(Client::ReadSizeAfter(32 << 10, 100), size_t{16} << 10);
-  EXPECT_EQ(Client::ReadSizeAfter(16 << 10, 100), size_t{16} << 10);
-  EXPECT_EQ(Client::ReadSizeAfter(16 << 10, (16 << 10) - 1), size_t{16} << 10);
 }
 
 // The output limits hold for every client, not only subscribers (Redis's
@@ -1198,7 +1176,7 @@ TEST(PosterTest, DirectRunsAtOnceAndEndsEachBatchOnce) {
 // Many clients sending big requests at once (16 x 3 x 192 KiB): the
 // request bytes the gateway holds for all of them stay within
 // max_total_input_bytes (256 KiB) plus one request finishing and one read
-// (up to Client::kReadMax) per client, where they would reach about 3 MiB
+// (up to Server::kReadBytes) per client, where they would reach about 3 MiB
 // without the bound; reads
 // pause (counted) and every request is still answered, in order.
 TEST_F(GatewayTest, InputOfAllClientsIsBounded) {
@@ -1232,7 +1210,7 @@ TEST_F(GatewayTest, InputOfAllClientsIsBounded) {
   EXPECT_EQ(answered, kClients * kRequests);
   const GatewayStats s = gateways_[0]->stats();
   EXPECT_GT(s.input_limit_pauses, 0u);
-  EXPECT_LE(s.input_high_water, (256u << 10) + (256u << 10) + kClients * Client::kReadMax);
+  EXPECT_LE(s.input_high_water, (256u << 10) + (256u << 10) + kClients * Server::kReadBytes);
   EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().input_bytes == 0; }));
   EXPECT_EQ(s.protocol_errors, 0u);
 }
