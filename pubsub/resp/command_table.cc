@@ -116,6 +116,11 @@ const CommandSpec* FindCommand(std::string_view name) {
     for (const CommandSpec& spec : AllCommands()) {
       // A longer or shorter name, or more of one length, needs these bounds moved.
       if (spec.name.size() < kShortestName || spec.name.size() > kLongestName) std::abort();
+      // The keys tell names apart case folded only if every byte is a
+      // lower-case letter (KeyOf): '-' would match '\r', '_' DEL.
+      for (char c : spec.name) {
+        if (c < 'a' || c > 'z') std::abort();
+      }
       ByLength& list = (*by_length)[spec.name.size()];
       if (list.size == kPerLength) std::abort();
       list.entries[list.size++] = Entry{KeyOf(spec.name), &spec};
