@@ -50,6 +50,20 @@ class ScribeAllocTest : public testing::ScribeOnFakeOverlay {
     return pastry::RouteMessage{std::nullopt, from, from, 1, wire::Encode(msg)};
   }
 
+  // This node becomes the root of topic_ with `child` joined and `replica`
+  // its one replica peer, whose lease it holds.
+  void BecomeRootLeasedBy(const NodeHandle& child, const NodeHandle& replica) {
+    overlay_->replicas = {replica};
+    scribe_.Deliver(pastry::RouteMessage{topic_, child, child, 1,
+                                         wire::Encode(JoinMsg{topic_, child, false, 0})});
+    ASSERT_TRUE(scribe_.IsRoot("allocs"));
+    for (const auto& [ask, to] : SentOf<ReplicateMsg>()) {
+      if (ask.lease != 0 && to.has_value()) {
+        scribe_.Deliver(From(*to, ReplicaAckMsg{topic_, ask.lease}));
+      }
+    }
+  }
+
   const TopicId topic_ = TopicIdOf("allocs");
 };
 
@@ -58,13 +72,7 @@ class ScribeAllocTest : public testing::ScribeOnFakeOverlay {
 // message, not first into a message of its own (Scribe::ReleaseNumber).
 TEST_F(ScribeAllocTest, RootReleasesARunCopyingEachPayloadOnce) {
   const NodeHandle child = Handle(2), replica = Handle(5), publisher = Handle(7);
-  overlay_->replicas = {replica};
-  scribe_.Deliver(pastry::RouteMessage{topic_, child, child, 1,
-                                       wire::Encode(JoinMsg{topic_, child, false, 0})});
-  ASSERT_TRUE(scribe_.IsRoot("allocs"));
-  for (const auto& [ask, to] : SentOf<ReplicateMsg>()) {
-    if (ask.lease != 0 && to.has_value()) scribe_.Deliver(From(*to, ReplicaAckMsg{topic_, ask.lease}));
-  }
+  ASSERT_NO_FATAL_FAILURE(BecomeRootLeasedBy(child, replica));
   for (int i = 0; i < kRun; ++i) {
     PublishMsg publish{topic_, PayloadOf(i), publisher, static_cast<uint64_t>(i + 1)};
     publish.after = static_cast<uint64_t>(i);
@@ -109,13 +117,7 @@ TEST_F(ScribeAllocTest, RootReleasesARunCopyingEachPayloadOnce) {
 // allocations before session 24, 0.03 now.
 TEST_F(ScribeAllocTest, RootReleasesOneAtATimeReusingItsAcknowledgementList) {
   const NodeHandle child = Handle(2), replica = Handle(5), publisher = Handle(7);
-  overlay_->replicas = {replica};
-  scribe_.Deliver(pastry::RouteMessage{topic_, child, child, 1,
-                                       wire::Encode(JoinMsg{topic_, child, false, 0})});
-  ASSERT_TRUE(scribe_.IsRoot("allocs"));
-  for (const auto& [ask, to] : SentOf<ReplicateMsg>()) {
-    if (ask.lease != 0 && to.has_value()) scribe_.Deliver(From(*to, ReplicaAckMsg{topic_, ask.lease}));
-  }
+  ASSERT_NO_FATAL_FAILURE(BecomeRootLeasedBy(child, replica));
   for (int i = 0; i < 2 * kRun; ++i) {
     PublishMsg publish{topic_, PayloadOf(i), publisher, static_cast<uint64_t>(i + 1)};
     publish.after = static_cast<uint64_t>(i);
