@@ -1425,10 +1425,12 @@ void Scribe::FlushReplicates() {
   for (const TopicId& id : s.ids) {
     TopicState* t = Find(id);
     if (t == nullptr) continue;
-    // Copied out, the topic's queue keeps its capacity for the next flush.
+    // Copied out, the topic's queue keeps its capacity for the next flush,
+    // up to kKeepQueued numbers (every root topic keeps it: 512 bytes).
+    constexpr size_t kKeepQueued = 64;
     s.seqs.assign(t->to_replicate.begin(), t->to_replicate.end());
     t->to_replicate.clear();
-    if (t->to_replicate.capacity() > kMaxReplicateBatch) t->to_replicate.shrink_to_fit();
+    if (t->to_replicate.capacity() > kKeepQueued) t->to_replicate.shrink_to_fit();
     if (!t->root || s.seqs.empty()) continue;
     const ReplicaPeerList peers = ReplicaPeers(*t);
     if (peers.empty()) continue;
@@ -1504,10 +1506,16 @@ void Scribe::FlushReplicates() {
 // emptied for the next one (their capacity kept up to a bound, so that one
 // large flush does not keep its memory).
 void Scribe::TrimReplicateScratch() {
-  constexpr size_t kKeepReplicates = 256;
+  // At most 128 Replicates of 64 message slots each are kept (about 400
+  // KB), and 256 places in the ids and peers' lists.
+  constexpr size_t kKeepReplicates = 128;
+  constexpr size_t kKeepListed = 256;
   constexpr size_t kKeepMessages = 64;
   ReplicateScratch& s = replicate_scratch_;
-  for (size_t i = 0; i < s.made; ++i) {
+  // Through the one at `made` too: filled and sent for peers that read no
+  // lists, never counted as made.
+  const size_t filled = std::min(s.made + 1, s.made_replicates.size());
+  for (size_t i = 0; i < filled; ++i) {
     std::vector<StoredMessage>& messages = s.made_replicates[i].messages;
     messages.clear();
     if (messages.capacity() > kKeepMessages) messages = std::vector<StoredMessage>();
@@ -1517,12 +1525,12 @@ void Scribe::TrimReplicateScratch() {
   for (size_t i = 0; i < s.peers; ++i) {
     std::vector<const ReplicateMsg*>& list = s.lists[i].second;
     list.clear();
-    if (list.capacity() > kKeepReplicates) list = std::vector<const ReplicateMsg*>();
+    if (list.capacity() > kKeepListed) list = std::vector<const ReplicateMsg*>();
   }
   s.peers = 0;
   s.peer_lists.clear();
   s.ids.clear();
-  if (s.ids.capacity() > kKeepReplicates) s.ids = std::vector<TopicId>();
+  if (s.ids.capacity() > kKeepListed) s.ids = std::vector<TopicId>();
   if (s.seqs.capacity() > kMaxReplicateBatch) s.seqs = std::vector<uint64_t>();
   s.encoded.clear();
   s.counts.clear();
