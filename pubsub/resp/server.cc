@@ -277,9 +277,19 @@ Server::Server(Backend& backend, GatewayOptions options)
           &io_, !own_thread(), [this] { in_callback_batch_ = true; },
           [this] {
             in_callback_batch_ = false;
-            flushing_.swap(deferred_flushes_);
-            for (auto& client : flushing_) client->FlushDeferred();
-            flushing_.clear();
+            // The clients' writes wait for the loop's round to end: the
+            // handlers already queued (other clients' reads, each a batch of
+            // its own) run first, and a subscriber gets one write for all
+            // of them, as Redis writes once per round (beforeSleep).
+            if (deferred_flushes_.empty() || flush_posted_) return;
+            flush_posted_ = true;
+            asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
+              if (alive.expired()) return;  // the server is gone
+              flush_posted_ = false;
+              flushing_.swap(deferred_flushes_);
+              for (auto& client : flushing_) client->FlushDeferred();
+              flushing_.clear();
+            });
           },
           [this](const std::weak_ptr<Topic>& topic, std::string_view payload) {
             OnTopicMessage(topic, payload);

@@ -424,6 +424,10 @@ class Server : public Gateway {
   bool in_callback_batch_ = false;
   std::vector<std::shared_ptr<Client>> deferred_flushes_;
   std::vector<std::shared_ptr<Client>> flushing_;  // keeps its capacity
+  bool flush_posted_ = false;  // the handler that flushes deferred_flushes_
+  // Expires with the server: a handler it posted that runs after it is gone
+  // (Stop from the loop itself, then destroyed) does nothing.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
 
   // Gateway-wide input bound: the total, the client whose turn it is to
   // finish its request while the total is at the bound (0: none) with its
