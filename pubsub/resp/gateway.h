@@ -78,10 +78,9 @@ struct GatewayOptions {
   // takes the total past it, the clients holding most output are closed,
   // largest first, until the total is within it again (counted in
   // evicted_clients, logged), as Redis evicts the clients using most
-  // memory. Checked once the loop has run the writes already started, so
-  // the total may pass it within one batch of messages (every
-  // subscriber's copy waits for the batch's end). 0: no bound (Redis's
-  // default).
+  // memory. Checked after the writes waiting for the end of the loop's
+  // round, so the total may pass it within one round (every subscriber's
+  // copy waits for the round's end). 0: no bound (Redis's default).
   size_t max_total_output_bytes = 256 << 20;
   // Node publishes waiting for their topic's root (a PUBLISH makes one for
   // its channel and one per matching pattern, held until all are answered):

@@ -286,9 +286,7 @@ Server::Server(Backend& backend, GatewayOptions options)
             asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
               if (alive.expired()) return;  // the server is gone
               flush_posted_ = false;
-              flushing_.swap(deferred_flushes_);
-              for (auto& client : flushing_) client->FlushDeferred();
-              flushing_.clear();
+              FlushDeferredClients();
             });
           },
           [this](const std::weak_ptr<Topic>& topic, std::string_view payload) {
@@ -541,7 +539,12 @@ void Server::OutputChanged(size_t before, size_t after) {
     eviction_posted_ = true;
     asio::post(io_, [this] {
       eviction_posted_ = false;
-      if (!stopping_) EvictForOutput();
+      if (stopping_) return;
+      // The writes of the round come first (the flush is posted only at the
+      // batch's end, after this): what a client that reads takes is not
+      // counted against it.
+      FlushDeferredClients();
+      EvictForOutput();
     });
   }
 }
@@ -650,6 +653,12 @@ void Server::CheckInputTurn() {
     return;
   }
   InputTurnOver(*client);
+}
+
+void Server::FlushDeferredClients() {
+  flushing_.swap(deferred_flushes_);
+  for (auto& client : flushing_) client->FlushDeferred();
+  flushing_.clear();
 }
 
 void Server::DeferFlush(std::shared_ptr<Client> client) {

@@ -69,8 +69,8 @@ struct PublishAnswer {
 // Direct (the gateway on the backend's loop): callbacks already come on the
 // loop's thread, and run at once, without a lock; `before_batch` runs
 // before the first of them since the loop last went round, `after_batch`
-// in a handler posted then (one per batch: the clients' writes wait for
-// it), or, when `at_end_of_work` takes it (Backend::AtEndOfWork: the
+// in a handler posted then (one per batch; the server's after_batch posts
+// the clients' writes for the end of the loop's round), or, when `at_end_of_work` takes it (Backend::AtEndOfWork: the
 // callbacks come from a call of the backend's own), at the end of that
 // call, without a handler of its own. Disable() is then called on the
 // loop's thread too.
@@ -310,8 +310,9 @@ class Server : public Gateway {
   bool MayRead(Client& client);
   // The gateway-wide output bound (max_total_output_bytes). A client
   // reports each change of its unsent output; past the bound, the clients
-  // holding most are closed, by a handler posted to the loop (so after the
-  // writes already started have completed).
+  // holding most are closed, by a handler posted to the loop, which first
+  // writes the output waiting for the round's end (FlushDeferredClients),
+  // so a client that reads is not closed for what it has not been sent.
   void OutputChanged(size_t before, size_t after);
   // `client` finished the request it had its turn for (or closed, or can
   // no longer read): the turn goes to the waiting client holding most.
@@ -424,6 +425,8 @@ class Server : public Gateway {
   bool in_callback_batch_ = false;
   std::vector<std::shared_ptr<Client>> deferred_flushes_;
   std::vector<std::shared_ptr<Client>> flushing_;  // keeps its capacity
+  // Writes for the clients whose output waited for the round's end.
+  void FlushDeferredClients();
   bool flush_posted_ = false;  // the handler that flushes deferred_flushes_
   // Expires with the server: a handler it posted that runs after it is gone
   // (Stop from the loop itself, then destroyed) does nothing.

@@ -656,6 +656,30 @@ TEST_F(GatewayTest, SoftLimitClosesAClientThatNeverReads) {
   EXPECT_TRUE(WaitFor([&] { return gateways_[0]->stats().clients_connected == 0; }));
 }
 
+// A burst whose copies take the gateway-wide output past
+// max_total_output_bytes before they are written closes no one when the
+// subscribers read: the eviction check runs after the writes waiting for
+// the end of the loop's round (Server::FlushDeferredClients). Without that
+// the reader, holding the whole unsent burst, was evicted.
+TEST_F(GatewayTest, ABurstToAReaderPastTheOutputBoundEvictsNoOne) {
+  GatewayOptions options;
+  options.max_total_output_bytes = 16 << 10;
+  StartNodes(1, options);
+  TestClient reader(port(0)), pub(port(0));
+  ASSERT_EQ(reader.Call({"SUBSCRIBE", "ch"}), Sub("subscribe", "ch", 1));
+  constexpr int kCount = 200;
+  const std::string payload(1 << 10, 'b');
+  std::string pipeline;
+  for (int i = 0; i < kCount; ++i) pipeline += Multibulk({"PUBLISH", "ch", payload});
+  pub.Send(pipeline);  // about 200 KiB: reads of up to 64 KiB, each a batch
+  const std::string message = Push({"message", "ch", payload});
+  for (int i = 0; i < kCount; ++i) ASSERT_EQ(reader.Read(), message) << i;
+  for (int i = 0; i < kCount; ++i) ASSERT_EQ(pub.Read(), ":1\r\n") << i;
+  const GatewayStats s = gateways_[0]->stats();
+  EXPECT_EQ(s.evicted_clients, 0u);
+  EXPECT_EQ(s.clients_connected, 2u);
+}
+
 // Every slow subscriber stays within its own output limits, but together
 // they would hold max_clients times them: past max_total_output_bytes the
 // clients holding most output are closed, largest first (Redis 7's
